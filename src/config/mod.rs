@@ -1,0 +1,293 @@
+//! Settings: embedded defaults ← `--config FILE` (TOML) ← `CARBONHOUND_<SECTION>__<KEY>`
+//! environment variables, read with the `config` crate; and carbon's own
+//! `storage-schemas.conf` / `storage-aggregation.conf` (see [`schemas`]).
+//!
+//! This module knows nothing of the rest of the server: it turns text into typed settings and
+//! says clearly, with the file and line, what it could not read.
+
+pub mod ini;
+pub mod schemas;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// The defaults compiled into the binary; `examples/carbonhound.toml` documents every key.
+pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
+
+/// Every setting of a carbonhound server.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Root of everything carbonhound writes: whisper files under `whisper/`, alert state
+    /// under `state/`.
+    pub data_dir: PathBuf,
+    /// Carbon listeners and storage rules.
+    pub carbon: CarbonSettings,
+    /// The write-back cache and persister.
+    pub cache: CacheSettings,
+    /// The HTTP API.
+    pub http: HttpSettings,
+    /// The render API's defaults and limits.
+    pub query: QuerySettings,
+    /// The alert evaluator.
+    pub alerting: AlertingSettings,
+    /// Where alert mail goes out.
+    pub smtp: SmtpSettings,
+}
+
+/// `[carbon]`: the listeners and carbon's storage rule files.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CarbonSettings {
+    /// Plaintext protocol over TCP (`host:port`, "" disables).
+    pub plaintext_tcp: String,
+    /// Plaintext protocol over UDP, one or more lines per datagram ("" disables).
+    pub plaintext_udp: String,
+    /// Pickle protocol over TCP ("" disables).
+    pub pickle_tcp: String,
+    /// Path of a carbon `storage-schemas.conf`; empty for the embedded default.
+    #[serde(default)]
+    pub schemas: String,
+    /// Path of a carbon `storage-aggregation.conf`; empty for the embedded default.
+    #[serde(default)]
+    pub aggregation: String,
+    /// Longest plaintext line, in bytes.
+    pub max_line_length: usize,
+    /// Largest pickle frame, in bytes.
+    pub max_pickle_frame: usize,
+    /// Interval of the self metrics; zero disables them.
+    #[serde(deserialize_with = "de_duration")]
+    pub stats_interval: Duration,
+    /// Prefix of the self metrics (`carbon.agents`), followed by the host name.
+    pub stats_prefix: String,
+}
+
+/// `[cache]`: the write-back cache and persister.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CacheSettings {
+    /// Most points held in memory; at the limit listeners pause reading.
+    pub max_size: usize,
+    /// Persister threads.
+    pub writers: usize,
+    /// New files per second at most; 0 = unlimited.
+    pub max_creates_per_second: u32,
+    /// `fallocate`, `zero` or `sparse`.
+    pub preallocation: String,
+    /// How often the metric index rescans the data directory.
+    #[serde(deserialize_with = "de_duration")]
+    pub index_rescan_interval: Duration,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    /// `host:port` of the HTTP API; port 0 picks a free port.
+    pub listen: String,
+}
+
+/// `[query]`: render defaults and limits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct QuerySettings {
+    /// IANA time zone name used when a request has no `tz`.
+    pub timezone: String,
+    /// Most `target`s in one request (HTTP 400 beyond).
+    pub max_targets: usize,
+    /// Most series one path expression may match (HTTP 400 beyond).
+    pub max_series_per_target: usize,
+    /// Most datapoints in one response, all series together (HTTP 413 beyond).
+    pub max_points_per_response: usize,
+    /// Deepest nesting of function calls in a target (HTTP 400 beyond).
+    pub max_expression_depth: usize,
+    /// Longest time a request may take (HTTP 503 beyond).
+    #[serde(deserialize_with = "de_duration")]
+    pub request_timeout: Duration,
+    /// Largest POST body, in bytes (HTTP 413 beyond).
+    pub max_body_bytes: usize,
+}
+
+/// `[alerting]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertingSettings {
+    /// Folder of `*.toml` rule files.
+    pub rules_dir: PathBuf,
+    /// Folder of user-editable templates; built-in templates fill any gap.
+    pub templates_dir: PathBuf,
+    /// How often every rule is evaluated.
+    #[serde(deserialize_with = "de_duration")]
+    pub interval: Duration,
+    /// Sender address of alert mail.
+    pub email_from: String,
+    /// Default recipients, for rules that name none.
+    pub email_to: Vec<String>,
+    /// Base URL of this server as mail readers reach it, for links.
+    pub base_url: String,
+}
+
+/// `[smtp]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmtpSettings {
+    /// SMTP server host.
+    pub host: String,
+    /// SMTP server port.
+    pub port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub tls: String,
+    /// Login name; empty for no authentication.
+    #[serde(default)]
+    pub username: String,
+    /// Password for `username`.
+    #[serde(default)]
+    pub password: String,
+    /// Connection and command timeout.
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+/// Parses durations such as `60s`, `5m`, `1h 30m`, `500ms` (humantime's syntax).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration '{s}': {e}"))
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+/// A setting that could not be read, with the source it came from.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Settings {
+    /// Loads settings: the embedded defaults, then `file` if given (TOML), then environment
+    /// variables `CARBONHOUND_<SECTION>__<KEY>` (e.g. `CARBONHOUND_SMTP__PORT=2525`,
+    /// `CARBONHOUND_DATA_DIR=/var/lib/carbonhound`; lists comma-separated).
+    ///
+    /// Errors name the file or variable and the key that failed.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_with_env(file, true)
+    }
+
+    /// As [`Settings::load`], with or without the environment layer (tests use `false`).
+    pub fn load_with_env(file: Option<&Path>, env: bool) -> Result<Settings, ConfigError> {
+        use config::{Config, Environment, File, FileFormat};
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS_TOML, FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
+        }
+        if env {
+            builder = builder.add_source(
+                Environment::with_prefix("CARBONHOUND")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("alerting.email_to")
+                    .try_parsing(true),
+            );
+        }
+        let cfg = builder.build().map_err(|e| ConfigError(format!("reading settings: {e}")))?;
+        let settings: Settings = cfg
+            .try_deserialize()
+            .map_err(|e| ConfigError(format!("reading settings: {e}")))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// The embedded defaults alone.
+    pub fn defaults() -> Settings {
+        Self::load_with_env(None, false).expect("embedded defaults are valid")
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if !matches!(self.smtp.tls.as_str(), "none" | "starttls" | "tls") {
+            return Err(ConfigError(format!(
+                "smtp.tls must be none, starttls or tls, not '{}'",
+                self.smtp.tls
+            )));
+        }
+        if !matches!(self.cache.preallocation.as_str(), "fallocate" | "zero" | "sparse") {
+            return Err(ConfigError(format!(
+                "cache.preallocation must be fallocate, zero or sparse, not '{}'",
+                self.cache.preallocation
+            )));
+        }
+        if self.cache.writers == 0 {
+            return Err(ConfigError("cache.writers must be at least 1".into()));
+        }
+        if self.cache.max_size == 0 {
+            return Err(ConfigError("cache.max_size must be at least 1".into()));
+        }
+        if self.query.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError(format!("query.timezone '{}' is not a known time zone", self.query.timezone)));
+        }
+        if self.alerting.interval.is_zero() {
+            return Err(ConfigError("alerting.interval must be more than 0s".into()));
+        }
+        Ok(())
+    }
+
+    /// Where whisper files live: `data_dir/whisper`.
+    pub fn whisper_dir(&self) -> PathBuf {
+        self.data_dir.join("whisper")
+    }
+
+    /// Where alert state (sled) lives: `data_dir/state`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.data_dir.join("state")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_match_the_documented_ones() {
+        let s = Settings::defaults();
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.carbon.plaintext_tcp, "127.0.0.1:2003");
+        assert_eq!(s.http.listen, "127.0.0.1:8080");
+        assert_eq!(s.alerting.rules_dir, PathBuf::from("./alerts.d"));
+        assert_eq!(s.alerting.interval, Duration::from_secs(60));
+        assert_eq!(s.smtp.host, "localhost");
+        assert_eq!(s.smtp.port, 25);
+        assert_eq!(s.smtp.tls, "none");
+        assert_eq!(s.alerting.email_to, vec!["root@localhost".to_string()]);
+    }
+
+    #[test]
+    fn a_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "data_dir = \"/tmp/x\"\n[smtp]\nport = 2525\ntls = \"starttls\"\n").unwrap();
+        let s = Settings::load_with_env(Some(&path), false).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(s.smtp.port, 2525);
+        assert_eq!(s.smtp.tls, "starttls");
+        assert_eq!(s.http.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[smtp]\ntls = \"ssl\"\n").unwrap();
+        let e = Settings::load_with_env(Some(&path), false).unwrap_err().to_string();
+        assert!(e.contains("smtp.tls"), "{e}");
+        std::fs::write(&path, "[alerting]\ninterval = \"soon\"\n").unwrap();
+        let e = Settings::load_with_env(Some(&path), false).unwrap_err().to_string();
+        assert!(e.contains("soon"), "{e}");
+        let e = Settings::load_with_env(Some(&dir.path().join("missing.toml")), false).unwrap_err().to_string();
+        assert!(e.contains("missing.toml"), "{e}");
+    }
+}

@@ -1,0 +1,8 @@
+//! carbonhound: one binary doing the job of carbon-cache, graphite-web and Hound.
+//!
+//! (Module tour below is completed as the modules land.)
+
+pub mod config;
+pub mod ratelimit;
+pub mod store;
+pub mod whisper;

@@ -1,0 +1,304 @@
+//! The write-back cache: per-metric queues of points waiting for the persister, queryable at
+//! every moment (a point is visible from the instant it is accepted until it is on disk).
+//!
+//! Sharded hash tables, each behind its own mutex, keyed by metric name with the hash
+//! computed once per point. A queue taken by the persister stays visible as "in flight" until
+//! its write is done. The total number of queued points is bounded: at `max_size` listeners
+//! wait on [`Cache::wait_for_room`] instead of reading more (TCP backpressure), so memory is
+//! bounded and nothing is dropped.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+use parking_lot::Mutex;
+
+/// A cached point: `(timestamp in epoch seconds, value)`.
+pub type CachedPoint = (i64, f64);
+
+const SHARDS: usize = 256;
+
+struct Entry {
+    name: Arc<str>,
+    hash: u64,
+    queue: Vec<CachedPoint>,
+    inflight: Option<Arc<Vec<CachedPoint>>>,
+}
+
+#[derive(Default)]
+struct Shard {
+    table: HashTable<Entry>,
+}
+
+/// A metric's queue handed to the persister by [`Cache::take`].
+pub struct Taken {
+    /// The metric.
+    pub name: Arc<str>,
+    hash: u64,
+    /// Its points in arrival order (not yet sorted or deduplicated).
+    pub points: Arc<Vec<CachedPoint>>,
+}
+
+/// One line of [`Cache::backlog`]: a metric with queued points.
+pub struct Backlog {
+    /// Points queued.
+    pub len: usize,
+    /// The metric.
+    pub name: Arc<str>,
+    hash: u64,
+}
+
+/// The cache. All methods take `&self`; share it in an `Arc`.
+pub struct Cache {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: foldhash::fast::FixedState,
+    size: AtomicUsize,
+    max_size: usize,
+    room: tokio::sync::Notify,
+}
+
+impl Cache {
+    /// A cache holding at most `max_size` points before listeners must wait.
+    pub fn new(max_size: usize) -> Cache {
+        Cache {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: foldhash::fast::FixedState::with_seed(0x6361_7262_6f6e),
+            size: AtomicUsize::new(0),
+            max_size,
+            room: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn hash(&self, name: &str) -> u64 {
+        self.hasher.hash_one(name)
+    }
+
+    fn shard(&self, hash: u64) -> &Mutex<Shard> {
+        &self.shards[(hash >> 56) as usize % SHARDS]
+    }
+
+    /// Points queued or in flight, all metrics together.
+    pub fn size(&self) -> usize {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    /// The configured limit.
+    pub fn max_size(&self) -> usize {
+        self.max_size
+    }
+
+    /// Whether the cache is at its limit (listeners should wait before reading more).
+    pub fn is_full(&self) -> bool {
+        self.size() >= self.max_size
+    }
+
+    /// Waits until the cache is below its limit.
+    pub async fn wait_for_room(&self) {
+        while self.is_full() {
+            let notified = self.room.notified();
+            if !self.is_full() {
+                break;
+            }
+            // A timeout guards against a notification lost between the check and the wait.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(50), notified).await;
+        }
+    }
+
+    /// Number of metrics with an entry (queued, in flight or idle).
+    pub fn queues(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().table.len()).sum()
+    }
+
+    /// Queues one point; returns `true` when the metric had no entry yet (a new metric for
+    /// the caller to index). Does not wait: callers check [`Cache::is_full`] between reads.
+    pub fn insert(&self, name: &str, timestamp: i64, value: f64) -> bool {
+        let hash = self.hash(name);
+        let mut shard = self.shard(hash).lock();
+        let new = match shard.table.find_mut(hash, |e| &*e.name == name) {
+            Some(e) => {
+                e.queue.push((timestamp, value));
+                false
+            }
+            None => {
+                shard.table.insert_unique(
+                    hash,
+                    Entry {
+                        name: name.into(),
+                        hash,
+                        queue: vec![(timestamp, value)],
+                        inflight: None,
+                    },
+                    |e| e.hash,
+                );
+                true
+            }
+        };
+        drop(shard);
+        self.size.fetch_add(1, Ordering::Relaxed);
+        new
+    }
+
+    /// The metric's cached points (in flight first, then queued), in arrival order; empty if
+    /// none.
+    pub fn get(&self, name: &str) -> Vec<CachedPoint> {
+        let hash = self.hash(name);
+        let shard = self.shard(hash).lock();
+        match shard.table.find(hash, |e| &*e.name == name) {
+            Some(e) => {
+                let mut out = Vec::with_capacity(e.queue.len() + e.inflight.as_ref().map_or(0, |v| v.len()));
+                if let Some(f) = &e.inflight {
+                    out.extend_from_slice(f);
+                }
+                out.extend_from_slice(&e.queue);
+                out
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether the cache has an entry for the metric.
+    pub fn contains(&self, name: &str) -> bool {
+        let hash = self.hash(name);
+        self.shard(hash).lock().table.find(hash, |e| &*e.name == name).is_some()
+    }
+
+    /// Metrics with queued points in the shards `filter` accepts (shard index → bool), for a
+    /// persister to order by size.
+    pub fn backlog(&self, filter: impl Fn(usize) -> bool) -> Vec<Backlog> {
+        let mut out = Vec::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            if !filter(i) {
+                continue;
+            }
+            let shard = shard.lock();
+            for e in shard.table.iter() {
+                if !e.queue.is_empty() && e.inflight.is_none() {
+                    out.push(Backlog {
+                        len: e.queue.len(),
+                        name: e.name.clone(),
+                        hash: e.hash,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Number of shards (for splitting work between persisters).
+    pub fn shard_count(&self) -> usize {
+        SHARDS
+    }
+
+    /// Moves a metric's queue to "in flight" and hands it to the persister. `None` if it has
+    /// nothing queued or is already in flight.
+    pub fn take(&self, item: &Backlog) -> Option<Taken> {
+        let mut shard = self.shard(item.hash).lock();
+        let e = shard.table.find_mut(item.hash, |e| Arc::ptr_eq(&e.name, &item.name) || e.name == item.name)?;
+        if e.queue.is_empty() || e.inflight.is_some() {
+            return None;
+        }
+        let points = Arc::new(std::mem::take(&mut e.queue));
+        e.inflight = Some(points.clone());
+        Some(Taken {
+            name: e.name.clone(),
+            hash: e.hash,
+            points,
+        })
+    }
+
+    /// The persister is done with `taken` (written, or dropped after a counted error): its
+    /// points leave the cache.
+    pub fn finish(&self, taken: Taken) {
+        let n = taken.points.len();
+        {
+            let mut shard = self.shard(taken.hash).lock();
+            if let Some(e) = shard.table.find_mut(taken.hash, |e| e.name == taken.name) {
+                if e.inflight.as_ref().is_some_and(|f| Arc::ptr_eq(f, &taken.points)) {
+                    e.inflight = None;
+                }
+            }
+        }
+        let before = self.size.fetch_sub(n, Ordering::Relaxed);
+        if before >= self.max_size && before - n < self.max_size {
+            self.room.notify_waiters();
+        }
+    }
+
+    /// The persister could not write `taken` now (file creation throttled): its points go
+    /// back in front of the queue, to be taken again later.
+    pub fn requeue(&self, taken: Taken) {
+        let mut shard = self.shard(taken.hash).lock();
+        if let Some(e) = shard.table.find_mut(taken.hash, |e| e.name == taken.name) {
+            let mut points = Arc::try_unwrap(taken.points).unwrap_or_else(|a| (*a).clone());
+            points.append(&mut e.queue);
+            e.queue = points;
+            e.inflight = None;
+        }
+    }
+
+    /// Drops entries with nothing queued or in flight (their names stay in the index), so a
+    /// metric that stopped reporting costs no memory here. Returns how many were dropped.
+    pub fn evict_idle(&self) -> usize {
+        let mut dropped = 0;
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            let before = shard.table.len();
+            shard.table.retain(|e| !e.queue.is_empty() || e.inflight.is_some());
+            dropped += before - shard.table.len();
+            if shard.table.capacity() > 4 * shard.table.len().max(16) {
+                shard.table.shrink_to_fit(|e| e.hash);
+            }
+        }
+        dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_stay_visible_until_finished() {
+        let c = Cache::new(10);
+        assert!(c.insert("a.b", 10, 1.0));
+        assert!(!c.insert("a.b", 20, 2.0));
+        assert_eq!(c.size(), 2);
+        let backlog = c.backlog(|_| true);
+        assert_eq!(backlog.len(), 1);
+        let t = c.take(&backlog[0]).unwrap();
+        assert!(c.take(&backlog[0]).is_none(), "in flight already");
+        c.insert("a.b", 30, 3.0);
+        assert_eq!(c.get("a.b"), vec![(10, 1.0), (20, 2.0), (30, 3.0)]);
+        c.finish(t);
+        assert_eq!(c.get("a.b"), vec![(30, 3.0)]);
+        assert_eq!(c.size(), 1);
+    }
+
+    #[test]
+    fn requeue_puts_points_back_in_front() {
+        let c = Cache::new(10);
+        c.insert("m", 1, 1.0);
+        let b = c.backlog(|_| true);
+        let t = c.take(&b[0]).unwrap();
+        c.insert("m", 2, 2.0);
+        c.requeue(t);
+        assert_eq!(c.get("m"), vec![(1, 1.0), (2, 2.0)]);
+        assert_eq!(c.size(), 2);
+    }
+
+    #[test]
+    fn full_and_room() {
+        let c = Cache::new(2);
+        c.insert("m", 1, 1.0);
+        assert!(!c.is_full());
+        c.insert("n", 1, 1.0);
+        assert!(c.is_full());
+        let b = c.backlog(|_| true);
+        let t = c.take(&b[0]).unwrap();
+        c.finish(t);
+        assert!(!c.is_full());
+        assert_eq!(c.evict_idle(), 1);
+        assert_eq!(c.queues(), 1);
+    }
+}

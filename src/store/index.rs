@@ -1,0 +1,332 @@
+//! The metric name index: every plain (untagged) metric known on disk or in the cache, as a
+//! tree of nodes, answering graphite-web's `find` for a path expression without touching the
+//! filesystem.
+//!
+//! It is filled by a scan of the whisper directory at start (and again every
+//! `cache.index_rescan_interval`, to see files other tools wrote) and by the cache the
+//! moment a new metric is accepted, so a point is findable before its file exists.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use parking_lot::RwLock;
+
+use super::glob::{split_nodes, NodePattern};
+
+#[derive(Debug, Default)]
+struct Node {
+    children: BTreeMap<Box<str>, Node>,
+    leaf: bool,
+}
+
+/// One answer of [`MetricIndex::find`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FoundNode {
+    /// The full dotted path (`collectd.web1.load`).
+    pub path: String,
+    /// Whether a metric (a leaf) lives at this path; `false` for a branch.
+    pub is_leaf: bool,
+}
+
+impl FoundNode {
+    /// The last node of the path (graphite-web's `node.name`).
+    pub fn name(&self) -> &str {
+        self.path.rsplit('.').next().unwrap_or(&self.path)
+    }
+}
+
+/// The tree of metric names; cheap to share (`&self` methods, internally locked).
+#[derive(Debug, Default)]
+pub struct MetricIndex {
+    root: RwLock<Node>,
+}
+
+impl MetricIndex {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a metric (dotted path); returns whether it was new.
+    pub fn insert(&self, name: &str) -> bool {
+        if self.contains(name) {
+            return false;
+        }
+        let mut root = self.root.write();
+        let mut node = &mut *root;
+        for part in name.split('.') {
+            node = node.children.entry(part.into()).or_default();
+        }
+        let new = !node.leaf;
+        node.leaf = true;
+        new
+    }
+
+    /// Whether the metric is known.
+    pub fn contains(&self, name: &str) -> bool {
+        let root = self.root.read();
+        let mut node = &*root;
+        for part in name.split('.') {
+            match node.children.get(part) {
+                Some(n) => node = n,
+                None => return false,
+            }
+        }
+        node.leaf
+    }
+
+    /// Removes a metric, and any branch left empty by it.
+    pub fn remove(&self, name: &str) {
+        fn rec(node: &mut Node, parts: &[&str]) -> bool {
+            match parts.split_first() {
+                None => node.leaf = false,
+                Some((first, rest)) => {
+                    if let Some(child) = node.children.get_mut(*first) {
+                        if rec(child, rest) {
+                            node.children.remove(*first);
+                        }
+                    }
+                }
+            }
+            !node.leaf && node.children.is_empty()
+        }
+        let parts: Vec<&str> = name.split('.').collect();
+        rec(&mut self.root.write(), &parts);
+    }
+
+    /// Number of metrics (leaves).
+    pub fn len(&self) -> usize {
+        fn count(n: &Node) -> usize {
+            n.leaf as usize + n.children.values().map(count).sum::<usize>()
+        }
+        count(&self.root.read())
+    }
+
+    /// Whether the index holds no metric.
+    pub fn is_empty(&self) -> bool {
+        self.root.read().children.is_empty()
+    }
+
+    /// Every node matching a path expression, as graphite-web's standard finder answers it:
+    /// nodes sorted by path, a path that is both a metric and a branch given twice (leaf
+    /// first). Hidden nodes (starting with `.`) are skipped unless the pattern names them.
+    /// `limit` caps the answer (the caller reports the overflow).
+    pub fn find(&self, pattern: &str, leaves_only: bool, limit: usize) -> Vec<FoundNode> {
+        let patterns: Vec<NodePattern> = split_nodes(pattern).into_iter().map(NodePattern::compile).collect();
+        let root = self.root.read();
+        let mut out = Vec::new();
+        let mut prefix = String::new();
+        walk(&root, &patterns, &mut prefix, leaves_only, limit, &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Every metric, sorted (graphite-web's `/metrics/index.json`).
+    pub fn all(&self) -> Vec<String> {
+        fn rec(n: &Node, prefix: &mut String, out: &mut Vec<String>) {
+            for (name, child) in &n.children {
+                let len = prefix.len();
+                if !prefix.is_empty() {
+                    prefix.push('.');
+                }
+                prefix.push_str(name);
+                if child.leaf {
+                    out.push(prefix.clone());
+                }
+                rec(child, prefix, out);
+                prefix.truncate(len);
+            }
+        }
+        let mut out = Vec::new();
+        rec(&self.root.read(), &mut String::new(), &mut out);
+        out.sort();
+        out
+    }
+
+    /// Adds every `*.wsp` file under `whisper_dir` (not `_tagged/`, which the tag index
+    /// reads); returns how many metrics were found. Unreadable directories are skipped.
+    pub fn scan(&self, whisper_dir: &Path) -> usize {
+        let mut names = Vec::new();
+        scan_dir(whisper_dir, &mut String::new(), &mut names);
+        let n = names.len();
+        for name in names {
+            self.insert(&name);
+        }
+        n
+    }
+}
+
+fn scan_dir(dir: &Path, prefix: &mut String, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') || (prefix.is_empty() && name == "_tagged") {
+            continue;
+        }
+        let Ok(ft) = entry.file_type() else { continue };
+        let len = prefix.len();
+        if ft.is_dir() {
+            if !prefix.is_empty() {
+                prefix.push('.');
+            }
+            prefix.push_str(name);
+            scan_dir(&entry.path(), prefix, out);
+            prefix.truncate(len);
+        } else if let Some(stem) = name.strip_suffix(".wsp") {
+            if stem.is_empty() || stem.contains('.') {
+                continue;
+            }
+            let mut full = prefix.clone();
+            if !full.is_empty() {
+                full.push('.');
+            }
+            full.push_str(stem);
+            out.push(full);
+        }
+    }
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+fn walk(node: &Node, patterns: &[NodePattern], prefix: &mut String, leaves_only: bool, limit: usize, out: &mut Vec<FoundNode>) {
+    if out.len() >= limit {
+        return;
+    }
+    let Some((pat, rest)) = patterns.split_first() else {
+        return;
+    };
+    if *pat == NodePattern::GlobStar {
+        // `**` matches zero or more nodes; a terminal `**` means "everything below".
+        let rest_or_all: Vec<NodePattern> = if rest.is_empty() {
+            vec![NodePattern::compile("*")]
+        } else {
+            rest.to_vec()
+        };
+        walk(node, &rest_or_all, prefix, leaves_only, limit, out);
+        for (name, child) in &node.children {
+            if name.starts_with('.') {
+                continue;
+            }
+            let len = prefix.len();
+            if !prefix.is_empty() {
+                prefix.push('.');
+            }
+            prefix.push_str(name);
+            walk(child, patterns, prefix, leaves_only, limit, out);
+            prefix.truncate(len);
+        }
+        return;
+    }
+    let visit = |name: &str, child: &Node, out: &mut Vec<FoundNode>| {
+        let path = join(prefix, name);
+        if rest.is_empty() {
+            if child.leaf {
+                out.push(FoundNode {
+                    path: path.clone(),
+                    is_leaf: true,
+                });
+            }
+            if !child.children.is_empty() && !leaves_only {
+                out.push(FoundNode { path, is_leaf: false });
+            }
+        } else {
+            let mut p = path;
+            walk(child, rest, &mut p, leaves_only, limit, out);
+        }
+    };
+    match pat.literal_alternatives() {
+        Some(names) => {
+            for name in names {
+                if let Some(child) = node.children.get(name.as_str()) {
+                    visit(&name, child, out);
+                }
+            }
+        }
+        None => {
+            for (name, child) in &node.children {
+                if out.len() >= limit {
+                    return;
+                }
+                if name.starts_with('.') {
+                    continue;
+                }
+                if pat.matches(name) {
+                    visit(name, child, out);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(names: &[&str]) -> MetricIndex {
+        let i = MetricIndex::new();
+        for n in names {
+            i.insert(n);
+        }
+        i
+    }
+
+    #[test]
+    fn finds_like_graphite_web() {
+        let i = idx(&["a.b.c", "a.b.d", "a.x", "a.b", "z.y.w"]);
+        let f = i.find("a.*", false, 100);
+        assert_eq!(
+            f,
+            vec![
+                FoundNode { path: "a.b".into(), is_leaf: false },
+                FoundNode { path: "a.b".into(), is_leaf: true },
+                FoundNode { path: "a.x".into(), is_leaf: true },
+            ]
+        );
+        assert_eq!(i.find("a.b.{c,d}", false, 100).len(), 2);
+        assert_eq!(i.find("a.b.[c]", false, 100)[0].path, "a.b.c");
+        assert_eq!(i.find("*.*.*", true, 100).len(), 3);
+        assert_eq!(i.find("a.*", true, 100).len(), 2);
+        assert_eq!(i.find("nope.*", false, 100).len(), 0);
+        assert_eq!(i.find("**", true, 100).len(), 5);
+        assert_eq!(i.find("a.**.d", true, 100)[0].path, "a.b.d");
+        assert_eq!(i.find("*", false, 1).len(), 1);
+    }
+
+    #[test]
+    fn insert_remove_and_all() {
+        let i = idx(&["a.b.c", "a.d"]);
+        assert!(i.contains("a.b.c"));
+        assert!(!i.contains("a.b"));
+        assert!(!i.insert("a.d"));
+        i.remove("a.b.c");
+        assert!(!i.contains("a.b.c"));
+        assert_eq!(i.all(), vec!["a.d".to_string()]);
+        assert_eq!(i.find("a.*", false, 10).len(), 1);
+        assert_eq!(i.len(), 1);
+    }
+
+    #[test]
+    fn scans_a_whisper_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::create_dir_all(dir.path().join("_tagged/abc")).unwrap();
+        std::fs::write(dir.path().join("a/b/c.wsp"), b"").unwrap();
+        std::fs::write(dir.path().join("a/d.wsp"), b"").unwrap();
+        std::fs::write(dir.path().join("a/.hidden.wsp"), b"").unwrap();
+        std::fs::write(dir.path().join("a/notes.txt"), b"").unwrap();
+        std::fs::write(dir.path().join("_tagged/abc/x;t=v.wsp"), b"").unwrap();
+        let i = MetricIndex::new();
+        assert_eq!(i.scan(dir.path()), 2);
+        assert_eq!(i.all(), vec!["a.b.c".to_string(), "a.d".to_string()]);
+    }
+}

@@ -1,0 +1,318 @@
+//! Storage: the write-back cache in front of one whisper file per metric, the persister
+//! threads that drain it, the metric and tag indexes, and `fetch`, which answers from cache
+//! and file together so a point is readable the moment a listener accepts it.
+//!
+//! The store never parses a protocol and never evaluates a target: listeners hand it points
+//! ([`Store::insert`]), the query side asks it for series ([`Store::fetch`]) and names
+//! ([`Store::find`]).
+
+pub mod cache;
+pub mod glob;
+pub mod index;
+pub mod layout;
+pub mod persister;
+pub mod tags;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config::schemas::StorageRules;
+use crate::whisper::{AggregationMethod, FetchResult, Header, Preallocation, WhisperError, WhisperFile};
+
+pub use cache::Cache;
+pub use index::{FoundNode, MetricIndex};
+pub use tags::TagIndex;
+
+/// Counters of the store, read by the self metrics (`carbon.agents.<host>.*`) and `/health`.
+/// Each counts since start.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Points accepted into the cache (`metricsReceived`).
+    pub metrics_received: AtomicU64,
+    /// Points written to whisper files (`committedPoints`).
+    pub committed_points: AtomicU64,
+    /// `update_many` calls (`updateOperations`).
+    pub update_operations: AtomicU64,
+    /// Whisper files created (`creates`).
+    pub creates: AtomicU64,
+    /// Points dropped because their file could not be written (`errors`).
+    pub errors: AtomicU64,
+    /// Points dropped because whisper's retention did not cover them.
+    pub dropped_out_of_retention: AtomicU64,
+}
+
+/// A series as read from the store: whisper's fetch answer with the cache merged in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchedSeries {
+    /// Metric name.
+    pub name: String,
+    /// Timestamp of the first value (epoch seconds).
+    pub start: i64,
+    /// One step past the last value (exclusive).
+    pub end: i64,
+    /// Seconds between values.
+    pub step: i64,
+    /// Values, `None` where unknown.
+    pub values: Vec<Option<f64>>,
+    /// The file's aggregation method (how the render API consolidates by default).
+    pub aggregation_method: AggregationMethod,
+    /// The file's xFilesFactor.
+    pub x_files_factor: f32,
+}
+
+/// Why a series could not be read.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The whisper file is corrupt or unreadable.
+    Whisper(WhisperError),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Whisper(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// The store: cache, indexes and the whisper directory. Share it in an `Arc`.
+pub struct Store {
+    whisper_dir: PathBuf,
+    /// The write-back cache.
+    pub cache: Cache,
+    /// Plain metric names.
+    pub index: MetricIndex,
+    /// Tagged series.
+    pub tags: TagIndex,
+    rules: ArcSwap<StorageRules>,
+    /// Counters.
+    pub stats: StoreStats,
+    preallocation: Preallocation,
+    max_creates_per_second: u32,
+}
+
+/// Seconds since the epoch, now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// A store over `whisper_dir` (created if missing), its indexes filled by a scan.
+    pub fn open(
+        whisper_dir: &Path,
+        rules: StorageRules,
+        max_cache_points: usize,
+        preallocation: Preallocation,
+        max_creates_per_second: u32,
+    ) -> std::io::Result<Store> {
+        std::fs::create_dir_all(whisper_dir)?;
+        let store = Store {
+            whisper_dir: whisper_dir.to_path_buf(),
+            cache: Cache::new(max_cache_points),
+            index: MetricIndex::new(),
+            tags: TagIndex::new(),
+            rules: ArcSwap::from_pointee(rules),
+            stats: StoreStats::default(),
+            preallocation,
+            max_creates_per_second,
+        };
+        store.rescan();
+        Ok(store)
+    }
+
+    /// Rescans the whisper directory into the indexes; returns (metrics, tagged series) found.
+    pub fn rescan(&self) -> (usize, usize) {
+        (self.index.scan(&self.whisper_dir), self.tags.scan(&self.whisper_dir))
+    }
+
+    /// The whisper directory.
+    pub fn whisper_dir(&self) -> &Path {
+        &self.whisper_dir
+    }
+
+    /// Replaces the storage rules (a reload); files already created keep their layout.
+    pub fn set_rules(&self, rules: StorageRules) {
+        self.rules.store(Arc::new(rules));
+    }
+
+    /// The storage rules in force.
+    pub fn rules(&self) -> Arc<StorageRules> {
+        self.rules.load_full()
+    }
+
+    /// The absolute file of a metric, `None` for a name that cannot be stored safely.
+    pub fn path_of(&self, name: &str) -> Option<PathBuf> {
+        layout::relative_path(name).map(|p| self.whisper_dir.join(p))
+    }
+
+    /// Accepts one point (a validated, normalized metric name) into the cache; a new name
+    /// enters the index at once. Does not wait: listeners check [`Cache::is_full`].
+    pub fn insert(&self, name: &str, timestamp: i64, value: f64) {
+        if self.cache.insert(name, timestamp, value) {
+            if name.contains(';') {
+                self.tags.insert(name);
+            } else {
+                self.index.insert(name);
+            }
+        }
+        self.stats.metrics_received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Metric names matching a path expression (see [`MetricIndex::find`]); a tagged name
+    /// (with `;`) is found when the series is known.
+    pub fn find(&self, pattern: &str, leaves_only: bool, limit: usize) -> Vec<FoundNode> {
+        if pattern.contains(';') {
+            return if self.tags.contains(pattern) {
+                vec![FoundNode {
+                    path: pattern.to_string(),
+                    is_leaf: true,
+                }]
+            } else {
+                Vec::new()
+            };
+        }
+        self.index.find(pattern, leaves_only, limit)
+    }
+
+    /// Reads one metric over `from..until` (epoch seconds) as graphite-web reads it: whisper's
+    /// fetch relative to `now` (which picks the archive), then the cached points merged in as
+    /// graphite-web's `merge_with_cache` merges carbon's (the last point of each raw interval,
+    /// consolidated with the file's aggregation method when the archive is coarser).
+    ///
+    /// A metric with cached points but no file yet reads as the file its storage rules would
+    /// create. `Ok(None)` when the metric is unknown or the range lies outside its retention;
+    /// `Err` when its file is corrupt (that series fails, nothing else).
+    pub fn fetch(&self, name: &str, from: i64, until: i64, now: i64) -> Result<Option<FetchedSeries>, StoreError> {
+        let cached = self.cache.get(name);
+        let path = match self.path_of(name) {
+            Some(p) => p,
+            None => return Ok(None),
+        };
+        let (mut result, header) = match WhisperFile::open(&path) {
+            Ok(file) => match file.fetch(from, Some(until), now, None) {
+                Ok(Some(r)) => (r, file.header().clone()),
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(StoreError::Whisper(e)),
+            },
+            Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                if cached.is_empty() {
+                    return Ok(None);
+                }
+                let plan = self.rules().plan(name);
+                let header = Header::for_archives(&plan.retentions, plan.x_files_factor, plan.aggregation_method);
+                match header.fetch_window(from, Some(until), now, None) {
+                    Ok(Some((archive, f, u))) => (FetchResult::empty(&archive, f, u), header),
+                    Ok(None) => return Ok(None),
+                    Err(e) => return Err(StoreError::Whisper(e)),
+                }
+            }
+            Err(e) => return Err(StoreError::Whisper(e)),
+        };
+        if !cached.is_empty() {
+            let raw_step = header.archives[0].seconds_per_point as i64;
+            merge_with_cache(&mut result, cached, raw_step, header.aggregation_method);
+        }
+        Ok(Some(FetchedSeries {
+            name: name.to_string(),
+            start: result.from,
+            end: result.until,
+            step: result.step,
+            values: result.values,
+            aggregation_method: header.aggregation_method,
+            x_files_factor: header.x_files_factor,
+        }))
+    }
+}
+
+/// graphite-web's `merge_with_cache`: cached points (arrival order) overwrite fetched values.
+/// First each raw interval keeps its newest point (as whisper would store it); when the
+/// fetched step is coarser than the raw step, the intervals of each step are aggregated with
+/// the file's method; points before the range or past its end are ignored.
+pub fn merge_with_cache(result: &mut FetchResult, mut cached: Vec<(i64, f64)>, raw_step: i64, method: AggregationMethod) {
+    // Sort by time (stable: of equal timestamps the later arrival wins, as carbon's cache dict).
+    cached.sort_by_key(|p| p.0);
+    let mut per_raw: Vec<(i64, f64)> = Vec::with_capacity(cached.len());
+    for (ts, v) in cached {
+        let interval = if raw_step > 1 { ts - ts.rem_euclid(raw_step) } else { ts };
+        match per_raw.last_mut() {
+            Some(last) if last.0 == interval => last.1 = v,
+            _ => per_raw.push((interval, v)),
+        }
+    }
+    let step = result.step;
+    let mut place = |interval: i64, value: Option<f64>| {
+        let i = (interval - result.from).div_euclid(step);
+        if i >= 0 && (i as usize) < result.values.len() {
+            result.values[i as usize] = value;
+        }
+    };
+    if step != raw_step {
+        let mut i = 0;
+        while i < per_raw.len() {
+            let bucket = per_raw[i].0 - per_raw[i].0.rem_euclid(step);
+            let mut vals: Vec<Option<f64>> = Vec::new();
+            while i < per_raw.len() && per_raw[i].0 - per_raw[i].0.rem_euclid(step) == bucket {
+                vals.push(Some(per_raw[i].1));
+                i += 1;
+            }
+            // graphite-web's consolidate() knows no absmax/absmin (it raises); whisper's do.
+            place(bucket, Some(method.aggregate(&vals)));
+        }
+    } else {
+        for (interval, v) in per_raw {
+            place(interval, Some(v));
+        }
+    }
+}
+
+/// Re-exported for the persister and tests.
+pub(crate) fn stat_add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::schemas::{parse_schemas, StorageRules};
+
+    fn store(dir: &Path) -> Store {
+        let rules = StorageRules::new(parse_schemas("[all]\npattern = .*\nretentions = 10s:1h,60s:1d\n", "t").unwrap(), vec![]);
+        Store::open(dir, rules, 1000, Preallocation::Sparse, 0).unwrap()
+    }
+
+    #[test]
+    fn cached_points_are_readable_before_any_file_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let now = 1_700_000_000;
+        s.insert("a.b", now - 25, 1.0);
+        s.insert("a.b", now - 21, 2.0); // same 10 s interval: newest wins
+        s.insert("a.b", now - 5, 3.0);
+        let f = s.fetch("a.b", now - 60, now, now).unwrap().unwrap();
+        assert_eq!(f.step, 10);
+        let known: Vec<(i64, f64)> = f
+            .values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| (f.start + i as i64 * 10, v)))
+            .collect();
+        assert_eq!(known, vec![(now - 30, 2.0), (now - 10, 3.0)]);
+        assert_eq!(s.find("a.*", false, 10).len(), 1);
+        assert!(s.fetch("nope", now - 60, now, now).unwrap().is_none());
+    }
+
+    #[test]
+    fn coarse_archives_aggregate_cached_points() {
+        let mut r = FetchResult { from: 0, until: 180, step: 60, values: vec![None; 3] };
+        merge_with_cache(&mut r, vec![(60, 1.0), (70, 3.0), (130, 5.0), (500, 9.0)], 10, AggregationMethod::Average);
+        assert_eq!(r.values, vec![None, Some(2.0), Some(5.0)]);
+    }
+}

@@ -1,0 +1,254 @@
+//! Persister threads: drain the cache into whisper files, most-backed-up metrics first, one
+//! `update_many` per metric per pass (as many points per write as have queued), creating each
+//! new file from the storage rules.
+//!
+//! A slow disk therefore means bigger batches, not lost points. Plain threads with blocking
+//! file I/O; they never touch the network.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::cache::Taken;
+use super::{stat_add, unix_now, Store};
+use crate::ratelimit::RateLimitedLog;
+use crate::whisper::{create, CreateOptions, WhisperError, WhisperFile};
+
+/// How long an idle persister sleeps before looking at the cache again.
+const IDLE_SLEEP: Duration = Duration::from_millis(20);
+/// How often idle cache entries are dropped.
+const EVICT_EVERY: Duration = Duration::from_secs(300);
+
+/// A token bucket limiting file creations per second (0 = unlimited).
+#[derive(Debug)]
+pub struct CreateLimiter {
+    per_second: u32,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl CreateLimiter {
+    /// A limiter allowing `per_second` creations per second with a burst of the same size.
+    pub fn new(per_second: u32) -> Self {
+        CreateLimiter {
+            per_second,
+            state: Mutex::new((per_second as f64, Instant::now())),
+        }
+    }
+
+    /// Takes one token; `false` when the rate is exhausted for now.
+    pub fn try_acquire(&self) -> bool {
+        if self.per_second == 0 {
+            return true;
+        }
+        let mut st = self.state.lock();
+        let now = Instant::now();
+        let refill = now.duration_since(st.1).as_secs_f64() * self.per_second as f64;
+        st.0 = (st.0 + refill).min(self.per_second as f64);
+        st.1 = now;
+        if st.0 >= 1.0 {
+            st.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The running persister threads.
+pub struct Persisters {
+    stop: Arc<AtomicBool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Persisters {
+    /// Starts `writers` threads over `store`.
+    pub fn start(store: Arc<Store>, writers: usize) -> Persisters {
+        let stop = Arc::new(AtomicBool::new(false));
+        let limiter = Arc::new(CreateLimiter::new(store.max_creates_per_second));
+        let log = Arc::new(RateLimitedLog::new(Duration::from_secs(10), 5));
+        let handles = (0..writers)
+            .map(|id| {
+                let store = store.clone();
+                let stop = stop.clone();
+                let limiter = limiter.clone();
+                let log = log.clone();
+                std::thread::Builder::new()
+                    .name(format!("persister-{id}"))
+                    .spawn(move || run(&store, id, writers, &stop, &limiter, &log))
+                    .expect("spawn persister thread")
+            })
+            .collect();
+        Persisters { stop, handles }
+    }
+
+    /// Flushes: waits until every cached point is on disk (or dropped with a counted error),
+    /// then stops the threads. Listeners must be stopped first. Throttled creations are
+    /// forced through, so nothing stays behind.
+    pub fn flush_and_stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run(store: &Store, id: usize, writers: usize, stop: &AtomicBool, limiter: &CreateLimiter, log: &RateLimitedLog) {
+    let mut last_evict = Instant::now();
+    let mut scratch: Vec<(i64, f64)> = Vec::new();
+    loop {
+        let stopping = stop.load(Ordering::SeqCst);
+        let mut backlog = store.cache.backlog(|shard| shard % writers == id);
+        if backlog.is_empty() {
+            if stopping {
+                // Other writers' in-flight points are theirs to finish.
+                return;
+            }
+            if id == 0 && last_evict.elapsed() > EVICT_EVERY {
+                store.cache.evict_idle();
+                last_evict = Instant::now();
+            }
+            std::thread::sleep(IDLE_SLEEP);
+            continue;
+        }
+        backlog.sort_unstable_by(|a, b| b.len.cmp(&a.len));
+        let mut throttled = 0usize;
+        for item in &backlog {
+            let Some(taken) = store.cache.take(item) else { continue };
+            match write(store, &taken, &mut scratch, limiter, stopping, log) {
+                Outcome::Done => store.cache.finish(taken),
+                Outcome::Throttled => {
+                    throttled += 1;
+                    store.cache.requeue(taken);
+                }
+            }
+        }
+        if throttled == backlog.len() {
+            // Everything left waits for creation tokens: don't spin.
+            std::thread::sleep(IDLE_SLEEP);
+        }
+    }
+}
+
+enum Outcome {
+    Done,
+    Throttled,
+}
+
+fn write(store: &Store, taken: &Taken, scratch: &mut Vec<(i64, f64)>, limiter: &CreateLimiter, force: bool, log: &RateLimitedLog) -> Outcome {
+    // Sort by time (stable) and keep the last arrival of each timestamp, as carbon's cache.
+    scratch.clear();
+    scratch.extend_from_slice(&taken.points);
+    scratch.sort_by_key(|p| p.0);
+    let mut w = 0;
+    for r in 0..scratch.len() {
+        if w > 0 && scratch[w - 1].0 == scratch[r].0 {
+            scratch[w - 1] = scratch[r];
+        } else {
+            scratch[w] = scratch[r];
+            w += 1;
+        }
+    }
+    scratch.truncate(w);
+
+    let name = &*taken.name;
+    let Some(path) = store.path_of(name) else {
+        stat_add(&store.stats.errors, taken.points.len() as u64);
+        log.warn(format_args!("metric {name:?} cannot be stored safely; {} points dropped", taken.points.len()));
+        return Outcome::Done;
+    };
+    let now = unix_now();
+    let file = match WhisperFile::open_rw(&path) {
+        Ok(f) => Ok(f),
+        Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            if !force && !limiter.try_acquire() {
+                return Outcome::Throttled;
+            }
+            let plan = store.rules().plan(name);
+            let opts = CreateOptions {
+                x_files_factor: plan.x_files_factor,
+                aggregation_method: plan.aggregation_method,
+                preallocation: store.preallocation,
+            };
+            let created = match create(&path, &plan.retentions, opts) {
+                Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    // The directory is missing: make it, then try once more.
+                    match path.parent().map(std::fs::create_dir_all) {
+                        Some(Err(e)) => Err(WhisperError::Io { path: path.clone(), source: e }),
+                        _ => create(&path, &plan.retentions, opts),
+                    }
+                }
+                other => other,
+            };
+            match created {
+                Ok(()) => {
+                    stat_add(&store.stats.creates, 1);
+                    WhisperFile::open_rw(&path)
+                }
+                // Another writer (or tool) created it in between: use it.
+                Err(WhisperError::InvalidConfiguration(_)) if path.exists() => WhisperFile::open_rw(&path),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let result = file.and_then(|mut f| {
+        let max_retention = f.header().max_retention as i64;
+        let kept = scratch.iter().filter(|p| now - p.0 <= max_retention).count();
+        f.update_many(scratch, now).map(|()| (kept, scratch.len() - kept))
+    });
+    match result {
+        Ok((kept, dropped)) => {
+            stat_add(&store.stats.committed_points, kept as u64);
+            stat_add(&store.stats.update_operations, 1);
+            if dropped > 0 {
+                stat_add(&store.stats.dropped_out_of_retention, dropped as u64);
+            }
+        }
+        Err(e) => {
+            stat_add(&store.stats.errors, taken.points.len() as u64);
+            log.warn(format_args!("{} points of {name} dropped: {e}", taken.points.len()));
+        }
+    }
+    Outcome::Done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::schemas::{parse_schemas, StorageRules};
+    use crate::whisper::Preallocation;
+
+    #[test]
+    fn persists_cached_points_and_flushes_on_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = StorageRules::new(parse_schemas("[all]\npattern = .*\nretentions = 1s:1h,60s:1d\n", "t").unwrap(), vec![]);
+        let store = Arc::new(Store::open(dir.path(), rules, 100_000, Preallocation::Fallocate, 0).unwrap());
+        let now = unix_now();
+        for i in 0..100 {
+            store.insert("x.y.z", now - 100 + i, i as f64);
+            store.insert("x.w", now - 100 + i, -(i as f64));
+        }
+        let p = Persisters::start(store.clone(), 2);
+        p.flush_and_stop();
+        assert_eq!(store.cache.size(), 0);
+        let f = WhisperFile::open(&dir.path().join("x/y/z.wsp")).unwrap();
+        let r = f.fetch(now - 101, Some(now), now, None).unwrap().unwrap();
+        let known: Vec<f64> = r.values.iter().flatten().copied().collect();
+        assert_eq!(known.len(), 100);
+        assert_eq!(known[99], 99.0);
+        assert_eq!(store.stats.creates.load(Ordering::Relaxed), 2);
+        assert_eq!(store.stats.committed_points.load(Ordering::Relaxed), 200);
+    }
+
+    #[test]
+    fn limiter_counts_tokens() {
+        let l = CreateLimiter::new(2);
+        assert!(l.try_acquire());
+        assert!(l.try_acquire());
+        assert!(!l.try_acquire());
+        assert!(CreateLimiter::new(0).try_acquire());
+    }
+}
