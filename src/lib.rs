@@ -2,7 +2,9 @@
 //!
 //! (Module tour below is completed as the modules land.)
 
+pub mod carbon;
 pub mod config;
+pub mod query;
 pub mod ratelimit;
 pub mod store;
 pub mod whisper;

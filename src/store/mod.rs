@@ -156,6 +156,13 @@ impl Store {
     /// Accepts one point (a validated, normalized metric name) into the cache; a new name
     /// enters the index at once. Does not wait: listeners check [`Cache::is_full`].
     pub fn insert(&self, name: &str, timestamp: i64, value: f64) {
+        self.insert_uncounted(name, timestamp, value);
+        self.count_received(1);
+    }
+
+    /// As [`Store::insert`] without counting it in `metricsReceived`: listeners insert a read's
+    /// worth of points, then count them once with [`Store::count_received`].
+    pub fn insert_uncounted(&self, name: &str, timestamp: i64, value: f64) {
         if self.cache.insert(name, timestamp, value) {
             if name.contains(';') {
                 self.tags.insert(name);
@@ -163,7 +170,11 @@ impl Store {
                 self.index.insert(name);
             }
         }
-        self.stats.metrics_received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts `n` points accepted (`metricsReceived`).
+    pub fn count_received(&self, n: u64) {
+        self.stats.metrics_received.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Metric names matching a path expression (see [`MetricIndex::find`]); a tagged name

@@ -1,0 +1,305 @@
+//! The carbon listeners: plaintext over TCP and UDP (and pickle over TCP, see
+//! [`super::pickle`]), each handing points to the store.
+//!
+//! Every connection is its own task. Before each read it checks the cache: at its limit the
+//! task waits, so the sender feels TCP backpressure and nothing is dropped. A refused line is
+//! counted and logged (rate-limited) and the connection reads on. On shutdown the listeners
+//! stop accepting, each connection ingests what it has already read, and the tasks end.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::plaintext::{for_each_line, parse_line, LineError};
+use super::stats::{CarbonStats, ListenerStats};
+use crate::ratelimit::RateLimitedLog;
+use crate::store::{unix_now, Store};
+
+/// Everything a listener needs, shared by its connections.
+pub struct Ingest {
+    /// Where points go.
+    pub store: Arc<Store>,
+    /// Counters of all listeners.
+    pub stats: Arc<CarbonStats>,
+    /// Longest plaintext line accepted.
+    pub max_line_length: usize,
+    /// Largest pickle frame accepted.
+    pub max_pickle_frame: usize,
+    log: RateLimitedLog,
+}
+
+impl Ingest {
+    /// Shared listener state.
+    pub fn new(store: Arc<Store>, stats: Arc<CarbonStats>, max_line_length: usize, max_pickle_frame: usize) -> Arc<Ingest> {
+        Arc::new(Ingest {
+            store,
+            stats,
+            max_line_length,
+            max_pickle_frame,
+            log: RateLimitedLog::new(Duration::from_secs(10), 10),
+        })
+    }
+
+    /// Logs a refused input, rate-limited: which listener, from whom, why, and the start of
+    /// the offending bytes.
+    pub fn refuse(&self, listener: &str, peer: SocketAddr, why: &dyn std::fmt::Display, bytes: &[u8]) {
+        let shown: String = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).escape_debug().collect();
+        self.log.warn(format_args!("{listener}: refused input from {peer}: {why}: \"{shown}\""));
+    }
+
+    /// Parses and stores one plaintext line, counting it in `stats`.
+    fn line(&self, stats: &ListenerStats, batch: &mut Batch, listener: &str, peer: SocketAddr, line: &[u8]) {
+        if line.len() > self.max_line_length {
+            stats.too_long.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.refuse(listener, peer, &LineError::TooLong, line);
+            return;
+        }
+        match parse_line(line) {
+            Ok(l) => {
+                self.store.insert_uncounted(&l.name, l.timestamp.unwrap_or(batch.now), l.value);
+                batch.points += 1;
+            }
+            Err(e) => {
+                let c = match &e {
+                    LineError::Malformed => &stats.malformed,
+                    LineError::NotUtf8 => &stats.not_utf8,
+                    LineError::BadValue => &stats.bad_value,
+                    LineError::BadTimestamp => &stats.bad_timestamp,
+                    LineError::BadName(_) => &stats.bad_name,
+                    LineError::TooLong => &stats.too_long,
+                };
+                c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.refuse(listener, peer, &e, line);
+            }
+        }
+    }
+}
+
+/// Points ingested in one read, counted once at the end (one atomic add per read, not per
+/// point).
+pub struct Batch {
+    /// "Now" for `-1` timestamps, read once per batch.
+    pub now: i64,
+    /// Points accepted so far.
+    pub points: u64,
+}
+
+impl Batch {
+    /// A new batch stamped with the current time.
+    pub fn new() -> Batch {
+        Batch { now: unix_now(), points: 0 }
+    }
+
+    /// Adds the batch's count to the listener's and the store's counters.
+    pub fn commit(self, ingest: &Ingest, stats: &ListenerStats) {
+        if self.points > 0 {
+            stats.points.fetch_add(self.points, std::sync::atomic::Ordering::Relaxed);
+            ingest.store.count_received(self.points);
+        }
+    }
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch::new()
+    }
+}
+
+/// The addresses the listeners actually bound (port 0 resolved), `None` for disabled ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BoundAddrs {
+    /// Plaintext TCP.
+    pub plaintext_tcp: Option<SocketAddr>,
+    /// Plaintext UDP.
+    pub plaintext_udp: Option<SocketAddr>,
+    /// Pickle TCP.
+    pub pickle_tcp: Option<SocketAddr>,
+}
+
+/// The running listeners.
+pub struct Listeners {
+    /// Where they listen.
+    pub addrs: BoundAddrs,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Listeners {
+    /// Binds every configured listener ("" disables one) and starts accepting.
+    /// Errors name the address that could not be bound.
+    pub async fn start(ingest: Arc<Ingest>, plaintext_tcp: &str, plaintext_udp: &str, pickle_tcp: &str) -> Result<Listeners, String> {
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let mut addrs = BoundAddrs::default();
+        if !plaintext_tcp.is_empty() {
+            let l = TcpListener::bind(plaintext_tcp)
+                .await
+                .map_err(|e| format!("cannot listen on {plaintext_tcp} (carbon.plaintext_tcp): {e}"))?;
+            addrs.plaintext_tcp = l.local_addr().ok();
+            tracker.spawn(accept_loop(l, ingest.clone(), cancel.clone(), tracker.clone(), Protocol::Plaintext));
+        }
+        if !pickle_tcp.is_empty() {
+            let l = TcpListener::bind(pickle_tcp)
+                .await
+                .map_err(|e| format!("cannot listen on {pickle_tcp} (carbon.pickle_tcp): {e}"))?;
+            addrs.pickle_tcp = l.local_addr().ok();
+            tracker.spawn(accept_loop(l, ingest.clone(), cancel.clone(), tracker.clone(), Protocol::Pickle));
+        }
+        if !plaintext_udp.is_empty() {
+            let s = UdpSocket::bind(plaintext_udp)
+                .await
+                .map_err(|e| format!("cannot listen on {plaintext_udp} (carbon.plaintext_udp): {e}"))?;
+            addrs.plaintext_udp = s.local_addr().ok();
+            tracker.spawn(udp_loop(s, ingest.clone(), cancel.clone()));
+        }
+        tracker.close();
+        Ok(Listeners { addrs, cancel, tracker })
+    }
+
+    /// Stops accepting, lets every connection ingest what it already read, and waits for all
+    /// listener tasks to end.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.tracker.wait().await;
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Protocol {
+    Plaintext,
+    Pickle,
+}
+
+async fn accept_loop(listener: TcpListener, ingest: Arc<Ingest>, cancel: CancellationToken, tracker: TaskTracker, protocol: Protocol) {
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let ingest = ingest.clone();
+                let cancel = cancel.clone();
+                match protocol {
+                    Protocol::Plaintext => {
+                        ingest.stats.plaintext_tcp.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracker.spawn(plaintext_connection(stream, peer, ingest, cancel));
+                    }
+                    Protocol::Pickle => {
+                        ingest.stats.pickle_tcp.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracker.spawn(super::pickle::pickle_connection(stream, peer, ingest, cancel));
+                    }
+                }
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                tracing::warn!("carbon listener: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+const READ_BUFFER: usize = 64 * 1024;
+
+async fn plaintext_connection(mut stream: TcpStream, peer: SocketAddr, ingest: Arc<Ingest>, cancel: CancellationToken) {
+    let stats = &ingest.stats.plaintext_tcp;
+    let cap = READ_BUFFER.max(ingest.max_line_length + 1);
+    let mut buf = vec![0u8; cap];
+    let mut filled = 0usize;
+    // Inside a line already refused as too long: skip bytes up to its end.
+    let mut discarding = false;
+    loop {
+        if ingest.store.cache.is_full() {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = ingest.store.cache.wait_for_room() => {}
+            }
+        }
+        let n = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = stream.read(&mut buf[filled..]) => match r {
+                Ok(n) => n,
+                Err(_) => 0,
+            },
+        };
+        if n == 0 {
+            // End of stream: a last line without '\n' still counts.
+            if filled > 0 && !discarding {
+                let mut batch = Batch::new();
+                ingest.line(stats, &mut batch, "plaintext_tcp", peer, &buf[..filled]);
+                batch.commit(&ingest, stats);
+            }
+            return;
+        }
+        let scan_from = filled;
+        filled += n;
+        let mut start = 0;
+        if discarding {
+            match memchr::memchr(b'\n', &buf[scan_from..filled]) {
+                Some(i) => {
+                    start = scan_from + i + 1;
+                    discarding = false;
+                }
+                None => {
+                    filled = 0;
+                    continue;
+                }
+            }
+        }
+        let mut batch = Batch::new();
+        let used = for_each_line(&buf[start..filled], |line| ingest.line(stats, &mut batch, "plaintext_tcp", peer, line));
+        batch.commit(&ingest, stats);
+        let consumed = start + used;
+        buf.copy_within(consumed..filled, 0);
+        filled -= consumed;
+        if filled > ingest.max_line_length {
+            stats.too_long.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ingest.refuse("plaintext_tcp", peer, &LineError::TooLong, &buf[..filled]);
+            discarding = true;
+            filled = 0;
+        }
+    }
+    // Cancelled: ingest the complete lines already read; an unfinished line is dropped.
+    if filled > 0 && !discarding {
+        let mut batch = Batch::new();
+        for_each_line(&buf[..filled], |line| ingest.line(stats, &mut batch, "plaintext_tcp", peer, line));
+        batch.commit(&ingest, stats);
+    }
+}
+
+async fn udp_loop(socket: UdpSocket, ingest: Arc<Ingest>, cancel: CancellationToken) {
+    let stats = &ingest.stats.plaintext_udp;
+    let mut buf = vec![0u8; 65536];
+    loop {
+        if ingest.store.cache.is_full() {
+            // UDP has no backpressure: datagrams wait in the socket's receive buffer.
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = ingest.store.cache.wait_for_room() => {}
+            }
+        }
+        let (n, peer) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(_) => continue,
+            },
+        };
+        stats.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let data = &buf[..n];
+        let mut batch = Batch::new();
+        let used = for_each_line(data, |line| ingest.line(stats, &mut batch, "plaintext_udp", peer, line));
+        let tail = &data[used..];
+        if !tail.iter().all(|b| b.is_ascii_whitespace()) {
+            ingest.line(stats, &mut batch, "plaintext_udp", peer, tail);
+        }
+        batch.commit(&ingest, stats);
+    }
+}

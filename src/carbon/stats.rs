@@ -1,0 +1,80 @@
+//! Per-listener counters: what each listener received and what it refused, by reason.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of one listener (`plaintext_tcp`, `plaintext_udp`, `pickle_tcp`), since start.
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    /// Points accepted into the store.
+    pub points: AtomicU64,
+    /// Connections accepted (TCP) or datagrams received (UDP).
+    pub connections: AtomicU64,
+    /// Lines (or pickle entries) refused: not `path value timestamp`.
+    pub malformed: AtomicU64,
+    /// Refused: value not a finite number.
+    pub bad_value: AtomicU64,
+    /// Refused: timestamp unusable.
+    pub bad_timestamp: AtomicU64,
+    /// Refused: metric name unusable (empty node, `/`, control character, bad tag, …).
+    pub bad_name: AtomicU64,
+    /// Refused: line over `carbon.max_line_length`, or pickle frame over its limit.
+    pub too_long: AtomicU64,
+    /// Refused: not UTF-8.
+    pub not_utf8: AtomicU64,
+    /// Refused pickle frames: not the `[(path, (timestamp, value)), …]` shape, or an opcode
+    /// outside the safe subset.
+    pub bad_pickle: AtomicU64,
+}
+
+impl ListenerStats {
+    /// All refusals together.
+    pub fn errors(&self) -> u64 {
+        [
+            &self.malformed,
+            &self.bad_value,
+            &self.bad_timestamp,
+            &self.bad_name,
+            &self.too_long,
+            &self.not_utf8,
+            &self.bad_pickle,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
+    }
+
+    /// The counters as `(name, value)` pairs, for `/health` and the self metrics.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        vec![
+            ("points", l(&self.points)),
+            ("connections", l(&self.connections)),
+            ("errors", self.errors()),
+            ("malformed", l(&self.malformed)),
+            ("bad_value", l(&self.bad_value)),
+            ("bad_timestamp", l(&self.bad_timestamp)),
+            ("bad_name", l(&self.bad_name)),
+            ("too_long", l(&self.too_long)),
+            ("not_utf8", l(&self.not_utf8)),
+            ("bad_pickle", l(&self.bad_pickle)),
+        ]
+    }
+}
+
+/// Counters of every listener.
+#[derive(Debug, Default)]
+pub struct CarbonStats {
+    /// Plaintext over TCP.
+    pub plaintext_tcp: ListenerStats,
+    /// Plaintext over UDP.
+    pub plaintext_udp: ListenerStats,
+    /// Pickle over TCP.
+    pub pickle_tcp: ListenerStats,
+}
+
+impl CarbonStats {
+    /// Refusals of all listeners together.
+    pub fn errors(&self) -> u64 {
+        self.plaintext_tcp.errors() + self.plaintext_udp.errors() + self.pickle_tcp.errors()
+    }
+}

@@ -1,0 +1,323 @@
+//! The evaluator: turns a parsed target into a series list, fetching path expressions from the
+//! store (cache and whisper together) and calling registered functions, as graphite-web's
+//! `evaluateTarget` does.
+//!
+//! The context carries the request's time range (`start`/`end`, epoch seconds), its `now`
+//! (which picks the whisper archive), time zone, xFilesFactor, template values and limits.
+//! Functions that need data from another range (moving windows, `timeShift`, Holt-Winters)
+//! evaluate their argument again in a context from [`EvalContext::with_range`]. Nothing here
+//! writes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use chrono_tz::Tz;
+use parking_lot::Mutex;
+
+use super::ast::{Call, Expr};
+use super::functions;
+use super::registry::Args;
+use super::series::Series;
+use crate::store::Store;
+
+/// Why a target could not be evaluated; the API maps each kind to an HTTP status.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EvalError {
+    /// The request is wrong (unknown function, bad argument, …): HTTP 400.
+    BadRequest(String),
+    /// The answer would exceed a limit (series, points): HTTP 413.
+    TooLarge(String),
+    /// The request ran past its time limit: HTTP 503.
+    Timeout(String),
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvalError::BadRequest(m) | EvalError::TooLarge(m) | EvalError::Timeout(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+/// An evaluated argument.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A series list.
+    Series(Vec<Series>),
+    /// A string.
+    Str(String),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// `None`.
+    None,
+}
+
+/// Limits of one request.
+#[derive(Debug, Clone)]
+pub struct QueryLimits {
+    /// Most series one path expression may match.
+    pub max_series_per_target: usize,
+    /// Most datapoints fetched for the whole request.
+    pub max_points: usize,
+    /// Deepest call nesting.
+    pub max_depth: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits { max_series_per_target: 50_000, max_points: 50_000_000, max_depth: 64 }
+    }
+}
+
+/// State shared by every context of one request: fetch cache and budgets.
+#[derive(Default)]
+pub struct RequestState {
+    fetched: Mutex<HashMap<(String, i64, i64, i64), Vec<Series>>>,
+    points: AtomicUsize,
+    /// Series that failed to read (corrupt files), with the reason, for logging.
+    pub failures: Mutex<Vec<String>>,
+}
+
+/// Everything a target is evaluated against.
+#[derive(Clone)]
+pub struct EvalContext<'a> {
+    /// The store to read from.
+    pub store: &'a Store,
+    /// Start of the range (epoch seconds).
+    pub start: i64,
+    /// End of the range (epoch seconds).
+    pub end: i64,
+    /// The request's "now" (epoch seconds): picks the whisper archive, anchors relative times.
+    pub now: i64,
+    /// Time zone of the request.
+    pub tz: Tz,
+    /// Default xFilesFactor of fetched series (graphite-web's `xFilesFactor` parameter).
+    pub x_files_factor: f64,
+    /// The request's `maxDataPoints`, if any.
+    pub max_data_points: Option<usize>,
+    /// Limits.
+    pub limits: &'a QueryLimits,
+    /// When the request must be done.
+    pub deadline: Instant,
+    /// The request's `template[name]=value` parameters.
+    pub request_template: &'a [(String, String)],
+    /// Template substitutions in force (`$name` → value), in graphite-web's order.
+    pub replacements: Option<std::sync::Arc<Vec<(String, Value)>>>,
+    /// Shared per-request state.
+    pub state: &'a RequestState,
+}
+
+impl<'a> EvalContext<'a> {
+    /// A copy over another time range (same `now`): for functions that need earlier data.
+    pub fn with_range(&self, start: i64, end: i64) -> EvalContext<'a> {
+        EvalContext { start, end, ..self.clone() }
+    }
+
+    fn check_deadline(&self) -> Result<(), EvalError> {
+        if Instant::now() > self.deadline {
+            Err(EvalError::Timeout("request took longer than query.request_timeout".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Evaluates one whole target to its series list.
+    pub fn eval_target(&self, expr: &Expr) -> Result<Vec<Series>, EvalError> {
+        if expr.depth() > self.limits.max_depth {
+            return Err(EvalError::BadRequest(format!("target nests more than {} function calls", self.limits.max_depth)));
+        }
+        self.eval_series(expr)
+    }
+
+    /// Evaluates an expression that must give a series list.
+    pub fn eval_series(&self, expr: &Expr) -> Result<Vec<Series>, EvalError> {
+        match self.eval_value(expr)? {
+            Value::Series(s) => Ok(s),
+            other => Err(EvalError::BadRequest(format!("expected a series list, got {other:?}"))),
+        }
+    }
+
+    /// Evaluates any expression: literals to themselves, paths to fetched series, calls to
+    /// their function's result.
+    pub fn eval_value(&self, expr: &Expr) -> Result<Value, EvalError> {
+        match expr {
+            Expr::Str(s) => Ok(Value::Str(s.clone())),
+            Expr::Int(i) => Ok(Value::Int(*i)),
+            Expr::Float(f) => Ok(Value::Float(*f)),
+            Expr::Bool(b) => Ok(Value::Bool(*b)),
+            Expr::None => Ok(Value::None),
+            Expr::Path(p) => self.eval_path(p),
+            Expr::Call(c) => self.eval_call(c).map(Value::Series),
+            Expr::Template(t) => {
+                // graphite-web: template kwargs, then positional `$1…`, then the request's
+                // template[...] parameters, later ones overriding.
+                let mut reps: Vec<(String, Value)> = Vec::new();
+                let mut set = |k: String, v: Value| match reps.iter_mut().find(|(n, _)| *n == k) {
+                    Some(slot) => slot.1 = v,
+                    None => reps.push((k, v)),
+                };
+                for (k, e) in &t.kwargs {
+                    set(k.clone(), self.eval_value(e)?);
+                }
+                for (i, e) in t.args.iter().enumerate() {
+                    set((i + 1).to_string(), self.eval_value(e)?);
+                }
+                for (k, v) in self.request_template {
+                    set(k.clone(), Value::Str(v.clone()));
+                }
+                let inner = EvalContext { replacements: Some(std::sync::Arc::new(reps)), ..self.clone() };
+                inner.eval_value(&t.expr)
+            }
+        }
+    }
+
+    fn eval_path(&self, path: &str) -> Result<Value, EvalError> {
+        let mut expression = path.to_string();
+        if let Some(reps) = &self.replacements {
+            for (name, val) in reps.iter() {
+                let var = format!("${name}");
+                if expression == var {
+                    return Ok(match val {
+                        Value::Str(s) if is_numeric(s) => Value::Float(s.parse().unwrap_or(0.0)),
+                        other => other.clone(),
+                    });
+                }
+                expression = expression.replace(&var, &value_str(val));
+            }
+        }
+        self.fetch(&expression).map(Value::Series)
+    }
+
+    fn eval_call(&self, call: &Call) -> Result<Vec<Series>, EvalError> {
+        self.check_deadline()?;
+        let def = functions::lookup(&call.name).ok_or_else(|| {
+            EvalError::BadRequest(format!("unknown function '{}' at character {}", call.name, call.position))
+        })?;
+        let args = Args::bind(def, call, self).map_err(|e| match e {
+            EvalError::BadRequest(m) => EvalError::BadRequest(format!("{m} (at character {})", call.position)),
+            other => other,
+        })?;
+        (def.imp)(self, &args)
+    }
+
+    /// Fetches every metric a path expression matches, over this context's range, as series
+    /// sorted by name (graphite-web's `fetchData`). Tagged names and globs both work. A
+    /// metric whose file is corrupt is left out and noted in the request's failures.
+    pub fn fetch(&self, pattern: &str) -> Result<Vec<Series>, EvalError> {
+        self.check_deadline()?;
+        let key = (pattern.to_string(), self.start, self.end, self.now);
+        if let Some(hit) = self.state.fetched.lock().get(&key) {
+            return Ok(hit.clone());
+        }
+        let limit = self.limits.max_series_per_target;
+        let nodes = self.store.find(pattern, true, limit + 1);
+        if nodes.len() > limit {
+            return Err(EvalError::TooLarge(format!(
+                "'{pattern}' matches more than {limit} series (query.max_series_per_target)"
+            )));
+        }
+        let mut out = Vec::with_capacity(nodes.len());
+        for node in nodes.iter().filter(|n| n.is_leaf) {
+            match self.store.fetch(&node.path, self.start, self.end, self.now) {
+                Ok(Some(f)) => {
+                    let n = self.state.points.fetch_add(f.values.len(), Ordering::Relaxed) + f.values.len();
+                    if n > self.limits.max_points {
+                        return Err(EvalError::TooLarge(format!(
+                            "request reads more than {} datapoints (query.max_points_per_response)",
+                            self.limits.max_points
+                        )));
+                    }
+                    let mut s = Series::new(f.name, f.start, f.end, f.step, f.values, self.x_files_factor);
+                    s.path_expression = pattern.to_string();
+                    out.push(s);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("series {} skipped: {e}", node.path);
+                    self.state.failures.lock().push(format!("{}: {e}", node.path));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        self.state.fetched.lock().insert(key, out.clone());
+        Ok(out)
+    }
+}
+
+fn is_numeric(s: &str) -> bool {
+    let t = s.strip_prefix('-').unwrap_or(s);
+    !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') && s.parse::<f64>().is_ok()
+}
+
+/// Python's `str()` of a template value.
+fn value_str(v: &Value) -> String {
+    match v {
+        Value::Str(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => super::pyfmt::repr_f64(*f),
+        Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+        Value::None => "None".to_string(),
+        Value::Series(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::schemas::{parse_schemas, StorageRules};
+    use crate::query::parse::parse_target;
+    use crate::whisper::Preallocation;
+
+    pub(crate) fn with_store<R>(points: &[(&str, i64, f64)], f: impl FnOnce(&Store) -> R) -> R {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = StorageRules::new(parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(), vec![]);
+        let store = Store::open(dir.path(), rules, 1_000_000, Preallocation::Sparse, 0).unwrap();
+        for (n, t, v) in points {
+            store.insert(n, *t, *v);
+        }
+        f(&store)
+    }
+
+    #[test]
+    fn fetches_globs_sorted_and_templates_substitute() {
+        let now = 1_700_000_000;
+        with_store(&[("a.y", now - 30, 2.0), ("a.x", now - 30, 1.0), ("b.x", now - 30, 5.0)], |store| {
+            let limits = QueryLimits::default();
+            let state = RequestState::default();
+            let ctx = EvalContext {
+                store,
+                start: now - 60,
+                end: now,
+                now,
+                tz: Tz::UTC,
+                x_files_factor: 0.0,
+                max_data_points: None,
+                limits: &limits,
+                deadline: Instant::now() + std::time::Duration::from_secs(10),
+                request_template: &[],
+                replacements: None,
+                state: &state,
+            };
+            let s = ctx.eval_target(&parse_target("a.*", 10).unwrap()).unwrap();
+            assert_eq!(s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), vec!["a.x", "a.y"]);
+            assert_eq!(s[0].path_expression, "a.*");
+            assert_eq!(s[0].step, 10);
+            let s = ctx.eval_target(&parse_target("template($p.x, p='b')", 10).unwrap()).unwrap();
+            assert_eq!(s[0].name, "b.x");
+            let e = ctx.eval_target(&parse_target("nosuch(a.x)", 10).unwrap()).unwrap_err();
+            assert!(matches!(e, EvalError::BadRequest(m) if m.contains("unknown function 'nosuch'")));
+            let tight = QueryLimits { max_series_per_target: 1, ..QueryLimits::default() };
+            let fresh = RequestState::default();
+            let ctx2 = EvalContext { limits: &tight, state: &fresh, ..ctx.clone() };
+            assert!(matches!(ctx2.eval_target(&parse_target("a.*", 10).unwrap()), Err(EvalError::TooLarge(_))));
+        });
+    }
+}
