@@ -2,9 +2,12 @@
 //!
 //! (Module tour below is completed as the modules land.)
 
+pub mod api;
 pub mod carbon;
 pub mod config;
+pub mod graph;
 pub mod query;
 pub mod ratelimit;
+pub mod server;
 pub mod store;
 pub mod whisper;

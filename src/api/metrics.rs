@@ -1,0 +1,185 @@
+//! `/metrics/find`, `/metrics/expand`, `/metrics/index.json`: the metric tree as graphite-web
+//! serves it (the shapes Grafana's Graphite data source reads).
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::params::Params;
+use super::{respond, ApiError, AppState};
+use crate::store::FoundNode;
+
+/// Most nodes one find may return.
+const FIND_LIMIT: usize = 100_000;
+
+fn json_response(params: &Params, value: &Value) -> Response {
+    let body = if params.get("pretty").is_some_and(|p| !p.is_empty()) {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .unwrap_or_default();
+    match params.get("jsonp").filter(|j| !j.is_empty()) {
+        Some(cb) => respond("text/javascript", format!("{cb}({body})")),
+        None => respond("application/json", body),
+    }
+}
+
+/// graphite-web's `tree_json`: branches then leaves, each name once, an optional `*` node.
+fn tree_json(nodes: &[FoundNode], base_path: &str, wildcards: bool) -> Value {
+    let mut out = Vec::new();
+    if nodes.len() > 1 && wildcards {
+        let any_branch = nodes.iter().any(|n| !n.is_leaf);
+        out.push(json!({
+            "text": "*", "id": format!("{base_path}*"),
+            "allowChildren": any_branch as u8, "expandable": any_branch as u8, "leaf": (!any_branch) as u8,
+        }));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let (mut branches, mut leaves) = (Vec::new(), Vec::new());
+    for n in nodes {
+        if !seen.insert(n.name().to_string()) {
+            continue;
+        }
+        let node = json!({
+            "text": n.name(), "id": format!("{base_path}{}", n.name()),
+            "allowChildren": (!n.is_leaf) as u8, "expandable": (!n.is_leaf) as u8, "leaf": n.is_leaf as u8,
+        });
+        if n.is_leaf {
+            leaves.push(node);
+        } else {
+            branches.push(node);
+        }
+    }
+    out.extend(branches);
+    out.extend(leaves);
+    Value::Array(out)
+}
+
+fn flag(params: &Params, key: &str) -> Result<bool, ApiError> {
+    match params.get(key) {
+        None => Ok(false),
+        Some(v) => v.parse::<i64>().map(|n| n != 0).map_err(|_| ApiError::bad_request(format!("Invalid int value '{v}' for param {key}"))),
+    }
+}
+
+/// `/metrics/find?query=…[&format=treejson|completer|nodelist|json][&wildcards=1][&leavesOnly=1]`.
+/// `from`/`until` are accepted and not used to filter: the index holds no time intervals.
+pub async fn find(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let params = Params::from_request(query.as_deref(), &headers, &body);
+    let format = params.get("format").unwrap_or("treejson").to_string();
+    let leaves_only = flag(&params, "leavesOnly")?;
+    let wildcards = flag(&params, "wildcards")?;
+    let mut q = match params.get("query") {
+        None => return Err(ApiError::bad_request("Missing required parameter 'query'".into())),
+        Some("") => return Err(ApiError::bad_request("Required parameter 'query' is empty".into())),
+        Some(q) => q.to_string(),
+    };
+    let base_path = match q.rfind('.') {
+        Some(i) => q[..=i].to_string(),
+        None => String::new(),
+    };
+    if format == "completer" {
+        q = q.replace("..", "*.");
+        if !q.ends_with('*') {
+            q.push('*');
+        }
+    }
+    let store = state.store.clone();
+    let qq = q.clone();
+    let nodes = tokio::task::spawn_blocking(move || store.find(&qq, leaves_only, FIND_LIMIT))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let value = match format.as_str() {
+        "treejson" => tree_json(&nodes, &base_path, wildcards),
+        "completer" => {
+            let mut metrics: Vec<Value> = nodes
+                .iter()
+                .map(|n| json!({"path": if n.is_leaf { n.path.clone() } else { format!("{}.", n.path) }, "name": n.name(), "is_leaf": if n.is_leaf { "1" } else { "0" }}))
+                .collect();
+            if metrics.len() > 1 && wildcards {
+                metrics.push(json!({"name": "*"}));
+            }
+            json!({ "metrics": metrics })
+        }
+        "nodelist" => {
+            let position: i64 = params.get("position").and_then(|p| p.parse().ok()).unwrap_or(-1);
+            let mut found: Vec<String> = nodes
+                .iter()
+                .filter_map(|n| {
+                    let parts: Vec<&str> = n.path.split('.').collect();
+                    let i = if position < 0 { parts.len() as i64 + position } else { position };
+                    parts.get(usize::try_from(i).ok()?).map(|s| s.to_string())
+                })
+                .collect();
+            found.sort();
+            found.dedup();
+            json!({ "nodes": found })
+        }
+        "json" => Value::Array(nodes.iter().map(|n| json!({"path": n.path, "is_leaf": n.is_leaf})).collect()),
+        _ => return Err(ApiError::bad_request("Invalid value for 'format' parameter".into())),
+    };
+    Ok(json_response(&params, &value))
+}
+
+/// `/metrics/expand?query=…[&leavesOnly=1][&groupByExpr=1]`: matching paths, sorted.
+pub async fn expand(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let params = Params::from_request(query.as_deref(), &headers, &body);
+    let leaves_only = flag(&params, "leavesOnly")?;
+    let group = flag(&params, "groupByExpr")?;
+    let queries: Vec<String> = params.all("query").into_iter().map(str::to_string).collect();
+    let store = state.store.clone();
+    let results = tokio::task::spawn_blocking(move || {
+        queries
+            .iter()
+            .map(|q| {
+                let mut paths: Vec<String> = store.find(q, leaves_only, FIND_LIMIT).into_iter().map(|n| n.path).collect();
+                paths.sort();
+                paths.dedup();
+                (q.clone(), paths)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let value = if group {
+        let map: serde_json::Map<String, Value> = results.into_iter().map(|(q, p)| (q, json!(p))).collect();
+        json!({ "results": map })
+    } else {
+        let mut all: Vec<String> = results.into_iter().flat_map(|(_, p)| p).collect();
+        all.sort();
+        all.dedup();
+        json!({ "results": all })
+    };
+    Ok(json_response(&params, &value))
+}
+
+/// `/metrics/index.json`: every metric name, sorted.
+pub async fn index_json(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let params = Params::from_request(query.as_deref(), &headers, &body);
+    let store = state.store.clone();
+    let all = tokio::task::spawn_blocking(move || store.index.all()).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(json_response(&params, &json!(all)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_json_shape() {
+        let nodes = vec![
+            FoundNode { path: "a.b".into(), is_leaf: false },
+            FoundNode { path: "a.b".into(), is_leaf: true },
+            FoundNode { path: "a.c".into(), is_leaf: true },
+        ];
+        let v = tree_json(&nodes, "a.", false);
+        assert_eq!(v[0], json!({"text": "b", "id": "a.b", "allowChildren": 1, "expandable": 1, "leaf": 0}));
+        assert_eq!(v[1], json!({"text": "c", "id": "a.c", "allowChildren": 0, "expandable": 0, "leaf": 1}));
+        assert_eq!(v.as_array().unwrap().len(), 2);
+        let v = tree_json(&nodes, "a.", true);
+        assert_eq!(v[0]["text"], "*");
+    }
+}

@@ -1,0 +1,137 @@
+//! The HTTP API: graphite-web's endpoints (`/render`, `/metrics/*`, `/functions`, `/tags/*`,
+//! `/version`) on axum, so Grafana's Graphite data source works unchanged.
+//!
+//! Handlers parse parameters as graphite-web does, run evaluation on the blocking pool
+//! (whisper reads are plain file I/O), and map errors to statuses: 400 for a bad request
+//! (saying what and where), 404, 413 for limits, 503 for timeouts. Never writes to the store.
+
+pub mod formats;
+pub mod functions;
+pub mod metrics;
+pub mod params;
+pub mod render;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono_tz::Tz;
+
+use crate::query::{EvalError, QueryLimits};
+use crate::store::Store;
+
+/// What the API needs beyond the store.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Time zone when a request gives none.
+    pub tz: Tz,
+    /// Evaluation limits.
+    pub limits: QueryLimits,
+    /// Longest a request may take.
+    pub timeout: Duration,
+    /// Most targets per request.
+    pub max_targets: usize,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { tz: Tz::UTC, limits: QueryLimits::default(), timeout: Duration::from_secs(60), max_targets: 100, max_body_bytes: 1 << 20 }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store (read only here).
+    pub store: Arc<Store>,
+    /// Settings.
+    pub config: Arc<ApiConfig>,
+}
+
+/// An error response: a status and a plain-text message.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What went wrong, for the person who sent the request.
+    pub message: String,
+}
+
+impl ApiError {
+    /// HTTP 400.
+    pub fn bad_request(message: String) -> Self {
+        ApiError { status: StatusCode::BAD_REQUEST, message }
+    }
+    /// HTTP 404.
+    pub fn not_found(message: String) -> Self {
+        ApiError { status: StatusCode::NOT_FOUND, message }
+    }
+    /// HTTP 413.
+    pub fn too_large(message: String) -> Self {
+        ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, message }
+    }
+    /// HTTP 503.
+    pub fn unavailable(message: String) -> Self {
+        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message }
+    }
+    /// HTTP 500.
+    pub fn internal(message: String) -> Self {
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message }
+    }
+}
+
+impl From<EvalError> for ApiError {
+    fn from(e: EvalError) -> Self {
+        match e {
+            EvalError::BadRequest(m) => ApiError::bad_request(m),
+            EvalError::TooLarge(m) => ApiError::too_large(m),
+            EvalError::Timeout(m) => ApiError::unavailable(m),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", self.message)).into_response()
+    }
+}
+
+/// A 200 response with a content type.
+pub fn respond(content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(body.into())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn version() -> Response {
+    respond("text/plain", "1.1.8")
+}
+
+/// The graphite-web routes.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/render", get(render::render).post(render::render))
+        .route("/render/", get(render::render).post(render::render))
+        .route("/metrics/find", get(metrics::find).post(metrics::find))
+        .route("/metrics/find/", get(metrics::find).post(metrics::find))
+        .route("/metrics/expand", get(metrics::expand).post(metrics::expand))
+        .route("/metrics/expand/", get(metrics::expand).post(metrics::expand))
+        .route("/metrics/index.json", get(metrics::index_json).post(metrics::index_json))
+        .route("/functions", get(functions::list))
+        .route("/functions/", get(functions::list))
+        .route("/functions/{name}", get(functions::one))
+        .route("/version", get(version))
+        .route("/version/", get(version))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

@@ -1,0 +1,73 @@
+//! Request parameters as graphite-web reads them: the query string and a form-encoded POST
+//! body merged (Django's `GET.copy().update(POST)`), so list parameters (`target`) gather
+//! from both and single ones take the last value given.
+
+use axum::http::HeaderMap;
+
+/// The merged parameters of one request, in the order given.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+impl Params {
+    /// Merges the raw query string and, for a form-encoded POST, its body.
+    pub fn from_request(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Params {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        if let Some(q) = query {
+            pairs.extend(form_urlencoded::parse(q.as_bytes()).into_owned());
+        }
+        let form = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.starts_with("application/x-www-form-urlencoded"))
+            .unwrap_or(!body.is_empty() && !body.starts_with(b"{"));
+        if form && !body.is_empty() {
+            pairs.extend(form_urlencoded::parse(body).into_owned());
+        }
+        Params { pairs }
+    }
+
+    /// Builds parameters from pairs (tests, the alert evaluator).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Params {
+        Params { pairs }
+    }
+
+    /// The last value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether `key` was given at all (graphite-web's `'key' in queryParams`).
+    pub fn has(&self, key: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| k == key)
+    }
+
+    /// Every value of `key`, in order.
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// All pairs.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_query_and_form() {
+        let mut h = HeaderMap::new();
+        h.insert(axum::http::header::CONTENT_TYPE, "application/x-www-form-urlencoded".parse().unwrap());
+        let p = Params::from_request(Some("target=a.b&from=-1h"), &h, b"target=c.d&from=-2h&maxDataPoints=100");
+        assert_eq!(p.all("target"), vec!["a.b", "c.d"]);
+        assert_eq!(p.get("from"), Some("-2h"));
+        assert!(p.has("maxDataPoints"));
+        assert!(!p.has("until"));
+        let p = Params::from_request(Some("target=sumSeries(a.%2A)%7Calias(%27x%27)"), &HeaderMap::new(), b"");
+        assert_eq!(p.get("target"), Some("sumSeries(a.*)|alias('x')"));
+    }
+}

@@ -1,0 +1,143 @@
+//! `/render`: graphite-web's render API. Targets from the query string and a POST form,
+//! `from`/`until`/`now`/`tz`, `format` (`json`, `csv`, `raw`, `pickle`, `png`, `svg`; PNG
+//! when absent), `maxDataPoints`, `noNullPoints`, `jsonp`, `xFilesFactor`, `template[…]`,
+//! and the graph parameters.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono_tz::Tz;
+
+use super::formats;
+use super::params::Params;
+use super::{respond, ApiError, AppState};
+use crate::graph::{render_png, render_svg, GraphParams};
+use crate::query::attime::parse_at_time;
+use crate::query::{evaluate, QueryError, Request};
+use crate::store::unix_now;
+
+/// The time range and zone of a request, as graphite-web's `parseOptions` reads them:
+/// `tz` (an unknown zone falls back to the default), `now`, `until` (default `now`), `from`
+/// (default `-1d`); start and end are the smaller and larger of from/until.
+pub fn time_range(params: &Params, default_tz: Tz) -> Result<(i64, i64, i64, Tz), ApiError> {
+    let tz = params.get("tz").and_then(|t| t.parse::<Tz>().ok()).unwrap_or(default_tz);
+    let real_now = unix_now();
+    let bad = |what: &str, v: &str, e: &dyn std::fmt::Display| ApiError::bad_request(format!("invalid {what} '{v}': {e}"));
+    let now = match params.get("now") {
+        Some(v) => parse_at_time(v, &tz, real_now).map_err(|e| bad("now", v, &e))?,
+        None => real_now,
+    };
+    let until = match params.get("until") {
+        Some(v) if !v.is_empty() => parse_at_time(v, &tz, now).map_err(|e| bad("until", v, &e))?,
+        _ => now,
+    };
+    let from = match params.get("from") {
+        Some(v) if !v.is_empty() => parse_at_time(v, &tz, now).map_err(|e| bad("from", v, &e))?,
+        _ => now - 86400,
+    };
+    let (start, end) = (from.min(until), from.max(until));
+    if start == end {
+        return Err(ApiError::bad_request("Invalid empty time range".into()));
+    }
+    Ok((start, end, now, tz))
+}
+
+/// Builds the evaluation request of a `/render` call.
+pub fn build_request(params: &Params, state: &AppState) -> Result<Request, ApiError> {
+    let mut targets: Vec<String> = params.all("target").into_iter().map(str::to_string).collect();
+    if targets.is_empty() {
+        targets = params.all("target[]").into_iter().map(str::to_string).collect();
+    }
+    if targets.len() > state.config.max_targets {
+        return Err(ApiError::bad_request(format!(
+            "{} targets in one request; at most {} allowed (query.max_targets)",
+            targets.len(),
+            state.config.max_targets
+        )));
+    }
+    let (start, end, now, tz) = time_range(params, state.config.tz)?;
+    let x_files_factor = match params.get("xFilesFactor") {
+        Some(v) => v.parse::<f64>().map_err(|_| ApiError::bad_request(format!("invalid xFilesFactor '{v}'")))?,
+        None => 0.0,
+    };
+    let max_data_points = params.get("maxDataPoints").and_then(|v| v.parse::<usize>().ok());
+    let template = params
+        .pairs()
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("template[").and_then(|r| r.strip_suffix(']')).map(|n| (n.to_string(), v.clone())))
+        .collect();
+    Ok(Request { targets, start, end, now, tz, x_files_factor, max_data_points, template, timeout: state.config.timeout })
+}
+
+fn output_format(params: &Params) -> String {
+    let mut format = String::new();
+    if params.has("pickle") {
+        format = "pickle".into();
+    }
+    if params.has("rawData") {
+        format = "raw".into();
+    }
+    if let Some(f) = params.get("format") {
+        format = f.to_string();
+    }
+    format
+}
+
+fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiError> {
+    let format = output_format(params);
+    if !matches!(format.as_str(), "" | "json" | "csv" | "raw" | "pickle" | "png" | "svg") {
+        return Err(ApiError::bad_request(format!("unknown format '{format}' (json, csv, raw, pickle, png or svg)")));
+    }
+    let graph = if matches!(format.as_str(), "" | "png" | "svg") {
+        Some(GraphParams::from_query(params.pairs()).map_err(ApiError::bad_request)?)
+    } else {
+        None
+    };
+    let req = build_request(params, state)?;
+    let mut series = evaluate(&state.store, &state.config.limits, &req).map_err(|e| match e {
+        QueryError::Parse(p) => ApiError::bad_request(p.to_string()),
+        QueryError::Eval(e) => ApiError::from(e),
+    })?;
+    let jsonp = params.get("jsonp").filter(|j| !j.is_empty());
+    match format.as_str() {
+        "json" => {
+            if let Some(mdp) = req.max_data_points {
+                formats::apply_max_data_points(&mut series, mdp);
+            }
+            let body = formats::json(&series, params.has("noNullPoints"));
+            Ok(match jsonp {
+                Some(cb) => respond("text/javascript", format!("{cb}({body})")),
+                None => respond("application/json", body),
+            })
+        }
+        "csv" => Ok(respond("text/csv", formats::csv(&series, &req.tz))),
+        "raw" => Ok(respond("text/plain", formats::raw(&series))),
+        "pickle" => Ok(respond("application/pickle", formats::pickle(&series))),
+        "svg" => {
+            let svg = render_svg(&series, graph.as_ref().expect("graph params"), req.tz).map_err(|e| ApiError::internal(e.to_string()))?;
+            Ok(match jsonp {
+                Some(cb) => respond("text/javascript", format!("{cb}({})", serde_json::to_string(&svg).unwrap_or_default())),
+                None => respond("image/svg+xml", svg),
+            })
+        }
+        _ => {
+            let png = render_png(&series, graph.as_ref().expect("graph params"), req.tz).map_err(|e| ApiError::internal(e.to_string()))?;
+            Ok(respond("image/png", png))
+        }
+    }
+}
+
+/// The `/render` handler (GET and POST).
+pub async fn render(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let params = Params::from_request(query.as_deref(), &headers, &body);
+    let timeout = state.config.timeout + Duration::from_secs(1);
+    let task = tokio::task::spawn_blocking(move || render_blocking(&state, &params));
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(ApiError::internal(format!("render task failed: {e}"))),
+        Err(_) => Err(ApiError::unavailable("request took longer than query.request_timeout".into())),
+    }
+}
