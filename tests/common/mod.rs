@@ -1,0 +1,244 @@
+//! Shared helpers of the integration tests: the real `carbonhound` binary started on free
+//! ports in a temporary directory, and small HTTP/carbon clients.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running `carbonhound serve`, killed (SIGTERM, then SIGKILL) when dropped.
+pub struct Server {
+    pub child: Option<Child>,
+    pub dir: PathBuf,
+    pub http: SocketAddr,
+    pub tcp: SocketAddr,
+    pub udp: SocketAddr,
+    pub pickle: SocketAddr,
+    /// Every stderr line the server printed so far is sent here.
+    pub log: mpsc::Receiver<String>,
+    pub seen_log: Vec<String>,
+}
+
+fn parse_addr(line: &str, key: &str) -> Option<SocketAddr> {
+    let start = line.find(&format!("{key}="))? + key.len() + 1;
+    let rest = &line[start..];
+    let end = rest.find(' ').unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
+}
+
+impl Server {
+    /// Starts the binary in `dir` (its working directory, so `./data` lands there) with every
+    /// port 0 and extra `CARBONHOUND_*` variables.
+    pub fn start_in(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_carbonhound"));
+        cmd.arg("serve")
+            .current_dir(dir)
+            .env("CARBONHOUND_HTTP__LISTEN", "127.0.0.1:0")
+            .env("CARBONHOUND_CARBON__PLAINTEXT_TCP", "127.0.0.1:0")
+            .env("CARBONHOUND_CARBON__PLAINTEXT_UDP", "127.0.0.1:0")
+            .env("CARBONHOUND_CARBON__PICKLE_TCP", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start carbonhound");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[server] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("server did not report its addresses; log so far: {seen:#?}")
+            });
+            seen.push(line.clone());
+            if line.contains("listening:") {
+                let get = |k| parse_addr(&line, k).unwrap_or_else(|| panic!("no {k} in {line}"));
+                return Server {
+                    child: Some(child),
+                    dir: dir.to_path_buf(),
+                    http: get("http"),
+                    tcp: get("plaintext_tcp"),
+                    udp: get("plaintext_udp"),
+                    pickle: get("pickle_tcp"),
+                    log: rx,
+                    seen_log: seen,
+                };
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit (panics after 60 s).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        unsafe_kill(child.id(), 15);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Log lines so far (drains the channel).
+    pub fn log_lines(&mut self) -> &[String] {
+        while let Ok(l) = self.log.try_recv() {
+            self.seen_log.push(l);
+        }
+        &self.seen_log
+    }
+
+    /// GET `path_and_query` over HTTP; (status, content type, body).
+    pub fn get(&self, path_and_query: &str) -> (u16, String, Vec<u8>) {
+        http_get(self.http, path_and_query)
+    }
+
+    /// GET and parse JSON (panics on a non-200 answer).
+    pub fn get_json(&self, path_and_query: &str) -> serde_json::Value {
+        let (status, _, body) = self.get(path_and_query);
+        assert_eq!(
+            status,
+            200,
+            "GET {path_and_query}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        serde_json::from_slice(&body).unwrap_or_else(|e| {
+            panic!(
+                "GET {path_and_query}: bad JSON ({e}): {}",
+                String::from_utf8_lossy(&body)
+            )
+        })
+    }
+
+    /// Sends plaintext carbon lines over one TCP connection and closes it.
+    pub fn send_tcp(&self, text: &str) {
+        let mut s = TcpStream::connect(self.tcp).expect("connect carbon");
+        s.write_all(text.as_bytes()).expect("send");
+    }
+
+    /// The whisper directory.
+    pub fn whisper_dir(&self) -> PathBuf {
+        self.dir.join("data").join("whisper")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            unsafe_kill(child.id(), 15);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Sends a signal with the `kill` command (no libc in tests).
+pub fn unsafe_kill(pid: u32, sig: i32) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// A plain HTTP/1.1 GET; (status, content type, body).
+pub fn http_get(addr: SocketAddr, path_and_query: &str) -> (u16, String, Vec<u8>) {
+    let url = format!("http://{addr}{path_and_query}");
+    match ureq::get(&url).call() {
+        Ok(r) => response_parts(r),
+        Err(ureq::Error::Status(_, r)) => response_parts(r),
+        Err(e) => panic!("GET {url}: {e}"),
+    }
+}
+
+/// A form POST; (status, content type, body).
+pub fn http_post_form(
+    addr: SocketAddr,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String, Vec<u8>) {
+    let url = format!("http://{addr}{path}");
+    match ureq::post(&url).send_form(form) {
+        Ok(r) => response_parts(r),
+        Err(ureq::Error::Status(_, r)) => response_parts(r),
+        Err(e) => panic!("POST {url}: {e}"),
+    }
+}
+
+fn response_parts(r: ureq::Response) -> (u16, String, Vec<u8>) {
+    let status = r.status();
+    let ct = r.content_type().to_string();
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut r.into_reader(), &mut body).expect("read body");
+    (status, ct, body)
+}
+
+/// Percent-encodes a query value.
+pub fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Polls `f` every 200 ms until it returns `Some`, panicking with `what` after `secs`.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Runs /usr/bin/python3 with a script and arguments; returns stdout. Panics with a hint to
+/// install the Debian package when the interpreter or module is missing.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("/usr/bin/python3 is required (apt-get install python3)");
+    assert!(
+        out.status.success(),
+        "python failed (is python3-whisper installed? apt-get install python3-whisper): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
+}

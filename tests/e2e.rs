@@ -1,0 +1,325 @@
+//! The path a new user walks first: the real collectd daemon pushes to carbonhound's carbon
+//! listener, metrics appear in `/metrics/find`, `/render` returns their recent values, and
+//! Python's whisper module reads the same values from the `.wsp` files. Also: bad carbon lines
+//! are refused and counted while good lines on the same connection are stored, and PNG graphs
+//! come out at the requested size.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{enc, now, python, wait_for, Server};
+
+struct Collectd(Child);
+
+impl Drop for Collectd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_collectd(dir: &std::path::Path, port: u16) -> Collectd {
+    let conf = dir.join("collectd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"Hostname "e2e-host"
+FQDNLookup false
+BaseDir "{dir}"
+PIDFile "{dir}/collectd.pid"
+TypesDB "/usr/share/collectd/types.db"
+Interval 1
+LoadPlugin load
+LoadPlugin memory
+LoadPlugin write_graphite
+<Plugin write_graphite>
+  <Node "carbonhound">
+    Host "127.0.0.1"
+    Port "{port}"
+    Protocol "tcp"
+    Prefix "collectd."
+    StoreRates true
+  </Node>
+</Plugin>
+"#,
+            dir = dir.display()
+        ),
+    )
+    .unwrap();
+    let bin = ["/usr/sbin/collectd", "/usr/bin/collectd"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("the collectd daemon is required for this test: apt-get install collectd-core");
+    let child = Command::new(bin)
+        .arg("-f")
+        .arg("-C")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start collectd");
+    Collectd(child)
+}
+
+fn datapoints(v: &serde_json::Value) -> Vec<(Option<f64>, i64)> {
+    v["datapoints"]
+        .as_array()
+        .expect("datapoints")
+        .iter()
+        .map(|p| (p[0].as_f64(), p[1].as_i64().expect("timestamp")))
+        .collect()
+}
+
+#[test]
+fn collectd_metrics_reach_render_and_whisper_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &[]);
+    let _collectd = start_collectd(dir.path(), server.tcp.port());
+
+    // Within 15 s, /metrics/find lists collectd's host node.
+    let found = wait_for(15, "collectd.* in /metrics/find", || {
+        let v = server.get_json("/metrics/find?query=collectd.*");
+        let nodes = v.as_array()?.clone();
+        nodes
+            .iter()
+            .any(|n| n["text"] == "e2e-host" && n["leaf"] == 0)
+            .then_some(nodes)
+    });
+    assert_eq!(found[0]["id"], "collectd.e2e-host");
+    assert_eq!(found[0]["expandable"], 1);
+
+    let load = "collectd.e2e-host.load.load.shortterm";
+    let leaves = server.get_json("/metrics/find?query=collectd.e2e-host.load.load.*");
+    let names: Vec<&str> = leaves
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["longterm", "midterm", "shortterm"]);
+
+    // /render returns non-null recent values.
+    let series = wait_for(15, "non-null recent load values", || {
+        let v = server.get_json(&format!("/render?target={load}&from=-5min&format=json"));
+        let s = v.as_array()?.first()?.clone();
+        let recent_known = datapoints(&s)
+            .iter()
+            .rev()
+            .take(3)
+            .any(|(v, _)| v.is_some());
+        recent_known.then_some(s)
+    });
+    assert_eq!(series["target"], load);
+    let points = datapoints(&series);
+    assert_eq!(points.len(), 30, "5 minutes at the default 10 s precision");
+    assert!(points.windows(2).all(|w| w[1].1 - w[0].1 == 10));
+    let last_ts = points.last().unwrap().1;
+    assert!((now() - last_ts).abs() <= 20, "last point is recent");
+
+    // Python's whisper module reads the same values from the file, once it is on disk.
+    let wsp = server
+        .whisper_dir()
+        .join("collectd/e2e-host/load/load/shortterm.wsp");
+    wait_for(15, "the load metric's whisper file", || {
+        wsp.exists().then_some(())
+    });
+    let script = r#"
+import json, sys, time, whisper
+info = whisper.info(sys.argv[1])
+(start, end, step), values = whisper.fetch(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+print(json.dumps({"step": step, "start": start, "values": values, "archives": len(info["archives"]), "agg": info["aggregationMethod"]}))
+"#;
+    let (py, from, until): (serde_json::Value, i64, i64) = wait_for(20, "points on disk", || {
+        let (from, until) = (now() - 300, now());
+        let out: serde_json::Value = serde_json::from_str(&python(
+            script,
+            &[wsp.to_str().unwrap(), &from.to_string(), &until.to_string()],
+        ))
+        .unwrap();
+        let known = out["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| !v.is_null())
+            .count();
+        (known >= 3).then_some((out, from, until))
+    });
+    assert_eq!(py["step"], 10);
+    assert_eq!(py["archives"], 3, "embedded schema 10s:6h,1m:7d,10m:1y");
+    assert_eq!(py["agg"], "average");
+    let v = server.get_json(&format!(
+        "/render?target={load}&from={from}&until={until}&format=json"
+    ));
+    let ours = datapoints(&v[0]);
+    let py_start = py["start"].as_i64().unwrap();
+    let mut compared = 0;
+    for (i, pv) in py["values"].as_array().unwrap().iter().enumerate() {
+        let ts = py_start + 10 * i as i64;
+        // Intervals still receiving points may hold a newer cached value than the file.
+        if ts > until - 20 {
+            continue;
+        }
+        if let Some(pv) = pv.as_f64() {
+            let ov = ours.iter().find(|(_, t)| *t == ts).and_then(|(v, _)| *v);
+            assert_eq!(ov, Some(pv), "value at {ts}: ours vs whisper.py");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 1, "compared at least one settled interval");
+}
+
+#[test]
+fn bad_carbon_lines_are_refused_and_good_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), &[]);
+    let t = now() - 5;
+    let bad = [
+        "garbage".to_string(),
+        format!("bad.nan nan {t}"),
+        format!("bad.inf inf {t}"),
+        format!("bad..empty 1 {t}"),
+        format!(".bad.leading 1 {t}"),
+        format!("../../escape 1 {t}"),
+        format!("bad/slash 1 {t}"),
+        format!("bad.ts 1 yesterday"),
+        format!("{} 1 {t}", "x".repeat(5000)),
+    ];
+    let mut text = String::new();
+    for (i, b) in bad.iter().enumerate() {
+        text.push_str(&format!("good.before.m{i} {i} {t}\n"));
+        text.push_str(b);
+        text.push('\n');
+    }
+    text.push_str(&format!("good.after 42 {t}\n"));
+    server.send_tcp(&text);
+
+    // Every good line is stored; no bad name exists anywhere.
+    wait_for(10, "good.after stored", || {
+        let v = server.get_json("/render?target=good.after&from=-1min&format=json");
+        v.as_array()?.first()?["datapoints"]
+            .as_array()?
+            .iter()
+            .any(|p| p[0] == 42.0)
+            .then_some(())
+    });
+    let befores = server.get_json("/metrics/find?query=good.before.*");
+    assert_eq!(befores.as_array().unwrap().len(), bad.len());
+    let v = server.get_json("/render?target=good.before.m3&from=-1min&format=json");
+    assert!(v[0]["datapoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p[0] == 3.0));
+    let all = server.get_json("/metrics/index.json");
+    let all: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        all.iter().all(|n| n.starts_with("good.")),
+        "only good metrics exist: {all:?}"
+    );
+
+    // Nothing was written outside the whisper directory.
+    wait_for(10, "good files on disk", || {
+        server
+            .whisper_dir()
+            .join("good/after.wsp")
+            .exists()
+            .then_some(())
+    });
+    let mut outside = Vec::new();
+    for entry in walk(dir.path()) {
+        if entry.extension().is_some_and(|e| e == "wsp") && !entry.starts_with(server.whisper_dir())
+        {
+            outside.push(entry);
+        }
+    }
+    assert!(
+        outside.is_empty(),
+        "whisper files outside the data dir: {outside:?}"
+    );
+    assert!(!dir.path().join("escape.wsp").exists());
+
+    // Each refusal was logged with its reason.
+    std::thread::sleep(Duration::from_millis(300));
+    let log = server.log_lines().join("\n");
+    for reason in [
+        "expected 'path value timestamp'",
+        "value is not a finite number",
+        "empty path component",
+        "forbidden character '/'",
+        "timestamp is not a number",
+        "longer than carbon.max_line_length",
+    ] {
+        assert!(
+            log.contains(reason),
+            "log should mention {reason:?}:\n{log}"
+        );
+    }
+    assert!(server.terminate().success());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn png_graphs_have_the_requested_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &[]);
+    let t = now();
+    let mut text = String::new();
+    for i in 0..30 {
+        text.push_str(&format!(
+            "web.load {} {}\n",
+            (i % 7) as f64 * 0.5,
+            t - 300 + i * 10
+        ));
+    }
+    server.send_tcp(&text);
+    wait_for(10, "web.load visible", || {
+        let v = server.get_json("/render?target=web.load&from=-10min&format=json");
+        (!v.as_array()?.is_empty()).then_some(())
+    });
+    for (w, h) in [(640, 480), (330, 250), (1200, 300)] {
+        let q = format!("/render?target={}&from=-10min&width={w}&height={h}&format=png&title=Load&bgcolor=FFFFFF&fgcolor=000000", enc("alias(web.load,'load')"));
+        let (status, ct, body) = server.get(&q);
+        assert_eq!(status, 200);
+        assert_eq!(ct, "image/png");
+        let decoder = png::Decoder::new(&body[..]);
+        let reader = decoder.read_info().expect("a valid PNG");
+        assert_eq!((reader.info().width, reader.info().height), (w, h));
+    }
+    // No data still answers with a picture.
+    let (status, ct, body) =
+        server.get("/render?target=nothing.here&format=png&width=200&height=100");
+    assert_eq!((status, ct.as_str()), (200, "image/png"));
+    assert!(png::Decoder::new(&body[..]).read_info().is_ok());
+    // A bad target is a 400 that says where.
+    let (status, _, body) = server.get(&format!(
+        "/render?target={}&format=json",
+        enc("sumSeries(web.load")
+    ));
+    assert_eq!(status, 400);
+    assert!(
+        String::from_utf8_lossy(&body).contains("at character 18"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+}
