@@ -83,10 +83,13 @@ impl Default for QueryLimits {
     }
 }
 
+/// A fetch already done in this request: (path expression, start, end, now).
+type FetchKey = (String, i64, i64, i64);
+
 /// State shared by every context of one request: fetch cache and budgets.
 #[derive(Default)]
 pub struct RequestState {
-    fetched: Mutex<HashMap<(String, i64, i64, i64), Vec<Series>>>,
+    fetched: Mutex<HashMap<FetchKey, Vec<Series>>>,
     points: AtomicUsize,
     /// Series that failed to read (corrupt files), with the reason, for logging.
     pub failures: Mutex<Vec<String>>,
