@@ -212,14 +212,74 @@ fn y_range(lines: &[Line], p: &GraphParams) -> (f64, f64) {
     (lo, hi)
 }
 
-fn time_format(span: i64) -> &'static str {
-    if span <= 2 * 86400 {
-        "%H:%M"
-    } else if span <= 14 * 86400 {
-        "%a %d"
+/// Steps the time axis may use, in seconds, finest first.
+const TIME_STEPS: &[i64] = &[
+    10,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    3 * 3600,
+    4 * 3600,
+    6 * 3600,
+    12 * 3600,
+    86400,
+    2 * 86400,
+    7 * 86400,
+    14 * 86400,
+    28 * 86400,
+];
+
+/// Time-axis ticks as graphite draws them: a step chosen so labels are about `min_px` pixels
+/// apart or more, aligned to local-time boundaries in `tz` (whole minutes, hours, midnights).
+/// Returns the tick timestamps and the label format.
+pub fn time_ticks(
+    start: i64,
+    end: i64,
+    width_px: u32,
+    min_px: u32,
+    tz: &Tz,
+) -> (Vec<i64>, &'static str) {
+    let span = (end - start).max(1);
+    let max_labels = (width_px / min_px.max(1)).max(1) as i64;
+    let step = TIME_STEPS
+        .iter()
+        .copied()
+        .find(|s| span / s <= max_labels)
+        .unwrap_or(span.max(1));
+    let fmt = if step >= 86400 {
+        if span > 60 * 86400 {
+            "%m/%d"
+        } else {
+            "%a %d"
+        }
+    } else if span > 2 * 86400 {
+        "%a %H:%M"
     } else {
-        "%m/%d"
+        "%H:%M"
+    };
+    // Align to the zone's wall clock: offset of `start` from UTC.
+    let offset = tz.timestamp_opt(start, 0).single().map(|d| {
+        use chrono::Offset;
+        d.offset().fix().local_minus_utc() as i64
+    });
+    let offset = offset.unwrap_or(0);
+    let align = if step >= 86400 { 86400 } else { step };
+    let mut t = (start + offset).div_euclid(align) * align - offset;
+    while t < start {
+        t += align;
     }
+    let mut ticks = Vec::new();
+    while t <= end && ticks.len() < 1000 {
+        ticks.push(t);
+        t += step;
+    }
+    (ticks, fmt)
 }
 
 fn draw<DB: DrawingBackend>(
@@ -333,19 +393,20 @@ where
     let mut chart = builder
         .build_cartesian_2d(start..end, lo..hi)
         .map_err(err)?;
+    let (plot_x0, plot_x1) = (
+        chart.backend_coord(&(start, lo)).0,
+        chart.backend_coord(&(end, lo)).0,
+    );
+    let (ticks, tick_fmt) = time_ticks(start, end, (plot_x1 - plot_x0).max(1) as u32, 80, &tz);
     {
-        let fmt = time_format(end - start);
-        let x_fmt = |t: &i64| {
-            tz.timestamp_opt(*t, 0)
-                .single()
-                .map(|d| d.format(fmt).to_string())
-                .unwrap_or_default()
-        };
         let y_fmt = |v: &f64| format_si(*v);
+        let no_x = |_: &i64| String::new();
         let mut mesh = chart.configure_mesh();
-        mesh.x_label_formatter(&x_fmt)
+        mesh.x_label_formatter(&no_x)
+            .disable_x_mesh()
+            .x_labels(2)
+            .set_tick_mark_size(plotters::chart::LabelAreaPosition::Bottom, 0)
             .y_label_formatter(&y_fmt)
-            .x_labels(((w / 90).max(2)) as usize)
             .y_labels(((h / 40).max(2)) as usize)
             .label_style(text.clone())
             .axis_style(fg)
@@ -361,6 +422,39 @@ where
             mesh.y_desc(v.as_str());
         }
         mesh.draw().map_err(err)?;
+    }
+    // Time axis: grid lines and labels at local-time boundaries.
+    if !graph_only {
+        let label_style = text.clone().pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Top,
+        ));
+        let (_, y_bottom) = chart.backend_coord(&(start, lo));
+        let (_, y_top) = chart.backend_coord(&(start, hi));
+        for t in &ticks {
+            let (x, _) = chart.backend_coord(&(*t, lo));
+            if !p.hide_grid {
+                root.draw(&PathElement::new(
+                    vec![(x, y_top), (x, y_bottom)],
+                    rgba(p.major_grid_color),
+                ))
+                .map_err(err)?;
+            }
+            if axes {
+                let label = tz
+                    .timestamp_opt(*t, 0)
+                    .single()
+                    .map(|d| d.format(tick_fmt).to_string())
+                    .unwrap_or_default();
+                root.draw(&PathElement::new(
+                    vec![(x, y_bottom), (x, y_bottom + 3)],
+                    fg,
+                ))
+                .map_err(err)?;
+                root.draw_text(&label, &label_style, (x, y_bottom + 4))
+                    .map_err(err)?;
+            }
+        }
     }
     for l in &lines {
         let color = rgba(l.color);
@@ -481,7 +575,7 @@ mod tests {
             title: Some("t".into()),
             ..GraphParams::default()
         };
-        let png = render_png(&[s.clone()], &p, Tz::UTC).unwrap();
+        let png = render_png(std::slice::from_ref(&s), &p, Tz::UTC).unwrap();
         let (w, h, pixels) = decode(&png);
         assert_eq!((w, h), (400, 200));
         // Some pixel carries the first colour of graphite's colorList (blue 100,100,255).
@@ -503,6 +597,23 @@ mod tests {
         assert!(
             pixels.chunks(3).any(|px| px[0] > 200),
             "white text on black"
+        );
+    }
+
+    #[test]
+    fn time_ticks_align_to_the_clock() {
+        // 24 h on 800 px: 3-hourly ticks on whole hours.
+        let (ticks, fmt) = time_ticks(1_700_000_123, 1_700_086_523, 800, 80, &Tz::UTC);
+        assert_eq!(fmt, "%H:%M");
+        assert!(ticks.iter().all(|t| t % 3600 == 0), "{ticks:?}");
+        assert!(ticks.windows(2).all(|w| w[1] - w[0] == 3 * 3600));
+        // 7 days: daily ticks at local midnight.
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let (ticks, fmt) = time_ticks(1_700_000_000, 1_700_000_000 + 7 * 86400, 800, 80, &ny);
+        assert_eq!(fmt, "%a %d");
+        assert!(
+            ticks.iter().all(|t| (t - 5 * 3600) % 86400 == 0),
+            "{ticks:?}"
         );
     }
 
