@@ -1,13 +1,16 @@
 #!/bin/sh
 # Sends Monit's view of every service to carbonhound as carbon plaintext lines.
 # Usage: monit-to-carbon.sh [host [port]]   (defaults 127.0.0.1 2003)
+# Environment: MONIT (the monit command, default "monit"), MONIT_NODE (the host node name,
+# default the short host name).
 set -eu
 HOST="${1:-127.0.0.1}"
 PORT="${2:-2003}"
-NODE="$(hostname -s | tr '.' '_')"
+MONIT="${MONIT:-monit}"
+NODE="$(printf '%s' "${MONIT_NODE:-$(hostname -s)}" | tr '.' '_')"
 NOW="$(date +%s)"
 
-monit status | awk -v node="$NODE" -v now="$NOW" '
+$MONIT status | awk -v node="$NODE" -v now="$NOW" '
   function name(s) { gsub(/[^A-Za-z0-9_-]/, "_", s); return s }
   /^(Process|File|Filesystem|Directory|Remote Host|System|Program|Network|Fifo) / {
     svc = $0; sub(/^[A-Za-z ]+ '\''/, "", svc); sub(/'\''.*$/, "", svc); svc = name(svc); next
