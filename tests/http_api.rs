@@ -1,0 +1,331 @@
+//! graphite-web's HTTP contract as carbonhound serves it: render by GET and POST (query and
+//! form merged), every output format, `now`, `maxDataPoints`, `noNullPoints`, `jsonp`;
+//! `/metrics/find` formats, `/metrics/expand`, `/metrics/index.json`, `/functions`, `/version`;
+//! and the limits, each a clear HTTP error rather than a hang.
+
+mod common;
+
+use common::{enc, http_post_form, now, python, wait_for, Server};
+
+fn seeded() -> (tempfile::TempDir, Server, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &[]);
+    // Ten-second points over the last ten minutes, with a gap.
+    let t0 = (now() / 10) * 10 - 600;
+    let mut text = String::new();
+    for i in 0..60 {
+        for (host, scale) in [("web1", 1.0), ("web2", 2.0), ("db1", 10.0)] {
+            if host == "web2" && (20..25).contains(&i) {
+                continue;
+            }
+            text.push_str(&format!(
+                "servers.{host}.cpu.user {} {}\n",
+                scale * i as f64,
+                t0 + 10 * i
+            ));
+        }
+    }
+    server.send_tcp(&text);
+    wait_for(10, "seed data", || {
+        let v = server.get_json("/render?target=servers.db1.cpu.user&from=-15min&format=json");
+        v.as_array()?.first()?["datapoints"]
+            .as_array()?
+            .iter()
+            .any(|p| p[0] == 590.0)
+            .then_some(())
+    });
+    (dir, server, t0)
+}
+
+#[test]
+fn render_formats_and_parameters() {
+    let (_dir, server, t0) = seeded();
+    let range = format!("from={}&until={}", t0 - 1, t0 + 599);
+
+    // json: graphite-web's shape, sorted by name, tags present.
+    let v = server.get_json(&format!(
+        "/render?target=servers.*.cpu.user&{range}&format=json"
+    ));
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "servers.db1.cpu.user",
+            "servers.web1.cpu.user",
+            "servers.web2.cpu.user"
+        ]
+    );
+    assert_eq!(v[0]["tags"]["name"], "servers.db1.cpu.user");
+    let dp = v[1]["datapoints"].as_array().unwrap();
+    assert_eq!(dp.len(), 60);
+    assert_eq!(dp[0], serde_json::json!([0.0, t0]));
+    assert!(v[2]["datapoints"][20][0].is_null(), "the gap is null");
+
+    // POST form merged with the query string: both targets evaluated.
+    let (status, ct, body) = http_post_form(
+        server.http,
+        &format!("/render?target=servers.web1.cpu.user&{range}"),
+        &[("target", "servers.db1.cpu.user"), ("format", "json")],
+    );
+    assert_eq!((status, ct.as_str()), (200, "application/json"));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+
+    // maxDataPoints consolidates (average by default), noNullPoints drops nulls.
+    let v = server.get_json(&format!(
+        "/render?target=servers.web1.cpu.user&{range}&format=json&maxDataPoints=10"
+    ));
+    let dp = v[0]["datapoints"].as_array().unwrap();
+    assert!(dp.len() <= 11 && dp.len() >= 9, "{} points", dp.len());
+    let v = server.get_json(&format!(
+        "/render?target=servers.web2.cpu.user&{range}&format=json&noNullPoints=1"
+    ));
+    assert_eq!(v[0]["datapoints"].as_array().unwrap().len(), 55);
+
+    // jsonp wraps.
+    let (status, ct, body) = server.get(&format!(
+        "/render?target=servers.web1.cpu.user&{range}&format=json&jsonp=cb"
+    ));
+    assert_eq!((status, ct.as_str()), (200, "text/javascript"));
+    assert!(body.starts_with(b"cb([{") && body.ends_with(b"}])"));
+
+    // raw and csv.
+    let (_, _, body) = server.get(&format!(
+        "/render?target=servers.web1.cpu.user&{range}&format=raw"
+    ));
+    let raw = String::from_utf8(body).unwrap();
+    assert!(
+        raw.starts_with(&format!(
+            "servers.web1.cpu.user,{t0},{},10|0.0,1.0,2.0,",
+            t0 + 600
+        )),
+        "{raw}"
+    );
+    let (_, ct, body) = server.get(&format!(
+        "/render?target=servers.web2.cpu.user&{range}&format=csv"
+    ));
+    assert_eq!(ct, "text/csv");
+    let csv = String::from_utf8(body).unwrap();
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 60);
+    assert!(
+        lines[20].ends_with(','),
+        "null is an empty field: {}",
+        lines[20]
+    );
+
+    // pickle: Python unpickles it into graphite-web's getInfo() dicts.
+    let (_, ct, body) = server.get(&format!(
+        "/render?target=servers.web1.cpu.user&{range}&format=pickle"
+    ));
+    assert_eq!(ct, "application/pickle");
+    let path = _dir.path().join("out.pickle");
+    std::fs::write(&path, body).unwrap();
+    let out = python("import pickle,sys,json; d=pickle.load(open(sys.argv[1],'rb')); print(json.dumps([(s['name'], s['step'], s['values'][:3], s['pathExpression']) for s in d]))", &[path.to_str().unwrap()]);
+    assert_eq!(
+        out.trim(),
+        "[[\"servers.web1.cpu.user\", 10, [0.0, 1.0, 2.0], \"servers.web1.cpu.user\"]]"
+    );
+
+    // svg.
+    let (status, ct, body) = server.get(&format!(
+        "/render?target=servers.web1.cpu.user&{range}&format=svg"
+    ));
+    assert_eq!((status, ct.as_str()), (200, "image/svg+xml"));
+    assert!(String::from_utf8_lossy(&body).contains("<svg"));
+
+    // `now` moves relative times: from=-5min&until=now relative to now=t0+300.
+    let v = server.get_json(&format!(
+        "/render?target=servers.web1.cpu.user&from=-5min&until=now&now={}&format=json",
+        t0 + 300
+    ));
+    let dp = v[0]["datapoints"].as_array().unwrap();
+    assert_eq!(dp.first().unwrap()[1].as_i64().unwrap(), t0 + 10);
+    assert_eq!(dp.last().unwrap()[1].as_i64().unwrap(), t0 + 300);
+
+    // Bad requests say what is wrong.
+    for (q, needle) in [
+        ("target=servers.web1.cpu.user&format=xml", "unknown format"),
+        (
+            "target=servers.web1.cpu.user&from=yesterdayish",
+            "invalid from",
+        ),
+        (
+            "target=servers.web1.cpu.user&from=now&until=now",
+            "Invalid empty time range",
+        ),
+        (
+            "target=nosuchfunction(a)&format=json",
+            "unknown function 'nosuchfunction'",
+        ),
+        (
+            "target=scale(servers.web1.cpu.user)&format=json",
+            "Missing required parameter \"factor\"",
+        ),
+    ] {
+        let (status, _, body) = server.get(&format!("/render?{q}"));
+        assert_eq!(status, 400, "{q}");
+        assert!(
+            String::from_utf8_lossy(&body).contains(needle),
+            "{q}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+}
+
+#[test]
+fn metrics_endpoints() {
+    let (_dir, server, _) = seeded();
+    let v = server.get_json("/metrics/find?query=servers.*");
+    assert_eq!(
+        v[0],
+        serde_json::json!({"allowChildren": 1, "expandable": 1, "id": "servers.db1", "leaf": 0, "text": "db1"})
+    );
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    let v = server.get_json("/metrics/find?query=servers.web*.cpu.*&format=completer");
+    assert_eq!(
+        v["metrics"][0],
+        serde_json::json!({"path": "servers.web1.cpu.user", "name": "user", "is_leaf": "1"})
+    );
+    let v = server.get_json("/metrics/find?query=servers.*.cpu&format=nodelist&position=1");
+    assert_eq!(v["nodes"], serde_json::json!(["db1", "web1", "web2"]));
+    let v = server.get_json("/metrics/find?query=servers.*&wildcards=1");
+    assert_eq!(v[0]["text"], "*");
+    let v = server.get_json(&format!(
+        "/metrics/expand?query={}&leavesOnly=1",
+        enc("servers.{web1,db1}.*.*")
+    ));
+    assert_eq!(
+        v["results"],
+        serde_json::json!(["servers.db1.cpu.user", "servers.web1.cpu.user"])
+    );
+    let v = server.get_json(&format!(
+        "/metrics/expand?query=servers.w*&query=servers.d*&groupByExpr=1"
+    ));
+    assert_eq!(
+        v["results"]["servers.d*"],
+        serde_json::json!(["servers.db1"])
+    );
+    let v = server.get_json("/metrics/index.json");
+    assert_eq!(
+        v,
+        serde_json::json!([
+            "servers.db1.cpu.user",
+            "servers.web1.cpu.user",
+            "servers.web2.cpu.user"
+        ])
+    );
+    let (status, _, body) = server.get("/metrics/find");
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("query"));
+
+    let (status, ct, body) = server.get("/version");
+    assert_eq!((status, ct.as_str()), (200, "text/plain"));
+    assert!(body.starts_with(b"1.1."));
+
+    // /functions is valid JSON (infinite defaults are the number 1e9999, as graphite-web's own
+    // encoder and Grafana's workaround write them), with graphite-web's fields.
+    let functions = |q: &str| -> serde_json::Value {
+        let (status, _, raw) = server.get(q);
+        assert_eq!(status, 200);
+        let text = String::from_utf8(raw).unwrap();
+        assert!(!text.contains("Infinity"), "no bare Infinity");
+        serde_json::from_str(&text.replace(":1e9999", ":\"inf\"")).expect("valid JSON")
+    };
+    let v = functions("/functions");
+    let sum = &v["sumSeries"];
+    assert_eq!(sum["group"], "Combine");
+    assert_eq!(sum["function"], "sumSeries(*seriesLists)");
+    assert_eq!(
+        sum["params"][0],
+        serde_json::json!({"name": "seriesLists", "type": "seriesList", "required": true, "multiple": true})
+    );
+    let v = functions("/functions?grouped=1");
+    assert!(v["Combine"]["sumSeries"].is_object());
+    let (_, _, raw) = server.get("/functions/keepLastValue");
+    let out = python("import json,sys; d=json.loads(sys.stdin.read() if False else sys.argv[1]); print(d['params'][1]['default'])", &[&String::from_utf8(raw).unwrap()]);
+    assert_eq!(
+        out.trim(),
+        "inf",
+        "Python's json reads the default as infinity"
+    );
+    let (status, _, _) = server.get("/functions/noSuchThing");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn limits_answer_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        dir.path(),
+        &[
+            ("CARBONHOUND_QUERY__MAX_TARGETS", "2"),
+            ("CARBONHOUND_QUERY__MAX_SERIES_PER_TARGET", "3"),
+            ("CARBONHOUND_QUERY__MAX_POINTS_PER_RESPONSE", "500"),
+            ("CARBONHOUND_QUERY__MAX_EXPRESSION_DEPTH", "3"),
+            ("CARBONHOUND_QUERY__MAX_BODY_BYTES", "2000"),
+        ],
+    );
+    let t = now() - 30;
+    server.send_tcp(
+        &(0..5)
+            .map(|i| format!("m.s{i} {i} {t}\n"))
+            .collect::<String>(),
+    );
+    wait_for(10, "seed", || {
+        let v = server.get_json("/metrics/find?query=m.*");
+        (v.as_array()?.len() == 5).then_some(())
+    });
+    let cases = [
+        (
+            "/render?target=m.s0&target=m.s1&target=m.s2&format=json".to_string(),
+            400,
+            "at most 2",
+        ),
+        (
+            "/render?target=m.*&format=json&from=-1min".to_string(),
+            413,
+            "more than 3 series",
+        ),
+        (
+            "/render?target=m.s0&format=json&from=-7d".to_string(),
+            413,
+            "datapoints",
+        ),
+        (
+            format!(
+                "/render?target={}&format=json",
+                enc("scale(scale(scale(scale(m.s0,1),1),1),1)")
+            ),
+            400,
+            "nested",
+        ),
+    ];
+    for (q, status, needle) in cases {
+        let (got, _, body) = server.get(&q);
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(got, status, "{q}: {text}");
+        assert!(text.contains(needle), "{q}: {text}");
+    }
+    let big: String = "x".repeat(5000);
+    let (got, _, _) = http_post_form(server.http, "/render", &[("target", big.as_str())]);
+    assert_eq!(got, 413, "body over query.max_body_bytes");
+
+    // A request that runs past request_timeout is a 503.
+    let dir2 = tempfile::tempdir().unwrap();
+    let slow = Server::start_in(
+        dir2.path(),
+        &[("CARBONHOUND_QUERY__REQUEST_TIMEOUT", "1ns")],
+    );
+    slow.send_tcp(&format!("a.b 1 {t}\n"));
+    wait_for(10, "seed", || {
+        (slow.get_json("/metrics/find?query=a.*").as_array()?.len() == 1).then_some(())
+    });
+    let (got, _, body) = slow.get("/render?target=a.b&format=json");
+    assert_eq!(got, 503, "{}", String::from_utf8_lossy(&body));
+}
