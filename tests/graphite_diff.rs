@@ -46,7 +46,8 @@ struct Case {
 }
 
 fn read_cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(fixtures().join("cases.txt")).expect("tests/fixtures/graphite/cases.txt");
+    let text = std::fs::read_to_string(fixtures().join("cases.txt"))
+        .expect("tests/fixtures/graphite/cases.txt");
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -54,13 +55,21 @@ fn read_cases() -> Vec<Case> {
             continue;
         }
         let spec = if line.starts_with('{') {
-            let v: Json = serde_json::from_str(line).unwrap_or_else(|e| panic!("cases.txt:{}: bad JSON case: {e}", n + 1));
-            assert!(v.get("target").is_some(), "cases.txt:{}: a JSON case needs \"target\"", n + 1);
+            let v: Json = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("cases.txt:{}: bad JSON case: {e}", n + 1));
+            assert!(
+                v.get("target").is_some(),
+                "cases.txt:{}: a JSON case needs \"target\"",
+                n + 1
+            );
             v
         } else {
             serde_json::json!({ "target": line })
         };
-        out.push(Case { line: line.to_string(), spec });
+        out.push(Case {
+            line: line.to_string(),
+            spec,
+        });
     }
     out
 }
@@ -97,7 +106,13 @@ fn query(spec: &Json, format: &str) -> String {
             q.append_pair("target", &param_str(t));
         }
     }
-    q.append_pair("from", &spec.get("from").map(param_str).unwrap_or_else(|| DEFAULT_FROM.to_string()));
+    q.append_pair(
+        "from",
+        &spec
+            .get("from")
+            .map(param_str)
+            .unwrap_or_else(|| DEFAULT_FROM.to_string()),
+    );
     if let Some(u) = spec.get("until") {
         q.append_pair("until", &param_str(u));
     }
@@ -108,7 +123,10 @@ fn query(spec: &Json, format: &str) -> String {
             q.append_pair(key, &param_str(v));
         }
     }
-    if spec.get("noNullPoints").is_some_and(|v| v.as_bool().unwrap_or(true)) {
+    if spec
+        .get("noNullPoints")
+        .is_some_and(|v| v.as_bool().unwrap_or(true))
+    {
         q.append_pair("noNullPoints", "1");
     }
     q.finish()
@@ -137,16 +155,32 @@ struct Server {
 fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixtures().join("whisper"), dir.path());
-    let rules = StorageRules::new(parse_schemas("[all]\npattern = .*\nretentions = 60s:1d\n", "test").unwrap(), vec![]);
+    let rules = StorageRules::new(
+        parse_schemas("[all]\npattern = .*\nretentions = 60s:1d\n", "test").unwrap(),
+        vec![],
+    );
     let store = Store::open(dir.path(), rules, 100_000, Preallocation::Sparse, 0).unwrap();
-    let state = AppState { store: Arc::new(store), config: Arc::new(ApiConfig::default()) };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let state = AppState {
+        store: Arc::new(store),
+        config: Arc::new(ApiConfig::default()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     runtime.spawn(async move {
         axum::serve(listener, router(state)).await.unwrap();
     });
-    Server { addr, _dir: dir, _runtime: runtime }
+    Server {
+        addr,
+        _dir: dir,
+        _runtime: runtime,
+    }
 }
 
 /// `(status, body)` of a GET.
@@ -200,12 +234,21 @@ fn show(p: Point) -> String {
 /// Our JSON body made parseable by serde_json: graphite-web's `1e9999` for infinity becomes
 /// the string form the expectations use.
 fn parse_ours(body: &str) -> Result<Json, String> {
-    let body = body.replace("[1e9999,", "[\"inf\",").replace("[-1e9999,", "[\"-inf\",");
-    serde_json::from_str(&body).map_err(|e| format!("our JSON does not parse ({e}): {}", &body[..body.len().min(300)]))
+    let body = body
+        .replace("[1e9999,", "[\"inf\",")
+        .replace("[-1e9999,", "[\"-inf\",");
+    serde_json::from_str(&body).map_err(|e| {
+        format!(
+            "our JSON does not parse ({e}): {}",
+            &body[..body.len().min(300)]
+        )
+    })
 }
 
 fn tags_equal(expected: &Json, ours: &Json) -> bool {
-    let (Some(e), Some(o)) = (expected.as_object(), ours.as_object()) else { return false };
+    let (Some(e), Some(o)) = (expected.as_object(), ours.as_object()) else {
+        return false;
+    };
     e.len() == o.len()
         && e.iter().all(|(k, ev)| {
             o.get(k).is_some_and(|ov| match (ev, ov) {
@@ -220,23 +263,49 @@ fn tags_equal(expected: &Json, ours: &Json) -> bool {
 /// Differences between graphite-web's series and ours (empty when they agree).
 fn diff_json(expected: &[Json], ours: &[Json]) -> Vec<String> {
     let mut out = Vec::new();
-    let names = |l: &[Json]| l.iter().map(|s| s["target"].as_str().unwrap_or("?").to_string()).collect::<Vec<_>>();
+    let names = |l: &[Json]| {
+        l.iter()
+            .map(|s| s["target"].as_str().unwrap_or("?").to_string())
+            .collect::<Vec<_>>()
+    };
     if expected.len() != ours.len() {
-        out.push(format!("{} series expected, {} returned\n      expected: {:?}\n      ours:     {:?}", expected.len(), ours.len(), names(expected), names(ours)));
+        out.push(format!(
+            "{} series expected, {} returned\n      expected: {:?}\n      ours:     {:?}",
+            expected.len(),
+            ours.len(),
+            names(expected),
+            names(ours)
+        ));
         return out;
     }
     for (i, (e, o)) in expected.iter().zip(ours).enumerate() {
         let target = e["target"].as_str().unwrap_or("");
         if o["target"].as_str() != Some(target) {
-            out.push(format!("series {i}: target {:?} expected, ours {:?}", target, o["target"]));
+            out.push(format!(
+                "series {i}: target {:?} expected, ours {:?}",
+                target, o["target"]
+            ));
             continue;
         }
         if !tags_equal(&e["tags"], &o["tags"]) {
-            out.push(format!("{target}: tags {} expected, ours {}", e["tags"], o["tags"]));
+            out.push(format!(
+                "{target}: tags {} expected, ours {}",
+                e["tags"], o["tags"]
+            ));
         }
-        let values: Vec<Point> = e["values"].as_array().unwrap().iter().map(point_of).collect();
+        let values: Vec<Point> = e["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(point_of)
+            .collect();
         let timestamps: Vec<i64> = match e.get("timestamps") {
-            Some(ts) => ts.as_array().unwrap().iter().map(|t| t.as_i64().unwrap()).collect(),
+            Some(ts) => ts
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_i64().unwrap())
+                .collect(),
             None => {
                 let (t0, dt) = (e["t0"].as_i64().unwrap_or(0), e["dt"].as_i64().unwrap_or(0));
                 (0..values.len() as i64).map(|k| t0 + k * dt).collect()
@@ -258,10 +327,16 @@ fn diff_json(expected: &[Json], ours: &[Json]) -> Vec<String> {
             ));
         }
         let mut shown = 0;
-        for (k, ((ev, et), (ov, ot))) in values.iter().zip(&timestamps).zip(&ours_points).enumerate() {
+        for (k, ((ev, et), (ov, ot))) in
+            values.iter().zip(&timestamps).zip(&ours_points).enumerate()
+        {
             if *et != *ot || !same(*ev, *ov) {
                 if shown < 5 {
-                    out.push(format!("{target}: point {k}: expected [{}, {et}], ours [{}, {ot}]", show(*ev), show(*ov)));
+                    out.push(format!(
+                        "{target}: point {k}: expected [{}, {et}], ours [{}, {ot}]",
+                        show(*ev),
+                        show(*ov)
+                    ));
                 }
                 shown += 1;
             }
@@ -279,7 +354,11 @@ fn raw_headers(body: &str) -> Vec<String> {
         .filter(|l| !l.is_empty())
         .map(|l| {
             let (head, values) = l.rsplit_once('|').unwrap_or((l, ""));
-            let n = if values.is_empty() { 0 } else { values.split(',').count() };
+            let n = if values.is_empty() {
+                0
+            } else {
+                values.split(',').count()
+            };
             format!("{head}|{n}")
         })
         .collect()
@@ -290,7 +369,11 @@ fn check(server: &Server, case: &Case, expected: &Json) -> Vec<String> {
     let (status, body) = get(server, &query(&case.spec, "json"));
     if let Some(err) = expected.get("error") {
         return if status == 200 {
-            vec![format!("graphite-web fails ({}), ours answered 200: {}", err.as_str().unwrap_or(""), &body[..body.len().min(300)])]
+            vec![format!(
+                "graphite-web fails ({}), ours answered 200: {}",
+                err.as_str().unwrap_or(""),
+                &body[..body.len().min(300)]
+            )]
         } else {
             Vec::new()
         };
@@ -302,13 +385,21 @@ fn check(server: &Server, case: &Case, expected: &Json) -> Vec<String> {
         Ok(v) => v,
         Err(e) => return vec![e],
     };
-    let mut out = diff_json(expected["json"].as_array().unwrap(), ours.as_array().map(Vec::as_slice).unwrap_or(&[]));
+    let mut out = diff_json(
+        expected["json"].as_array().unwrap(),
+        ours.as_array().map(Vec::as_slice).unwrap_or(&[]),
+    );
     let (status, raw) = get(server, &query(&case.spec, "raw"));
     if status != 200 {
         out.push(format!("format=raw: HTTP {status}: {}", raw.trim()));
         return out;
     }
-    let want: Vec<String> = expected["raw"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let want: Vec<String> = expected["raw"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     let got = raw_headers(&raw);
     if want != got {
         for (i, (w, g)) in want.iter().zip(&got).enumerate() {
@@ -317,7 +408,11 @@ fn check(server: &Server, case: &Case, expected: &Json) -> Vec<String> {
             }
         }
         if want.len() != got.len() {
-            out.push(format!("format=raw: {} series expected, ours {}", want.len(), got.len()));
+            out.push(format!(
+                "format=raw: {} series expected, ours {}",
+                want.len(),
+                got.len()
+            ));
         }
     }
     out
@@ -351,8 +446,19 @@ fn render_matches_graphite_web() {
             None => failures.push(text),
         }
     }
-    eprintln!("{} cases, {} failing, {} known divergences", cases.len(), failures.len(), divergences);
-    assert!(failures.is_empty(), "{} of {} cases differ from graphite-web 1.1.8:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    eprintln!(
+        "{} cases, {} failing, {} known divergences",
+        cases.len(),
+        failures.len(),
+        divergences
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from graphite-web 1.1.8:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }
 
 fn files_under(root: &Path) -> Vec<PathBuf> {
@@ -400,10 +506,18 @@ fn expectations_are_current() {
         );
     }
     let new_files = files_under(&dir.path().join("whisper"));
-    assert_eq!(new_files, files_under(&committed.join("whisper")), "the whisper fixture's file list is stale: regenerate");
+    assert_eq!(
+        new_files,
+        files_under(&committed.join("whisper")),
+        "the whisper fixture's file list is stale: regenerate"
+    );
     for f in new_files {
         let a = std::fs::read(dir.path().join("whisper").join(&f)).unwrap();
         let b = std::fs::read(committed.join("whisper").join(&f)).unwrap();
-        assert!(a == b, "whisper fixture file {} differs from what the script writes: regenerate", f.display());
+        assert!(
+            a == b,
+            "whisper fixture file {} differs from what the script writes: regenerate",
+            f.display()
+        );
     }
 }
