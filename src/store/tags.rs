@@ -134,7 +134,11 @@ impl Compiled<'_> {
     }
 }
 
-fn compile(expr: &TagExpr) -> Result<Compiled<'_>, String> {
+/// Builds a regex from pattern text (the caller decides the dialect: `seriesByTag` passes
+/// one that reads Python's `re` syntax).
+pub type RegexBuilderFn<'f> = &'f dyn Fn(&str) -> Result<regex::Regex, String>;
+
+fn compile<'a>(expr: &'a TagExpr, build: RegexBuilderFn<'_>) -> Result<Compiled<'a>, String> {
     let (search, matcher, matches_empty) = match expr.op {
         TagOp::Eq => (None, None, expr.spec.is_empty()),
         TagOp::NotEq => (None, None, !expr.spec.is_empty()),
@@ -144,17 +148,6 @@ fn compile(expr: &TagExpr) -> Result<Compiled<'_>, String> {
                 expr.spec.clone()
             } else {
                 format!("^({})", expr.spec)
-            };
-            let build = |p: &str| {
-                regex::RegexBuilder::new(p)
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|e| {
-                        format!(
-                            "invalid regular expression in tagspec {}{}: {e}",
-                            expr.tag, expr.spec
-                        )
-                    })
             };
             let search = build(&anchored)?;
             let matcher = build(&format!("\\A(?:{anchored})"))?;
@@ -176,6 +169,14 @@ fn compile(expr: &TagExpr) -> Result<Compiled<'_>, String> {
         matcher,
         matches_empty,
     })
+}
+
+/// Compiles a pattern with the `regex` crate's own syntax (bounded in size).
+pub fn plain_regex(pattern: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| format!("invalid regular expression '{pattern}': {e}"))
 }
 
 #[derive(Debug, Default)]
@@ -267,9 +268,17 @@ impl TagIndex {
     /// its start, as `^(pattern)` unless it starts with `^`); one that can match an empty value
     /// also accepts series without the tag. Errors: a regex that does not compile, or no
     /// expression that needs a non-empty value (`At least one tagspec must not match the
-    /// empty string`).
-    pub fn find_series(&self, exprs: &[TagExpr]) -> Result<Vec<String>, String> {
-        let compiled: Vec<Compiled<'_>> = exprs.iter().map(compile).collect::<Result<_, _>>()?;
+    /// empty string`). `regex` compiles the patterns of `=~`/`!=~` ([`plain_regex`] for the
+    /// crate's own syntax).
+    pub fn find_series(
+        &self,
+        exprs: &[TagExpr],
+        regex: RegexBuilderFn<'_>,
+    ) -> Result<Vec<String>, String> {
+        let compiled: Vec<Compiled<'_>> = exprs
+            .iter()
+            .map(|e| compile(e, regex))
+            .collect::<Result<_, _>>()?;
         let Some(first) = compiled.iter().find(|c| !c.matches_empty) else {
             return Err("At least one tagspec must not match the empty string".into());
         };
@@ -375,7 +384,7 @@ mod tests {
             .iter()
             .map(|e| TagExpr::parse(e))
             .collect::<Result<_, _>>()?;
-        t.find_series(&exprs)
+        t.find_series(&exprs, &plain_regex)
     }
 
     #[test]

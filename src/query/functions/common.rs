@@ -230,14 +230,100 @@ pub fn py_slice_end(len: usize, n: i64) -> usize {
     end.clamp(0, len_i) as usize
 }
 
+/// Rewrites a Python `re` pattern into the `regex` crate's syntax where the two read the same
+/// text differently: inside a character class `[`, `&` and `~` are literal in Python (the
+/// crate reads `[[:digit:]]` as a POSIX class and `&&`/`~~` as set operations), so they are
+/// escaped; `\Z` (end of text) becomes `\z`; a `{` that does not start a valid repetition is
+/// literal in Python, so it is escaped; `{,n}` becomes `{0,n}`.
+pub fn py_regex_syntax(pattern: &str) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut i = 0;
+    let mut in_class = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' {
+            match chars.get(i + 1) {
+                Some('Z') if !in_class => out.push_str("\\z"),
+                Some(&n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                None => out.push('\\'),
+            }
+            i += 2;
+            continue;
+        }
+        if in_class {
+            match c {
+                ']' => in_class = false,
+                '[' | '&' | '~' => out.push('\\'),
+                _ => {}
+            }
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        match c {
+            '[' => {
+                in_class = true;
+                out.push('[');
+                i += 1;
+                if chars.get(i) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                // A `]` right after the opening is a literal member in Python.
+                if chars.get(i) == Some(&']') {
+                    out.push_str("\\]");
+                    i += 1;
+                }
+            }
+            '{' => {
+                // Python's repetition: {m}, {m,}, {,n}, {m,n}; anything else is a literal `{`.
+                let rest: String = chars[i + 1..].iter().take_while(|c| **c != '}').collect();
+                let closed = chars.len() > i + 1 + rest.chars().count();
+                let (lo, hi) = rest.split_once(',').unwrap_or((&rest, ""));
+                let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+                let valid = closed
+                    && !rest.is_empty()
+                    && digits(lo)
+                    && digits(hi)
+                    && (rest.contains(',') || !lo.is_empty())
+                    && rest != ",";
+                if valid {
+                    out.push('{');
+                    if lo.is_empty() {
+                        out.push('0');
+                    }
+                    out.push_str(&rest);
+                    out.push('}');
+                    i += rest.chars().count() + 2;
+                } else {
+                    out.push_str("\\{");
+                    i += 1;
+                }
+            }
+            ']' => {
+                out.push_str("\\]");
+                i += 1;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Compiles a pattern written for Python's `re` (graphite-web's `grep`, `exclude`,
-/// `useSeriesAbove`, …) with the `regex` crate. The two agree on the syntax Graphite users
-/// write; where they differ: `\Z` is taken as Rust's `\z` (end of text), and look-around and
-/// backreferences, which `regex` does not have, are refused with a clear error. Errors name
-/// the function.
+/// `useSeriesAbove`, …) with the `regex` crate, after [`py_regex_syntax`]. What the crate
+/// cannot do — look-around, backreferences, octal escapes — is refused with a clear error
+/// naming the function; everything else Graphite users write matches as in Python (both
+/// treat `\d`, `\w`, `\s` as Unicode classes).
 pub fn py_regex(pattern: &str, function: &str) -> Result<regex::Regex, EvalError> {
-    let translated = pattern.replace("\\Z", "\\z");
-    regex::RegexBuilder::new(&translated)
+    regex::RegexBuilder::new(&py_regex_syntax(pattern))
         .size_limit(1 << 20)
         .build()
         .map_err(|e| {
@@ -486,6 +572,39 @@ mod tests {
         assert_eq!(safe_len(&[None]), Some(0.0));
         assert!(agg_func("median").is_ok());
         assert!(agg_func("mode").is_err());
+    }
+
+    #[test]
+    fn python_regex_syntax() {
+        assert_eq!(py_regex_syntax("web[[:digit:]]"), "web[\\[:digit:]\\]");
+        assert_eq!(py_regex_syntax("a{,3}b{2}c{x"), "a{0,3}b{2}c\\{x");
+        assert_eq!(
+            py_regex_syntax("end\\Z|[]a&&b~~]"),
+            "end\\z|[\\]a\\&\\&b\\~\\~]"
+        );
+        assert_eq!(py_regex_syntax("x{}y{,}"), "x\\{}y\\{,}");
+        let re = py_regex("web[[:digit:]]", "grep").unwrap();
+        assert!(!re.is_match("web1") && re.is_match("web:]"));
+        assert!(py_regex("(?<=a)b", "grep").is_err());
+        let re = py_regex("(web)(\\d)", "t").unwrap();
+        assert_eq!(
+            py_sub(&re, "\\2-\\g<1>\\n\\.", "a.web1.b").unwrap(),
+            "a.1-web\n\\..b"
+        );
+        assert!(py_sub(&re, "\\q", "web1").is_err());
+        assert!(py_sub(&re, "\\3", "web1").is_err());
+        assert_eq!(py_index(&[1, 2, 3], -1), Some(&3));
+        assert_eq!(py_index(&[1, 2, 3], 3), None);
+        assert_eq!(py_index(&[1, 2, 3], i64::MIN), None);
+        assert_eq!(py_slice_end(3, -1), 2);
+        assert_eq!(py_slice_end(3, i64::MAX), 3);
+        assert_eq!(py_slice_end(3, i64::MIN), 0);
+        assert_eq!(
+            first_path_expression("sumSeries(a.b.*,c)").as_deref(),
+            Some("a.b.*")
+        );
+        assert_eq!(first_path_expression("a.b").as_deref(), Some("a.b"));
+        assert_eq!(first_path_expression("f("), None);
     }
 
     #[test]

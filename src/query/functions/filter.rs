@@ -6,7 +6,7 @@
 //! number (`useSeriesAbove` on a series with nulls, `removeBetweenPercentile`,
 //! `averageOutsidePercentile` on an all-null series) is an error here too. Regular
 //! expressions use the `regex` crate with Python's syntax where the two agree (see
-//! [`py_regex`]). Nothing here reads the store except through the evaluation context.
+//! [`super::common::py_regex`]). Nothing here reads the store except through the evaluation context.
 
 use std::cmp::Ordering;
 

@@ -14,7 +14,8 @@ use crate::store::tags::TagExpr;
 /// `seriesByTag('tag=value', …)`: every tagged series matching all expressions (see
 /// [`crate::store::TagIndex::find_series`]), fetched over the request's range, sorted by
 /// name, each with the call's text as its path expression (so `sumSeries(seriesByTag(…))`
-/// is named after it, as in graphite-web). Only quoted string arguments count, as there.
+/// is named after it, as in graphite-web). Only quoted string arguments count, as there;
+/// regexes read Python's syntax ([`super::common::py_regex`]).
 /// Errors: an invalid expression, a bad regex, or no expression needing a non-empty value.
 fn series_by_tag(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let exprs: Vec<TagExpr> = args
@@ -27,10 +28,11 @@ fn series_by_tag(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
         .map(TagExpr::parse)
         .collect::<Result<_, _>>()
         .map_err(EvalError::BadRequest)?;
+    let regex = |p: &str| super::common::py_regex(p, "seriesByTag").map_err(|e| e.to_string());
     let names = ctx
         .store
         .tags
-        .find_series(&exprs)
+        .find_series(&exprs, &regex)
         .map_err(EvalError::BadRequest)?;
     let raw = &args.call().raw;
     let mut out = Vec::with_capacity(names.len());
