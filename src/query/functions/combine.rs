@@ -147,10 +147,10 @@ pub fn percentile(
     }
     let mut value = if rank == 0 {
         sorted[0]
-    } else if rank - 1 == len {
+    } else if rank.saturating_sub(1) == len {
         sorted[sorted.len() - 1]
     } else {
-        *py_index(&sorted, rank - 1).ok_or(RankOutOfRange)?
+        *py_index(&sorted, rank.saturating_sub(1)).ok_or(RankOutOfRange)?
     };
     if interpolate && rank != len {
         let next = *py_index(&sorted, rank).ok_or(RankOutOfRange)?;
@@ -838,8 +838,13 @@ fn weighted_average(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series
         paths(&weights),
         nodes.iter().map(py_str).collect::<Vec<_>>().join(",")
     );
-    let sum_products = aggregate_lists(ctx, vec![products], "sum", None)?.remove(0);
-    let sum_weights = aggregate_lists(ctx, vec![weights], "sum", None)?.remove(0);
+    let first = |l: Vec<Series>| {
+        l.into_iter()
+            .next()
+            .ok_or_else(|| bad("weightedAverage: nothing to sum"))
+    };
+    let sum_products = first(aggregate_lists(ctx, vec![products], "sum", None)?)?;
+    let sum_weights = first(aggregate_lists(ctx, vec![weights], "sum", None)?)?;
     let values = zip_longest(&sum_products, &sum_weights, safe_div);
     Ok(vec![Series::new(
         name,
@@ -1381,3 +1386,128 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         imp: weighted_average,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::eval;
+    use super::percentile;
+
+    const T0: i64 = 1_700_000_000 - 100;
+
+    fn points() -> Vec<(&'static str, i64, f64)> {
+        vec![
+            ("a.x", T0 + 10, 1.0),
+            ("a.x", T0 + 20, 2.0),
+            ("a.y", T0 + 10, 10.0),
+            ("a.y", T0 + 30, -4.0),
+            ("b.x", T0 + 10, 0.0),
+        ]
+    }
+
+    #[test]
+    fn sums_and_averages_with_nulls() {
+        let pts = points();
+        let s = eval(&pts, "sumSeries(a.*)", T0, T0 + 40).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].name, "sumSeries(a.*)");
+        assert_eq!(s[0].values, vec![Some(11.0), Some(2.0), Some(-4.0), None]);
+        let s = eval(&pts, "averageSeries(a.x, a.y)", T0, T0 + 40).unwrap();
+        assert_eq!(s[0].name, "averageSeries(a.x,a.y)");
+        assert_eq!(s[0].values[0], Some(5.5));
+        assert_eq!(s[0].tags.get("aggregatedBy").unwrap(), "average");
+        assert!(eval(&pts, "sumSeries(nothing.*)", T0, T0 + 40)
+            .unwrap()
+            .is_empty());
+        assert!(eval(&pts, "aggregate(a.*, 'mode')", T0, T0 + 40).is_err());
+    }
+
+    #[test]
+    fn percent_divide_and_groups() {
+        let pts = points();
+        let s = eval(&pts, "asPercent(a.*)", T0, T0 + 40).unwrap();
+        assert_eq!(s[0].name, "asPercent(a.x,sumSeries(a.*))");
+        assert_eq!(s[0].values[1], Some(100.0));
+        let s = eval(&pts, "divideSeries(a.*, b.x)", T0, T0 + 40).unwrap();
+        assert_eq!(s[0].values[0], None, "division by zero is null");
+        let s = eval(&pts, "divideSeries(a.*, nothing)", T0, T0 + 40).unwrap();
+        assert_eq!(s[1].name, "divideSeries(a.y,MISSING)");
+        assert!(s[1].values.iter().all(Option::is_none));
+        let s = eval(&pts, "groupByNode(*.x, 1, 'sum')", T0, T0 + 40).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].name, "x");
+        assert_eq!(s[0].values[0], Some(1.0));
+        let s = eval(
+            &pts,
+            "reduceSeries(mapSeries(a.*, 0), 'diffSeries', 1, 'y', 'x')",
+            T0,
+            T0 + 40,
+        )
+        .unwrap();
+        assert_eq!(s[0].name, "a.reduce.diffSeries");
+        assert_eq!(s[0].values[0], Some(9.0));
+        let s = eval(
+            &pts,
+            "applyByNode(a.*, 0, 'sumSeries(%.*)', '%.total')",
+            T0,
+            T0 + 40,
+        )
+        .unwrap();
+        assert_eq!(s[0].name, "a.total");
+    }
+
+    #[test]
+    fn nist_percentiles() {
+        let v: Vec<Option<f64>> = [15.0, 20.0, 35.0, 40.0, 50.0]
+            .iter()
+            .map(|x| Some(*x))
+            .collect();
+        assert_eq!(percentile(&v, 40.0, false), Ok(Some(35.0)));
+        assert_eq!(percentile(&v, 100.0, false), Ok(Some(50.0)));
+        assert!((percentile(&v, 40.0, true).unwrap().unwrap() - 26.0).abs() < 1e-9);
+        assert!(percentile(&v, 200.0, false).is_err());
+        assert_eq!(percentile(&[None], 50.0, false), Ok(None));
+        assert!(percentile(&v, f64::NEG_INFINITY, false).is_err());
+    }
+
+    /// Any argument, however odd, gives series or an error: never a panic.
+    #[test]
+    fn odd_arguments_never_panic() {
+        let pts = points();
+        let big = "9223372036854775807";
+        let targets = [
+            format!("highest(a.*, {big})"),
+            format!("limit(a.*, -{big})"),
+            format!("groupByNode(a.*, -{big}, 'sum')"),
+            format!("groupByNodes(a.*, 'sum', {big}, 'tag')"),
+            format!("applyByNode(a.*, {big}, 'sumSeries(%)')"),
+            format!("applyByNode(a.*, -{big}, '%')"),
+            format!("reduceSeries(mapSeries(a.*, -{big}), 'sumSeries', -{big}, 'x')"),
+            format!("reduceSeries(mapSeries(a.*, 0), 'nosuchfunction', 1, 'x', 'y')"),
+            format!("reduceSeries(a.*, 'sumSeries', 1, 'x')"),
+            format!("aggregateWithWildcards(a.*, 'sum', -{big}, {big})"),
+            format!("asPercent(a.*, a.*, 'x', {big})"),
+            format!("weightedAverage(a.*, a.*, -{big})"),
+            "percentileOfSeries(a.*, 1e308)".into(),
+            "percentileOfSeries(a.*, inf, true)".into(),
+            "asPercent(a.*, 1e308)".into(),
+            "asPercent(a.*, -0.0)".into(),
+            "asPercent(a.*, 'text')".into(),
+            "asPercent(nothing.*, None, 0)".into(),
+            "asPercent(a.*, nothing.*, 0)".into(),
+            "powSeries(a.*, a.*, b.x)".into(),
+            "multiplySeries(a.*, a.*)".into(),
+            "countSeries()".into(),
+            "group()".into(),
+            "groupByTags(a.*, 'sum', 'name')".into(),
+            "groupByTags(a.*, 'sum', 'missing')".into(),
+            "mapSeries(a.*, 0)".into(),
+            "applyByNode(a.*, 0, 'sumSeries(%', '%')".into(),
+            "divideSeriesLists(a.*, a.*)".into(),
+            "sumSeriesLists(a.*, b.*)".into(),
+        ];
+        for t in &targets {
+            let _ = eval(&pts, t, T0, T0 + 40);
+            let _ = eval(&pts, t, T0, T0 + 1);
+        }
+    }
+}

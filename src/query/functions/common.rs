@@ -158,13 +158,18 @@ fn gcd(a: i64, b: i64) -> i64 {
     }
 }
 
-/// Least common multiple (graphite-web's `lcm`).
+/// Least common multiple (graphite-web's `lcm`) of two steps (> 0); saturates instead of
+/// overflowing.
 pub fn lcm(a: i64, b: i64) -> i64 {
     if a == b {
         return a;
     }
     let (a, b) = if a < b { (b, a) } else { (a, b) };
-    a / gcd(a, b) * b
+    let g = gcd(a, b);
+    if g == 0 {
+        return 0;
+    }
+    (a / g).saturating_mul(b)
 }
 
 /// graphite-web's `normalize`: all series to a common step (the least common multiple,

@@ -816,3 +816,83 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         imp: sort_by_total,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::eval;
+    use super::natural_key;
+
+    const T0: i64 = 1_700_000_000 - 100;
+
+    fn points() -> Vec<(&'static str, i64, f64)> {
+        vec![
+            ("s.a", T0 + 10, 1.0),
+            ("s.a", T0 + 20, 9.0),
+            ("s.b", T0 + 10, 5.0),
+            ("s.b", T0 + 20, 5.0),
+            ("s.c2", T0 + 10, -3.0),
+            ("s.c10", T0 + 10, 0.0),
+        ]
+    }
+
+    fn names(target: &str) -> Vec<String> {
+        eval(&points(), target, T0, T0 + 40)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect()
+    }
+
+    #[test]
+    fn filters_and_sorts() {
+        assert_eq!(names("highestMax(s.*, 2)"), vec!["s.a", "s.b"]);
+        assert_eq!(names("lowestAverage(s.*, 1)"), vec!["s.c2"]);
+        assert_eq!(names("limit(s.*, -1)"), vec!["s.a", "s.b", "s.c10"]);
+        assert_eq!(names("maximumAbove(s.*, 4)"), vec!["s.a", "s.b"]);
+        assert_eq!(names("exclude(s.*, 'c')"), vec!["s.a", "s.b"]);
+        assert_eq!(names("grep(s.*, 'c1\\d')"), vec!["s.c10"]);
+        assert_eq!(
+            names("sortByName(s.*, true)"),
+            vec!["s.a", "s.b", "s.c2", "s.c10"]
+        );
+        assert_eq!(
+            names("sortByMaxima(s.*)"),
+            vec!["s.a", "s.b", "s.c10", "s.c2"]
+        );
+        assert_eq!(
+            names("removeBelowValue(s.a, 5)"),
+            vec!["removeBelowValue(s.a, 5)"]
+        );
+        let s = eval(&points(), "removeBelowValue(s.a, 5)", T0, T0 + 40).unwrap();
+        assert_eq!(s[0].values[..3], [None, Some(9.0), None]);
+        assert!(
+            eval(&points(), "useSeriesAbove(s.a, 0, 'a', 'b')", T0, T0 + 40).is_err(),
+            "max() over nulls fails as in graphite-web"
+        );
+        assert_eq!(natural_key("web1.x10"), "web0000000001.x0000000010");
+        assert_eq!(natural_key("v000000000000012"), "v0000000012");
+    }
+
+    #[test]
+    fn odd_arguments_never_panic() {
+        let big = "9223372036854775807";
+        let targets = [
+            format!("highest(s.*, -{big}, 'median')"),
+            format!("mostDeviant(s.*, {big})"),
+            "removeAbovePercentile(s.*, -1e308)".to_string(),
+            "removeBelowPercentile(s.*, 1e308)".into(),
+            "removeBetweenPercentile(s.*, 1e308)".into(),
+            "averageOutsidePercentile(s.*, -1e308)".into(),
+            "removeEmptySeries(s.*, -inf)".into(),
+            "useSeriesAbove(s.b, 0, '', '\\g<')".into(),
+            "useSeriesAbove(s.b, 0, '(', 'x')".into(),
+            "grep(s.*, '')".into(),
+            "exclude(s.*, '(?<=a)b')".into(),
+            "filterSeries(s.*, 'multiply', '=', inf)".into(),
+            "sortBy(s.*, 'diff', true)".into(),
+        ];
+        for t in &targets {
+            let _ = eval(&points(), t, T0, T0 + 40);
+        }
+    }
+}

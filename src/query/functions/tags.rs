@@ -57,3 +57,33 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         imp: series_by_tag,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::eval;
+
+    #[test]
+    fn selects_tagged_series_named_by_the_call() {
+        let t = 1_700_000_000 - 50;
+        let pts = [
+            ("cpu;dc=a;host=x", t, 1.0),
+            ("cpu;dc=b;host=y", t, 2.0),
+            ("mem;dc=a", t, 3.0),
+            ("plain.metric", t, 4.0),
+        ];
+        let s = eval(&pts, "seriesByTag('name=cpu')", t - 50, t + 10).unwrap();
+        assert_eq!(
+            s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            vec!["cpu;dc=a;host=x", "cpu;dc=b;host=y"]
+        );
+        assert_eq!(s[0].path_expression, "seriesByTag('name=cpu')");
+        assert_eq!(s[0].tags.get("host").unwrap(), "x");
+        let s = eval(&pts, "sumSeries(seriesByTag('dc=a'))", t - 50, t + 10).unwrap();
+        assert_eq!(s[0].name, "sumSeries(seriesByTag('dc=a'))");
+        assert!(eval(&pts, "seriesByTag('dc!=a')", t - 50, t + 10).is_err());
+        assert!(eval(&pts, "seriesByTag('nope')", t - 50, t + 10).is_err());
+        assert!(eval(&pts, "seriesByTag('name=nothing')", t - 50, t + 10)
+            .unwrap()
+            .is_empty());
+    }
+}
