@@ -21,7 +21,14 @@ Run `--regenerate` after adding or changing a case in cases.txt, and commit the 
 
 Everything is pinned to the reference time NOW = 1700000000 (2023-11-14 22:13:20 UTC): whisper
 writes use it as `now`, and every render request passes `now=1700000000`, so the output never
-depends on the wall clock.
+depends on the wall clock. The data uses only exactly rounded arithmetic (no libm), so the
+fixture is the same bytes on every machine.
+
+graphite-web runs with ENFORCE_INPUT_VALIDATION = True (its default is False, which logs a bad
+parameter and calls the function anyway, or turns an InputParameterError raised inside a
+function into an empty answer). carbonhound always validates and answers a bad request with a
+clear 400, so the strict graphite-web is the reference; a case where graphite-web fails (400 or
+an exception, i.e. a 500) is expected to fail in carbonhound too (any non-200 status).
 
 Case file format (tests/fixtures/graphite/cases.txt), one case per line:
 
@@ -84,14 +91,21 @@ class Rng(object):
         return (z ^ (z >> 31)) / 2.0 ** 64
 
 
+def triangle(t, period):
+    """A triangle wave in [-1, 1]. Only +, -, *, / (exactly rounded everywhere), no libm: the
+    fixture must come out byte for byte the same on every machine."""
+    x = (t % period) / period
+    return 4 * x - 1 if x < 0.5 else 3 - 4 * x
+
+
 def wave(base, amp, noise, gaps=0.0, decimals=1, period=3600):
-    """Values around `base`: a sine of amplitude `amp` plus uniform noise; a fraction `gaps`
-    of the points missing."""
+    """Values around `base`: a triangle wave of amplitude `amp` plus uniform noise; a fraction
+    `gaps` of the points missing."""
     def gen(name, t, rng):
         if gaps and rng.next() < gaps:
             rng.next()
             return None
-        v = base + amp * math.sin(2 * math.pi * (t % period) / period) + noise * (rng.next() - 0.5)
+        v = base + amp * triangle(t, period) + noise * (rng.next() - 0.5)
         return round(v, decimals)
     return gen
 
