@@ -1,5 +1,8 @@
 //! The tag index: every tagged series (`name;tag=value;…`) known on disk or in the cache,
 //! by tag and value, for `seriesByTag` and the `/tags` API.
+//!
+//! [`TagIndex::find_series`] answers `seriesByTag` expressions (`tag=value`, `tag!=value`,
+//! `tag=~regex`, `tag!=~regex`) with graphite-web's `LocalDatabaseTagDB` semantics.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -24,6 +27,156 @@ pub fn parse_tagged(series: &str) -> Option<TagSet> {
     }
     tags.insert("name".into(), name.trim_start_matches('~').to_string());
     Some(tags)
+}
+
+/// The operator of a tag expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagOp {
+    /// `tag=value`: the value is exactly `value`.
+    Eq,
+    /// `tag!=value`: the value is not `value`.
+    NotEq,
+    /// `tag=~regex`: the value matches the regex, anchored at its start.
+    Match,
+    /// `tag!=~regex`: the value does not match the regex, anchored at its start.
+    NotMatch,
+}
+
+/// One `seriesByTag` expression, parsed as graphite-web's `parse_tagspec`
+/// (`^([^;!=]+)(!?=~?)([^;]*)$`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagExpr {
+    /// The tag (`name` for the metric name).
+    pub tag: String,
+    /// The operator.
+    pub op: TagOp,
+    /// The value or regular expression.
+    pub spec: String,
+}
+
+impl TagExpr {
+    /// Parses `tag=value`, `tag!=value`, `tag=~re` or `tag!=~re`; the error says which
+    /// expression is invalid (graphite-web's `Invalid tagspec …`).
+    pub fn parse(expr: &str) -> Result<TagExpr, String> {
+        let invalid = || format!("Invalid tagspec {expr}");
+        let at = expr.find(['!', '=']).ok_or_else(invalid)?;
+        let tag = &expr[..at];
+        if tag.is_empty() || tag.contains(';') {
+            return Err(invalid());
+        }
+        let rest = &expr[at..];
+        let (op, spec) = if let Some(r) = rest.strip_prefix("!=~") {
+            (TagOp::NotMatch, r)
+        } else if let Some(r) = rest.strip_prefix("!=") {
+            (TagOp::NotEq, r)
+        } else if let Some(r) = rest.strip_prefix("=~") {
+            (TagOp::Match, r)
+        } else if let Some(r) = rest.strip_prefix('=') {
+            (TagOp::Eq, r)
+        } else {
+            return Err(invalid());
+        };
+        if spec.contains(';') {
+            return Err(invalid());
+        }
+        Ok(TagExpr {
+            tag: tag.to_string(),
+            op,
+            spec: spec.to_string(),
+        })
+    }
+}
+
+/// A compiled expression: how it tests a series' value of its tag (`None` when the series
+/// has no such tag).
+struct Compiled<'a> {
+    expr: &'a TagExpr,
+    /// For `=~`/`!=~`: the regex as graphite-web's SQL uses it (`re.search` of the anchored
+    /// pattern) and as its Python filter uses it (`re.match`, anchored at the start).
+    search: Option<regex::Regex>,
+    matcher: Option<regex::Regex>,
+    /// Whether the expression accepts an empty (missing) value: such an expression only
+    /// filters; the others select.
+    matches_empty: bool,
+}
+
+impl Compiled<'_> {
+    /// graphite-web's selection (SQL join) for a non-empty-matching expression: the series
+    /// must carry the tag, with a value that satisfies it.
+    fn selects(&self, value: Option<&str>) -> bool {
+        let Some(v) = value else { return false };
+        match self.expr.op {
+            TagOp::Eq => v == self.expr.spec,
+            TagOp::NotEq => v != self.expr.spec,
+            TagOp::Match => self.search.as_ref().is_some_and(|r| r.is_match(v)),
+            TagOp::NotMatch => !self.search.as_ref().is_some_and(|r| r.is_match(v)),
+        }
+    }
+
+    /// graphite-web's filter for an expression that matches the empty value: applied to
+    /// the value, `""` when the tag is missing.
+    fn filters(&self, value: Option<&str>) -> bool {
+        let v = value.unwrap_or("");
+        match self.expr.op {
+            TagOp::Eq => v == self.expr.spec,
+            TagOp::NotEq => v != self.expr.spec,
+            TagOp::Match => self.matcher.as_ref().is_some_and(|r| r.is_match(v)),
+            TagOp::NotMatch => !self.matcher.as_ref().is_some_and(|r| r.is_match(v)),
+        }
+    }
+
+    fn accepts(&self, value: Option<&str>) -> bool {
+        if self.matches_empty {
+            self.filters(value)
+        } else {
+            self.selects(value)
+        }
+    }
+}
+
+/// Builds a regex from pattern text (the caller decides the dialect: `seriesByTag` passes
+/// one that reads Python's `re` syntax).
+pub type RegexBuilderFn<'f> = &'f dyn Fn(&str) -> Result<regex::Regex, String>;
+
+fn compile<'a>(expr: &'a TagExpr, build: RegexBuilderFn<'_>) -> Result<Compiled<'a>, String> {
+    let (search, matcher, matches_empty) = match expr.op {
+        TagOp::Eq => (None, None, expr.spec.is_empty()),
+        TagOp::NotEq => (None, None, !expr.spec.is_empty()),
+        TagOp::Match | TagOp::NotMatch => {
+            // graphite-web anchors a pattern that does not start with `^` as `^(pattern)`.
+            let anchored = if expr.spec.starts_with('^') {
+                expr.spec.clone()
+            } else {
+                format!("^({})", expr.spec)
+            };
+            let search = build(&anchored)?;
+            let matcher = build(&format!("\\A(?:{anchored})"))?;
+            let empty = matcher.is_match("");
+            (
+                Some(search),
+                Some(matcher),
+                if expr.op == TagOp::Match {
+                    empty
+                } else {
+                    !empty
+                },
+            )
+        }
+    };
+    Ok(Compiled {
+        expr,
+        search,
+        matcher,
+        matches_empty,
+    })
+}
+
+/// Compiles a pattern with the `regex` crate's own syntax (bounded in size).
+pub fn plain_regex(pattern: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| format!("invalid regular expression '{pattern}': {e}"))
 }
 
 #[derive(Debug, Default)]
@@ -109,6 +262,52 @@ impl TagIndex {
         out
     }
 
+    /// The series matching every expression, sorted by name, as graphite-web's
+    /// `LocalDatabaseTagDB.find_series`: an expression that cannot match an empty value
+    /// selects series carrying the tag (`=~`/`!=~` test the value with the pattern anchored at
+    /// its start, as `^(pattern)` unless it starts with `^`); one that can match an empty value
+    /// also accepts series without the tag. Errors: a regex that does not compile, or no
+    /// expression that needs a non-empty value (`At least one tagspec must not match the
+    /// empty string`). `regex` compiles the patterns of `=~`/`!=~` ([`plain_regex`] for the
+    /// crate's own syntax).
+    pub fn find_series(
+        &self,
+        exprs: &[TagExpr],
+        regex: RegexBuilderFn<'_>,
+    ) -> Result<Vec<String>, String> {
+        let compiled: Vec<Compiled<'_>> = exprs
+            .iter()
+            .map(|e| compile(e, regex))
+            .collect::<Result<_, _>>()?;
+        let Some(first) = compiled.iter().find(|c| !c.matches_empty) else {
+            return Err("At least one tagspec must not match the empty string".into());
+        };
+        let inner = self.inner.read();
+        let Some(values) = inner.by_tag.get(&first.expr.tag) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (value, series) in values {
+            if !first.selects(Some(value)) {
+                continue;
+            }
+            for name in series {
+                let Some(tags) = parse_tagged(name) else {
+                    continue;
+                };
+                if compiled
+                    .iter()
+                    .all(|c| c.accepts(tags.get(&c.expr.tag).map(String::as_str)))
+                {
+                    out.push(name.clone());
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// Number of series.
     pub fn len(&self) -> usize {
         self.inner.read().series.len()
@@ -178,5 +377,67 @@ mod tests {
         );
         let tags = parse_tagged("disk.used;host=a").unwrap();
         assert_eq!(tags.get("name").unwrap(), "disk.used");
+    }
+
+    fn find(t: &TagIndex, exprs: &[&str]) -> Result<Vec<String>, String> {
+        let exprs: Vec<TagExpr> = exprs
+            .iter()
+            .map(|e| TagExpr::parse(e))
+            .collect::<Result<_, _>>()?;
+        t.find_series(&exprs, &plain_regex)
+    }
+
+    #[test]
+    fn finds_series_as_graphite_web_does() {
+        let t = TagIndex::new();
+        for s in [
+            "cpu;dc=east;host=web1",
+            "cpu;dc=east;host=web2",
+            "cpu;dc=west;host=db1",
+            "cpu;host=x",
+            "mem;dc=east;host=web1",
+        ] {
+            t.insert(s);
+        }
+        assert_eq!(
+            find(&t, &["name=cpu", "dc=east"]).unwrap(),
+            vec!["cpu;dc=east;host=web1", "cpu;dc=east;host=web2"]
+        );
+        // `!=` accepts series without the tag; `=` with an empty value selects them.
+        assert_eq!(
+            find(&t, &["name=cpu", "dc!=east"]).unwrap(),
+            vec!["cpu;dc=west;host=db1", "cpu;host=x"]
+        );
+        assert_eq!(find(&t, &["name=cpu", "dc="]).unwrap(), vec!["cpu;host=x"]);
+        // Regexes are anchored at the start only.
+        assert_eq!(
+            find(&t, &["host=~web"]).unwrap(),
+            vec![
+                "cpu;dc=east;host=web1",
+                "cpu;dc=east;host=web2",
+                "mem;dc=east;host=web1"
+            ]
+        );
+        assert!(find(&t, &["host=~eb"]).unwrap().is_empty());
+        assert_eq!(
+            find(&t, &["name=~c", "host!=~web"]).unwrap(),
+            vec!["cpu;dc=west;host=db1", "cpu;host=x"]
+        );
+        assert_eq!(
+            find(&t, &["name!=", "dc=west"]).unwrap(),
+            vec!["cpu;dc=west;host=db1"]
+        );
+        assert!(find(&t, &["dc!=east"])
+            .unwrap_err()
+            .contains("At least one tagspec"));
+        assert!(
+            find(&t, &["host=~.*"]).is_err(),
+            "a regex matching the empty value only filters"
+        );
+        assert!(find(&t, &["host=~("]).is_err());
+        assert!(TagExpr::parse("nooperator").is_err());
+        assert!(TagExpr::parse("=x").is_err());
+        assert_eq!(TagExpr::parse("a!=~b").unwrap().op, TagOp::NotMatch);
+        assert!(find(&t, &["nosuchtag=x"]).unwrap().is_empty());
     }
 }

@@ -5,7 +5,9 @@
 pub mod alias;
 pub mod combine;
 pub mod common;
+pub mod filter;
 pub mod graph;
+pub mod tags;
 pub mod transform;
 
 use std::collections::HashMap;
@@ -17,6 +19,8 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static FunctionDef>> = LazyLoc
     let mut m = HashMap::new();
     for family in [
         combine::FUNCTIONS,
+        filter::FUNCTIONS,
+        tags::FUNCTIONS,
         transform::FUNCTIONS,
         alias::FUNCTIONS,
         graph::FUNCTIONS,

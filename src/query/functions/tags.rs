@@ -1,0 +1,89 @@
+//! Tags: `seriesByTag`, which selects tagged series (`name;tag=value;…`) by tag expressions
+//! through the store's tag index, as graphite-web's `STORE.fetch` resolves it with its
+//! `LocalDatabaseTagDB`.
+//!
+//! (`groupByTags` lives with the other grouping functions in `combine`; `aliasByTags` with
+//! the aliases.) Nothing here writes.
+
+use crate::query::ast::Expr;
+use crate::query::eval::{EvalContext, EvalError};
+use crate::query::registry::{Args, FunctionDef, Param, ParamType as T};
+use crate::query::series::Series;
+use crate::store::tags::TagExpr;
+
+/// `seriesByTag('tag=value', …)`: every tagged series matching all expressions (see
+/// [`crate::store::TagIndex::find_series`]), fetched over the request's range, sorted by
+/// name, each with the call's text as its path expression (so `sumSeries(seriesByTag(…))`
+/// is named after it, as in graphite-web). Only quoted string arguments count, as there;
+/// regexes read Python's syntax ([`super::common::py_regex`]).
+/// Errors: an invalid expression, a bad regex, or no expression needing a non-empty value.
+fn series_by_tag(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
+    let exprs: Vec<TagExpr> = args
+        .exprs("tagExpressions")
+        .into_iter()
+        .filter_map(|e| match e {
+            Expr::Str(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .map(TagExpr::parse)
+        .collect::<Result<_, _>>()
+        .map_err(EvalError::BadRequest)?;
+    let regex = |p: &str| super::common::py_regex(p, "seriesByTag").map_err(|e| e.to_string());
+    let names = ctx
+        .store
+        .tags
+        .find_series(&exprs, &regex)
+        .map_err(EvalError::BadRequest)?;
+    let raw = &args.call().raw;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        for mut s in ctx.fetch(&name)? {
+            s.path_expression = raw.clone();
+            out.push(s);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The tag functions.
+pub const FUNCTIONS: &[FunctionDef] = &[
+    FunctionDef {
+        name: "seriesByTag",
+        group: "Special",
+        description: "Returns a SeriesList of series matching all the specified tag expressions.\n\nExample:\n\n.. code-block:: none\n\n  &target=seriesByTag(\"tag1=value1\",\"tag2!=value2\")\n\nReturns a seriesList of all series that have tag1 set to value1, AND do not have tag2 set to value2.\n\nTags specifiers are strings, and may have the following formats:\n\n.. code-block:: none\n\n  tag=spec    tag value exactly matches spec\n  tag!=spec   tag value does not exactly match spec\n  tag=~value  tag value matches the regular expression spec\n  tag!=~spec  tag value does not match the regular expression spec\n\nAny tag spec that matches an empty value is considered to match series that don't have that tag.\n\nAt least one tag spec must require a non-empty value.\n\nRegular expression conditions are treated as being anchored at the start of the value.\n\nSee :ref:`querying tagged series <querying-tagged-series>` for more detail.",
+        params: &[Param::req("tagExpressions", T::String).many()],
+        aggregator: false,
+        imp: series_by_tag,
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::eval;
+
+    #[test]
+    fn selects_tagged_series_named_by_the_call() {
+        let t = 1_700_000_000 - 50;
+        let pts = [
+            ("cpu;dc=a;host=x", t, 1.0),
+            ("cpu;dc=b;host=y", t, 2.0),
+            ("mem;dc=a", t, 3.0),
+            ("plain.metric", t, 4.0),
+        ];
+        let s = eval(&pts, "seriesByTag('name=cpu')", t - 50, t + 10).unwrap();
+        assert_eq!(
+            s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            vec!["cpu;dc=a;host=x", "cpu;dc=b;host=y"]
+        );
+        assert_eq!(s[0].path_expression, "seriesByTag('name=cpu')");
+        assert_eq!(s[0].tags.get("host").unwrap(), "x");
+        let s = eval(&pts, "sumSeries(seriesByTag('dc=a'))", t - 50, t + 10).unwrap();
+        assert_eq!(s[0].name, "sumSeries(seriesByTag('dc=a'))");
+        assert!(eval(&pts, "seriesByTag('dc!=a')", t - 50, t + 10).is_err());
+        assert!(eval(&pts, "seriesByTag('nope')", t - 50, t + 10).is_err());
+        assert!(eval(&pts, "seriesByTag('name=nothing')", t - 50, t + 10)
+            .unwrap()
+            .is_empty());
+    }
+}
