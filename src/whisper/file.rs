@@ -60,7 +60,11 @@ impl Default for CreateOptions {
 /// `InvalidXFilesFactor` for an xFilesFactor outside 0..=1 — checked before the file is
 /// created (whisper.py leaves an empty file behind in that case). The parent directory must
 /// exist. A file half-written when an I/O error strikes is removed.
-pub fn create(path: &Path, archives: &[Retention], opts: CreateOptions) -> Result<(), WhisperError> {
+pub fn create(
+    path: &Path,
+    archives: &[Retention],
+    opts: CreateOptions,
+) -> Result<(), WhisperError> {
     let mut archives = archives.to_vec();
     validate_archive_list(&mut archives)?;
     if !(0.0..=1.0).contains(&opts.x_files_factor) {
@@ -110,7 +114,9 @@ fn write_new_file(file: &File, header: &Header, prealloc: Preallocation) -> std:
 fn fallocate(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: plain syscall on a valid, owned file descriptor; no memory is passed.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), offset as libc::off_t, len as libc::off_t) };
+    let rc = unsafe {
+        libc::posix_fallocate(file.as_raw_fd(), offset as libc::off_t, len as libc::off_t)
+    };
     if rc == 0 {
         Ok(())
     } else {
@@ -154,8 +160,12 @@ const MAX_EMPTY_FETCH: usize = 1 << 20;
 /// whisper.py's `__archive_fetch` intervals: `from` and `until` rounded down to the step, plus
 /// one step; a zero-length range gets one point. Saturating, so no input overflows.
 fn fetch_intervals(step: i64, from: i64, until: i64) -> (i64, i64) {
-    let from_interval = from.saturating_sub(from.rem_euclid(step)).saturating_add(step);
-    let mut until_interval = until.saturating_sub(until.rem_euclid(step)).saturating_add(step);
+    let from_interval = from
+        .saturating_sub(from.rem_euclid(step))
+        .saturating_add(step);
+    let mut until_interval = until
+        .saturating_sub(until.rem_euclid(step))
+        .saturating_add(step);
     if from_interval == until_interval {
         until_interval = until_interval.saturating_add(step);
     }
@@ -243,7 +253,10 @@ impl WhisperFile {
     }
 
     fn from_file(file: File, path: &Path) -> Result<WhisperFile, WhisperError> {
-        let len = file.metadata().map_err(|e| WhisperError::io(path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| WhisperError::io(path, e))?
+            .len();
         let mut buf = vec![0u8; (len.min(4096)) as usize];
         read_exact_at(&file, &mut buf, 0, path)?;
         let header = match Header::parse(&buf, len, path)? {
@@ -296,7 +309,8 @@ impl WhisperFile {
     /// `((interval - base) // secondsPerPoint * 12) % size` (floor division, non-negative
     /// modulo).
     fn slot_index(archive: &ArchiveInfo, base: i64, interval: i64) -> usize {
-        let point_distance = (interval as i128 - base as i128).div_euclid(archive.seconds_per_point as i128);
+        let point_distance =
+            (interval as i128 - base as i128).div_euclid(archive.seconds_per_point as i128);
         point_distance.rem_euclid(archive.points as i128) as usize
     }
 
@@ -307,7 +321,12 @@ impl WhisperFile {
 
     /// Writes bytes (at most one archive's worth) starting at `offset` inside `archive`,
     /// wrapping to the archive's start where they run past its end.
-    fn write_wrapping(&self, archive: &ArchiveInfo, offset: u64, bytes: &[u8]) -> Result<(), WhisperError> {
+    fn write_wrapping(
+        &self,
+        archive: &ArchiveInfo,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<(), WhisperError> {
         let end = archive.end();
         let first = ((end - offset) as usize).min(bytes.len());
         self.write_at(&bytes[..first], offset)?;
@@ -318,7 +337,12 @@ impl WhisperFile {
     }
 
     /// Reads `count` points (count ≤ archive points) starting at `offset`, wrapping.
-    fn read_wrapping(&self, archive: &ArchiveInfo, offset: u64, count: usize) -> Result<Vec<u8>, WhisperError> {
+    fn read_wrapping(
+        &self,
+        archive: &ArchiveInfo,
+        offset: u64,
+        count: usize,
+    ) -> Result<Vec<u8>, WhisperError> {
         let mut buf = vec![0u8; count * POINT_SIZE];
         let end = archive.end();
         let first = ((end - offset) as usize).min(buf.len());
@@ -396,7 +420,12 @@ impl WhisperFile {
 
     /// whisper.py's `__archive_update_many`: writes `points` (time order) into archive
     /// `index` and propagates them into the lower-precision archives.
-    fn archive_update_many(&mut self, archives: &[ArchiveInfo], index: usize, points: &[Point]) -> Result<(), WhisperError> {
+    fn archive_update_many(
+        &mut self,
+        archives: &[ArchiveInfo],
+        index: usize,
+        points: &[Point],
+    ) -> Result<(), WhisperError> {
         let archive = archives[index];
         let step = archive.seconds_per_point as i64;
         let aligned: Vec<Point> = points
@@ -457,9 +486,15 @@ impl WhisperFile {
 
         // Propagate to every lower-precision archive, stopping at the first that takes nothing.
         let mut higher = archive;
-        for lower in archives.iter().filter(|a| a.seconds_per_point > archive.seconds_per_point) {
+        for lower in archives
+            .iter()
+            .filter(|a| a.seconds_per_point > archive.seconds_per_point)
+        {
             let lstep = lower.seconds_per_point as i64;
-            let mut intervals: Vec<i64> = aligned.iter().map(|&(t, _)| t - t.rem_euclid(lstep)).collect();
+            let mut intervals: Vec<i64> = aligned
+                .iter()
+                .map(|&(t, _)| t - t.rem_euclid(lstep))
+                .collect();
             // whisper.py walks a `set` of these intervals (CPython's iteration order); we walk
             // them in ascending order. Every interval reads the same higher points either way,
             // so each lower slot gets the same value. Two differences remain, neither visible
@@ -493,7 +528,12 @@ impl WhisperFile {
     /// The higher archive is read once for all intervals (a window, or the whole ring when
     /// the intervals spread over more than one ring), and adjacent lower slots are written in
     /// one call.
-    fn propagate(&mut self, higher: &ArchiveInfo, lower: &ArchiveInfo, intervals: &[i64]) -> Result<bool, WhisperError> {
+    fn propagate(
+        &mut self,
+        higher: &ArchiveInfo,
+        lower: &ArchiveInfo,
+        intervals: &[i64],
+    ) -> Result<bool, WhisperError> {
         if intervals.is_empty() {
             return Ok(false);
         }
@@ -511,12 +551,31 @@ impl WhisperFile {
         // Ring slot of each interval's first higher point.
         let starts: Vec<usize> = intervals
             .iter()
-            .map(|&i| if higher_base == 0 { 0 } else { Self::slot_index(higher, higher_base, i) })
+            .map(|&i| {
+                if higher_base == 0 {
+                    0
+                } else {
+                    Self::slot_index(higher, higher_base, i)
+                }
+            })
             .collect();
         let first_start = starts[0];
-        let reach = starts.iter().map(|&s| (s + hpoints - first_start) % hpoints).max().unwrap_or(0) + count;
-        let (origin, window_len) = if reach <= hpoints { (first_start, reach) } else { (0, hpoints) };
-        let window = self.read_wrapping(higher, higher.offset as u64 + (origin * POINT_SIZE) as u64, window_len)?;
+        let reach = starts
+            .iter()
+            .map(|&s| (s + hpoints - first_start) % hpoints)
+            .max()
+            .unwrap_or(0)
+            + count;
+        let (origin, window_len) = if reach <= hpoints {
+            (first_start, reach)
+        } else {
+            (0, hpoints)
+        };
+        let window = self.read_wrapping(
+            higher,
+            higher.offset as u64 + (origin * POINT_SIZE) as u64,
+            window_len,
+        )?;
 
         let mut lower_base = self.base_interval(lower)?;
         let mut neighbors: Vec<Option<f64>> = vec![None; count];
@@ -549,7 +608,11 @@ impl WhisperFile {
                 lower_base = interval;
                 writes.push((lower.offset as u64, interval, value));
             } else {
-                writes.push((Self::slot_offset(lower, lower_base, interval), interval, value));
+                writes.push((
+                    Self::slot_offset(lower, lower_base, interval),
+                    interval,
+                    value,
+                ));
             }
         }
         if writes.is_empty() {
@@ -580,7 +643,12 @@ impl WhisperFile {
     /// goes to the first archive whose retention covers its age, aligned to its step (slot 0
     /// when the archive is empty), then propagates archive by archive (`propagate`) into
     /// every archive after it in the header, stopping at the first that takes nothing.
-    pub fn update(&mut self, value: f64, timestamp: Option<i64>, now: i64) -> Result<(), WhisperError> {
+    pub fn update(
+        &mut self,
+        value: f64,
+        timestamp: Option<i64>,
+        now: i64,
+    ) -> Result<(), WhisperError> {
         let timestamp = timestamp.unwrap_or(now);
         let diff = now.saturating_sub(timestamp);
         if !(diff < self.header.max_retention as i64 && diff >= 0) {
@@ -622,8 +690,17 @@ impl WhisperFile {
     /// Returns `Ok(None)` when the range lies wholly in the future or beyond the retention;
     /// `InvalidTimeInterval` when `from > until`; `InvalidConfiguration` when no archive has
     /// the selected precision.
-    pub fn fetch(&self, from: i64, until: Option<i64>, now: i64, archive_to_select: Option<u32>) -> Result<Option<FetchResult>, WhisperError> {
-        match self.header.fetch_window(from, until, now, archive_to_select)? {
+    pub fn fetch(
+        &self,
+        from: i64,
+        until: Option<i64>,
+        now: i64,
+        archive_to_select: Option<u32>,
+    ) -> Result<Option<FetchResult>, WhisperError> {
+        match self
+            .header
+            .fetch_window(from, until, now, archive_to_select)?
+        {
             Some((archive, from, until)) => self.archive_fetch(&archive, from, until).map(Some),
             None => Ok(None),
         }
@@ -642,7 +719,12 @@ impl WhisperFile {
     /// max(points + 1, 2²⁰) steps is refused with `InvalidTimeInterval` (whisper.py would
     /// build that list of `None`; ranges from [`WhisperFile::fetch`] without
     /// `archive_to_select` never come near it).
-    pub fn archive_fetch(&self, archive: &ArchiveInfo, from: i64, until: i64) -> Result<FetchResult, WhisperError> {
+    pub fn archive_fetch(
+        &self,
+        archive: &ArchiveInfo,
+        from: i64,
+        until: i64,
+    ) -> Result<FetchResult, WhisperError> {
         let step = archive.seconds_per_point as i64;
         let (from_interval, until_interval) = fetch_intervals(step, from, until);
         let base = self.base_interval(archive)?;
@@ -688,7 +770,9 @@ impl WhisperFile {
         };
         let mut buf = vec![0u8; archive.size() as usize];
         self.read_at(&mut buf, archive.offset as u64)?;
-        Ok(Some(buf.chunks_exact(POINT_SIZE).map(decode_point).collect()))
+        Ok(Some(
+            buf.chunks_exact(POINT_SIZE).map(decode_point).collect(),
+        ))
     }
 
     /// Changes the aggregation method and/or xFilesFactor in place, as whisper.py's
@@ -699,7 +783,11 @@ impl WhisperFile {
     /// An xFilesFactor outside 0..=1 is `InvalidXFilesFactor("Invalid xFilesFactor X, not
     /// between 0 and 1")` and nothing is written; unlike whisper.py, NaN is refused too
     /// (whisper.py writes it, then refuses to read the file).
-    pub fn set_aggregation(&mut self, method: Option<AggregationMethod>, x_files_factor: Option<f32>) -> Result<(AggregationMethod, f32), WhisperError> {
+    pub fn set_aggregation(
+        &mut self,
+        method: Option<AggregationMethod>,
+        x_files_factor: Option<f32>,
+    ) -> Result<(AggregationMethod, f32), WhisperError> {
         let old = (self.header.aggregation_method, self.header.x_files_factor);
         if let Some(x) = x_files_factor {
             if !(0.0..=1.0).contains(&x) {
@@ -722,12 +810,210 @@ impl WhisperFile {
 }
 
 /// `pread` of exactly `buf.len()` bytes; a file that ends early is corrupt (truncated).
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64, path: &Path) -> Result<(), WhisperError> {
+fn read_exact_at(
+    file: &File,
+    buf: &mut [u8],
+    offset: u64,
+    path: &Path,
+) -> Result<(), WhisperError> {
     file.read_exact_at(buf, offset).map_err(|e| {
         if e.kind() == ErrorKind::UnexpectedEof {
-            WhisperError::corrupt(path, format!("unexpected end of file reading {} bytes at offset {offset}", buf.len()))
+            WhisperError::corrupt(
+                path,
+                format!(
+                    "unexpected end of file reading {} bytes at offset {offset}",
+                    buf.len()
+                ),
+            )
         } else {
             WhisperError::io(path, e)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: u32, p: u32) -> Retention {
+        Retention {
+            seconds_per_point: s,
+            points: p,
+        }
+    }
+
+    fn new_file(
+        dir: &Path,
+        archives: &[Retention],
+        xff: f32,
+        method: AggregationMethod,
+    ) -> WhisperFile {
+        let path = dir.join("t.wsp");
+        let opts = CreateOptions {
+            x_files_factor: xff,
+            aggregation_method: method,
+            preallocation: Preallocation::Sparse,
+        };
+        create(&path, archives, opts).unwrap();
+        WhisperFile::open_rw(&path).unwrap()
+    }
+
+    const NOW: i64 = 1_700_000_100; // a multiple of 60 and 300
+
+    #[test]
+    fn equal_timestamps_first_given_wins_same_interval_newest_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(dir.path(), &[r(60, 10)], 0.5, AggregationMethod::Average);
+        // Exactly equal timestamps: whisper.py's stable newest-first sort, then reversal per
+        // archive, makes the first given the last of the run, which is kept.
+        f.update_many(&[(NOW - 120, 1.0), (NOW - 120, 2.0)], NOW)
+            .unwrap();
+        // Same interval, different timestamps: the newest timestamp wins whatever the order.
+        f.update_many(&[(NOW - 59, 5.0), (NOW - 60, 4.0)], NOW)
+            .unwrap();
+        let got = f.fetch(NOW - 180, Some(NOW), NOW, None).unwrap().unwrap();
+        assert_eq!(got.from, NOW - 120);
+        assert_eq!(got.values, vec![Some(1.0), Some(5.0), None]);
+    }
+
+    #[test]
+    fn update_many_keeps_future_points_update_refuses_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(
+            dir.path(),
+            &[r(60, 10), r(300, 10)],
+            0.0,
+            AggregationMethod::Sum,
+        );
+        f.update_many(&[(NOW + 60, 7.0)], NOW).unwrap();
+        assert!(matches!(
+            f.update(8.0, Some(NOW + 60), NOW),
+            Err(WhisperError::TimestampNotCovered)
+        ));
+        let got = f
+            .fetch(NOW, Some(NOW + 120), NOW + 120, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.from, NOW + 60);
+        assert_eq!(got.values[0], Some(7.0));
+    }
+
+    #[test]
+    fn points_older_than_the_retention_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(
+            dir.path(),
+            &[r(60, 10), r(300, 10)],
+            0.0,
+            AggregationMethod::Sum,
+        );
+        f.update_many(&[(NOW - 3001, 1.0)], NOW).unwrap();
+        for i in 0..2 {
+            assert!(f
+                .archive_slots(i)
+                .unwrap()
+                .unwrap()
+                .iter()
+                .all(|&(t, _)| t == 0));
+        }
+        assert!(matches!(
+            f.update(1.0, Some(NOW - 3000), NOW),
+            Err(WhisperError::TimestampNotCovered)
+        ));
+    }
+
+    #[test]
+    fn propagation_honours_the_xfilesfactor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(
+            dir.path(),
+            &[r(60, 10), r(300, 10)],
+            0.5,
+            AggregationMethod::Average,
+        );
+        // 2 of the 5 minutes of [NOW-600, NOW-300): 0.4 < 0.5, nothing propagates.
+        f.update_many(&[(NOW - 600, 1.0), (NOW - 540, 2.0)], NOW)
+            .unwrap();
+        assert!(f
+            .archive_slots(1)
+            .unwrap()
+            .unwrap()
+            .iter()
+            .all(|&(t, _)| t == 0));
+        // A third: 0.6 ≥ 0.5, the average of the known three.
+        f.update_many(&[(NOW - 480, 6.0)], NOW).unwrap();
+        let lower = f.header().archives[1];
+        let got = f.archive_fetch(&lower, NOW - 900, NOW - 300).unwrap();
+        assert_eq!(got.from, NOW - 600);
+        assert_eq!(got.values[0], Some(3.0));
+    }
+
+    #[test]
+    fn a_run_longer_than_the_ring_keeps_its_newest_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(dir.path(), &[r(60, 5)], 0.5, AggregationMethod::Average);
+        let points: Vec<Point> = (0..12).map(|i| (NOW - 240 + 60 * i, i as f64)).collect();
+        f.update_many(&points, NOW).unwrap();
+        let mut slots = f.archive_slots(0).unwrap().unwrap();
+        slots.sort_by_key(|s| s.0);
+        let want: Vec<(u32, f64)> = (7..12)
+            .map(|i| ((NOW - 240 + 60 * i) as u32, i as f64))
+            .collect();
+        assert_eq!(slots, want);
+    }
+
+    #[test]
+    fn timestamps_the_format_cannot_hold_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(dir.path(), &[r(60, 10)], 0.5, AggregationMethod::Average);
+        for (t, now) in [
+            (i64::MAX, i64::MAX),
+            (-30, 0),
+            (i64::MIN, i64::MIN),
+            (1 << 40, 1 << 40),
+        ] {
+            assert!(f.update_many(&[(t, 1.0)], now).is_err(), "{t} {now}");
+            assert!(f.update(1.0, Some(t), now).is_err());
+        }
+        assert!(f.fetch(i64::MIN, Some(i64::MAX), i64::MAX, None).is_ok());
+        assert!(f.fetch(i64::MIN, None, i64::MIN, Some(60)).is_ok());
+        let a = f.header().archives[0];
+        assert!(
+            f.archive_fetch(&a, i64::MIN, i64::MAX).is_err(),
+            "an unbounded range over an empty archive"
+        );
+        f.update_many(&[(NOW, 1.0)], NOW).unwrap();
+        assert!(
+            f.archive_fetch(&a, i64::MIN, i64::MAX)
+                .unwrap()
+                .values
+                .len()
+                <= 10
+        );
+    }
+
+    #[test]
+    fn set_aggregation_rewrites_only_the_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(
+            dir.path(),
+            &[r(60, 10), r(300, 12)],
+            0.5,
+            AggregationMethod::Average,
+        );
+        f.update_many(&[(NOW, 1.0)], NOW).unwrap();
+        let before = std::fs::read(f.path()).unwrap();
+        assert!(f.set_aggregation(None, Some(f32::NAN)).is_err());
+        assert!(f.set_aggregation(None, Some(1.5)).is_err());
+        assert_eq!(std::fs::read(f.path()).unwrap(), before);
+        let old = f
+            .set_aggregation(Some(AggregationMethod::Max), Some(0.25))
+            .unwrap();
+        assert_eq!(old, (AggregationMethod::Average, 0.5));
+        let after = std::fs::read(f.path()).unwrap();
+        assert_eq!(after[16..], before[16..]);
+        let reopened = WhisperFile::open(f.path()).unwrap();
+        assert_eq!(reopened.header().aggregation_method, AggregationMethod::Max);
+        assert_eq!(reopened.header().x_files_factor, 0.25);
+    }
 }

@@ -143,7 +143,9 @@ impl Header {
                 .archives
                 .iter()
                 .find(|a| a.seconds_per_point == spp)
-                .ok_or_else(|| WhisperError::InvalidConfiguration(format!("Invalid granularity: {spp}")))?,
+                .ok_or_else(|| {
+                    WhisperError::InvalidConfiguration(format!("Invalid granularity: {spp}"))
+                })?,
             None => match self.archives.iter().find(|a| a.retention() >= diff) {
                 Some(a) => *a,
                 None => match self.archives.last() {
@@ -196,7 +198,8 @@ impl Header {
         if bytes.len() < METADATA_SIZE {
             return Err(WhisperError::corrupt(path, "Unable to read header"));
         }
-        let u32_at = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let u32_at =
+            |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         let aggregation_method = AggregationMethod::from_type_number(u32_at(0))
             .ok_or_else(|| WhisperError::corrupt(path, "Unable to read header"))?;
         let max_retention = u32_at(4);
@@ -208,12 +211,15 @@ impl Header {
         if count == 0 || count > MAX_ARCHIVES {
             return Err(WhisperError::corrupt(
                 path,
-                format!("Unable to read header: archive count {count} is not within 1..={MAX_ARCHIVES}"),
+                format!(
+                    "Unable to read header: archive count {count} is not within 1..={MAX_ARCHIVES}"
+                ),
             ));
         }
         let needed = METADATA_SIZE + ARCHIVE_INFO_SIZE * count as usize;
         if needed as u64 > file_len {
-            let first_missing = file_len.saturating_sub(METADATA_SIZE as u64) / ARCHIVE_INFO_SIZE as u64;
+            let first_missing =
+                file_len.saturating_sub(METADATA_SIZE as u64) / ARCHIVE_INFO_SIZE as u64;
             return Err(WhisperError::corrupt(
                 path,
                 format!("Unable to read archive{first_missing} metadata"),

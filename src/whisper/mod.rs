@@ -25,6 +25,8 @@
 //! that interval, written only when the known fraction is at least `xFilesFactor`.
 
 mod aggregate;
+#[cfg(test)]
+mod corrupt_tests;
 mod error;
 mod file;
 mod header;
