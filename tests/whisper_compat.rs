@@ -22,13 +22,17 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use carbonhound::whisper::{create, AggregationMethod, CreateOptions, Preallocation, Retention, WhisperError, WhisperFile};
+use carbonhound::whisper::{
+    create, AggregationMethod, CreateOptions, Preallocation, Retention, WhisperError, WhisperFile,
+};
 use serde_json::{json, Value};
 
 const PYTHON: &str = "/usr/bin/python3";
 
 fn support(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(name)
 }
 
 /// Fails (never skips) when the reference is missing.
@@ -61,7 +65,11 @@ fn run_python(job: &Value) -> Value {
     let writer = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
-    assert!(out.status.success(), "whisper_compat.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "whisper_compat.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("whisper_compat.py answers JSON")
 }
 
@@ -128,7 +136,10 @@ fn gen_archives(rng: &mut Rng) -> Vec<(u32, u32)> {
         let mut pts = 3 + rng.below(40) as u32;
         let mut v = vec![(spp, pts)];
         while v.len() < n {
-            let factors: Vec<u32> = [2u32, 3, 4, 5, 6, 10].into_iter().filter(|&f| f <= pts).collect();
+            let factors: Vec<u32> = [2u32, 3, 4, 5, 6, 10]
+                .into_iter()
+                .filter(|&f| f <= pts)
+                .collect();
             if factors.is_empty() {
                 break;
             }
@@ -151,16 +162,20 @@ fn gen_archives(rng: &mut Rng) -> Vec<(u32, u32)> {
     }
 }
 
-fn gen_value(rng: &mut Rng) -> f64 {
-    match rng.below(40) {
-        0..=11 => rng.below(7) as f64 - 3.0,
-        12..=27 => (rng.unit() - 0.5) * 2000.0,
-        28 => (rng.unit() - 0.5) * 1e300,
-        29 => rng.unit() * 1e-300,
-        30 => -0.0,
-        31 => 0.0,
-        32 => rng.pick(&[f64::INFINITY, f64::NEG_INFINITY, f64::NAN]),
-        33 => f64::from_bits(rng.next()),
+/// A value; `style` 0 draws only from a few small numbers (ties for max/min/absmax/absmin,
+/// ±0, equal sums), 1 mixes everything, 2 adds the extremes more often.
+fn gen_value(rng: &mut Rng, style: u64) -> f64 {
+    if style == 0 {
+        return rng.pick(&[-3.0, -2.0, -1.0, -0.0, 0.0, 1.0, 2.0, 3.0, 0.5, -0.5]);
+    }
+    match rng.below(if style == 1 { 40 } else { 10 }) {
+        0..=3 => rng.below(7) as f64 - 3.0,
+        4 => (rng.unit() - 0.5) * 1e300,
+        5 => rng.unit() * 1e-300,
+        6 => rng.pick(&[-0.0, 0.0]),
+        7 => rng.pick(&[f64::INFINITY, f64::NEG_INFINITY, f64::NAN]),
+        8 => f64::from_bits(rng.next()),
+        9..=24 => (rng.unit() - 0.5) * 2000.0,
         _ => (rng.unit() * 100.0).round() / 4.0,
     }
 }
@@ -200,7 +215,10 @@ fn sanitize(points: Vec<(i64, f64)>, archives: &[(u32, u32)], now: i64) -> Vec<(
                 (j, (l / s).rem_euclid(p), l)
             })
             .collect();
-        if lower.iter().any(|&(j, slot, l)| slots.get(&(c, j, slot)).is_some_and(|&o| o != l)) {
+        if lower
+            .iter()
+            .any(|&(j, slot, l)| slots.get(&(c, j, slot)).is_some_and(|&o| o != l))
+        {
             keep[i] = false;
             continue;
         }
@@ -208,7 +226,12 @@ fn sanitize(points: Vec<(i64, f64)>, archives: &[(u32, u32)], now: i64) -> Vec<(
             slots.insert((c, j, slot), l);
         }
     }
-    points.into_iter().zip(keep).filter(|&(_, k)| k).map(|(p, _)| p).collect()
+    points
+        .into_iter()
+        .zip(keep)
+        .filter(|&(_, k)| k)
+        .map(|(p, _)| p)
+        .collect()
 }
 
 fn gen_case(rng: &mut Rng) -> Case {
@@ -228,8 +251,13 @@ fn gen_case(rng: &mut Rng) -> Case {
         _ => rng.unit() as f32,
     };
     let method = AggregationMethod::ALL[rng.below(8) as usize];
+    let style = rng.below(3);
     let spp0 = archives[0].0 as i64;
-    let max_ret: i64 = archives.iter().map(|&(s, p)| s as i64 * p as i64).max().unwrap();
+    let max_ret: i64 = archives
+        .iter()
+        .map(|&(s, p)| s as i64 * p as i64)
+        .max()
+        .unwrap();
     let rets: Vec<i64> = archives.iter().map(|&(s, p)| s as i64 * p as i64).collect();
     let mut now = 1_400_000_000 + rng.below(200_000_000) as i64;
     let mut ops = Vec::new();
@@ -249,7 +277,11 @@ fn gen_case(rng: &mut Rng) -> Case {
                 2 => now,
                 _ => now - rng.below(max_ret as u64) as i64,
             };
-            ops.push(Op::One { now, t, v: gen_value(rng) });
+            ops.push(Op::One {
+                now,
+                t,
+                v: gen_value(rng, style),
+            });
             continue;
         }
         let count = match rng.below(10) {
@@ -271,22 +303,35 @@ fn gen_case(rng: &mut Rng) -> Case {
                 4 => now - rets[rng.below(rets.len() as u64) as usize] - rng.below(2) as i64,
                 _ => now - rng.below(max_ret as u64 + 1) as i64,
             };
-            points.push((t, gen_value(rng)));
+            points.push((t, gen_value(rng, style)));
         }
         let points = sanitize(points, &archives, now);
         ops.push(Op::Many { now, points });
     }
-    let read_now = now + if rng.below(2) == 0 { 0 } else { rng.below(spp0 as u64 * 3) as i64 };
+    let read_now = now
+        + if rng.below(2) == 0 {
+            0
+        } else {
+            rng.below(spp0 as u64 * 3) as i64
+        };
     let mut windows = Vec::new();
     for &(s, p) in &archives {
         let ret = s as i64 * p as i64;
         windows.push((read_now - ret, Some(read_now), Some(s)));
         windows.push((read_now - ret, None, None));
-        windows.push((read_now - ret + rng.below(ret as u64) as i64, Some(read_now - rng.below(s as u64 * 2) as i64), None));
+        windows.push((
+            read_now - ret + rng.below(ret as u64) as i64,
+            Some(read_now - rng.below(s as u64 * 2) as i64),
+            None,
+        ));
     }
     for _ in 0..8 {
         let from = read_now - rng.below(max_ret as u64 * 3 / 2 + 2) as i64
-            + if rng.below(8) == 0 { rng.below(spp0 as u64 * 3) as i64 } else { 0 };
+            + if rng.below(8) == 0 {
+                rng.below(spp0 as u64 * 3) as i64
+            } else {
+                0
+            };
         let until = match rng.below(6) {
             0 => None,
             1 => Some(from - 1 - rng.below(10) as i64),
@@ -316,7 +361,9 @@ fn error_class(e: &WhisperError) -> String {
         WhisperError::TimestampNotCovered => "TimestampNotCovered".into(),
         WhisperError::InvalidTimeInterval(_) => "InvalidTimeInterval".into(),
         // whisper.py raises ValueError("Invalid granularity: …").
-        WhisperError::InvalidConfiguration(m) if m.starts_with("Invalid granularity") => "ValueError".into(),
+        WhisperError::InvalidConfiguration(m) if m.starts_with("Invalid granularity") => {
+            "ValueError".into()
+        }
         other => format!("{other:?}"),
     }
 }
@@ -334,11 +381,18 @@ fn our_read(path: &Path, case: &Case) -> Value {
     let fetches: Vec<Value> = case
         .windows
         .iter()
-        .map(|&(from, until, select)| match f.fetch(from, until, case.read_now, select) {
-            Err(e) => json!({ "error": error_class(&e) }),
-            Ok(None) => Value::Null,
-            Ok(Some(r)) => json!([r.from, r.until, r.step, r.values.iter().map(|v| v.map(hex)).collect::<Vec<_>>()]),
-        })
+        .map(
+            |&(from, until, select)| match f.fetch(from, until, case.read_now, select) {
+                Err(e) => json!({ "error": error_class(&e) }),
+                Ok(None) => Value::Null,
+                Ok(Some(r)) => json!([
+                    r.from,
+                    r.until,
+                    r.step,
+                    r.values.iter().map(|v| v.map(hex)).collect::<Vec<_>>()
+                ]),
+            },
+        )
         .collect();
     json!({ "info": info, "fetches": fetches })
 }
@@ -387,7 +441,11 @@ fn case_job(case: &Case, py_path: &Path, our_path: &Path) -> Value {
             Op::One { now, t, v } => json!({ "op": "update", "now": now, "t": t, "v": hex(*v) }),
         })
         .collect();
-    let windows: Vec<Value> = case.windows.iter().map(|&(f, u, s)| json!([f, u, s])).collect();
+    let windows: Vec<Value> = case
+        .windows
+        .iter()
+        .map(|&(f, u, s)| json!([f, u, s]))
+        .collect();
     let read = |p: &Path| json!({ "path": p, "now": case.read_now, "windows": windows });
     json!({
         "py_path": py_path,
@@ -416,8 +474,15 @@ fn compare_bytes(ours: &[u8], theirs: &[u8], archives: &[(u32, u32)], what: &str
         if a != b {
             assert!(i > 0, "{what}: archive 0 bytes differ");
             let n = points as usize;
-            let is_rotation = (1..n).any(|k| (0..n).all(|s| a[s * 12..s * 12 + 12] == b[((s + k) % n) * 12..((s + k) % n) * 12 + 12]));
-            assert!(is_rotation, "{what}: archive {i} bytes differ by more than a rotation of the ring");
+            let is_rotation = (1..n).any(|k| {
+                (0..n).all(|s| {
+                    a[s * 12..s * 12 + 12] == b[((s + k) % n) * 12..((s + k) % n) * 12 + 12]
+                })
+            });
+            assert!(
+                is_rotation,
+                "{what}: archive {i} bytes differ by more than a rotation of the ring"
+            );
             rotated += 1;
         }
         offset += size;
@@ -447,10 +512,20 @@ fn randomized_files_match_whisper_py() {
     let answers = answer["cases"].as_array().unwrap();
     assert_eq!(answers.len(), CASES);
 
-    let (mut points, mut rotated, mut nones, mut errors, mut not_covered) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut points, mut rotated, mut nones, mut errors, mut not_covered) =
+        (0usize, 0usize, 0usize, 0usize, 0usize);
     for (i, (case, py)) in cases.iter().zip(answers).enumerate() {
-        let what = format!("case {i} ({:?}, xff {}, {})", case.given, case.xff, case.method.name());
-        assert_eq!(py["create_error"], Value::Null, "{what}: whisper.py refused the archives");
+        let what = format!(
+            "case {i} ({:?}, xff {}, {})",
+            case.given,
+            case.xff,
+            case.method.name()
+        );
+        assert_eq!(
+            py["create_error"],
+            Value::Null,
+            "{what}: whisper.py refused the archives"
+        );
         let py_errors: Vec<Value> = py["op_errors"]
             .as_array()
             .unwrap()
@@ -470,11 +545,20 @@ fn randomized_files_match_whisper_py() {
         let we_read_ours = our_read(&ours_path, case);
         let we_read_py = our_read(&py_path, case);
         // (a) whisper.py reads our file as we do.
-        assert_eq!(*py_reads_ours, we_read_ours, "{what}: whisper.py's reading of our file vs ours");
+        assert_eq!(
+            *py_reads_ours, we_read_ours,
+            "{what}: whisper.py's reading of our file vs ours"
+        );
         // (b) we read whisper.py's file as it does.
-        assert_eq!(we_read_py, *py_reads_py, "{what}: our reading of whisper.py's file vs whisper.py's");
+        assert_eq!(
+            we_read_py, *py_reads_py,
+            "{what}: our reading of whisper.py's file vs whisper.py's"
+        );
         // (c) the same operations give files that read the same...
-        assert_eq!(we_read_ours, *py_reads_py, "{what}: our file vs whisper.py's file, same operations");
+        assert_eq!(
+            we_read_ours, *py_reads_py,
+            "{what}: our file vs whisper.py's file, same operations"
+        );
         // ...and hold the same bytes, up to the rotation of a lower ring.
         let ours_bytes = std::fs::read(&ours_path).unwrap();
         let py_bytes = std::fs::read(&py_path).unwrap();
@@ -544,7 +628,9 @@ fn compare(sub: &str, tool: &str, args: &[&str], tz: bool, same_stderr: bool) {
         ours_args.extend_from_slice(args);
         let ours = run("ours", &ours_args, tz);
         let theirs = run(tool, args, tz);
-        let same = ours.stdout == theirs.stdout && ours.code == theirs.code && (!same_stderr || ours.stderr == theirs.stderr);
+        let same = ours.stdout == theirs.stdout
+            && ours.code == theirs.code
+            && (!same_stderr || ours.stderr == theirs.stderr);
         if same {
             assert!(!ours.stderr.contains("panicked"), "{}", ours.stderr);
             return;
@@ -552,7 +638,11 @@ fn compare(sub: &str, tool: &str, args: &[&str], tz: bool, same_stderr: bool) {
         attempt += 1;
         if attempt == 2 {
             assert_eq!(ours.stdout, theirs.stdout, "stdout of {sub} {args:?}");
-            assert_eq!(ours.code, theirs.code, "exit code of {sub} {args:?}: {} / {}", ours.stderr, theirs.stderr);
+            assert_eq!(
+                ours.code, theirs.code,
+                "exit code of {sub} {args:?}: {} / {}",
+                ours.stderr, theirs.stderr
+            );
             assert_eq!(ours.stderr, theirs.stderr, "stderr of {sub} {args:?}");
         }
     }
@@ -576,7 +666,11 @@ fn compare_changing(sub: &str, tool: &str, args: &[&str], path: &Path, original:
     let theirs = run(tool, args, false);
     let their_bytes = std::fs::read(path).ok();
     assert_eq!(ours.stdout, theirs.stdout, "stdout of {sub} {args:?}");
-    assert_eq!(ours.code, theirs.code, "exit code of {sub} {args:?}: {} / {}", ours.stderr, theirs.stderr);
+    assert_eq!(
+        ours.code, theirs.code,
+        "exit code of {sub} {args:?}: {} / {}",
+        ours.stderr, theirs.stderr
+    );
     assert_eq!(ours.stderr, theirs.stderr, "stderr of {sub} {args:?}");
     if ours.code == 0 {
         assert_eq!(ours_bytes, their_bytes, "file written by {sub} {args:?}");
@@ -593,10 +687,24 @@ fn cli_output_matches_python_tools() {
     // whisper create: same output, same bytes.
     for args in [
         vec!["60:20", "5m:1h"],
-        vec!["--xFilesFactor", "0.3", "--aggregationMethod", "sum", "1s:10", "10s:2m", "1m:1h"],
+        vec![
+            "--xFilesFactor",
+            "0.3",
+            "--aggregationMethod",
+            "sum",
+            "1s:10",
+            "10s:2m",
+            "1m:1h",
+        ],
         vec!["--sparse", "10:100"],
         vec!["--fallocate", "1h:7d", "1m:1d"],
-        vec!["--xFilesFactor", "0", "--aggregationMethod", "absmin", "15m:8"],
+        vec![
+            "--xFilesFactor",
+            "0",
+            "--aggregationMethod",
+            "absmin",
+            "15m:8",
+        ],
     ] {
         let mut full = vec![made.as_str()];
         full.extend(args);
@@ -604,11 +712,34 @@ fn cli_output_matches_python_tools() {
     }
     let existing = std::fs::read(&made).unwrap();
     // Existing file, with and without --overwrite.
-    compare_changing("create", "whisper-create", &[&made, "60:10"], Path::new(&made), Some(&existing));
-    compare_changing("create", "whisper-create", &[&made, "60:10", "--overwrite"], Path::new(&made), Some(&existing));
+    compare_changing(
+        "create",
+        "whisper-create",
+        &[&made, "60:10"],
+        Path::new(&made),
+        Some(&existing),
+    );
+    compare_changing(
+        "create",
+        "whisper-create",
+        &[&made, "60:10", "--overwrite"],
+        Path::new(&made),
+        Some(&existing),
+    );
     // Refused archive lists.
-    for bad in [["60:10", "60:20"], ["60:100", "90:1000"], ["60:100", "120:10"], ["60:3", "300:100"]] {
-        compare_changing("create", "whisper-create", &[&made, bad[0], bad[1]], Path::new(&made), None);
+    for bad in [
+        ["60:10", "60:20"],
+        ["60:100", "90:1000"],
+        ["60:100", "120:10"],
+        ["60:3", "300:100"],
+    ] {
+        compare_changing(
+            "create",
+            "whisper-create",
+            &[&made, bad[0], bad[1]],
+            Path::new(&made),
+            None,
+        );
     }
     // A bad method or xFilesFactor: same message and status (whisper.py leaves an empty file
     // behind, we create nothing, so the bytes are not compared).
@@ -617,9 +748,15 @@ fn cli_output_matches_python_tools() {
         let ours = run("ours", &["create", &made, "60:10", bad[0], bad[1]], false);
         assert!(!Path::new(&made).exists(), "nothing created on error");
         let theirs = run("whisper-create", &[&made, "60:10", bad[0], bad[1]], false);
-        assert_eq!((ours.stdout, ours.stderr, ours.code), (theirs.stdout, theirs.stderr, theirs.code));
+        assert_eq!(
+            (ours.stdout, ours.stderr, ours.code),
+            (theirs.stdout, theirs.stderr, theirs.code)
+        );
     }
-    for args in [vec!["--estimate", "10s:6h,1m:7d,10m:5y"], vec!["--estimate", "60:1440", "15m:8", "1h:7d"]] {
+    for args in [
+        vec!["--estimate", "10s:6h,1m:7d,10m:5y"],
+        vec!["--estimate", "60:1440", "15m:8", "1h:7d"],
+    ] {
         compare("create", "whisper-create", &args, false, true);
     }
 
@@ -635,16 +772,33 @@ fn cli_output_matches_python_tools() {
         preallocation: Preallocation::Zero,
     };
     create(Path::new(&data), &retentions, opts).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let mut rng = Rng(42);
     let mut points: Vec<(i64, f64)> = Vec::new();
     for i in 0..4000 {
         if rng.below(5) != 0 {
-            points.push((now - i * 53 - rng.below(30) as i64, (rng.unit() - 0.5) * 1000.0));
+            points.push((
+                now - i * 53 - rng.below(30) as i64,
+                (rng.unit() - 0.5) * 1000.0,
+            ));
         }
     }
-    points.extend([(now - 600, 0.0), (now - 660, -0.0), (now - 720, 1e300), (now - 780, 1e-300), (now - 840, f64::NAN), (now - 900, f64::INFINITY)]);
-    points.extend([(now - 3600 * 3, 0.0), (now - 3600 * 5, 1.0 / 3.0), (now - 86400 * 2, 1e21)]);
+    points.extend([
+        (now - 600, 0.0),
+        (now - 660, -0.0),
+        (now - 720, 1e300),
+        (now - 780, 1e-300),
+        (now - 840, f64::NAN),
+        (now - 900, f64::INFINITY),
+    ]);
+    points.extend([
+        (now - 3600 * 3, 0.0),
+        (now - 3600 * 5, 1.0 / 3.0),
+        (now - 86400 * 2, 1e21),
+    ]);
     let mut f = WhisperFile::open_rw(Path::new(&data)).unwrap();
     f.update_many(&points, now).unwrap();
     drop(f);
@@ -652,12 +806,25 @@ fn cli_output_matches_python_tools() {
     for args in [vec![data.as_str()], vec![&data, "--json"]] {
         compare("info", "whisper-info", &args, false, true);
     }
-    for field in ["aggregationMethod", "maxRetention", "xFilesFactor", "archives", "fileSize", "nope"] {
+    for field in [
+        "aggregationMethod",
+        "maxRetention",
+        "xFilesFactor",
+        "archives",
+        "fileSize",
+        "nope",
+    ] {
         compare("info", "whisper-info", &[&data, field], false, true);
     }
     compare("dump", "whisper-dump", &[&data], false, true);
     compare("dump", "whisper-dump", &[&data, "--pretty"], true, true);
-    compare("dump", "whisper-dump", &[&data, "--pretty", "-t", "%Y-%m-%d %H:%M:%S"], true, true);
+    compare(
+        "dump",
+        "whisper-dump",
+        &[&data, "--pretty", "-t", "%Y-%m-%d %H:%M:%S"],
+        true,
+        true,
+    );
 
     let (a, b) = ((now - 5000).to_string(), (now - 1000).to_string());
     let (c, d) = ((now - 50_000).to_string(), (now - 20_000).to_string());
@@ -687,15 +854,30 @@ fn cli_output_matches_python_tools() {
     }
     // Fetch errors: from after until, a range wholly in the future, a missing file.
     let (future, later) = ((now + 1000).to_string(), (now + 2000).to_string());
-    compare("fetch", "whisper-fetch", &[&data, "--from", &b, "--until", &a], false, true);
-    compare("fetch", "whisper-fetch", &[&data, "--from", &future, "--until", &later], false, true);
+    compare(
+        "fetch",
+        "whisper-fetch",
+        &[&data, "--from", &b, "--until", &a],
+        false,
+        true,
+    );
+    compare(
+        "fetch",
+        "whisper-fetch",
+        &[&data, "--from", &future, "--until", &later],
+        false,
+        true,
+    );
     let missing = p("missing.wsp");
     compare("fetch", "whisper-fetch", &[&missing], false, true);
     compare("dump", "whisper-dump", &[&missing], false, true);
     // (whisper-set-aggregation-method.py adds its --help text to stdout here; we do not.)
     let ours = run("ours", &["set-aggregation", &missing, "max"], false);
     let theirs = run("whisper-set-aggregation-method", &[&missing, "max"], false);
-    assert_eq!((ours.stderr.lines().next(), ours.code), (theirs.stderr.lines().next(), theirs.code));
+    assert_eq!(
+        (ours.stderr.lines().next(), ours.code),
+        (theirs.stderr.lines().next(), theirs.code)
+    );
     assert!(!Path::new(&missing).exists());
     // A corrupt file.
     let corrupt = p("corrupt.wsp");
@@ -718,6 +900,12 @@ fn cli_output_matches_python_tools() {
     ] {
         let mut full = vec![target.as_str()];
         full.extend(args);
-        compare_changing("set-aggregation", "whisper-set-aggregation-method", &full, Path::new(&target), Some(&original));
+        compare_changing(
+            "set-aggregation",
+            "whisper-set-aggregation-method",
+            &full,
+            Path::new(&target),
+            Some(&original),
+        );
     }
 }

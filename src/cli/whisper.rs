@@ -5,6 +5,16 @@
 //! Owns only the command line and the printing; the file format is `crate::whisper`'s. Must
 //! never panic on a bad file or a closed pipe: errors go to stderr as the Python tools word
 //! them (`[ERROR] …`) with exit status 1.
+//!
+//! Differences from the Python tools, all on error paths: where a Python tool dies with a
+//! traceback (a bad retention definition in whisper-create.py, a missing file in
+//! whisper-info.py, a corrupt header in whisper-dump.py) these print `[ERROR] message` and exit
+//! 1; files the engine refuses as corrupt (see `crate::whisper`) are refused here too, where
+//! whisper-dump.py or whisper-info.py may print what the damaged header says; usage errors are
+//! clap's (exit 2, as optparse's); `set-aggregation` on a missing file does not print the help
+//! text after the error; `--from`/`--until` take decimal integers only (optparse also takes
+//! `0x…`); `create` with a bad method or xFilesFactor creates nothing (whisper-create.py leaves
+//! an empty file).
 
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};

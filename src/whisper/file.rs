@@ -387,7 +387,7 @@ impl WhisperFile {
         let mut sorted: Vec<Point> = points.to_vec();
         // Newest first; stable, so equal timestamps keep their given order (Python's
         // `list.sort(key=…, reverse=True)` is stable too).
-        sorted.sort_by(|a, b| b.0.cmp(&a.0));
+        sorted.sort_by_key(|p| std::cmp::Reverse(p.0));
         let archives = self.header.archives.clone();
         let mut index = 0usize;
         let mut current: Vec<Point> = Vec::new();
