@@ -325,6 +325,10 @@ fn gen_case(rng: &mut Rng) -> Case {
             None,
         ));
     }
+    // A zero-length range (one point), and archiveToSelect 0 (falsy in whisper.py: no selection).
+    let t = read_now - rng.below(max_ret as u64) as i64;
+    windows.push((t, Some(t), None));
+    windows.push((t, Some(read_now), Some(0)));
     for _ in 0..8 {
         let from = read_now - rng.below(max_ret as u64 * 3 / 2 + 2) as i64
             + if rng.below(8) == 0 {
