@@ -34,6 +34,7 @@
 
 pub mod api;
 pub mod carbon;
+pub mod cli;
 pub mod config;
 pub mod graph;
 pub mod query;

@@ -27,6 +27,11 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Whisper file tools: info, fetch, dump, create, set-aggregation (as python3-whisper's).
+    Whisper {
+        #[command(subcommand)]
+        command: carbonhound::cli::whisper::WhisperCommand,
+    },
 }
 
 fn init_logging() {
@@ -55,6 +60,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => {
             carbonhound::server::check_config(config.as_deref()).map(|m| println!("{m}"))
         }
+        Command::Whisper { command } => return carbonhound::cli::whisper::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

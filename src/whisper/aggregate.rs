@@ -77,9 +77,18 @@ impl AggregationMethod {
 
     /// Aggregates one interval as whisper.py's `aggregate(method, knownValues, neighborValues)`.
     ///
-    /// `neighbors` holds every slot of the interval in time order, `None` where unknown; the
-    /// caller guarantees at least one known value. Sums run left to right as Python's `sum`
-    /// does, so results match whisper.py to the last bit.
+    /// `neighbors` holds every slot read for the interval in time order, `None` where
+    /// unknown; the caller guarantees at least one known value. Per method, as whisper.py:
+    /// `average` = `sum(known) / len(known)`; `sum`; `last` = the last known; `max`/`min` =
+    /// Python's `max`/`min` (the first of equals wins; a NaN compares false, so a leading NaN
+    /// stays and a later one is passed over); `avg_zero` = `sum(x or 0 for every slot) /
+    /// len(slots)`; `absmax`/`absmin` = `max`/`min` with `key=abs` (sign kept, first of equal
+    /// magnitudes wins).
+    ///
+    /// Sums add left to right starting from 0, as CPython up to 3.11 (the reference
+    /// interpreter here, Debian's python3-whisper on Python 3.11) sums floats; so results
+    /// match whisper.py bit for bit. (CPython 3.12+ switched `sum` of floats to compensated
+    /// summation, which can change the last bit of `average`, `sum` and `avg_zero` there.)
     pub fn aggregate(self, neighbors: &[Option<f64>]) -> f64 {
         let mut known = neighbors.iter().flatten().copied();
         match self {

@@ -10,7 +10,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::header::{ArchiveInfo, Header, POINT_SIZE};
+use super::header::{ArchiveInfo, Header, ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE};
 use super::{validate_archive_list, AggregationMethod, Point, Retention, WhisperError};
 
 /// How [`create`] reserves the archive space.
@@ -50,9 +50,16 @@ impl Default for CreateOptions {
 
 /// Creates a whisper file at `path` with these archives, as whisper.py's `create`.
 ///
-/// The archive list is validated (and sorted) as whisper validates it. Fails with
-/// `InvalidConfiguration("File … already exists!")` if `path` exists; the parent directory
-/// must exist. A file half-written when an I/O error strikes is removed.
+/// The archive list is validated and sorted by precision as whisper.py's
+/// `validateArchiveList`; the header holds the method, `maxRetention` = the longest archive
+/// retention, the xFilesFactor (as f32) and one archive-info block per archive, archives laid
+/// out back to back after the header; the data is all zeros (written, `fallocate`d or sparse).
+/// The bytes are those whisper.py's `create` writes.
+///
+/// Fails with `InvalidConfiguration("File … already exists!")` if `path` exists and
+/// `InvalidXFilesFactor` for an xFilesFactor outside 0..=1 — checked before the file is
+/// created (whisper.py leaves an empty file behind in that case). The parent directory must
+/// exist. A file half-written when an I/O error strikes is removed.
 pub fn create(
     path: &Path,
     archives: &[Retention],
@@ -62,7 +69,7 @@ pub fn create(
     validate_archive_list(&mut archives)?;
     if !(0.0..=1.0).contains(&opts.x_files_factor) {
         return Err(WhisperError::InvalidXFilesFactor(format!(
-            "Invalid xFilesFactor {}, not between 0 and 1",
+            "Invalid xFilesFactor {:?}, not between 0 and 1",
             opts.x_files_factor
         )));
     }
@@ -131,6 +138,9 @@ fn write_zeros(file: &File, mut offset: u64, mut remaining: u64) -> std::io::Res
 
 /// The answer of [`WhisperFile::fetch`], as whisper.py's `((fromInterval, untilInterval,
 /// step), values)`: `values[i]` is the point at `from + i × step`, `None` where unknown.
+///
+/// As in whisper.py, `values` may be shorter than `(until - from) / step` when the range is
+/// longer than the archive's ring (the read wraps at most once).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchResult {
     /// Timestamp (epoch seconds) of the first value.
@@ -143,18 +153,34 @@ pub struct FetchResult {
     pub values: Vec<Option<f64>>,
 }
 
+/// Most values a fetch from a never-written archive returns beyond the archive's own size
+/// (see [`WhisperFile::archive_fetch`]).
+const MAX_EMPTY_FETCH: usize = 1 << 20;
+
+/// whisper.py's `__archive_fetch` intervals: `from` and `until` rounded down to the step, plus
+/// one step; a zero-length range gets one point. Saturating, so no input overflows.
+fn fetch_intervals(step: i64, from: i64, until: i64) -> (i64, i64) {
+    let from_interval = from
+        .saturating_sub(from.rem_euclid(step))
+        .saturating_add(step);
+    let mut until_interval = until
+        .saturating_sub(until.rem_euclid(step))
+        .saturating_add(step);
+    if from_interval == until_interval {
+        until_interval = until_interval.saturating_add(step);
+    }
+    (from_interval, until_interval)
+}
+
 impl FetchResult {
-    /// What fetching `from..until` from a never-written `archive` answers: the intervals
-    /// whisper.py's `__archive_fetch` computes (`from` and `until` rounded down to the step,
-    /// plus one step; at least one point), every value `None`.
+    /// What fetching `from..until` (epoch seconds, already clipped) from a never-written
+    /// `archive` answers, as whisper.py's `__archive_fetch` when the archive's base is 0: the
+    /// intervals `from` and `until` rounded down to the step plus one step (at least one
+    /// point), every value `None`. Callers bound the range (see [`Header::fetch_window`]).
     pub fn empty(archive: &ArchiveInfo, from: i64, until: i64) -> FetchResult {
         let step = archive.seconds_per_point as i64;
-        let from_interval = from - from.rem_euclid(step) + step;
-        let mut until_interval = until - until.rem_euclid(step) + step;
-        if from_interval == until_interval {
-            until_interval += step;
-        }
-        let n = ((until_interval - from_interval) / step).max(0) as usize;
+        let (from_interval, until_interval) = fetch_intervals(step, from, until);
+        let n = (until_interval.saturating_sub(from_interval) / step).max(0) as usize;
         FetchResult {
             from: from_interval,
             until: until_interval,
@@ -178,13 +204,15 @@ fn decode_point(b: &[u8]) -> (u32, f64) {
     (ts, v)
 }
 
+/// Appends one point as whisper's `struct.pack("!Ld", interval, value)`; the caller has
+/// checked the interval with [`check_interval`].
 fn encode_point(out: &mut Vec<u8>, ts: i64, v: f64) {
     out.extend_from_slice(&(ts as u32).to_be_bytes());
     out.extend_from_slice(&v.to_be_bytes());
 }
 
-/// Checks that an interval fits the u32 timestamps of the format (whisper.py would fail in
-/// `struct.pack`).
+/// Checks that an interval fits the u32 timestamps of the format (whisper.py fails in
+/// `struct.pack` there, before writing anything of that archive).
 fn check_interval(ts: i64) -> Result<(), WhisperError> {
     if (0..=u32::MAX as i64).contains(&ts) {
         Ok(())
@@ -195,14 +223,26 @@ fn check_interval(ts: i64) -> Result<(), WhisperError> {
     }
 }
 
+/// `t - (t % step)` with Python's floor modulo: the start of `t`'s interval. An error only for
+/// timestamps so far below zero that the interval cannot be represented.
+fn align(t: i64, step: i64) -> Result<i64, WhisperError> {
+    t.checked_sub(t.rem_euclid(step)).ok_or_else(|| {
+        WhisperError::InvalidTimeInterval(format!(
+            "timestamp {t} is outside the range whisper can store (0..=4294967295)"
+        ))
+    })
+}
+
 impl WhisperFile {
-    /// Opens `path` read-only and reads its header (see [`Header::parse`] for the checks).
+    /// Opens `path` read-only and reads its header (see [`Header::parse`] for the checks: a
+    /// corrupt or truncated file is [`WhisperError::Corrupt`], never a panic).
     pub fn open(path: &Path) -> Result<WhisperFile, WhisperError> {
         let file = File::open(path).map_err(|e| WhisperError::io(path, e))?;
         Self::from_file(file, path)
     }
 
-    /// Opens `path` for reading and writing and reads its header.
+    /// Opens `path` for reading and writing and reads its header. Nothing is written by
+    /// opening: a file refused here is left as it was.
     pub fn open_rw(path: &Path) -> Result<WhisperFile, WhisperError> {
         let file = OpenOptions::new()
             .read(true)
@@ -222,8 +262,9 @@ impl WhisperFile {
         let header = match Header::parse(&buf, len, path)? {
             Some(h) => h,
             None => {
+                // `parse` has checked that the announced archive-info blocks fit in the file.
                 let count = u32::from_be_bytes([buf[12], buf[13], buf[14], buf[15]]) as usize;
-                let mut full = vec![0u8; 16 + 12 * count];
+                let mut full = vec![0u8; METADATA_SIZE + ARCHIVE_INFO_SIZE * count];
                 read_exact_at(&file, &mut full, 0, path)?;
                 Header::parse(&full, len, path)?
                     .ok_or_else(|| WhisperError::corrupt(path, "Unable to read header"))?
@@ -264,15 +305,22 @@ impl WhisperFile {
         Ok(decode_point(&b).0 as i64)
     }
 
-    /// Byte offset (absolute) of the slot for `interval` in `archive`, given its base.
-    fn slot_offset(archive: &ArchiveInfo, base: i64, interval: i64) -> u64 {
-        let point_distance = (interval - base).div_euclid(archive.seconds_per_point as i64);
-        let byte_distance = point_distance as i128 * POINT_SIZE as i128;
-        archive.offset as u64 + byte_distance.rem_euclid(archive.size() as i128) as u64
+    /// Ring slot (0..points) of `interval` in `archive` given its base, as whisper.py's
+    /// `((interval - base) // secondsPerPoint * 12) % size` (floor division, non-negative
+    /// modulo).
+    fn slot_index(archive: &ArchiveInfo, base: i64, interval: i64) -> usize {
+        let point_distance =
+            (interval as i128 - base as i128).div_euclid(archive.seconds_per_point as i128);
+        point_distance.rem_euclid(archive.points as i128) as usize
     }
 
-    /// Writes bytes starting at `offset` inside `archive`, wrapping to the archive's start
-    /// where they run past its end. At most one archive's worth is written.
+    /// Byte offset (absolute) of the slot for `interval` in `archive`, given its base.
+    fn slot_offset(archive: &ArchiveInfo, base: i64, interval: i64) -> u64 {
+        archive.offset as u64 + (Self::slot_index(archive, base, interval) * POINT_SIZE) as u64
+    }
+
+    /// Writes bytes (at most one archive's worth) starting at `offset` inside `archive`,
+    /// wrapping to the archive's start where they run past its end.
     fn write_wrapping(
         &self,
         archive: &ArchiveInfo,
@@ -307,26 +355,45 @@ impl WhisperFile {
 
     /// Writes many points at once, as whisper.py's `update_many(path, points, now)`.
     ///
-    /// `points` are `(timestamp, value)` in any order, timestamps in epoch seconds. Each point
-    /// goes to the highest-precision archive whose retention covers its age (`now - ts`);
-    /// points older than the file's retention are dropped; points in the future go to the
-    /// first archive (unlike [`WhisperFile::update`], which refuses them). Within one archive
-    /// interval the newest timestamp wins; of exactly equal timestamps the first given wins,
-    /// as in whisper.py. Each touched interval then propagates into the lower archives.
+    /// `points` are `(timestamp, value)` in any order, timestamps in epoch seconds (whisper.py
+    /// truncates float timestamps with `int()`; callers do that). Following whisper.py step
+    /// by step:
+    /// - the points are stably sorted newest first, so exactly equal timestamps keep the order
+    ///   they were given in;
+    /// - walking that list, each point goes to the first archive (header order) whose
+    ///   retention covers its age `now - timestamp`; once a point is too old for an archive,
+    ///   the points collected so far go to that archive and the walk moves on to the next;
+    ///   points older than the last archive are dropped; points in the future (negative age)
+    ///   go to the first archive (unlike [`WhisperFile::update`], which refuses them);
+    /// - each archive's points, put back in time order, are aligned to its `secondsPerPoint`
+    ///   and of each run of equal intervals the last is kept: within one interval the newest
+    ///   timestamp wins, and of exactly equal timestamps the FIRST given wins;
+    /// - contiguous intervals are written together; an empty archive takes the first run's
+    ///   start as its base;
+    /// - every lower-precision archive (larger `secondsPerPoint`) then receives each lower
+    ///   interval the points touch (see `propagate`), stopping at the first archive for which
+    ///   no interval had enough known points.
+    ///
+    /// I/O is batched: one write per contiguous run (two where it wraps the ring), one read of
+    /// the higher archive and one write per contiguous run of lower slots per propagation pass.
+    ///
+    /// Errors: `InvalidTimeInterval` for an interval outside the u32 range of the format
+    /// (whisper.py's `struct.error`), raised before anything is written to that archive, but
+    /// after newer points went to higher-precision archives, as in whisper.py; I/O errors.
     pub fn update_many(&mut self, points: &[Point], now: i64) -> Result<(), WhisperError> {
         if points.is_empty() {
             return Ok(());
         }
         let mut sorted: Vec<Point> = points.to_vec();
-        // Newest first; stable, so equal timestamps keep their given order (Python's sort
-        // with reverse=True).
-        sorted.sort_by(|a, b| b.0.cmp(&a.0));
+        // Newest first; stable, so equal timestamps keep their given order (Python's
+        // `list.sort(key=…, reverse=True)` is stable too).
+        sorted.sort_by_key(|p| std::cmp::Reverse(p.0));
         let archives = self.header.archives.clone();
         let mut index = 0usize;
         let mut current: Vec<Point> = Vec::new();
         let mut exhausted = false;
         for &point in &sorted {
-            let age = now - point.0;
+            let age = now.saturating_sub(point.0);
             while archives[index].retention() < age {
                 if !current.is_empty() {
                     current.reverse();
@@ -351,7 +418,8 @@ impl WhisperFile {
         Ok(())
     }
 
-    /// whisper.py's `__archive_update_many`: `points` in chronological order.
+    /// whisper.py's `__archive_update_many`: writes `points` (time order) into archive
+    /// `index` and propagates them into the lower-precision archives.
     fn archive_update_many(
         &mut self,
         archives: &[ArchiveInfo],
@@ -362,10 +430,10 @@ impl WhisperFile {
         let step = archive.seconds_per_point as i64;
         let aligned: Vec<Point> = points
             .iter()
-            .map(|&(t, v)| (t - t.rem_euclid(step), v))
-            .collect();
+            .map(|&(t, v)| align(t, step).map(|i| (i, v)))
+            .collect::<Result<_, _>>()?;
 
-        // Contiguous runs of intervals, the last point of each duplicate run kept.
+        // Contiguous runs of intervals, the last point of each run of equal intervals kept.
         let mut runs: Vec<(i64, Vec<u8>)> = Vec::new();
         let mut current: Vec<u8> = Vec::new();
         let mut previous: Option<i64> = None;
@@ -375,7 +443,9 @@ impl WhisperFile {
             }
             let (interval, value) = aligned[i];
             check_interval(interval)?;
-            // `not previousInterval` in whisper.py is also true for an interval of 0.
+            // whisper.py tests `not previousInterval`, which is also true for an interval of 0
+            // (1970-01-01, only reachable with a tiny `now`): the point after it then joins the
+            // run even when it is not contiguous. Kept, so such files match byte for byte.
             let continues = match previous {
                 None | Some(0) => true,
                 Some(p) => interval == p + step,
@@ -400,8 +470,10 @@ impl WhisperFile {
         }
         let archive_bytes = archive.size() as usize;
         for (start, bytes) in &runs {
-            // A run longer than the ring (only possible with points far in the future) keeps
-            // its newest points: whisper.py would write past the archive's end here.
+            // A run longer than the ring keeps its newest points: the slots a correct ring
+            // write leaves. whisper.py writes such a run (reachable only with points in the
+            // future) past the archive's end when it is longer than ring + 1; for a run of
+            // ring + 1 points both leave the same bytes.
             let (start, bytes) = if bytes.len() > archive_bytes {
                 let skip = bytes.len() - archive_bytes;
                 (start + (skip / POINT_SIZE) as i64 * step, &bytes[skip..])
@@ -423,6 +495,13 @@ impl WhisperFile {
                 .iter()
                 .map(|&(t, _)| t - t.rem_euclid(lstep))
                 .collect();
+            // whisper.py walks a `set` of these intervals (CPython's iteration order); we walk
+            // them in ascending order. Every interval reads the same higher points either way,
+            // so each lower slot gets the same value. Two differences remain, neither visible
+            // to a read of the intervals: an empty lower archive takes as its base the first
+            // interval written (so its ring may be rotated relative to whisper.py's), and when
+            // two intervals of one call fall on the same lower slot (they lie exactly one lower
+            // retention apart) we keep the newer, whisper.py whichever its set yields last.
             intervals.sort_unstable();
             intervals.dedup();
             if !self.propagate(&higher, lower, &intervals)? {
@@ -433,8 +512,22 @@ impl WhisperFile {
         Ok(())
     }
 
-    /// whisper.py's `__propagate` for each of `intervals` (sorted, lower-archive aligned), from
-    /// `higher` into `lower`. Returns whether any interval was written.
+    /// whisper.py's `__propagate(fh, header, interval, higher, lower)` for each of
+    /// `intervals` (sorted, aligned to `lower`). Returns whether any interval was written.
+    ///
+    /// For one interval: read the higher archive's points from the slot of the interval's
+    /// start — `lower.secondsPerPoint // higher.secondsPerPoint` of them, wrapping the ring at
+    /// most once (so a count that is a multiple of the ring reads the ring once, a larger count
+    /// reads count mod ring, as whisper.py does), from the archive's first slot while the
+    /// higher archive is empty. A point is known when its stored timestamp is the interval's
+    /// start plus its index times the higher step. With no known point, or a known fraction
+    /// (`known / read`) below the header's xFilesFactor, nothing is written; otherwise the
+    /// aggregate ([`AggregationMethod::aggregate`]) goes to the interval's lower slot (slot 0,
+    /// becoming the base, when the lower archive is empty).
+    ///
+    /// The higher archive is read once for all intervals (a window, or the whole ring when
+    /// the intervals spread over more than one ring), and adjacent lower slots are written in
+    /// one call.
     fn propagate(
         &mut self,
         higher: &ArchiveInfo,
@@ -447,50 +540,51 @@ impl WhisperFile {
         let method = self.header.aggregation_method;
         let xff = self.header.x_files_factor as f64;
         let hstep = higher.seconds_per_point as i64;
-        let per_interval = (lower.seconds_per_point / higher.seconds_per_point) as usize;
-        if per_interval == 0 {
-            return Ok(false);
-        }
-        let higher_base = self.base_interval(higher)?;
         let hpoints = higher.points as usize;
-
-        // Read the span of the higher archive all intervals need once: a window when it fits
-        // in the ring, else the whole ring, indexed by slot.
-        let first = intervals[0];
-        let last = *intervals.last().unwrap_or(&first);
-        let span = ((last - first) / hstep) as usize + per_interval;
-        let whole = !(span <= hpoints && per_interval <= hpoints);
-        let window = if whole {
-            let mut buf = vec![0u8; hpoints * POINT_SIZE];
-            self.read_at(&mut buf, higher.offset as u64)?;
-            buf
-        } else if higher_base == 0 {
-            // whisper.py reads from the archive's start while the higher base is unset.
-            self.read_wrapping(higher, higher.offset as u64, per_interval)?
-        } else {
-            self.read_wrapping(higher, Self::slot_offset(higher, higher_base, first), span)?
+        let per_interval = (lower.seconds_per_point / higher.seconds_per_point) as usize;
+        let count = match per_interval % hpoints {
+            0 => hpoints,
+            r => r,
         };
+        let higher_base = self.base_interval(higher)?;
+
+        // Ring slot of each interval's first higher point.
+        let starts: Vec<usize> = intervals
+            .iter()
+            .map(|&i| {
+                if higher_base == 0 {
+                    0
+                } else {
+                    Self::slot_index(higher, higher_base, i)
+                }
+            })
+            .collect();
+        let first_start = starts[0];
+        let reach = starts
+            .iter()
+            .map(|&s| (s + hpoints - first_start) % hpoints)
+            .max()
+            .unwrap_or(0)
+            + count;
+        let (origin, window_len) = if reach <= hpoints {
+            (first_start, reach)
+        } else {
+            (0, hpoints)
+        };
+        let window = self.read_wrapping(
+            higher,
+            higher.offset as u64 + (origin * POINT_SIZE) as u64,
+            window_len,
+        )?;
 
         let mut lower_base = self.base_interval(lower)?;
-        let mut neighbors: Vec<Option<f64>> = vec![None; per_interval];
+        let mut neighbors: Vec<Option<f64>> = vec![None; count];
         let mut writes: Vec<(u64, i64, f64)> = Vec::new();
-        for &interval in intervals {
-            // Index (into `window`) of this interval's first higher point.
-            let first_index = if higher_base == 0 {
-                0
-            } else if whole {
-                (Self::slot_offset(higher, higher_base, interval) - higher.offset as u64) as usize
-                    / POINT_SIZE
-            } else {
-                ((interval - first) / hstep) as usize
-            };
+        for (&interval, &start) in intervals.iter().zip(&starts) {
+            let rel = (start + hpoints - origin) % hpoints;
             let mut known = 0usize;
             for (k, slot) in neighbors.iter_mut().enumerate() {
-                let idx = if whole {
-                    (first_index + k) % hpoints
-                } else {
-                    first_index + k
-                };
+                let idx = (rel + k) % hpoints;
                 let (ts, v) = decode_point(&window[idx * POINT_SIZE..(idx + 1) * POINT_SIZE]);
                 let expected = interval + k as i64 * hstep;
                 *slot = if ts as i64 == expected {
@@ -503,7 +597,7 @@ impl WhisperFile {
             if known == 0 {
                 continue;
             }
-            let known_percent = known as f64 / per_interval as f64;
+            let known_percent = known as f64 / count as f64;
             if known_percent < xff {
                 continue;
             }
@@ -524,7 +618,7 @@ impl WhisperFile {
         if writes.is_empty() {
             return Ok(false);
         }
-        // Coalesce adjacent slots into one write each.
+        // Coalesce adjacent slots into one write each (later writes to a slot still win).
         let mut i = 0;
         let mut buf = Vec::new();
         while i < writes.len() {
@@ -543,8 +637,12 @@ impl WhisperFile {
 
     /// Writes one point, as whisper.py's `update(path, value, timestamp, now)`.
     ///
-    /// `timestamp` defaults to `now`. Unlike [`WhisperFile::update_many`], a point in the
-    /// future or older than the file's retention is refused with `TimestampNotCovered`.
+    /// `timestamp` (epoch seconds) defaults to `now`. A point with `now - timestamp` not
+    /// within `0..maxRetention` (in the future, or as old as the file's retention or older)
+    /// is refused with `TimestampNotCovered`, unlike [`WhisperFile::update_many`]. The point
+    /// goes to the first archive whose retention covers its age, aligned to its step (slot 0
+    /// when the archive is empty), then propagates archive by archive (`propagate`) into
+    /// every archive after it in the header, stopping at the first that takes nothing.
     pub fn update(
         &mut self,
         value: f64,
@@ -552,7 +650,7 @@ impl WhisperFile {
         now: i64,
     ) -> Result<(), WhisperError> {
         let timestamp = timestamp.unwrap_or(now);
-        let diff = now - timestamp;
+        let diff = now.saturating_sub(timestamp);
         if !(diff < self.header.max_retention as i64 && diff >= 0) {
             return Err(WhisperError::TimestampNotCovered);
         }
@@ -562,7 +660,7 @@ impl WhisperFile {
         };
         let archive = archives[index];
         let step = archive.seconds_per_point as i64;
-        let interval = timestamp - timestamp.rem_euclid(step);
+        let interval = align(timestamp, step)?;
         check_interval(interval)?;
         let mut bytes = Vec::with_capacity(POINT_SIZE);
         encode_point(&mut bytes, interval, value);
@@ -575,8 +673,7 @@ impl WhisperFile {
         self.write_at(&bytes, offset)?;
         let mut higher = archive;
         for lower in &archives[index + 1..] {
-            let lstep = lower.seconds_per_point as i64;
-            let fitted = interval - interval.rem_euclid(lstep);
+            let fitted = align(interval, lower.seconds_per_point as i64)?;
             if !self.propagate(&higher, lower, &[fitted])? {
                 break;
             }
@@ -585,14 +682,14 @@ impl WhisperFile {
         Ok(())
     }
 
-    /// Reads `from..until` as whisper.py's `fetch(path, fromTime, untilTime, now,
-    /// archiveToSelect)`.
+    /// Reads `from..until` (epoch seconds) as whisper.py's `fetch(path, fromTime, untilTime,
+    /// now, archiveToSelect)`: [`Header::fetch_window`] clips the range and picks the archive
+    /// (`until` defaults to `now`; `archive_to_select` is a `secondsPerPoint`), then
+    /// [`WhisperFile::archive_fetch`] reads it.
     ///
-    /// `until` defaults to `now`. The range is clipped to the file's retention and to `now`;
-    /// the highest-precision archive covering `now - from` answers, unless
-    /// `archive_to_select` names an archive's `secondsPerPoint`. Returns `Ok(None)` when the
-    /// range lies wholly in the future or beyond the retention; `InvalidTimeInterval` when
-    /// `from > until`; `InvalidConfiguration` when no archive has the selected precision.
+    /// Returns `Ok(None)` when the range lies wholly in the future or beyond the retention;
+    /// `InvalidTimeInterval` when `from > until`; `InvalidConfiguration` when no archive has
+    /// the selected precision.
     pub fn fetch(
         &self,
         from: i64,
@@ -610,17 +707,37 @@ impl WhisperFile {
     }
 
     /// Reads `from..until` from one archive, as whisper.py's `__archive_fetch` (no clipping).
+    ///
+    /// The answer starts at `from` rounded down to the step plus one step and ends (exclusive)
+    /// at `until` rounded the same way (one step more for a zero-length range). An empty
+    /// archive answers all `None`. Otherwise the slots from the first interval's to the end
+    /// interval's are read, wrapping at most once (a range of a whole number of rings reads
+    /// the ring once, a longer one fewer values than the range spans — as whisper.py), each
+    /// value `None` unless its stored timestamp is the one expected there.
+    ///
+    /// Beyond whisper.py, to bound memory: a range over an empty archive longer than
+    /// max(points + 1, 2²⁰) steps is refused with `InvalidTimeInterval` (whisper.py would
+    /// build that list of `None`; ranges from [`WhisperFile::fetch`] without
+    /// `archive_to_select` never come near it).
     pub fn archive_fetch(
         &self,
         archive: &ArchiveInfo,
         from: i64,
         until: i64,
     ) -> Result<FetchResult, WhisperError> {
-        let empty = FetchResult::empty(archive, from, until);
-        let (from_interval, until_interval, step) = (empty.from, empty.until, empty.step);
+        let step = archive.seconds_per_point as i64;
+        let (from_interval, until_interval) = fetch_intervals(step, from, until);
         let base = self.base_interval(archive)?;
         if base == 0 {
-            return Ok(empty);
+            let n = (until_interval.saturating_sub(from_interval) / step).max(0) as u64;
+            let limit = (archive.points as u64 + 1).max(MAX_EMPTY_FETCH as u64);
+            if n > limit {
+                return Err(WhisperError::InvalidTimeInterval(format!(
+                    "Invalid time interval: {n} points of {step} seconds requested from an archive of {} points",
+                    archive.points
+                )));
+            }
+            return Ok(FetchResult::empty(archive, from, until));
         }
         let from_off = Self::slot_offset(archive, base, from_interval);
         let until_off = Self::slot_offset(archive, base, until_interval);
@@ -635,7 +752,7 @@ impl WhisperFile {
         for chunk in buf.chunks_exact(POINT_SIZE) {
             let (ts, v) = decode_point(chunk);
             values.push(if ts as i64 == expected { Some(v) } else { None });
-            expected += step;
+            expected = expected.saturating_add(step);
         }
         Ok(FetchResult {
             from: from_interval,
@@ -659,8 +776,13 @@ impl WhisperFile {
     }
 
     /// Changes the aggregation method and/or xFilesFactor in place, as whisper.py's
-    /// `setAggregationMethod` / `setXFilesFactor`; `None` keeps the current one. Returns the
+    /// `setAggregationMethod` / `setXFilesFactor`; `None` keeps the current one. Rewrites only
+    /// the 16-byte metadata block (maxRetention and archive count unchanged). Returns the
     /// previous `(method, xFilesFactor)`.
+    ///
+    /// An xFilesFactor outside 0..=1 is `InvalidXFilesFactor("Invalid xFilesFactor X, not
+    /// between 0 and 1")` and nothing is written; unlike whisper.py, NaN is refused too
+    /// (whisper.py writes it, then refuses to read the file).
     pub fn set_aggregation(
         &mut self,
         method: Option<AggregationMethod>,
@@ -670,7 +792,7 @@ impl WhisperFile {
         if let Some(x) = x_files_factor {
             if !(0.0..=1.0).contains(&x) {
                 return Err(WhisperError::InvalidXFilesFactor(format!(
-                    "Invalid xFilesFactor {x}, not between 0 and 1"
+                    "Invalid xFilesFactor {x:?}, not between 0 and 1"
                 )));
             }
         }
@@ -687,6 +809,7 @@ impl WhisperFile {
     }
 }
 
+/// `pread` of exactly `buf.len()` bytes; a file that ends early is corrupt (truncated).
 fn read_exact_at(
     file: &File,
     buf: &mut [u8],
@@ -706,4 +829,191 @@ fn read_exact_at(
             WhisperError::io(path, e)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: u32, p: u32) -> Retention {
+        Retention {
+            seconds_per_point: s,
+            points: p,
+        }
+    }
+
+    fn new_file(
+        dir: &Path,
+        archives: &[Retention],
+        xff: f32,
+        method: AggregationMethod,
+    ) -> WhisperFile {
+        let path = dir.join("t.wsp");
+        let opts = CreateOptions {
+            x_files_factor: xff,
+            aggregation_method: method,
+            preallocation: Preallocation::Sparse,
+        };
+        create(&path, archives, opts).unwrap();
+        WhisperFile::open_rw(&path).unwrap()
+    }
+
+    const NOW: i64 = 1_700_000_100; // a multiple of 60 and 300
+
+    #[test]
+    fn equal_timestamps_first_given_wins_same_interval_newest_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(dir.path(), &[r(60, 10)], 0.5, AggregationMethod::Average);
+        // Exactly equal timestamps: whisper.py's stable newest-first sort, then reversal per
+        // archive, makes the first given the last of the run, which is kept.
+        f.update_many(&[(NOW - 120, 1.0), (NOW - 120, 2.0)], NOW)
+            .unwrap();
+        // Same interval, different timestamps: the newest timestamp wins whatever the order.
+        f.update_many(&[(NOW - 59, 5.0), (NOW - 60, 4.0)], NOW)
+            .unwrap();
+        let got = f.fetch(NOW - 180, Some(NOW), NOW, None).unwrap().unwrap();
+        assert_eq!(got.from, NOW - 120);
+        assert_eq!(got.values, vec![Some(1.0), Some(5.0), None]);
+    }
+
+    #[test]
+    fn update_many_keeps_future_points_update_refuses_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(
+            dir.path(),
+            &[r(60, 10), r(300, 10)],
+            0.0,
+            AggregationMethod::Sum,
+        );
+        f.update_many(&[(NOW + 60, 7.0)], NOW).unwrap();
+        assert!(matches!(
+            f.update(8.0, Some(NOW + 60), NOW),
+            Err(WhisperError::TimestampNotCovered)
+        ));
+        let got = f
+            .fetch(NOW, Some(NOW + 120), NOW + 120, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.from, NOW + 60);
+        assert_eq!(got.values[0], Some(7.0));
+    }
+
+    #[test]
+    fn points_older_than_the_retention_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(
+            dir.path(),
+            &[r(60, 10), r(300, 10)],
+            0.0,
+            AggregationMethod::Sum,
+        );
+        f.update_many(&[(NOW - 3001, 1.0)], NOW).unwrap();
+        for i in 0..2 {
+            assert!(f
+                .archive_slots(i)
+                .unwrap()
+                .unwrap()
+                .iter()
+                .all(|&(t, _)| t == 0));
+        }
+        assert!(matches!(
+            f.update(1.0, Some(NOW - 3000), NOW),
+            Err(WhisperError::TimestampNotCovered)
+        ));
+    }
+
+    #[test]
+    fn propagation_honours_the_xfilesfactor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(
+            dir.path(),
+            &[r(60, 10), r(300, 10)],
+            0.5,
+            AggregationMethod::Average,
+        );
+        // 2 of the 5 minutes of [NOW-600, NOW-300): 0.4 < 0.5, nothing propagates.
+        f.update_many(&[(NOW - 600, 1.0), (NOW - 540, 2.0)], NOW)
+            .unwrap();
+        assert!(f
+            .archive_slots(1)
+            .unwrap()
+            .unwrap()
+            .iter()
+            .all(|&(t, _)| t == 0));
+        // A third: 0.6 ≥ 0.5, the average of the known three.
+        f.update_many(&[(NOW - 480, 6.0)], NOW).unwrap();
+        let lower = f.header().archives[1];
+        let got = f.archive_fetch(&lower, NOW - 900, NOW - 300).unwrap();
+        assert_eq!(got.from, NOW - 600);
+        assert_eq!(got.values[0], Some(3.0));
+    }
+
+    #[test]
+    fn a_run_longer_than_the_ring_keeps_its_newest_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(dir.path(), &[r(60, 5)], 0.5, AggregationMethod::Average);
+        let points: Vec<Point> = (0..12).map(|i| (NOW - 240 + 60 * i, i as f64)).collect();
+        f.update_many(&points, NOW).unwrap();
+        let mut slots = f.archive_slots(0).unwrap().unwrap();
+        slots.sort_by_key(|s| s.0);
+        let want: Vec<(u32, f64)> = (7..12)
+            .map(|i| ((NOW - 240 + 60 * i) as u32, i as f64))
+            .collect();
+        assert_eq!(slots, want);
+    }
+
+    #[test]
+    fn timestamps_the_format_cannot_hold_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(dir.path(), &[r(60, 10)], 0.5, AggregationMethod::Average);
+        for (t, now) in [
+            (i64::MAX, i64::MAX),
+            (-30, 0),
+            (i64::MIN, i64::MIN),
+            (1 << 40, 1 << 40),
+        ] {
+            assert!(f.update_many(&[(t, 1.0)], now).is_err(), "{t} {now}");
+            assert!(f.update(1.0, Some(t), now).is_err());
+        }
+        assert!(f.fetch(i64::MIN, Some(i64::MAX), i64::MAX, None).is_ok());
+        assert!(f.fetch(i64::MIN, None, i64::MIN, Some(60)).is_ok());
+        let a = f.header().archives[0];
+        assert!(
+            f.archive_fetch(&a, i64::MIN, i64::MAX).is_err(),
+            "an unbounded range over an empty archive"
+        );
+        f.update_many(&[(NOW, 1.0)], NOW).unwrap();
+        assert!(
+            f.archive_fetch(&a, i64::MIN, i64::MAX)
+                .unwrap()
+                .values
+                .len()
+                <= 10
+        );
+    }
+
+    #[test]
+    fn set_aggregation_rewrites_only_the_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = new_file(
+            dir.path(),
+            &[r(60, 10), r(300, 12)],
+            0.5,
+            AggregationMethod::Average,
+        );
+        f.update_many(&[(NOW, 1.0)], NOW).unwrap();
+        let before = std::fs::read(f.path()).unwrap();
+        assert!(f.set_aggregation(None, Some(f32::NAN)).is_err());
+        assert!(f.set_aggregation(None, Some(1.5)).is_err());
+        assert_eq!(std::fs::read(f.path()).unwrap(), before);
+        let old = f
+            .set_aggregation(Some(AggregationMethod::Max), Some(0.25))
+            .unwrap();
+        assert_eq!(old, (AggregationMethod::Average, 0.5));
+        let after = std::fs::read(f.path()).unwrap();
+        assert_eq!(after[16..], before[16..]);
+        let reopened = WhisperFile::open(f.path()).unwrap();
+        assert_eq!(reopened.header().aggregation_method, AggregationMethod::Max);
+        assert_eq!(reopened.header().x_files_factor, 0.25);
+    }
 }

@@ -100,12 +100,19 @@ impl Header {
     }
 
     /// whisper.py's `file_fetch` before it reads: clips `from..until` (until defaulting to
-    /// `now`) to the retention and to `now`, and picks the archive — the first whose retention
-    /// covers `now - from`, or the one whose `secondsPerPoint` is `archive_to_select`.
+    /// `now`) to the retention and to `now`, and picks the archive.
     ///
-    /// Returns `(archive, from, until)`, `Ok(None)` when the range is wholly in the future or
-    /// beyond the retention, `InvalidTimeInterval` when `from > until`, and
-    /// `InvalidConfiguration("Invalid granularity: …")` for an unknown precision.
+    /// In whisper.py's order: `from > until` is `InvalidTimeInterval` (checked before any
+    /// clipping); a range starting after `now` or ending before `now - maxRetention` is
+    /// `Ok(None)`; `from` is raised to `now - maxRetention` and `until` lowered to `now`. The
+    /// archive is the first (header order) whose retention covers `now - from`, or — as
+    /// whisper.py's loop variable is left on the last archive when none does — the last one.
+    /// With `archive_to_select` (whisper's `archiveToSelect`, already in seconds) it is the
+    /// archive of exactly that `secondsPerPoint`, else `InvalidConfiguration("Invalid
+    /// granularity: …")` (whisper.py raises `ValueError`); `Some(0)` counts as no selection,
+    /// as whisper.py tests `if archiveToSelect:`.
+    ///
+    /// Returns `(archive, from, until)`, epoch seconds.
     pub fn fetch_window(
         &self,
         from: i64,
@@ -120,7 +127,7 @@ impl Header {
                 "Invalid time interval: from time '{from}' is after until time '{until}'"
             )));
         }
-        let oldest = now - self.max_retention as i64;
+        let oldest = now.saturating_sub(self.max_retention as i64);
         if from > now || until < oldest {
             return Ok(None);
         }
@@ -130,8 +137,8 @@ impl Header {
         if until > now {
             until = now;
         }
-        let diff = now - from;
-        let archive = match archive_to_select {
+        let diff = now.saturating_sub(from);
+        let archive = match archive_to_select.filter(|&spp| spp != 0) {
             Some(spp) => *self
                 .archives
                 .iter()
@@ -139,8 +146,6 @@ impl Header {
                 .ok_or_else(|| {
                     WhisperError::InvalidConfiguration(format!("Invalid granularity: {spp}"))
                 })?,
-            // whisper.py would fail here (no archive covers the range: a header whose
-            // maxRetention exceeds every archive); the last archive answers instead.
             None => match self.archives.iter().find(|a| a.retention() >= diff) {
                 Some(a) => *a,
                 None => match self.archives.last() {
@@ -174,13 +179,21 @@ impl Header {
         out
     }
 
-    /// Parses a header from the first bytes of a file of `file_len` bytes.
+    /// Parses a header from the first bytes of a file of `file_len` bytes, as whisper.py's
+    /// `__readHeader`, plus the checks whisper.py leaves to a later crash.
     ///
     /// Returns `Ok(None)` when `bytes` is too short to hold the archive-info blocks the
-    /// metadata announces (the caller reads more and tries again). Errors, worded as
-    /// whisper.py's `CorruptWhisperFile`, when the metadata is unreadable, the aggregation type
-    /// or xFilesFactor is out of range, an archive has no points or a zero precision, or an
-    /// archive runs past the end of the file (a truncated file).
+    /// metadata announces (the caller reads more and tries again). Fails with
+    /// [`WhisperError::Corrupt`] (whisper's `CorruptWhisperFile`, message and path) when:
+    /// - the metadata is shorter than 16 bytes, the aggregation type is not 1..=8 or the
+    ///   xFilesFactor is not within 0..=1 (NaN included): `Unable to read header`, as whisper.py;
+    /// - the file ends inside archive-info block `i`: `Unable to read archive{i} metadata`, as
+    ///   whisper.py;
+    /// - beyond whisper.py, which would divide by zero, loop for ever or return garbage later:
+    ///   no archive or more than 4096 archives; an archive with zero `secondsPerPoint` or zero
+    ///   points; an archive overlapping the header or running past the end of the file
+    ///   (truncated); a `maxRetention` longer than every archive's retention (whisper.py's
+    ///   fetch would then answer from the last archive with up to 2³² nulls).
     pub fn parse(bytes: &[u8], file_len: u64, path: &Path) -> Result<Option<Header>, WhisperError> {
         if bytes.len() < METADATA_SIZE {
             return Err(WhisperError::corrupt(path, "Unable to read header"));
@@ -198,17 +211,18 @@ impl Header {
         if count == 0 || count > MAX_ARCHIVES {
             return Err(WhisperError::corrupt(
                 path,
-                format!("Unable to read header: {count} archives"),
+                format!(
+                    "Unable to read header: archive count {count} is not within 1..={MAX_ARCHIVES}"
+                ),
             ));
         }
         let needed = METADATA_SIZE + ARCHIVE_INFO_SIZE * count as usize;
         if needed as u64 > file_len {
+            let first_missing =
+                file_len.saturating_sub(METADATA_SIZE as u64) / ARCHIVE_INFO_SIZE as u64;
             return Err(WhisperError::corrupt(
                 path,
-                format!(
-                    "Unable to read archive{} metadata",
-                    (file_len.saturating_sub(METADATA_SIZE as u64) / ARCHIVE_INFO_SIZE as u64)
-                ),
+                format!("Unable to read archive{first_missing} metadata"),
             ));
         }
         if bytes.len() < needed {
@@ -225,20 +239,30 @@ impl Header {
             if info.seconds_per_point == 0 || info.points == 0 {
                 return Err(WhisperError::corrupt(
                     path,
-                    format!("Unable to read archive{i} metadata: empty archive"),
+                    format!(
+                        "Unable to read archive{i} metadata: {} seconds per point, {} points",
+                        info.seconds_per_point, info.points
+                    ),
                 ));
             }
             if (info.offset as usize) < needed || info.end() > file_len {
                 return Err(WhisperError::corrupt(
                     path,
                     format!(
-                        "archive{i} (bytes {}..{}) lies outside the file ({file_len} bytes): truncated?",
+                        "archive{i} (bytes {}..{}) lies outside the data of the file ({needed}..{file_len}): truncated?",
                         info.offset,
                         info.end()
                     ),
                 ));
             }
             archives.push(info);
+        }
+        let longest = archives.iter().map(|a| a.retention()).max().unwrap_or(0);
+        if max_retention as i64 > longest {
+            return Err(WhisperError::corrupt(
+                path,
+                format!("Unable to read header: maxRetention {max_retention} exceeds every archive's retention (at most {longest})"),
+            ));
         }
         Ok(Some(Header {
             aggregation_method,

@@ -1,0 +1,8 @@
+//! Command-line tools beside `serve`: the `whisper` subcommands that stand in for
+//! python3-whisper's `whisper-info.py`, `whisper-fetch.py`, `whisper-dump.py`,
+//! `whisper-create.py` and `whisper-set-aggregation-method.py`, printing what they print.
+//!
+//! Each tool works on the file it is given and nothing else: no server, no settings, no
+//! store. Errors go to stderr with exit status 1; a tool never panics on a bad file.
+
+pub mod whisper;
