@@ -74,23 +74,110 @@ pub fn create(
         )));
     }
     let header = Header::for_archives(&archives, opts.x_files_factor, opts.aggregation_method);
-    let file = match OpenOptions::new().write(true).create_new(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            return Err(WhisperError::InvalidConfiguration(format!(
-                "File {} already exists!",
-                path.display()
-            )))
-        }
-        Err(e) => return Err(WhisperError::io(path, e)),
-    };
-    let result = write_new_file(&file, &header, opts.preallocation);
-    if let Err(e) = result {
-        drop(file);
-        let _ = std::fs::remove_file(path);
-        return Err(WhisperError::io(path, e));
+    let exists =
+        || WhisperError::InvalidConfiguration(format!("File {} already exists!", path.display()));
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(exists());
     }
-    Ok(())
+    // The file appears under its name only once complete (header written, space reserved),
+    // so a concurrent reader never sees a half-made file: an unnamed O_TMPFILE linked into
+    // place, or, where the filesystem lacks O_TMPFILE, a hidden temporary file hard-linked.
+    // Linking fails if the name exists, so a racing creator cannot be overwritten.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match open_tmpfile(dir) {
+        Ok(file) => {
+            write_new_file(&file, &header, opts.preallocation)
+                .map_err(|e| WhisperError::io(path, e))?;
+            link_tmpfile(&file, path).map_err(|e| {
+                if e.kind() == ErrorKind::AlreadyExists {
+                    exists()
+                } else {
+                    WhisperError::io(path, e)
+                }
+            })
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(WhisperError::io(path, e)),
+        Err(_) => create_via_temp_name(path, dir, &header, opts.preallocation, exists),
+    }
+}
+
+/// Opens an unnamed file in `dir` (Linux `O_TMPFILE`).
+fn open_tmpfile(dir: &Path) -> std::io::Result<File> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))?;
+    // SAFETY: `c` is a valid NUL-terminated path; the returned descriptor is owned by the File.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
+            0o644,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and is not owned by anything else.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Gives an `O_TMPFILE` file its name; fails with `AlreadyExists` if the name is taken.
+fn link_tmpfile(file: &File, path: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))?;
+    let to = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))?;
+    // SAFETY: both are valid NUL-terminated paths; AT_SYMLINK_FOLLOW links the file the
+    // /proc link points at, not the link itself.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn create_via_temp_name(
+    path: &Path,
+    dir: &Path,
+    header: &Header,
+    prealloc: Preallocation,
+    exists: impl Fn() -> WhisperError,
+) -> Result<(), WhisperError> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(
+        ".carbonhound-create.{}.{n}.tmp",
+        std::process::id()
+    ));
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| WhisperError::io(path, e))?;
+    let result =
+        write_new_file(&file, header, prealloc).and_then(|()| std::fs::hard_link(&tmp, path));
+    drop(file);
+    let _ = std::fs::remove_file(&tmp);
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(exists()),
+        Err(e) => Err(WhisperError::io(path, e)),
+    }
 }
 
 fn write_new_file(file: &File, header: &Header, prealloc: Preallocation) -> std::io::Result<()> {
@@ -840,6 +927,64 @@ mod tests {
             seconds_per_point: s,
             points: p,
         }
+    }
+
+    #[test]
+    fn a_file_appears_only_complete() {
+        // A reader racing the creator either finds no file or a whole one, never a
+        // half-written header (the persister creates while queries read).
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..300)
+            .map(|i| dir.path().join(format!("m{i}.wsp")))
+            .collect();
+        let reader_paths = paths.clone();
+        let reader = std::thread::spawn(move || {
+            let mut opened = 0;
+            for _ in 0..20 {
+                for p in &reader_paths {
+                    match WhisperFile::open(p) {
+                        Ok(_) => opened += 1,
+                        Err(WhisperError::Io { source, .. })
+                            if source.kind() == ErrorKind::NotFound => {}
+                        Err(e) => panic!("reader saw an unfinished file: {e}"),
+                    }
+                }
+            }
+            opened
+        });
+        for p in &paths {
+            create(
+                p,
+                &[r(10, 2160), r(60, 10080)],
+                CreateOptions {
+                    preallocation: Preallocation::Zero,
+                    ..CreateOptions::default()
+                },
+            )
+            .unwrap();
+        }
+        reader.join().unwrap();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 300, "no temporary files left: {names:?}");
+        let e = create(&paths[0], &[r(60, 10)], CreateOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("already exists"), "{e}");
+    }
+
+    #[test]
+    fn the_temporary_name_fallback_creates_whole_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.wsp");
+        let header = Header::for_archives(&[r(60, 10)], 0.5, AggregationMethod::Average);
+        let exists = || WhisperError::InvalidConfiguration("exists".into());
+        create_via_temp_name(&path, dir.path(), &header, Preallocation::Zero, exists).unwrap();
+        assert_eq!(WhisperFile::open(&path).unwrap().header(), &header);
+        assert!(
+            create_via_temp_name(&path, dir.path(), &header, Preallocation::Zero, exists).is_err()
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     fn new_file(
