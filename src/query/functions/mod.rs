@@ -3,9 +3,11 @@
 //! exists exactly when it is listed here.
 
 pub mod alias;
+pub mod calculate;
 pub mod combine;
 pub mod common;
 pub mod graph;
+pub mod special;
 pub mod transform;
 
 use std::collections::HashMap;
@@ -15,7 +17,14 @@ use super::registry::FunctionDef;
 
 static REGISTRY: LazyLock<HashMap<&'static str, &'static FunctionDef>> = LazyLock::new(|| {
     let mut m = HashMap::new();
-    for family in [combine::FUNCTIONS, transform::FUNCTIONS, alias::FUNCTIONS, graph::FUNCTIONS] {
+    for family in [
+        combine::FUNCTIONS,
+        transform::FUNCTIONS,
+        calculate::FUNCTIONS,
+        alias::FUNCTIONS,
+        graph::FUNCTIONS,
+        special::FUNCTIONS,
+    ] {
         for f in family {
             m.insert(f.name, f);
         }
