@@ -35,7 +35,12 @@ pub struct Ingest {
 
 impl Ingest {
     /// Shared listener state.
-    pub fn new(store: Arc<Store>, stats: Arc<CarbonStats>, max_line_length: usize, max_pickle_frame: usize) -> Arc<Ingest> {
+    pub fn new(
+        store: Arc<Store>,
+        stats: Arc<CarbonStats>,
+        max_line_length: usize,
+        max_pickle_frame: usize,
+    ) -> Arc<Ingest> {
         Arc::new(Ingest {
             store,
             stats,
@@ -47,21 +52,41 @@ impl Ingest {
 
     /// Logs a refused input, rate-limited: which listener, from whom, why, and the start of
     /// the offending bytes.
-    pub fn refuse(&self, listener: &str, peer: SocketAddr, why: &dyn std::fmt::Display, bytes: &[u8]) {
-        let shown: String = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).escape_debug().collect();
-        self.log.warn(format_args!("{listener}: refused input from {peer}: {why}: \"{shown}\""));
+    pub fn refuse(
+        &self,
+        listener: &str,
+        peer: SocketAddr,
+        why: &dyn std::fmt::Display,
+        bytes: &[u8],
+    ) {
+        let shown: String = String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            .escape_debug()
+            .collect();
+        self.log.warn(format_args!(
+            "{listener}: refused input from {peer}: {why}: \"{shown}\""
+        ));
     }
 
     /// Parses and stores one plaintext line, counting it in `stats`.
-    fn line(&self, stats: &ListenerStats, batch: &mut Batch, listener: &str, peer: SocketAddr, line: &[u8]) {
+    fn line(
+        &self,
+        stats: &ListenerStats,
+        batch: &mut Batch,
+        listener: &str,
+        peer: SocketAddr,
+        line: &[u8],
+    ) {
         if line.len() > self.max_line_length {
-            stats.too_long.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats
+                .too_long
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.refuse(listener, peer, &LineError::TooLong, line);
             return;
         }
         match parse_line(line) {
             Ok(l) => {
-                self.store.insert_uncounted(&l.name, l.timestamp.unwrap_or(batch.now), l.value);
+                self.store
+                    .insert_uncounted(&l.name, l.timestamp.unwrap_or(batch.now), l.value);
                 batch.points += 1;
             }
             Err(e) => {
@@ -92,13 +117,18 @@ pub struct Batch {
 impl Batch {
     /// A new batch stamped with the current time.
     pub fn new() -> Batch {
-        Batch { now: unix_now(), points: 0 }
+        Batch {
+            now: unix_now(),
+            points: 0,
+        }
     }
 
     /// Adds the batch's count to the listener's and the store's counters.
     pub fn commit(self, ingest: &Ingest, stats: &ListenerStats) {
         if self.points > 0 {
-            stats.points.fetch_add(self.points, std::sync::atomic::Ordering::Relaxed);
+            stats
+                .points
+                .fetch_add(self.points, std::sync::atomic::Ordering::Relaxed);
             ingest.store.count_received(self.points);
         }
     }
@@ -132,33 +162,54 @@ pub struct Listeners {
 impl Listeners {
     /// Binds every configured listener ("" disables one) and starts accepting.
     /// Errors name the address that could not be bound.
-    pub async fn start(ingest: Arc<Ingest>, plaintext_tcp: &str, plaintext_udp: &str, pickle_tcp: &str) -> Result<Listeners, String> {
+    pub async fn start(
+        ingest: Arc<Ingest>,
+        plaintext_tcp: &str,
+        plaintext_udp: &str,
+        pickle_tcp: &str,
+    ) -> Result<Listeners, String> {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut addrs = BoundAddrs::default();
         if !plaintext_tcp.is_empty() {
-            let l = TcpListener::bind(plaintext_tcp)
-                .await
-                .map_err(|e| format!("cannot listen on {plaintext_tcp} (carbon.plaintext_tcp): {e}"))?;
+            let l = TcpListener::bind(plaintext_tcp).await.map_err(|e| {
+                format!("cannot listen on {plaintext_tcp} (carbon.plaintext_tcp): {e}")
+            })?;
             addrs.plaintext_tcp = l.local_addr().ok();
-            tracker.spawn(accept_loop(l, ingest.clone(), cancel.clone(), tracker.clone(), Protocol::Plaintext));
+            tracker.spawn(accept_loop(
+                l,
+                ingest.clone(),
+                cancel.clone(),
+                tracker.clone(),
+                Protocol::Plaintext,
+            ));
         }
         if !pickle_tcp.is_empty() {
             let l = TcpListener::bind(pickle_tcp)
                 .await
                 .map_err(|e| format!("cannot listen on {pickle_tcp} (carbon.pickle_tcp): {e}"))?;
             addrs.pickle_tcp = l.local_addr().ok();
-            tracker.spawn(accept_loop(l, ingest.clone(), cancel.clone(), tracker.clone(), Protocol::Pickle));
+            tracker.spawn(accept_loop(
+                l,
+                ingest.clone(),
+                cancel.clone(),
+                tracker.clone(),
+                Protocol::Pickle,
+            ));
         }
         if !plaintext_udp.is_empty() {
-            let s = UdpSocket::bind(plaintext_udp)
-                .await
-                .map_err(|e| format!("cannot listen on {plaintext_udp} (carbon.plaintext_udp): {e}"))?;
+            let s = UdpSocket::bind(plaintext_udp).await.map_err(|e| {
+                format!("cannot listen on {plaintext_udp} (carbon.plaintext_udp): {e}")
+            })?;
             addrs.plaintext_udp = s.local_addr().ok();
             tracker.spawn(udp_loop(s, ingest.clone(), cancel.clone()));
         }
         tracker.close();
-        Ok(Listeners { addrs, cancel, tracker })
+        Ok(Listeners {
+            addrs,
+            cancel,
+            tracker,
+        })
     }
 
     /// Stops accepting, lets every connection ingest what it already read, and waits for all
@@ -175,7 +226,13 @@ enum Protocol {
     Pickle,
 }
 
-async fn accept_loop(listener: TcpListener, ingest: Arc<Ingest>, cancel: CancellationToken, tracker: TaskTracker, protocol: Protocol) {
+async fn accept_loop(
+    listener: TcpListener,
+    ingest: Arc<Ingest>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    protocol: Protocol,
+) {
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -188,12 +245,22 @@ async fn accept_loop(listener: TcpListener, ingest: Arc<Ingest>, cancel: Cancell
                 let cancel = cancel.clone();
                 match protocol {
                     Protocol::Plaintext => {
-                        ingest.stats.plaintext_tcp.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        ingest
+                            .stats
+                            .plaintext_tcp
+                            .connections
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         tracker.spawn(plaintext_connection(stream, peer, ingest, cancel));
                     }
                     Protocol::Pickle => {
-                        ingest.stats.pickle_tcp.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tracker.spawn(super::pickle::pickle_connection(stream, peer, ingest, cancel));
+                        ingest
+                            .stats
+                            .pickle_tcp
+                            .connections
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracker.spawn(super::pickle::pickle_connection(
+                            stream, peer, ingest, cancel,
+                        ));
                     }
                 }
             }
@@ -208,7 +275,12 @@ async fn accept_loop(listener: TcpListener, ingest: Arc<Ingest>, cancel: Cancell
 
 const READ_BUFFER: usize = 64 * 1024;
 
-async fn plaintext_connection(mut stream: TcpStream, peer: SocketAddr, ingest: Arc<Ingest>, cancel: CancellationToken) {
+async fn plaintext_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ingest: Arc<Ingest>,
+    cancel: CancellationToken,
+) {
     let stats = &ingest.stats.plaintext_tcp;
     let cap = READ_BUFFER.max(ingest.max_line_length + 1);
     let mut buf = vec![0u8; cap];
@@ -254,13 +326,17 @@ async fn plaintext_connection(mut stream: TcpStream, peer: SocketAddr, ingest: A
             }
         }
         let mut batch = Batch::new();
-        let used = for_each_line(&buf[start..filled], |line| ingest.line(stats, &mut batch, "plaintext_tcp", peer, line));
+        let used = for_each_line(&buf[start..filled], |line| {
+            ingest.line(stats, &mut batch, "plaintext_tcp", peer, line)
+        });
         batch.commit(&ingest, stats);
         let consumed = start + used;
         buf.copy_within(consumed..filled, 0);
         filled -= consumed;
         if filled > ingest.max_line_length {
-            stats.too_long.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats
+                .too_long
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             ingest.refuse("plaintext_tcp", peer, &LineError::TooLong, &buf[..filled]);
             discarding = true;
             filled = 0;
@@ -269,7 +345,9 @@ async fn plaintext_connection(mut stream: TcpStream, peer: SocketAddr, ingest: A
     // Cancelled: ingest the complete lines already read; an unfinished line is dropped.
     if filled > 0 && !discarding {
         let mut batch = Batch::new();
-        for_each_line(&buf[..filled], |line| ingest.line(stats, &mut batch, "plaintext_tcp", peer, line));
+        for_each_line(&buf[..filled], |line| {
+            ingest.line(stats, &mut batch, "plaintext_tcp", peer, line)
+        });
         batch.commit(&ingest, stats);
     }
 }
@@ -292,10 +370,14 @@ async fn udp_loop(socket: UdpSocket, ingest: Arc<Ingest>, cancel: CancellationTo
                 Err(_) => continue,
             },
         };
-        stats.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let data = &buf[..n];
         let mut batch = Batch::new();
-        let used = for_each_line(data, |line| ingest.line(stats, &mut batch, "plaintext_udp", peer, line));
+        let used = for_each_line(data, |line| {
+            ingest.line(stats, &mut batch, "plaintext_udp", peer, line)
+        });
         let tail = &data[used..];
         if !tail.iter().all(|b| b.is_ascii_whitespace()) {
             ingest.line(stats, &mut batch, "plaintext_udp", peer, tail);

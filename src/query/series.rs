@@ -59,10 +59,20 @@ impl ConsolidationFunc {
     /// replaced by 0 for `avg_zero`); `buf` is never empty.
     fn apply(self, buf: &[f64]) -> f64 {
         match self {
-            ConsolidationFunc::Average | ConsolidationFunc::AvgZero => buf.iter().sum::<f64>() / buf.len() as f64,
+            ConsolidationFunc::Average | ConsolidationFunc::AvgZero => {
+                buf.iter().sum::<f64>() / buf.len() as f64
+            }
             ConsolidationFunc::Sum => buf.iter().sum(),
-            ConsolidationFunc::Max => buf.iter().copied().fold(f64::NAN, |m, v| if m.is_nan() || v > m { v } else { m }),
-            ConsolidationFunc::Min => buf.iter().copied().fold(f64::NAN, |m, v| if m.is_nan() || v < m { v } else { m }),
+            ConsolidationFunc::Max => {
+                buf.iter()
+                    .copied()
+                    .fold(f64::NAN, |m, v| if m.is_nan() || v > m { v } else { m })
+            }
+            ConsolidationFunc::Min => {
+                buf.iter()
+                    .copied()
+                    .fold(f64::NAN, |m, v| if m.is_nan() || v < m { v } else { m })
+            }
             ConsolidationFunc::First => buf[0],
             ConsolidationFunc::Last => buf[buf.len() - 1],
         }
@@ -70,26 +80,32 @@ impl ConsolidationFunc {
 }
 
 /// Hints functions attach for the graph renderer (graphite-web's `series.options` and
-/// `series.color`).
+/// `series.color`). They never change values: functions that stack (`stacked()`) have already
+/// added the running totals into the values when they set `stacked`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GraphHints {
-    /// `color()`: a name or hex.
+    /// `color()`, `threshold(…, color)`, `verticalLine(…, color)`: a name or hex.
     pub color: Option<String>,
     /// `dashed()`: dash length.
     pub dashed: Option<f64>,
     /// `lineWidth()`.
     pub line_width: Option<f64>,
-    /// `stacked()`: the stack's name.
+    /// graphite-web's `options['stacked']`: the series is drawn as a filled area from the axis
+    /// and sorted before unstacked ones. Holds the stack's name for `stacked()`
+    /// (`__DEFAULT__` unless named), `__DEFAULT__` for `areaBetween` bounds. Values are
+    /// already stacked by the function; a renderer must not add them up again.
     pub stacked: Option<String>,
     /// `secondYAxis()`.
     pub second_y_axis: bool,
-    /// `drawAsInfinite()`.
+    /// `drawAsInfinite()` and `verticalLine()`: a positive value draws a full-height line.
     pub draw_as_infinite: bool,
     /// `alpha()`: 0..1.
     pub alpha: Option<f64>,
-    /// `areaBetween()`: this series is one bound of a filled area.
+    /// `areaBetween()` and `holtWintersConfidenceArea()`: this series is one bound of a filled
+    /// band (the lower bound is also `invisible`).
     pub area_between: bool,
-    /// `threshold()`/`constantLine()` lines are drawn plain.
+    /// graphite-web's `options['invisible']`: drawn with alpha 0 (the lower bound of
+    /// `areaBetween`, which only clips the band's fill).
     pub invisible: bool,
 }
 
@@ -135,14 +151,26 @@ pub fn tags_for_name(name: &str) -> BTreeMap<String, String> {
 
 /// graphite-web's test `^[a-z]+[(].+[)]$` (case-insensitive): a name that is a function call.
 fn looks_like_call(name: &str) -> bool {
-    let Some(open) = name.find('(') else { return false };
-    open > 0 && name[..open].chars().all(|c| c.is_ascii_alphabetic()) && name.ends_with(')') && name.len() > open + 2
+    let Some(open) = name.find('(') else {
+        return false;
+    };
+    open > 0
+        && name[..open].chars().all(|c| c.is_ascii_alphabetic())
+        && name.ends_with(')')
+        && name.len() > open + 2
 }
 
 impl Series {
     /// A series with graphite-web's defaults: consolidation `average`, one value per point,
     /// tags from the name.
-    pub fn new(name: impl Into<String>, start: i64, end: i64, step: i64, values: Vec<Option<f64>>, x_files_factor: f64) -> Series {
+    pub fn new(
+        name: impl Into<String>,
+        start: i64,
+        end: i64,
+        step: i64,
+        values: Vec<Option<f64>>,
+        x_files_factor: f64,
+    ) -> Series {
         let name = name.into();
         Series {
             tags: tags_for_name(&name),
@@ -243,11 +271,22 @@ mod tests {
 
     #[test]
     fn consolidates_like_graphite_web() {
-        let mut s = Series::new("a", 0, 50, 10, vec![Some(1.0), None, Some(3.0), Some(4.0), None], 0.0);
+        let mut s = Series::new(
+            "a",
+            0,
+            50,
+            10,
+            vec![Some(1.0), None, Some(3.0), Some(4.0), None],
+            0.0,
+        );
         s.consolidate(2);
         assert_eq!(&*s.consolidated(), &[Some(1.0), Some(3.5), None]);
         s.consolidation_func = ConsolidationFunc::AvgZero;
-        assert_eq!(&*s.consolidated(), &[Some(0.5), Some(3.5), None], "an all-null bucket stays null even for avg_zero");
+        assert_eq!(
+            &*s.consolidated(),
+            &[Some(0.5), Some(3.5), None],
+            "an all-null bucket stays null even for avg_zero"
+        );
         s.consolidation_func = ConsolidationFunc::Sum;
         s.x_files_factor = 0.6;
         assert_eq!(&*s.consolidated(), &[None, Some(7.0), None]);

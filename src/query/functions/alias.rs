@@ -13,8 +13,8 @@
 use regex::{Captures, Regex, RegexBuilder};
 
 use super::common::{
-    agg_func, first_path_expression, format_units, py_fixed, py_percent_format, py_slice_range, py_str_value,
-    safe_last, safe_max, safe_min,
+    agg_func, first_path_expression, format_units, py_fixed, py_percent_format, py_slice_range,
+    py_str_value, safe_last, safe_max, safe_min,
 };
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::pyfmt::repr_f64;
@@ -34,12 +34,17 @@ fn bad(msg: impl Into<String>) -> EvalError {
 /// `$` matches only at the very end (Python also matches before a final newline, which metric
 /// names never have). Compilation is bounded in size.
 pub fn py_regex(pattern: &str) -> Result<Regex, EvalError> {
-    let translated = translate_pattern(pattern).map_err(|m| bad(format!("regular expression '{pattern}': {m}")))?;
+    let translated = translate_pattern(pattern)
+        .map_err(|m| bad(format!("regular expression '{pattern}': {m}")))?;
     RegexBuilder::new(&translated)
         .size_limit(1 << 20)
         .dfa_size_limit(1 << 20)
         .build()
-        .map_err(|e| bad(format!("regular expression '{pattern}' is not supported: {e}")))
+        .map_err(|e| {
+            bad(format!(
+                "regular expression '{pattern}' is not supported: {e}"
+            ))
+        })
 }
 
 fn unsupported(what: &str) -> String {
@@ -59,7 +64,10 @@ fn translate_pattern(p: &str) -> Result<String, String> {
             let Some(&d) = c.get(i + 1) else {
                 return Err("bad escape (end of pattern)".into());
             };
-            if d == '0' || (!in_class && ('1'..='9').contains(&d)) || (in_class && ('1'..='7').contains(&d)) {
+            if d == '0'
+                || (!in_class && ('1'..='9').contains(&d))
+                || (in_class && ('1'..='7').contains(&d))
+            {
                 // Octal escape (\0, \0oo, or \ooo with three octal digits), else a backreference.
                 let mut j = i + 1;
                 let mut digits = String::new();
@@ -68,9 +76,12 @@ fn translate_pattern(p: &str) -> Result<String, String> {
                     j += 1;
                 }
                 if d == '0' || digits.len() == 3 || in_class {
-                    let v = u32::from_str_radix(&digits, 8).map_err(|_| "bad octal escape".to_string())?;
+                    let v = u32::from_str_radix(&digits, 8)
+                        .map_err(|_| "bad octal escape".to_string())?;
                     if v > 0o377 {
-                        return Err(format!("octal escape value \\{digits} outside of range 0-0o377"));
+                        return Err(format!(
+                            "octal escape value \\{digits} outside of range 0-0o377"
+                        ));
                     }
                     out.push_str(&format!("\\x{{{v:x}}}"));
                     i = j;
@@ -81,8 +92,11 @@ fn translate_pattern(p: &str) -> Result<String, String> {
             match d {
                 'Z' if !in_class => out.push_str("\\z"),
                 'b' if in_class => out.push_str("\\x08"),
-                'A' | 'b' | 'B' | 'Z' if in_class => return Err(format!("bad escape \\{d} in a character class")),
-                'A' | 'b' | 'B' | 'd' | 'D' | 's' | 'S' | 'w' | 'W' | 'a' | 'f' | 'n' | 'r' | 't' | 'v' | 'x' | 'u' | 'U' => {
+                'A' | 'b' | 'B' | 'Z' if in_class => {
+                    return Err(format!("bad escape \\{d} in a character class"))
+                }
+                'A' | 'b' | 'B' | 'd' | 'D' | 's' | 'S' | 'w' | 'W' | 'a' | 'f' | 'n' | 'r'
+                | 't' | 'v' | 'x' | 'u' | 'U' => {
                     out.push('\\');
                     out.push(d);
                 }
@@ -180,7 +194,10 @@ fn translate_pattern(p: &str) -> Result<String, String> {
                     i = j + 1;
                     continue;
                 }
-                return Err(format!("unknown extension ?{}", c.get(i + 2).copied().unwrap_or(' ')));
+                return Err(format!(
+                    "unknown extension ?{}",
+                    c.get(i + 2).copied().unwrap_or(' ')
+                ));
             }
             '{' => {
                 // A quantifier only when it reads {m}, {m,}, {,n} or {m,n}; otherwise a literal.
@@ -282,7 +299,8 @@ fn parse_template(template: &str, re: &Regex) -> Result<Vec<Piece>, EvalError> {
                     return Err(bad("missing group name in \\g<>"));
                 }
                 let idx = if name.chars().all(|x| x.is_ascii_digit()) {
-                    name.parse::<usize>().map_err(|_| bad(format!("invalid group reference {name}")))?
+                    name.parse::<usize>()
+                        .map_err(|_| bad(format!("invalid group reference {name}")))?
                 } else {
                     re.capture_names()
                         .position(|n| n == Some(name.as_str()))
@@ -305,7 +323,10 @@ fn parse_template(template: &str, re: &Regex) -> Result<Vec<Piece>, EvalError> {
                 if let Some(&e) = c.get(i).filter(|x| x.is_ascii_digit()) {
                     digits.push(e);
                     i += 1;
-                    if ('0'..='7').contains(&d) && ('0'..='7').contains(&e) && c.get(i).is_some_and(|x| ('0'..='7').contains(x)) {
+                    if ('0'..='7').contains(&d)
+                        && ('0'..='7').contains(&e)
+                        && c.get(i).is_some_and(|x| ('0'..='7').contains(x))
+                    {
                         digits.push(c[i]);
                         i += 1;
                         octal = true;
@@ -314,7 +335,9 @@ fn parse_template(template: &str, re: &Regex) -> Result<Vec<Piece>, EvalError> {
                 if octal {
                     let v = u32::from_str_radix(&digits, 8).unwrap_or(0);
                     if v > 0o377 {
-                        return Err(bad(format!("octal escape value \\{digits} outside of range 0-0o377")));
+                        return Err(bad(format!(
+                            "octal escape value \\{digits} outside of range 0-0o377"
+                        )));
                     }
                     lit.push(char::from_u32(v).unwrap_or('\0'));
                 } else {
@@ -329,7 +352,9 @@ fn parse_template(template: &str, re: &Regex) -> Result<Vec<Piece>, EvalError> {
             't' => lit.push('\t'),
             'v' => lit.push('\x0b'),
             '\\' => lit.push('\\'),
-            d if d.is_ascii_alphabetic() => return Err(bad(format!("bad escape \\{d} in the replacement"))),
+            d if d.is_ascii_alphabetic() => {
+                return Err(bad(format!("bad escape \\{d} in the replacement")))
+            }
             d => {
                 lit.push('\\');
                 lit.push(d);
@@ -374,12 +399,16 @@ impl PySub {
         let mut pos = 0;
         let mut must_advance = false;
         while pos <= text.len() {
-            let Some(mut caps) = self.re.captures_at(text, pos) else { break };
+            let Some(mut caps) = self.re.captures_at(text, pos) else {
+                break;
+            };
             let mut m = caps.get(0).map_or(pos..pos, |m| m.range());
             if must_advance && m.start == pos && m.end == pos {
                 // Python would look for a longer match here first; the next position is what
                 // nearly every pattern gives.
-                let Some(ch) = text[pos..].chars().next() else { break };
+                let Some(ch) = text[pos..].chars().next() else {
+                    break;
+                };
                 let next = pos + ch.len_utf8();
                 match self.re.captures_at(text, next) {
                     Some(c) => {
@@ -424,11 +453,18 @@ fn alias_query(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Ev
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
         let query = sub.replace_all(&s.name);
-        let expr = crate::query::parse::parse_target(&query, ctx.limits.max_depth)
-            .map_err(|e| bad(format!("aliasQuery built '{query}', which does not parse: {e}")))?;
+        let expr =
+            crate::query::parse::parse_target(&query, ctx.limits.max_depth).map_err(|e| {
+                bad(format!(
+                    "aliasQuery built '{query}', which does not parse: {e}"
+                ))
+            })?;
         let found = ctx.eval_target(&expr)?;
-        let first = found.first().ok_or_else(|| bad(format!("No series found with query: {query}")))?;
-        let current = safe_last(&first.consolidated()).ok_or_else(|| bad(format!("Cannot get last value of series: {}", first.name)))?;
+        let first = found
+            .first()
+            .ok_or_else(|| bad(format!("No series found with query: {query}")))?;
+        let current = safe_last(&first.consolidated())
+            .ok_or_else(|| bad(format!("Cannot get last value of series: {}", first.name)))?;
         s.name = py_percent_format(&new_name, current)?;
     }
     Ok(list)
@@ -448,7 +484,10 @@ fn nodes_of(args: &Args<'_>, param: &str) -> Result<Vec<NodeOrTag>, EvalError> {
         .map(|v| match v {
             Value::Int(i) => Ok(NodeOrTag::Node(i)),
             // graphite-web indexes a list with it: a float fails there.
-            Value::Float(f) if f.fract() == 0.0 => Err(bad(format!("list indices must be integers, not float ({})", repr_f64(f)))),
+            Value::Float(f) if f.fract() == 0.0 => Err(bad(format!(
+                "list indices must be integers, not float ({})",
+                repr_f64(f)
+            ))),
             other => Ok(NodeOrTag::Tag(py_str_value(&other))),
         })
         .collect()
@@ -458,7 +497,11 @@ fn nodes_of(args: &Args<'_>, param: &str) -> Result<Vec<NodeOrTag>, EvalError> {
 /// path expression when the name is a function call, tags stripped) or its tag values, joined
 /// by dots; a missing node or tag gives an empty part.
 pub fn agg_key(s: &Series, nodes: &[NodeOrTag]) -> Result<String, EvalError> {
-    let path = if s.name.ends_with(')') { first_path_expression(&s.name)? } else { None };
+    let path = if s.name.ends_with(')') {
+        first_path_expression(&s.name)?
+    } else {
+        None
+    };
     let source = path.as_deref().unwrap_or(&s.name);
     let base = source.split(';').next().unwrap_or("");
     let parts: Vec<&str> = base.split('.').collect();
@@ -501,7 +544,11 @@ fn substr_name(name: &str, start: i64, stop: i64) -> String {
     let right = name.find(')').unwrap_or(name.len());
     let clean = if right > left { &name[left..right] } else { "" };
     let parts: Vec<&str> = clean.split('.').collect();
-    let range = py_slice_range(parts.len(), Some(start), if stop == 0 { None } else { Some(stop) });
+    let range = py_slice_range(
+        parts.len(),
+        Some(start),
+        if stop == 0 { None } else { Some(stop) },
+    );
     let joined = parts[range].join(".");
     match joined.find(',') {
         Some(i) => joined[..i].to_string(),
@@ -547,11 +594,21 @@ fn ljust(s: &str, width: usize) -> String {
 }
 
 fn legend_value(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
-    let mut types: Vec<String> = args.values("valuesTypes")?.iter().map(py_str_value).collect();
+    let mut types: Vec<String> = args
+        .values("valuesTypes")?
+        .iter()
+        .map(py_str_value)
+        .collect();
     let Some(last) = types.last() else {
-        return Err(bad("tuple index out of range (legendValue needs a value type)"));
+        return Err(bad(
+            "tuple index out of range (legendValue needs a value type)",
+        ));
     };
-    let system = if last == "si" || last == "binary" { types.pop() } else { None };
+    let system = if last == "si" || last == "binary" {
+        types.pop()
+    } else {
+        None
+    };
     let mut list = args.series_list("seriesList")?;
     for value_type in &types {
         let func = agg_func(value_type).ok();
@@ -580,7 +637,12 @@ fn legend_value(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
                             format!("{}{}", py_fixed(v2, 2), prefix)
                         }
                     };
-                    s.name = format!("{}{}{}", ljust(&s.name, 20), ljust(value_type, 5), ljust(&formatted, 10));
+                    s.name = format!(
+                        "{}{}{}",
+                        ljust(&s.name, 20),
+                        ljust(value_type, 5),
+                        ljust(&formatted, 10)
+                    );
                 }
             }
         }
@@ -613,27 +675,38 @@ fn cacti_style(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, E
     // fails there).
     let width_of = |v: Option<f64>| -> Result<usize, EvalError> {
         let x = match v {
-            Some(x) if !x.is_finite() => return Err(bad(format!("cannot convert float {} to integer", repr_f64(x)))),
+            Some(x) if !x.is_finite() => {
+                return Err(bad(format!(
+                    "cannot convert float {} to integer",
+                    repr_f64(x)
+                )))
+            }
             Some(x) if x != 0.0 => x.trunc(),
             _ => 3.0,
         };
         Ok(fmt(x).chars().count())
     };
-    let stats: Vec<(Option<f64>, Option<f64>, Option<f64>)> = list
+    // (last, max, min) of each series.
+    type Stats = (Option<f64>, Option<f64>, Option<f64>);
+    let stats: Vec<Stats> = list
         .iter()
         .map(|s| {
             let v = s.consolidated();
             (safe_last(&v), safe_max(&v), safe_min(&v))
         })
         .collect();
-    let widest = |pick: fn(&(Option<f64>, Option<f64>, Option<f64>)) -> Option<f64>| -> Result<usize, EvalError> {
+    let widest = |pick: fn(&Stats) -> Option<f64>| -> Result<usize, EvalError> {
         let mut w = 0;
         for t in &stats {
             w = w.max(width_of(pick(t))?);
         }
         Ok(w + 3)
     };
-    let name_len = list.iter().map(|s| s.name.chars().count()).max().unwrap_or(0);
+    let name_len = list
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0);
     let last_len = widest(|t| t.0)?;
     let max_len = widest(|t| t.1)?;
     let min_len = widest(|t| t.2)?;
@@ -725,3 +798,102 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         imp: substr,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::eval;
+    use super::*;
+
+    fn sub(p: &str, r: &str, text: &str) -> Result<String, EvalError> {
+        Ok(PySub::new(p, r)?.replace_all(text))
+    }
+
+    #[test]
+    fn python_re_sub_semantics() {
+        // Expected strings are CPython 3.11's re.sub on the same arguments.
+        assert_eq!(sub("x*", "-", "abxd").unwrap(), "-a-b--d-");
+        assert_eq!(
+            sub("(^.*$)", r"\1 A", "ref.gauge.a").unwrap(),
+            "ref.gauge.a A"
+        );
+        assert_eq!(
+            sub(r"(\w+)\.(?P<last>\w+)\Z", r"\g<last>:\2:\g<1>", "a.bc.de").unwrap(),
+            "a.de:de:bc"
+        );
+        assert_eq!(sub("[[]", "L", "a[b").unwrap(), "aLb");
+        assert_eq!(sub("a{,2}", "X", "caaat").unwrap(), "XcXXXtX");
+        assert_eq!(sub("a{x", "X", "ba{xc").unwrap(), "bXc");
+        assert_eq!(sub("(?#comment)b", "X", "abc").unwrap(), "aXc");
+        assert_eq!(sub("(a)|b", r"[\1]", "ab").unwrap(), "[a][]");
+        assert_eq!(sub("", "-", "ab").unwrap(), "-a-b-");
+        assert_eq!(sub(r"\x41\101", "_", "zAAz").unwrap(), "z_z");
+    }
+
+    #[test]
+    fn unsupported_regex_features_are_bad_requests() {
+        for p in [
+            r"(?=a)",
+            r"(?!a)",
+            r"(?<=a)b",
+            r"(?<!a)b",
+            r"(a)\1",
+            r"(?P<n>a)(?P=n)",
+            r"(?>a)",
+            r"a*+",
+            r"(a)?(?(1)b|c)",
+            r"\N{DIGIT ONE}",
+            "[a",
+            r"\q",
+        ] {
+            assert!(matches!(py_regex(p), Err(EvalError::BadRequest(_))), "{p}");
+        }
+        assert!(matches!(
+            PySub::new("a", r"\9"),
+            Err(EvalError::BadRequest(_))
+        ));
+        assert!(matches!(
+            PySub::new("a", r"\g<nope>"),
+            Err(EvalError::BadRequest(_))
+        ));
+        assert!(matches!(
+            PySub::new("a", "\\"),
+            Err(EvalError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn grafana_alias_sub_wrapping_and_renames() {
+        let t0 = 1_700_000_000 - 100;
+        let pts = [("a.b.c", t0 + 10, 1.0), ("a.b.d", t0 + 10, 2.0)];
+        let s = eval(&pts, r#"aliasSub(a.b.c, "(^.*$)", "\1 A")"#, t0, t0 + 60).unwrap();
+        assert_eq!(s[0].name, "a.b.c A");
+        let s = eval(&pts, "alias(a.*.*, 'load')", t0, t0 + 60).unwrap();
+        assert_eq!(s[0].name, "load");
+        let s = eval(&pts, "aliasByNode(a.b.*, 2, 0)", t0, t0 + 60).unwrap();
+        assert_eq!(
+            s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["c.a", "d.a"]
+        );
+        let s = eval(&pts, "aliasByMetric(keepLastValue(a.b.c))", t0, t0 + 60).unwrap();
+        assert_eq!(s[0].name, "c");
+        assert!(matches!(
+            eval(&pts, "aliasSub(a.b.c, '(?=c)', 'x')", t0, t0 + 60),
+            Err(EvalError::BadRequest(_))
+        ));
+        assert!(matches!(
+            eval(&pts, "legendValue(a.b.c)", t0, t0 + 60),
+            Err(EvalError::BadRequest(_))
+        ));
+        assert!(eval(&[], "cactiStyle(nothing.*)", t0, t0 + 60)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn substr_slices_like_python() {
+        assert_eq!(substr_name("a.b.c.d", 1, 3), "b.c");
+        assert_eq!(substr_name("scale(a.b.c,2)", -1, 0), "c");
+        assert_eq!(substr_name("x)(", 0, 0), "");
+        assert_eq!(substr_name("a.b", 9, -9), "");
+    }
+}

@@ -11,8 +11,8 @@
 //! budget, so no window size makes memory or time unbounded. Nothing here writes.
 
 use super::common::{
-    agg_func, copy_series, iter_values, py_index, py_round, py_slice_range, py_str_value, reevaluate, safe_avg, shift_time,
-    xff_counts, AGG_FUNCS,
+    agg_func, copy_series, iter_values, py_index, py_round, py_slice_range, py_str_value,
+    reevaluate, safe_avg, shift_time, xff_counts, AGG_FUNCS,
 };
 use crate::query::attime::{parse_at_time, parse_time_offset};
 use crate::query::eval::{EvalContext, EvalError, Value};
@@ -41,7 +41,9 @@ impl Window {
         Ok(match args.raw_value("windowSize")? {
             Some(Value::Str(s)) => Window::Interval(offset_seconds(&s)?.abs(), s),
             Some(v @ Value::Int(i)) => Window::Points(i, py_str_value(&v)),
-            Some(v @ Value::Float(f)) if f.is_finite() => Window::Points(f.trunc() as i64, py_str_value(&v)),
+            Some(v @ Value::Float(f)) if f.is_finite() => {
+                Window::Points(f.trunc() as i64, py_str_value(&v))
+            }
             Some(v @ Value::Bool(b)) => Window::Points(b as i64, py_str_value(&v)),
             Some(other) => return Err(bad(format!("invalid windowSize {}", py_str_value(&other)))),
             None => return Err(bad("Missing required parameter \"windowSize\"")),
@@ -54,7 +56,8 @@ impl Window {
             Window::Interval(secs, _) => Ok(*secs),
             Window::Points(n, _) => {
                 let step = list.iter().map(|s| s.step).max().unwrap_or(0);
-                step.checked_mul(*n).ok_or_else(|| bad("windowSize too large"))
+                step.checked_mul(*n)
+                    .ok_or_else(|| bad("windowSize too large"))
             }
         }
     }
@@ -105,7 +108,12 @@ fn capitalize(s: &str) -> String {
 /// graphite-web's `movingWindow`: for each point, `func` over the known values of the
 /// `windowSize` points before it (bootstrapped from earlier data), null unless the known ones
 /// reach `xFilesFactor` (the series' own by default).
-fn moving(ctx: &EvalContext<'_>, args: &Args<'_>, func: &str, x_files_factor: Option<f64>) -> Result<Vec<Series>, EvalError> {
+fn moving(
+    ctx: &EvalContext<'_>,
+    args: &Args<'_>,
+    func: &str,
+    x_files_factor: Option<f64>,
+) -> Result<Vec<Series>, EvalError> {
     let list = args.series_list("seriesList")?;
     if list.is_empty() {
         return Ok(Vec::new());
@@ -133,8 +141,18 @@ fn moving(ctx: &EvalContext<'_>, args: &Args<'_>, func: &str, x_files_factor: Op
                 ctx.check_deadline()?;
             }
             buf.clear();
-            buf.extend(vals[py_slice_range(vals.len(), Some(i - wp), Some(i))].iter().filter(|v| v.is_some()));
-            values.push(if !buf.is_empty() && xff_counts(buf.len(), wp as f64, xff) { agg(&buf) } else { None });
+            buf.extend(
+                vals[py_slice_range(vals.len(), Some(i - wp), Some(i))]
+                    .iter()
+                    .filter(|v| v.is_some()),
+            );
+            values.push(
+                if !buf.is_empty() && xff_counts(buf.len(), wp as f64, xff) {
+                    agg(&buf)
+                } else {
+                    None
+                },
+            );
             i += 1;
         }
         let mut n = copy_series(&s, name, values);
@@ -169,7 +187,10 @@ fn moving_max(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
     moving(ctx, args, "max", args.opt_float("xFilesFactor")?)
 }
 
-fn exponential_moving_average(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
+fn exponential_moving_average(
+    ctx: &EvalContext<'_>,
+    args: &Args<'_>,
+) -> Result<Vec<Series>, EvalError> {
     let list = args.series_list("seriesList")?;
     if list.is_empty() {
         return Ok(Vec::new());
@@ -190,12 +211,19 @@ fn exponential_moving_average(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<
     let mut out = Vec::with_capacity(preview_list.len());
     for mut s in preview_list {
         let wp = window.points(s.step);
-        let name = format!("exponentialMovingAverage({},{})", s.name, window.name_part());
-        s.tags.insert("exponentialMovingAverage".into(), window.tag());
+        let name = format!(
+            "exponentialMovingAverage({},{})",
+            s.name,
+            window.name_part()
+        );
+        s.tags
+            .insert("exponentialMovingAverage".into(), window.tag());
         let vals = iter_values(&s);
         let n = vals.len() as i64;
         check_points(ctx, n - wp + 1)?;
-        let mut ema = safe_avg(&vals[py_slice_range(vals.len(), None, Some(wp))]).filter(|v| *v != 0.0).unwrap_or(0.0);
+        let mut ema = safe_avg(&vals[py_slice_range(vals.len(), None, Some(wp))])
+            .filter(|v| *v != 0.0)
+            .unwrap_or(0.0);
         let mut values = Vec::with_capacity((n - wp + 1).max(1) as usize);
         values.push(Some(py_round(ema, 6)));
         let mut i = wp;
@@ -225,12 +253,20 @@ pub fn percentile(sorted: &[f64], n: f64, interpolate: bool) -> Result<Option<f6
     }
     let len = sorted.len();
     let fractional_rank = (n / 100.0) * (len as f64 + 1.0);
+    if !fractional_rank.is_finite() || fractional_rank.abs() > 4.0 * (len as f64 + 2.0) {
+        // Far outside the list: graphite-web's indexing raises (or int(nan) does).
+        return Err(bad("list index out of range (percentile)"));
+    }
     let mut rank = fractional_rank.trunc() as i64;
     let rank_fraction = fractional_rank - rank as f64;
     if !interpolate {
         rank += rank_fraction.ceil() as i64;
     }
-    let at = |i: i64| py_index(len, i).map(|j| sorted[j]).ok_or_else(|| bad("list index out of range (percentile)"));
+    let at = |i: i64| {
+        py_index(len, i)
+            .map(|j| sorted[j])
+            .ok_or_else(|| bad("list index out of range (percentile)"))
+    };
     let mut p = if rank == 0 {
         sorted[0]
     } else if rank - 1 == len as i64 {
@@ -248,7 +284,9 @@ pub fn percentile(sorted: &[f64], n: f64, interpolate: bool) -> Result<Option<f6
 fn n_percentile(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let n = args.float("n")?;
     if n == 0.0 {
-        return Err(bad("The requested percent is required to be greater than 0"));
+        return Err(bad(
+            "The requested percent is required to be greater than 0",
+        ));
     }
     let list = args.series_list("seriesList")?;
     let mut out = Vec::new();
@@ -257,8 +295,11 @@ fn n_percentile(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
         if sorted.is_empty() {
             continue;
         }
-        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-        let Some(p) = percentile(&sorted, n, false)? else { continue };
+        // Python sorts NaN wherever its comparisons leave it; a total order puts it last.
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let Some(p) = percentile(&sorted, n, false)? else {
+            continue;
+        };
         s.tags.insert("nPercentile".into(), repr_f64(n));
         let name = format!("nPercentile({}, {})", s.name, format_g(n));
         let count = ((s.end - s.start) as f64 / s.step as f64).trunc().max(0.0) as usize;
@@ -285,7 +326,8 @@ fn stdev(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
             let dropped = if bootstrapping {
                 None
             } else {
-                let j = py_index(vals.len(), index - points).ok_or_else(|| bad("list index out of range (stdev points)"))?;
+                let j = py_index(vals.len(), index - points)
+                    .ok_or_else(|| bad("list index out of range (stdev points)"))?;
                 vals[j]
             };
             if let (false, Some(d)) = (bootstrapping, dropped) {
@@ -304,7 +346,11 @@ fn stdev(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
                 }
                 if valid as f64 / points as f64 >= tolerance {
                     let inner = valid as f64 * sum_sq - sum.powf(2.0);
-                    result.push(if inner < 0.0 { None } else { Some(inner.sqrt() / valid as f64) });
+                    result.push(if inner < 0.0 {
+                        None
+                    } else {
+                        Some(inner.sqrt() / valid as f64)
+                    });
                     continue;
                 }
             }
@@ -324,7 +370,11 @@ struct HoltWinters {
 /// graphite-web's `holtWintersAnalysis`: triple exponential smoothing (alpha = gamma = 0.1,
 /// beta = 0.0035) with a season of `seasonality` (a time string) over the series' values.
 /// Graphite-web fails when a season is shorter than two steps; so does this.
-fn holt_winters_analysis(vals: &[Option<f64>], step: i64, seasonality: &str) -> Result<HoltWinters, EvalError> {
+fn holt_winters_analysis(
+    vals: &[Option<f64>],
+    step: i64,
+    seasonality: &str,
+) -> Result<HoltWinters, EvalError> {
     let (alpha, gamma, beta) = (0.1f64, 0.1f64, 0.0035f64);
     let season_length = offset_seconds(seasonality)?.div_euclid(step.max(1));
     let n = vals.len();
@@ -338,7 +388,11 @@ fn holt_winters_analysis(vals: &[Option<f64>], step: i64, seasonality: &str) -> 
         if j < 0 {
             return Ok(0.0);
         }
-        v.get(j as usize).copied().ok_or_else(|| bad(format!("list index out of range (seasonality '{seasonality}' is shorter than two steps)")))
+        v.get(j as usize).copied().ok_or_else(|| {
+            bad(format!(
+                "list index out of range (seasonality '{seasonality}' is shorter than two steps)"
+            ))
+        })
     };
     let mut next_pred: Option<f64> = None;
     for (i, actual) in vals.iter().enumerate() {
@@ -354,7 +408,11 @@ fn holt_winters_analysis(vals: &[Option<f64>], step: i64, seasonality: &str) -> 
         let (last_intercept, last_slope, prediction) = if i == 0 {
             (actual, 0.0, Some(actual))
         } else {
-            (intercepts.last().copied().flatten().unwrap_or(actual), slopes.last().copied().unwrap_or(0.0), next_pred)
+            (
+                intercepts.last().copied().flatten().unwrap_or(actual),
+                slopes.last().copied().unwrap_or(0.0),
+                next_pred,
+            )
         };
         let i = i as i64;
         let last_seasonal = lookup(&seasonals, i)?;
@@ -367,22 +425,29 @@ fn holt_winters_analysis(vals: &[Option<f64>], step: i64, seasonality: &str) -> 
                 deviations
                     .get(j as usize)
                     .copied()
-                    .ok_or_else(|| bad("list index out of range (seasonality shorter than two steps)"))?
+                    .ok_or_else(|| {
+                        bad("list index out of range (seasonality shorter than two steps)")
+                    })?
                     .unwrap_or(0.0)
             }
         };
-        let intercept = alpha * (actual - last_seasonal) + (1.0 - alpha) * (last_intercept + last_slope);
+        let intercept =
+            alpha * (actual - last_seasonal) + (1.0 - alpha) * (last_intercept + last_slope);
         let slope = beta * (intercept - last_intercept) + (1.0 - beta) * last_slope;
         let seasonal = gamma * (actual - intercept) + (1.0 - gamma) * last_seasonal;
         next_pred = Some(intercept + slope + next_last_seasonal);
-        let deviation = gamma * (actual - prediction.unwrap_or(0.0)).abs() + (1.0 - gamma) * last_seasonal_dev;
+        let deviation =
+            gamma * (actual - prediction.unwrap_or(0.0)).abs() + (1.0 - gamma) * last_seasonal_dev;
         intercepts.push(Some(intercept));
         slopes.push(slope);
         seasonals.push(seasonal);
         predictions.push(prediction);
         deviations.push(Some(deviation));
     }
-    Ok(HoltWinters { predictions, deviations })
+    Ok(HoltWinters {
+        predictions,
+        deviations,
+    })
 }
 
 /// The bootstrap and seasonality arguments, and the series over the bootstrap-extended range.
@@ -392,7 +457,10 @@ struct HoltWintersInput {
     series: Vec<Series>,
 }
 
-fn holt_winters_input(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<HoltWintersInput, EvalError> {
+fn holt_winters_input(
+    ctx: &EvalContext<'_>,
+    args: &Args<'_>,
+) -> Result<HoltWintersInput, EvalError> {
     let bootstrap = args.string("bootstrapInterval")?;
     let seasonality = args.string("seasonality")?;
     let preview = offset_seconds(&bootstrap)?;
@@ -400,7 +468,11 @@ fn holt_winters_input(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<HoltWint
     args.series_list("seriesList")?;
     let start = shift_time(ctx.start, -preview)?;
     let series = reevaluate(ctx, args, start, ctx.end)?;
-    Ok(HoltWintersInput { preview, seasonality, series })
+    Ok(HoltWintersInput {
+        preview,
+        seasonality,
+        series,
+    })
 }
 
 fn holt_winters_forecast(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
@@ -415,7 +487,14 @@ fn holt_winters_forecast(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<S
         let wp = input.preview.div_euclid(s.step);
         let values = hw.predictions[py_slice_range(hw.predictions.len(), Some(wp), None)].to_vec();
         let name = format!("holtWintersForecast({})", s.name);
-        let mut f = Series::new(name, shift_time(s.start, input.preview)?, s.end, s.step, values, s.x_files_factor);
+        let mut f = Series::new(
+            name,
+            shift_time(s.start, input.preview)?,
+            s.end,
+            s.step,
+            values,
+            s.x_files_factor,
+        );
         f.tags = s.tags;
         out.push(f);
     }
@@ -449,12 +528,31 @@ fn confidence_bands(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series
                 }
             }
         }
-        for t in ["holtWintersForecast", "holtWintersDeviation", "holtWintersConfidenceUpper", "holtWintersConfidenceLower"] {
+        for t in [
+            "holtWintersForecast",
+            "holtWintersDeviation",
+            "holtWintersConfidenceUpper",
+            "holtWintersConfidenceLower",
+        ] {
             s.tags.insert(t.into(), "1".into());
         }
         let start = shift_time(s.start, input.preview)?;
-        let mut lo = Series::new(format!("holtWintersConfidenceLower({})", s.name), start, s.end, s.step, lower, s.x_files_factor);
-        let mut up = Series::new(format!("holtWintersConfidenceUpper({})", s.name), start, s.end, s.step, upper, s.x_files_factor);
+        let mut lo = Series::new(
+            format!("holtWintersConfidenceLower({})", s.name),
+            start,
+            s.end,
+            s.step,
+            lower,
+            s.x_files_factor,
+        );
+        let mut up = Series::new(
+            format!("holtWintersConfidenceUpper({})", s.name),
+            start,
+            s.end,
+            s.step,
+            upper,
+            s.x_files_factor,
+        );
         for b in [&mut lo, &mut up] {
             b.tags = s.tags.clone();
             b.path_expression = s.path_expression.clone();
@@ -465,15 +563,25 @@ fn confidence_bands(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series
     Ok(out)
 }
 
-fn holt_winters_confidence_bands(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
+fn holt_winters_confidence_bands(
+    ctx: &EvalContext<'_>,
+    args: &Args<'_>,
+) -> Result<Vec<Series>, EvalError> {
     confidence_bands(ctx, args)
 }
 
-fn holt_winters_aberration(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
+fn holt_winters_aberration(
+    ctx: &EvalContext<'_>,
+    args: &Args<'_>,
+) -> Result<Vec<Series>, EvalError> {
     let list = args.series_list("seriesList")?;
     let bands = confidence_bands(ctx, args)?;
     let find = |name: String| {
-        bands.iter().rev().find(|b| b.name == name).ok_or_else(|| bad(format!("KeyError: '{name}' (holtWintersAberration)")))
+        bands
+            .iter()
+            .rev()
+            .find(|b| b.name == name)
+            .ok_or_else(|| bad(format!("KeyError: '{name}' (holtWintersAberration)")))
     };
     let mut out = Vec::with_capacity(list.len());
     for mut s in list {
@@ -486,7 +594,12 @@ fn holt_winters_aberration(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec
                 aberration.push(Some(0.0));
                 continue;
             };
-            let band = |b: &Series| b.values.get(i).copied().ok_or_else(|| bad("list index out of range (holtWintersAberration)"));
+            let band = |b: &Series| {
+                b.values
+                    .get(i)
+                    .copied()
+                    .ok_or_else(|| bad("list index out of range (holtWintersAberration)"))
+            };
             let up = band(upper)?;
             if let Some(u) = up.filter(|u| v > *u) {
                 aberration.push(Some(v - u));
@@ -500,19 +613,30 @@ fn holt_winters_aberration(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec
             aberration.push(Some(0.0));
         }
         s.tags.insert("holtWintersAberration".into(), "1".into());
-        let mut a = Series::new(format!("holtWintersAberration({})", s.name), s.start, s.end, s.step, aberration, s.x_files_factor);
+        let mut a = Series::new(
+            format!("holtWintersAberration({})", s.name),
+            s.start,
+            s.end,
+            s.step,
+            aberration,
+            s.x_files_factor,
+        );
         a.tags = s.tags;
         out.push(a);
     }
     Ok(out)
 }
 
-fn holt_winters_confidence_area(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
+fn holt_winters_confidence_area(
+    ctx: &EvalContext<'_>,
+    args: &Args<'_>,
+) -> Result<Vec<Series>, EvalError> {
     let mut bands = confidence_bands(ctx, args)?;
     if bands.len() != 2 {
         return Err(bad("areaBetween series argument must reference *exactly* 2 series (holtWintersConfidenceArea takes one series)"));
     }
-    let name = format!("areaBetween({})", bands[1].path_expression).replace("areaBetween", "holtWintersConfidenceArea");
+    let name = format!("areaBetween({})", bands[1].path_expression)
+        .replace("areaBetween", "holtWintersConfidenceArea");
     let mut tags = bands[1].tags.clone();
     tags.remove("areaBetween");
     tags.insert("holtWintersConfidenceArea".into(), "1".into());
@@ -548,14 +672,21 @@ fn linear_regression_analysis(s: &Series) -> Option<(f64, f64)> {
         return None;
     }
     let factor = (n as f64 * sum_iv - sum_i as f64 * sum_v) / denominator / s.step as f64;
-    let offset = (sum_ii as f64 * sum_v - sum_iv * sum_i as f64) / denominator - factor * s.start as f64;
+    let offset =
+        (sum_ii as f64 * sum_v - sum_iv * sum_i as f64) / denominator - factor * s.start as f64;
     Some((factor, offset))
 }
 
-fn date_param(ctx: &EvalContext<'_>, args: &Args<'_>, name: &str) -> Result<Option<i64>, EvalError> {
+fn date_param(
+    ctx: &EvalContext<'_>,
+    args: &Args<'_>,
+    name: &str,
+) -> Result<Option<i64>, EvalError> {
     match args.raw_value(name)? {
         None | Some(Value::None) => Ok(None),
-        Some(Value::Str(s)) => parse_at_time(&s, &ctx.tz, ctx.now).map(Some).map_err(|e| bad(format!("{name}: {e}"))),
+        Some(Value::Str(s)) => parse_at_time(&s, &ctx.tz, ctx.now)
+            .map(Some)
+            .map_err(|e| bad(format!("{name}: {e}"))),
         Some(other) => Err(bad(format!(
             "{name} must be a quoted time ('{}' has no .strip(), as graphite-web fails)",
             py_str_value(&other)
@@ -570,10 +701,15 @@ fn linear_regression(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Serie
     let sources = reevaluate(ctx, args, start, end)?;
     let mut out = Vec::new();
     for (source, mut s) in sources.iter().zip(list) {
-        s.tags.insert("linearRegressions".into(), format!("{start}, {end}"));
+        s.tags
+            .insert("linearRegressions".into(), format!("{start}, {end}"));
         let name = format!("linearRegression({}, {}, {})", s.name, start, end);
-        let Some((factor, offset)) = linear_regression_analysis(source) else { continue };
-        let values = (0..s.values.len()).map(|i| Some(offset + (s.start + i as i64 * s.step) as f64 * factor)).collect();
+        let Some((factor, offset)) = linear_regression_analysis(source) else {
+            continue;
+        };
+        let values = (0..s.values.len())
+            .map(|i| Some(offset + (s.start + i as i64 * s.step) as f64 * factor))
+            .collect();
         let mut r = Series::new(name, s.start, s.end, s.step, values, s.x_files_factor);
         r.tags = s.tags;
         out.push(r);
@@ -590,7 +726,9 @@ fn aggregate_line(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>,
     for s in list {
         let vals = iter_values(&s);
         if func == "multiply" && vals.is_empty() {
-            return Err(bad("reduce() of empty iterable with no initial value (multiply of an empty series)"));
+            return Err(bad(
+                "reduce() of empty iterable with no initial value (multiply of an empty series)",
+            ));
         }
         let value = agg(&vals);
         let is_count = func == "count";
@@ -615,8 +753,18 @@ fn identity(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
     let name = args.string("name")?;
     let step = 60;
     check_points(ctx, (ctx.end - ctx.start) / step)?;
-    let values = (ctx.start..ctx.end).step_by(step as usize).map(|t| Some(t as f64)).collect();
-    let mut s = Series::new(name.clone(), ctx.start, ctx.end, step, values, ctx.default_x_files_factor());
+    let values = (ctx.start..ctx.end)
+        .step_by(step as usize)
+        .map(|t| Some(t as f64))
+        .collect();
+    let mut s = Series::new(
+        name.clone(),
+        ctx.start,
+        ctx.end,
+        step,
+        values,
+        ctx.default_x_files_factor(),
+    );
     s.path_expression = format!("identity(\"{name}\")");
     Ok(vec![s])
 }
@@ -752,3 +900,68 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         imp: identity,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::eval;
+    use super::*;
+
+    #[test]
+    fn percentiles_follow_nist() {
+        // Expected values are graphite-web's _getPercentile on the same input.
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentile(&v, 50.0, false).unwrap(), Some(3.0));
+        assert_eq!(percentile(&v, 50.0, true).unwrap(), Some(2.5));
+        assert_eq!(percentile(&v, 100.0, false).unwrap(), Some(4.0));
+        assert_eq!(percentile(&[], 50.0, false).unwrap(), None);
+        assert!(percentile(&v, 250.0, false).is_err());
+    }
+
+    #[test]
+    fn windows_of_any_size_stay_bounded() {
+        let t0 = 1_700_000_000 - 600;
+        let pts: Vec<(&str, i64, f64)> = (0..60).map(|i| ("a", t0 + 10 * i, i as f64)).collect();
+        let s = eval(&pts, "movingAverage(a, 3)", t0 + 300, t0 + 600).unwrap();
+        assert_eq!(s[0].name, "movingAverage(a,3)");
+        assert_eq!(
+            s[0].values[0],
+            Some(29.0),
+            "bootstrapped from the three points before the range"
+        );
+        for target in [
+            "movingAverage(a, 0)",
+            "movingAverage(a, -4)",
+            "movingAverage(a, 1000000000)",
+            "movingSum(a, '1000000d')",
+            "movingMax(a, '-3min')",
+            "exponentialMovingAverage(a, 1000000000)",
+            "stdev(a, 1000000000)",
+            "nPercentile(a, 99.9)",
+        ] {
+            let r = eval(&pts, target, t0 + 300, t0 + 600);
+            if let Ok(s) = r {
+                assert!(s.iter().all(|s| s.len() <= 100), "{target}");
+            }
+        }
+        assert!(matches!(
+            eval(&pts, "movingAverage(a, 9223372036854775807)", t0, t0 + 600),
+            Err(EvalError::BadRequest(_))
+        ));
+        assert!(matches!(
+            eval(&pts, "exponentialMovingAverage(a, -1)", t0, t0 + 600),
+            Err(EvalError::BadRequest(_))
+        ));
+        assert!(matches!(
+            eval(&pts, "holtWintersForecast(a, '1h', '10s')", t0, t0 + 600),
+            Err(EvalError::BadRequest(_))
+        ));
+        assert!(matches!(
+            eval(&pts, "holtWintersConfidenceArea(nothing.*)", t0, t0 + 600),
+            Err(EvalError::BadRequest(_))
+        ));
+        assert!(matches!(
+            eval(&pts, "nPercentile(a, 0)", t0, t0 + 600),
+            Err(EvalError::BadRequest(_))
+        ));
+    }
+}

@@ -30,7 +30,8 @@ pub fn safe_avg(v: &[Option<f64>]) -> Option<f64> {
 
 /// `safeAvgZero`: nulls count as 0; null only for an empty row.
 pub fn safe_avg_zero(v: &[Option<f64>]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().map(|x| x.unwrap_or(0.0)).fold(0.0, |a, b| a + b) / v.len() as f64)
+    (!v.is_empty())
+        .then(|| v.iter().map(|x| x.unwrap_or(0.0)).fold(0.0, |a, b| a + b) / v.len() as f64)
 }
 
 /// `safeMedian`: the middle value, or the mean of the two middle values.
@@ -41,17 +42,31 @@ pub fn safe_median(v: &[Option<f64>]) -> Option<f64> {
     }
     s.sort_by(|a, b| a.total_cmp(b));
     let mid = s.len() / 2;
-    Some(if s.len() % 2 == 0 { (s[mid - 1] + s[mid]) / 2.0 } else { s[mid] })
+    Some(if s.len() % 2 == 0 {
+        (s[mid - 1] + s[mid]) / 2.0
+    } else {
+        s[mid]
+    })
 }
 
 /// `safeMin`.
 pub fn safe_min(v: &[Option<f64>]) -> Option<f64> {
-    known(v).fold(None, |m: Option<f64>, x| Some(match m { Some(m) if m <= x => m, _ => x }))
+    known(v).fold(None, |m: Option<f64>, x| {
+        Some(match m {
+            Some(m) if m <= x => m,
+            _ => x,
+        })
+    })
 }
 
 /// `safeMax`.
 pub fn safe_max(v: &[Option<f64>]) -> Option<f64> {
-    known(v).fold(None, |m: Option<f64>, x| Some(match m { Some(m) if m >= x => m, _ => x }))
+    known(v).fold(None, |m: Option<f64>, x| {
+        Some(match m {
+            Some(m) if m >= x => m,
+            _ => x,
+        })
+    })
 }
 
 /// `safeDiff`: the first non-null minus the others.
@@ -92,7 +107,10 @@ pub fn safe_multiply(v: &[Option<f64>]) -> Option<f64> {
     let mut p: Option<f64> = None;
     for x in v {
         let x = (*x)?;
-        p = Some(match p { Some(p) => p * x, None => x });
+        p = Some(match p {
+            Some(p) => p * x,
+            None => x,
+        });
     }
     p
 }
@@ -113,13 +131,18 @@ pub fn agg_func(name: &str) -> Result<AggFn, EvalError> {
         "range" | "rangeOf" => safe_range,
         "multiply" => safe_multiply,
         "last" | "current" => safe_last,
-        _ => return Err(EvalError::BadRequest(format!("Unsupported aggregation function: {name}"))),
+        _ => {
+            return Err(EvalError::BadRequest(format!(
+                "Unsupported aggregation function: {name}"
+            )))
+        }
     })
 }
 
 /// Names accepted by [`agg_func`], for parameter options.
 pub const AGG_FUNCS: &[&str] = &[
-    "average", "avg_zero", "median", "sum", "min", "max", "diff", "stddev", "count", "range", "multiply", "last", "rangeOf", "avg", "total", "current",
+    "average", "avg_zero", "median", "sum", "min", "max", "diff", "stddev", "count", "range",
+    "multiply", "last", "rangeOf", "avg", "total", "current",
 ];
 
 /// graphite-web's `xffValues`: whether a row has enough non-null values.
@@ -179,9 +202,12 @@ pub fn format_path_expressions(series: &[Series]) -> String {
 /// Rows across series as graphite-web's `izip_longest(*seriesList)`: each series iterated
 /// consolidated, shorter ones padded with nulls.
 pub fn rows(series: &[Series]) -> Vec<Vec<Option<f64>>> {
-    let cols: Vec<std::borrow::Cow<'_, [Option<f64>]>> = series.iter().map(|s| s.consolidated()).collect();
+    let cols: Vec<std::borrow::Cow<'_, [Option<f64>]>> =
+        series.iter().map(|s| s.consolidated()).collect();
     let len = cols.iter().map(|c| c.len()).max().unwrap_or(0);
-    (0..len).map(|i| cols.iter().map(|c| c.get(i).copied().flatten()).collect()).collect()
+    (0..len)
+        .map(|i| cols.iter().map(|c| c.get(i).copied().flatten()).collect())
+        .collect()
 }
 
 /// graphite-web's `series.copy(name=…, values=…)`: a new `TimeSeries` with the same start, end,
@@ -241,7 +267,8 @@ pub fn py_round(x: f64, ndigits: i64) -> f64 {
     let keep = digits.len() - k;
     let mut head: Vec<u8> = digits[..keep].to_vec();
     let tail = &digits[keep..];
-    let half = tail[0] > b'5' || (tail[0] == b'5' && (tail[1..].iter().any(|&d| d != b'0') || frac_nonzero));
+    let half = tail[0] > b'5'
+        || (tail[0] == b'5' && (tail[1..].iter().any(|&d| d != b'0') || frac_nonzero));
     let tie = tail[0] == b'5' && tail[1..].iter().all(|&d| d == b'0') && !frac_nonzero;
     let last_odd = head.last().is_some_and(|d| (d - b'0') % 2 == 1);
     if half || (tie && last_odd) {
@@ -311,13 +338,21 @@ pub fn py_str_value(v: &Value) -> String {
 /// for `inf` and `nan`.
 pub fn py_percent_d(x: f64) -> Result<String, EvalError> {
     if x.is_nan() {
-        return Err(EvalError::BadRequest("cannot convert float NaN to integer".into()));
+        return Err(EvalError::BadRequest(
+            "cannot convert float NaN to integer".into(),
+        ));
     }
     if x.is_infinite() {
-        return Err(EvalError::BadRequest("cannot convert float infinity to integer".into()));
+        return Err(EvalError::BadRequest(
+            "cannot convert float infinity to integer".into(),
+        ));
     }
     let t = x.trunc();
-    Ok(if t == 0.0 { "0".to_string() } else { format!("{t:.0}") })
+    Ok(if t == 0.0 {
+        "0".to_string()
+    } else {
+        format!("{t:.0}")
+    })
 }
 
 /// Python's `math.pow(a, b)` as graphite-web's `safePow` uses it: `None` where Python raises
@@ -389,7 +424,11 @@ pub fn py_exp(x: f64, prec: usize, upper: bool) -> String {
     let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let e = if upper { 'E' } else { 'e' };
-    format!("{mant}{e}{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+    format!(
+        "{mant}{e}{}{:02}",
+        if exp < 0 { '-' } else { '+' },
+        exp.abs()
+    )
 }
 
 /// Python's `fmt % value` for a format with exactly one conversion and one float argument
@@ -429,7 +468,9 @@ pub fn py_percent_format(fmt: &str, value: f64) -> Result<String, EvalError> {
             return Err(bad("not enough arguments for format string"));
         }
         while i < chars.len() && chars[i].is_ascii_digit() {
-            width = width.saturating_mul(10).saturating_add(chars[i] as usize - '0' as usize);
+            width = width
+                .saturating_mul(10)
+                .saturating_add(chars[i] as usize - '0' as usize);
             i += 1;
         }
         let mut prec: Option<usize> = None;
@@ -437,7 +478,9 @@ pub fn py_percent_format(fmt: &str, value: f64) -> Result<String, EvalError> {
             i += 1;
             let mut p = 0usize;
             while i < chars.len() && chars[i].is_ascii_digit() {
-                p = p.saturating_mul(10).saturating_add(chars[i] as usize - '0' as usize);
+                p = p
+                    .saturating_mul(10)
+                    .saturating_add(chars[i] as usize - '0' as usize);
                 i += 1;
             }
             prec = Some(p);
@@ -487,7 +530,11 @@ pub fn py_percent_format(fmt: &str, value: f64) -> Result<String, EvalError> {
                     None => s,
                 }
             }
-            'x' | 'X' | 'o' | 'c' => return Err(bad(&format!("%{conv} format: an integer is required, not float"))),
+            'x' | 'X' | 'o' | 'c' => {
+                return Err(bad(&format!(
+                    "%{conv} format: an integer is required, not float"
+                )))
+            }
             other => return Err(bad(&format!("unsupported format character '{other}'"))),
         };
         if numeric && !body.starts_with('-') {
@@ -532,7 +579,11 @@ pub const PY_DATETIME_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800..=2
 pub fn shift_time(t: i64, delta: i64) -> Result<i64, EvalError> {
     t.checked_add(delta)
         .filter(|v| PY_DATETIME_RANGE.contains(v))
-        .ok_or_else(|| EvalError::BadRequest(format!("date value out of range (shifting {t} by {delta} seconds)")))
+        .ok_or_else(|| {
+            EvalError::BadRequest(format!(
+                "date value out of range (shifting {t} by {delta} seconds)"
+            ))
+        })
 }
 
 /// Evaluates the call's first argument again over `[start, end)`: graphite-web's
@@ -554,12 +605,24 @@ pub fn reevaluate(
 /// builds `datetime(s.year, …, tzinfo=s.tzinfo)`: the local wall time truncated, read back with
 /// the UTC offset `t` itself has. `unit` is one of `years`, `months`, `weeks` (back to ISO
 /// weekday `iso_weekday`, 1 = Monday), `days`, `hours`, `minutes`, `seconds`.
-pub fn truncate_local(t: i64, tz: &chrono_tz::Tz, unit: &str, iso_weekday: u32) -> Result<i64, EvalError> {
+pub fn truncate_local(
+    t: i64,
+    tz: &chrono_tz::Tz,
+    unit: &str,
+    iso_weekday: u32,
+) -> Result<i64, EvalError> {
     use chrono::{Datelike, NaiveDate, Offset, TimeZone, Timelike};
     let bad = || EvalError::BadRequest(format!("time {t} cannot be aligned"));
     let local = tz.timestamp_opt(t, 0).single().ok_or_else(bad)?;
     let offset = local.offset().fix().local_minus_utc() as i64;
-    let (y, mo, d, h, mi, s) = (local.year(), local.month(), local.day(), local.hour(), local.minute(), local.second());
+    let (y, mo, d, h, mi, s) = (
+        local.year(),
+        local.month(),
+        local.day(),
+        local.hour(),
+        local.minute(),
+        local.second(),
+    );
     let date = |y: i32, mo: u32, d: u32| NaiveDate::from_ymd_opt(y, mo, d).ok_or_else(bad);
     let naive = match unit {
         "years" => date(y, 1, 1)?.and_hms_opt(0, 0, 0),
@@ -629,20 +692,34 @@ mod tests {
         assert_eq!(py_percent_d(1e20).unwrap(), "100000000000000000000");
         assert!(py_percent_d(f64::INFINITY).is_err());
         assert_eq!(py_exp(1234.5, 2, false), "1.23e+03");
-        assert_eq!(py_percent_format("Channel %d MHz", 433.9).unwrap(), "Channel 433 MHz");
+        assert_eq!(
+            py_percent_format("Channel %d MHz", 433.9).unwrap(),
+            "Channel 433 MHz"
+        );
         assert_eq!(py_percent_format("%.2f%%", 1.005).unwrap(), "1.00%");
         assert_eq!(py_percent_format("[%-6s]", 1.5).unwrap(), "[1.5   ]");
-        assert_eq!(py_percent_format("%+08.3f", 3.14159).unwrap(), "+003.142");
+        assert_eq!(py_percent_format("%+08.3f", 3.25159).unwrap(), "+003.252");
         assert_eq!(py_percent_format("%g", 1e-5).unwrap(), "1e-05");
         assert!(py_percent_format("plain", 1.0).is_err());
         assert!(py_percent_format("%d %d", 1.0).is_err());
         assert!(py_percent_format("%x", 1.0).is_err());
-        assert_eq!(format_units(1536.0, "binary", None), (1.5, "Ki".to_string()));
-        assert_eq!(format_units(2_000_000.0, "si", Some("b")), (2.0, "Mb".to_string()));
+        assert_eq!(
+            format_units(1536.0, "binary", None),
+            (1.5, "Ki".to_string())
+        );
+        assert_eq!(
+            format_units(2_000_000.0, "si", Some("b")),
+            (2.0, "Mb".to_string())
+        );
         assert_eq!(py_pow(-8.0, 1.0 / 3.0), None);
         assert_eq!(py_pow(0.0, -1.0), None);
         assert_eq!(py_pow(f64::NAN, 0.0), Some(1.0));
-        assert_eq!(first_path_expression("sumSeries(scale(a.b,2),c)").unwrap().as_deref(), Some("a.b"));
+        assert_eq!(
+            first_path_expression("sumSeries(scale(a.b,2),c)")
+                .unwrap()
+                .as_deref(),
+            Some("a.b")
+        );
         assert_eq!(first_path_expression("constantLine(1)").unwrap(), None);
     }
 

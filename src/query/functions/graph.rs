@@ -38,7 +38,14 @@ pub fn constant_line_of(ctx: &EvalContext<'_>, value: Option<f64>, is_int: bool)
         Some(v) => repr_f64(v),
     };
     let step = ((ctx.end - ctx.start) as f64 / 2.0) as i64;
-    let mut s = Series::new(text.clone(), ctx.start, ctx.end, step, vec![value; 3], ctx.default_x_files_factor());
+    let mut s = Series::new(
+        text.clone(),
+        ctx.start,
+        ctx.end,
+        step,
+        vec![value; 3],
+        ctx.default_x_files_factor(),
+    );
     s.path_expression = format!("constantLine({text})");
     s
 }
@@ -60,19 +67,41 @@ fn threshold(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eval
 
 fn vertical_line(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let ts = match args.raw_value("ts")? {
-        Some(Value::Str(s)) => parse_at_time(&s, &ctx.tz, ctx.now).map_err(|e| bad(format!("ts: {e}")))?,
-        Some(other) => return Err(bad(format!("ts must be a quoted time, not {}", py_str_value(&other)))),
-        None => return Err(bad("Missing required parameter \"ts\" for function \"verticalLine\"")),
+        Some(Value::Str(s)) => {
+            parse_at_time(&s, &ctx.tz, ctx.now).map_err(|e| bad(format!("ts: {e}")))?
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "ts must be a quoted time, not {}",
+                py_str_value(&other)
+            )))
+        }
+        None => {
+            return Err(bad(
+                "Missing required parameter \"ts\" for function \"verticalLine\"",
+            ))
+        }
     };
     if ts < ctx.start {
-        return Err(bad(format!("verticalLine(): timestamp {ts} exists before start of range")));
+        return Err(bad(format!(
+            "verticalLine(): timestamp {ts} exists before start of range"
+        )));
     }
     if ts > ctx.end {
-        return Err(bad(format!("verticalLine(): timestamp {ts} exists after end of range")));
+        return Err(bad(format!(
+            "verticalLine(): timestamp {ts} exists after end of range"
+        )));
     }
     // graphite-web names it by the label, `None` when there is none.
     let label = args.opt_str("label")?.unwrap_or_else(|| "None".to_string());
-    let mut s = Series::new(label, ts, ts, 1, vec![Some(1.0), Some(1.0)], ctx.default_x_files_factor());
+    let mut s = Series::new(
+        label,
+        ts,
+        ts,
+        1,
+        vec![Some(1.0), Some(1.0)],
+        ctx.default_x_files_factor(),
+    );
     s.hints.draw_as_infinite = true;
     if let Some(color) = args.opt_str("color")?.filter(|c| !c.is_empty()) {
         s.hints.color = Some(color);
@@ -85,7 +114,9 @@ fn stacked(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalEr
         // graphite-web lists the parameter as `stack`; its Python argument is `stackName`.
         return Err(bad("stacked() got an unexpected keyword argument 'stack'"));
     }
-    let stack_name = args.opt_str("stack")?.unwrap_or_else(|| DEFAULT_STACK.to_string());
+    let stack_name = args
+        .opt_str("stack")?
+        .unwrap_or_else(|| DEFAULT_STACK.to_string());
     let list = args.series_list("seriesList")?;
     let mut stacks = ctx.state.stacks.lock();
     let mut total = stacks.get(&stack_name).cloned().unwrap_or_default();
@@ -288,3 +319,70 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         imp: constant_line_fn,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::eval;
+    use crate::query::eval::EvalError;
+
+    #[test]
+    fn constant_lines_need_no_data() {
+        let s = eval(&[], "constantLine(100)", 1000, 2000).unwrap();
+        assert_eq!(s[0].name, "100.0");
+        assert_eq!(
+            s[0].datapoints(),
+            vec![
+                (Some(100.0), 1000),
+                (Some(100.0), 1500),
+                (Some(100.0), 2000)
+            ]
+        );
+        let s = eval(&[], "threshold(4, 'max load', 'red')", 1000, 2000).unwrap();
+        assert_eq!(s[0].name, "max load");
+        assert_eq!(s[0].hints.color.as_deref(), Some("red"));
+        let s = eval(&[], "verticalLine('1500', 'deploy')", 1000, 2000).unwrap();
+        assert_eq!(
+            (s[0].start, s[0].end, s[0].name.as_str()),
+            (1500, 1500, "deploy")
+        );
+        assert!(s[0].hints.draw_as_infinite);
+        assert!(matches!(
+            eval(&[], "verticalLine('2500')", 1000, 2000),
+            Err(EvalError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn hints_and_stacks() {
+        let t0 = 1_700_000_000 - 100;
+        let pts = [
+            ("a.x", t0 + 10, 1.0),
+            ("a.y", t0 + 10, 2.0),
+            ("a.y", t0 + 20, 5.0),
+        ];
+        let s = eval(&pts, "stacked(a.*)", t0, t0 + 30).unwrap();
+        assert_eq!(s[1].name, "stacked(a.y)");
+        assert_eq!(s[1].values, vec![Some(3.0), Some(5.0), None]);
+        assert!(s.iter().all(|s| s.hints.stacked.is_some()));
+        let s = eval(&pts, "areaBetween(a.*)", t0, t0 + 30).unwrap();
+        assert_eq!(s[0].name, "areaBetween(a.*)");
+        assert!(s[0].hints.invisible && !s[1].hints.invisible && s[1].hints.area_between);
+        let s = eval(
+            &pts,
+            "lineWidth(dashed(secondYAxis(alpha(a.x, 0.5))), 3)",
+            t0,
+            t0 + 30,
+        )
+        .unwrap();
+        let h = &s[0].hints;
+        assert_eq!(
+            (h.alpha, h.dashed, h.line_width, h.second_y_axis),
+            (Some(0.5), Some(5.0), Some(3.0), true)
+        );
+        assert_eq!(s[0].name, "dashed(secondYAxis(a.x), 5)");
+        assert!(matches!(
+            eval(&pts, "stacked(a.x, stack='s')", t0, t0 + 30),
+            Err(EvalError::BadRequest(_))
+        ));
+    }
+}

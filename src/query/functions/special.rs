@@ -48,7 +48,8 @@ fn changed(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
 }
 
 fn consolidate_by_name(args: &Args<'_>, func: &str) -> Result<Vec<Series>, EvalError> {
-    let cf = ConsolidationFunc::parse(func).ok_or_else(|| bad(format!("Invalid consolidation function: '{func}'")))?;
+    let cf = ConsolidationFunc::parse(func)
+        .ok_or_else(|| bad(format!("Invalid consolidation function: '{func}'")))?;
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
         s.consolidation_func = cf;
@@ -92,13 +93,20 @@ fn fallback_series(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series
 /// The timestamps graphite-web's generators walk: from the request's start while before its
 /// end, `step` seconds apart. Refuses a step that would loop forever in graphite-web and a
 /// range that would exceed the request's point budget.
-fn generator_times(ctx: &EvalContext<'_>, step: i64) -> Result<std::iter::StepBy<std::ops::Range<i64>>, EvalError> {
+fn generator_times(
+    ctx: &EvalContext<'_>,
+    step: i64,
+) -> Result<std::iter::StepBy<std::ops::Range<i64>>, EvalError> {
     if step <= 0 {
-        return Err(bad(format!("step must be a positive number of seconds, not {step}")));
+        return Err(bad(format!(
+            "step must be a positive number of seconds, not {step}"
+        )));
     }
     let n = (ctx.end - ctx.start).max(0) / step;
     if n > ctx.limits.max_points as i64 {
-        return Err(EvalError::TooLarge(format!("{n} points exceed the request's point limit")));
+        return Err(EvalError::TooLarge(format!(
+            "{n} points exceed the request's point limit"
+        )));
     }
     Ok((ctx.start..ctx.end.max(ctx.start)).step_by(step as usize))
 }
@@ -106,16 +114,34 @@ fn generator_times(ctx: &EvalContext<'_>, step: i64) -> Result<std::iter::StepBy
 fn time_function(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let name = args.string("name")?;
     let step = args.int("step")?;
-    let values = generator_times(ctx, step)?.map(|t| Some(t as f64)).collect();
-    Ok(vec![Series::new(name, ctx.start, ctx.end, step, values, ctx.default_x_files_factor())])
+    let values = generator_times(ctx, step)?
+        .map(|t| Some(t as f64))
+        .collect();
+    Ok(vec![Series::new(
+        name,
+        ctx.start,
+        ctx.end,
+        step,
+        values,
+        ctx.default_x_files_factor(),
+    )])
 }
 
 fn sin_function(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let name = args.string("name")?;
     let amplitude = args.int("amplitude")? as f64;
     let step = args.int("step")?;
-    let values = generator_times(ctx, step)?.map(|t| Some((t as f64).sin() * amplitude)).collect();
-    Ok(vec![Series::new(name, ctx.start, ctx.end, step, values, ctx.default_x_files_factor())])
+    let values = generator_times(ctx, step)?
+        .map(|t| Some((t as f64).sin() * amplitude))
+        .collect();
+    Ok(vec![Series::new(
+        name,
+        ctx.start,
+        ctx.end,
+        step,
+        values,
+        ctx.default_x_files_factor(),
+    )])
 }
 
 /// A small xorshift generator seeded from the clock: `randomWalk` wants noise, not a
@@ -124,7 +150,10 @@ struct Noise(u64);
 
 impl Noise {
     fn new() -> Noise {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
         Noise(nanos ^ 0x9E37_79B9_7F4A_7C15 | 1)
     }
 
@@ -151,7 +180,14 @@ fn random_walk(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Ev
             Some(v)
         })
         .collect();
-    Ok(vec![Series::new(name, ctx.start, ctx.end, step, values, ctx.default_x_files_factor())])
+    Ok(vec![Series::new(
+        name,
+        ctx.start,
+        ctx.end,
+        step,
+        values,
+        ctx.default_x_files_factor(),
+    )])
 }
 
 /// The Special family (and the generators graphite-web files under "Transform").
@@ -253,3 +289,234 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         imp: sin_function,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::testing::eval;
+    use crate::config::schemas::{parse_schemas, StorageRules};
+    use crate::query::eval::{EvalError, QueryLimits};
+    use crate::query::series::ConsolidationFunc;
+    use crate::query::{evaluate, Request};
+    use crate::store::Store;
+    use crate::whisper::Preallocation;
+
+    #[test]
+    fn random_walk_has_graphite_shape() {
+        // Values are random (as graphite-web's); the shape is not.
+        let s = eval(&[], "randomWalk('walk', 30)", 1000, 1300).unwrap();
+        assert_eq!(
+            (
+                s[0].name.as_str(),
+                s[0].start,
+                s[0].end,
+                s[0].step,
+                s[0].len()
+            ),
+            ("walk", 1000, 1300, 30, 10)
+        );
+        assert_eq!(s[0].values[0], Some(0.0));
+        assert!(s[0]
+            .values
+            .windows(2)
+            .all(|w| (w[1].unwrap() - w[0].unwrap()).abs() <= 0.5));
+        assert!(matches!(
+            eval(&[], "randomWalk('walk', 0)", 1000, 1300),
+            Err(EvalError::BadRequest(_))
+        ));
+        assert!(matches!(
+            eval(&[], "sin('s', 1, -5)", 1000, 1300),
+            Err(EvalError::BadRequest(_))
+        ));
+        assert!(matches!(
+            eval(&[], "time('t', 1)", 0, i64::MAX / 2),
+            Err(EvalError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn consolidation_controls() {
+        let t0 = 1_700_000_000 - 100;
+        let pts = [("a", t0 + 10, 1.0)];
+        let s = eval(&pts, "cumulative(a)", t0, t0 + 60).unwrap();
+        assert_eq!(
+            (s[0].name.as_str(), s[0].consolidation_func),
+            ("consolidateBy(a,\"sum\")", ConsolidationFunc::Sum)
+        );
+        let s = eval(&pts, "consolidateBy(a, 'avg')", t0, t0 + 60).unwrap();
+        assert_eq!(s[0].name, "consolidateBy(a,\"avg\")");
+        assert!(matches!(
+            eval(&pts, "consolidateBy(a, 'mode')", t0, t0 + 60),
+            Err(EvalError::BadRequest(_))
+        ));
+        let s = eval(
+            &pts,
+            "fallbackSeries(nothing.*, constantLine(2))",
+            t0,
+            t0 + 60,
+        )
+        .unwrap();
+        assert_eq!(s[0].name, "2.0");
+    }
+
+    /// `setXFilesFactor` and `stacked` change the request, as graphite-web's requestContext:
+    /// later targets see the new xFilesFactor and stack onto the earlier totals.
+    #[test]
+    fn request_wide_effects_reach_later_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = StorageRules::new(
+            parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(),
+            vec![],
+        );
+        let store = Store::open(dir.path(), rules, 1_000_000, Preallocation::Sparse, 0).unwrap();
+        let now = 1_700_000_000;
+        for (n, v) in [("a", 1.0), ("b", 2.0)] {
+            store.insert(n, now - 50, v);
+        }
+        let req = |targets: &[&str]| Request {
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            start: now - 60,
+            end: now,
+            now,
+            tz: chrono_tz::Tz::UTC,
+            x_files_factor: 0.0,
+            max_data_points: None,
+            template: Vec::new(),
+            timeout: Duration::from_secs(10),
+        };
+        let limits = QueryLimits::default();
+        let s = evaluate(&store, &limits, &req(&["xFilesFactor(a, 0.5)", "b"])).unwrap();
+        assert_eq!((s[0].x_files_factor, s[1].x_files_factor), (0.5, 0.5));
+        let s = evaluate(&store, &limits, &req(&["stacked(a)", "stacked(b)"])).unwrap();
+        assert_eq!(
+            s[1].values.iter().flatten().copied().collect::<Vec<_>>(),
+            vec![3.0]
+        );
+    }
+}
+
+#[cfg(test)]
+mod no_panic {
+    //! Every function of the Transform, Calculate, Alias, Graph and Special families, called
+    //! with odd arguments (empty lists, NaN and infinite data, zero, negative and huge numbers,
+    //! odd strings): each answers or refuses, none panics or runs away.
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::time::{Duration, Instant};
+
+    use crate::config::schemas::{parse_schemas, StorageRules};
+    use crate::query::eval::QueryLimits;
+    use crate::query::registry::ParamType as T;
+    use crate::query::{evaluate, Request};
+    use crate::store::Store;
+    use crate::whisper::Preallocation;
+
+    #[test]
+    fn odd_arguments_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = StorageRules::new(
+            parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(),
+            vec![],
+        );
+        let store = Store::open(dir.path(), rules, 1_000_000, Preallocation::Sparse, 0).unwrap();
+        let now = 1_700_000_000;
+        for i in 0..60 {
+            let t = now - 600 + 10 * i;
+            store.insert("a", t, (i as f64 * 0.3).sin() * 10.0);
+            store.insert("n.nan", t, if i % 3 == 0 { f64::NAN } else { i as f64 });
+            store.insert(
+                "n.inf",
+                t,
+                if i % 4 == 0 {
+                    f64::INFINITY
+                } else {
+                    -(i as f64)
+                },
+            );
+            store.insert("n.zero", t, 0.0);
+        }
+        let series = ["a", "n.*", "nothing.*", "scale(n.*, -1)"];
+        let numbers = [
+            "0",
+            "-1",
+            "1",
+            "2.5",
+            "1e300",
+            "-9223372036854775807",
+            "9223372036854775807",
+        ];
+        let strings = [
+            "''",
+            "'5min'",
+            "'-1d'",
+            "'x'",
+            "'1000000000d'",
+            "'('",
+            "'\\\\'",
+            "'sum'",
+            "'si'",
+            "'1d'",
+            "'-0s'",
+        ];
+        let limits = QueryLimits {
+            max_points: 1_000_000,
+            max_series_per_target: 1_000,
+            ..QueryLimits::default()
+        };
+        let mut seed = 7u64;
+        let mut pick = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        let mut checked = 0;
+        for family in [
+            super::FUNCTIONS,
+            super::super::transform::FUNCTIONS,
+            super::super::calculate::FUNCTIONS,
+            super::super::alias::FUNCTIONS,
+            super::super::graph::FUNCTIONS,
+        ] {
+            for def in family {
+                for _ in 0..60 {
+                    let n = def.params.len().saturating_sub(pick(2)).max(1);
+                    let args: Vec<String> = def.params[..n]
+                        .iter()
+                        .map(|p| match p.kind {
+                            T::Series | T::SeriesList | T::SeriesLists => {
+                                series[pick(series.len())].to_string()
+                            }
+                            _ => match pick(4) {
+                                0 | 1 => numbers[pick(numbers.len())].to_string(),
+                                2 => strings[pick(strings.len())].to_string(),
+                                _ => ["true", "None"][pick(2)].to_string(),
+                            },
+                        })
+                        .collect();
+                    let target = format!("{}({})", def.name, args.join(", "));
+                    let req = Request {
+                        targets: vec![target.clone()],
+                        start: now - 300,
+                        end: now,
+                        now,
+                        tz: chrono_tz::Tz::UTC,
+                        x_files_factor: 0.0,
+                        max_data_points: None,
+                        template: Vec::new(),
+                        timeout: Duration::from_secs(2),
+                    };
+                    let began = Instant::now();
+                    let r = catch_unwind(AssertUnwindSafe(|| evaluate(&store, &limits, &req)));
+                    assert!(r.is_ok(), "{target} panicked");
+                    assert!(
+                        began.elapsed() < Duration::from_secs(5),
+                        "{target} ran away"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 3000);
+    }
+}

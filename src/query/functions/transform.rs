@@ -15,8 +15,9 @@
 use chrono_tz::OffsetComponents;
 
 use super::common::{
-    agg_func, copy_series, iter_values, normalize, py_index, py_percent_d, py_pow, py_round, py_slice_range, py_str_value,
-    reevaluate, rows, set_values, shift_time, truncate_local, xff_counts, AGG_FUNCS,
+    agg_func, copy_series, iter_values, normalize, py_index, py_percent_d, py_pow, py_round,
+    py_slice_range, py_str_value, reevaluate, rows, set_values, shift_time, truncate_local,
+    xff_counts, AGG_FUNCS,
 };
 use crate::query::attime::{parse_at_time, parse_time_offset};
 use crate::query::eval::{EvalContext, EvalError, Value};
@@ -35,8 +36,14 @@ fn rename(s: &mut Series, name: String) {
 }
 
 /// Applies `f` to every iterated value, keeping nulls unless `f` decides otherwise.
-fn map_values(s: &mut Series, mut f: impl FnMut(Option<f64>) -> Result<Option<f64>, EvalError>) -> Result<(), EvalError> {
-    let vals = iter_values(s).into_iter().map(&mut f).collect::<Result<Vec<_>, _>>()?;
+fn map_values(
+    s: &mut Series,
+    mut f: impl FnMut(Option<f64>) -> Result<Option<f64>, EvalError>,
+) -> Result<(), EvalError> {
+    let vals = iter_values(s)
+        .into_iter()
+        .map(&mut f)
+        .collect::<Result<Vec<_>, _>>()?;
     set_values(s, vals);
     Ok(())
 }
@@ -62,7 +69,10 @@ fn scale_to_seconds(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Serie
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
         s.tags.insert("scaleToSeconds".into(), repr_f64(seconds));
-        rename(s, format!("scaleToSeconds({},{})", s.name, py_percent_d(seconds)?));
+        rename(
+            s,
+            format!("scaleToSeconds({},{})", s.name, py_percent_d(seconds)?),
+        );
         let factor = seconds / s.step as f64;
         map_values(s, |v| Ok(v.map(|x| py_round(x * factor, 6))))?;
     }
@@ -96,9 +106,17 @@ fn offset_to_zero(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>
     for s in &mut list {
         let vals = iter_values(s);
         let minimum = super::common::safe_min(&vals);
-        s.tags.insert("offsetToZero".into(), minimum.map(repr_f64).unwrap_or_else(|| "None".into()));
+        s.tags.insert(
+            "offsetToZero".into(),
+            minimum.map(repr_f64).unwrap_or_else(|| "None".into()),
+        );
         rename(s, format!("offsetToZero({})", s.name));
-        set_values(s, vals.into_iter().map(|v| v.and_then(|x| minimum.map(|m| x - m))).collect());
+        set_values(
+            s,
+            vals.into_iter()
+                .map(|v| v.and_then(|x| minimum.map(|m| x - m)))
+                .collect(),
+        );
     }
     Ok(list)
 }
@@ -136,7 +154,9 @@ fn exp(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError
 }
 
 fn sigmoid(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
-    simple_map(args, "sigmoid", ("sigmoid", "sigmoid"), |x| Ok(Some(1.0 / (1.0 + py_exp(-x)?))))
+    simple_map(args, "sigmoid", ("sigmoid", "sigmoid"), |x| {
+        Ok(Some(1.0 / (1.0 + py_exp(-x)?)))
+    })
 }
 
 fn logit(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
@@ -157,7 +177,9 @@ fn logit(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
 }
 
 fn square_root(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
-    simple_map(args, "squareRoot", ("squareRoot", "1"), |x| Ok(py_pow(x, 0.5)))
+    simple_map(args, "squareRoot", ("squareRoot", "1"), |x| {
+        Ok(py_pow(x, 0.5))
+    })
 }
 
 fn invert(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
@@ -184,7 +206,13 @@ fn pow_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
     let Some((list, start, end, step)) = normalize(lists) else {
         return Ok(Vec::new());
     };
-    let name = format!("powSeries({})", list.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(","));
+    let name = format!(
+        "powSeries({})",
+        list.iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     let values = rows(&list)
         .into_iter()
         .map(|row| {
@@ -196,7 +224,14 @@ fn pow_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
             })
         })
         .collect();
-    Ok(vec![Series::new(name, start, end, step, values, ctx.default_x_files_factor())])
+    Ok(vec![Series::new(
+        name,
+        start,
+        end,
+        step,
+        values,
+        ctx.default_x_files_factor(),
+    )])
 }
 
 fn round_fn(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
@@ -205,7 +240,11 @@ fn round_fn(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eval
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
         s.tags.insert("round".into(), precision.to_string());
-        let name = if given { format!("round({},{})", s.name, precision) } else { format!("round({})", s.name) };
+        let name = if given {
+            format!("round({},{})", s.name, precision)
+        } else {
+            format!("round({})", s.name)
+        };
         rename(s, name);
         map_values(s, |v| Ok(v.map(|x| py_round(x, precision))))?;
     }
@@ -274,7 +313,9 @@ fn non_negative_delta(
     max: Option<f64>,
     min: Option<f64>,
 ) -> Result<(Option<f64>, Option<f64>), EvalError> {
-    let none_cmp = || bad("'>' not supported between instances of 'NoneType' and 'float' (a null with maxValue/minValue)");
+    let none_cmp = || {
+        bad("'>' not supported between instances of 'NoneType' and 'float' (a null with maxValue/minValue)")
+    };
     if let Some(m) = max {
         if val.ok_or_else(none_cmp)? > m {
             return Ok((None, None));
@@ -300,7 +341,10 @@ fn non_negative_delta(
     Ok((None, val))
 }
 
-fn non_negative_derivative(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
+fn non_negative_derivative(
+    _ctx: &EvalContext<'_>,
+    args: &Args<'_>,
+) -> Result<Vec<Series>, EvalError> {
     let (max, min) = (args.opt_float("maxValue")?, args.opt_float("minValue")?);
     let list = args.series_list("seriesList")?;
     let mut out = Vec::with_capacity(list.len());
@@ -350,11 +394,17 @@ fn delay(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
         let vals: Vec<Option<f64>> = if steps < 0 {
             let k = steps.unsigned_abs().min(n as u64) as usize;
             let r = py_slice_range(n, Some(steps.saturating_neg()), None);
-            raw[r].iter().copied().chain(std::iter::repeat_n(None, k)).collect()
+            raw[r]
+                .iter()
+                .copied()
+                .chain(std::iter::repeat_n(None, k))
+                .collect()
         } else {
             let k = (steps as u64).min(n as u64) as usize;
             let r = py_slice_range(n, None, Some(steps.saturating_neg()));
-            std::iter::repeat_n(None, k).chain(raw[r].iter().copied()).collect()
+            std::iter::repeat_n(None, k)
+                .chain(raw[r].iter().copied())
+                .collect()
         };
         s.tags.insert("delay".into(), steps.to_string());
         let name = format!("delay({},{})", s.name, steps);
@@ -388,7 +438,9 @@ fn integral_by_interval(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Se
     let unit = args.string("intervalUnit")?;
     let duration = offset_seconds(&unit)?.abs();
     if duration == 0 {
-        return Err(bad("integer division or modulo by zero (intervalUnit of zero length)"));
+        return Err(bad(
+            "integer division or modulo by zero (intervalUnit of zero length)",
+        ));
     }
     let start_time = ctx.start;
     let list = args.series_list("seriesList")?;
@@ -398,7 +450,9 @@ fn integral_by_interval(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Se
         let mut current = 0.0;
         let mut vals = Vec::with_capacity(s.len());
         for v in iter_values(&s) {
-            if (t - start_time).div_euclid(duration) != (t - start_time - s.step).div_euclid(duration) {
+            if (t - start_time).div_euclid(duration)
+                != (t - start_time - s.step).div_euclid(duration)
+            {
                 current = 0.0;
             }
             if let Some(x) = v {
@@ -490,7 +544,9 @@ fn min_max(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
         let range = hi - lo;
         set_values(
             s,
-            vals.into_iter().map(|v| v.map(|x| if range == 0.0 { 0.0 } else { (x - lo) / range })).collect(),
+            vals.into_iter()
+                .map(|v| v.map(|x| if range == 0.0 { 0.0 } else { (x - lo) / range }))
+                .collect(),
         );
     }
     Ok(list)
@@ -499,13 +555,19 @@ fn min_max(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
 fn transform_null(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let given = args.has("default");
     let default = if given { args.float("default")? } else { 0.0 };
-    let tag = if given { repr_f64(default) } else { "0".to_string() };
+    let tag = if given {
+        repr_f64(default)
+    } else {
+        "0".to_string()
+    };
     let reference = args.series_list("referenceSeries")?;
     let defaults: Option<Vec<Option<f64>>> = if reference.is_empty() {
         None
     } else {
-        let d: Vec<Option<f64>> =
-            rows(&reference).into_iter().map(|row| row.iter().any(|v| v.is_some()).then_some(default)).collect();
+        let d: Vec<Option<f64>> = rows(&reference)
+            .into_iter()
+            .map(|row| row.iter().any(|v| v.is_some()).then_some(default))
+            .collect();
         (!d.is_empty()).then_some(d)
     };
     let mut list = args.series_list("seriesList")?;
@@ -513,16 +575,34 @@ fn transform_null(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>
         s.tags.insert("transformNull".into(), tag.clone());
         if !reference.is_empty() {
             s.tags.insert("referenceSeries".into(), "1".into());
-            rename(s, format!("transformNull({},{},referenceSeries)", s.name, format_g(default)));
+            rename(
+                s,
+                format!(
+                    "transformNull({},{},referenceSeries)",
+                    s.name,
+                    format_g(default)
+                ),
+            );
         } else {
-            rename(s, format!("transformNull({},{})", s.name, format_g(default)));
+            rename(
+                s,
+                format!("transformNull({},{})", s.name, format_g(default)),
+            );
         }
         let vals = iter_values(s);
         let out: Vec<Option<f64>> = match &defaults {
             Some(d) => (0..vals.len().max(d.len()))
-                .map(|i| vals.get(i).copied().flatten().or_else(|| d.get(i).copied().flatten()))
+                .map(|i| {
+                    vals.get(i)
+                        .copied()
+                        .flatten()
+                        .or_else(|| d.get(i).copied().flatten())
+                })
                 .collect(),
-            None => vals.into_iter().map(|v| Some(v.unwrap_or(default))).collect(),
+            None => vals
+                .into_iter()
+                .map(|v| Some(v.unwrap_or(default)))
+                .collect(),
         };
         set_values(s, out);
     }
@@ -552,13 +632,17 @@ fn shift_unit(s: &str) -> Result<String, EvalError> {
 /// Whether `t` is in daylight saving time in `tz` (Python's `localtime().tm_isdst`).
 fn is_dst(t: i64, tz: &chrono_tz::Tz) -> bool {
     use chrono::TimeZone;
-    tz.timestamp_opt(t, 0).single().is_some_and(|d| d.offset().dst_offset().num_seconds() != 0)
+    tz.timestamp_opt(t, 0)
+        .single()
+        .is_some_and(|d| d.offset().dst_offset().num_seconds() != 0)
 }
 
 fn time_shift(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     if args.call().kwargs.iter().any(|(k, _)| k == "alignDst") {
         // graphite-web's parameter is listed as alignDst but the Python argument is alignDST.
-        return Err(bad("timeShift() got an unexpected keyword argument 'alignDst'"));
+        return Err(bad(
+            "timeShift() got an unexpected keyword argument 'alignDst'",
+        ));
     }
     let shift = shift_unit(&args.string("timeShift")?)?;
     let reset_end = args.opt_bool("resetEnd")?.unwrap_or(true);
@@ -588,7 +672,11 @@ fn time_shift(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
     for s in &mut out {
         s.tags.insert("timeShift".into(), shift.clone());
         s.name = format!("timeShift({}, \"{}\")", s.name, shift);
-        s.end = if reset_end { first_end } else { s.end - s.start + first_start };
+        s.end = if reset_end {
+            first_end
+        } else {
+            s.end - s.start + first_start
+        };
         s.start = first_start;
     }
     Ok(out)
@@ -603,13 +691,27 @@ fn time_stack(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
     let Some(first) = list.first() else {
         return Ok(Vec::new());
     };
+    if to.saturating_sub(from) > ctx.limits.max_series_per_target as i64 {
+        return Err(EvalError::TooLarge(format!(
+            "timeStack over {} shifts exceeds query.max_series_per_target ({})",
+            to.saturating_sub(from),
+            ctx.limits.max_series_per_target
+        )));
+    }
     let (first_start, first_end) = (first.start, first.end);
     let mut out = Vec::new();
     let mut shift = from;
     while shift < to {
         ctx.check_deadline()?;
-        let inner = delta.checked_mul(shift).ok_or_else(|| bad("date value out of range"))?;
-        let shifted = reevaluate(ctx, args, shift_time(ctx.start, inner)?, shift_time(ctx.end, inner)?)?;
+        let inner = delta
+            .checked_mul(shift)
+            .ok_or_else(|| bad("date value out of range"))?;
+        let shifted = reevaluate(
+            ctx,
+            args,
+            shift_time(ctx.start, inner)?,
+            shift_time(ctx.end, inner)?,
+        )?;
         for mut s in shifted {
             s.tags.insert("timeShiftUnit".into(), unit.clone());
             s.tags.insert("timeShift".into(), shift.to_string());
@@ -626,10 +728,16 @@ fn time_stack(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
 
 /// A `date` parameter as graphite-web's `parseATTime` reads it; graphite-web fails on anything
 /// but a string (`int` has no `.strip()`).
-fn date_param(ctx: &EvalContext<'_>, args: &Args<'_>, name: &str) -> Result<Option<i64>, EvalError> {
+fn date_param(
+    ctx: &EvalContext<'_>,
+    args: &Args<'_>,
+    name: &str,
+) -> Result<Option<i64>, EvalError> {
     match args.raw_value(name)? {
         None | Some(Value::None) => Ok(None),
-        Some(Value::Str(s)) => parse_at_time(&s, &ctx.tz, ctx.now).map(Some).map_err(|e| bad(format!("{name}: {e}"))),
+        Some(Value::Str(s)) => parse_at_time(&s, &ctx.tz, ctx.now)
+            .map(Some)
+            .map_err(|e| bad(format!("{name}: {e}"))),
         Some(other) => Err(bad(format!(
             "{name} must be a quoted time ('{}' has no .strip(), as graphite-web fails)",
             py_str_value(&other)
@@ -638,7 +746,8 @@ fn date_param(ctx: &EvalContext<'_>, args: &Args<'_>, name: &str) -> Result<Opti
 }
 
 fn time_slice(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
-    let start = date_param(ctx, args, "startSliceAt")?.ok_or_else(|| bad("Missing required parameter \"startSliceAt\""))?;
+    let start = date_param(ctx, args, "startSliceAt")?
+        .ok_or_else(|| bad("Missing required parameter \"startSliceAt\""))?;
     let end = match date_param(ctx, args, "endSliceAt")? {
         Some(e) => e,
         None => parse_at_time("now", &ctx.tz, ctx.now).map_err(|e| bad(e.to_string()))?,
@@ -660,7 +769,12 @@ fn time_slice(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
 }
 
 /// Buckets needed for `[start, end)` at `interval`, refused past the request's point budget.
-fn check_buckets(ctx: &EvalContext<'_>, start: i64, end: i64, interval: i64) -> Result<(), EvalError> {
+fn check_buckets(
+    ctx: &EvalContext<'_>,
+    start: i64,
+    end: i64,
+    interval: i64,
+) -> Result<(), EvalError> {
     let buckets = (end as i128 - start as i128) / interval as i128;
     if buckets > ctx.limits.max_points as i128 {
         return Err(EvalError::TooLarge(format!(
@@ -687,7 +801,11 @@ fn summarize_values(
     let agg = agg_func(func)?;
     check_buckets(ctx, new_start, new_end, interval)?;
     let values = iter_values(s);
-    let count = if s.end > s.start { (s.end - s.start + s.step - 1) / s.step } else { 0 };
+    let count = if s.end > s.start {
+        (s.end - s.start + s.step - 1) / s.step
+    } else {
+        0
+    };
     let num = (count.max(0) as usize).min(values.len());
     let interval_points = interval as f64 / s.step as f64;
     let mut out = Vec::new();
@@ -709,7 +827,11 @@ fn summarize_values(
             }
             i += 1;
         }
-        out.push(if xff_counts(non_null, interval_points, s.x_files_factor) { agg(&values[first..i]) } else { None });
+        out.push(if xff_counts(non_null, interval_points, s.x_files_factor) {
+            agg(&values[first..i])
+        } else {
+            None
+        });
         t += interval;
     }
     Ok((out, t))
@@ -735,7 +857,10 @@ fn summarize(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eval
         let (new_start, mut new_end) = if align_to_from {
             (s.start, s.end)
         } else {
-            (s.start - s.start.rem_euclid(interval), s.end - s.end.rem_euclid(interval) + interval)
+            (
+                s.start - s.start.rem_euclid(interval),
+                s.end - s.end.rem_euclid(interval) + interval,
+            )
         };
         let (vals, aligned_end) = summarize_values(ctx, &s, &func, interval, new_start, new_end)?;
         if align_to_from {
@@ -789,9 +914,13 @@ fn smart_summarize(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>
     let mut out = Vec::with_capacity(list.len());
     for mut s in list {
         let (vals, aligned_end) = summarize_values(ctx, &s, &func, interval, s.start, s.end)?;
-        s.tags.insert("smartSummarize".into(), interval_string.clone());
+        s.tags
+            .insert("smartSummarize".into(), interval_string.clone());
         s.tags.insert("smartSummarizeFunction".into(), func.clone());
-        let name = format!("smartSummarize({}, \"{}\", \"{}\")", s.name, interval_string, func);
+        let name = format!(
+            "smartSummarize({}, \"{}\", \"{}\")",
+            s.name, interval_string, func
+        );
         let mut n = copy_series(&s, name, vals);
         n.end = aligned_end;
         n.step = interval;
@@ -830,22 +959,31 @@ fn hitcount(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
         let step = s.step;
         let bucket_count = ((s.end - s.start) as f64 / interval as f64).ceil();
         if bucket_count > ctx.limits.max_points as f64 {
-            return Err(EvalError::TooLarge(format!("hitcount would make {bucket_count} buckets")));
+            return Err(EvalError::TooLarge(format!(
+                "hitcount would make {bucket_count} buckets"
+            )));
         }
         let bucket_count = bucket_count.max(0.0) as i64;
         let mut buckets: Vec<Option<f64>> = vec![None; bucket_count as usize];
         let new_start = s.end - bucket_count * interval;
         let mut add = |b: i64, x: f64| -> Result<(), EvalError> {
-            let idx = py_index(buckets.len(), b).ok_or_else(|| bad("list index out of range (hitcount bucket)"))?;
+            let idx = py_index(buckets.len(), b)
+                .ok_or_else(|| bad("list index out of range (hitcount bucket)"))?;
             buckets[idx] = Some(buckets[idx].unwrap_or(0.0) + x);
             Ok(())
         };
         for (i, v) in iter_values(&s).into_iter().enumerate() {
             let Some(value) = v else { continue };
             let start_time = s.start + i as i64 * step;
-            let (start_bucket, start_mod) = ((start_time - new_start).div_euclid(interval), (start_time - new_start).rem_euclid(interval));
+            let (start_bucket, start_mod) = (
+                (start_time - new_start).div_euclid(interval),
+                (start_time - new_start).rem_euclid(interval),
+            );
             let end_time = start_time + step;
-            let (mut end_bucket, mut end_mod) = ((end_time - new_start).div_euclid(interval), (end_time - new_start).rem_euclid(interval));
+            let (mut end_bucket, mut end_mod) = (
+                (end_time - new_start).div_euclid(interval),
+                (end_time - new_start).rem_euclid(interval),
+            );
             if end_bucket >= bucket_count {
                 end_bucket = bucket_count - 1;
                 end_mod = interval;
@@ -868,7 +1006,12 @@ fn hitcount(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
             }
         }
         s.tags.insert("hitcount".into(), interval_string.clone());
-        let name = format!("hitcount({}, \"{}\"{})", s.name, interval_string, if align { ", true" } else { "" });
+        let name = format!(
+            "hitcount({}, \"{}\"{})",
+            s.name,
+            interval_string,
+            if align { ", true" } else { "" }
+        );
         let mut n = copy_series(&s, name, buckets);
         n.start = new_start;
         n.step = interval;
@@ -1136,3 +1279,79 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         imp: min_max,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::eval;
+    use crate::query::eval::EvalError;
+
+    #[test]
+    fn scale_and_keep_last_value() {
+        let t0 = 1_700_000_000 - 100;
+        let pts = [("a", t0 + 10, 1.0), ("a", t0 + 40, 4.0)];
+        let s = eval(&pts, "scale(a, 0.5)", t0, t0 + 60).unwrap();
+        assert_eq!(s[0].name, "scale(a,0.5)");
+        assert_eq!(s[0].tags.get("scale").map(String::as_str), Some("0.5"));
+        assert_eq!(
+            s[0].values.iter().flatten().copied().collect::<Vec<_>>(),
+            vec![0.5, 2.0]
+        );
+        let s = eval(&pts, "keepLastValue(a)", t0, t0 + 60).unwrap();
+        assert_eq!(s[0].name, "keepLastValue(a)");
+        assert_eq!(
+            s[0].values,
+            vec![
+                Some(1.0),
+                Some(1.0),
+                Some(1.0),
+                Some(4.0),
+                Some(4.0),
+                Some(4.0)
+            ]
+        );
+        let s = eval(&pts, "keepLastValue(a, 1)", t0, t0 + 60).unwrap();
+        assert_eq!(
+            s[0].values,
+            vec![Some(1.0), None, None, Some(4.0), None, None],
+            "gaps longer than the limit stay"
+        );
+        let s = eval(&pts, "interpolate(a)", t0, t0 + 60).unwrap();
+        assert_eq!(
+            s[0].values,
+            vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0), None, None]
+        );
+    }
+
+    #[test]
+    fn degenerate_intervals_and_steps_are_refused_not_looped() {
+        let t0 = 1_700_000_000 - 100;
+        let pts = [("a", t0 + 10, 1.0)];
+        for target in [
+            "summarize(a, '0min')",
+            "summarize(a, '-1h')",
+            "smartSummarize(a, '0s')",
+            "hitcount(a, '0s')",
+            "integralByInterval(a, '0h')",
+            "timeShift(a, '')",
+            "timeStack(a, '')",
+        ] {
+            assert!(
+                matches!(
+                    eval(&pts, target, t0, t0 + 60),
+                    Err(EvalError::BadRequest(_))
+                ),
+                "{target}"
+            );
+        }
+        let s = eval(&pts, "delay(a, 9223372036854775807)", t0, t0 + 60).unwrap();
+        assert!(s[0].values.iter().all(Option::is_none));
+        let s = eval(&pts, "delay(a, -9223372036854775807)", t0, t0 + 60).unwrap();
+        assert!(s[0].values.iter().all(Option::is_none));
+        assert!(
+            eval(&pts, "timeStack(a, '10s', 0, 3)", t0, t0 + 60)
+                .unwrap()
+                .len()
+                == 3
+        );
+    }
+}
