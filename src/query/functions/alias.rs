@@ -9,6 +9,11 @@
 //! backreferences, atomic groups, possessive quantifiers, conditionals) is refused with
 //! `BadRequest` rather than approximated. Nothing here fetches by itself (except `aliasQuery`,
 //! which evaluates the targets it builds, as graphite-web does) or writes.
+//!
+//! Where carbonhound knowingly differs from graphite-web 1.1.8: the regex features listed at
+//! [`py_regex`] are refused (400) where Python would run them; after an empty match `re.sub`
+//! looks for the next match one character on, where Python first tries a longer match at the
+//! same place (only lazy or alternation patterns that can match empty tell the difference).
 
 use regex::{Captures, Regex, RegexBuilder};
 

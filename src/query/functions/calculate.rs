@@ -9,6 +9,12 @@
 //! exponential moving average of a time window uses the window in seconds as its constant).
 //! Window loops check the request deadline and refuse outputs beyond the request's point
 //! budget, so no window size makes memory or time unbounded. Nothing here writes.
+//!
+//! Where carbonhound knowingly differs from graphite-web 1.1.8: `linearRegression`'s
+//! `startSourceAt`/`endSourceAt` are read relative to the request's `now` and time zone (not
+//! the wall clock and the server's zone); `nPercentile` sorts NaN data last (Python leaves it
+//! wherever its comparisons happen to); a window whose output would exceed the request's point
+//! budget is refused (413) instead of built.
 
 use super::common::{
     agg_func, copy_series, iter_values, py_index, py_round, py_slice_range, py_str_value,

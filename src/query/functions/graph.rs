@@ -7,6 +7,11 @@
 //! running total of its stack as graphite-web's does (the totals live in the request, so
 //! several `stacked()` targets of one request stack on each other). Names and tags follow
 //! graphite-web 1.1.8. Nothing here fetches by itself or writes.
+//!
+//! Where carbonhound knowingly differs from graphite-web 1.1.8: `verticalLine` without a label
+//! is named `None` (graphite-web's name is Python's `None`, `null` in JSON); its time is read
+//! relative to the request's `now`. graphite-web has no hint that hides a series from the
+//! legend, so neither does carbonhound.
 
 use super::common::py_str_value;
 use crate::query::attime::parse_at_time;

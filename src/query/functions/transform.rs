@@ -11,6 +11,18 @@
 //! Functions that need data outside the request's range (`timeShift`, `timeStack`,
 //! `smartSummarize`, `hitcount` with alignment) evaluate their first argument again over the
 //! moved range, as graphite-web does. Nothing here fetches by itself or writes.
+//!
+//! Where carbonhound knowingly differs from graphite-web 1.1.8:
+//! - Arguments on which graphite-web loops forever or builds unbounded lists (a zero or
+//!   negative `summarize`/`smartSummarize`/`hitcount` interval, more buckets than the request's
+//!   point budget, a `timeStack` of more shifts than `query.max_series_per_target`) are refused
+//!   (400/413) instead.
+//! - `timeSlice` reads its times relative to the request's `now` and time zone, and
+//!   `timeShift(…, alignDST=true)` asks the request's time zone about DST; graphite-web uses
+//!   the wall clock and the server's local time.
+//! - On a series consolidated by `valuesPerPoint` (only `normalize` makes those), functions work
+//!   on the consolidated values and the result is one value per point; graphite-web writes the
+//!   consolidated results over the first raw values and keeps the rest.
 
 use chrono_tz::OffsetComponents;
 
