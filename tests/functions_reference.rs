@@ -453,6 +453,12 @@ fn corpus(base: i64) -> Vec<Case> {
         "alias(timeShift(summarize(ref.gauge.b, '1h', 'max'), '1d'), 'yesterday')",
         "aliasByNode(nonNegativeDerivative(ref.counter.*), 2)",
         "legendValue(keepLastValue(ref.gauge.b), 'last', 'max', 'si')",
+        "aliasByNode(legendValue(ref.gauge.a, 'avg'), 1)",
+        "aliasByNode(alias(ref.gauge.a, 'x y (z)'), 0)",
+        "aliasByNode(alias(ref.gauge.a, '(z)'), 0)",
+        "aliasByNode(alias(ref.gauge.a, 'f(1, g.h)'), 0)",
+        "aliasByNode(alias(ref.gauge.a, 'sumSeries(a.b c)'), 0)",
+        "aliasByNode(alias(ref.gauge.a, 'g.x(a.b))'), 1)",
     ] {
         add(target, w);
     }

@@ -646,11 +646,37 @@ pub fn truncate_local(
 
 /// graphite-web's `_getFirstPathExpression`: the first path expression of a name that is a
 /// function call (following each call's first argument). `None` when the first argument is not
-/// a path; an error when the name does not parse as a target (graphite-web fails then too).
+/// a path. Like graphite-web's grammar (pyparsing's `parseString`, which matches a prefix), a
+/// name that parses only up to some point is read up to there (`a.b (avg: 1.0)` reads as
+/// `a.b`); a name with no parsable start is an error (graphite-web fails then too).
 pub fn first_path_expression(name: &str) -> Result<Option<String>, EvalError> {
     use crate::query::ast::Expr;
-    let expr = crate::query::parse::parse_target(name, 256)
-        .map_err(|e| EvalError::BadRequest(format!("series name '{name}' does not parse: {e}")))?;
+    let mut text = name;
+    let expr = loop {
+        match crate::query::parse::parse_target(text, 256) {
+            Ok(e) => break e,
+            Err(e) => {
+                let cut = text
+                    .char_indices()
+                    .nth(e.position)
+                    .map_or(text.len(), |(i, _)| i);
+                if e.position == 0 || cut == text.len() {
+                    // No call parses: pyparsing falls back to the leading path expression.
+                    let path: &str = name
+                        .split(['(', ')', ',', ' ', '\'', '"', '='])
+                        .next()
+                        .unwrap_or("");
+                    if path.is_empty() {
+                        return Err(EvalError::BadRequest(format!(
+                            "series name '{name}' does not parse: {e}"
+                        )));
+                    }
+                    return Ok(Some(path.to_string()));
+                }
+                text = &text[..cut];
+            }
+        }
+    };
     let mut cur = &expr;
     loop {
         match cur {
@@ -721,6 +747,17 @@ mod tests {
             Some("a.b")
         );
         assert_eq!(first_path_expression("constantLine(1)").unwrap(), None);
+        assert_eq!(
+            first_path_expression("a.b (avg: 1.0)").unwrap().as_deref(),
+            Some("a.b")
+        );
+        assert!(first_path_expression("(z)").is_err());
+        assert_eq!(
+            first_path_expression("sumSeries(a.b c)")
+                .unwrap()
+                .as_deref(),
+            Some("sumSeries")
+        );
     }
 
     #[test]
