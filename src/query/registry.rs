@@ -509,8 +509,8 @@ impl<'a> Args<'a> {
             Some(Value::Bool(b)) => Ok(Some(b)),
             Some(Value::Int(0)) => Ok(Some(false)),
             Some(Value::Int(1)) => Ok(Some(true)),
-            Some(Value::Float(f)) if f == 0.0 => Ok(Some(false)),
-            Some(Value::Float(f)) if f == 1.0 => Ok(Some(true)),
+            Some(Value::Float(0.0)) => Ok(Some(false)),
+            Some(Value::Float(1.0)) => Ok(Some(true)),
             Some(Value::Str(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
             Some(Value::Str(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
             Some(Value::None) | None => Ok(match self.default(name) {

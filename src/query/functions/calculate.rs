@@ -482,7 +482,7 @@ fn holt_winters_input(
 }
 
 fn holt_winters_forecast(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
-    let input = holt_winters_input(ctx, args)?;
+    let input = holt_winters_input(ctx, args, true)?;
     let mut out = Vec::with_capacity(input.series.len());
     for mut s in input.series {
         ctx.check_deadline()?;
@@ -509,9 +509,13 @@ fn holt_winters_forecast(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<S
 
 /// graphite-web's `holtWintersConfidenceBands` for every series: (lower, upper) pairs, each
 /// carrying the tags graphite-web's shared tag object ends up with.
-fn confidence_bands(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
+fn confidence_bands(
+    ctx: &EvalContext<'_>,
+    args: &Args<'_>,
+    evaluate_plain: bool,
+) -> Result<Vec<Series>, EvalError> {
     let delta = args.int("delta")? as f64;
-    let input = holt_winters_input(ctx, args)?;
+    let input = holt_winters_input(ctx, args, evaluate_plain)?;
     let mut out = Vec::with_capacity(2 * input.series.len());
     for mut s in input.series {
         ctx.check_deadline()?;
@@ -573,7 +577,7 @@ fn holt_winters_confidence_bands(
     ctx: &EvalContext<'_>,
     args: &Args<'_>,
 ) -> Result<Vec<Series>, EvalError> {
-    confidence_bands(ctx, args)
+    confidence_bands(ctx, args, true)
 }
 
 fn holt_winters_aberration(
@@ -581,7 +585,7 @@ fn holt_winters_aberration(
     args: &Args<'_>,
 ) -> Result<Vec<Series>, EvalError> {
     let list = args.series_list("seriesList")?;
-    let bands = confidence_bands(ctx, args)?;
+    let bands = confidence_bands(ctx, args, false)?;
     let find = |name: String| {
         bands
             .iter()
@@ -637,7 +641,7 @@ fn holt_winters_confidence_area(
     ctx: &EvalContext<'_>,
     args: &Args<'_>,
 ) -> Result<Vec<Series>, EvalError> {
-    let mut bands = confidence_bands(ctx, args)?;
+    let mut bands = confidence_bands(ctx, args, true)?;
     if bands.len() != 2 {
         return Err(bad("areaBetween series argument must reference *exactly* 2 series (holtWintersConfidenceArea takes one series)"));
     }
