@@ -463,15 +463,20 @@ struct HoltWintersInput {
     series: Vec<Series>,
 }
 
+/// Reads the Holt-Winters arguments and evaluates the series over the bootstrap-extended
+/// range; `evaluate_plain` also evaluates the argument as given first, as graphite-web's
+/// evaluator does before calling the function (the caller did it already when false).
 fn holt_winters_input(
     ctx: &EvalContext<'_>,
     args: &Args<'_>,
+    evaluate_plain: bool,
 ) -> Result<HoltWintersInput, EvalError> {
     let bootstrap = args.string("bootstrapInterval")?;
     let seasonality = args.string("seasonality")?;
     let preview = offset_seconds(&bootstrap)?;
-    // graphite-web evaluates the argument as given first, then again with the bootstrap.
-    args.series_list("seriesList")?;
+    if evaluate_plain {
+        args.series_list("seriesList")?;
+    }
     let start = shift_time(ctx.start, -preview)?;
     let series = reevaluate(ctx, args, start, ctx.end)?;
     Ok(HoltWintersInput {
