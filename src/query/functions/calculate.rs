@@ -20,7 +20,7 @@ use super::common::{
     agg_func, copy_series, iter_values, py_index, py_round, py_slice_range, py_str_value,
     reevaluate, safe_avg, shift_time, xff_counts, AGG_FUNCS,
 };
-use crate::query::attime::{parse_at_time, parse_time_offset};
+use crate::query::attime::parse_at_time;
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::pyfmt::{format_g, repr_f64};
 use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
@@ -31,7 +31,7 @@ fn bad(msg: impl Into<String>) -> EvalError {
 }
 
 fn offset_seconds(s: &str) -> Result<i64, EvalError> {
-    parse_time_offset(s).map_err(|e| bad(format!("Invalid interval value: '{s}': {e}")))
+    super::common::py_time_offset(s)
 }
 
 /// A `windowSize` argument: a count of points or a time string.

@@ -570,6 +570,21 @@ pub fn xff_counts(non_null: usize, total: f64, x_files_factor: f64) -> bool {
     non_null > 0 && total != 0.0 && non_null as f64 / total >= x_files_factor
 }
 
+/// graphite-web's `parseTimeOffset` in seconds (`delta.seconds + delta.days * 86400`), with
+/// Python's `timedelta` limit (±999,999,999 days): beyond it graphite-web fails, and so does
+/// this, which keeps every offset far from `i64` overflow.
+pub fn py_time_offset(s: &str) -> Result<i64, EvalError> {
+    const MAX: i64 = 999_999_999 * 86_400 + 86_399;
+    let secs = crate::query::attime::parse_time_offset(s)
+        .map_err(|e| EvalError::BadRequest(format!("Invalid interval value: '{s}': {e}")))?;
+    if !(-MAX..=MAX).contains(&secs) {
+        return Err(EvalError::BadRequest(format!(
+            "interval '{s}' is beyond Python's timedelta range (999999999 days)"
+        )));
+    }
+    Ok(secs)
+}
+
 /// Earliest and latest epoch seconds Python's `datetime` can hold (years 1 and 9999): moving
 /// a request's range beyond them fails in graphite-web with an `OverflowError`.
 pub const PY_DATETIME_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;

@@ -457,6 +457,8 @@ mod no_panic {
             "'si'",
             "'1d'",
             "'-0s'",
+            "'9000000000000000000s'",
+            "'-100000000d'",
         ];
         let limits = QueryLimits {
             max_points: 1_000_000,

@@ -31,7 +31,7 @@ use super::common::{
     py_slice_range, py_str_value, reevaluate, rows, set_values, shift_time, truncate_local,
     xff_counts, AGG_FUNCS,
 };
-use crate::query::attime::{parse_at_time, parse_time_offset};
+use crate::query::attime::parse_at_time;
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::pyfmt::{format_g, repr_f64};
 use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
@@ -62,7 +62,7 @@ fn map_values(
 
 /// The seconds of an interval string as graphite-web reads `delta.seconds + delta.days * 86400`.
 fn offset_seconds(s: &str) -> Result<i64, EvalError> {
-    parse_time_offset(s).map_err(|e| bad(format!("Invalid interval value: '{s}': {e}")))
+    super::common::py_time_offset(s)
 }
 
 fn scale(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
