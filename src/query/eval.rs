@@ -83,16 +83,23 @@ impl Default for QueryLimits {
     }
 }
 
-/// A fetch already done in this request: (path expression, start, end, now).
-type FetchKey = (String, i64, i64, i64);
+/// Fetched series of one request by (path expression, start, end, now).
+type FetchCache = HashMap<(String, i64, i64, i64), Vec<Series>>;
 
-/// State shared by every context of one request: fetch cache and budgets.
+/// State shared by every context of one request: fetch cache and budgets, and the two pieces
+/// of graphite-web's `requestContext` that functions change for the rest of the request.
 #[derive(Default)]
 pub struct RequestState {
-    fetched: Mutex<HashMap<FetchKey, Vec<Series>>>,
+    fetched: Mutex<FetchCache>,
     points: AtomicUsize,
     /// Series that failed to read (corrupt files), with the reason, for logging.
     pub failures: Mutex<Vec<String>>,
+    /// graphite-web's `requestContext['totalStack']`: the running totals of each named stack
+    /// of `stacked()`, shared by every target of the request (one value per step index).
+    pub stacks: Mutex<HashMap<String, Vec<f64>>>,
+    /// graphite-web's `requestContext['xFilesFactor']` once `setXFilesFactor` changed it: the
+    /// xFilesFactor of series fetched afterwards and of series functions build from nothing.
+    pub x_files_factor: Mutex<Option<f64>>,
 }
 
 /// Everything a target is evaluated against.
@@ -134,7 +141,18 @@ impl<'a> EvalContext<'a> {
         }
     }
 
-    fn check_deadline(&self) -> Result<(), EvalError> {
+    /// The request's xFilesFactor as graphite-web's `requestContext.get('xFilesFactor')` reads
+    /// it: the `xFilesFactor` parameter, or what `setXFilesFactor` last set in this request.
+    pub fn default_x_files_factor(&self) -> f64 {
+        self.state
+            .x_files_factor
+            .lock()
+            .unwrap_or(self.x_files_factor)
+    }
+
+    /// Errors with [`EvalError::Timeout`] once the request is past its deadline; long loops in
+    /// functions call it now and then.
+    pub fn check_deadline(&self) -> Result<(), EvalError> {
         if Instant::now() > self.deadline {
             Err(EvalError::Timeout(
                 "request took longer than query.request_timeout".into(),
@@ -242,8 +260,13 @@ impl<'a> EvalContext<'a> {
     pub fn fetch(&self, pattern: &str) -> Result<Vec<Series>, EvalError> {
         self.check_deadline()?;
         let key = (pattern.to_string(), self.start, self.end, self.now);
+        let xff = self.default_x_files_factor();
         if let Some(hit) = self.state.fetched.lock().get(&key) {
-            return Ok(hit.clone());
+            let mut hit = hit.clone();
+            for s in &mut hit {
+                s.x_files_factor = xff;
+            }
+            return Ok(hit);
         }
         let limit = self.limits.max_series_per_target;
         let nodes = self.store.find(pattern, true, limit + 1);
@@ -267,14 +290,7 @@ impl<'a> EvalContext<'a> {
                             self.limits.max_points
                         )));
                     }
-                    let mut s = Series::new(
-                        f.name,
-                        f.start,
-                        f.end,
-                        f.step,
-                        f.values,
-                        self.x_files_factor,
-                    );
+                    let mut s = Series::new(f.name, f.start, f.end, f.step, f.values, xff);
                     s.path_expression = pattern.to_string();
                     out.push(s);
                 }

@@ -80,26 +80,32 @@ impl ConsolidationFunc {
 }
 
 /// Hints functions attach for the graph renderer (graphite-web's `series.options` and
-/// `series.color`).
+/// `series.color`). They never change values: functions that stack (`stacked()`) have already
+/// added the running totals into the values when they set `stacked`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GraphHints {
-    /// `color()`: a name or hex.
+    /// `color()`, `threshold(…, color)`, `verticalLine(…, color)`: a name or hex.
     pub color: Option<String>,
     /// `dashed()`: dash length.
     pub dashed: Option<f64>,
     /// `lineWidth()`.
     pub line_width: Option<f64>,
-    /// `stacked()`: the stack's name.
+    /// graphite-web's `options['stacked']`: the series is drawn as a filled area from the axis
+    /// and sorted before unstacked ones. Holds the stack's name for `stacked()`
+    /// (`__DEFAULT__` unless named), `__DEFAULT__` for `areaBetween` bounds. Values are
+    /// already stacked by the function; a renderer must not add them up again.
     pub stacked: Option<String>,
     /// `secondYAxis()`.
     pub second_y_axis: bool,
-    /// `drawAsInfinite()`.
+    /// `drawAsInfinite()` and `verticalLine()`: a positive value draws a full-height line.
     pub draw_as_infinite: bool,
     /// `alpha()`: 0..1.
     pub alpha: Option<f64>,
-    /// `areaBetween()`: this series is one bound of a filled area.
+    /// `areaBetween()` and `holtWintersConfidenceArea()`: this series is one bound of a filled
+    /// band (the lower bound is also `invisible`).
     pub area_between: bool,
-    /// `threshold()`/`constantLine()` lines are drawn plain.
+    /// graphite-web's `options['invisible']`: drawn with alpha 0 (the lower bound of
+    /// `areaBetween`, which only clips the band's fill).
     pub invisible: bool,
 }
 

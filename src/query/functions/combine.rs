@@ -160,7 +160,7 @@ pub fn percentile(
 }
 
 fn xff(ctx: &EvalContext<'_>) -> f64 {
-    ctx.x_files_factor
+    ctx.default_x_files_factor()
 }
 
 /// graphite-web's `aggregate()` core: normalize the lists, aggregate each row with `func`
@@ -178,7 +178,7 @@ pub fn aggregate_lists(
     let Some((series, start, end, step)) = normalize(lists) else {
         return Ok(Vec::new());
     };
-    let xff = x_files_factor.unwrap_or(ctx.x_files_factor);
+    let xff = x_files_factor.unwrap_or(ctx.default_x_files_factor());
     let name = format!("{func}Series({})", format_path_expressions(&series));
     let values: Vec<Option<f64>> = rows(&series)
         .iter()

@@ -1,10 +1,13 @@
 //! Shared pieces of graphite-web's functions.py: the null-safe aggregations (`safe.py`,
-//! `aggfuncs.py`), `normalize` for combining series of different steps, and
-//! `formatPathExpressions`.
+//! `aggfuncs.py`), `normalize` for combining series of different steps,
+//! `formatPathExpressions`, `TimeSeries.copy`, and the few Python built-ins whose exact
+//! behaviour shows in names and values (`round`, slicing, `str()`, `%` formatting,
+//! `math.pow`, glyph's `format_units`).
 
 use crate::query::ast::{Call, Expr};
 use crate::query::eval::{EvalContext, EvalError, Value};
-use crate::query::series::Series;
+use crate::query::pyfmt::{format_g_prec, repr_f64};
+use crate::query::series::{GraphHints, Series};
 
 /// An aggregation over a row of values, nulls allowed (graphite-web's `aggFuncs`).
 pub type AggFn = fn(&[Option<f64>]) -> Option<f64>;
@@ -555,9 +558,575 @@ pub fn py_str(v: &Value) -> String {
     }
 }
 
+/// graphite-web's `series.copy(name=…, values=…)`: a new `TimeSeries` with the same start, end,
+/// step, consolidation function, xFilesFactor and tags, its `pathExpression` set to the new
+/// name, one value per point, and no graph options or colour.
+pub fn copy_series(s: &Series, name: String, values: Vec<Option<f64>>) -> Series {
+    Series {
+        path_expression: name.clone(),
+        name,
+        start: s.start,
+        end: s.end,
+        step: s.step,
+        values,
+        consolidation_func: s.consolidation_func,
+        values_per_point: 1,
+        x_files_factor: s.x_files_factor,
+        tags: s.tags.clone(),
+        hints: GraphHints::default(),
+    }
+}
+
+/// The values a graphite-web function sees when it iterates a series (`for v in series`):
+/// consolidated by `valuesPerPoint`, owned.
+pub fn iter_values(s: &Series) -> Vec<Option<f64>> {
+    s.consolidated().into_owned()
+}
+
+/// Replaces a series' values by what the function computed from its iterated values and makes
+/// it one value per point again (graphite-web assigns `series[i]` over the iterated values).
+pub fn set_values(s: &mut Series, values: Vec<Option<f64>>) {
+    s.values = values;
+    s.values_per_point = 1;
+}
+
+/// Python's `round(x, ndigits)` for a float: the decimal rounding of the exact binary value,
+/// ties to even; `inf`/`nan` pass through.
+pub fn py_round(x: f64, ndigits: i64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    if ndigits >= 0 {
+        if ndigits > 340 {
+            return x;
+        }
+        // Rust's fixed-precision formatting rounds the exact value, ties to even, as CPython's
+        // dtoa-based round does.
+        return format!("{:.*}", ndigits as usize, x).parse().unwrap_or(x);
+    }
+    // Negative ndigits: round to a multiple of 10^-ndigits using the exact decimal expansion.
+    let k = ndigits.unsigned_abs() as usize;
+    let exact = format!("{:.0}", x.abs().trunc());
+    let frac_nonzero = x.fract() != 0.0;
+    let digits = exact.as_bytes();
+    if k > digits.len() {
+        return 0.0 * x.signum();
+    }
+    let keep = digits.len() - k;
+    let mut head: Vec<u8> = digits[..keep].to_vec();
+    let tail = &digits[keep..];
+    let half = tail[0] > b'5'
+        || (tail[0] == b'5' && (tail[1..].iter().any(|&d| d != b'0') || frac_nonzero));
+    let tie = tail[0] == b'5' && tail[1..].iter().all(|&d| d == b'0') && !frac_nonzero;
+    let last_odd = head.last().is_some_and(|d| (d - b'0') % 2 == 1);
+    if half || (tie && last_odd) {
+        let mut i = head.len();
+        loop {
+            if i == 0 {
+                head.insert(0, b'1');
+                break;
+            }
+            i -= 1;
+            if head[i] == b'9' {
+                head[i] = b'0';
+            } else {
+                head[i] += 1;
+                break;
+            }
+        }
+    }
+    let mut s = String::from_utf8(head).unwrap_or_default();
+    if s.is_empty() {
+        s.push('0');
+    }
+    s.push_str(&"0".repeat(k));
+    let v: f64 = s.parse().unwrap_or(0.0);
+    if x < 0.0 {
+        -v
+    } else {
+        v
+    }
+}
+
+/// Python's slice `seq[start:stop]` bounds (step 1) for a sequence of `len` items: negative
+/// indices count from the end, out-of-range ones clamp. Returns `start..stop` (empty when
+/// `stop <= start`).
+pub fn py_slice_range(len: usize, start: Option<i64>, stop: Option<i64>) -> std::ops::Range<usize> {
+    let n = len as i64;
+    let clamp = |i: i64| -> usize {
+        let i = if i < 0 { i + n } else { i };
+        i.clamp(0, n) as usize
+    };
+    let a = start.map(clamp).unwrap_or(0);
+    let b = stop.map(clamp).unwrap_or(len);
+    a..b.max(a)
+}
+
+/// Python's `seq[i]`: negative indices count from the end; `None` where Python raises
+/// `IndexError`.
+pub fn py_index_of(len: usize, i: i64) -> Option<usize> {
+    let n = len as i64;
+    let j = if i < 0 { i + n } else { i };
+    (0..n).contains(&j).then_some(j as usize)
+}
+
+/// Python's `str()` of an evaluated argument, as graphite-web puts arguments in tags and names.
+pub fn py_str_value(v: &Value) -> String {
+    match v {
+        Value::Str(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => repr_f64(*f),
+        Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+        Value::None => "None".to_string(),
+        Value::Series(_) => "[…]".to_string(),
+    }
+}
+
+/// Python's `'%d' % x` for a float: truncated toward zero, all digits; errors as Python does
+/// for `inf` and `nan`.
+pub fn py_percent_d(x: f64) -> Result<String, EvalError> {
+    if x.is_nan() {
+        return Err(EvalError::BadRequest(
+            "cannot convert float NaN to integer".into(),
+        ));
+    }
+    if x.is_infinite() {
+        return Err(EvalError::BadRequest(
+            "cannot convert float infinity to integer".into(),
+        ));
+    }
+    let t = x.trunc();
+    Ok(if t == 0.0 {
+        "0".to_string()
+    } else {
+        format!("{t:.0}")
+    })
+}
+
+/// Python's `math.pow(a, b)` as graphite-web's `safePow` uses it: `None` where Python raises
+/// (a negative base with a fractional exponent, zero to a negative power, overflow).
+pub fn py_pow(a: f64, b: f64) -> Option<f64> {
+    let r = a.powf(b);
+    if a.is_finite() && b.is_finite() && !r.is_finite() {
+        return None;
+    }
+    Some(r)
+}
+
+/// glyph's `format_units(v, system=…)`: `v` scaled to the largest prefix of `system` (`si`:
+/// k, M, G, T, P by 1000; `binary`: Ki … Pi by 1024) it reaches, and the prefix (with `units`
+/// appended when given).
+pub fn format_units(v: f64, system: &str, units: Option<&str>) -> (f64, String) {
+    const SI: [(&str, f64); 5] = [("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)];
+    const BINARY: [(&str, f64); 5] = [
+        ("Pi", 1125899906842624.0),
+        ("Ti", 1099511627776.0),
+        ("Gi", 1073741824.0),
+        ("Mi", 1048576.0),
+        ("Ki", 1024.0),
+    ];
+    let table: &[(&str, f64)] = match system {
+        "si" => &SI,
+        "binary" => &BINARY,
+        _ => &[],
+    };
+    for (prefix, size) in table {
+        if v.abs() >= *size {
+            let mut v2 = v / size;
+            if v2 - v2.floor() < 0.00000000001 && v > 1.0 {
+                v2 = v2.floor();
+            }
+            let prefix = match units {
+                Some(u) => format!("{prefix}{u}"),
+                None => prefix.to_string(),
+            };
+            return (v2, prefix);
+        }
+    }
+    let mut v = v;
+    if v - v.floor() < 0.00000000001 && v > 1.0 {
+        v = v.floor();
+    }
+    (v, units.unwrap_or("").to_string())
+}
+
+/// Python's `'%.Nf' % x`.
+pub fn py_fixed(x: f64, prec: usize) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    format!("{x:.prec$}")
+}
+
+/// Python's `'%.Ne' % x`: mantissa with `prec` decimals, exponent signed with at least two
+/// digits.
+pub fn py_exp(x: f64, prec: usize, upper: bool) -> String {
+    if !x.is_finite() {
+        let s = py_fixed(x, 0);
+        return if upper { s.to_uppercase() } else { s };
+    }
+    let s = format!("{x:.prec$e}");
+    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let e = if upper { 'E' } else { 'e' };
+    format!(
+        "{mant}{e}{}{:02}",
+        if exp < 0 { '-' } else { '+' },
+        exp.abs()
+    )
+}
+
+/// Python's `fmt % value` for a format with exactly one conversion and one float argument
+/// (graphite-web's `aliasQuery` formats the last value so). Supports the flags `-+ 0#`, width,
+/// precision and the conversions `d i u f F e E g G s r a %`; Python's errors (no conversion,
+/// two conversions, `%x` of a float, a mapping key) are `BadRequest`.
+pub fn py_percent_format(fmt: &str, value: f64) -> Result<String, EvalError> {
+    let bad = |m: &str| EvalError::BadRequest(m.to_string());
+    let chars: Vec<char> = fmt.chars().collect();
+    let mut out = String::new();
+    let mut used = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c != '%' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if i < chars.len() && chars[i] == '(' {
+            return Err(bad("format requires a mapping"));
+        }
+        let (mut left, mut plus, mut space, mut zero) = (false, false, false, false);
+        while i < chars.len() && "-+ 0#".contains(chars[i]) {
+            match chars[i] {
+                '-' => left = true,
+                '+' => plus = true,
+                ' ' => space = true,
+                '0' => zero = true,
+                _ => {}
+            }
+            i += 1;
+        }
+        let mut width = 0usize;
+        if i < chars.len() && chars[i] == '*' {
+            return Err(bad("not enough arguments for format string"));
+        }
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            width = width
+                .saturating_mul(10)
+                .saturating_add(chars[i] as usize - '0' as usize);
+            i += 1;
+        }
+        let mut prec: Option<usize> = None;
+        if i < chars.len() && chars[i] == '.' {
+            i += 1;
+            let mut p = 0usize;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                p = p
+                    .saturating_mul(10)
+                    .saturating_add(chars[i] as usize - '0' as usize);
+                i += 1;
+            }
+            prec = Some(p);
+        }
+        while i < chars.len() && "hlL".contains(chars[i]) {
+            i += 1;
+        }
+        let Some(&conv) = chars.get(i) else {
+            return Err(bad("incomplete format"));
+        };
+        i += 1;
+        if conv == '%' {
+            out.push('%');
+            continue;
+        }
+        if used {
+            return Err(bad("not enough arguments for format string"));
+        }
+        used = true;
+        if width > 10_000 || prec.is_some_and(|p| p > 10_000) {
+            return Err(bad("format width or precision too large"));
+        }
+        let numeric = !matches!(conv, 's' | 'r' | 'a');
+        let mut body = match conv {
+            'd' | 'i' | 'u' => py_percent_d(value)?,
+            'f' | 'F' => {
+                let s = py_fixed(value, prec.unwrap_or(6));
+                if conv == 'F' {
+                    s.to_uppercase()
+                } else {
+                    s
+                }
+            }
+            'e' | 'E' => py_exp(value, prec.unwrap_or(6), conv == 'E'),
+            'g' | 'G' => {
+                let s = format_g_prec(value, prec.unwrap_or(6).max(1));
+                if conv == 'G' {
+                    s.to_uppercase()
+                } else {
+                    s
+                }
+            }
+            's' | 'r' | 'a' => {
+                let s = repr_f64(value);
+                match prec {
+                    Some(p) => s.chars().take(p).collect(),
+                    None => s,
+                }
+            }
+            'x' | 'X' | 'o' | 'c' => {
+                return Err(bad(&format!(
+                    "%{conv} format: an integer is required, not float"
+                )))
+            }
+            other => return Err(bad(&format!("unsupported format character '{other}'"))),
+        };
+        if numeric && !body.starts_with('-') {
+            if plus {
+                body.insert(0, '+');
+            } else if space {
+                body.insert(0, ' ');
+            }
+        }
+        let len = body.chars().count();
+        if len < width {
+            let pad = width - len;
+            if left {
+                body.push_str(&" ".repeat(pad));
+            } else if zero && numeric && value.is_finite() {
+                let sign_len = usize::from(body.starts_with(['-', '+', ' ']));
+                body.insert_str(sign_len, &"0".repeat(pad));
+            } else {
+                body.insert_str(0, &" ".repeat(pad));
+            }
+        }
+        out.push_str(&body);
+    }
+    if !used {
+        return Err(bad("not all arguments converted during string formatting"));
+    }
+    Ok(out)
+}
+
+/// graphite-web's `xff(nonNull, total, xFilesFactor)`: whether `non_null` known values out of
+/// `total` are enough (false when either is zero).
+pub fn xff_counts(non_null: usize, total: f64, x_files_factor: f64) -> bool {
+    non_null > 0 && total != 0.0 && non_null as f64 / total >= x_files_factor
+}
+
+/// graphite-web's `parseTimeOffset` in seconds (`delta.seconds + delta.days * 86400`), with
+/// Python's `timedelta` limit (±999,999,999 days): beyond it graphite-web fails, and so does
+/// this, which keeps every offset far from `i64` overflow.
+pub fn py_time_offset(s: &str) -> Result<i64, EvalError> {
+    const MAX: i64 = 999_999_999 * 86_400 + 86_399;
+    let secs = crate::query::attime::parse_time_offset(s)
+        .map_err(|e| EvalError::BadRequest(format!("Invalid interval value: '{s}': {e}")))?;
+    if !(-MAX..=MAX).contains(&secs) {
+        return Err(EvalError::BadRequest(format!(
+            "interval '{s}' is beyond Python's timedelta range (999999999 days)"
+        )));
+    }
+    Ok(secs)
+}
+
+/// Earliest and latest epoch seconds Python's `datetime` can hold (years 1 and 9999): moving
+/// a request's range beyond them fails in graphite-web with an `OverflowError`.
+pub const PY_DATETIME_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
+/// `start + delta` (epoch seconds) as graphite-web moves `requestContext['startTime']` with a
+/// `timedelta`: an error where Python's datetime would overflow.
+pub fn shift_time(t: i64, delta: i64) -> Result<i64, EvalError> {
+    t.checked_add(delta)
+        .filter(|v| PY_DATETIME_RANGE.contains(v))
+        .ok_or_else(|| {
+            EvalError::BadRequest(format!(
+                "date value out of range (shifting {t} by {delta} seconds)"
+            ))
+        })
+}
+
+/// Evaluates the call's first argument again over `[start, end)`: graphite-web's
+/// `evaluateTarget(newContext, requestContext['args'][0])`, which functions needing data
+/// outside the request's range (moving windows, Holt-Winters, `timeShift`, …) do.
+pub fn reevaluate(
+    ctx: &crate::query::eval::EvalContext<'_>,
+    args: &crate::query::registry::Args<'_>,
+    start: i64,
+    end: i64,
+) -> Result<Vec<Series>, EvalError> {
+    let expr = args
+        .expr("seriesList")
+        .ok_or_else(|| EvalError::BadRequest(format!("{} needs a series list", args.def().name)))?;
+    ctx.with_range(start, end).eval_series(expr)
+}
+
+/// `t` (epoch seconds) truncated to the start of its `unit` in time zone `tz`, as graphite-web
+/// builds `datetime(s.year, …, tzinfo=s.tzinfo)`: the local wall time truncated, read back with
+/// the UTC offset `t` itself has. `unit` is one of `years`, `months`, `weeks` (back to ISO
+/// weekday `iso_weekday`, 1 = Monday), `days`, `hours`, `minutes`, `seconds`.
+pub fn truncate_local(
+    t: i64,
+    tz: &chrono_tz::Tz,
+    unit: &str,
+    iso_weekday: u32,
+) -> Result<i64, EvalError> {
+    use chrono::{Datelike, NaiveDate, Offset, TimeZone, Timelike};
+    let bad = || EvalError::BadRequest(format!("time {t} cannot be aligned"));
+    let local = tz.timestamp_opt(t, 0).single().ok_or_else(bad)?;
+    let offset = local.offset().fix().local_minus_utc() as i64;
+    let (y, mo, d, h, mi, s) = (
+        local.year(),
+        local.month(),
+        local.day(),
+        local.hour(),
+        local.minute(),
+        local.second(),
+    );
+    let date = |y: i32, mo: u32, d: u32| NaiveDate::from_ymd_opt(y, mo, d).ok_or_else(bad);
+    let naive = match unit {
+        "years" => date(y, 1, 1)?.and_hms_opt(0, 0, 0),
+        "months" => date(y, mo, 1)?.and_hms_opt(0, 0, 0),
+        "weeks" => {
+            let today = date(y, mo, d)?;
+            let mut back = today.weekday().number_from_monday() as i64 - iso_weekday as i64;
+            if back < 0 {
+                back += 7;
+            }
+            (today - chrono::Duration::days(back)).and_hms_opt(0, 0, 0)
+        }
+        "days" => date(y, mo, d)?.and_hms_opt(0, 0, 0),
+        "hours" => date(y, mo, d)?.and_hms_opt(h, 0, 0),
+        "minutes" => date(y, mo, d)?.and_hms_opt(h, mi, 0),
+        _ => date(y, mo, d)?.and_hms_opt(h, mi, s),
+    }
+    .ok_or_else(bad)?;
+    Ok(naive.and_utc().timestamp() - offset)
+}
+
+/// graphite-web's `_getFirstPathExpression`: the first path expression of a name that is a
+/// function call (following each call's first argument). `None` when the first argument is not
+/// a path. Like graphite-web's grammar (pyparsing's `parseString`, which matches a prefix), a
+/// name that parses only up to some point is read up to there (`a.b (avg: 1.0)` reads as
+/// `a.b`); a name with no parsable start is an error (graphite-web fails then too).
+pub fn first_path_expression_checked(name: &str) -> Result<Option<String>, EvalError> {
+    use crate::query::ast::Expr;
+    let mut text = name;
+    let expr = loop {
+        match crate::query::parse::parse_target(text, 256) {
+            Ok(e) => break e,
+            Err(e) => {
+                let cut = text
+                    .char_indices()
+                    .nth(e.position)
+                    .map_or(text.len(), |(i, _)| i);
+                if e.position == 0 || cut == text.len() {
+                    // No call parses: pyparsing falls back to the leading path expression.
+                    let path: &str = name
+                        .split(['(', ')', ',', ' ', '\'', '"', '='])
+                        .next()
+                        .unwrap_or("");
+                    if path.is_empty() {
+                        return Err(EvalError::BadRequest(format!(
+                            "series name '{name}' does not parse: {e}"
+                        )));
+                    }
+                    return Ok(Some(path.to_string()));
+                }
+                text = &text[..cut];
+            }
+        }
+    };
+    let mut cur = &expr;
+    loop {
+        match cur {
+            Expr::Path(p) => return Ok(Some(p.clone())),
+            Expr::Call(c) => match c.args.first() {
+                Some(a) => cur = a,
+                None => return Ok(None),
+            },
+            Expr::Template(t) => cur = &t.expr,
+            _ => return Ok(None),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_round_slices_and_formats() {
+        // Expected values are CPython 3.11's.
+        assert_eq!(py_round(2.675, 2), 2.67);
+        assert_eq!(py_round(0.125, 2), 0.12);
+        assert_eq!(py_round(2.5, 0), 2.0);
+        assert_eq!(py_round(1234.5, -1), 1230.0);
+        assert_eq!(py_round(1250.0, -2), 1200.0);
+        assert_eq!(py_round(1350.0, -2), 1400.0);
+        assert_eq!(py_round(1250.0001, -2), 1300.0);
+        assert_eq!(py_round(-1250.0001, -2), -1300.0);
+        assert_eq!(py_round(49.0, -2), 0.0);
+        assert_eq!(py_round(12.0, -5), 0.0);
+        assert!(py_round(f64::NAN, 3).is_nan());
+        assert_eq!(py_slice_range(5, Some(-2), None), 3..5);
+        assert_eq!(py_slice_range(5, None, Some(-7)), 0..0);
+        assert_eq!(py_slice_range(5, Some(7), Some(9)), 5..5);
+        assert_eq!(py_index_of(3, -1), Some(2));
+        assert_eq!(py_index_of(3, 3), None);
+        assert_eq!(py_percent_d(-2.7).unwrap(), "-2");
+        assert_eq!(py_percent_d(1e20).unwrap(), "100000000000000000000");
+        assert!(py_percent_d(f64::INFINITY).is_err());
+        assert_eq!(py_exp(1234.5, 2, false), "1.23e+03");
+        assert_eq!(
+            py_percent_format("Channel %d MHz", 433.9).unwrap(),
+            "Channel 433 MHz"
+        );
+        assert_eq!(py_percent_format("%.2f%%", 1.005).unwrap(), "1.00%");
+        assert_eq!(py_percent_format("[%-6s]", 1.5).unwrap(), "[1.5   ]");
+        assert_eq!(py_percent_format("%+08.3f", 3.25159).unwrap(), "+003.252");
+        assert_eq!(py_percent_format("%g", 1e-5).unwrap(), "1e-05");
+        assert!(py_percent_format("plain", 1.0).is_err());
+        assert!(py_percent_format("%d %d", 1.0).is_err());
+        assert!(py_percent_format("%x", 1.0).is_err());
+        assert_eq!(
+            format_units(1536.0, "binary", None),
+            (1.5, "Ki".to_string())
+        );
+        assert_eq!(
+            format_units(2_000_000.0, "si", Some("b")),
+            (2.0, "Mb".to_string())
+        );
+        assert_eq!(py_pow(-8.0, 1.0 / 3.0), None);
+        assert_eq!(py_pow(0.0, -1.0), None);
+        assert_eq!(py_pow(f64::NAN, 0.0), Some(1.0));
+        assert_eq!(
+            first_path_expression_checked("sumSeries(scale(a.b,2),c)")
+                .unwrap()
+                .as_deref(),
+            Some("a.b")
+        );
+        assert_eq!(
+            first_path_expression_checked("constantLine(1)").unwrap(),
+            None
+        );
+        assert_eq!(
+            first_path_expression_checked("a.b (avg: 1.0)")
+                .unwrap()
+                .as_deref(),
+            Some("a.b")
+        );
+        assert!(first_path_expression_checked("(z)").is_err());
+        assert_eq!(
+            first_path_expression_checked("sumSeries(a.b c)")
+                .unwrap()
+                .as_deref(),
+            Some("sumSeries")
+        );
+    }
 
     #[test]
     fn safe_functions() {

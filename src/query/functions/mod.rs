@@ -3,10 +3,12 @@
 //! exists exactly when it is listed here.
 
 pub mod alias;
+pub mod calculate;
 pub mod combine;
 pub mod common;
 pub mod filter;
 pub mod graph;
+pub mod special;
 pub mod tags;
 pub mod transform;
 
@@ -15,17 +17,22 @@ use std::sync::LazyLock;
 
 use super::registry::FunctionDef;
 
+/// Every family's functions, in registry order.
+const FAMILIES: &[&[FunctionDef]] = &[
+    combine::FUNCTIONS,
+    filter::FUNCTIONS,
+    tags::FUNCTIONS,
+    transform::FUNCTIONS,
+    calculate::FUNCTIONS,
+    alias::FUNCTIONS,
+    graph::FUNCTIONS,
+    special::FUNCTIONS,
+];
+
 static REGISTRY: LazyLock<HashMap<&'static str, &'static FunctionDef>> = LazyLock::new(|| {
     let mut m = HashMap::new();
-    for family in [
-        combine::FUNCTIONS,
-        filter::FUNCTIONS,
-        tags::FUNCTIONS,
-        transform::FUNCTIONS,
-        alias::FUNCTIONS,
-        graph::FUNCTIONS,
-    ] {
-        for f in family {
+    for family in FAMILIES {
+        for f in family.iter() {
             m.insert(f.name, f);
         }
     }
@@ -42,6 +49,24 @@ pub fn all() -> Vec<&'static FunctionDef> {
     let mut v: Vec<&'static FunctionDef> = REGISTRY.values().copied().collect();
     v.sort_by_key(|f| f.name);
     v
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::FAMILIES;
+
+    #[test]
+    fn no_function_is_registered_twice() {
+        let mut seen = std::collections::HashMap::new();
+        for family in FAMILIES {
+            for f in family.iter() {
+                if let Some(prev) = seen.insert(f.name, f.group) {
+                    panic!("{} registered twice ({} and {})", f.name, prev, f.group);
+                }
+            }
+        }
+        assert!(seen.len() > 100, "{} functions", seen.len());
+    }
 }
 
 #[cfg(test)]
