@@ -2,6 +2,7 @@
 //!
 //! (Module tour below is completed as the modules land.)
 
+pub mod alert;
 pub mod api;
 pub mod carbon;
 pub mod config;

@@ -3,7 +3,8 @@
 //! reverse order on SIGTERM/SIGINT so that every accepted point reaches disk.
 //!
 //! Shutdown is one mechanism: a [`CancellationToken`] every task watches. SIGHUP reloads
-//! the storage rules; a bad file is refused (with its path and line) and the old rules stay.
+//! the storage rules and the alert rules; a bad file is refused (with its path and line) and
+//! the old rules stay.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,8 @@ pub struct Running {
     pub addrs: Addresses,
     /// The store, for in-process callers.
     pub store: Arc<Store>,
+    /// The alert board (state of every rule; [`crate::alert::Board::request_reload`] re-reads the rules).
+    pub alerts: Arc<crate::alert::Board>,
     cancel: CancellationToken,
     done: tokio::task::JoinHandle<()>,
 }
@@ -91,14 +94,23 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
             .map_err(|e| format!("cannot open data directory {}: {e}", whisper_dir.display()))?,
     );
     tracing::info!("data directory {}: {} metrics, {} tagged series", whisper_dir.display(), store.index.len(), store.tags.len());
+    let cancel = CancellationToken::new();
+    let alerting = crate::alert::start(&settings, store.clone(), cancel.clone()).await?;
     let persisters = Persisters::start(store.clone(), settings.cache.writers);
 
     let stats = Arc::new(CarbonStats::default());
     let ingest = Ingest::new(store.clone(), stats.clone(), settings.carbon.max_line_length, settings.carbon.max_pickle_frame);
-    let listeners = Listeners::start(ingest, &settings.carbon.plaintext_tcp, &settings.carbon.plaintext_udp, &settings.carbon.pickle_tcp).await?;
+    let listeners = match Listeners::start(ingest, &settings.carbon.plaintext_tcp, &settings.carbon.plaintext_udp, &settings.carbon.pickle_tcp).await {
+        Ok(l) => l,
+        Err(e) => {
+            cancel.cancel();
+            alerting.stopped().await;
+            return Err(e);
+        }
+    };
 
     let state = AppState { store: store.clone(), config: Arc::new(api_config(&settings)) };
-    let app = api::router(state);
+    let app = api::router(state).merge(api::status::router(api::status::StatusState::new(&settings, alerting.board.clone())));
     let http = tokio::net::TcpListener::bind(&settings.http.listen)
         .await
         .map_err(|e| format!("cannot listen on {} (http.listen): {e}", settings.http.listen))?;
@@ -114,7 +126,6 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         show(addrs.carbon.pickle_tcp)
     );
 
-    let cancel = CancellationToken::new();
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(async move {
         let r = axum::serve(http, app).with_graceful_shutdown(async move { http_cancel.cancelled().await }).await;
@@ -144,18 +155,20 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         }
     });
 
+    let board = alerting.board.clone();
     let done_cancel = cancel.clone();
     let done = tokio::spawn(async move {
         done_cancel.cancelled().await;
         tracing::info!("shutting down: stopping listeners");
         listeners.shutdown().await;
         let _ = http_task.await;
+        alerting.stopped().await;
         tracing::info!("flushing the cache to disk");
         let _ = tokio::task::spawn_blocking(move || persisters.flush_and_stop()).await;
         tracing::info!("shutdown complete");
     });
 
-    Ok(Running { addrs, store, cancel, done })
+    Ok(Running { addrs, store, alerts: board, cancel, done })
 }
 
 /// Reloads the storage rules into `store` (SIGHUP). Returns the error, old rules kept, when
@@ -182,6 +195,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
                     Ok(()) => tracing::info!("SIGHUP: storage rules reloaded"),
                     Err(e) => tracing::error!("SIGHUP: storage rules NOT reloaded, old rules kept: {e}"),
                 }
+                running.alerts.request_reload();
             }
         }
     }
@@ -193,7 +207,8 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
 pub fn check_config(config: Option<&Path>) -> Result<String, String> {
     let settings = Settings::load(config).map_err(|e| e.to_string())?;
     load_rules(&settings)?;
-    Ok(format!("settings and storage rules OK (data in {})", settings.data_dir.display()))
+    let alerts = crate::alert::AlertConfig::from_settings(&settings).load_rules().map_err(|e| e.to_string())?;
+    Ok(format!("settings, storage rules and {} alert rules OK (data in {})", alerts.rules.len(), settings.data_dir.display()))
 }
 
 /// Waits `d`, for tests and examples.
