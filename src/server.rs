@@ -111,9 +111,15 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
 
     let state = AppState { store: store.clone(), config: Arc::new(api_config(&settings)) };
     let app = api::router(state).merge(api::status::router(api::status::StatusState::new(&settings, alerting.board.clone())));
-    let http = tokio::net::TcpListener::bind(&settings.http.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {} (http.listen): {e}", settings.http.listen))?;
+    let http = match tokio::net::TcpListener::bind(&settings.http.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            cancel.cancel();
+            alerting.stopped().await;
+            listeners.shutdown().await;
+            return Err(format!("cannot listen on {} (http.listen): {e}", settings.http.listen));
+        }
+    };
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
 
     let addrs = Addresses { http: http_addr, carbon: listeners.addrs };

@@ -160,9 +160,9 @@ fn headline(rule: &Rule, state: &RuleState, kind: MailKind) -> String {
     match (state.failing.first(), state.failing_total) {
         (Some(r), 1) => {
             let (by, pct) = format::excess(r.value, rule.threshold);
-            let pct = pct.map(|p| format!(", {p}")).unwrap_or_default();
+            let pct = pct.map(|p| format!(" ({p})")).unwrap_or_default();
             format!(
-                "{} is {}: {} the threshold {} by {}{}.",
+                "{} is {}, {} the threshold of {} by {}{}.",
                 r.series,
                 format::value(r.value),
                 dir,
@@ -173,9 +173,9 @@ fn headline(rule: &Rule, state: &RuleState, kind: MailKind) -> String {
         }
         (Some(r), n) => {
             let (by, pct) = format::excess(r.value, rule.threshold);
-            let pct = pct.map(|p| format!(", {p}")).unwrap_or_default();
+            let pct = pct.map(|p| format!(" ({p})")).unwrap_or_default();
             format!(
-                "{n} series are {dir} the threshold {th}; the worst, {}, is {} ({by} {dir}{pct}).",
+                "{n} series are {dir} the threshold of {th}; the worst, {}, is {}: {by} {dir}{pct}.",
                 r.series,
                 format::value(r.value)
             )
@@ -287,8 +287,9 @@ pub fn compose(
     })
 }
 
-/// The graph of a mail: `series` (the target over the last 24 h; failing series first, at
-/// most [`MAX_GRAPHED`]) on white, with the threshold as a red dashed line.
+/// The graph of a mail: `series` (the target over the last 24 h) on white, failing series in
+/// strong colours over the others in grey (at most [`MAX_GRAPHED`], failing ones first), and
+/// the threshold as a red dashed line.
 pub fn graph(
     rule: &Rule,
     state: &RuleState,
@@ -297,26 +298,27 @@ pub fn graph(
     end: i64,
     tz: Tz,
 ) -> Result<Vec<u8>, String> {
+    // Failing series in strong colours on top; the others muted grey behind them.
+    let is_failing = |s: &Series| state.failing.iter().any(|r| r.series == s.name);
+    let (failing, others): (Vec<Series>, Vec<Series>) =
+        series.into_iter().partition(|s| is_failing(s));
     let mut drawn: Vec<Series> = Vec::new();
-    if series.len() > MAX_GRAPHED {
-        for r in &state.failing {
-            if let Some(s) = series.iter().find(|s| s.name == r.series) {
-                drawn.push(s.clone());
-            }
-            if drawn.len() == MAX_GRAPHED {
-                break;
-            }
+    let room_for_others = MAX_GRAPHED.saturating_sub(failing.len().min(MAX_GRAPHED));
+    let muted = !failing.is_empty();
+    for mut s in others.into_iter().take(room_for_others) {
+        if muted {
+            s.hints.color = Some("#9aa7b4".into());
+            s.hints.line_width = Some(1.0);
         }
-        for s in &series {
-            if drawn.len() >= MAX_GRAPHED {
-                break;
-            }
-            if !drawn.iter().any(|d| d.name == s.name) {
-                drawn.push(s.clone());
-            }
-        }
-    } else {
-        drawn = series;
+        drawn.push(s);
+    }
+    let strong = [
+        "#1f5fa8", "#e07b00", "#8e44ad", "#2e8b57", "#8b5a2b", "#00838f", "#c2185b", "#546e7a",
+    ];
+    for (i, mut s) in failing.into_iter().take(MAX_GRAPHED).enumerate() {
+        s.hints.color = Some(strong[i % strong.len()].into());
+        s.hints.line_width = Some(2.5);
+        drawn.push(s);
     }
     let step = ((end - start) / 2).max(1);
     let mut line = Series::new(
@@ -335,9 +337,6 @@ pub fn graph(
     line.hints.dashed = Some(5.0);
     line.hints.line_width = Some(2.0);
     drawn.push(line);
-    let colors = [
-        "#1f5fa8", "#e07b00", "#2e8b57", "#8e44ad", "#8b5a2b", "#00838f", "#c2185b", "#546e7a",
-    ];
     let params = GraphParams {
         width: 640,
         height: 280,
@@ -345,7 +344,7 @@ pub fn graph(
         fgcolor: parse_color("#333333").expect("a color"),
         major_grid_color: parse_color("#dddddd").expect("a color"),
         minor_grid_color: parse_color("#f0f0f0").expect("a color"),
-        color_list: colors.iter().filter_map(|c| parse_color(c)).collect(),
+        color_list: strong.iter().filter_map(|c| parse_color(c)).collect(),
         line_width: 2.0,
         font_size: 9.0,
         hide_legend: Some(false),

@@ -616,6 +616,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_rules_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts.d");
+        let set = load_dir(&dir, 64, &["root@localhost".into()]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(set.rules.len() >= 4);
+        assert!(set
+            .rules
+            .iter()
+            .any(|r| r.target == "collectd.*.load.load.shortterm"));
+        assert!(set.rules.iter().any(|r| r.direction == Direction::Below));
+    }
+
+    #[test]
     fn slugs_and_thresholds() {
         assert_eq!(slugify("  Load: web1 / 5m  "), "load-web1-5m");
         assert_eq!(slugify("✓"), "rule");
