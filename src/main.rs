@@ -59,40 +59,6 @@ enum AlertsCommand {
     },
 }
 
-fn alerts_check(config: Option<&std::path::Path>) -> Result<(), String> {
-    let settings = carbonhound::config::Settings::load(config).map_err(|e| e.to_string())?;
-    let cfg = carbonhound::alert::AlertConfig::from_settings(&settings);
-    let set = cfg.load_rules().map_err(|e| format!("alert rules in {} have problems:\n{e}", cfg.rules_dir.display()))?;
-    for r in &set.rules {
-        println!("{}: {} ({} {} {}, {})", r.source, r.name, r.target, r.direction.as_str(), r.threshold, r.rule_type.as_str());
-    }
-    println!("{} alert rules in {} files OK ({})", set.rules.len(), set.files.len(), cfg.rules_dir.display());
-    Ok(())
-}
-
-fn alerts_preview(config: Option<&std::path::Path>, name: &str, out: &std::path::Path, kind: Option<&str>) -> Result<(), String> {
-    use carbonhound::alert::MailKind;
-    let settings = carbonhound::config::Settings::load(config).map_err(|e| e.to_string())?;
-    let rules = carbonhound::server::load_rules(&settings)?;
-    let store = carbonhound::store::Store::open(&settings.whisper_dir(), rules, settings.cache.max_size, carbonhound::whisper::Preallocation::Sparse, 0)
-        .map_err(|e| format!("cannot open data directory {}: {e}", settings.whisper_dir().display()))?;
-    let kind = kind.map(|k| if k == "recovery" { MailKind::Recovery } else { MailKind::Alert });
-    let p = carbonhound::alert::preview(&settings, &store, name, kind, carbonhound::store::unix_now())?;
-    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let base = out.join(&p.rule.slug);
-    let png_name = format!("{}.png", p.rule.slug);
-    // The HTML names the graph by Content-ID; the file on disk points at the PNG beside it.
-    let html = p.mail.html.replace(&format!("cid:{}", p.mail.cid), &png_name);
-    let files = [("txt", p.mail.text.into_bytes()), ("html", html.into_bytes()), ("png", p.mail.png), ("eml", p.eml)];
-    for (ext, bytes) in files {
-        let path = base.with_extension(ext);
-        std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!("wrote {}", path.display());
-    }
-    println!("\"{}\": {} now; this is its {} mail (subject \"{}\")", p.rule.name, p.status.as_str(), if p.kind == MailKind::Recovery { "recovery" } else { "alert" }, p.mail.subject);
-    Ok(())
-}
-
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
@@ -112,8 +78,10 @@ fn main() -> ExitCode {
                 .and_then(|rt| rt.block_on(carbonhound::server::serve(settings))),
         },
         Command::CheckConfig { config } => carbonhound::server::check_config(config.as_deref()).map(|m| println!("{m}")),
-        Command::Alerts { action: AlertsCommand::Check { config } } => alerts_check(config.as_deref()),
-        Command::Alerts { action: AlertsCommand::Preview { name, config, out, kind } } => alerts_preview(config.as_deref(), &name, &out, kind.as_deref()),
+        Command::Alerts { action: AlertsCommand::Check { config } } => carbonhound::alert::cli::check(config.as_deref()).map(|m| println!("{m}")),
+        Command::Alerts { action: AlertsCommand::Preview { name, config, out, kind } } => {
+            carbonhound::alert::cli::preview(config.as_deref(), &name, &out, kind.as_deref()).map(|m| println!("{m}"))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

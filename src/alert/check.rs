@@ -98,7 +98,7 @@ mod tests {
             vec![],
         );
         let store = Store::open(dir.path(), rules, 100_000, Preallocation::Sparse, 0).unwrap();
-        let now = 1_700_000_000 - 1_700_000_000 % 10;
+        let now = 1_700_000_000;
         store.insert("h.a.load", now - 100, 1.0);
         store.insert("h.a.load", now - 50, 3.0);
         store.insert("h.b.load", now - 300, 9.0);

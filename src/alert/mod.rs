@@ -12,7 +12,7 @@
 //! - [`mail`] + [`templates`] + [`format`]: composing the mail (text, HTML, PNG graph);
 //!   [`smtp`]: sending it with lettre.
 //! - [`scheduler`]: the loop tying these together; [`board`]: what it publishes for the
-//!   status pages (`crate::api::status`).
+//!   status pages (`crate::api::status`); [`cli`]: `carbonhound alerts check|preview`.
 //!
 //! Behaviour, and where it differs from Hound:
 //! - **Value checked**: the last non-null value of each series of the target within the
@@ -45,6 +45,7 @@
 pub mod backoff;
 pub mod board;
 pub mod check;
+pub mod cli;
 pub mod format;
 pub mod mail;
 pub mod rule;

@@ -33,6 +33,7 @@ fn new_env<'a>() -> Environment<'a> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
     env
 }
 
