@@ -14,6 +14,7 @@ use crate::whisper::Preallocation;
 /// or every problem as `path:line:column: message`.
 pub fn check(config: Option<&Path>) -> Result<String, String> {
     let settings = Settings::load(config).map_err(|e| e.to_string())?;
+    super::check_mail_settings(&settings)?;
     let cfg = AlertConfig::from_settings(&settings);
     let set = cfg.load_rules().map_err(|e| {
         format!(

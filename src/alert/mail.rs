@@ -386,3 +386,109 @@ pub fn to_message(c: &Composed, from: &str, now: i64) -> Result<Message, String>
         .multipart(body)
         .map_err(|e| format!("cannot build the message: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::state::{step, tests::rule, Outcome, Reading};
+
+    fn settings() -> MailSettings {
+        MailSettings {
+            from: "carbonhound@example.com".into(),
+            default_to: vec!["oncall@example.com".into()],
+            base_url: "http://graphs.example.com/".into(),
+            tz: "Europe/Berlin".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn every_failing_series_is_listed_worst_first() {
+        let mut r = rule(4.0, Direction::Above);
+        r.target = "collectd.*.load.load.shortterm".into();
+        let readings = [("web1", 5.0), ("web2", 1.0), ("db1", 8.0)]
+            .iter()
+            .map(|(h, v)| Reading {
+                series: format!("collectd.{h}.load.load.shortterm"),
+                value: *v,
+                at: 1_700_000_000,
+            })
+            .collect();
+        let (st, kind) = step(
+            &r,
+            None,
+            Outcome::Checked {
+                readings,
+                series: 3,
+            },
+            1_700_000_060,
+        );
+        let kind = kind.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let c = compose(
+            &r,
+            &st,
+            kind,
+            1_700_000_060,
+            &settings(),
+            &Templates::new(dir.path()),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(c.subject, "[ALERT] Load high");
+        assert_eq!(c.to, vec!["oncall@example.com"]);
+        assert!(c.text.contains("2 series are above the threshold of 4; the worst, collectd.db1.load.load.shortterm, is 8: 4 above (100%)."), "{}", c.text);
+        let db1 = c
+            .text
+            .find("collectd.db1.load.load.shortterm = 8")
+            .expect("db1 listed");
+        let web1 = c
+            .text
+            .find("collectd.web1.load.load.shortterm = 5")
+            .expect("web1 listed");
+        assert!(db1 < web1, "worst first");
+        assert!(
+            !c.text.contains("web2.load.load.shortterm ="),
+            "a passing series is not listed"
+        );
+        assert!(
+            c.text.contains("CET"),
+            "the configured zone is shown: {}",
+            c.text
+        );
+        assert!(c
+            .text
+            .contains("http://graphs.example.com/alerts/load-high"));
+        assert!(c.html.contains(&format!("src=\"cid:{}\"", c.cid)));
+        let eml = String::from_utf8(
+            to_message(&c, "carbonhound@example.com", 1_700_000_060)
+                .unwrap()
+                .formatted(),
+        )
+        .unwrap();
+        assert!(eml.contains("Subject: [ALERT] Load high"));
+        assert!(eml.contains("multipart/alternative") && eml.contains("multipart/related"));
+        assert!(eml.contains(&format!("Content-ID: <{}>", c.cid)));
+    }
+
+    #[test]
+    fn recovery_and_notice_subjects() {
+        let mut r = rule(10.0, Direction::Below);
+        assert_eq!(subject(&r, MailKind::Recovery), "[RECOVERED] Load high");
+        r.rule_type = RuleType::Notice;
+        assert_eq!(subject(&r, MailKind::Alert), "[NOTICE] Load high");
+        assert_eq!(subject(&r, MailKind::Reminder(3)), "[NOTICE] Load high");
+        let mut c = Composed {
+            subject: "s".into(),
+            to: vec![],
+            text: String::new(),
+            html: String::new(),
+            png: vec![],
+            cid: "x".into(),
+        };
+        assert!(to_message(&c, "a@b.c", 0)
+            .unwrap_err()
+            .contains("no recipients"));
+        c.to = vec!["not an address".into()];
+        assert!(to_message(&c, "a@b.c", 0).is_err());
+    }
+}

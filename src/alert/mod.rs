@@ -82,6 +82,19 @@ impl Alerting {
     }
 }
 
+/// Checks that `[alerting].email_from` and every `[alerting].email_to` are e-mail
+/// addresses (`a@b` or `Name <a@b>`); the error names the setting.
+pub fn check_mail_settings(settings: &Settings) -> Result<(), String> {
+    let from = &settings.alerting.email_from;
+    from.parse::<lettre::message::Mailbox>()
+        .map_err(|e| format!("alerting.email_from '{from}' is not an e-mail address: {e}"))?;
+    for to in &settings.alerting.email_to {
+        to.parse::<lettre::message::Mailbox>()
+            .map_err(|e| format!("alerting.email_to: '{to}' is not an e-mail address: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Starts alerting for a server: checks the mail settings, opens the state database in
 /// `settings.state_dir()`, reads the rules, and spawns the scheduler, which runs until
 /// `cancel`. Errors: an `email_from` that is not an address, bad TLS settings, or a state
@@ -92,20 +105,7 @@ pub async fn start(
     cancel: CancellationToken,
 ) -> Result<Alerting, String> {
     let cfg = AlertConfig::from_settings(settings);
-    settings
-        .alerting
-        .email_from
-        .parse::<lettre::message::Mailbox>()
-        .map_err(|e| {
-            format!(
-                "alerting.email_from '{}' is not an e-mail address: {e}",
-                settings.alerting.email_from
-            )
-        })?;
-    for to in &settings.alerting.email_to {
-        to.parse::<lettre::message::Mailbox>()
-            .map_err(|e| format!("alerting.email_to: '{to}' is not an e-mail address: {e}"))?;
-    }
+    check_mail_settings(settings)?;
     let mailer = smtp::Mailer::new(&settings.smtp)?;
     let state_dir = settings.state_dir();
     let board = Arc::new(Board::default());

@@ -62,10 +62,12 @@ impl Direction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleType {
-    /// Mail subject `[ALERT] name`.
+    /// Mail subject `[ALERT] name`. (Hound's spelling `Alert` is accepted too.)
     #[default]
+    #[serde(alias = "Alert")]
     Alert,
-    /// Mail subject `[NOTICE] name`.
+    /// Mail subject `[NOTICE] name`. (Hound's spelling `Notice` is accepted too.)
+    #[serde(alias = "Notice")]
     Notice,
 }
 
@@ -530,6 +532,12 @@ mod tests {
             r[0].rule_type,
             RuleType::Alert,
             "type defaults to alert, as in Hound"
+        );
+        let hound = parse("[[alert]]\nname = \"x\"\ntarget = \"a\"\nthreshold = 1\ndirection = \"above\"\ntype = \"Notice\"\n").unwrap();
+        assert_eq!(
+            hound[0].rule_type,
+            RuleType::Notice,
+            "Hound's capitalised type"
         );
         assert_eq!(
             r[0].threshold, 1.0,
