@@ -32,6 +32,7 @@
 //! Everything flows one way: ingest never calls query; query never writes; alerting is a
 //! client of query and graph, as Hound is of graphite-web, without the HTTP hop.
 
+pub mod alert;
 pub mod api;
 pub mod carbon;
 pub mod cli;

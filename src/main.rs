@@ -32,6 +32,36 @@ enum Command {
         #[command(subcommand)]
         command: carbonhound::cli::whisper::WhisperCommand,
     },
+    /// Alert rules: check them, or preview the mail one would send.
+    Alerts {
+        #[command(subcommand)]
+        action: AlertsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AlertsCommand {
+    /// Read every rule file of [alerting].rules_dir; print each problem as path:line:column.
+    Check {
+        /// TOML settings file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Write the mail rule NAME would send now (NAME.txt, NAME.html, NAME.png, NAME.eml)
+    /// without sending it. Reads the whisper files of data_dir.
+    Preview {
+        /// Rule name or its page slug.
+        name: String,
+        /// TOML settings file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Folder for the files (created if missing).
+        #[arg(long, short, default_value = ".")]
+        out: PathBuf,
+        /// Which mail: alert or recovery (default: by the rule's current state).
+        #[arg(long, value_parser = ["alert", "recovery"])]
+        kind: Option<String>,
+    },
 }
 
 fn init_logging() {
@@ -57,10 +87,23 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string())
                 .and_then(|rt| rt.block_on(carbonhound::server::serve(settings))),
         },
+        Command::Whisper { command } => return carbonhound::cli::whisper::run(command),
         Command::CheckConfig { config } => {
             carbonhound::server::check_config(config.as_deref()).map(|m| println!("{m}"))
         }
-        Command::Whisper { command } => return carbonhound::cli::whisper::run(command),
+        Command::Alerts {
+            action: AlertsCommand::Check { config },
+        } => carbonhound::alert::cli::check(config.as_deref()).map(|m| println!("{m}")),
+        Command::Alerts {
+            action:
+                AlertsCommand::Preview {
+                    name,
+                    config,
+                    out,
+                    kind,
+                },
+        } => carbonhound::alert::cli::preview(config.as_deref(), &name, &out, kind.as_deref())
+            .map(|m| println!("{m}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

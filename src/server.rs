@@ -3,7 +3,8 @@
 //! reverse order on SIGTERM/SIGINT so that every accepted point reaches disk.
 //!
 //! Shutdown is one mechanism: a [`CancellationToken`] every task watches. SIGHUP reloads
-//! the storage rules; a bad file is refused (with its path and line) and the old rules stay.
+//! the storage rules and the alert rules; a bad file is refused (with its path and line) and
+//! the old rules stay.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -77,6 +78,8 @@ pub struct Running {
     pub addrs: Addresses,
     /// The store, for in-process callers.
     pub store: Arc<Store>,
+    /// The alert board (state of every rule; [`crate::alert::Board::request_reload`] re-reads the rules).
+    pub alerts: Arc<crate::alert::Board>,
     cancel: CancellationToken,
     done: tokio::task::JoinHandle<()>,
 }
@@ -109,6 +112,8 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         store.index.len(),
         store.tags.len()
     );
+    let cancel = CancellationToken::new();
+    let alerting = crate::alert::start(&settings, store.clone(), cancel.clone()).await?;
     let persisters = Persisters::start(store.clone(), settings.cache.writers);
 
     let stats = Arc::new(CarbonStats::default());
@@ -118,27 +123,42 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         settings.carbon.max_line_length,
         settings.carbon.max_pickle_frame,
     );
-    let listeners = Listeners::start(
+    let listeners = match Listeners::start(
         ingest,
         &settings.carbon.plaintext_tcp,
         &settings.carbon.plaintext_udp,
         &settings.carbon.pickle_tcp,
     )
-    .await?;
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            cancel.cancel();
+            alerting.stopped().await;
+            return Err(e);
+        }
+    };
 
     let state = AppState {
         store: store.clone(),
         config: Arc::new(api_config(&settings)),
     };
-    let app = api::router(state);
-    let http = tokio::net::TcpListener::bind(&settings.http.listen)
-        .await
-        .map_err(|e| {
-            format!(
+    let app = api::router(state).merge(api::status::router(api::status::StatusState::new(
+        &settings,
+        alerting.board.clone(),
+    )));
+    let http = match tokio::net::TcpListener::bind(&settings.http.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            cancel.cancel();
+            alerting.stopped().await;
+            listeners.shutdown().await;
+            return Err(format!(
                 "cannot listen on {} (http.listen): {e}",
                 settings.http.listen
-            )
-        })?;
+            ));
+        }
+    };
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
 
     let addrs = Addresses {
@@ -154,7 +174,6 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         show(addrs.carbon.pickle_tcp)
     );
 
-    let cancel = CancellationToken::new();
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(async move {
         let r = axum::serve(http, app)
@@ -186,12 +205,14 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         }
     });
 
+    let board = alerting.board.clone();
     let done_cancel = cancel.clone();
     let done = tokio::spawn(async move {
         done_cancel.cancelled().await;
         tracing::info!("shutting down: stopping listeners");
         listeners.shutdown().await;
         let _ = http_task.await;
+        alerting.stopped().await;
         tracing::info!("flushing the cache to disk");
         let _ = tokio::task::spawn_blocking(move || persisters.flush_and_stop()).await;
         tracing::info!("shutdown complete");
@@ -200,6 +221,7 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
     Ok(Running {
         addrs,
         store,
+        alerts: board,
         cancel,
         done,
     })
@@ -229,6 +251,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
                     Ok(()) => tracing::info!("SIGHUP: storage rules reloaded"),
                     Err(e) => tracing::error!("SIGHUP: storage rules NOT reloaded, old rules kept: {e}"),
                 }
+                running.alerts.request_reload();
             }
         }
     }
@@ -240,8 +263,12 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
 pub fn check_config(config: Option<&Path>) -> Result<String, String> {
     let settings = Settings::load(config).map_err(|e| e.to_string())?;
     load_rules(&settings)?;
+    let alerts = crate::alert::AlertConfig::from_settings(&settings)
+        .load_rules()
+        .map_err(|e| e.to_string())?;
     Ok(format!(
-        "settings and storage rules OK (data in {})",
+        "settings, storage rules and {} alert rules OK (data in {})",
+        alerts.rules.len(),
         settings.data_dir.display()
     ))
 }

@@ -10,6 +10,7 @@ pub mod functions;
 pub mod metrics;
 pub mod params;
 pub mod render;
+pub mod status;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,68 @@
+//! The board: what the status pages show, published by the scheduler after every check
+//! (rules, their state, recent history, the last rules-file error). Pages read a snapshot
+//! and never touch sled, so the scheduler alone owns the database.
+//!
+//! Also the doorbell for "reload the rules now" (SIGHUP).
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Notify;
+
+use super::rule::Rule;
+use super::state::RuleState;
+use super::statedb::Event;
+
+/// Events of each rule carried in a snapshot (newest first).
+pub const HISTORY_SHOWN: usize = 50;
+
+/// One rule as the pages show it.
+#[derive(Debug, Clone)]
+pub struct RuleView {
+    /// The rule.
+    pub rule: Rule,
+    /// Its state; `None` until first checked.
+    pub state: Option<RuleState>,
+    /// Its last events, newest first.
+    pub history: Vec<Event>,
+}
+
+/// Everything the pages show, at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Rules in file order.
+    pub rules: Vec<RuleView>,
+    /// Why the rule files were last refused (old rules kept), if they were.
+    pub rules_error: Option<String>,
+    /// When this snapshot was made (epoch seconds; 0 before the first).
+    pub updated: i64,
+}
+
+/// Shared between the scheduler (writer) and the status pages (readers).
+#[derive(Default)]
+pub struct Board {
+    snapshot: ArcSwap<Snapshot>,
+    reload: Notify,
+}
+
+impl Board {
+    /// The latest snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Replaces the snapshot.
+    pub fn publish(&self, s: Snapshot) {
+        self.snapshot.store(Arc::new(s));
+    }
+
+    /// Asks the scheduler to re-read the rule files and check at once (SIGHUP).
+    pub fn request_reload(&self) {
+        self.reload.notify_one();
+    }
+
+    /// Waits for [`Board::request_reload`].
+    pub async fn reload_requested(&self) {
+        self.reload.notified().await;
+    }
+}

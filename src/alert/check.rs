@@ -1,0 +1,143 @@
+//! Checking a rule: its target evaluated in-process over the last ten minutes (Hound's
+//! window, where Hound asks graphite-web for `keepLastValue(target)&from=-10mins`), keeping
+//! the last non-null value of every series. Also the series drawn in the mail's graph.
+//!
+//! A client of [`crate::query`] only: reads the store, never writes it.
+
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+use super::rule::Rule;
+use super::state::{Outcome, Reading};
+use crate::query::{evaluate, QueryLimits, Request, Series};
+use crate::store::Store;
+
+/// The check window, in seconds: a rule looks at the last non-null value within it.
+pub const WINDOW: i64 = 600;
+
+/// How a check evaluates targets: limits, zone and time allowed (from `[query]`).
+#[derive(Debug, Clone)]
+pub struct QueryContext {
+    /// Evaluation limits.
+    pub limits: QueryLimits,
+    /// Zone for from/until arithmetic and the times shown in mail.
+    pub tz: Tz,
+    /// Time allowed per evaluation.
+    pub timeout: Duration,
+}
+
+fn request(target: &str, start: i64, end: i64, q: &QueryContext) -> Request {
+    Request {
+        targets: vec![target.to_string()],
+        start,
+        end,
+        now: end,
+        tz: q.tz,
+        x_files_factor: 0.0,
+        max_data_points: None,
+        template: Vec::new(),
+        timeout: q.timeout,
+    }
+}
+
+/// The last non-null (and non-NaN) value of `s`, with its timestamp.
+pub fn last_value(s: &Series) -> Option<(f64, i64)> {
+    s.datapoints()
+        .into_iter()
+        .rev()
+        .find_map(|(v, t)| v.filter(|v| !v.is_nan()).map(|v| (v, t)))
+}
+
+/// Evaluates `rule`'s target over `[now - WINDOW, now]` (epoch seconds). Never panics on
+/// bad data: an evaluation failure is [`Outcome::Error`] with its message.
+pub fn check(store: &Store, q: &QueryContext, rule: &Rule, now: i64) -> Outcome {
+    match evaluate(
+        store,
+        &q.limits,
+        &request(&rule.target, now - WINDOW, now, q),
+    ) {
+        Err(e) => Outcome::Error(e.to_string()),
+        Ok(series) => {
+            let readings = series
+                .iter()
+                .filter_map(|s| {
+                    last_value(s).map(|(value, at)| Reading {
+                        series: s.name.clone(),
+                        value,
+                        at,
+                    })
+                })
+                .collect();
+            Outcome::Checked {
+                readings,
+                series: series.len(),
+            }
+        }
+    }
+}
+
+/// The series of `rule`'s target over `[now - span, now]`, for graphs. An evaluation error
+/// gives no series (the graph then says "No Data").
+pub fn history(store: &Store, q: &QueryContext, rule: &Rule, now: i64, span: i64) -> Vec<Series> {
+    evaluate(store, &q.limits, &request(&rule.target, now - span, now, q)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::rule::Direction;
+    use crate::config::schemas::{parse_schemas, StorageRules};
+    use crate::whisper::Preallocation;
+
+    #[test]
+    fn last_non_null_value_of_each_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = StorageRules::new(
+            parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(),
+            vec![],
+        );
+        let store = Store::open(dir.path(), rules, 100_000, Preallocation::Sparse, 0).unwrap();
+        let now = 1_700_000_000;
+        store.insert("h.a.load", now - 100, 1.0);
+        store.insert("h.a.load", now - 50, 3.0);
+        store.insert("h.b.load", now - 300, 9.0);
+        store.insert("h.c.load", now - 3000, 9.0);
+        let q = QueryContext {
+            limits: QueryLimits::default(),
+            tz: Tz::UTC,
+            timeout: Duration::from_secs(10),
+        };
+        let mut rule = crate::alert::state::tests::rule(5.0, Direction::Above);
+        rule.target = "h.*.load".into();
+        let Outcome::Checked { readings, series } = check(&store, &q, &rule, now) else {
+            panic!("evaluates")
+        };
+        assert_eq!(series, 3);
+        assert_eq!(
+            readings,
+            vec![
+                Reading {
+                    series: "h.a.load".into(),
+                    value: 3.0,
+                    at: now - 50
+                },
+                Reading {
+                    series: "h.b.load".into(),
+                    value: 9.0,
+                    at: now - 300
+                }
+            ]
+        );
+        rule.target = "h.nothing".into();
+        assert_eq!(
+            check(&store, &q, &rule, now),
+            Outcome::Checked {
+                readings: vec![],
+                series: 0
+            }
+        );
+        rule.target = "nosuch(h.a.load)".into();
+        assert!(matches!(check(&store, &q, &rule, now), Outcome::Error(_)));
+    }
+}

@@ -1,0 +1,189 @@
+//! Alerting, as Hound does it for graphite-web but in-process: threshold rules from
+//! `alerts.d/*.toml`, checked every `[alerting].interval`, mailed with a graph when they fail,
+//! reminded on Hound's backoff ladder while they stay failed, and mailed again on recovery.
+//! A client of [`crate::query`] and [`crate::graph`]; never writes to the metric store.
+//!
+//! Layout, following one check:
+//! - [`rule`]: reading and validating rule files (errors as `path:line:column: message`).
+//! - [`check`]: evaluating a rule's target over the last ten minutes.
+//! - [`state`]: the per-rule state machine (OK / Failed / NoData / Error, the failure
+//!   episode and which mails it has had); [`backoff`]: the reminder ladder.
+//! - [`statedb`]: state and history in sled under `data_dir/state`.
+//! - [`mail`] + [`templates`] + [`format`]: composing the mail (text, HTML, PNG graph);
+//!   [`smtp`]: sending it with lettre.
+//! - [`scheduler`]: the loop tying these together; [`board`]: what it publishes for the
+//!   status pages (`crate::api::status`); [`cli`]: `carbonhound alerts check|preview`.
+//!
+//! Behaviour, and where it differs from Hound:
+//! - **Value checked**: the last non-null value of each series of the target within the
+//!   last 10 minutes (Hound: `keepLastValue(target)` over `-10mins`). A target giving
+//!   several series (globs) fails when ANY series crosses; the mail lists each failing
+//!   series with its value, worst first (at most 20, the rest counted). Series with no value
+//!   in the window are ignored.
+//! - **Threshold**: inclusive, as Hound: `above` fails at `value >= threshold`, `below` at
+//!   `value <= threshold`.
+//! - **No data**: when no series has a value in the window (or the target matches nothing)
+//!   the rule is `nodata` (grey on the status page) and no mail is sent. Hound counts this as
+//!   an error and mails nothing either. An evaluation error is `error` (amber), no mail.
+//!   A failure that goes `nodata` stays open: when data returns still failing there is no
+//!   second alert; when it returns OK, the recovery mail goes out.
+//! - **Mail**: `[ALERT] name` (type alert) or `[NOTICE] name` (type notice) on failure;
+//!   reminders with the same subject at +5 min, +30 min, +1 h, +2 h, +4 h, +8 h and then
+//!   every 24 h, counted from the first failing check (Hound's README words the ladder as
+//!   gaps between mails); `[RECOVERED] name` when it passes again. A failure whose alert
+//!   never got out (SMTP down throughout) ends silently.
+//! - **Delivery**: a mail is marked sent only when the SMTP server accepted it; a failed
+//!   send is logged and retried at the next check. State is in sled, so a restart neither
+//!   re-sends nor forgets; after a long downtime one reminder is sent, not a burst.
+//! - **Reload**: rule files are re-read when they change (checked every interval) and on
+//!   SIGHUP. A directory with any bad file is refused whole, logged with `path:line`, shown
+//!   on the status page, and the previous rules keep running. At start-up a bad directory
+//!   leaves no rules running (the server still starts: ingest must not stop for a typo).
+//! - State of rules removed from the files stays in sled (so a rule put back resumes where
+//!   it was) but is not shown.
+
+pub mod backoff;
+pub mod board;
+pub mod check;
+pub mod cli;
+pub mod format;
+pub mod mail;
+pub mod rule;
+pub mod scheduler;
+pub mod smtp;
+pub mod state;
+pub mod statedb;
+pub mod templates;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+pub use board::Board;
+pub use rule::{Direction, Rule, RuleSet, RuleType};
+pub use scheduler::{AlertConfig, Clock, Scheduler};
+pub use state::{MailKind, RuleState, Status};
+
+use crate::config::Settings;
+use crate::store::Store;
+
+/// Running alerting: the board the status pages read, and the scheduler task.
+pub struct Alerting {
+    /// What the status pages show; also takes reload requests.
+    pub board: Arc<Board>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Alerting {
+    /// Waits until the scheduler has stopped (after the cancellation token fired) and its
+    /// database is closed.
+    pub async fn stopped(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Checks that `[alerting].email_from` and every `[alerting].email_to` are e-mail
+/// addresses (`a@b` or `Name <a@b>`); the error names the setting.
+pub fn check_mail_settings(settings: &Settings) -> Result<(), String> {
+    let from = &settings.alerting.email_from;
+    from.parse::<lettre::message::Mailbox>()
+        .map_err(|e| format!("alerting.email_from '{from}' is not an e-mail address: {e}"))?;
+    for to in &settings.alerting.email_to {
+        to.parse::<lettre::message::Mailbox>()
+            .map_err(|e| format!("alerting.email_to: '{to}' is not an e-mail address: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Starts alerting for a server: checks the mail settings, opens the state database in
+/// `settings.state_dir()`, reads the rules, and spawns the scheduler, which runs until
+/// `cancel`. Errors: an `email_from` that is not an address, bad TLS settings, or a state
+/// database that cannot be opened (e.g. held by another process).
+pub async fn start(
+    settings: &Settings,
+    store: Arc<Store>,
+    cancel: CancellationToken,
+) -> Result<Alerting, String> {
+    let cfg = AlertConfig::from_settings(settings);
+    check_mail_settings(settings)?;
+    let mailer = smtp::Mailer::new(&settings.smtp)?;
+    let state_dir = settings.state_dir();
+    let board = Arc::new(Board::default());
+    let b = board.clone();
+    let sched = tokio::task::spawn_blocking(move || -> Result<Scheduler, String> {
+        std::fs::create_dir_all(&state_dir)
+            .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
+        let db = statedb::StateDb::open(&state_dir)?;
+        let s = Scheduler::new(cfg, store, db, scheduler::system_clock(), b);
+        s.publish();
+        Ok(s)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let task = tokio::spawn(scheduler::run(sched, mailer, cancel));
+    Ok(Alerting { board, task })
+}
+
+/// What `carbonhound alerts preview` writes: the mail a rule would send now.
+pub struct Preview {
+    /// The rule.
+    pub rule: Rule,
+    /// Its status right now.
+    pub status: Status,
+    /// Which mail was composed.
+    pub kind: MailKind,
+    /// The composed parts.
+    pub mail: mail::Composed,
+    /// The whole message as sent (RFC 5322).
+    pub eml: Vec<u8>,
+}
+
+/// Composes the mail rule `key` (name or slug) would send now, without sending it or
+/// touching the state database: the alert when it fails or has no data, the recovery when it
+/// passes (`kind` overrides). Reads `store` (whisper files; points still in another
+/// process's cache are not seen). Blocking.
+pub fn preview(
+    settings: &Settings,
+    store: &Store,
+    key: &str,
+    kind: Option<MailKind>,
+    now: i64,
+) -> Result<Preview, String> {
+    let cfg = AlertConfig::from_settings(settings);
+    let rules = cfg.load_rules().map_err(|e| e.to_string())?;
+    let Some(rule) = rules.find(key).cloned() else {
+        let names: Vec<&str> = rules.rules.iter().map(|r| r.name.as_str()).collect();
+        return Err(format!(
+            "no rule named '{key}' in {} (rules: {})",
+            cfg.rules_dir.display(),
+            names.join(", ")
+        ));
+    };
+    let outcome = check::check(store, &cfg.query, &rule, now);
+    let (mut st, _) = state::step(&rule, None, outcome, now);
+    let kind = kind.unwrap_or(if st.status == Status::Ok {
+        MailKind::Recovery
+    } else {
+        MailKind::Alert
+    });
+    if kind == MailKind::Recovery && st.episode.is_none() {
+        // Show a recovery from a failure that began an hour ago.
+        st.episode = Some(state::Episode {
+            started: now - 3600,
+            alert_sent: Some(now - 3600),
+            reminders_sent: 0,
+            last_mail: None,
+        });
+    }
+    let series = check::history(store, &cfg.query, &rule, now, mail::GRAPH_SPAN);
+    let png = mail::graph(&rule, &st, series, now - mail::GRAPH_SPAN, now, cfg.mail.tz)?;
+    let composed = mail::compose(&rule, &st, kind, now, &cfg.mail, &cfg.templates, png)?;
+    let eml = mail::to_message(&composed, &cfg.mail.from, now)?.formatted();
+    Ok(Preview {
+        rule,
+        status: st.status,
+        kind,
+        mail: composed,
+        eml,
+    })
+}

@@ -1,0 +1,192 @@
+//! Alert state and history in sled (`data_dir/state`), so a restart knows what was sent:
+//! the status of each rule, when its failure began, which mails went out.
+//!
+//! Two trees: `rules` (rule name → JSON [`RuleState`]) and `history` (rule name, NUL,
+//! big-endian time, big-endian id → JSON [`Event`]), the history capped at
+//! [`MAX_HISTORY`] events per rule. Only the scheduler holds this; status pages read the
+//! snapshot it publishes. Writes nothing outside its directory.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::state::RuleState;
+
+/// Events kept per rule; older ones are dropped.
+pub const MAX_HISTORY: usize = 500;
+/// sled's page cache, in bytes (its default is 1 GiB; alert state is tiny).
+const CACHE_BYTES: u64 = 8 << 20;
+
+/// Something that happened to a rule: a status change or a mail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// When (epoch seconds).
+    pub at: i64,
+    /// `ok`, `failed`, `nodata`, `error` (status changes), `mail` or `mail-error`.
+    pub kind: String,
+    /// What, in words.
+    pub text: String,
+}
+
+/// The open sled database.
+pub struct StateDb {
+    db: sled::Db,
+    rules: sled::Tree,
+    history: sled::Tree,
+}
+
+fn history_prefix(name: &str) -> Vec<u8> {
+    let mut k = name.as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+impl StateDb {
+    /// Opens (creating) the database in `dir`. Fails if another process holds it.
+    pub fn open(dir: &Path) -> Result<StateDb, String> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|e| format!("cannot open alert state in {}: {e}", dir.display()))?;
+        let rules = db.open_tree("rules").map_err(|e| e.to_string())?;
+        let history = db.open_tree("history").map_err(|e| e.to_string())?;
+        Ok(StateDb { db, rules, history })
+    }
+
+    /// The stored state of rule `name`; `None` if there is none or it cannot be read (then
+    /// logged: the rule starts afresh rather than the server refusing to run).
+    pub fn load(&self, name: &str) -> Option<RuleState> {
+        let bytes = match self.rules.get(name.as_bytes()) {
+            Ok(b) => b?,
+            Err(e) => {
+                tracing::error!("alert state of '{name}' unreadable: {e}");
+                return None;
+            }
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!("alert state of '{name}' is not valid, starting afresh: {e}");
+                None
+            }
+        }
+    }
+
+    /// Stores the state of rule `name`.
+    pub fn save(&self, name: &str, state: &RuleState) -> Result<(), String> {
+        let json = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+        self.rules
+            .insert(name.as_bytes(), json)
+            .map_err(|e| format!("cannot store alert state: {e}"))?;
+        Ok(())
+    }
+
+    /// Appends an event to rule `name`'s history, dropping the oldest beyond [`MAX_HISTORY`].
+    pub fn record(&self, name: &str, event: &Event) -> Result<(), String> {
+        let id = self.db.generate_id().map_err(|e| e.to_string())?;
+        let mut key = history_prefix(name);
+        key.extend_from_slice(&(event.at.max(0) as u64).to_be_bytes());
+        key.extend_from_slice(&id.to_be_bytes());
+        let json = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+        self.history
+            .insert(key, json)
+            .map_err(|e| format!("cannot store alert history: {e}"))?;
+        let prefix = history_prefix(name);
+        let count = self.history.scan_prefix(&prefix).keys().count();
+        if count > MAX_HISTORY {
+            let old: Vec<sled::IVec> = self
+                .history
+                .scan_prefix(&prefix)
+                .keys()
+                .take(count - MAX_HISTORY)
+                .filter_map(|k| k.ok())
+                .collect();
+            for k in old {
+                let _ = self.history.remove(k);
+            }
+        }
+        Ok(())
+    }
+
+    /// The last `limit` events of rule `name`, newest first.
+    pub fn history(&self, name: &str, limit: usize) -> Vec<Event> {
+        self.history
+            .scan_prefix(history_prefix(name))
+            .values()
+            .rev()
+            .filter_map(|v| v.ok())
+            .filter_map(|v| serde_json::from_slice(&v).ok())
+            .take(limit)
+            .collect()
+    }
+
+    /// Writes everything to disk (after mail went out, and at shutdown).
+    pub fn flush(&self) {
+        if let Err(e) = self.db.flush() {
+            tracing::error!("cannot flush alert state: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::rule::Direction;
+    use crate::alert::state::{step, tests::rule, Outcome, Reading};
+
+    #[test]
+    fn state_and_history_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = rule(1.0, Direction::Above);
+        let (s, _) = step(
+            &r,
+            None,
+            Outcome::Checked {
+                readings: vec![Reading {
+                    series: "a".into(),
+                    value: 2.0,
+                    at: 5,
+                }],
+                series: 1,
+            },
+            100,
+        );
+        {
+            let db = StateDb::open(dir.path()).unwrap();
+            db.save("Load high", &s).unwrap();
+            for i in 0..(MAX_HISTORY + 5) {
+                db.record(
+                    "Load high",
+                    &Event {
+                        at: i as i64,
+                        kind: "mail".into(),
+                        text: format!("{i}"),
+                    },
+                )
+                .unwrap();
+            }
+            db.record(
+                "Load",
+                &Event {
+                    at: 1,
+                    kind: "ok".into(),
+                    text: "other rule".into(),
+                },
+            )
+            .unwrap();
+            db.flush();
+        }
+        let db = StateDb::open(dir.path()).unwrap();
+        assert_eq!(db.load("Load high"), Some(s));
+        assert_eq!(db.load("nope"), None);
+        let h = db.history("Load high", 1000);
+        assert_eq!(h.len(), MAX_HISTORY);
+        assert_eq!(h[0].text, format!("{}", MAX_HISTORY + 4), "newest first");
+        assert_eq!(
+            db.history("Load", 10).len(),
+            1,
+            "a name that prefixes another keeps its own history"
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! The minijinja templates of alert mail and status pages. The files of the repository's
+//! `templates/` folder are compiled in; a file of the same name in `[alerting].templates_dir`
+//! overrides its built-in twin, read afresh at every use so edits apply without a restart.
+//! An override that does not compile or render is logged and the built-in one used instead,
+//! so a template typo never stops an alert from going out.
+//!
+//! `.html` templates are auto-escaped; `.txt` templates are not.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::Environment;
+use serde::Serialize;
+
+/// The built-in templates: (name, source).
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("alert.txt", include_str!("../../templates/alert.txt")),
+    ("alert.html", include_str!("../../templates/alert.html")),
+    ("page.html", include_str!("../../templates/page.html")),
+    ("status.html", include_str!("../../templates/status.html")),
+    ("rule.html", include_str!("../../templates/rule.html")),
+];
+
+/// Largest template file read from the templates folder, in bytes.
+const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
+
+/// Where templates come from: the built-ins, overridden by files in `dir`.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    dir: PathBuf,
+}
+
+fn new_env<'a>() -> Environment<'a> {
+    let mut env = Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
+    env
+}
+
+fn builtin_env<'a>() -> Result<Environment<'a>, String> {
+    let mut env = new_env();
+    for (name, src) in BUILTIN {
+        env.add_template(name, src)
+            .map_err(|e| format!("built-in template {name}: {e}"))?;
+    }
+    Ok(env)
+}
+
+impl Templates {
+    /// Templates overridable from `dir` (which need not exist).
+    pub fn new(dir: &Path) -> Templates {
+        Templates {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn override_of(&self, name: &str) -> Option<String> {
+        let path = self.dir.join(name);
+        let meta = std::fs::metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() > MAX_TEMPLATE_BYTES {
+            return None;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(
+                    "template {} unreadable, using the built-in one: {e}",
+                    path.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// Renders template `name` with `ctx`. Each override from the templates folder that
+    /// compiles replaces its built-in twin (one that does not is logged and skipped); if the
+    /// result fails to render, the built-in set renders instead (and the problem is logged).
+    pub fn render<S: Serialize>(&self, name: &str, ctx: &S) -> Result<String, String> {
+        let mut env = new_env();
+        let mut overridden = false;
+        for (n, builtin) in BUILTIN {
+            if let Some(src) = self.override_of(n) {
+                match env.add_template_owned(*n, src) {
+                    Ok(()) => {
+                        overridden = true;
+                        continue;
+                    }
+                    Err(e) => tracing::error!(
+                        "template {} does not compile, using the built-in one: {e:#}",
+                        self.dir.join(n).display()
+                    ),
+                }
+            }
+            env.add_template(n, builtin)
+                .map_err(|e| format!("built-in template {n}: {e}"))?;
+        }
+        if overridden {
+            match env.get_template(name).and_then(|t| t.render(ctx)) {
+                Ok(s) => return Ok(s),
+                Err(e) => tracing::error!(
+                    "templates in {} failed, using the built-in {name}: {e:#}",
+                    self.dir.display()
+                ),
+            }
+        }
+        let env = builtin_env()?;
+        env.get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| format!("template {name}: {e:#}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_and_fallback() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Templates::new(&dir.path().join("missing"));
+        let ctx = serde_json::json!({"x": "<b>"});
+        std::fs::write(dir.path().join("alert.txt"), "custom {{ x }}").unwrap();
+        let t2 = Templates::new(dir.path());
+        assert_eq!(t2.render("alert.txt", &ctx).unwrap(), "custom <b>");
+        // A broken override falls back to the built-in template.
+        std::fs::write(dir.path().join("alert.txt"), "broken {{ x ").unwrap();
+        let fallback = t2.render("alert.txt", &ctx);
+        assert_eq!(fallback, t.render("alert.txt", &ctx));
+        // html is escaped.
+        std::fs::write(dir.path().join("page.html"), "{{ x }}").unwrap();
+        std::fs::write(dir.path().join("status.html"), "{% extends 'page.html' %}").unwrap();
+        assert_eq!(t2.render("status.html", &ctx).unwrap(), "&lt;b&gt;");
+    }
+}
