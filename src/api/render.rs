@@ -133,6 +133,10 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
         None
     };
     let req = build_request(params, state)?;
+    let graph = graph.map(|mut g| {
+        g.x_range = Some((req.start, req.end));
+        g
+    });
     let mut series = evaluate(&state.store, &state.config.limits, &req).map_err(|e| match e {
         QueryError::Parse(p) => ApiError::bad_request(p.to_string()),
         QueryError::Eval(e) => ApiError::from(e),

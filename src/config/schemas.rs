@@ -28,9 +28,14 @@ pattern = .*
 retentions = 10s:6h,1m:7d,10m:1y
 ";
 
-/// The storage-aggregation.conf used when the settings name none: carbon's example file.
+/// The storage-aggregation.conf used when the settings name none: carbon's example rules,
+/// except that the catch-all propagates any known point (xFilesFactor 0, not 0.5).
+///
+/// Decision: with the embedded `10s:6h,1m:7d,10m:1y` schema, a sender reporting once a minute
+/// fills one 10-second slot in six; carbon's 0.5 would then never propagate it into the
+/// 1-minute archive and its data would vanish after six hours.
 pub const DEFAULT_AGGREGATION: &str = "\
-# carbonhound's embedded storage-aggregation.conf (carbon's example rules)
+# carbonhound's embedded storage-aggregation.conf (carbon's example rules; catch-all xFilesFactor 0)
 [min]
 pattern = \\.lower$
 xFilesFactor = 0.1
@@ -58,7 +63,7 @@ aggregationMethod = sum
 
 [default_average]
 pattern = .*
-xFilesFactor = 0.5
+xFilesFactor = 0
 aggregationMethod = average
 ";
 

@@ -46,6 +46,9 @@ pub struct GraphParams {
     pub draw_null_as_zero: bool,
     /// Text drawn when there is nothing to plot.
     pub no_data_message: String,
+    /// The time range to draw, `(from, until)` epoch seconds (the request's); `None` draws
+    /// the span of the data.
+    pub x_range: Option<(i64, i64)>,
 }
 
 impl Default for GraphParams {
@@ -74,6 +77,7 @@ impl Default for GraphParams {
             area_mode: "none".into(),
             draw_null_as_zero: false,
             no_data_message: "No Data".into(),
+            x_range: None,
         }
     }
 }
