@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod params;
 pub mod render;
 pub mod status;
+pub mod tags;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,6 +167,27 @@ pub fn router(state: AppState) -> Router {
         .route("/functions", get(functions::list))
         .route("/functions/", get(functions::list))
         .route("/functions/{name}", get(functions::one))
+        .route("/tags", get(tags::list))
+        .route("/tags/", get(tags::list))
+        .route(
+            "/tags/findSeries",
+            get(tags::find_series).post(tags::find_series),
+        )
+        .route(
+            "/tags/autoComplete/tags",
+            get(tags::autocomplete_tags).post(tags::autocomplete_tags),
+        )
+        .route(
+            "/tags/autoComplete/values",
+            get(tags::autocomplete_values).post(tags::autocomplete_values),
+        )
+        .route("/tags/tagSeries", axum::routing::post(tags::tag_series))
+        .route(
+            "/tags/tagMultiSeries",
+            axum::routing::post(tags::tag_multi_series),
+        )
+        .route("/tags/delSeries", axum::routing::post(tags::del_series))
+        .route("/tags/{tag}", get(tags::details))
         .route("/version", get(version))
         .route("/version/", get(version))
         .layer(DefaultBodyLimit::max(limit))

@@ -222,6 +222,30 @@ impl TagIndex {
         true
     }
 
+    /// Forgets a series (graphite-web's `del_series`); returns whether it was known.
+    pub fn remove(&self, series: &str) -> bool {
+        let mut inner = self.inner.write();
+        if !inner.series.remove(series) {
+            return false;
+        }
+        if let Some(tags) = parse_tagged(series) {
+            for (k, v) in tags {
+                if let Some(values) = inner.by_tag.get_mut(&k) {
+                    if let Some(set) = values.get_mut(&v) {
+                        set.remove(series);
+                        if set.is_empty() {
+                            values.remove(&v);
+                        }
+                    }
+                    if values.is_empty() {
+                        inner.by_tag.remove(&k);
+                    }
+                }
+            }
+        }
+        true
+    }
+
     /// Whether the series is known.
     pub fn contains(&self, series: &str) -> bool {
         self.inner.read().series.contains(series)

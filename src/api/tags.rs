@@ -1,0 +1,348 @@
+//! graphite-web's tag API (`/tags/*`), served from the store's tag index: what Grafana's tag
+//! editor and autocompletion call, and what carbon's `TAGDB` registration calls.
+//!
+//! Answers match graphite-web 1.1's `LocalDatabaseTagDB`: lists sorted, `limit` applied after
+//! sorting (autocomplete defaults to 100, `TAGDB_AUTOCOMPLETE_LIMIT`), `filter`/prefix regexes
+//! anchored at the start. The `id` fields graphite-web takes from its database are 1-based
+//! positions in the sorted list here. Errors are `{"error": "..."}` with status 400.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::params::Params;
+use super::{respond, AppState};
+use crate::carbon::name::normalize;
+use crate::query::functions::common::py_regex;
+use crate::store::tags::{parse_tagged, TagExpr};
+
+/// graphite-web's `TAGDB_AUTOCOMPLETE_LIMIT`.
+const AUTOCOMPLETE_LIMIT: usize = 100;
+
+fn json_ok(params: &Params, v: &Value) -> Response {
+    let body = serde_json::to_string(v).unwrap_or_default();
+    match params.get("jsonp").filter(|j| !j.is_empty()) {
+        Some(cb) => respond("text/javascript", format!("{cb}({body})")),
+        None => respond("application/json", body),
+    }
+}
+
+fn json_error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        json!({"error": msg.into()}).to_string(),
+    )
+        .into_response()
+}
+
+fn limit_of(params: &Params, default: Option<usize>) -> Result<Option<usize>, Response> {
+    match params.get("limit").filter(|l| !l.is_empty()) {
+        None => Ok(default),
+        Some(l) => l.parse::<usize>().map(Some).map_err(|_| {
+            json_error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid literal for int() with base 10: '{l}'"),
+            )
+        }),
+    }
+}
+
+/// An anchored filter regex as graphite-web builds it: `^(filter)` unless it starts with `^`.
+fn anchored(filter: &str) -> Result<regex::Regex, Response> {
+    let pattern = if filter.starts_with('^') {
+        filter.to_string()
+    } else {
+        format!("^({filter})")
+    };
+    py_regex(&pattern, "tags").map_err(|e| json_error(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+fn exprs(params: &Params) -> Vec<String> {
+    let e = params.all("expr");
+    let e = if e.is_empty() {
+        params.all("expr[]")
+    } else {
+        e
+    };
+    e.into_iter().map(str::to_string).collect()
+}
+
+fn find(state: &AppState, exprs: &[String]) -> Result<Vec<String>, Response> {
+    let parsed: Vec<TagExpr> = exprs
+        .iter()
+        .map(|e| TagExpr::parse(e))
+        .collect::<Result<_, _>>()
+        .map_err(|e| json_error(StatusCode::BAD_REQUEST, e))?;
+    let regex = |p: &str| py_regex(p, "seriesByTag").map_err(|e| e.to_string());
+    let mut found = state
+        .store
+        .tags
+        .find_series(&parsed, &regex)
+        .map_err(|e| json_error(StatusCode::BAD_REQUEST, e))?;
+    found.sort();
+    Ok(found)
+}
+
+fn params_of(query: Option<String>, headers: &HeaderMap, body: &[u8]) -> Params {
+    Params::from_request(query.as_deref(), headers, body)
+}
+
+/// `GET /tags[?filter=re][&limit=n]`: `[{"id": n, "tag": "dc"}, …]`.
+pub async fn list(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params_of(q, &headers, &body);
+    let run = || -> Result<Value, Response> {
+        let limit = limit_of(&params, None)?;
+        let filter = params
+            .get("filter")
+            .filter(|f| !f.is_empty())
+            .map(anchored)
+            .transpose()?;
+        let tags: Vec<Value> = state
+            .store
+            .tags
+            .tags()
+            .into_iter()
+            .filter(|t| filter.as_ref().is_none_or(|re| re.is_match(t)))
+            .take(limit.unwrap_or(usize::MAX))
+            .enumerate()
+            .map(|(i, t)| json!({"id": i + 1, "tag": t}))
+            .collect();
+        Ok(Value::Array(tags))
+    };
+    run().map(|v| json_ok(&params, &v)).unwrap_or_else(|e| e)
+}
+
+/// `GET /tags/<tag>[?filter=re][&limit=n]`: the tag and its values with series counts, or
+/// `null` for an unknown tag.
+pub async fn details(
+    State(state): State<AppState>,
+    Path(tag): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params_of(q, &headers, &body);
+    let run = || -> Result<Value, Response> {
+        let limit = limit_of(&params, None)?;
+        let filter = params
+            .get("filter")
+            .filter(|f| !f.is_empty())
+            .map(anchored)
+            .transpose()?;
+        let Some(pos) = state.store.tags.tags().iter().position(|t| *t == tag) else {
+            return Ok(Value::Null);
+        };
+        let values: Vec<Value> = state
+            .store
+            .tags
+            .values(&tag)
+            .into_iter()
+            .filter(|(v, _)| filter.as_ref().is_none_or(|re| re.is_match(v)))
+            .take(limit.unwrap_or(usize::MAX))
+            .enumerate()
+            .map(|(i, (v, count))| json!({"id": i + 1, "value": v, "count": count}))
+            .collect();
+        Ok(json!({"id": pos + 1, "tag": tag, "values": values}))
+    };
+    run().map(|v| json_ok(&params, &v)).unwrap_or_else(|e| e)
+}
+
+/// `GET|POST /tags/findSeries?expr=…[&expr=…]`: matching series, sorted.
+pub async fn find_series(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params_of(q, &headers, &body);
+    let e = exprs(&params);
+    if e.is_empty() {
+        return json_error(StatusCode::BAD_REQUEST, "no tag expressions specified");
+    }
+    match find(&state, &e) {
+        Ok(found) => json_ok(&params, &json!(found)),
+        Err(r) => r,
+    }
+}
+
+/// `GET|POST /tags/autoComplete/tags?[expr=…][&tagPrefix=p][&limit=n]`: tag names that series
+/// matching the expressions carry (besides the ones searched), sorted.
+pub async fn autocomplete_tags(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params_of(q, &headers, &body);
+    let run = || -> Result<Value, Response> {
+        let limit = limit_of(&params, Some(AUTOCOMPLETE_LIMIT))?.unwrap_or(AUTOCOMPLETE_LIMIT);
+        let prefix = params.get("tagPrefix").unwrap_or("");
+        let e = exprs(&params);
+        let mut out: Vec<String> = if e.is_empty() {
+            state
+                .store
+                .tags
+                .tags()
+                .into_iter()
+                .filter(|t| t.starts_with(prefix))
+                .collect()
+        } else {
+            let searched: Vec<String> = e
+                .iter()
+                .filter_map(|x| TagExpr::parse(x).ok())
+                .map(|x| x.tag)
+                .collect();
+            let mut set = std::collections::BTreeSet::new();
+            for s in find(&state, &e)? {
+                if let Some(tags) = parse_tagged(&s) {
+                    set.extend(
+                        tags.into_keys()
+                            .filter(|t| !searched.contains(t) && t.starts_with(prefix)),
+                    );
+                }
+            }
+            set.into_iter().collect()
+        };
+        out.truncate(limit);
+        Ok(json!(out))
+    };
+    run().map(|v| json_ok(&params, &v)).unwrap_or_else(|e| e)
+}
+
+/// `GET|POST /tags/autoComplete/values?tag=t[&expr=…][&valuePrefix=p][&limit=n]`: values of
+/// `tag` among series matching the expressions, sorted.
+pub async fn autocomplete_values(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params_of(q, &headers, &body);
+    let run = || -> Result<Value, Response> {
+        let Some(tag) = params
+            .get("tag")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+        else {
+            return Err(json_error(StatusCode::BAD_REQUEST, "no tag specified"));
+        };
+        let limit = limit_of(&params, Some(AUTOCOMPLETE_LIMIT))?.unwrap_or(AUTOCOMPLETE_LIMIT);
+        let prefix = params.get("valuePrefix").unwrap_or("");
+        let e = exprs(&params);
+        let mut out: Vec<String> = if e.is_empty() {
+            state
+                .store
+                .tags
+                .values(&tag)
+                .into_iter()
+                .map(|(v, _)| v)
+                .filter(|v| v.starts_with(prefix))
+                .collect()
+        } else {
+            let mut with_tag = e.clone();
+            with_tag.push(format!("{tag}!="));
+            let mut set = std::collections::BTreeSet::new();
+            for s in find(&state, &with_tag)? {
+                if let Some(v) = parse_tagged(&s).and_then(|t| t.get(&tag).cloned()) {
+                    if v.starts_with(prefix) {
+                        set.insert(v);
+                    }
+                }
+            }
+            set.into_iter().collect()
+        };
+        out.truncate(limit);
+        Ok(json!(out))
+    };
+    run().map(|v| json_ok(&params, &v)).unwrap_or_else(|e| e)
+}
+
+fn paths(params: &Params) -> Vec<String> {
+    let p = params.all("path");
+    let p = if p.is_empty() {
+        params.all("path[]")
+    } else {
+        p
+    };
+    p.into_iter().map(str::to_string).collect()
+}
+
+fn register(state: &AppState, path: &str) -> Result<String, Response> {
+    let n =
+        normalize(path).map_err(|e| json_error(StatusCode::BAD_REQUEST, format!("{path}: {e}")))?;
+    if !n.contains(';') {
+        return Err(json_error(
+            StatusCode::BAD_REQUEST,
+            format!("{path}: not a tagged series (name;tag=value)"),
+        ));
+    }
+    state.store.tags.insert(&n);
+    Ok(n.into_owned())
+}
+
+/// `POST /tags/tagSeries?path=name;tag=value`: registers a series; answers its normalized path.
+pub async fn tag_series(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params_of(q, &headers, &body);
+    let Some(path) = params.get("path").filter(|p| !p.is_empty()) else {
+        return json_error(StatusCode::BAD_REQUEST, "no path specified");
+    };
+    match register(&state, path) {
+        Ok(n) => json_ok(&params, &json!(n)),
+        Err(r) => r,
+    }
+}
+
+/// `POST /tags/tagMultiSeries?path=…&path=…`: registers several; answers their paths.
+pub async fn tag_multi_series(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params_of(q, &headers, &body);
+    let list = paths(&params);
+    if list.is_empty() {
+        return json_error(StatusCode::BAD_REQUEST, "no paths specified");
+    }
+    let mut out = Vec::new();
+    for p in &list {
+        match register(&state, p) {
+            Ok(n) => out.push(n),
+            Err(r) => return r,
+        }
+    }
+    json_ok(&params, &json!(out))
+}
+
+/// `POST /tags/delSeries?path=…`: forgets series in the tag index (their files stay); `true`.
+pub async fn del_series(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params_of(q, &headers, &body);
+    let list = paths(&params);
+    if list.is_empty() {
+        return json_error(StatusCode::BAD_REQUEST, "no path specified");
+    }
+    for p in &list {
+        if let Ok(n) = normalize(p) {
+            state.store.tags.remove(&n);
+        }
+    }
+    json_ok(&params, &json!(true))
+}
