@@ -282,16 +282,9 @@ struct HistoryRow {
 fn graph_url(target: &str, threshold: f64, from: &str) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
     q.append_pair("target", target);
-    let line = format!(
-        "threshold({threshold:?},'threshold {}','red')",
-        format::value(threshold).replace('\'', "")
-    );
-    // Dashed, as in the mail, once the target language has graphite-web's `dashed`.
-    let line = if crate::query::functions::lookup("dashed").is_some() {
-        format!("dashed({line})")
-    } else {
-        line
-    };
+    // A red dashed line, as in the mail, keeping its legend name (`dashed` renames).
+    let label = format!("threshold {}", format::value(threshold).replace('\'', ""));
+    let line = format!("alias(dashed(threshold({threshold:?},'{label}','red')),'{label}')");
     q.append_pair("target", &line);
     for (k, v) in [
         ("from", from),
