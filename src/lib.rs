@@ -26,7 +26,10 @@
 //! - [`query`]: the target language — nom parser, `from`/`until` (attime), `Series`, the
 //!   evaluator, and the function registry (one file per family under `query::functions`).
 //! - [`graph`]: PNG and SVG graphs with plotters and an embedded font.
-//! - [`api`]: graphite-web's HTTP endpoints on axum.
+//! - [`api`]: graphite-web's HTTP endpoints on axum, plus the alert status pages.
+//! - [`alert`]: Hound-style threshold rules, their state (sled), reminders and mail (lettre),
+//!   evaluated in-process through [`query`] and drawn through [`graph`].
+//! - [`cli`]: command-line tools (`carbonhound whisper …`).
 //! - [`server`]: wires it all, and takes it down cleanly (listeners, then a full flush).
 //!
 //! Everything flows one way: ingest never calls query; query never writes; alerting is a

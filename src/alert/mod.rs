@@ -9,7 +9,7 @@
 //! - [`state`]: the per-rule state machine (OK / Failed / NoData / Error, the failure
 //!   episode and which mails it has had); [`backoff`]: the reminder ladder.
 //! - [`statedb`]: state and history in sled under `data_dir/state`.
-//! - [`mail`] + [`templates`] + [`format`]: composing the mail (text, HTML, PNG graph);
+//! - [`mail`] + [`templates`] + [`format`](mod@format): composing the mail (text, HTML, PNG graph);
 //!   [`smtp`]: sending it with lettre.
 //! - [`scheduler`]: the loop tying these together; [`board`]: what it publishes for the
 //!   status pages (`crate::api::status`); [`cli`]: `carbonhound alerts check|preview`.
