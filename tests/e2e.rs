@@ -323,3 +323,96 @@ fn png_graphs_have_the_requested_size() {
         String::from_utf8_lossy(&body)
     );
 }
+
+/// The whole path of issue #2: collectd's load metric, a rule with threshold 0 above on it,
+/// a real SMTP server (aiosmtpd) receiving one alert whose MIME tree holds text/plain,
+/// text/html with an inline `cid:` image and a decodable PNG; a restart does not send it
+/// again; once the condition clears (the rule's threshold is raised) a recovery mail arrives.
+#[test]
+fn collectd_load_alert_mail_restart_and_recovery() {
+    use mail_parser::{MessageParser, MimeHeaders};
+
+    let sink = common::Sink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("alerts.d");
+    std::fs::create_dir(&rules).unwrap();
+    let rule = |threshold: &str| {
+        format!("[[alert]]\nname = \"Load on e2e-host\"\ntarget = \"collectd.e2e-host.load.load.shortterm\"\nthreshold = {threshold}\ndirection = \"above\"\nrunbook = \"https://wiki.example.com/load\"\n")
+    };
+    std::fs::write(rules.join("load.toml"), rule("0")).unwrap();
+    let port = sink.port.to_string();
+    let env = [
+        ("CARBONHOUND_ALERTING__INTERVAL", "1s"),
+        ("CARBONHOUND_ALERTING__EMAIL_TO", "oncall@example.com"),
+        ("CARBONHOUND_SMTP__HOST", "127.0.0.1"),
+        ("CARBONHOUND_SMTP__PORT", port.as_str()),
+    ];
+    let mut server = Server::start_in(dir.path(), &env);
+    let collectd = start_collectd(dir.path(), server.tcp.port());
+
+    let msgs = sink.wait_for(1, Duration::from_secs(60));
+    assert_eq!(msgs.len(), 1, "one alert mail");
+    let msg = MessageParser::default()
+        .parse(&msgs[0])
+        .expect("a MIME message");
+    assert_eq!(msg.subject(), Some("[ALERT] Load on e2e-host"));
+    let mut kinds = Vec::new();
+    let mut cid_in_html = None;
+    let mut png_cid = None;
+    for part in msg.parts.iter() {
+        let ct = part
+            .content_type()
+            .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
+            .unwrap_or_default();
+        match ct.as_str() {
+            "text/html" => {
+                // minijinja escapes '/' as &#x2f; (valid HTML; browsers decode it in href).
+                let html = part
+                    .text_contents()
+                    .unwrap_or_default()
+                    .replace("&#x2f;", "/");
+                assert!(
+                    html.contains("collectd.e2e-host.load.load.shortterm"),
+                    "the target is named"
+                );
+                assert!(
+                    html.contains("https://wiki.example.com/load"),
+                    "the runbook is linked"
+                );
+                let at = html.find("src=\"cid:").expect("an inline image");
+                let rest = &html[at + 9..];
+                cid_in_html = Some(rest[..rest.find('"').unwrap()].to_string());
+            }
+            "image/png" => {
+                png_cid = part
+                    .content_id()
+                    .map(|c| c.trim_matches(['<', '>']).to_string());
+                let reader = png::Decoder::new(part.contents())
+                    .read_info()
+                    .expect("a valid PNG");
+                assert!(reader.info().width >= 300 && reader.info().height >= 150);
+            }
+            _ => {}
+        }
+        kinds.push(ct);
+    }
+    for want in ["text/plain", "text/html", "image/png", "multipart/related"] {
+        assert!(kinds.iter().any(|k| k == want), "{want} in {kinds:?}");
+    }
+    assert_eq!(cid_in_html, png_cid, "the HTML shows the attached PNG");
+
+    // A restart does not send the alert again.
+    assert!(server.terminate().success());
+    let server2 = Server::start_in(dir.path(), &env);
+    drop(collectd);
+    let _collectd = start_collectd(dir.path(), server2.tcp.port());
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(sink.messages().len(), 1, "no second alert after a restart");
+
+    // The condition clears: a recovery mail.
+    std::fs::write(rules.join("load.toml"), rule("1000")).unwrap();
+    let msgs = sink.wait_for(2, Duration::from_secs(30));
+    assert_eq!(msgs.len(), 2, "a recovery mail");
+    let msg = MessageParser::default().parse(&msgs[1]).unwrap();
+    assert_eq!(msg.subject(), Some("[RECOVERED] Load on e2e-host"));
+}

@@ -242,3 +242,74 @@ pub fn python(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).expect("utf8")
 }
+
+/// The SMTP sink: aiosmtpd saving each message to a folder.
+pub struct Sink {
+    child: Child,
+    dir: tempfile::TempDir,
+    /// The SMTP port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Sink {
+    /// Starts aiosmtpd (fails the test when python3-aiosmtpd is missing).
+    pub fn start() -> Sink {
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(&script)
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("/usr/bin/python3 must exist to run the SMTP sink");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let Some(port) = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+        else {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the SMTP sink (aiosmtpd, Debian python3-aiosmtpd) did not start: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        Sink { child, dir, port }
+    }
+
+    /// Every message received so far, in arrival order.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        names.sort();
+        names.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    }
+
+    /// Waits until at least `n` messages arrived (at most `limit`).
+    pub fn wait_for(&self, n: usize, limit: Duration) -> Vec<Vec<u8>> {
+        let t0 = Instant::now();
+        loop {
+            let m = self.messages();
+            if m.len() >= n || t0.elapsed() > limit {
+                return m;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
