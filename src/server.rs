@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiConfig, AppState};
 use crate::carbon::listener::BoundAddrs;
+use crate::carbon::self_metrics::{hostname, SelfMetrics};
 use crate::carbon::{CarbonStats, Ingest, Listeners};
 use crate::config::schemas::StorageRules;
 use crate::config::Settings;
@@ -37,8 +38,11 @@ fn optional_path(s: &str) -> Option<PathBuf> {
 
 /// Reads the storage rules the settings name (embedded defaults for empty paths).
 pub fn load_rules(settings: &Settings) -> Result<StorageRules, String> {
-    StorageRules::load(optional_path(&settings.carbon.schemas).as_deref(), optional_path(&settings.carbon.aggregation).as_deref())
-        .map_err(|e| e.to_string())
+    StorageRules::load(
+        optional_path(&settings.carbon.schemas).as_deref(),
+        optional_path(&settings.carbon.aggregation).as_deref(),
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn preallocation(s: &str) -> Preallocation {
@@ -52,7 +56,11 @@ fn preallocation(s: &str) -> Preallocation {
 /// The API settings of `settings`.
 pub fn api_config(settings: &Settings) -> ApiConfig {
     ApiConfig {
-        tz: settings.query.timezone.parse().unwrap_or(chrono_tz::Tz::UTC),
+        tz: settings
+            .query
+            .timezone
+            .parse()
+            .unwrap_or(chrono_tz::Tz::UTC),
         limits: QueryLimits {
             max_series_per_target: settings.query.max_series_per_target,
             max_points: settings.query.max_points_per_response,
@@ -70,6 +78,8 @@ pub struct Running {
     pub addrs: Addresses,
     /// The store, for in-process callers.
     pub store: Arc<Store>,
+    /// The listeners' counters, for in-process callers.
+    pub carbon_stats: Arc<CarbonStats>,
     cancel: CancellationToken,
     done: tokio::task::JoinHandle<()>,
 }
@@ -87,24 +97,57 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
     let rules = load_rules(&settings)?;
     let whisper_dir = settings.whisper_dir();
     let store = Arc::new(
-        Store::open(&whisper_dir, rules, settings.cache.max_size, preallocation(&settings.cache.preallocation), settings.cache.max_creates_per_second)
-            .map_err(|e| format!("cannot open data directory {}: {e}", whisper_dir.display()))?,
+        Store::open(
+            &whisper_dir,
+            rules,
+            settings.cache.max_size,
+            preallocation(&settings.cache.preallocation),
+            settings.cache.max_creates_per_second,
+        )
+        .map_err(|e| format!("cannot open data directory {}: {e}", whisper_dir.display()))?,
     );
-    tracing::info!("data directory {}: {} metrics, {} tagged series", whisper_dir.display(), store.index.len(), store.tags.len());
+    tracing::info!(
+        "data directory {}: {} metrics, {} tagged series",
+        whisper_dir.display(),
+        store.index.len(),
+        store.tags.len()
+    );
     let persisters = Persisters::start(store.clone(), settings.cache.writers);
 
     let stats = Arc::new(CarbonStats::default());
-    let ingest = Ingest::new(store.clone(), stats.clone(), settings.carbon.max_line_length, settings.carbon.max_pickle_frame);
-    let listeners = Listeners::start(ingest, &settings.carbon.plaintext_tcp, &settings.carbon.plaintext_udp, &settings.carbon.pickle_tcp).await?;
+    let ingest = Ingest::new(
+        store.clone(),
+        stats.clone(),
+        settings.carbon.max_line_length,
+        settings.carbon.max_pickle_frame,
+    );
+    let listeners = Listeners::start(
+        ingest,
+        &settings.carbon.plaintext_tcp,
+        &settings.carbon.plaintext_udp,
+        &settings.carbon.pickle_tcp,
+    )
+    .await?;
 
-    let state = AppState { store: store.clone(), config: Arc::new(api_config(&settings)) };
-    let app = api::router(state);
+    let state = AppState {
+        store: store.clone(),
+        config: Arc::new(api_config(&settings)),
+    };
+    let app = api::router(state).merge(health_router(store.clone(), stats.clone()));
     let http = tokio::net::TcpListener::bind(&settings.http.listen)
         .await
-        .map_err(|e| format!("cannot listen on {} (http.listen): {e}", settings.http.listen))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen on {} (http.listen): {e}",
+                settings.http.listen
+            )
+        })?;
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
 
-    let addrs = Addresses { http: http_addr, carbon: listeners.addrs };
+    let addrs = Addresses {
+        http: http_addr,
+        carbon: listeners.addrs,
+    };
     let show = |a: Option<SocketAddr>| a.map(|a| a.to_string()).unwrap_or_else(|| "off".into());
     tracing::info!(
         "listening: http={} plaintext_tcp={} plaintext_udp={} pickle_tcp={}",
@@ -117,7 +160,9 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
     let cancel = CancellationToken::new();
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(async move {
-        let r = axum::serve(http, app).with_graceful_shutdown(async move { http_cancel.cancelled().await }).await;
+        let r = axum::serve(http, app)
+            .with_graceful_shutdown(async move { http_cancel.cancelled().await })
+            .await;
         if let Err(e) = r {
             tracing::error!("http server: {e}");
         }
@@ -144,10 +189,24 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         }
     });
 
+    // Self metrics (carbon.agents.<host>.*), written through the cache like any point.
+    let self_metrics = (!settings.carbon.stats_interval.is_zero()).then(|| {
+        let recorder = SelfMetrics::new(
+            store.clone(),
+            stats.clone(),
+            &settings.carbon.stats_prefix,
+            &hostname(),
+        );
+        tokio::spawn(recorder.run(settings.carbon.stats_interval, cancel.clone()))
+    });
+
     let done_cancel = cancel.clone();
     let done = tokio::spawn(async move {
         done_cancel.cancelled().await;
         tracing::info!("shutting down: stopping listeners");
+        if let Some(task) = self_metrics {
+            let _ = task.await;
+        }
         listeners.shutdown().await;
         let _ = http_task.await;
         tracing::info!("flushing the cache to disk");
@@ -155,7 +214,63 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         tracing::info!("shutdown complete");
     });
 
-    Ok(Running { addrs, store, cancel, done })
+    Ok(Running {
+        addrs,
+        store,
+        carbon_stats: stats,
+        cancel,
+        done,
+    })
+}
+
+/// `GET /health`: `{"status": "ok", "uptime_seconds", "store": {metricsReceived,
+/// committedPoints, updateOperations, creates, errors, droppedOutOfRetention},
+/// "cache": {size, queues, max_size}, "listeners": {plaintext_tcp: {points, connections,
+/// errors, malformed, …}, plaintext_udp: …, pickle_tcp: …}}`. Counters count since start
+/// (the self metrics give per-interval values); sizes are now.
+fn health_router(store: Arc<Store>, carbon: Arc<CarbonStats>) -> axum::Router {
+    use axum::routing::get;
+    let started = std::time::Instant::now();
+    let handler = move || {
+        let store = store.clone();
+        let carbon = carbon.clone();
+        async move {
+            use std::sync::atomic::Ordering::Relaxed;
+            let s = &store.stats;
+            let listener = |l: &crate::carbon::stats::ListenerStats| {
+                serde_json::Value::Object(
+                    l.snapshot()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v.into()))
+                        .collect(),
+                )
+            };
+            let body = serde_json::json!({
+                "status": "ok",
+                "uptime_seconds": started.elapsed().as_secs_f64(),
+                "store": {
+                    "metricsReceived": s.metrics_received.load(Relaxed),
+                    "committedPoints": s.committed_points.load(Relaxed),
+                    "updateOperations": s.update_operations.load(Relaxed),
+                    "creates": s.creates.load(Relaxed),
+                    "errors": s.errors.load(Relaxed),
+                    "droppedOutOfRetention": s.dropped_out_of_retention.load(Relaxed),
+                },
+                "cache": {
+                    "size": store.cache.size(),
+                    "queues": store.cache.queues(),
+                    "max_size": store.cache.max_size(),
+                },
+                "listeners": {
+                    "plaintext_tcp": listener(&carbon.plaintext_tcp),
+                    "plaintext_udp": listener(&carbon.plaintext_udp),
+                    "pickle_tcp": listener(&carbon.pickle_tcp),
+                },
+            });
+            api::respond("application/json", body.to_string())
+        }
+    };
+    axum::Router::new().route("/health", get(handler))
 }
 
 /// Reloads the storage rules into `store` (SIGHUP). Returns the error, old rules kept, when
@@ -193,7 +308,10 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
 pub fn check_config(config: Option<&Path>) -> Result<String, String> {
     let settings = Settings::load(config).map_err(|e| e.to_string())?;
     load_rules(&settings)?;
-    Ok(format!("settings and storage rules OK (data in {})", settings.data_dir.display()))
+    Ok(format!(
+        "settings and storage rules OK (data in {})",
+        settings.data_dir.display()
+    ))
 }
 
 /// Waits `d`, for tests and examples.

@@ -35,7 +35,12 @@ pub struct Ingest {
 
 impl Ingest {
     /// Shared listener state.
-    pub fn new(store: Arc<Store>, stats: Arc<CarbonStats>, max_line_length: usize, max_pickle_frame: usize) -> Arc<Ingest> {
+    pub fn new(
+        store: Arc<Store>,
+        stats: Arc<CarbonStats>,
+        max_line_length: usize,
+        max_pickle_frame: usize,
+    ) -> Arc<Ingest> {
         Arc::new(Ingest {
             store,
             stats,
@@ -47,33 +52,45 @@ impl Ingest {
 
     /// Logs a refused input, rate-limited: which listener, from whom, why, and the start of
     /// the offending bytes.
-    pub fn refuse(&self, listener: &str, peer: SocketAddr, why: &dyn std::fmt::Display, bytes: &[u8]) {
-        let shown: String = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).escape_debug().collect();
-        self.log.warn(format_args!("{listener}: refused input from {peer}: {why}: \"{shown}\""));
+    pub fn refuse(
+        &self,
+        listener: &str,
+        peer: SocketAddr,
+        why: &dyn std::fmt::Display,
+        bytes: &[u8],
+    ) {
+        let shown: String = String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            .escape_debug()
+            .collect();
+        self.log.warn(format_args!(
+            "{listener}: refused input from {peer}: {why}: \"{shown}\""
+        ));
     }
 
     /// Parses and stores one plaintext line, counting it in `stats`.
-    fn line(&self, stats: &ListenerStats, batch: &mut Batch, listener: &str, peer: SocketAddr, line: &[u8]) {
+    fn line(
+        &self,
+        stats: &ListenerStats,
+        batch: &mut Batch,
+        listener: &str,
+        peer: SocketAddr,
+        line: &[u8],
+    ) {
         if line.len() > self.max_line_length {
-            stats.too_long.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats
+                .too_long
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.refuse(listener, peer, &LineError::TooLong, line);
             return;
         }
         match parse_line(line) {
             Ok(l) => {
-                self.store.insert_uncounted(&l.name, l.timestamp.unwrap_or(batch.now), l.value);
+                self.store
+                    .insert_uncounted(&l.name, l.timestamp.unwrap_or(batch.now), l.value);
                 batch.points += 1;
             }
             Err(e) => {
-                let c = match &e {
-                    LineError::Malformed => &stats.malformed,
-                    LineError::NotUtf8 => &stats.not_utf8,
-                    LineError::BadValue => &stats.bad_value,
-                    LineError::BadTimestamp => &stats.bad_timestamp,
-                    LineError::BadName(_) => &stats.bad_name,
-                    LineError::TooLong => &stats.too_long,
-                };
-                c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats.refused(&e);
                 self.refuse(listener, peer, &e, line);
             }
         }
@@ -92,13 +109,18 @@ pub struct Batch {
 impl Batch {
     /// A new batch stamped with the current time.
     pub fn new() -> Batch {
-        Batch { now: unix_now(), points: 0 }
+        Batch {
+            now: unix_now(),
+            points: 0,
+        }
     }
 
     /// Adds the batch's count to the listener's and the store's counters.
     pub fn commit(self, ingest: &Ingest, stats: &ListenerStats) {
         if self.points > 0 {
-            stats.points.fetch_add(self.points, std::sync::atomic::Ordering::Relaxed);
+            stats
+                .points
+                .fetch_add(self.points, std::sync::atomic::Ordering::Relaxed);
             ingest.store.count_received(self.points);
         }
     }
@@ -132,33 +154,54 @@ pub struct Listeners {
 impl Listeners {
     /// Binds every configured listener ("" disables one) and starts accepting.
     /// Errors name the address that could not be bound.
-    pub async fn start(ingest: Arc<Ingest>, plaintext_tcp: &str, plaintext_udp: &str, pickle_tcp: &str) -> Result<Listeners, String> {
+    pub async fn start(
+        ingest: Arc<Ingest>,
+        plaintext_tcp: &str,
+        plaintext_udp: &str,
+        pickle_tcp: &str,
+    ) -> Result<Listeners, String> {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut addrs = BoundAddrs::default();
         if !plaintext_tcp.is_empty() {
-            let l = TcpListener::bind(plaintext_tcp)
-                .await
-                .map_err(|e| format!("cannot listen on {plaintext_tcp} (carbon.plaintext_tcp): {e}"))?;
+            let l = TcpListener::bind(plaintext_tcp).await.map_err(|e| {
+                format!("cannot listen on {plaintext_tcp} (carbon.plaintext_tcp): {e}")
+            })?;
             addrs.plaintext_tcp = l.local_addr().ok();
-            tracker.spawn(accept_loop(l, ingest.clone(), cancel.clone(), tracker.clone(), Protocol::Plaintext));
+            tracker.spawn(accept_loop(
+                l,
+                ingest.clone(),
+                cancel.clone(),
+                tracker.clone(),
+                Protocol::Plaintext,
+            ));
         }
         if !pickle_tcp.is_empty() {
             let l = TcpListener::bind(pickle_tcp)
                 .await
                 .map_err(|e| format!("cannot listen on {pickle_tcp} (carbon.pickle_tcp): {e}"))?;
             addrs.pickle_tcp = l.local_addr().ok();
-            tracker.spawn(accept_loop(l, ingest.clone(), cancel.clone(), tracker.clone(), Protocol::Pickle));
+            tracker.spawn(accept_loop(
+                l,
+                ingest.clone(),
+                cancel.clone(),
+                tracker.clone(),
+                Protocol::Pickle,
+            ));
         }
         if !plaintext_udp.is_empty() {
-            let s = UdpSocket::bind(plaintext_udp)
-                .await
-                .map_err(|e| format!("cannot listen on {plaintext_udp} (carbon.plaintext_udp): {e}"))?;
+            let s = UdpSocket::bind(plaintext_udp).await.map_err(|e| {
+                format!("cannot listen on {plaintext_udp} (carbon.plaintext_udp): {e}")
+            })?;
             addrs.plaintext_udp = s.local_addr().ok();
             tracker.spawn(udp_loop(s, ingest.clone(), cancel.clone()));
         }
         tracker.close();
-        Ok(Listeners { addrs, cancel, tracker })
+        Ok(Listeners {
+            addrs,
+            cancel,
+            tracker,
+        })
     }
 
     /// Stops accepting, lets every connection ingest what it already read, and waits for all
@@ -175,10 +218,23 @@ enum Protocol {
     Pickle,
 }
 
-async fn accept_loop(listener: TcpListener, ingest: Arc<Ingest>, cancel: CancellationToken, tracker: TaskTracker, protocol: Protocol) {
+async fn accept_loop(
+    listener: TcpListener,
+    ingest: Arc<Ingest>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    protocol: Protocol,
+) {
     loop {
         let accepted = tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                // Connections the kernel already completed may carry points: serve them
+                // (they drain at once, see ConnReader) before closing the listener.
+                match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+                    Ok(a) => a,
+                    Err(_) => return,
+                }
+            }
             a = listener.accept() => a,
         };
         match accepted {
@@ -188,12 +244,22 @@ async fn accept_loop(listener: TcpListener, ingest: Arc<Ingest>, cancel: Cancell
                 let cancel = cancel.clone();
                 match protocol {
                     Protocol::Plaintext => {
-                        ingest.stats.plaintext_tcp.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        ingest
+                            .stats
+                            .plaintext_tcp
+                            .connections
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         tracker.spawn(plaintext_connection(stream, peer, ingest, cancel));
                     }
                     Protocol::Pickle => {
-                        ingest.stats.pickle_tcp.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tracker.spawn(super::pickle::pickle_connection(stream, peer, ingest, cancel));
+                        ingest
+                            .stats
+                            .pickle_tcp
+                            .connections
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracker.spawn(super::pickle::pickle_connection(
+                            stream, peer, ingest, cancel,
+                        ));
                     }
                 }
             }
@@ -207,37 +273,101 @@ async fn accept_loop(listener: TcpListener, ingest: Arc<Ingest>, cancel: Cancell
 }
 
 const READ_BUFFER: usize = 64 * 1024;
+/// On shutdown a connection reads on until its peer goes quiet for this long…
+const DRAIN_QUIET: Duration = Duration::from_millis(250);
+/// …or this much time has passed, so points already sent are not lost.
+const DRAIN_MAX: Duration = Duration::from_secs(5);
 
-async fn plaintext_connection(mut stream: TcpStream, peer: SocketAddr, ingest: Arc<Ingest>, cancel: CancellationToken) {
+/// What one read of a connection gave.
+pub(crate) enum ReadOutcome {
+    /// `n` bytes.
+    Data(usize),
+    /// The peer closed the connection (or it failed).
+    Eof,
+    /// Shutting down and the peer went quiet: stop, dropping any unfinished line or frame.
+    Stopped,
+}
+
+/// Reads a connection for a listener: waits while the cache is full (backpressure), and on
+/// shutdown switches to draining (reads on without waiting for room, until the peer is quiet
+/// for [`DRAIN_QUIET`] or [`DRAIN_MAX`] has passed).
+pub(crate) struct ConnReader {
+    cancel: CancellationToken,
+    drain_until: Option<tokio::time::Instant>,
+}
+
+impl ConnReader {
+    pub(crate) fn new(cancel: CancellationToken) -> ConnReader {
+        ConnReader {
+            cancel,
+            drain_until: None,
+        }
+    }
+
+    pub(crate) async fn read(
+        &mut self,
+        stream: &mut TcpStream,
+        buf: &mut [u8],
+        ingest: &Ingest,
+    ) -> ReadOutcome {
+        let done = |r: std::io::Result<usize>| match r {
+            Ok(0) | Err(_) => ReadOutcome::Eof,
+            Ok(n) => ReadOutcome::Data(n),
+        };
+        if self.drain_until.is_none() {
+            if ingest.store.cache.is_full() {
+                tokio::select! {
+                    _ = self.cancel.cancelled() => {}
+                    _ = ingest.store.cache.wait_for_room() => {}
+                }
+            }
+            if !self.cancel.is_cancelled() {
+                tokio::select! {
+                    _ = self.cancel.cancelled() => {}
+                    r = stream.read(buf) => return done(r),
+                }
+            }
+            self.drain_until = Some(tokio::time::Instant::now() + DRAIN_MAX);
+        }
+        let deadline = self
+            .drain_until
+            .unwrap_or_else(tokio::time::Instant::now)
+            .min(tokio::time::Instant::now() + DRAIN_QUIET);
+        match tokio::time::timeout_at(deadline, stream.read(buf)).await {
+            Ok(r) => done(r),
+            Err(_) => ReadOutcome::Stopped,
+        }
+    }
+}
+
+async fn plaintext_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ingest: Arc<Ingest>,
+    cancel: CancellationToken,
+) {
     let stats = &ingest.stats.plaintext_tcp;
     let cap = READ_BUFFER.max(ingest.max_line_length + 1);
     let mut buf = vec![0u8; cap];
     let mut filled = 0usize;
     // Inside a line already refused as too long: skip bytes up to its end.
     let mut discarding = false;
+    let mut reader = ConnReader::new(cancel);
     loop {
-        if ingest.store.cache.is_full() {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = ingest.store.cache.wait_for_room() => {}
+        let n = match reader.read(&mut stream, &mut buf[filled..], &ingest).await {
+            ReadOutcome::Data(n) => n,
+            ReadOutcome::Eof => {
+                // End of stream: a last line without '\n' still counts.
+                if filled > 0 && !discarding {
+                    let mut batch = Batch::new();
+                    ingest.line(stats, &mut batch, "plaintext_tcp", peer, &buf[..filled]);
+                    batch.commit(&ingest, stats);
+                }
+                return;
             }
-        }
-        let n = tokio::select! {
-            _ = cancel.cancelled() => break,
-            r = stream.read(&mut buf[filled..]) => match r {
-                Ok(n) => n,
-                Err(_) => 0,
-            },
+            // Shut down while the peer was still connected: an unfinished line is dropped.
+            ReadOutcome::Stopped => return,
         };
-        if n == 0 {
-            // End of stream: a last line without '\n' still counts.
-            if filled > 0 && !discarding {
-                let mut batch = Batch::new();
-                ingest.line(stats, &mut batch, "plaintext_tcp", peer, &buf[..filled]);
-                batch.commit(&ingest, stats);
-            }
-            return;
-        }
         let scan_from = filled;
         filled += n;
         let mut start = 0;
@@ -254,28 +384,25 @@ async fn plaintext_connection(mut stream: TcpStream, peer: SocketAddr, ingest: A
             }
         }
         let mut batch = Batch::new();
-        let used = for_each_line(&buf[start..filled], |line| ingest.line(stats, &mut batch, "plaintext_tcp", peer, line));
+        let used = for_each_line(&buf[start..filled], |line| {
+            ingest.line(stats, &mut batch, "plaintext_tcp", peer, line)
+        });
         batch.commit(&ingest, stats);
         let consumed = start + used;
         buf.copy_within(consumed..filled, 0);
         filled -= consumed;
         if filled > ingest.max_line_length {
-            stats.too_long.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats
+                .too_long
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             ingest.refuse("plaintext_tcp", peer, &LineError::TooLong, &buf[..filled]);
             discarding = true;
             filled = 0;
         }
     }
-    // Cancelled: ingest the complete lines already read; an unfinished line is dropped.
-    if filled > 0 && !discarding {
-        let mut batch = Batch::new();
-        for_each_line(&buf[..filled], |line| ingest.line(stats, &mut batch, "plaintext_tcp", peer, line));
-        batch.commit(&ingest, stats);
-    }
 }
 
 async fn udp_loop(socket: UdpSocket, ingest: Arc<Ingest>, cancel: CancellationToken) {
-    let stats = &ingest.stats.plaintext_udp;
     let mut buf = vec![0u8; 65536];
     loop {
         if ingest.store.cache.is_full() {
@@ -286,20 +413,35 @@ async fn udp_loop(socket: UdpSocket, ingest: Arc<Ingest>, cancel: CancellationTo
             }
         }
         let (n, peer) = tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                // Shutting down: take the datagrams already received, then stop.
+                while let Ok((n, peer)) = socket.try_recv_from(&mut buf) {
+                    datagram(&ingest, &buf[..n], peer);
+                }
+                return;
+            }
             r = socket.recv_from(&mut buf) => match r {
                 Ok(x) => x,
                 Err(_) => continue,
             },
         };
-        stats.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let data = &buf[..n];
-        let mut batch = Batch::new();
-        let used = for_each_line(data, |line| ingest.line(stats, &mut batch, "plaintext_udp", peer, line));
-        let tail = &data[used..];
-        if !tail.iter().all(|b| b.is_ascii_whitespace()) {
-            ingest.line(stats, &mut batch, "plaintext_udp", peer, tail);
-        }
-        batch.commit(&ingest, stats);
+        datagram(&ingest, &buf[..n], peer);
     }
+}
+
+/// One UDP datagram: one or more lines, the last one may lack its `\n`.
+fn datagram(ingest: &Ingest, data: &[u8], peer: SocketAddr) {
+    let stats = &ingest.stats.plaintext_udp;
+    stats
+        .connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut batch = Batch::new();
+    let used = for_each_line(data, |line| {
+        ingest.line(stats, &mut batch, "plaintext_udp", peer, line)
+    });
+    let tail = &data[used..];
+    if !tail.iter().all(|b| b.is_ascii_whitespace()) {
+        ingest.line(stats, &mut batch, "plaintext_udp", peer, tail);
+    }
+    batch.commit(ingest, stats);
 }

@@ -8,6 +8,7 @@ pub mod listener;
 pub mod name;
 pub mod pickle;
 pub mod plaintext;
+pub mod self_metrics;
 pub mod stats;
 
 pub use listener::{Ingest, Listeners};

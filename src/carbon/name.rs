@@ -33,7 +33,9 @@ impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NameError::Empty => f.write_str("empty metric name"),
-            NameError::EmptyNode => f.write_str("empty path component ('..', or a leading/trailing '.')"),
+            NameError::EmptyNode => {
+                f.write_str("empty path component ('..', or a leading/trailing '.')")
+            }
             NameError::NodeTooLong => write!(f, "path component longer than {MAX_NODE_LEN} bytes"),
             NameError::ForbiddenChar(c) => write!(f, "forbidden character {c:?} in metric name"),
             NameError::BadTag(m) => write!(f, "bad tag: {m}"),
@@ -74,7 +76,9 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, NameError> {
     let mut segments = raw.split(';');
     let metric = segments.next().unwrap_or("");
     if metric.is_empty() {
-        return Err(NameError::BadTag(format!("cannot parse path {raw}, no metric found")));
+        return Err(NameError::BadTag(format!(
+            "cannot parse path {raw}, no metric found"
+        )));
     }
     check_nodes(metric)?;
     let mut tags: Vec<(&str, &str)> = Vec::new();
@@ -86,13 +90,19 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, NameError> {
             return Err(NameError::BadTag(format!("invalid segment {seg:?}")));
         }
         if let Some(c) = tag.chars().find(|c| ";!^=".contains(*c)) {
-            return Err(NameError::BadTag(format!("character {c:?} is not allowed in tag {tag:?}")));
+            return Err(NameError::BadTag(format!(
+                "character {c:?} is not allowed in tag {tag:?}"
+            )));
         }
         if value.is_empty() {
-            return Err(NameError::BadTag(format!("value for tag {tag:?} may not be empty")));
+            return Err(NameError::BadTag(format!(
+                "value for tag {tag:?} may not be empty"
+            )));
         }
         if value.starts_with('~') {
-            return Err(NameError::BadTag(format!("tag values may not start with '~' (tag {tag:?})")));
+            return Err(NameError::BadTag(format!(
+                "tag values may not start with '~' (tag {tag:?})"
+            )));
         }
         if tag == "name" {
             // graphite-web overwrites a `name` tag with the metric; drop it the same way.
@@ -123,7 +133,10 @@ mod tests {
 
     #[test]
     fn plain_names_pass_unchanged() {
-        assert!(matches!(normalize("collectd.web1.load.load.shortterm"), Ok(Cow::Borrowed(_))));
+        assert!(matches!(
+            normalize("collectd.web1.load.load.shortterm"),
+            Ok(Cow::Borrowed(_))
+        ));
         assert!(normalize("münchen.temp").is_ok());
     }
 

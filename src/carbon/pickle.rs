@@ -14,12 +14,12 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::listener::{Batch, Ingest};
+use super::listener::{Batch, ConnReader, Ingest, ReadOutcome};
 use super::name::normalize;
+use super::plaintext::LineError;
 
 /// A value the safe subset can build.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,7 +177,9 @@ fn parse_int_line(line: &[u8]) -> Result<Value, PickleError> {
         "01" => return Ok(Value::Bool(true)),
         _ => {}
     }
-    s.parse::<i64>().map(Value::Int).map_err(|_| PickleError::Invalid("bad integer"))
+    s.parse::<i64>()
+        .map(Value::Int)
+        .map_err(|_| PickleError::Invalid("bad integer"))
 }
 
 /// Decodes one pickle (protocols 0–5) within the safe subset.
@@ -192,10 +194,16 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
         }
     }
     fn pop_mark(stack: &mut Vec<Item>) -> Result<Vec<Value>, PickleError> {
-        let pos = stack.iter().rposition(|i| matches!(i, Item::Mark)).ok_or(PickleError::Invalid("missing MARK"))?;
+        let pos = stack
+            .iter()
+            .rposition(|i| matches!(i, Item::Mark))
+            .ok_or(PickleError::Invalid("missing MARK"))?;
         let items = stack.split_off(pos + 1);
         stack.pop();
-        Ok(items.into_iter().filter_map(|i| if let Item::Val(v) = i { Some(v) } else { None }).collect())
+        Ok(items
+            .into_iter()
+            .filter_map(|i| if let Item::Val(v) = i { Some(v) } else { None })
+            .collect())
     }
     fn top(stack: &[Item]) -> Result<&Value, PickleError> {
         match stack.last() {
@@ -203,7 +211,12 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
             _ => Err(PickleError::Invalid("stack underflow")),
         }
     }
-    fn memo_put(memo: &mut Vec<Option<Value>>, key: usize, v: Value, limit: usize) -> Result<(), PickleError> {
+    fn memo_put(
+        memo: &mut Vec<Option<Value>>,
+        key: usize,
+        v: Value,
+        limit: usize,
+    ) -> Result<(), PickleError> {
         if key > limit {
             return Err(PickleError::Invalid("memo key out of range"));
         }
@@ -277,7 +290,9 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
             0x89 => stack.push(Item::Val(Value::Bool(false))),
             b'J' => {
                 let s = r.take(4)?;
-                stack.push(Item::Val(Value::Int(i32::from_le_bytes([s[0], s[1], s[2], s[3]]) as i64)));
+                stack.push(Item::Val(Value::Int(
+                    i32::from_le_bytes([s[0], s[1], s[2], s[3]]) as i64,
+                )));
             }
             b'K' => {
                 let v = r.u8()?;
@@ -301,11 +316,16 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
             }
             b'G' => {
                 let s = r.take(8)?;
-                stack.push(Item::Val(Value::Float(f64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))));
+                stack.push(Item::Val(Value::Float(f64::from_be_bytes([
+                    s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7],
+                ]))));
             }
             b'F' => {
                 let line = r.line()?;
-                let v = std::str::from_utf8(line).ok().and_then(|s| s.trim().parse::<f64>().ok()).ok_or(PickleError::Invalid("bad float"))?;
+                let v = std::str::from_utf8(line)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<f64>().ok())
+                    .ok_or(PickleError::Invalid("bad float"))?;
                 stack.push(Item::Val(Value::Float(v)));
             }
             0x8c | b'U' | b'C' => {
@@ -346,7 +366,10 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
             }
             b'p' => {
                 let line = r.line()?;
-                let key = std::str::from_utf8(line).ok().and_then(|s| s.parse::<usize>().ok()).ok_or(PickleError::Invalid("bad memo key"))?;
+                let key = std::str::from_utf8(line)
+                    .ok()
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .ok_or(PickleError::Invalid("bad memo key"))?;
                 let v = top(&stack)?.clone();
                 memo_put(&mut memo, key, v, memo_limit)?;
             }
@@ -356,10 +379,17 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
                     b'j' => r.u32le()?,
                     _ => {
                         let line = r.line()?;
-                        std::str::from_utf8(line).ok().and_then(|s| s.parse::<usize>().ok()).ok_or(PickleError::Invalid("bad memo key"))?
+                        std::str::from_utf8(line)
+                            .ok()
+                            .and_then(|s| s.parse::<usize>().ok())
+                            .ok_or(PickleError::Invalid("bad memo key"))?
                     }
                 };
-                let v = memo.get(key).cloned().flatten().ok_or(PickleError::Invalid("memo key not set"))?;
+                let v = memo
+                    .get(key)
+                    .cloned()
+                    .flatten()
+                    .ok_or(PickleError::Invalid("memo key not set"))?;
                 stack.push(Item::Val(v));
             }
             other => return Err(PickleError::Forbidden(other, at)),
@@ -371,9 +401,14 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
     /// `(path, (timestamp, value))`, the path normalized.
-    Point { name: String, timestamp: Option<i64>, value: f64 },
-    /// Not of that shape, or unusable values (counted, the rest of the frame goes on).
-    Bad(String),
+    Point {
+        name: String,
+        timestamp: Option<i64>,
+        value: f64,
+    },
+    /// Not of that shape, or unusable values (counted by `reason`, the rest of the frame
+    /// goes on); `detail` says which item and why, for the log.
+    Bad { reason: LineError, detail: String },
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -403,68 +438,145 @@ fn pair(v: &Value) -> Option<&[Value]> {
     }
 }
 
+fn bad(reason: LineError, detail: String) -> Entry {
+    Entry::Bad { reason, detail }
+}
+
 fn entry(item: &Value) -> Entry {
     let Some([path, point]) = pair(item).map(|p| [&p[0], &p[1]]) else {
-        return Entry::Bad("item is not (path, (timestamp, value))".into());
+        return bad(
+            LineError::Malformed,
+            "item is not (path, (timestamp, value))".into(),
+        );
     };
     let Some([ts, val]) = pair(point).map(|p| [&p[0], &p[1]]) else {
-        return Entry::Bad("datapoint is not (timestamp, value)".into());
+        return bad(
+            LineError::Malformed,
+            "datapoint is not (timestamp, value)".into(),
+        );
     };
     let name = match path {
         Value::Str(s) => s.to_string(),
-        _ => return Entry::Bad("path is not a string".into()),
+        Value::Bytes(_) => return bad(LineError::NotUtf8, "path is not UTF-8".into()),
+        _ => return bad(LineError::Malformed, "path is not a string".into()),
     };
     let Some(value) = number(val).filter(|v| v.is_finite()) else {
-        return Entry::Bad(format!("{name}: value is not a finite number"));
+        return bad(
+            LineError::BadValue,
+            format!("{name}: value is not a finite number"),
+        );
     };
     let Some(t) = number(ts).filter(|t| t.is_finite()) else {
-        return Entry::Bad(format!("{name}: timestamp is not a number"));
+        return bad(
+            LineError::BadTimestamp,
+            format!("{name}: timestamp is not a number"),
+        );
     };
     let timestamp = if t.trunc() == -1.0 {
         None
     } else if (1.0..u32::MAX as f64 + 1.0).contains(&t) {
         Some(t.trunc() as i64)
     } else {
-        return Entry::Bad(format!("{name}: timestamp {t} out of range"));
+        return bad(
+            LineError::BadTimestamp,
+            format!("{name}: timestamp {t} out of range"),
+        );
     };
     match normalize(&name) {
-        Ok(n) => Entry::Point { name: n.into_owned(), timestamp, value },
-        Err(e) => Entry::Bad(format!("{name}: {e}")),
+        Ok(n) => Entry::Point {
+            name: n.into_owned(),
+            timestamp,
+            value,
+        },
+        Err(e) => bad(LineError::BadName(e.clone()), format!("{name}: {e}")),
     }
 }
 
+/// Fills `buf` completely from the connection. `Err` with the outcome that stopped it
+/// (end of stream or shutdown) when it could not.
+async fn fill(
+    reader: &mut ConnReader,
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    ingest: &Ingest,
+) -> Result<(), ReadOutcome> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(stream, &mut buf[got..], ingest).await {
+            ReadOutcome::Data(n) => got += n,
+            other => return Err(other),
+        }
+    }
+    Ok(())
+}
+
 /// Serves one pickle connection: frames until EOF or shutdown. A frame over the size limit is
-/// skipped (counted as too long) and the connection goes on with the next.
-pub async fn pickle_connection(mut stream: TcpStream, peer: SocketAddr, ingest: Arc<Ingest>, cancel: CancellationToken) {
+/// skipped (counted as too long) and the connection goes on with the next; a connection
+/// closed inside a frame counts that frame as a bad pickle.
+pub async fn pickle_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ingest: Arc<Ingest>,
+    cancel: CancellationToken,
+) {
     let stats = &ingest.stats.pickle_tcp;
+    let mut reader = ConnReader::new(cancel);
     let mut frame = Vec::new();
     loop {
-        if ingest.store.cache.is_full() {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = ingest.store.cache.wait_for_room() => {}
-            }
-        }
         let mut len = [0u8; 4];
-        let r = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = stream.read_exact(&mut len) => r,
-        };
-        if r.is_err() {
+        // A connection may end between frames, or inside the length prefix.
+        match reader.read(&mut stream, &mut len[..1], &ingest).await {
+            ReadOutcome::Data(_) => {}
+            _ => return,
+        }
+        if fill(&mut reader, &mut stream, &mut len[1..], &ingest)
+            .await
+            .is_err()
+        {
+            stats.bad_pickle.fetch_add(1, Ordering::Relaxed);
+            ingest.refuse(
+                "pickle_tcp",
+                peer,
+                &"connection closed inside a frame's length prefix",
+                &len,
+            );
             return;
         }
         let len = u32::from_be_bytes(len) as usize;
         if len > ingest.max_pickle_frame {
             stats.too_long.fetch_add(1, Ordering::Relaxed);
-            ingest.refuse("pickle_tcp", peer, &format_args!("frame of {len} bytes exceeds carbon.max_pickle_frame"), &[]);
-            let mut skip = (&mut stream).take(len as u64);
-            if tokio::io::copy(&mut skip, &mut tokio::io::sink()).await.is_err() {
-                return;
+            ingest.refuse(
+                "pickle_tcp",
+                peer,
+                &format_args!("frame of {len} bytes exceeds carbon.max_pickle_frame"),
+                &[],
+            );
+            let mut skip = vec![0u8; 64 * 1024];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(skip.len());
+                if fill(&mut reader, &mut stream, &mut skip[..n], &ingest)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                left -= n;
             }
             continue;
         }
         frame.resize(len, 0);
-        if stream.read_exact(&mut frame).await.is_err() {
+        if fill(&mut reader, &mut stream, &mut frame, &ingest)
+            .await
+            .is_err()
+        {
+            stats.bad_pickle.fetch_add(1, Ordering::Relaxed);
+            ingest.refuse(
+                "pickle_tcp",
+                peer,
+                &format_args!("connection closed inside a frame of {len} bytes"),
+                &[],
+            );
             return;
         }
         match entries(&frame) {
@@ -472,13 +584,21 @@ pub async fn pickle_connection(mut stream: TcpStream, peer: SocketAddr, ingest: 
                 let mut batch = Batch::new();
                 for e in list {
                     match e {
-                        Entry::Point { name, timestamp, value } => {
-                            ingest.store.insert_uncounted(&name, timestamp.unwrap_or(batch.now), value);
+                        Entry::Point {
+                            name,
+                            timestamp,
+                            value,
+                        } => {
+                            ingest.store.insert_uncounted(
+                                &name,
+                                timestamp.unwrap_or(batch.now),
+                                value,
+                            );
                             batch.points += 1;
                         }
-                        Entry::Bad(why) => {
-                            stats.malformed.fetch_add(1, Ordering::Relaxed);
-                            ingest.refuse("pickle_tcp", peer, &why, &[]);
+                        Entry::Bad { reason, detail } => {
+                            stats.refused(&reason);
+                            ingest.refuse("pickle_tcp", peer, &detail, &[]);
                         }
                     }
                 }
@@ -505,8 +625,16 @@ mod tests {
         assert_eq!(
             e,
             vec![
-                Entry::Point { name: "a.b".into(), timestamp: Some(1_700_000_000), value: 1.5 },
-                Entry::Point { name: "c".into(), timestamp: Some(1_700_000_001), value: 2.0 },
+                Entry::Point {
+                    name: "a.b".into(),
+                    timestamp: Some(1_700_000_000),
+                    value: 1.5
+                },
+                Entry::Point {
+                    name: "c".into(),
+                    timestamp: Some(1_700_000_001),
+                    value: 2.0
+                },
             ]
         );
     }
@@ -515,7 +643,14 @@ mod tests {
     fn protocol_0_and_lists() {
         // pickle.dumps([['x', [10, '3.5']]], protocol=0)
         let p0 = b"(lp0\n(lp1\nVx\np2\na(lp3\nI10\naV3.5\np4\naaa.";
-        assert_eq!(entries(p0).unwrap(), vec![Entry::Point { name: "x".into(), timestamp: Some(10), value: 3.5 }]);
+        assert_eq!(
+            entries(p0).unwrap(),
+            vec![Entry::Point {
+                name: "x".into(),
+                timestamp: Some(10),
+                value: 3.5
+            }]
+        );
     }
 
     #[test]
@@ -524,15 +659,39 @@ mod tests {
         let evil = b"cos\nsystem\n(S'echo pwned'\ntR.";
         assert!(matches!(decode(evil), Err(PickleError::Forbidden(b'c', 0))));
         let evil4 = b"\x80\x04\x95\x15\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x8c\x06system\x93.";
-        assert!(matches!(decode(evil4), Err(PickleError::Forbidden(0x93, _))));
-        assert_eq!(decode(b"\x80\x02]q\x00(X\x03\x00"), Err(PickleError::Truncated));
+        assert!(matches!(
+            decode(evil4),
+            Err(PickleError::Forbidden(0x93, _))
+        ));
+        assert_eq!(
+            decode(b"\x80\x02]q\x00(X\x03\x00"),
+            Err(PickleError::Truncated)
+        );
         assert_eq!(entries(b"K\x01."), Err(PickleError::NotAList));
         assert!(decode(b"a.").is_err());
         assert!(decode(b"h\x05.").is_err());
         // A bad item is refused alone.
-        let e = entries(b"](K\x01X\x01\x00\x00\x00aJ\x00\xf1SeG\x7f\xf8\x00\x00\x00\x00\x00\x00\x86\x86e.").unwrap();
+        let e = entries(
+            b"](K\x01X\x01\x00\x00\x00aJ\x00\xf1SeG\x7f\xf8\x00\x00\x00\x00\x00\x00\x86\x86e.",
+        )
+        .unwrap();
         assert_eq!(e.len(), 2);
-        assert!(matches!(e[0], Entry::Bad(_)));
-        assert!(matches!(e[1], Entry::Bad(_)), "NaN value refused");
+        assert!(matches!(
+            e[0],
+            Entry::Bad {
+                reason: LineError::Malformed,
+                ..
+            }
+        ));
+        assert!(
+            matches!(
+                e[1],
+                Entry::Bad {
+                    reason: LineError::BadValue,
+                    ..
+                }
+            ),
+            "NaN value refused"
+        );
     }
 }

@@ -49,7 +49,9 @@ impl fmt::Display for LineError {
             LineError::Malformed => f.write_str("expected 'path value timestamp'"),
             LineError::NotUtf8 => f.write_str("line is not UTF-8"),
             LineError::BadValue => f.write_str("value is not a finite number"),
-            LineError::BadTimestamp => f.write_str("timestamp is not a number in 1..=4294967295 (or -1 for now)"),
+            LineError::BadTimestamp => {
+                f.write_str("timestamp is not a number in 1..=4294967295 (or -1 for now)")
+            }
             LineError::BadName(e) => write!(f, "{e}"),
             LineError::TooLong => f.write_str("line longer than carbon.max_line_length"),
         }
@@ -117,7 +119,11 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, LineError> {
     let value = parse_value(value).ok_or(LineError::BadValue)?;
     let timestamp = parse_timestamp(ts)?;
     let name = normalize(name).map_err(LineError::BadName)?;
-    Ok(Line { name, value, timestamp })
+    Ok(Line {
+        name,
+        value,
+        timestamp,
+    })
 }
 
 /// Splits `buf` into complete lines and calls `each` on every one (without `\n`); returns how
@@ -141,12 +147,22 @@ mod tests {
     #[test]
     fn parses_good_lines() {
         let l = parse_line(b"a.b.c 12.5 1700000000").unwrap();
-        assert_eq!(l, Line { name: "a.b.c".into(), value: 12.5, timestamp: Some(1_700_000_000) });
+        assert_eq!(
+            l,
+            Line {
+                name: "a.b.c".into(),
+                value: 12.5,
+                timestamp: Some(1_700_000_000)
+            }
+        );
         let l = parse_line(b"  a.b\t-3e2   1700000000.75\r").unwrap();
         assert_eq!((l.value, l.timestamp), (-300.0, Some(1_700_000_000)));
         assert_eq!(parse_line(b"a 1 -1").unwrap().timestamp, None);
         assert_eq!(parse_line(b"a 42 1").unwrap().value, 42.0);
-        assert_eq!(parse_line(b"cpu;host=a;dc=b 1 1700000000").unwrap().name, "cpu;dc=b;host=a");
+        assert_eq!(
+            parse_line(b"cpu;host=a;dc=b 1 1700000000").unwrap().name,
+            "cpu;dc=b;host=a"
+        );
     }
 
     #[test]
@@ -157,17 +173,35 @@ mod tests {
         assert_eq!(parse_line(b"a nan 1700000000"), Err(LineError::BadValue));
         assert_eq!(parse_line(b"a NaN 1700000000"), Err(LineError::BadValue));
         assert_eq!(parse_line(b"a inf 1700000000"), Err(LineError::BadValue));
-        assert_eq!(parse_line(b"a -Infinity 1700000000"), Err(LineError::BadValue));
+        assert_eq!(
+            parse_line(b"a -Infinity 1700000000"),
+            Err(LineError::BadValue)
+        );
         assert_eq!(parse_line(b"a x1 1700000000"), Err(LineError::BadValue));
         assert_eq!(parse_line(b"a 1 yesterday"), Err(LineError::BadTimestamp));
         assert_eq!(parse_line(b"a 1 0"), Err(LineError::BadTimestamp));
         assert_eq!(parse_line(b"a 1 99999999999"), Err(LineError::BadTimestamp));
         assert_eq!(parse_line(b"a 1 nan"), Err(LineError::BadTimestamp));
-        assert_eq!(parse_line(b"a..b 1 1700000000"), Err(LineError::BadName(NameError::EmptyNode)));
-        assert_eq!(parse_line(b"../../etc/passwd 1 1700000000"), Err(LineError::BadName(NameError::ForbiddenChar('/'))));
-        assert_eq!(parse_line(b"..etc 1 1700000000"), Err(LineError::BadName(NameError::EmptyNode)));
-        assert_eq!(parse_line(b"a/b 1 1700000000"), Err(LineError::BadName(NameError::ForbiddenChar('/'))));
-        assert_eq!(parse_line(b"\xff\xfe 1 1700000000"), Err(LineError::NotUtf8));
+        assert_eq!(
+            parse_line(b"a..b 1 1700000000"),
+            Err(LineError::BadName(NameError::EmptyNode))
+        );
+        assert_eq!(
+            parse_line(b"../../etc/passwd 1 1700000000"),
+            Err(LineError::BadName(NameError::ForbiddenChar('/')))
+        );
+        assert_eq!(
+            parse_line(b"..etc 1 1700000000"),
+            Err(LineError::BadName(NameError::EmptyNode))
+        );
+        assert_eq!(
+            parse_line(b"a/b 1 1700000000"),
+            Err(LineError::BadName(NameError::ForbiddenChar('/')))
+        );
+        assert_eq!(
+            parse_line(b"\xff\xfe 1 1700000000"),
+            Err(LineError::NotUtf8)
+        );
     }
 
     #[test]

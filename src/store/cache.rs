@@ -146,7 +146,8 @@ impl Cache {
         let shard = self.shard(hash).lock();
         match shard.table.find(hash, |e| &*e.name == name) {
             Some(e) => {
-                let mut out = Vec::with_capacity(e.queue.len() + e.inflight.as_ref().map_or(0, |v| v.len()));
+                let mut out =
+                    Vec::with_capacity(e.queue.len() + e.inflight.as_ref().map_or(0, |v| v.len()));
                 if let Some(f) = &e.inflight {
                     out.extend_from_slice(f);
                 }
@@ -160,7 +161,11 @@ impl Cache {
     /// Whether the cache has an entry for the metric.
     pub fn contains(&self, name: &str) -> bool {
         let hash = self.hash(name);
-        self.shard(hash).lock().table.find(hash, |e| &*e.name == name).is_some()
+        self.shard(hash)
+            .lock()
+            .table
+            .find(hash, |e| &*e.name == name)
+            .is_some()
     }
 
     /// Metrics with queued points in the shards `filter` accepts (shard index → bool), for a
@@ -194,7 +199,9 @@ impl Cache {
     /// nothing queued or is already in flight.
     pub fn take(&self, item: &Backlog) -> Option<Taken> {
         let mut shard = self.shard(item.hash).lock();
-        let e = shard.table.find_mut(item.hash, |e| Arc::ptr_eq(&e.name, &item.name) || e.name == item.name)?;
+        let e = shard.table.find_mut(item.hash, |e| {
+            Arc::ptr_eq(&e.name, &item.name) || e.name == item.name
+        })?;
         if e.queue.is_empty() || e.inflight.is_some() {
             return None;
         }
@@ -214,7 +221,10 @@ impl Cache {
         {
             let mut shard = self.shard(taken.hash).lock();
             if let Some(e) = shard.table.find_mut(taken.hash, |e| e.name == taken.name) {
-                if e.inflight.as_ref().is_some_and(|f| Arc::ptr_eq(f, &taken.points)) {
+                if e.inflight
+                    .as_ref()
+                    .is_some_and(|f| Arc::ptr_eq(f, &taken.points))
+                {
                     e.inflight = None;
                 }
             }
@@ -244,7 +254,9 @@ impl Cache {
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
             let before = shard.table.len();
-            shard.table.retain(|e| !e.queue.is_empty() || e.inflight.is_some());
+            shard
+                .table
+                .retain(|e| !e.queue.is_empty() || e.inflight.is_some());
             dropped += before - shard.table.len();
             if shard.table.capacity() > 4 * shard.table.len().max(16) {
                 shard.table.shrink_to_fit(|e| e.hash);

@@ -273,13 +273,19 @@ mod tests {
 
     #[test]
     fn brace_expansion_order_and_literals() {
-        assert_eq!(expand_braces("a{b,c}d{e,f}"), vec!["abde", "abdf", "acde", "acdf"]);
+        assert_eq!(
+            expand_braces("a{b,c}d{e,f}"),
+            vec!["abde", "abdf", "acde", "acdf"]
+        );
         assert_eq!(
             NodePattern::compile("{a,b}").literal_alternatives(),
             Some(vec!["a".to_string(), "b".to_string()])
         );
         assert_eq!(NodePattern::compile("a*").literal_alternatives(), None);
-        assert_eq!(NodePattern::compile("plain"), NodePattern::Literal("plain".into()));
+        assert_eq!(
+            NodePattern::compile("plain"),
+            NodePattern::Literal("plain".into())
+        );
     }
 
     #[test]

@@ -112,7 +112,10 @@ impl MetricIndex {
     /// first). Hidden nodes (starting with `.`) are skipped unless the pattern names them.
     /// `limit` caps the answer (the caller reports the overflow).
     pub fn find(&self, pattern: &str, leaves_only: bool, limit: usize) -> Vec<FoundNode> {
-        let patterns: Vec<NodePattern> = split_nodes(pattern).into_iter().map(NodePattern::compile).collect();
+        let patterns: Vec<NodePattern> = split_nodes(pattern)
+            .into_iter()
+            .map(NodePattern::compile)
+            .collect();
         let root = self.root.read();
         let mut out = Vec::new();
         let mut prefix = String::new();
@@ -198,7 +201,14 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-fn walk(node: &Node, patterns: &[NodePattern], prefix: &mut String, leaves_only: bool, limit: usize, out: &mut Vec<FoundNode>) {
+fn walk(
+    node: &Node,
+    patterns: &[NodePattern],
+    prefix: &mut String,
+    leaves_only: bool,
+    limit: usize,
+    out: &mut Vec<FoundNode>,
+) {
     if out.len() >= limit {
         return;
     }
@@ -237,7 +247,10 @@ fn walk(node: &Node, patterns: &[NodePattern], prefix: &mut String, leaves_only:
                 });
             }
             if !child.children.is_empty() && !leaves_only {
-                out.push(FoundNode { path, is_leaf: false });
+                out.push(FoundNode {
+                    path,
+                    is_leaf: false,
+                });
             }
         } else {
             let mut p = path;
@@ -287,9 +300,18 @@ mod tests {
         assert_eq!(
             f,
             vec![
-                FoundNode { path: "a.b".into(), is_leaf: false },
-                FoundNode { path: "a.b".into(), is_leaf: true },
-                FoundNode { path: "a.x".into(), is_leaf: true },
+                FoundNode {
+                    path: "a.b".into(),
+                    is_leaf: false
+                },
+                FoundNode {
+                    path: "a.b".into(),
+                    is_leaf: true
+                },
+                FoundNode {
+                    path: "a.x".into(),
+                    is_leaf: true
+                },
             ]
         );
         assert_eq!(i.find("a.b.{c,d}", false, 100).len(), 2);

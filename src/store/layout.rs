@@ -74,21 +74,32 @@ mod tests {
         let h = tagged_hash("some.metric;tag1=value2;tag2=value.2");
         assert_eq!(
             p,
-            PathBuf::from(format!("_tagged/{}/{}/some_DOT_metric;tag1=value2;tag2=value_DOT_2.wsp", &h[0..3], &h[3..6]))
+            PathBuf::from(format!(
+                "_tagged/{}/{}/some_DOT_metric;tag1=value2;tag2=value_DOT_2.wsp",
+                &h[0..3],
+                &h[3..6]
+            ))
         );
         let long = format!("m;t={}", "x".repeat(300));
-        assert!(relative_path(&long).unwrap().ends_with(format!("{}.wsp", tagged_hash(&long))));
+        assert!(relative_path(&long)
+            .unwrap()
+            .ends_with(format!("{}.wsp", tagged_hash(&long))));
     }
 
     #[test]
     fn refuses_escapes() {
-        for bad in ["", "a..b", ".a", "a.", "a/b", "..", "a.../b", "a\0b", "x;t=a/b"] {
+        for bad in [
+            "", "a..b", ".a", "a.", "a/b", "..", "a.../b", "a\0b", "x;t=a/b",
+        ] {
             assert!(relative_path(bad).is_none(), "{bad:?}");
         }
     }
 
     #[test]
     fn hash_matches_sha256() {
-        assert_eq!(tagged_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            tagged_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

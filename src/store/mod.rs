@@ -20,7 +20,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::schemas::StorageRules;
-use crate::whisper::{AggregationMethod, FetchResult, Header, Preallocation, WhisperError, WhisperFile};
+use crate::whisper::{
+    AggregationMethod, FetchResult, Header, Preallocation, WhisperError, WhisperFile,
+};
 
 pub use cache::Cache;
 pub use index::{FoundNode, MetricIndex};
@@ -36,6 +38,8 @@ pub struct StoreStats {
     pub committed_points: AtomicU64,
     /// `update_many` calls (`updateOperations`).
     pub update_operations: AtomicU64,
+    /// Nanoseconds spent in `update_many` calls, all together (for `avgUpdateTime`).
+    pub update_nanos: AtomicU64,
     /// Whisper files created (`creates`).
     pub creates: AtomicU64,
     /// Points dropped because their file could not be written (`errors`).
@@ -130,7 +134,10 @@ impl Store {
 
     /// Rescans the whisper directory into the indexes; returns (metrics, tagged series) found.
     pub fn rescan(&self) -> (usize, usize) {
-        (self.index.scan(&self.whisper_dir), self.tags.scan(&self.whisper_dir))
+        (
+            self.index.scan(&self.whisper_dir),
+            self.tags.scan(&self.whisper_dir),
+        )
     }
 
     /// The whisper directory.
@@ -201,7 +208,13 @@ impl Store {
     /// A metric with cached points but no file yet reads as the file its storage rules would
     /// create. `Ok(None)` when the metric is unknown or the range lies outside its retention;
     /// `Err` when its file is corrupt (that series fails, nothing else).
-    pub fn fetch(&self, name: &str, from: i64, until: i64, now: i64) -> Result<Option<FetchedSeries>, StoreError> {
+    pub fn fetch(
+        &self,
+        name: &str,
+        from: i64,
+        until: i64,
+        now: i64,
+    ) -> Result<Option<FetchedSeries>, StoreError> {
         let cached = self.cache.get(name);
         let path = match self.path_of(name) {
             Some(p) => p,
@@ -213,12 +226,18 @@ impl Store {
                 Ok(None) => return Ok(None),
                 Err(e) => return Err(StoreError::Whisper(e)),
             },
-            Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(WhisperError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 if cached.is_empty() {
                     return Ok(None);
                 }
                 let plan = self.rules().plan(name);
-                let header = Header::for_archives(&plan.retentions, plan.x_files_factor, plan.aggregation_method);
+                let header = Header::for_archives(
+                    &plan.retentions,
+                    plan.x_files_factor,
+                    plan.aggregation_method,
+                );
                 match header.fetch_window(from, Some(until), now, None) {
                     Ok(Some((archive, f, u))) => (FetchResult::empty(&archive, f, u), header),
                     Ok(None) => return Ok(None),
@@ -247,12 +266,21 @@ impl Store {
 /// First each raw interval keeps its newest point (as whisper would store it); when the
 /// fetched step is coarser than the raw step, the intervals of each step are aggregated with
 /// the file's method; points before the range or past its end are ignored.
-pub fn merge_with_cache(result: &mut FetchResult, mut cached: Vec<(i64, f64)>, raw_step: i64, method: AggregationMethod) {
+pub fn merge_with_cache(
+    result: &mut FetchResult,
+    mut cached: Vec<(i64, f64)>,
+    raw_step: i64,
+    method: AggregationMethod,
+) {
     // Sort by time (stable: of equal timestamps the later arrival wins, as carbon's cache dict).
     cached.sort_by_key(|p| p.0);
     let mut per_raw: Vec<(i64, f64)> = Vec::with_capacity(cached.len());
     for (ts, v) in cached {
-        let interval = if raw_step > 1 { ts - ts.rem_euclid(raw_step) } else { ts };
+        let interval = if raw_step > 1 {
+            ts - ts.rem_euclid(raw_step)
+        } else {
+            ts
+        };
         match per_raw.last_mut() {
             Some(last) if last.0 == interval => last.1 = v,
             _ => per_raw.push((interval, v)),
@@ -295,7 +323,10 @@ mod tests {
     use crate::config::schemas::{parse_schemas, StorageRules};
 
     fn store(dir: &Path) -> Store {
-        let rules = StorageRules::new(parse_schemas("[all]\npattern = .*\nretentions = 10s:1h,60s:1d\n", "t").unwrap(), vec![]);
+        let rules = StorageRules::new(
+            parse_schemas("[all]\npattern = .*\nretentions = 10s:1h,60s:1d\n", "t").unwrap(),
+            vec![],
+        );
         Store::open(dir, rules, 1000, Preallocation::Sparse, 0).unwrap()
     }
 
@@ -322,8 +353,18 @@ mod tests {
 
     #[test]
     fn coarse_archives_aggregate_cached_points() {
-        let mut r = FetchResult { from: 0, until: 180, step: 60, values: vec![None; 3] };
-        merge_with_cache(&mut r, vec![(60, 1.0), (70, 3.0), (130, 5.0), (500, 9.0)], 10, AggregationMethod::Average);
+        let mut r = FetchResult {
+            from: 0,
+            until: 180,
+            step: 60,
+            values: vec![None; 3],
+        };
+        merge_with_cache(
+            &mut r,
+            vec![(60, 1.0), (70, 3.0), (130, 5.0), (500, 9.0)],
+            10,
+            AggregationMethod::Average,
+        );
         assert_eq!(r.values, vec![None, Some(2.0), Some(5.0)]);
     }
 }

@@ -95,7 +95,14 @@ impl Persisters {
     }
 }
 
-fn run(store: &Store, id: usize, writers: usize, stop: &AtomicBool, limiter: &CreateLimiter, log: &RateLimitedLog) {
+fn run(
+    store: &Store,
+    id: usize,
+    writers: usize,
+    stop: &AtomicBool,
+    limiter: &CreateLimiter,
+    log: &RateLimitedLog,
+) {
     let mut last_evict = Instant::now();
     let mut scratch: Vec<(i64, f64)> = Vec::new();
     loop {
@@ -116,7 +123,9 @@ fn run(store: &Store, id: usize, writers: usize, stop: &AtomicBool, limiter: &Cr
         backlog.sort_unstable_by(|a, b| b.len.cmp(&a.len));
         let mut throttled = 0usize;
         for item in &backlog {
-            let Some(taken) = store.cache.take(item) else { continue };
+            let Some(taken) = store.cache.take(item) else {
+                continue;
+            };
             match write(store, &taken, &mut scratch, limiter, stopping, log) {
                 Outcome::Done => store.cache.finish(taken),
                 Outcome::Throttled => {
@@ -137,7 +146,14 @@ enum Outcome {
     Throttled,
 }
 
-fn write(store: &Store, taken: &Taken, scratch: &mut Vec<(i64, f64)>, limiter: &CreateLimiter, force: bool, log: &RateLimitedLog) -> Outcome {
+fn write(
+    store: &Store,
+    taken: &Taken,
+    scratch: &mut Vec<(i64, f64)>,
+    limiter: &CreateLimiter,
+    force: bool,
+    log: &RateLimitedLog,
+) -> Outcome {
     // Sort by time (stable) and keep the last arrival of each timestamp, as carbon's cache.
     scratch.clear();
     scratch.extend_from_slice(&taken.points);
@@ -156,7 +172,10 @@ fn write(store: &Store, taken: &Taken, scratch: &mut Vec<(i64, f64)>, limiter: &
     let name = &*taken.name;
     let Some(path) = store.path_of(name) else {
         stat_add(&store.stats.errors, taken.points.len() as u64);
-        log.warn(format_args!("metric {name:?} cannot be stored safely; {} points dropped", taken.points.len()));
+        log.warn(format_args!(
+            "metric {name:?} cannot be stored safely; {} points dropped",
+            taken.points.len()
+        ));
         return Outcome::Done;
     };
     let now = unix_now();
@@ -173,10 +192,15 @@ fn write(store: &Store, taken: &Taken, scratch: &mut Vec<(i64, f64)>, limiter: &
                 preallocation: store.preallocation,
             };
             let created = match create(&path, &plan.retentions, opts) {
-                Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Err(WhisperError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
                     // The directory is missing: make it, then try once more.
                     match path.parent().map(std::fs::create_dir_all) {
-                        Some(Err(e)) => Err(WhisperError::Io { path: path.clone(), source: e }),
+                        Some(Err(e)) => Err(WhisperError::Io {
+                            path: path.clone(),
+                            source: e,
+                        }),
                         _ => create(&path, &plan.retentions, opts),
                     }
                 }
@@ -188,17 +212,28 @@ fn write(store: &Store, taken: &Taken, scratch: &mut Vec<(i64, f64)>, limiter: &
                     WhisperFile::open_rw(&path)
                 }
                 // Another writer (or tool) created it in between: use it.
-                Err(WhisperError::InvalidConfiguration(_)) if path.exists() => WhisperFile::open_rw(&path),
+                Err(WhisperError::InvalidConfiguration(_)) if path.exists() => {
+                    WhisperFile::open_rw(&path)
+                }
                 Err(e) => Err(e),
             }
         }
         Err(e) => Err(e),
     };
+    let started = Instant::now();
     let result = file.and_then(|mut f| {
         let max_retention = f.header().max_retention as i64;
-        let kept = scratch.iter().filter(|p| now - p.0 <= max_retention).count();
-        f.update_many(scratch, now).map(|()| (kept, scratch.len() - kept))
+        let kept = scratch
+            .iter()
+            .filter(|p| now - p.0 <= max_retention)
+            .count();
+        f.update_many(scratch, now)
+            .map(|()| (kept, scratch.len() - kept))
     });
+    stat_add(
+        &store.stats.update_nanos,
+        started.elapsed().as_nanos() as u64,
+    );
     match result {
         Ok((kept, dropped)) => {
             stat_add(&store.stats.committed_points, kept as u64);
@@ -209,7 +244,10 @@ fn write(store: &Store, taken: &Taken, scratch: &mut Vec<(i64, f64)>, limiter: &
         }
         Err(e) => {
             stat_add(&store.stats.errors, taken.points.len() as u64);
-            log.warn(format_args!("{} points of {name} dropped: {e}", taken.points.len()));
+            log.warn(format_args!(
+                "{} points of {name} dropped: {e}",
+                taken.points.len()
+            ));
         }
     }
     Outcome::Done
@@ -224,8 +262,12 @@ mod tests {
     #[test]
     fn persists_cached_points_and_flushes_on_stop() {
         let dir = tempfile::tempdir().unwrap();
-        let rules = StorageRules::new(parse_schemas("[all]\npattern = .*\nretentions = 1s:1h,60s:1d\n", "t").unwrap(), vec![]);
-        let store = Arc::new(Store::open(dir.path(), rules, 100_000, Preallocation::Fallocate, 0).unwrap());
+        let rules = StorageRules::new(
+            parse_schemas("[all]\npattern = .*\nretentions = 1s:1h,60s:1d\n", "t").unwrap(),
+            vec![],
+        );
+        let store =
+            Arc::new(Store::open(dir.path(), rules, 100_000, Preallocation::Fallocate, 0).unwrap());
         let now = unix_now();
         for i in 0..100 {
             store.insert("x.y.z", now - 100 + i, i as f64);
