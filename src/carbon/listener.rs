@@ -86,7 +86,7 @@ impl Ingest {
         match parse_line(line) {
             Ok(l) => {
                 self.store
-                    .insert_uncounted(&l.name, l.timestamp.unwrap_or(batch.now), l.value);
+                    .insert_deferred(&l.name, l.timestamp.unwrap_or(batch.now), l.value);
                 batch.points += 1;
             }
             Err(e) => {

@@ -589,7 +589,7 @@ pub async fn pickle_connection(
                             timestamp,
                             value,
                         } => {
-                            ingest.store.insert_uncounted(
+                            ingest.store.insert_deferred(
                                 &name,
                                 timestamp.unwrap_or(batch.now),
                                 value,

@@ -120,7 +120,7 @@ fn run(
             std::thread::sleep(IDLE_SLEEP);
             continue;
         }
-        backlog.sort_unstable_by(|a, b| b.len.cmp(&a.len));
+        backlog.sort_unstable_by_key(|b| std::cmp::Reverse(b.len));
         let mut throttled = 0usize;
         for item in &backlog {
             let Some(taken) = store.cache.take(item) else {
