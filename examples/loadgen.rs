@@ -511,7 +511,8 @@ fn micro_persist(args: &Args) {
         store.insert(name, ts(0), 1.0);
     }
     let started = Instant::now();
-    carbonhound::store::persister::Persisters::start(store.clone(), args.writers).flush_and_stop();
+    carbonhound::store::persister::Persisters::start(store.clone(), args.writers, Duration::ZERO)
+        .flush_and_stop();
     let a = started.elapsed().as_secs_f64();
     println!(
         "micro persist: phase A {metrics} creates in {a:.3} s = {:.0} files/s",
@@ -525,7 +526,8 @@ fn micro_persist(args: &Args) {
     }
     let n = (metrics * (args.points - 1)) as f64;
     let started = Instant::now();
-    carbonhound::store::persister::Persisters::start(store.clone(), args.writers).flush_and_stop();
+    carbonhound::store::persister::Persisters::start(store.clone(), args.writers, Duration::ZERO)
+        .flush_and_stop();
     let b = started.elapsed().as_secs_f64();
     let ops = store
         .stats

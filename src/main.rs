@@ -30,14 +30,9 @@ enum Command {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).init();
 }
 
 fn main() -> ExitCode {
@@ -52,9 +47,7 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string())
                 .and_then(|rt| rt.block_on(carbonhound::server::serve(settings))),
         },
-        Command::CheckConfig { config } => {
-            carbonhound::server::check_config(config.as_deref()).map(|m| println!("{m}"))
-        }
+        Command::CheckConfig { config } => carbonhound::server::check_config(config.as_deref()).map(|m| println!("{m}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -112,7 +112,11 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         store.index.len(),
         store.tags.len()
     );
-    let persisters = Persisters::start(store.clone(), settings.cache.writers);
+    let persisters = Persisters::start(
+        store.clone(),
+        settings.cache.writers,
+        settings.cache.write_interval,
+    );
 
     let stats = Arc::new(CarbonStats::default());
     let ingest = Ingest::new(

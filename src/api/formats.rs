@@ -46,8 +46,7 @@ pub fn apply_max_data_points(series: &mut [Series], max_data_points: usize) {
         if (max_data_points as f64) < points {
             let vpp = (points / max_data_points as f64).ceil() as i64;
             let seconds_per_point = vpp * s.step;
-            let nudge = seconds_per_point + s.start.rem_euclid(s.step)
-                - s.start.rem_euclid(seconds_per_point);
+            let nudge = seconds_per_point + s.start.rem_euclid(s.step) - s.start.rem_euclid(seconds_per_point);
             s.start += nudge;
             let lose = (nudge as f64 / s.step as f64) as i64;
             // graphite-web deletes `valuesToLose - 1` leading values.
@@ -60,8 +59,7 @@ pub fn apply_max_data_points(series: &mut [Series], max_data_points: usize) {
 
 /// `format=json`: `[{"target": …, "tags": {…}, "datapoints": [[value|null, ts], …]}, …]`.
 pub fn json(series: &[Series], no_null_points: bool) -> String {
-    let mut out =
-        String::with_capacity(64 + series.iter().map(|s| s.values.len() * 24).sum::<usize>());
+    let mut out = String::with_capacity(64 + series.iter().map(|s| s.values.len() * 24).sum::<usize>());
     out.push('[');
     let mut first = true;
     for s in series {
@@ -228,10 +226,7 @@ mod tests {
     #[test]
     fn json_shape() {
         let j = json(&[series()], false);
-        assert_eq!(
-            j,
-            r#"[{"target": "a.b", "tags": {"name": "a.b"}, "datapoints": [[1.0, 60], [null, 120], [0.5, 180]]}]"#
-        );
+        assert_eq!(j, r#"[{"target": "a.b", "tags": {"name": "a.b"}, "datapoints": [[1.0, 60], [null, 120], [0.5, 180]]}]"#);
         let j = json(&[series()], true);
         assert!(j.contains("[[1.0, 60], [0.5, 180]]"), "{j}");
         let v: serde_json::Value = serde_json::from_str(&j).unwrap();
@@ -246,14 +241,7 @@ mod tests {
 
     #[test]
     fn max_data_points_consolidates() {
-        let mut s = vec![Series::new(
-            "a",
-            0,
-            600,
-            60,
-            (0..10).map(|i| Some(i as f64)).collect(),
-            0.0,
-        )];
+        let mut s = vec![Series::new("a", 0, 600, 60, (0..10).map(|i| Some(i as f64)).collect(), 0.0)];
         apply_max_data_points(&mut s, 5);
         assert_eq!(s[0].values_per_point, 2);
         let mut one = vec![series()];
@@ -265,10 +253,7 @@ mod tests {
     fn pickle_reads_back_with_our_decoder() {
         let p = pickle(&[series()]);
         // The carbon decoder refuses dicts, which shows the frame is well-formed up to them.
-        assert!(matches!(
-            crate::carbon::pickle::decode(&p),
-            Err(crate::carbon::pickle::PickleError::Forbidden(b'}', _))
-        ));
+        assert!(matches!(crate::carbon::pickle::decode(&p), Err(crate::carbon::pickle::PickleError::Forbidden(b'}', _))));
         assert_eq!(&p[..2], &[0x80, 2]);
         assert_eq!(*p.last().unwrap(), b'.');
     }

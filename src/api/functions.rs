@@ -28,16 +28,9 @@ fn encode(value: &Value, params: &Params) -> Response {
 }
 
 /// `/functions[?grouped=1][&group=Name]`.
-pub async fn list(
-    State(_): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn list(State(_): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let params = Params::from_request(query.as_deref(), &headers, &body);
-    let grouped = params
-        .get("grouped")
-        .is_some_and(|g| matches!(g.to_ascii_lowercase().as_str(), "1" | "true"));
+    let grouped = params.get("grouped").is_some_and(|g| matches!(g.to_ascii_lowercase().as_str(), "1" | "true"));
     let group = params.get("group");
     let mut out = Map::new();
     for f in functions::all() {
@@ -45,9 +38,7 @@ pub async fn list(
             continue;
         }
         if grouped {
-            let entry = out
-                .entry(f.group.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
+            let entry = out.entry(f.group.to_string()).or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(m) = entry {
                 m.insert(f.name.to_string(), f.to_json());
             }
@@ -59,13 +50,7 @@ pub async fn list(
 }
 
 /// `/functions/<name>`: one function, 404 when unknown.
-pub async fn one(
-    State(_): State<AppState>,
-    Path(name): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn one(State(_): State<AppState>, Path(name): Path<String>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let params = Params::from_request(query.as_deref(), &headers, &body);
     match functions::lookup(&name) {
         Some(f) => Ok(encode(&f.to_json(), &params)),

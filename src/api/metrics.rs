@@ -61,36 +61,20 @@ fn tree_json(nodes: &[FoundNode], base_path: &str, wildcards: bool) -> Value {
 fn flag(params: &Params, key: &str) -> Result<bool, ApiError> {
     match params.get(key) {
         None => Ok(false),
-        Some(v) => v
-            .parse::<i64>()
-            .map(|n| n != 0)
-            .map_err(|_| ApiError::bad_request(format!("Invalid int value '{v}' for param {key}"))),
+        Some(v) => v.parse::<i64>().map(|n| n != 0).map_err(|_| ApiError::bad_request(format!("Invalid int value '{v}' for param {key}"))),
     }
 }
 
 /// `/metrics/find?query=…[&format=treejson|completer|nodelist|json][&wildcards=1][&leavesOnly=1]`.
 /// `from`/`until` are accepted and not used to filter: the index holds no time intervals.
-pub async fn find(
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn find(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let params = Params::from_request(query.as_deref(), &headers, &body);
     let format = params.get("format").unwrap_or("treejson").to_string();
     let leaves_only = flag(&params, "leavesOnly")?;
     let wildcards = flag(&params, "wildcards")?;
     let mut q = match params.get("query") {
-        None => {
-            return Err(ApiError::bad_request(
-                "Missing required parameter 'query'".into(),
-            ))
-        }
-        Some("") => {
-            return Err(ApiError::bad_request(
-                "Required parameter 'query' is empty".into(),
-            ))
-        }
+        None => return Err(ApiError::bad_request("Missing required parameter 'query'".into())),
+        Some("") => return Err(ApiError::bad_request("Required parameter 'query' is empty".into())),
         Some(q) => q.to_string(),
     };
     let base_path = match q.rfind('.') {
@@ -121,19 +105,12 @@ pub async fn find(
             json!({ "metrics": metrics })
         }
         "nodelist" => {
-            let position: i64 = params
-                .get("position")
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(-1);
+            let position: i64 = params.get("position").and_then(|p| p.parse().ok()).unwrap_or(-1);
             let mut found: Vec<String> = nodes
                 .iter()
                 .filter_map(|n| {
                     let parts: Vec<&str> = n.path.split('.').collect();
-                    let i = if position < 0 {
-                        parts.len() as i64 + position
-                    } else {
-                        position
-                    };
+                    let i = if position < 0 { parts.len() as i64 + position } else { position };
                     parts.get(usize::try_from(i).ok()?).map(|s| s.to_string())
                 })
                 .collect();
@@ -141,46 +118,24 @@ pub async fn find(
             found.dedup();
             json!({ "nodes": found })
         }
-        "json" => Value::Array(
-            nodes
-                .iter()
-                .map(|n| json!({"path": n.path, "is_leaf": n.is_leaf}))
-                .collect(),
-        ),
-        _ => {
-            return Err(ApiError::bad_request(
-                "Invalid value for 'format' parameter".into(),
-            ))
-        }
+        "json" => Value::Array(nodes.iter().map(|n| json!({"path": n.path, "is_leaf": n.is_leaf})).collect()),
+        _ => return Err(ApiError::bad_request("Invalid value for 'format' parameter".into())),
     };
     Ok(json_response(&params, &value))
 }
 
 /// `/metrics/expand?query=…[&leavesOnly=1][&groupByExpr=1]`: matching paths, sorted.
-pub async fn expand(
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn expand(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let params = Params::from_request(query.as_deref(), &headers, &body);
     let leaves_only = flag(&params, "leavesOnly")?;
     let group = flag(&params, "groupByExpr")?;
-    let queries: Vec<String> = params
-        .all("query")
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    let queries: Vec<String> = params.all("query").into_iter().map(str::to_string).collect();
     let store = state.store.clone();
     let results = tokio::task::spawn_blocking(move || {
         queries
             .iter()
             .map(|q| {
-                let mut paths: Vec<String> = store
-                    .find(q, leaves_only, FIND_LIMIT)
-                    .into_iter()
-                    .map(|n| n.path)
-                    .collect();
+                let mut paths: Vec<String> = store.find(q, leaves_only, FIND_LIMIT).into_iter().map(|n| n.path).collect();
                 paths.sort();
                 paths.dedup();
                 (q.clone(), paths)
@@ -190,8 +145,7 @@ pub async fn expand(
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
     let value = if group {
-        let map: serde_json::Map<String, Value> =
-            results.into_iter().map(|(q, p)| (q, json!(p))).collect();
+        let map: serde_json::Map<String, Value> = results.into_iter().map(|(q, p)| (q, json!(p))).collect();
         json!({ "results": map })
     } else {
         let mut all: Vec<String> = results.into_iter().flat_map(|(_, p)| p).collect();
@@ -203,17 +157,10 @@ pub async fn expand(
 }
 
 /// `/metrics/index.json`: every metric name, sorted.
-pub async fn index_json(
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn index_json(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let params = Params::from_request(query.as_deref(), &headers, &body);
     let store = state.store.clone();
-    let all = tokio::task::spawn_blocking(move || store.index.all())
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let all = tokio::task::spawn_blocking(move || store.index.all()).await.map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(json_response(&params, &json!(all)))
 }
 
@@ -224,28 +171,13 @@ mod tests {
     #[test]
     fn tree_json_shape() {
         let nodes = vec![
-            FoundNode {
-                path: "a.b".into(),
-                is_leaf: false,
-            },
-            FoundNode {
-                path: "a.b".into(),
-                is_leaf: true,
-            },
-            FoundNode {
-                path: "a.c".into(),
-                is_leaf: true,
-            },
+            FoundNode { path: "a.b".into(), is_leaf: false },
+            FoundNode { path: "a.b".into(), is_leaf: true },
+            FoundNode { path: "a.c".into(), is_leaf: true },
         ];
         let v = tree_json(&nodes, "a.", false);
-        assert_eq!(
-            v[0],
-            json!({"text": "b", "id": "a.b", "allowChildren": 1, "expandable": 1, "leaf": 0})
-        );
-        assert_eq!(
-            v[1],
-            json!({"text": "c", "id": "a.c", "allowChildren": 0, "expandable": 0, "leaf": 1})
-        );
+        assert_eq!(v[0], json!({"text": "b", "id": "a.b", "allowChildren": 1, "expandable": 1, "leaf": 0}));
+        assert_eq!(v[1], json!({"text": "c", "id": "a.c", "allowChildren": 0, "expandable": 0, "leaf": 1}));
         assert_eq!(v.as_array().unwrap().len(), 2);
         let v = tree_json(&nodes, "a.", true);
         assert_eq!(v[0]["text"], "*");

@@ -41,13 +41,7 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig {
-            tz: Tz::UTC,
-            limits: QueryLimits::default(),
-            timeout: Duration::from_secs(60),
-            max_targets: 100,
-            max_body_bytes: 1 << 20,
-        }
+        ApiConfig { tz: Tz::UTC, limits: QueryLimits::default(), timeout: Duration::from_secs(60), max_targets: 100, max_body_bytes: 1 << 20 }
     }
 }
 
@@ -72,38 +66,23 @@ pub struct ApiError {
 impl ApiError {
     /// HTTP 400.
     pub fn bad_request(message: String) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message,
-        }
+        ApiError { status: StatusCode::BAD_REQUEST, message }
     }
     /// HTTP 404.
     pub fn not_found(message: String) -> Self {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            message,
-        }
+        ApiError { status: StatusCode::NOT_FOUND, message }
     }
     /// HTTP 413.
     pub fn too_large(message: String) -> Self {
-        ApiError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            message,
-        }
+        ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, message }
     }
     /// HTTP 503.
     pub fn unavailable(message: String) -> Self {
-        ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message,
-        }
+        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message }
     }
     /// HTTP 500.
     pub fn internal(message: String) -> Self {
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message,
-        }
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message }
     }
 }
 
@@ -119,12 +98,7 @@ impl From<EvalError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("{}\n", self.message),
-        )
-            .into_response()
+        (self.status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", self.message)).into_response()
     }
 }
 
@@ -150,18 +124,9 @@ pub fn router(state: AppState) -> Router {
         .route("/render/", get(render::render).post(render::render))
         .route("/metrics/find", get(metrics::find).post(metrics::find))
         .route("/metrics/find/", get(metrics::find).post(metrics::find))
-        .route(
-            "/metrics/expand",
-            get(metrics::expand).post(metrics::expand),
-        )
-        .route(
-            "/metrics/expand/",
-            get(metrics::expand).post(metrics::expand),
-        )
-        .route(
-            "/metrics/index.json",
-            get(metrics::index_json).post(metrics::index_json),
-        )
+        .route("/metrics/expand", get(metrics::expand).post(metrics::expand))
+        .route("/metrics/expand/", get(metrics::expand).post(metrics::expand))
+        .route("/metrics/index.json", get(metrics::index_json).post(metrics::index_json))
         .route("/functions", get(functions::list))
         .route("/functions/", get(functions::list))
         .route("/functions/{name}", get(functions::one))

@@ -35,11 +35,7 @@ impl Params {
 
     /// The last value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Whether `key` was given at all (graphite-web's `'key' in queryParams`).
@@ -49,11 +45,7 @@ impl Params {
 
     /// Every value of `key`, in order.
     pub fn all(&self, key: &str) -> Vec<&str> {
-        self.pairs
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
     }
 
     /// All pairs.
@@ -69,24 +61,13 @@ mod tests {
     #[test]
     fn merges_query_and_form() {
         let mut h = HeaderMap::new();
-        h.insert(
-            axum::http::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded".parse().unwrap(),
-        );
-        let p = Params::from_request(
-            Some("target=a.b&from=-1h"),
-            &h,
-            b"target=c.d&from=-2h&maxDataPoints=100",
-        );
+        h.insert(axum::http::header::CONTENT_TYPE, "application/x-www-form-urlencoded".parse().unwrap());
+        let p = Params::from_request(Some("target=a.b&from=-1h"), &h, b"target=c.d&from=-2h&maxDataPoints=100");
         assert_eq!(p.all("target"), vec!["a.b", "c.d"]);
         assert_eq!(p.get("from"), Some("-2h"));
         assert!(p.has("maxDataPoints"));
         assert!(!p.has("until"));
-        let p = Params::from_request(
-            Some("target=sumSeries(a.%2A)%7Calias(%27x%27)"),
-            &HeaderMap::new(),
-            b"",
-        );
+        let p = Params::from_request(Some("target=sumSeries(a.%2A)%7Calias(%27x%27)"), &HeaderMap::new(), b"");
         assert_eq!(p.get("target"), Some("sumSeries(a.*)|alias('x')"));
     }
 }

@@ -23,14 +23,9 @@ use crate::store::unix_now;
 /// `tz` (an unknown zone falls back to the default), `now`, `until` (default `now`), `from`
 /// (default `-1d`); start and end are the smaller and larger of from/until.
 pub fn time_range(params: &Params, default_tz: Tz) -> Result<(i64, i64, i64, Tz), ApiError> {
-    let tz = params
-        .get("tz")
-        .and_then(|t| t.parse::<Tz>().ok())
-        .unwrap_or(default_tz);
+    let tz = params.get("tz").and_then(|t| t.parse::<Tz>().ok()).unwrap_or(default_tz);
     let real_now = unix_now();
-    let bad = |what: &str, v: &str, e: &dyn std::fmt::Display| {
-        ApiError::bad_request(format!("invalid {what} '{v}': {e}"))
-    };
+    let bad = |what: &str, v: &str, e: &dyn std::fmt::Display| ApiError::bad_request(format!("invalid {what} '{v}': {e}"));
     let now = match params.get("now") {
         Some(v) => parse_at_time(v, &tz, real_now).map_err(|e| bad("now", v, &e))?,
         None => real_now,
@@ -52,17 +47,9 @@ pub fn time_range(params: &Params, default_tz: Tz) -> Result<(i64, i64, i64, Tz)
 
 /// Builds the evaluation request of a `/render` call.
 pub fn build_request(params: &Params, state: &AppState) -> Result<Request, ApiError> {
-    let mut targets: Vec<String> = params
-        .all("target")
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    let mut targets: Vec<String> = params.all("target").into_iter().map(str::to_string).collect();
     if targets.is_empty() {
-        targets = params
-            .all("target[]")
-            .into_iter()
-            .map(str::to_string)
-            .collect();
+        targets = params.all("target[]").into_iter().map(str::to_string).collect();
     }
     if targets.len() > state.config.max_targets {
         return Err(ApiError::bad_request(format!(
@@ -73,34 +60,16 @@ pub fn build_request(params: &Params, state: &AppState) -> Result<Request, ApiEr
     }
     let (start, end, now, tz) = time_range(params, state.config.tz)?;
     let x_files_factor = match params.get("xFilesFactor") {
-        Some(v) => v
-            .parse::<f64>()
-            .map_err(|_| ApiError::bad_request(format!("invalid xFilesFactor '{v}'")))?,
+        Some(v) => v.parse::<f64>().map_err(|_| ApiError::bad_request(format!("invalid xFilesFactor '{v}'")))?,
         None => 0.0,
     };
-    let max_data_points = params
-        .get("maxDataPoints")
-        .and_then(|v| v.parse::<usize>().ok());
+    let max_data_points = params.get("maxDataPoints").and_then(|v| v.parse::<usize>().ok());
     let template = params
         .pairs()
         .iter()
-        .filter_map(|(k, v)| {
-            k.strip_prefix("template[")
-                .and_then(|r| r.strip_suffix(']'))
-                .map(|n| (n.to_string(), v.clone()))
-        })
+        .filter_map(|(k, v)| k.strip_prefix("template[").and_then(|r| r.strip_suffix(']')).map(|n| (n.to_string(), v.clone())))
         .collect();
-    Ok(Request {
-        targets,
-        start,
-        end,
-        now,
-        tz,
-        x_files_factor,
-        max_data_points,
-        template,
-        timeout: state.config.timeout,
-    })
+    Ok(Request { targets, start, end, now, tz, x_files_factor, max_data_points, template, timeout: state.config.timeout })
 }
 
 fn output_format(params: &Params) -> String {
@@ -119,13 +88,8 @@ fn output_format(params: &Params) -> String {
 
 fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiError> {
     let format = output_format(params);
-    if !matches!(
-        format.as_str(),
-        "" | "json" | "csv" | "raw" | "pickle" | "png" | "svg"
-    ) {
-        return Err(ApiError::bad_request(format!(
-            "unknown format '{format}' (json, csv, raw, pickle, png or svg)"
-        )));
+    if !matches!(format.as_str(), "" | "json" | "csv" | "raw" | "pickle" | "png" | "svg") {
+        return Err(ApiError::bad_request(format!("unknown format '{format}' (json, csv, raw, pickle, png or svg)")));
     }
     let graph = if matches!(format.as_str(), "" | "png" | "svg") {
         Some(GraphParams::from_query(params.pairs()).map_err(ApiError::bad_request)?)
@@ -153,39 +117,27 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
         "raw" => Ok(respond("text/plain", formats::raw(&series))),
         "pickle" => Ok(respond("application/pickle", formats::pickle(&series))),
         "svg" => {
-            let svg = render_svg(&series, graph.as_ref().expect("graph params"), req.tz)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let svg = render_svg(&series, graph.as_ref().expect("graph params"), req.tz).map_err(|e| ApiError::internal(e.to_string()))?;
             Ok(match jsonp {
-                Some(cb) => respond(
-                    "text/javascript",
-                    format!("{cb}({})", serde_json::to_string(&svg).unwrap_or_default()),
-                ),
+                Some(cb) => respond("text/javascript", format!("{cb}({})", serde_json::to_string(&svg).unwrap_or_default())),
                 None => respond("image/svg+xml", svg),
             })
         }
         _ => {
-            let png = render_png(&series, graph.as_ref().expect("graph params"), req.tz)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let png = render_png(&series, graph.as_ref().expect("graph params"), req.tz).map_err(|e| ApiError::internal(e.to_string()))?;
             Ok(respond("image/png", png))
         }
     }
 }
 
 /// The `/render` handler (GET and POST).
-pub async fn render(
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn render(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let params = Params::from_request(query.as_deref(), &headers, &body);
     let timeout = state.config.timeout + Duration::from_secs(1);
     let task = tokio::task::spawn_blocking(move || render_blocking(&state, &params));
     match tokio::time::timeout(timeout, task).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => Err(ApiError::internal(format!("render task failed: {e}"))),
-        Err(_) => Err(ApiError::unavailable(
-            "request took longer than query.request_timeout".into(),
-        )),
+        Err(_) => Err(ApiError::unavailable("request took longer than query.request_timeout".into())),
     }
 }

@@ -71,6 +71,10 @@ pub struct CacheSettings {
     pub writers: usize,
     /// New files per second at most; 0 = unlimited.
     pub max_creates_per_second: u32,
+    /// Shortest time between the starts of two passes of one persister thread; zero writes
+    /// continuously.
+    #[serde(deserialize_with = "de_duration")]
+    pub write_interval: Duration,
     /// `fallocate`, `zero` or `sparse`.
     pub preallocation: String,
     /// How often the metric index rescans the data directory.
@@ -178,14 +182,10 @@ impl Settings {
     /// As [`Settings::load`], with or without the environment layer (tests use `false`).
     pub fn load_with_env(file: Option<&Path>, env: bool) -> Result<Settings, ConfigError> {
         use config::{Config, Environment, File, FileFormat};
-        let mut builder =
-            Config::builder().add_source(File::from_str(DEFAULTS_TOML, FileFormat::Toml));
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS_TOML, FileFormat::Toml));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
             }
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }
@@ -199,9 +199,7 @@ impl Settings {
                     .try_parsing(true),
             );
         }
-        let cfg = builder
-            .build()
-            .map_err(|e| ConfigError(format!("reading settings: {e}")))?;
+        let cfg = builder.build().map_err(|e| ConfigError(format!("reading settings: {e}")))?;
         let settings: Settings = cfg
             .try_deserialize()
             .map_err(|e| ConfigError(format!("reading settings: {e}")))?;
@@ -221,10 +219,7 @@ impl Settings {
                 self.smtp.tls
             )));
         }
-        if !matches!(
-            self.cache.preallocation.as_str(),
-            "fallocate" | "zero" | "sparse"
-        ) {
+        if !matches!(self.cache.preallocation.as_str(), "fallocate" | "zero" | "sparse") {
             return Err(ConfigError(format!(
                 "cache.preallocation must be fallocate, zero or sparse, not '{}'",
                 self.cache.preallocation
@@ -237,10 +232,7 @@ impl Settings {
             return Err(ConfigError("cache.max_size must be at least 1".into()));
         }
         if self.query.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(ConfigError(format!(
-                "query.timezone '{}' is not a known time zone",
-                self.query.timezone
-            )));
+            return Err(ConfigError(format!("query.timezone '{}' is not a known time zone", self.query.timezone)));
         }
         if self.alerting.interval.is_zero() {
             return Err(ConfigError("alerting.interval must be more than 0s".into()));
@@ -281,11 +273,7 @@ mod tests {
     fn a_file_overrides_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(
-            &path,
-            "data_dir = \"/tmp/x\"\n[smtp]\nport = 2525\ntls = \"starttls\"\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "data_dir = \"/tmp/x\"\n[smtp]\nport = 2525\ntls = \"starttls\"\n").unwrap();
         let s = Settings::load_with_env(Some(&path), false).unwrap();
         assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(s.smtp.port, 2525);
@@ -298,18 +286,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "[smtp]\ntls = \"ssl\"\n").unwrap();
-        let e = Settings::load_with_env(Some(&path), false)
-            .unwrap_err()
-            .to_string();
+        let e = Settings::load_with_env(Some(&path), false).unwrap_err().to_string();
         assert!(e.contains("smtp.tls"), "{e}");
         std::fs::write(&path, "[alerting]\ninterval = \"soon\"\n").unwrap();
-        let e = Settings::load_with_env(Some(&path), false)
-            .unwrap_err()
-            .to_string();
+        let e = Settings::load_with_env(Some(&path), false).unwrap_err().to_string();
         assert!(e.contains("soon"), "{e}");
-        let e = Settings::load_with_env(Some(&dir.path().join("missing.toml")), false)
-            .unwrap_err()
-            .to_string();
+        let e = Settings::load_with_env(Some(&dir.path().join("missing.toml")), false).unwrap_err().to_string();
         assert!(e.contains("missing.toml"), "{e}");
     }
 }

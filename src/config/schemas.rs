@@ -149,16 +149,11 @@ fn matcher_of(section: &ini::Section, path: &str) -> Result<Option<Matcher>, Sch
         }
     }
     match section.get("pattern") {
-        Some((p, line)) => Regex::new(p)
-            .map(|re| Some(Matcher::Pattern(re)))
-            .map_err(|e| SchemaError {
-                path: path.into(),
-                line,
-                message: format!(
-                    "[{}] pattern is not a valid regular expression: {e}",
-                    section.name
-                ),
-            }),
+        Some((p, line)) => Regex::new(p).map(|re| Some(Matcher::Pattern(re))).map_err(|e| SchemaError {
+            path: path.into(),
+            line,
+            message: format!("[{}] pattern is not a valid regular expression: {e}", section.name),
+        }),
         None => Ok(None),
     }
 }
@@ -181,10 +176,7 @@ pub fn parse_schemas(text: &str, path: &str) -> Result<Vec<SchemaRule>, SchemaEr
         let matcher = matcher_of(&section, path)?.ok_or_else(|| SchemaError {
             path: path.into(),
             line: section.line,
-            message: format!(
-                "[{}] has neither 'pattern' nor 'match-all = true'",
-                section.name
-            ),
+            message: format!("[{}] has neither 'pattern' nor 'match-all = true'", section.name),
         })?;
         let (ret, line) = section.get("retentions").ok_or_else(|| SchemaError {
             path: path.into(),
@@ -216,10 +208,7 @@ pub fn parse_aggregation(text: &str, path: &str) -> Result<Vec<AggregationRule>,
         let matcher = matcher_of(&section, path)?.ok_or_else(|| SchemaError {
             path: path.into(),
             line: section.line,
-            message: format!(
-                "[{}] has neither 'pattern' nor 'match-all = true'",
-                section.name
-            ),
+            message: format!("[{}] has neither 'pattern' nor 'match-all = true'", section.name),
         })?;
         let x_files_factor = match section.get("xfilesfactor") {
             None => None,
@@ -229,10 +218,7 @@ pub fn parse_aggregation(text: &str, path: &str) -> Result<Vec<AggregationRule>,
                     return Err(SchemaError {
                         path: path.into(),
                         line,
-                        message: format!(
-                            "[{}] xFilesFactor '{v}' is not a number between 0 and 1",
-                            section.name
-                        ),
+                        message: format!("[{}] xFilesFactor '{v}' is not a number between 0 and 1", section.name),
                     })
                 }
             },
@@ -258,10 +244,7 @@ pub fn parse_aggregation(text: &str, path: &str) -> Result<Vec<AggregationRule>,
 impl StorageRules {
     /// Reads both files; `None` means the embedded default for that file.
     /// Errors name the file and line (see [`parse_schemas`], [`parse_aggregation`]).
-    pub fn load(
-        schemas: Option<&Path>,
-        aggregation: Option<&Path>,
-    ) -> Result<StorageRules, SchemaError> {
+    pub fn load(schemas: Option<&Path>, aggregation: Option<&Path>) -> Result<StorageRules, SchemaError> {
         let read = |p: &Path| {
             std::fs::read_to_string(p).map_err(|e| SchemaError {
                 path: p.display().to_string(),
@@ -277,10 +260,7 @@ impl StorageRules {
             Some(p) => parse_aggregation(&read(p)?, &p.display().to_string())?,
             None => parse_aggregation(DEFAULT_AGGREGATION, "<embedded storage-aggregation.conf>")?,
         };
-        Ok(StorageRules {
-            schemas,
-            aggregation,
-        })
+        Ok(StorageRules { schemas, aggregation })
     }
 
     /// The embedded defaults.
@@ -290,10 +270,7 @@ impl StorageRules {
 
     /// Builds rules from already-parsed parts.
     pub fn new(schemas: Vec<SchemaRule>, aggregation: Vec<AggregationRule>) -> StorageRules {
-        StorageRules {
-            schemas,
-            aggregation,
-        }
+        StorageRules { schemas, aggregation }
     }
 
     /// The file layout for a new metric: first matching schema (else carbon's `60:10080`),
@@ -315,10 +292,7 @@ impl StorageRules {
 
     /// The name of the schema section that would match `metric`, `None` for carbon's default.
     pub fn schema_name(&self, metric: &str) -> Option<&str> {
-        self.schemas
-            .iter()
-            .find(|r| r.matcher.matches(metric))
-            .map(|r| r.name.as_str())
+        self.schemas.iter().find(|r| r.matcher.matches(metric)).map(|r| r.name.as_str())
     }
 }
 
@@ -346,50 +320,25 @@ mod tests {
     #[test]
     fn embedded_rules_parse() {
         let rules = StorageRules::embedded();
-        assert_eq!(
-            rules.plan("carbon.agents.x.cache.size").retentions[0].seconds_per_point,
-            60
-        );
-        assert_eq!(
-            rules
-                .plan("collectd.h.load.load.shortterm")
-                .retentions
-                .len(),
-            3
-        );
-        assert_eq!(
-            rules.plan("a.b.count").aggregation_method,
-            AggregationMethod::Sum
-        );
-        assert_eq!(
-            rules.plan("a.b.lower").aggregation_method,
-            AggregationMethod::Min
-        );
+        assert_eq!(rules.plan("carbon.agents.x.cache.size").retentions[0].seconds_per_point, 60);
+        assert_eq!(rules.plan("collectd.h.load.load.shortterm").retentions.len(), 3);
+        assert_eq!(rules.plan("a.b.count").aggregation_method, AggregationMethod::Sum);
+        assert_eq!(rules.plan("a.b.lower").aggregation_method, AggregationMethod::Min);
     }
 
     #[test]
     fn errors_name_file_and_line() {
-        let e = parse_schemas(
-            "[a]\npattern = x\nretentions = 60:10,90:100\n",
-            "/etc/s.conf",
-        )
-        .unwrap_err();
+        let e = parse_schemas("[a]\npattern = x\nretentions = 60:10,90:100\n", "/etc/s.conf").unwrap_err();
         assert_eq!((e.path.as_str(), e.line), ("/etc/s.conf", 3));
-        assert!(
-            e.to_string().starts_with("/etc/s.conf:3: [a] retentions"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("/etc/s.conf:3: [a] retentions"), "{e}");
         let e = parse_schemas("[a]\npattern = (\nretentions = 60:10\n", "s").unwrap_err();
         assert_eq!(e.line, 2);
         let e = parse_schemas("[a]\nretentions = 60:10\n", "s").unwrap_err();
         assert_eq!(e.line, 1);
         let e = parse_aggregation("[a]\npattern = x\nxFilesFactor = 2\n", "a").unwrap_err();
         assert_eq!(e.line, 3);
-        let e =
-            parse_aggregation("[a]\npattern = x\naggregationMethod = median\n", "a").unwrap_err();
+        let e = parse_aggregation("[a]\npattern = x\naggregationMethod = median\n", "a").unwrap_err();
         assert_eq!(e.line, 3);
-        assert!(e
-            .message
-            .contains("Unrecognized aggregation method: median"));
+        assert!(e.message.contains("Unrecognized aggregation method: median"));
     }
 }

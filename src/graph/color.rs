@@ -32,10 +32,7 @@ const ALIASES: &[(&str, (u8, u8, u8))] = &[
 ];
 
 /// graphite-web's default `colorList`.
-pub const DEFAULT_COLOR_LIST: &[&str] = &[
-    "blue", "green", "red", "purple", "brown", "yellow", "aqua", "grey", "magenta", "pink", "gold",
-    "rose",
-];
+pub const DEFAULT_COLOR_LIST: &[&str] = &["blue", "green", "red", "purple", "brown", "yellow", "aqua", "grey", "magenta", "pink", "gold", "rose"];
 
 /// Parses a color name or hex value; `None` if it is neither.
 pub fn parse_color(s: &str) -> Option<Rgba> {

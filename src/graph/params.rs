@@ -59,10 +59,7 @@ impl Default for GraphParams {
             fgcolor: Rgba(255, 255, 255, 1.0),
             major_grid_color: Rgba(255, 255, 255, 0.25),
             minor_grid_color: Rgba(255, 255, 255, 0.1),
-            color_list: DEFAULT_COLOR_LIST
-                .iter()
-                .filter_map(|c| parse_color(c))
-                .collect(),
+            color_list: DEFAULT_COLOR_LIST.iter().filter_map(|c| parse_color(c)).collect(),
             hide_legend: None,
             hide_axes: false,
             hide_grid: false,
@@ -97,12 +94,8 @@ impl GraphParams {
             if v.is_empty() || v.eq_ignore_ascii_case("default") {
                 continue;
             }
-            let num = |what: &str| {
-                v.parse::<f64>()
-                    .map_err(|_| format!("{what} must be a number, not '{v}'"))
-            };
-            let color =
-                |what: &str| parse_color(v).ok_or_else(|| format!("{what}: unknown color '{v}'"));
+            let num = |what: &str| v.parse::<f64>().map_err(|_| format!("{what} must be a number, not '{v}'"));
+            let color = |what: &str| parse_color(v).ok_or_else(|| format!("{what}: unknown color '{v}'"));
             match k.as_str() {
                 "width" | "height" => {
                     let n = num(k)?;
@@ -122,12 +115,8 @@ impl GraphParams {
                 "majorGridLineColor" => p.major_grid_color = color(k)?,
                 "minorGridLineColor" => p.minor_grid_color = color(k)?,
                 "colorList" => {
-                    let list: Result<Vec<Rgba>, String> = v
-                        .split(',')
-                        .map(|c| {
-                            parse_color(c).ok_or_else(|| format!("colorList: unknown color '{c}'"))
-                        })
-                        .collect();
+                    let list: Result<Vec<Rgba>, String> =
+                        v.split(',').map(|c| parse_color(c).ok_or_else(|| format!("colorList: unknown color '{c}'"))).collect();
                     p.color_list = list?;
                     if p.color_list.is_empty() {
                         p.color_list = GraphParams::default().color_list;
@@ -143,9 +132,7 @@ impl GraphParams {
                 "fontSize" => p.font_size = num(k)?.clamp(1.0, 100.0),
                 "areaMode" => {
                     if !matches!(v.as_str(), "none" | "first" | "all" | "stacked") {
-                        return Err(format!(
-                            "areaMode must be none, first, all or stacked, not '{v}'"
-                        ));
+                        return Err(format!("areaMode must be none, first, all or stacked, not '{v}'"));
                     }
                     p.area_mode = v.clone();
                 }
@@ -162,28 +149,12 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> Result<GraphParams, String> {
-        GraphParams::from_query(
-            &pairs
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect::<Vec<_>>(),
-        )
+        GraphParams::from_query(&pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>())
     }
 
     #[test]
     fn reads_hound_parameters() {
-        let p = q(&[
-            ("width", "800"),
-            ("height", "400"),
-            ("title", "Load"),
-            ("bgcolor", "FFFFFF"),
-            ("fgcolor", "black"),
-            ("colorList", "red,00ff00"),
-            ("hideLegend", "true"),
-            ("yMin", "0"),
-            ("yMax", "10"),
-        ])
-        .unwrap();
+        let p = q(&[("width", "800"), ("height", "400"), ("title", "Load"), ("bgcolor", "FFFFFF"), ("fgcolor", "black"), ("colorList", "red,00ff00"), ("hideLegend", "true"), ("yMin", "0"), ("yMax", "10")]).unwrap();
         assert_eq!((p.width, p.height), (800, 400));
         assert_eq!(p.title.as_deref(), Some("Load"));
         assert_eq!(p.bgcolor, Rgba(255, 255, 255, 1.0));

@@ -69,16 +69,7 @@ fn prepare(series: &[Series], p: &GraphParams, plot_width: u32) -> Vec<Line> {
         let mut points: Vec<(i64, Option<f64>)> = s
             .datapoints()
             .into_iter()
-            .map(|(v, t)| {
-                (
-                    t,
-                    if p.draw_null_as_zero {
-                        Some(v.unwrap_or(0.0))
-                    } else {
-                        v
-                    },
-                )
-            })
+            .map(|(v, t)| (t, if p.draw_null_as_zero { Some(v.unwrap_or(0.0)) } else { v }))
             .collect();
         let stacked = s.hints.stacked.is_some() || p.area_mode == "stacked";
         if stacked {
@@ -109,10 +100,7 @@ fn prepare(series: &[Series], p: &GraphParams, plot_width: u32) -> Vec<Line> {
             width: s.hints.line_width.unwrap_or(p.line_width),
             dashed: s.hints.dashed,
             infinite: s.hints.draw_as_infinite,
-            fill: stacked
-                || p.area_mode == "all"
-                || (p.area_mode == "first" && i == 0)
-                || s.hints.area_between,
+            fill: stacked || p.area_mode == "all" || (p.area_mode == "first" && i == 0) || s.hints.area_between,
         });
     }
     lines
@@ -153,18 +141,8 @@ pub fn format_si(v: f64) -> String {
         (1.0, "")
     };
     let x = v / d;
-    let s = if (x - x.round()).abs() < 1e-9 {
-        format!("{:.0}", x)
-    } else if x.abs() >= 10.0 {
-        format!("{:.1}", x)
-    } else {
-        format!("{:.2}", x)
-    };
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
+    let s = if (x - x.round()).abs() < 1e-9 { format!("{:.0}", x) } else if x.abs() >= 10.0 { format!("{:.1}", x) } else { format!("{:.2}", x) };
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
     format!("{s}{suffix}")
 }
 
@@ -172,12 +150,7 @@ fn y_range(lines: &[Line], p: &GraphParams) -> (f64, f64) {
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
     for l in lines.iter().filter(|l| !l.infinite) {
-        for v in l
-            .points
-            .iter()
-            .filter_map(|(_, v)| *v)
-            .filter(|v| v.is_finite())
-        {
+        for v in l.points.iter().filter_map(|(_, v)| *v).filter(|v| v.is_finite()) {
             lo = lo.min(v);
             hi = hi.max(v);
         }
@@ -222,12 +195,7 @@ fn time_format(span: i64) -> &'static str {
     }
 }
 
-fn draw<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
-    series: &[Series],
-    p: &GraphParams,
-    tz: Tz,
-) -> Result<(), GraphError>
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, series: &[Series], p: &GraphParams, tz: Tz) -> Result<(), GraphError>
 where
     DB::ErrorType: 'static,
 {
@@ -244,30 +212,20 @@ where
     if let Some(title) = p.title.as_ref().filter(|_| !graph_only) {
         let title_h = font_px + 8;
         let (top, rest) = area.split_vertically(title_h);
-        let tstyle = TextStyle::from((FAMILY, font_px + 2).into_font())
-            .color(&fg)
-            .pos(plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Center,
-                plotters::style::text_anchor::VPos::Center,
-            ));
-        top.draw_text(title, &tstyle, ((w / 2) as i32, (title_h / 2) as i32))
-            .map_err(err)?;
+        let tstyle = TextStyle::from((FAMILY, font_px + 2).into_font()).color(&fg).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Center,
+        ));
+        top.draw_text(title, &tstyle, ((w / 2) as i32, (title_h / 2) as i32)).map_err(err)?;
         area = rest;
     }
     if !has_data {
-        let style = TextStyle::from((FAMILY, font_px * 2).into_font())
-            .color(&fg)
-            .pos(plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Center,
-                plotters::style::text_anchor::VPos::Center,
-            ));
+        let style = TextStyle::from((FAMILY, font_px * 2).into_font()).color(&fg).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Center,
+        ));
         let (aw, ah) = area.dim_in_pixel();
-        area.draw_text(
-            &p.no_data_message,
-            &style,
-            ((aw / 2) as i32, (ah / 2) as i32),
-        )
-        .map_err(err)?;
+        area.draw_text(&p.no_data_message, &style, ((aw / 2) as i32, (ah / 2) as i32)).map_err(err)?;
         return root.present().map_err(err);
     }
 
@@ -299,10 +257,7 @@ where
             for &i in row {
                 let l = &lines[i];
                 bottom
-                    .draw(&Rectangle::new(
-                        [(x, y + 2), (x + 10, y + 2 + font_px as i32 - 4)],
-                        rgba(l.color).filled(),
-                    ))
+                    .draw(&Rectangle::new([(x, y + 2), (x + 10, y + 2 + font_px as i32 - 4)], rgba(l.color).filled()))
                     .map_err(err)?;
                 let name: String = l.name.chars().take(80).collect();
                 bottom.draw_text(&name, &text, (x + 14, y)).map_err(err)?;
@@ -312,17 +267,8 @@ where
         area = top;
     }
 
-    let start = lines
-        .iter()
-        .filter_map(|l| l.points.first().map(|p| p.0))
-        .min()
-        .unwrap_or(0);
-    let end = lines
-        .iter()
-        .filter_map(|l| l.points.last().map(|p| p.0))
-        .max()
-        .unwrap_or(start + 1)
-        .max(start + 1);
+    let start = lines.iter().filter_map(|l| l.points.first().map(|p| p.0)).min().unwrap_or(0);
+    let end = lines.iter().filter_map(|l| l.points.last().map(|p| p.0)).max().unwrap_or(start + 1).max(start + 1);
     let (lo, hi) = y_range(&lines, p);
     let axes = !(p.hide_axes || graph_only);
     let mut builder = ChartBuilder::on(&area);
@@ -330,17 +276,10 @@ where
     if axes {
         builder.x_label_area_size(font_px + 8).y_label_area_size(46);
     }
-    let mut chart = builder
-        .build_cartesian_2d(start..end, lo..hi)
-        .map_err(err)?;
+    let mut chart = builder.build_cartesian_2d(start..end, lo..hi).map_err(err)?;
     {
         let fmt = time_format(end - start);
-        let x_fmt = |t: &i64| {
-            tz.timestamp_opt(*t, 0)
-                .single()
-                .map(|d| d.format(fmt).to_string())
-                .unwrap_or_default()
-        };
+        let x_fmt = |t: &i64| tz.timestamp_opt(*t, 0).single().map(|d| d.format(fmt).to_string()).unwrap_or_default();
         let y_fmt = |v: &f64| format_si(*v);
         let mut mesh = chart.configure_mesh();
         mesh.x_label_formatter(&x_fmt)
@@ -364,17 +303,11 @@ where
     }
     for l in &lines {
         let color = rgba(l.color);
-        let style = ShapeStyle {
-            color,
-            filled: false,
-            stroke_width: l.width.round().max(1.0) as u32,
-        };
+        let style = ShapeStyle { color, filled: false, stroke_width: l.width.round().max(1.0) as u32 };
         if l.infinite {
             for (t, v) in &l.points {
                 if v.is_some_and(|v| v != 0.0) {
-                    chart
-                        .draw_series(LineSeries::new(vec![(*t, lo), (*t, hi)], style))
-                        .map_err(err)?;
+                    chart.draw_series(LineSeries::new(vec![(*t, lo), (*t, hi)], style)).map_err(err)?;
                 }
             }
             continue;
@@ -398,20 +331,12 @@ where
         for r in runs {
             if l.fill {
                 let fill = RGBAColor(l.color.0, l.color.1, l.color.2, l.color.3 * 0.5);
-                chart
-                    .draw_series(
-                        AreaSeries::new(r.clone(), lo.max(0.0).min(hi), fill).border_style(style),
-                    )
-                    .map_err(err)?;
+                chart.draw_series(AreaSeries::new(r.clone(), lo.max(0.0).min(hi), fill).border_style(style)).map_err(err)?;
             } else if r.len() == 1 {
-                chart
-                    .draw_series(std::iter::once(Circle::new(r[0], 1, style.filled())))
-                    .map_err(err)?;
+                chart.draw_series(std::iter::once(Circle::new(r[0], 1, style.filled()))).map_err(err)?;
             } else if let Some(d) = l.dashed {
                 let len = (d.max(1.0) * 2.0) as u32;
-                chart
-                    .draw_series(DashedLineSeries::new(r, len, len, style))
-                    .map_err(err)?;
+                chart.draw_series(DashedLineSeries::new(r, len, len, style)).map_err(err)?;
             } else {
                 chart.draw_series(LineSeries::new(r, style)).map_err(err)?;
             }
@@ -444,8 +369,7 @@ pub fn render_png(series: &[Series], params: &GraphParams, tz: Tz) -> Result<Vec
 pub fn render_svg(series: &[Series], params: &GraphParams, tz: Tz) -> Result<String, GraphError> {
     let mut out = String::new();
     {
-        let root =
-            SVGBackend::with_string(&mut out, (params.width, params.height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut out, (params.width, params.height)).into_drawing_area();
         draw(root, series, params, tz)?;
     }
     Ok(out)
@@ -465,22 +389,8 @@ mod tests {
 
     #[test]
     fn draws_lines_of_the_requested_size() {
-        let s = Series::new(
-            "a.b",
-            0,
-            600,
-            60,
-            (0..10)
-                .map(|i| if i == 5 { None } else { Some(i as f64) })
-                .collect(),
-            0.0,
-        );
-        let p = GraphParams {
-            width: 400,
-            height: 200,
-            title: Some("t".into()),
-            ..GraphParams::default()
-        };
+        let s = Series::new("a.b", 0, 600, 60, (0..10).map(|i| if i == 5 { None } else { Some(i as f64) }).collect(), 0.0);
+        let p = GraphParams { width: 400, height: 200, title: Some("t".into()), ..GraphParams::default() };
         let png = render_png(&[s.clone()], &p, Tz::UTC).unwrap();
         let (w, h, pixels) = decode(&png);
         assert_eq!((w, h), (400, 200));
@@ -492,18 +402,11 @@ mod tests {
 
     #[test]
     fn no_data_picture() {
-        let p = GraphParams {
-            width: 200,
-            height: 100,
-            ..GraphParams::default()
-        };
+        let p = GraphParams { width: 200, height: 100, ..GraphParams::default() };
         let png = render_png(&[], &p, Tz::UTC).unwrap();
         let (w, h, pixels) = decode(&png);
         assert_eq!((w, h), (200, 100));
-        assert!(
-            pixels.chunks(3).any(|px| px[0] > 200),
-            "white text on black"
-        );
+        assert!(pixels.chunks(3).any(|px| px[0] > 200), "white text on black");
     }
 
     #[test]

@@ -70,15 +70,7 @@ impl Expr {
     /// Nesting depth of calls (a path is 0).
     pub fn depth(&self) -> usize {
         match self {
-            Expr::Call(c) => {
-                1 + c
-                    .args
-                    .iter()
-                    .chain(c.kwargs.iter().map(|(_, e)| e))
-                    .map(Expr::depth)
-                    .max()
-                    .unwrap_or(0)
-            }
+            Expr::Call(c) => 1 + c.args.iter().chain(c.kwargs.iter().map(|(_, e)| e)).map(Expr::depth).max().unwrap_or(0),
             Expr::Template(t) => 1 + t.expr.depth(),
             _ => 0,
         }

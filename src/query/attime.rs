@@ -8,9 +8,7 @@
 //! a local time that does not exist (DST gap) or exists twice is read as pytz's
 //! `localize(is_dst=False)` reads it.
 
-use chrono::{
-    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
-};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
 /// A time reference graphite-web would refuse, with the reason.
@@ -29,9 +27,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, AtTimeError> {
     Err(AtTimeError(msg.into()))
 }
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
+const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 /// Seconds per unit as graphite-web's `getUnitString`: `s…` seconds, `min…` minutes, `h…`
@@ -72,13 +68,9 @@ pub fn parse_time_offset(offset: &str) -> Result<i64, AtTimeError> {
     while !rest.is_empty() {
         let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
         if digits == 0 {
-            return err(format!(
-                "Invalid offset: {offset} (expected a number before '{rest}')"
-            ));
+            return err(format!("Invalid offset: {offset} (expected a number before '{rest}')"));
         }
-        let num: i64 = rest[..digits]
-            .parse()
-            .map_err(|_| AtTimeError(format!("Invalid offset: {offset}")))?;
+        let num: i64 = rest[..digits].parse().map_err(|_| AtTimeError(format!("Invalid offset: {offset}")))?;
         rest = &rest[digits..];
         let letters = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
         let unit = &rest[..letters];
@@ -122,21 +114,14 @@ pub fn localize(tz: &Tz, naive: NaiveDateTime) -> DateTime<Tz> {
 
 use chrono::Offset;
 
-fn parse_reference(
-    reference: &str,
-    tz: &Tz,
-    now: DateTime<Tz>,
-) -> Result<DateTime<Tz>, AtTimeError> {
+fn parse_reference(reference: &str, tz: &Tz, now: DateTime<Tz>) -> Result<DateTime<Tz>, AtTimeError> {
     if reference.is_empty() || reference == "now" {
         return Ok(now);
     }
     let raw = reference;
     let mut r = reference;
     let (mut hour, mut minute) = (0u32, 0u32);
-    let int = |s: &str| -> Result<u32, AtTimeError> {
-        s.parse::<u32>()
-            .map_err(|_| AtTimeError(format!("Unknown time reference: {raw}")))
-    };
+    let int = |s: &str| -> Result<u32, AtTimeError> { s.parse::<u32>().map_err(|_| AtTimeError(format!("Unknown time reference: {raw}"))) };
 
     // HH:MM[am|pm]
     if let Some(i) = r.find(':') {
@@ -174,13 +159,9 @@ fn parse_reference(
         (hour, minute) = (16, 0);
         r = x;
     }
-    let time = NaiveTime::from_hms_opt(hour, minute, 0)
-        .ok_or_else(|| AtTimeError(format!("Invalid time of day in '{raw}'")))?;
+    let time = NaiveTime::from_hms_opt(hour, minute, 0).ok_or_else(|| AtTimeError(format!("Invalid time of day in '{raw}'")))?;
     let today = now.naive_local().date();
-    let date = |y: i32, m: u32, d: u32| {
-        NaiveDate::from_ymd_opt(y, m, d)
-            .ok_or_else(|| AtTimeError(format!("Invalid date in '{raw}'")))
-    };
+    let date = |y: i32, m: u32, d: u32| NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| AtTimeError(format!("Invalid date in '{raw}'")));
     let day: NaiveDate = if r == "yesterday" {
         today - Duration::days(1)
     } else if r == "tomorrow" {
@@ -232,12 +213,7 @@ fn parse_reference(
 /// graphite-web's `parseATTime`: a time reference to epoch seconds, relative to `now`
 /// (epoch seconds) in time zone `tz`.
 pub fn parse_at_time(s: &str, tz: &Tz, now: i64) -> Result<i64, AtTimeError> {
-    let s: String = s
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter(|c| !matches!(c, '_' | ',' | ' '))
-        .collect();
+    let s: String = s.trim().to_lowercase().chars().filter(|c| !matches!(c, '_' | ',' | ' ')).collect();
     if s.is_empty() {
         return Ok(now);
     }
@@ -247,9 +223,7 @@ pub fn parse_at_time(s: &str, tz: &Tz, now: i64) -> Result<i64, AtTimeError> {
             && s[4..6].parse::<u32>().is_ok_and(|m| m < 13)
             && s[6..].parse::<u32>().is_ok_and(|d| d < 32);
         if !looks_like_date {
-            return s
-                .parse::<i64>()
-                .map_err(|_| AtTimeError(format!("Invalid timestamp: {s}")));
+            return s.parse::<i64>().map_err(|_| AtTimeError(format!("Invalid timestamp: {s}")));
         }
     }
     let (reference, offset) = if let Some(i) = s.find('+') {
@@ -259,11 +233,7 @@ pub fn parse_at_time(s: &str, tz: &Tz, now: i64) -> Result<i64, AtTimeError> {
     } else {
         (&s[..], "")
     };
-    let now_dt = Utc
-        .timestamp_opt(now, 0)
-        .single()
-        .ok_or_else(|| AtTimeError("invalid now".into()))?
-        .with_timezone(tz);
+    let now_dt = Utc.timestamp_opt(now, 0).single().ok_or_else(|| AtTimeError("invalid now".into()))?.with_timezone(tz);
     let base = parse_reference(reference, tz, now_dt)?;
     let off = parse_time_offset(offset)?;
     Ok(base.timestamp() + off)
@@ -279,10 +249,7 @@ pub fn format_local(ts: i64, tz: &Tz) -> String {
 
 /// Hour of a timestamp in `tz` (used by tests and graph axis labels).
 pub fn local_hour(ts: i64, tz: &Tz) -> u32 {
-    Utc.timestamp_opt(ts, 0)
-        .single()
-        .map(|t| t.with_timezone(tz).hour())
-        .unwrap_or(0)
+    Utc.timestamp_opt(ts, 0).single().map(|t| t.with_timezone(tz).hour()).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -307,10 +274,7 @@ mod tests {
         assert_eq!(at("-1y"), NOW - 365 * 86400);
         assert_eq!(at("now-1h30min"), NOW - 5400);
         assert_eq!(at("1600000000"), 1_600_000_000);
-        assert!(
-            parse_at_time("-5m", &Tz::UTC, NOW).is_err(),
-            "graphite refuses a bare m"
-        );
+        assert!(parse_at_time("-5m", &Tz::UTC, NOW).is_err(), "graphite refuses a bare m");
         assert!(parse_at_time("-xd", &Tz::UTC, NOW).is_err());
         assert!(parse_at_time("soon", &Tz::UTC, NOW).is_err());
     }
@@ -342,15 +306,9 @@ mod tests {
         // midnight in New York on 2023-11-14 is 05:00 UTC.
         assert_eq!(parse_at_time("midnight", &ny, NOW).unwrap(), 1_699_938_000);
         // 2023-11-05 01:30 happens twice in New York; is_dst=False picks EST (06:30 UTC).
-        assert_eq!(
-            parse_at_time("01:30_20231105", &ny, NOW).unwrap(),
-            1_699_165_800
-        );
+        assert_eq!(parse_at_time("01:30_20231105", &ny, NOW).unwrap(), 1_699_165_800);
         // 2023-03-12 02:30 does not exist; pytz reads it with EST, i.e. 07:30 UTC.
-        assert_eq!(
-            parse_at_time("02:30_20230312", &ny, NOW).unwrap(),
-            1_678_606_200
-        );
+        assert_eq!(parse_at_time("02:30_20230312", &ny, NOW).unwrap(), 1_678_606_200);
     }
 
     #[test]

@@ -36,9 +36,7 @@ pub enum EvalError {
 impl fmt::Display for EvalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EvalError::BadRequest(m) | EvalError::TooLarge(m) | EvalError::Timeout(m) => {
-                f.write_str(m)
-            }
+            EvalError::BadRequest(m) | EvalError::TooLarge(m) | EvalError::Timeout(m) => f.write_str(m),
         }
     }
 }
@@ -75,11 +73,7 @@ pub struct QueryLimits {
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        QueryLimits {
-            max_series_per_target: 50_000,
-            max_points: 50_000_000,
-            max_depth: 64,
-        }
+        QueryLimits { max_series_per_target: 50_000, max_points: 50_000_000, max_depth: 64 }
     }
 }
 
@@ -124,18 +118,12 @@ pub struct EvalContext<'a> {
 impl<'a> EvalContext<'a> {
     /// A copy over another time range (same `now`): for functions that need earlier data.
     pub fn with_range(&self, start: i64, end: i64) -> EvalContext<'a> {
-        EvalContext {
-            start,
-            end,
-            ..self.clone()
-        }
+        EvalContext { start, end, ..self.clone() }
     }
 
     fn check_deadline(&self) -> Result<(), EvalError> {
         if Instant::now() > self.deadline {
-            Err(EvalError::Timeout(
-                "request took longer than query.request_timeout".into(),
-            ))
+            Err(EvalError::Timeout("request took longer than query.request_timeout".into()))
         } else {
             Ok(())
         }
@@ -144,10 +132,7 @@ impl<'a> EvalContext<'a> {
     /// Evaluates one whole target to its series list.
     pub fn eval_target(&self, expr: &Expr) -> Result<Vec<Series>, EvalError> {
         if expr.depth() > self.limits.max_depth {
-            return Err(EvalError::BadRequest(format!(
-                "target nests more than {} function calls",
-                self.limits.max_depth
-            )));
+            return Err(EvalError::BadRequest(format!("target nests more than {} function calls", self.limits.max_depth)));
         }
         self.eval_series(expr)
     }
@@ -156,9 +141,7 @@ impl<'a> EvalContext<'a> {
     pub fn eval_series(&self, expr: &Expr) -> Result<Vec<Series>, EvalError> {
         match self.eval_value(expr)? {
             Value::Series(s) => Ok(s),
-            other => Err(EvalError::BadRequest(format!(
-                "expected a series list, got {other:?}"
-            ))),
+            other => Err(EvalError::BadRequest(format!("expected a series list, got {other:?}"))),
         }
     }
 
@@ -190,10 +173,7 @@ impl<'a> EvalContext<'a> {
                 for (k, v) in self.request_template {
                     set(k.clone(), Value::Str(v.clone()));
                 }
-                let inner = EvalContext {
-                    replacements: Some(std::sync::Arc::new(reps)),
-                    ..self.clone()
-                };
+                let inner = EvalContext { replacements: Some(std::sync::Arc::new(reps)), ..self.clone() };
                 inner.eval_value(&t.expr)
             }
         }
@@ -219,15 +199,10 @@ impl<'a> EvalContext<'a> {
     fn eval_call(&self, call: &Call) -> Result<Vec<Series>, EvalError> {
         self.check_deadline()?;
         let def = functions::lookup(&call.name).ok_or_else(|| {
-            EvalError::BadRequest(format!(
-                "unknown function '{}' at character {}",
-                call.name, call.position
-            ))
+            EvalError::BadRequest(format!("unknown function '{}' at character {}", call.name, call.position))
         })?;
         let args = Args::bind(def, call, self).map_err(|e| match e {
-            EvalError::BadRequest(m) => {
-                EvalError::BadRequest(format!("{m} (at character {})", call.position))
-            }
+            EvalError::BadRequest(m) => EvalError::BadRequest(format!("{m} (at character {})", call.position)),
             other => other,
         })?;
         (def.imp)(self, &args)
@@ -253,35 +228,21 @@ impl<'a> EvalContext<'a> {
         for node in nodes.iter().filter(|n| n.is_leaf) {
             match self.store.fetch(&node.path, self.start, self.end, self.now) {
                 Ok(Some(f)) => {
-                    let n = self
-                        .state
-                        .points
-                        .fetch_add(f.values.len(), Ordering::Relaxed)
-                        + f.values.len();
+                    let n = self.state.points.fetch_add(f.values.len(), Ordering::Relaxed) + f.values.len();
                     if n > self.limits.max_points {
                         return Err(EvalError::TooLarge(format!(
                             "request reads more than {} datapoints (query.max_points_per_response)",
                             self.limits.max_points
                         )));
                     }
-                    let mut s = Series::new(
-                        f.name,
-                        f.start,
-                        f.end,
-                        f.step,
-                        f.values,
-                        self.x_files_factor,
-                    );
+                    let mut s = Series::new(f.name, f.start, f.end, f.step, f.values, self.x_files_factor);
                     s.path_expression = pattern.to_string();
                     out.push(s);
                 }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!("series {} skipped: {e}", node.path);
-                    self.state
-                        .failures
-                        .lock()
-                        .push(format!("{}: {e}", node.path));
+                    self.state.failures.lock().push(format!("{}: {e}", node.path));
                 }
             }
         }
@@ -317,10 +278,7 @@ mod tests {
 
     pub(crate) fn with_store<R>(points: &[(&str, i64, f64)], f: impl FnOnce(&Store) -> R) -> R {
         let dir = tempfile::tempdir().unwrap();
-        let rules = StorageRules::new(
-            parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(),
-            vec![],
-        );
+        let rules = StorageRules::new(parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(), vec![]);
         let store = Store::open(dir.path(), rules, 1_000_000, Preallocation::Sparse, 0).unwrap();
         for (n, t, v) in points {
             store.insert(n, *t, *v);
@@ -331,61 +289,35 @@ mod tests {
     #[test]
     fn fetches_globs_sorted_and_templates_substitute() {
         let now = 1_700_000_000;
-        with_store(
-            &[
-                ("a.y", now - 30, 2.0),
-                ("a.x", now - 30, 1.0),
-                ("b.x", now - 30, 5.0),
-            ],
-            |store| {
-                let limits = QueryLimits::default();
-                let state = RequestState::default();
-                let ctx = EvalContext {
-                    store,
-                    start: now - 60,
-                    end: now,
-                    now,
-                    tz: Tz::UTC,
-                    x_files_factor: 0.0,
-                    max_data_points: None,
-                    limits: &limits,
-                    deadline: Instant::now() + std::time::Duration::from_secs(10),
-                    request_template: &[],
-                    replacements: None,
-                    state: &state,
-                };
-                let s = ctx.eval_target(&parse_target("a.*", 10).unwrap()).unwrap();
-                assert_eq!(
-                    s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-                    vec!["a.x", "a.y"]
-                );
-                assert_eq!(s[0].path_expression, "a.*");
-                assert_eq!(s[0].step, 10);
-                let s = ctx
-                    .eval_target(&parse_target("template($p.x, p='b')", 10).unwrap())
-                    .unwrap();
-                assert_eq!(s[0].name, "b.x");
-                let e = ctx
-                    .eval_target(&parse_target("nosuch(a.x)", 10).unwrap())
-                    .unwrap_err();
-                assert!(
-                    matches!(e, EvalError::BadRequest(m) if m.contains("unknown function 'nosuch'"))
-                );
-                let tight = QueryLimits {
-                    max_series_per_target: 1,
-                    ..QueryLimits::default()
-                };
-                let fresh = RequestState::default();
-                let ctx2 = EvalContext {
-                    limits: &tight,
-                    state: &fresh,
-                    ..ctx.clone()
-                };
-                assert!(matches!(
-                    ctx2.eval_target(&parse_target("a.*", 10).unwrap()),
-                    Err(EvalError::TooLarge(_))
-                ));
-            },
-        );
+        with_store(&[("a.y", now - 30, 2.0), ("a.x", now - 30, 1.0), ("b.x", now - 30, 5.0)], |store| {
+            let limits = QueryLimits::default();
+            let state = RequestState::default();
+            let ctx = EvalContext {
+                store,
+                start: now - 60,
+                end: now,
+                now,
+                tz: Tz::UTC,
+                x_files_factor: 0.0,
+                max_data_points: None,
+                limits: &limits,
+                deadline: Instant::now() + std::time::Duration::from_secs(10),
+                request_template: &[],
+                replacements: None,
+                state: &state,
+            };
+            let s = ctx.eval_target(&parse_target("a.*", 10).unwrap()).unwrap();
+            assert_eq!(s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), vec!["a.x", "a.y"]);
+            assert_eq!(s[0].path_expression, "a.*");
+            assert_eq!(s[0].step, 10);
+            let s = ctx.eval_target(&parse_target("template($p.x, p='b')", 10).unwrap()).unwrap();
+            assert_eq!(s[0].name, "b.x");
+            let e = ctx.eval_target(&parse_target("nosuch(a.x)", 10).unwrap()).unwrap_err();
+            assert!(matches!(e, EvalError::BadRequest(m) if m.contains("unknown function 'nosuch'")));
+            let tight = QueryLimits { max_series_per_target: 1, ..QueryLimits::default() };
+            let fresh = RequestState::default();
+            let ctx2 = EvalContext { limits: &tight, state: &fresh, ..ctx.clone() };
+            assert!(matches!(ctx2.eval_target(&parse_target("a.*", 10).unwrap()), Err(EvalError::TooLarge(_))));
+        });
     }
 }

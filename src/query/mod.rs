@@ -69,11 +69,7 @@ impl std::error::Error for QueryError {}
 
 /// Parses and evaluates every target of `req`, concatenating their series in target order
 /// (graphite-web's `evaluateTarget` over the target list). Blank targets are skipped.
-pub fn evaluate(
-    store: &Store,
-    limits: &QueryLimits,
-    req: &Request,
-) -> Result<Vec<Series>, QueryError> {
+pub fn evaluate(store: &Store, limits: &QueryLimits, req: &Request) -> Result<Vec<Series>, QueryError> {
     let state = RequestState::default();
     let ctx = EvalContext {
         store,

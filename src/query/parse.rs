@@ -31,11 +31,7 @@ pub struct ParseError {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let found: String = self.target.chars().skip(self.position).take(20).collect();
-        let found = if found.is_empty() {
-            "end of target".to_string()
-        } else {
-            format!("'{found}'")
-        };
+        let found = if found.is_empty() { "end of target".to_string() } else { format!("'{found}'") };
         write!(
             f,
             "invalid target '{}': expected {} at character {}, found {}",
@@ -58,10 +54,7 @@ struct Fail<'a> {
 
 impl<'a> nom::error::ParseError<In<'a>> for Fail<'a> {
     fn from_error_kind(input: In<'a>, kind: nom::error::ErrorKind) -> Self {
-        Fail {
-            at: input,
-            expected: format!("{kind:?}"),
-        }
+        Fail { at: input, expected: format!("{kind:?}") }
     }
     fn append(_: In<'a>, _: nom::error::ErrorKind, other: Self) -> Self {
         other
@@ -77,17 +70,11 @@ impl<'a> nom::error::ParseError<In<'a>> for Fail<'a> {
 }
 
 fn fail<'a, T>(at: In<'a>, expected: &str) -> Res<'a, T> {
-    Err(nom::Err::Error(Fail {
-        at,
-        expected: expected.to_string(),
-    }))
+    Err(nom::Err::Error(Fail { at, expected: expected.to_string() }))
 }
 
 fn cut_fail<'a, T>(at: In<'a>, expected: &str) -> Res<'a, T> {
-    Err(nom::Err::Failure(Fail {
-        at,
-        expected: expected.to_string(),
-    }))
+    Err(nom::Err::Failure(Fail { at, expected: expected.to_string() }))
 }
 
 fn ws(i: In<'_>) -> Res<'_, In<'_>> {
@@ -140,11 +127,7 @@ fn path_element(i: In<'_>) -> Res<'_, In<'_>> {
 }
 
 fn path_expression(i: In<'_>) -> Res<'_, Expr> {
-    let (rest, p) = recognize(pair(
-        path_element,
-        nom::multi::many0(preceded(char('.'), path_element)),
-    ))
-    .parse(i)?;
+    let (rest, p) = recognize(pair(path_element, nom::multi::many0(preceded(char('.'), path_element)))).parse(i)?;
     Ok((rest, Expr::Path(p.to_string())))
 }
 
@@ -237,11 +220,7 @@ impl<'t> Parser2<'t> {
 
     /// `(args, kwargs)` up to and including `)`.
     #[allow(clippy::type_complexity)]
-    fn arguments<'a>(
-        &mut self,
-        i: In<'a>,
-        literal_only: bool,
-    ) -> Res<'a, (Vec<Expr>, Vec<(String, Expr)>)> {
+    fn arguments<'a>(&mut self, i: In<'a>, literal_only: bool) -> Res<'a, (Vec<Expr>, Vec<(String, Expr)>)> {
         let mut args = Vec::new();
         let mut kwargs: Vec<(String, Expr)> = Vec::new();
         let (mut i, _) = ws(i)?;
@@ -270,22 +249,13 @@ impl<'t> Parser2<'t> {
                 i = r;
             } else {
                 if !kwargs.is_empty() {
-                    return cut_fail(
-                        start,
-                        "a keyword argument (positional arguments cannot follow keyword arguments)",
-                    );
+                    return cut_fail(start, "a keyword argument (positional arguments cannot follow keyword arguments)");
                 }
-                let (r, value) =
-                    match self.arg(i) {
-                        Ok(x) => x,
-                        Err(nom::Err::Error(e)) => return Err(nom::Err::Failure(Fail {
-                            at: e.at,
-                            expected:
-                                "an argument (path, function call, string, number, boolean or None)"
-                                    .into(),
-                        })),
-                        Err(e) => return Err(e),
-                    };
+                let (r, value) = match self.arg(i) {
+                    Ok(x) => x,
+                    Err(nom::Err::Error(e)) => return Err(nom::Err::Failure(Fail { at: e.at, expected: "an argument (path, function call, string, number, boolean or None)".into() })),
+                    Err(e) => return Err(e),
+                };
                 if literal_only && !matches!(value, Expr::Str(_) | Expr::Int(_) | Expr::Float(_)) {
                     return cut_fail(start, "a string or number as template() argument");
                 }
@@ -314,10 +284,7 @@ impl<'t> Parser2<'t> {
         };
         self.depth += 1;
         if self.depth > self.max_depth {
-            return cut_fail(
-                start,
-                &format!("at most {} nested function calls", self.max_depth),
-            );
+            return cut_fail(start, &format!("at most {} nested function calls", self.max_depth));
         }
         let position = self.pos(start);
         if name == "template" {
@@ -326,9 +293,7 @@ impl<'t> Parser2<'t> {
                 Ok(x) => x,
                 Err(nom::Err::Error(_)) => match path_expression(r2) {
                     Ok(x) => x,
-                    Err(_) => {
-                        return cut_fail(r2, "a function call or path expression inside template()")
-                    }
+                    Err(_) => return cut_fail(r2, "a function call or path expression inside template()"),
                 },
                 Err(e) => return Err(e),
             };
@@ -341,28 +306,12 @@ impl<'t> Parser2<'t> {
                 return cut_fail(r2, "',' or ')'");
             };
             self.depth -= 1;
-            return Ok((
-                r2,
-                Expr::Template(Box::new(Template {
-                    expr: inner,
-                    args,
-                    kwargs,
-                })),
-            ));
+            return Ok((r2, Expr::Template(Box::new(Template { expr: inner, args, kwargs }))));
         }
         let (r, (args, kwargs)) = self.arguments(r, false)?;
         self.depth -= 1;
         let raw = start[..start.len() - r.len()].to_string();
-        Ok((
-            r,
-            Expr::Call(Call {
-                name: name.to_string(),
-                args,
-                kwargs,
-                raw,
-                position,
-            }),
-        ))
+        Ok((r, Expr::Call(Call { name: name.to_string(), args, kwargs, raw, position })))
     }
 
     fn expression<'a>(&mut self, i: In<'a>) -> Res<'a, Expr> {
@@ -379,9 +328,7 @@ impl<'t> Parser2<'t> {
         // Pipes: `expr | f(args)` is `f(expr, args)`.
         loop {
             let (r, _) = ws(rest)?;
-            let Ok((r, _)) = char::<_, Fail>('|').parse(r) else {
-                break;
-            };
+            let Ok((r, _)) = char::<_, Fail>('|').parse(r) else { break };
             let (r, _) = ws(r)?;
             let (r, piped) = match self.call(r) {
                 Ok(x) => x,
@@ -401,11 +348,7 @@ impl<'t> Parser2<'t> {
 
 /// Parses one target. `max_depth` bounds the nesting of calls.
 pub fn parse_target(target: &str, max_depth: usize) -> Result<Expr, ParseError> {
-    let mut p = Parser2 {
-        full: target,
-        depth: 0,
-        max_depth,
-    };
+    let mut p = Parser2 { full: target, depth: 0, max_depth };
     let err = |at: In<'_>, expected: String| ParseError {
         target: target.to_string(),
         position: target[..target.len() - at.len()].chars().count(),
@@ -415,10 +358,7 @@ pub fn parse_target(target: &str, max_depth: usize) -> Result<Expr, ParseError> 
         Ok((rest, expr)) => {
             let (rest, _) = ws(rest).map_err(|_| err(rest, "end of target".into()))?;
             if !rest.is_empty() {
-                return Err(err(
-                    rest,
-                    "end of target (or ',' / ')' inside a call)".into(),
-                ));
+                return Err(err(rest, "end of target (or ',' / ')' inside a call)".into()));
             }
             Ok(expr)
         }
@@ -445,10 +385,7 @@ mod tests {
     #[test]
     fn paths_with_globs() {
         assert_eq!(p("a.b.c"), Expr::Path("a.b.c".into()));
-        assert_eq!(
-            p("collectd.*.load.{short,mid}term"),
-            Expr::Path("collectd.*.load.{short,mid}term".into())
-        );
+        assert_eq!(p("collectd.*.load.{short,mid}term"), Expr::Path("collectd.*.load.{short,mid}term".into()));
         assert_eq!(p("a.b[0-9]?.c"), Expr::Path("a.b[0-9]?.c".into()));
         assert_eq!(p("a.b\\(x\\).c"), Expr::Path("a.b\\(x\\).c".into()));
         assert_eq!(p(" a.b "), Expr::Path("a.b".into()));
@@ -460,10 +397,7 @@ mod tests {
         let e = p("sumSeries(a.*, b.{x,y})");
         let c = call(&e);
         assert_eq!(c.name, "sumSeries");
-        assert_eq!(
-            c.args,
-            vec![Expr::Path("a.*".into()), Expr::Path("b.{x,y}".into())]
-        );
+        assert_eq!(c.args, vec![Expr::Path("a.*".into()), Expr::Path("b.{x,y}".into())]);
         let e = p("f(1, -2.5, 1e3, -3E-2, 'x y', \"q\", true, False, None, inf)");
         assert_eq!(
             call(&e).args,
@@ -483,14 +417,8 @@ mod tests {
         let e = p("aliasSub(a.b, '(^.*$)', '\\1 A')");
         assert_eq!(call(&e).args[2], Expr::Str("\\1 A".into()));
         let e = p("movingAverage(a, windowSize='5min', xFilesFactor=0.5)");
-        assert_eq!(
-            call(&e).kwargs[0],
-            ("windowSize".into(), Expr::Str("5min".into()))
-        );
-        assert_eq!(
-            call(&e).kwargs[1],
-            ("xFilesFactor".into(), Expr::Float(0.5))
-        );
+        assert_eq!(call(&e).kwargs[0], ("windowSize".into(), Expr::Str("5min".into())));
+        assert_eq!(call(&e).kwargs[1], ("xFilesFactor".into(), Expr::Float(0.5)));
         assert_eq!(call(&p("constantLine(100)")).args, vec![Expr::Int(100)]);
         assert!(call(&p("f()")).args.is_empty());
         let e = p("seriesByTag('name=cpu','host=~web.*')");
@@ -511,10 +439,7 @@ mod tests {
         match e {
             Expr::Template(t) => {
                 assert_eq!(t.expr, Expr::Path("hosts.$hostname.cpu".into()));
-                assert_eq!(
-                    t.kwargs[0],
-                    ("hostname".into(), Expr::Str("worker1".into()))
-                );
+                assert_eq!(t.kwargs[0], ("hostname".into(), Expr::Str("worker1".into())));
             }
             other => panic!("{other:?}"),
         }
@@ -524,11 +449,7 @@ mod tests {
     fn errors_say_what_and_where() {
         let e = parse_target("sumSeries(a.b", 64).unwrap_err();
         assert_eq!(e.position, 13);
-        assert!(
-            e.to_string()
-                .contains("expected ',' or ')' at character 13"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("expected ',' or ')' at character 13"), "{e}");
         let e = parse_target("sumSeries(a.b))", 64).unwrap_err();
         assert_eq!(e.position, 14);
         let e = parse_target("f('abc)", 64).unwrap_err();

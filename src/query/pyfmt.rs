@@ -20,11 +20,7 @@ pub fn repr_f64(x: f64) -> String {
         return if x > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if x == 0.0 {
-        return if x.is_sign_negative() {
-            "-0.0".into()
-        } else {
-            "0.0".into()
-        };
+        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
     }
     let (digits, exp) = shortest(x);
     let sign = if x < 0.0 { "-" } else { "" };
@@ -32,11 +28,7 @@ pub fn repr_f64(x: f64) -> String {
         let n = digits.len() as i32;
         let body = if exp >= 0 {
             if n > exp + 1 {
-                format!(
-                    "{}.{}",
-                    &digits[..(exp + 1) as usize],
-                    &digits[(exp + 1) as usize..]
-                )
+                format!("{}.{}", &digits[..(exp + 1) as usize], &digits[(exp + 1) as usize..])
             } else {
                 format!("{}{}.0", digits, "0".repeat((exp + 1 - n) as usize))
             }
@@ -45,16 +37,8 @@ pub fn repr_f64(x: f64) -> String {
         };
         format!("{sign}{body}")
     } else {
-        let mant = if digits.len() > 1 {
-            format!("{}.{}", &digits[..1], &digits[1..])
-        } else {
-            digits.clone()
-        };
-        format!(
-            "{sign}{mant}e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        )
+        let mant = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits.clone() };
+        format!("{sign}{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
     }
 }
 
@@ -74,11 +58,7 @@ pub fn format_g_prec(x: f64, prec: usize) -> String {
     }
     let prec = prec.max(1);
     if x == 0.0 {
-        return if x.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if x.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     let s = format!("{:.*e}", prec - 1, x);
     let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));

@@ -76,10 +76,7 @@ impl ParamType {
     }
 
     fn is_series(self) -> bool {
-        matches!(
-            self,
-            ParamType::Series | ParamType::SeriesList | ParamType::SeriesLists
-        )
+        matches!(self, ParamType::Series | ParamType::SeriesList | ParamType::SeriesLists)
     }
 }
 
@@ -116,38 +113,17 @@ pub struct Param {
 impl Param {
     /// A required parameter.
     pub const fn req(name: &'static str, kind: ParamType) -> Param {
-        Param {
-            name,
-            kind,
-            required: true,
-            default: None,
-            multiple: false,
-            options: &[],
-        }
+        Param { name, kind, required: true, default: None, multiple: false, options: &[] }
     }
 
     /// An optional parameter without a default.
     pub const fn opt(name: &'static str, kind: ParamType) -> Param {
-        Param {
-            name,
-            kind,
-            required: false,
-            default: None,
-            multiple: false,
-            options: &[],
-        }
+        Param { name, kind, required: false, default: None, multiple: false, options: &[] }
     }
 
     /// An optional parameter with a default.
     pub const fn def(name: &'static str, kind: ParamType, default: Default) -> Param {
-        Param {
-            name,
-            kind,
-            required: false,
-            default: Some(default),
-            multiple: false,
-            options: &[],
-        }
+        Param { name, kind, required: false, default: Some(default), multiple: false, options: &[] }
     }
 
     /// Marks it `multiple` (takes the remaining positional arguments).
@@ -203,13 +179,9 @@ impl Param {
             (false, None) => format!("{}=None", self.name),
             (false, Some(Default::Int(i))) => format!("{}={i}", self.name),
             (false, Some(Default::Float(f))) if f.is_infinite() => format!("{}=inf", self.name),
-            (false, Some(Default::Float(f))) => {
-                format!("{}={}", self.name, super::pyfmt::repr_f64(f))
-            }
+            (false, Some(Default::Float(f))) => format!("{}={}", self.name, super::pyfmt::repr_f64(f)),
             (false, Some(Default::Str(s))) => format!("{}='{s}'", self.name),
-            (false, Some(Default::Bool(b))) => {
-                format!("{}={}", self.name, if b { "True" } else { "False" })
-            }
+            (false, Some(Default::Bool(b))) => format!("{}={}", self.name, if b { "True" } else { "False" }),
         }
     }
 }
@@ -252,10 +224,7 @@ impl FunctionDef {
         if self.aggregator {
             m.insert("aggregator".into(), json!(true));
         }
-        m.insert(
-            "params".into(),
-            Json::Array(self.params.iter().map(|p| p.to_json()).collect()),
-        );
+        m.insert("params".into(), Json::Array(self.params.iter().map(|p| p.to_json()).collect()));
         Json::Object(m)
     }
 }
@@ -281,11 +250,7 @@ impl<'a> Args<'a> {
     /// Binds `call`'s arguments to `def`'s parameters as graphite-web's `validateParams`:
     /// errors for too many arguments, unknown or duplicate keywords, missing required
     /// parameters, and literals of the wrong type or outside the options.
-    pub fn bind(
-        def: &'static FunctionDef,
-        call: &'a Call,
-        ctx: &'a EvalContext<'a>,
-    ) -> Result<Args<'a>, EvalError> {
+    pub fn bind(def: &'static FunctionDef, call: &'a Call, ctx: &'a EvalContext<'a>) -> Result<Args<'a>, EvalError> {
         let params = def.params;
         let mut bound: Vec<Option<Bound<'a>>> = (0..params.len()).map(|_| None).collect();
         let n = call.args.len();
@@ -312,22 +277,12 @@ impl<'a> Args<'a> {
         }
         for (key, value) in &call.kwargs {
             let Some(pi) = params.iter().position(|p| p.name == key) else {
-                return Err(bad(format!(
-                    "Unexpected key word arguments: {key} (function \"{}\")",
-                    def.name
-                )));
+                return Err(bad(format!("Unexpected key word arguments: {key} (function \"{}\")", def.name)));
             };
             if bound[pi].is_some() {
-                return Err(bad(format!(
-                    "Parameter \"{key}\" of function \"{}\" given twice",
-                    def.name
-                )));
+                return Err(bad(format!("Parameter \"{key}\" of function \"{}\" given twice", def.name)));
             }
-            bound[pi] = Some(if params[pi].multiple {
-                Bound::Many(vec![value])
-            } else {
-                Bound::One(value)
-            });
+            bound[pi] = Some(if params[pi].multiple { Bound::Many(vec![value]) } else { Bound::One(value) });
         }
         for (p, b) in params.iter().zip(&bound) {
             let given = match b {
@@ -336,10 +291,7 @@ impl<'a> Args<'a> {
                 Some(_) => true,
             };
             if p.required && !given {
-                return Err(bad(format!(
-                    "Missing required parameter \"{}\" for function \"{}\"",
-                    p.name, def.name
-                )));
+                return Err(bad(format!("Missing required parameter \"{}\" for function \"{}\"", p.name, def.name)));
             }
             if let Some(b) = b {
                 let exprs: Vec<&Expr> = match b {
@@ -351,12 +303,7 @@ impl<'a> Args<'a> {
                 }
             }
         }
-        Ok(Args {
-            def,
-            call,
-            bound,
-            ctx,
-        })
+        Ok(Args { def, call, bound, ctx })
     }
 
     /// The function being called.
@@ -427,10 +374,7 @@ impl<'a> Args<'a> {
 
     /// Every series list of a `multiple` series parameter, in order.
     pub fn series_lists(&self, name: &str) -> Result<Vec<Vec<Series>>, EvalError> {
-        self.exprs(name)
-            .into_iter()
-            .map(|e| self.ctx.eval_series(e))
-            .collect()
+        self.exprs(name).into_iter().map(|e| self.ctx.eval_series(e)).collect()
     }
 
     /// A number parameter: the given value (ints widen), else the default, else `None`.
@@ -439,11 +383,7 @@ impl<'a> Args<'a> {
             Some(Value::Int(i)) => Ok(Some(i as f64)),
             Some(Value::Float(f)) => Ok(Some(f)),
             Some(Value::Bool(b)) => Ok(Some(b as u8 as f64)),
-            Some(Value::Str(s)) => s
-                .trim()
-                .parse::<f64>()
-                .map(Some)
-                .map_err(|_| self.type_error(name, &format!("'{s}'"))),
+            Some(Value::Str(s)) => s.trim().parse::<f64>().map(Some).map_err(|_| self.type_error(name, &format!("'{s}'"))),
             Some(Value::Series(_)) => Err(self.type_error(name, "a series list")),
             Some(Value::None) | None => Ok(match self.default(name) {
                 Some(Default::Float(f)) => Some(f),
@@ -464,11 +404,7 @@ impl<'a> Args<'a> {
             Some(Value::Int(i)) => Ok(Some(i)),
             Some(Value::Float(f)) if f.fract() == 0.0 && f.is_finite() => Ok(Some(f as i64)),
             Some(Value::Bool(b)) => Ok(Some(b as i64)),
-            Some(Value::Str(s)) => s
-                .trim()
-                .parse::<i64>()
-                .map(Some)
-                .map_err(|_| self.type_error(name, &format!("'{s}'"))),
+            Some(Value::Str(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| self.type_error(name, &format!("'{s}'"))),
             Some(Value::Float(f)) => Err(self.type_error(name, &super::pyfmt::repr_f64(f))),
             Some(Value::Series(_)) => Err(self.type_error(name, "a series list")),
             Some(Value::None) | None => Ok(match self.default(name) {
@@ -528,10 +464,7 @@ impl<'a> Args<'a> {
 
     /// The evaluated literal values of a `multiple` parameter (nodes, strings, …).
     pub fn values(&self, name: &str) -> Result<Vec<Value>, EvalError> {
-        self.exprs(name)
-            .into_iter()
-            .map(|e| self.ctx.eval_value(e))
-            .collect()
+        self.exprs(name).into_iter().map(|e| self.ctx.eval_value(e)).collect()
     }
 
     /// Any evaluated value of a single parameter (`None` when absent).
@@ -540,18 +473,12 @@ impl<'a> Args<'a> {
     }
 
     fn missing(&self, name: &str) -> EvalError {
-        bad(format!(
-            "Missing required parameter \"{name}\" for function \"{}\"",
-            self.def.name
-        ))
+        bad(format!("Missing required parameter \"{name}\" for function \"{}\"", self.def.name))
     }
 
     fn type_error(&self, name: &str, got: &str) -> EvalError {
         let kind = self.def.params[self.index(name)].kind.name();
-        bad(format!(
-            "Invalid \"{kind}\" value specified for function \"{}\" parameter \"{name}\": {got}",
-            self.def.name
-        ))
+        bad(format!("Invalid \"{kind}\" value specified for function \"{}\" parameter \"{name}\": {got}", self.def.name))
     }
 }
 
@@ -587,21 +514,15 @@ fn check_literal(def: &FunctionDef, p: &Param, e: &Expr) -> Result<(), EvalError
         }
     }
     match (p.kind, e) {
-        (ParamType::Integer | ParamType::Node, Expr::Float(f)) if f.fract() != 0.0 => {
-            invalid(super::pyfmt::repr_f64(*f))
-        }
-        (ParamType::Integer | ParamType::Node | ParamType::Float, Expr::Str(s))
-            if s.trim().parse::<f64>().is_err() =>
-        {
+        (ParamType::Integer | ParamType::Node, Expr::Float(f)) if f.fract() != 0.0 => invalid(super::pyfmt::repr_f64(*f)),
+        (ParamType::Integer | ParamType::Node | ParamType::Float, Expr::Str(s)) if s.trim().parse::<f64>().is_err() => {
             invalid(format!("'{s}'"))
         }
         (ParamType::Interval, Expr::Str(s)) => match super::attime::parse_time_offset(s) {
             Ok(_) => Ok(()),
             Err(err) => invalid(format!("'{s}': {err}")),
         },
-        (ParamType::Boolean, Expr::Str(s))
-            if !s.eq_ignore_ascii_case("true") && !s.eq_ignore_ascii_case("false") =>
-        {
+        (ParamType::Boolean, Expr::Str(s)) if !s.eq_ignore_ascii_case("true") && !s.eq_ignore_ascii_case("false") => {
             invalid(format!("'{s}'"))
         }
         _ => Ok(()),

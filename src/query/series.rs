@@ -59,20 +59,10 @@ impl ConsolidationFunc {
     /// replaced by 0 for `avg_zero`); `buf` is never empty.
     fn apply(self, buf: &[f64]) -> f64 {
         match self {
-            ConsolidationFunc::Average | ConsolidationFunc::AvgZero => {
-                buf.iter().sum::<f64>() / buf.len() as f64
-            }
+            ConsolidationFunc::Average | ConsolidationFunc::AvgZero => buf.iter().sum::<f64>() / buf.len() as f64,
             ConsolidationFunc::Sum => buf.iter().sum(),
-            ConsolidationFunc::Max => {
-                buf.iter()
-                    .copied()
-                    .fold(f64::NAN, |m, v| if m.is_nan() || v > m { v } else { m })
-            }
-            ConsolidationFunc::Min => {
-                buf.iter()
-                    .copied()
-                    .fold(f64::NAN, |m, v| if m.is_nan() || v < m { v } else { m })
-            }
+            ConsolidationFunc::Max => buf.iter().copied().fold(f64::NAN, |m, v| if m.is_nan() || v > m { v } else { m }),
+            ConsolidationFunc::Min => buf.iter().copied().fold(f64::NAN, |m, v| if m.is_nan() || v < m { v } else { m }),
             ConsolidationFunc::First => buf[0],
             ConsolidationFunc::Last => buf[buf.len() - 1],
         }
@@ -145,26 +135,14 @@ pub fn tags_for_name(name: &str) -> BTreeMap<String, String> {
 
 /// graphite-web's test `^[a-z]+[(].+[)]$` (case-insensitive): a name that is a function call.
 fn looks_like_call(name: &str) -> bool {
-    let Some(open) = name.find('(') else {
-        return false;
-    };
-    open > 0
-        && name[..open].chars().all(|c| c.is_ascii_alphabetic())
-        && name.ends_with(')')
-        && name.len() > open + 2
+    let Some(open) = name.find('(') else { return false };
+    open > 0 && name[..open].chars().all(|c| c.is_ascii_alphabetic()) && name.ends_with(')') && name.len() > open + 2
 }
 
 impl Series {
     /// A series with graphite-web's defaults: consolidation `average`, one value per point,
     /// tags from the name.
-    pub fn new(
-        name: impl Into<String>,
-        start: i64,
-        end: i64,
-        step: i64,
-        values: Vec<Option<f64>>,
-        x_files_factor: f64,
-    ) -> Series {
+    pub fn new(name: impl Into<String>, start: i64, end: i64, step: i64, values: Vec<Option<f64>>, x_files_factor: f64) -> Series {
         let name = name.into();
         Series {
             tags: tags_for_name(&name),
@@ -265,22 +243,11 @@ mod tests {
 
     #[test]
     fn consolidates_like_graphite_web() {
-        let mut s = Series::new(
-            "a",
-            0,
-            50,
-            10,
-            vec![Some(1.0), None, Some(3.0), Some(4.0), None],
-            0.0,
-        );
+        let mut s = Series::new("a", 0, 50, 10, vec![Some(1.0), None, Some(3.0), Some(4.0), None], 0.0);
         s.consolidate(2);
         assert_eq!(&*s.consolidated(), &[Some(1.0), Some(3.5), None]);
         s.consolidation_func = ConsolidationFunc::AvgZero;
-        assert_eq!(
-            &*s.consolidated(),
-            &[Some(0.5), Some(3.5), None],
-            "an all-null bucket stays null even for avg_zero"
-        );
+        assert_eq!(&*s.consolidated(), &[Some(0.5), Some(3.5), None], "an all-null bucket stays null even for avg_zero");
         s.consolidation_func = ConsolidationFunc::Sum;
         s.x_files_factor = 0.6;
         assert_eq!(&*s.consolidated(), &[None, Some(7.0), None]);

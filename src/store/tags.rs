@@ -58,13 +58,7 @@ impl TagIndex {
             return false;
         }
         for (k, v) in tags {
-            inner
-                .by_tag
-                .entry(k)
-                .or_default()
-                .entry(v)
-                .or_default()
-                .insert(series.to_string());
+            inner.by_tag.entry(k).or_default().entry(v).or_default().insert(series.to_string());
         }
         true
     }
@@ -124,23 +118,15 @@ impl TagIndex {
     pub fn scan(&self, whisper_dir: &Path) -> usize {
         let mut n = 0;
         let root = whisper_dir.join("_tagged");
-        let Ok(l1) = std::fs::read_dir(root) else {
-            return 0;
-        };
+        let Ok(l1) = std::fs::read_dir(root) else { return 0 };
         for a in l1.flatten() {
-            let Ok(l2) = std::fs::read_dir(a.path()) else {
-                continue;
-            };
+            let Ok(l2) = std::fs::read_dir(a.path()) else { continue };
             for b in l2.flatten() {
-                let Ok(files) = std::fs::read_dir(b.path()) else {
-                    continue;
-                };
+                let Ok(files) = std::fs::read_dir(b.path()) else { continue };
                 for f in files.flatten() {
                     let name = f.file_name();
                     let Some(name) = name.to_str() else { continue };
-                    let Some(stem) = name.strip_suffix(".wsp") else {
-                        continue;
-                    };
+                    let Some(stem) = name.strip_suffix(".wsp") else { continue };
                     if !stem.contains(';') {
                         continue;
                     }
@@ -165,17 +151,9 @@ mod tests {
         assert!(t.insert("cpu;dc=b;host=web2"));
         assert!(!t.insert("cpu;dc=a;host=web1"));
         assert_eq!(t.tags(), vec!["dc", "host", "name"]);
-        assert_eq!(
-            t.values("dc"),
-            vec![("a".to_string(), 1), ("b".to_string(), 1)]
-        );
+        assert_eq!(t.values("dc"), vec![("a".to_string(), 1), ("b".to_string(), 1)]);
         assert_eq!(t.series_where("name", |v| v == "cpu").len(), 2);
-        assert_eq!(
-            t.series_where("host", |v| v.ends_with('2'))
-                .into_iter()
-                .collect::<Vec<_>>(),
-            vec!["cpu;dc=b;host=web2"]
-        );
+        assert_eq!(t.series_where("host", |v| v.ends_with('2')).into_iter().collect::<Vec<_>>(), vec!["cpu;dc=b;host=web2"]);
         let tags = parse_tagged("disk.used;host=a").unwrap();
         assert_eq!(tags.get("name").unwrap(), "disk.used");
     }

@@ -145,10 +145,7 @@ mod tests {
     #[test]
     fn names_and_numbers_round_trip() {
         for m in AggregationMethod::ALL {
-            assert_eq!(
-                AggregationMethod::from_type_number(m.type_number()),
-                Some(m)
-            );
+            assert_eq!(AggregationMethod::from_type_number(m.type_number()), Some(m));
             assert_eq!(m.name().parse::<AggregationMethod>().unwrap(), m);
         }
         assert_eq!(AggregationMethod::from_type_number(0), None);
@@ -168,13 +165,7 @@ mod tests {
         assert_eq!(AggregationMethod::AbsMax.aggregate(&v), -3.0);
         assert_eq!(AggregationMethod::AbsMin.aggregate(&v), 1.0);
         // absmax keeps the first of equal magnitudes, as Python's max(key=abs) does.
-        assert_eq!(
-            AggregationMethod::AbsMax.aggregate(&[Some(2.0), Some(-2.0)]),
-            2.0
-        );
-        assert_eq!(
-            AggregationMethod::AvgZero.aggregate(&[Some(4.0), None]),
-            2.0
-        );
+        assert_eq!(AggregationMethod::AbsMax.aggregate(&[Some(2.0), Some(-2.0)]), 2.0);
+        assert_eq!(AggregationMethod::AvgZero.aggregate(&[Some(4.0), None]), 2.0);
     }
 }

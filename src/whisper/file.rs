@@ -53,11 +53,7 @@ impl Default for CreateOptions {
 /// The archive list is validated (and sorted) as whisper validates it. Fails with
 /// `InvalidConfiguration("File … already exists!")` if `path` exists; the parent directory
 /// must exist. A file half-written when an I/O error strikes is removed.
-pub fn create(
-    path: &Path,
-    archives: &[Retention],
-    opts: CreateOptions,
-) -> Result<(), WhisperError> {
+pub fn create(path: &Path, archives: &[Retention], opts: CreateOptions) -> Result<(), WhisperError> {
     let mut archives = archives.to_vec();
     validate_archive_list(&mut archives)?;
     if !(0.0..=1.0).contains(&opts.x_files_factor) {
@@ -107,9 +103,7 @@ fn write_new_file(file: &File, header: &Header, prealloc: Preallocation) -> std:
 fn fallocate(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: plain syscall on a valid, owned file descriptor; no memory is passed.
-    let rc = unsafe {
-        libc::posix_fallocate(file.as_raw_fd(), offset as libc::off_t, len as libc::off_t)
-    };
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), offset as libc::off_t, len as libc::off_t) };
     if rc == 0 {
         Ok(())
     } else {
@@ -213,10 +207,7 @@ impl WhisperFile {
     }
 
     fn from_file(file: File, path: &Path) -> Result<WhisperFile, WhisperError> {
-        let len = file
-            .metadata()
-            .map_err(|e| WhisperError::io(path, e))?
-            .len();
+        let len = file.metadata().map_err(|e| WhisperError::io(path, e))?.len();
         let mut buf = vec![0u8; (len.min(4096)) as usize];
         read_exact_at(&file, &mut buf, 0, path)?;
         let header = match Header::parse(&buf, len, path)? {
@@ -273,12 +264,7 @@ impl WhisperFile {
 
     /// Writes bytes starting at `offset` inside `archive`, wrapping to the archive's start
     /// where they run past its end. At most one archive's worth is written.
-    fn write_wrapping(
-        &self,
-        archive: &ArchiveInfo,
-        offset: u64,
-        bytes: &[u8],
-    ) -> Result<(), WhisperError> {
+    fn write_wrapping(&self, archive: &ArchiveInfo, offset: u64, bytes: &[u8]) -> Result<(), WhisperError> {
         let end = archive.end();
         let first = ((end - offset) as usize).min(bytes.len());
         self.write_at(&bytes[..first], offset)?;
@@ -289,12 +275,7 @@ impl WhisperFile {
     }
 
     /// Reads `count` points (count ≤ archive points) starting at `offset`, wrapping.
-    fn read_wrapping(
-        &self,
-        archive: &ArchiveInfo,
-        offset: u64,
-        count: usize,
-    ) -> Result<Vec<u8>, WhisperError> {
+    fn read_wrapping(&self, archive: &ArchiveInfo, offset: u64, count: usize) -> Result<Vec<u8>, WhisperError> {
         let mut buf = vec![0u8; count * POINT_SIZE];
         let end = archive.end();
         let first = ((end - offset) as usize).min(buf.len());
@@ -352,18 +333,10 @@ impl WhisperFile {
     }
 
     /// whisper.py's `__archive_update_many`: `points` in chronological order.
-    fn archive_update_many(
-        &mut self,
-        archives: &[ArchiveInfo],
-        index: usize,
-        points: &[Point],
-    ) -> Result<(), WhisperError> {
+    fn archive_update_many(&mut self, archives: &[ArchiveInfo], index: usize, points: &[Point]) -> Result<(), WhisperError> {
         let archive = archives[index];
         let step = archive.seconds_per_point as i64;
-        let aligned: Vec<Point> = points
-            .iter()
-            .map(|&(t, v)| (t - t.rem_euclid(step), v))
-            .collect();
+        let aligned: Vec<Point> = points.iter().map(|&(t, v)| (t - t.rem_euclid(step), v)).collect();
 
         // Contiguous runs of intervals, the last point of each duplicate run kept.
         let mut runs: Vec<(i64, Vec<u8>)> = Vec::new();
@@ -414,15 +387,9 @@ impl WhisperFile {
 
         // Propagate to every lower-precision archive, stopping at the first that takes nothing.
         let mut higher = archive;
-        for lower in archives
-            .iter()
-            .filter(|a| a.seconds_per_point > archive.seconds_per_point)
-        {
+        for lower in archives.iter().filter(|a| a.seconds_per_point > archive.seconds_per_point) {
             let lstep = lower.seconds_per_point as i64;
-            let mut intervals: Vec<i64> = aligned
-                .iter()
-                .map(|&(t, _)| t - t.rem_euclid(lstep))
-                .collect();
+            let mut intervals: Vec<i64> = aligned.iter().map(|&(t, _)| t - t.rem_euclid(lstep)).collect();
             intervals.sort_unstable();
             intervals.dedup();
             if !self.propagate(&higher, lower, &intervals)? {
@@ -435,12 +402,7 @@ impl WhisperFile {
 
     /// whisper.py's `__propagate` for each of `intervals` (sorted, lower-archive aligned), from
     /// `higher` into `lower`. Returns whether any interval was written.
-    fn propagate(
-        &mut self,
-        higher: &ArchiveInfo,
-        lower: &ArchiveInfo,
-        intervals: &[i64],
-    ) -> Result<bool, WhisperError> {
+    fn propagate(&mut self, higher: &ArchiveInfo, lower: &ArchiveInfo, intervals: &[i64]) -> Result<bool, WhisperError> {
         if intervals.is_empty() {
             return Ok(false);
         }
@@ -479,18 +441,13 @@ impl WhisperFile {
             let first_index = if higher_base == 0 {
                 0
             } else if whole {
-                (Self::slot_offset(higher, higher_base, interval) - higher.offset as u64) as usize
-                    / POINT_SIZE
+                (Self::slot_offset(higher, higher_base, interval) - higher.offset as u64) as usize / POINT_SIZE
             } else {
                 ((interval - first) / hstep) as usize
             };
             let mut known = 0usize;
             for (k, slot) in neighbors.iter_mut().enumerate() {
-                let idx = if whole {
-                    (first_index + k) % hpoints
-                } else {
-                    first_index + k
-                };
+                let idx = if whole { (first_index + k) % hpoints } else { first_index + k };
                 let (ts, v) = decode_point(&window[idx * POINT_SIZE..(idx + 1) * POINT_SIZE]);
                 let expected = interval + k as i64 * hstep;
                 *slot = if ts as i64 == expected {
@@ -514,11 +471,7 @@ impl WhisperFile {
                 lower_base = interval;
                 writes.push((lower.offset as u64, interval, value));
             } else {
-                writes.push((
-                    Self::slot_offset(lower, lower_base, interval),
-                    interval,
-                    value,
-                ));
+                writes.push((Self::slot_offset(lower, lower_base, interval), interval, value));
             }
         }
         if writes.is_empty() {
@@ -545,12 +498,7 @@ impl WhisperFile {
     ///
     /// `timestamp` defaults to `now`. Unlike [`WhisperFile::update_many`], a point in the
     /// future or older than the file's retention is refused with `TimestampNotCovered`.
-    pub fn update(
-        &mut self,
-        value: f64,
-        timestamp: Option<i64>,
-        now: i64,
-    ) -> Result<(), WhisperError> {
+    pub fn update(&mut self, value: f64, timestamp: Option<i64>, now: i64) -> Result<(), WhisperError> {
         let timestamp = timestamp.unwrap_or(now);
         let diff = now - timestamp;
         if !(diff < self.header.max_retention as i64 && diff >= 0) {
@@ -593,29 +541,15 @@ impl WhisperFile {
     /// `archive_to_select` names an archive's `secondsPerPoint`. Returns `Ok(None)` when the
     /// range lies wholly in the future or beyond the retention; `InvalidTimeInterval` when
     /// `from > until`; `InvalidConfiguration` when no archive has the selected precision.
-    pub fn fetch(
-        &self,
-        from: i64,
-        until: Option<i64>,
-        now: i64,
-        archive_to_select: Option<u32>,
-    ) -> Result<Option<FetchResult>, WhisperError> {
-        match self
-            .header
-            .fetch_window(from, until, now, archive_to_select)?
-        {
+    pub fn fetch(&self, from: i64, until: Option<i64>, now: i64, archive_to_select: Option<u32>) -> Result<Option<FetchResult>, WhisperError> {
+        match self.header.fetch_window(from, until, now, archive_to_select)? {
             Some((archive, from, until)) => self.archive_fetch(&archive, from, until).map(Some),
             None => Ok(None),
         }
     }
 
     /// Reads `from..until` from one archive, as whisper.py's `__archive_fetch` (no clipping).
-    pub fn archive_fetch(
-        &self,
-        archive: &ArchiveInfo,
-        from: i64,
-        until: i64,
-    ) -> Result<FetchResult, WhisperError> {
+    pub fn archive_fetch(&self, archive: &ArchiveInfo, from: i64, until: i64) -> Result<FetchResult, WhisperError> {
         let empty = FetchResult::empty(archive, from, until);
         let (from_interval, until_interval, step) = (empty.from, empty.until, empty.step);
         let base = self.base_interval(archive)?;
@@ -653,19 +587,13 @@ impl WhisperFile {
         };
         let mut buf = vec![0u8; archive.size() as usize];
         self.read_at(&mut buf, archive.offset as u64)?;
-        Ok(Some(
-            buf.chunks_exact(POINT_SIZE).map(decode_point).collect(),
-        ))
+        Ok(Some(buf.chunks_exact(POINT_SIZE).map(decode_point).collect()))
     }
 
     /// Changes the aggregation method and/or xFilesFactor in place, as whisper.py's
     /// `setAggregationMethod` / `setXFilesFactor`; `None` keeps the current one. Returns the
     /// previous `(method, xFilesFactor)`.
-    pub fn set_aggregation(
-        &mut self,
-        method: Option<AggregationMethod>,
-        x_files_factor: Option<f32>,
-    ) -> Result<(AggregationMethod, f32), WhisperError> {
+    pub fn set_aggregation(&mut self, method: Option<AggregationMethod>, x_files_factor: Option<f32>) -> Result<(AggregationMethod, f32), WhisperError> {
         let old = (self.header.aggregation_method, self.header.x_files_factor);
         if let Some(x) = x_files_factor {
             if !(0.0..=1.0).contains(&x) {
@@ -687,21 +615,10 @@ impl WhisperFile {
     }
 }
 
-fn read_exact_at(
-    file: &File,
-    buf: &mut [u8],
-    offset: u64,
-    path: &Path,
-) -> Result<(), WhisperError> {
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64, path: &Path) -> Result<(), WhisperError> {
     file.read_exact_at(buf, offset).map_err(|e| {
         if e.kind() == ErrorKind::UnexpectedEof {
-            WhisperError::corrupt(
-                path,
-                format!(
-                    "unexpected end of file reading {} bytes at offset {offset}",
-                    buf.len()
-                ),
-            )
+            WhisperError::corrupt(path, format!("unexpected end of file reading {} bytes at offset {offset}", buf.len()))
         } else {
             WhisperError::io(path, e)
         }

@@ -136,9 +136,7 @@ impl Header {
                 .archives
                 .iter()
                 .find(|a| a.seconds_per_point == spp)
-                .ok_or_else(|| {
-                    WhisperError::InvalidConfiguration(format!("Invalid granularity: {spp}"))
-                })?,
+                .ok_or_else(|| WhisperError::InvalidConfiguration(format!("Invalid granularity: {spp}")))?,
             // whisper.py would fail here (no archive covers the range: a header whose
             // maxRetention exceeds every archive); the last archive answers instead.
             None => match self.archives.iter().find(|a| a.retention() >= diff) {
@@ -185,8 +183,7 @@ impl Header {
         if bytes.len() < METADATA_SIZE {
             return Err(WhisperError::corrupt(path, "Unable to read header"));
         }
-        let u32_at =
-            |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let u32_at = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         let aggregation_method = AggregationMethod::from_type_number(u32_at(0))
             .ok_or_else(|| WhisperError::corrupt(path, "Unable to read header"))?;
         let max_retention = u32_at(4);
@@ -205,10 +202,7 @@ impl Header {
         if needed as u64 > file_len {
             return Err(WhisperError::corrupt(
                 path,
-                format!(
-                    "Unable to read archive{} metadata",
-                    (file_len.saturating_sub(METADATA_SIZE as u64) / ARCHIVE_INFO_SIZE as u64)
-                ),
+                format!("Unable to read archive{} metadata", (file_len.saturating_sub(METADATA_SIZE as u64) / ARCHIVE_INFO_SIZE as u64)),
             ));
         }
         if bytes.len() < needed {

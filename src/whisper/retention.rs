@@ -97,9 +97,7 @@ pub fn parse_retention_def(def: &str) -> Result<Retention, WhisperError> {
         n.saturating_mul(unit_seconds(unit).map_err(invalid)?) / precision_secs
     };
     if point_count == 0 || point_count > u32::MAX as u64 {
-        return Err(invalid(format!(
-            "Invalid retention specification '{points}'"
-        )));
+        return Err(invalid(format!("Invalid retention specification '{points}'")));
     }
     Ok(Retention {
         seconds_per_point: precision_secs as u32,
@@ -172,8 +170,7 @@ pub fn validate_archive_list(archives: &mut [Retention]) -> Result<(), WhisperEr
             )));
         }
     }
-    let header =
-        super::METADATA_SIZE as u64 + super::ARCHIVE_INFO_SIZE as u64 * archives.len() as u64;
+    let header = super::METADATA_SIZE as u64 + super::ARCHIVE_INFO_SIZE as u64 * archives.len() as u64;
     let data: u64 = archives
         .iter()
         .map(|a| a.points as u64 * super::POINT_SIZE as u64)

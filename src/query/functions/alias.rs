@@ -29,13 +29,7 @@ mod tests {
 
     #[test]
     fn renames() {
-        let s = eval(
-            &[("a.b", 1_699_999_990, 1.0)],
-            "alias(a.*, 'load')",
-            1_699_999_900,
-            1_700_000_000,
-        )
-        .unwrap();
+        let s = eval(&[("a.b", 1_699_999_990, 1.0)], "alias(a.*, 'load')", 1_699_999_900, 1_700_000_000).unwrap();
         assert_eq!(s[0].name, "load");
     }
 }

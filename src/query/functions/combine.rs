@@ -8,12 +8,7 @@ use crate::query::series::Series;
 /// graphite-web's `aggregate()` core: normalize the lists, aggregate each row with `func`
 /// (rows below the xFilesFactor are null), name the result `<func>Series(<paths>)`, keep the
 /// tags all series share, and add `aggregatedBy`.
-pub fn aggregate_lists(
-    ctx: &EvalContext<'_>,
-    lists: Vec<Vec<Series>>,
-    func: &str,
-    x_files_factor: Option<f64>,
-) -> Result<Vec<Series>, EvalError> {
+pub fn aggregate_lists(ctx: &EvalContext<'_>, lists: Vec<Vec<Series>>, func: &str, x_files_factor: Option<f64>) -> Result<Vec<Series>, EvalError> {
     let func = func.strip_suffix("Series").unwrap_or(func);
     let agg = agg_func(func)?;
     let Some((series, start, end, step)) = normalize(lists) else {
@@ -21,10 +16,7 @@ pub fn aggregate_lists(
     };
     let xff = x_files_factor.unwrap_or(ctx.x_files_factor);
     let name = format!("{func}Series({})", format_path_expressions(&series));
-    let values: Vec<Option<f64>> = rows(&series)
-        .iter()
-        .map(|row| if xff_ok(row, xff) { agg(row) } else { None })
-        .collect();
+    let values: Vec<Option<f64>> = rows(&series).iter().map(|row| if xff_ok(row, xff) { agg(row) } else { None }).collect();
     let mut tags = series[0].tags.clone();
     for s in &series[1..] {
         tags.retain(|k, v| s.tags.get(k) == Some(v));
@@ -89,11 +81,7 @@ mod tests {
     #[test]
     fn sums_and_averages_with_nulls() {
         let t0 = 1_700_000_000 - 100;
-        let pts = [
-            ("a.x", t0 + 10, 1.0),
-            ("a.x", t0 + 20, 2.0),
-            ("a.y", t0 + 10, 10.0),
-        ];
+        let pts = [("a.x", t0 + 10, 1.0), ("a.x", t0 + 20, 2.0), ("a.y", t0 + 10, 10.0)];
         let s = eval(&pts, "sumSeries(a.*)", t0, t0 + 40).unwrap();
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].name, "sumSeries(a.*)");
@@ -103,9 +91,7 @@ mod tests {
         assert_eq!(s[0].name, "averageSeries(a.x,a.y)");
         assert!(s[0].values.contains(&Some(5.5)));
         assert_eq!(s[0].tags.get("aggregatedBy").unwrap(), "average");
-        assert!(eval(&pts, "sumSeries(nothing.*)", t0, t0 + 40)
-            .unwrap()
-            .is_empty());
+        assert!(eval(&pts, "sumSeries(nothing.*)", t0, t0 + 40).unwrap().is_empty());
         assert!(eval(&pts, "aggregate(a.*, 'mode')", t0, t0 + 40).is_err());
     }
 }

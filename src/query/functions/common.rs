@@ -27,8 +27,7 @@ pub fn safe_avg(v: &[Option<f64>]) -> Option<f64> {
 
 /// `safeAvgZero`: nulls count as 0; null only for an empty row.
 pub fn safe_avg_zero(v: &[Option<f64>]) -> Option<f64> {
-    (!v.is_empty())
-        .then(|| v.iter().map(|x| x.unwrap_or(0.0)).fold(0.0, |a, b| a + b) / v.len() as f64)
+    (!v.is_empty()).then(|| v.iter().map(|x| x.unwrap_or(0.0)).fold(0.0, |a, b| a + b) / v.len() as f64)
 }
 
 /// `safeMedian`: the middle value, or the mean of the two middle values.
@@ -39,31 +38,17 @@ pub fn safe_median(v: &[Option<f64>]) -> Option<f64> {
     }
     s.sort_by(|a, b| a.total_cmp(b));
     let mid = s.len() / 2;
-    Some(if s.len() % 2 == 0 {
-        (s[mid - 1] + s[mid]) / 2.0
-    } else {
-        s[mid]
-    })
+    Some(if s.len() % 2 == 0 { (s[mid - 1] + s[mid]) / 2.0 } else { s[mid] })
 }
 
 /// `safeMin`.
 pub fn safe_min(v: &[Option<f64>]) -> Option<f64> {
-    known(v).fold(None, |m: Option<f64>, x| {
-        Some(match m {
-            Some(m) if m <= x => m,
-            _ => x,
-        })
-    })
+    known(v).fold(None, |m: Option<f64>, x| Some(match m { Some(m) if m <= x => m, _ => x }))
 }
 
 /// `safeMax`.
 pub fn safe_max(v: &[Option<f64>]) -> Option<f64> {
-    known(v).fold(None, |m: Option<f64>, x| {
-        Some(match m {
-            Some(m) if m >= x => m,
-            _ => x,
-        })
-    })
+    known(v).fold(None, |m: Option<f64>, x| Some(match m { Some(m) if m >= x => m, _ => x }))
 }
 
 /// `safeDiff`: the first non-null minus the others.
@@ -104,10 +89,7 @@ pub fn safe_multiply(v: &[Option<f64>]) -> Option<f64> {
     let mut p: Option<f64> = None;
     for x in v {
         let x = (*x)?;
-        p = Some(match p {
-            Some(p) => p * x,
-            None => x,
-        });
+        p = Some(match p { Some(p) => p * x, None => x });
     }
     p
 }
@@ -128,18 +110,13 @@ pub fn agg_func(name: &str) -> Result<AggFn, EvalError> {
         "range" | "rangeOf" => safe_range,
         "multiply" => safe_multiply,
         "last" | "current" => safe_last,
-        _ => {
-            return Err(EvalError::BadRequest(format!(
-                "Unsupported aggregation function: {name}"
-            )))
-        }
+        _ => return Err(EvalError::BadRequest(format!("Unsupported aggregation function: {name}"))),
     })
 }
 
 /// Names accepted by [`agg_func`], for parameter options.
 pub const AGG_FUNCS: &[&str] = &[
-    "average", "avg_zero", "median", "sum", "min", "max", "diff", "stddev", "count", "range",
-    "multiply", "last", "rangeOf", "avg", "total", "current",
+    "average", "avg_zero", "median", "sum", "min", "max", "diff", "stddev", "count", "range", "multiply", "last", "rangeOf", "avg", "total", "current",
 ];
 
 /// graphite-web's `xffValues`: whether a row has enough non-null values.
@@ -199,12 +176,9 @@ pub fn format_path_expressions(series: &[Series]) -> String {
 /// Rows across series as graphite-web's `izip_longest(*seriesList)`: each series iterated
 /// consolidated, shorter ones padded with nulls.
 pub fn rows(series: &[Series]) -> Vec<Vec<Option<f64>>> {
-    let cols: Vec<std::borrow::Cow<'_, [Option<f64>]>> =
-        series.iter().map(|s| s.consolidated()).collect();
+    let cols: Vec<std::borrow::Cow<'_, [Option<f64>]>> = series.iter().map(|s| s.consolidated()).collect();
     let len = cols.iter().map(|c| c.len()).max().unwrap_or(0);
-    (0..len)
-        .map(|i| cols.iter().map(|c| c.get(i).copied().flatten()).collect())
-        .collect()
+    (0..len).map(|i| cols.iter().map(|c| c.get(i).copied().flatten()).collect()).collect()
 }
 
 #[cfg(test)]

@@ -9,14 +9,7 @@ use crate::query::series::Series;
 /// graphite-web's `constantLine`: three points spanning the request, named by the value.
 pub fn constant_line(ctx: &EvalContext<'_>, value: f64) -> Series {
     let step = ((ctx.end - ctx.start) as f64 / 2.0) as i64;
-    let mut s = Series::new(
-        repr_f64(value),
-        ctx.start,
-        ctx.end,
-        step.max(1),
-        vec![Some(value); 3],
-        ctx.x_files_factor,
-    );
+    let mut s = Series::new(repr_f64(value), ctx.start, ctx.end, step.max(1), vec![Some(value); 3], ctx.x_files_factor);
     s.path_expression = format!("constantLine({})", repr_f64(value));
     s
 }
@@ -64,14 +57,7 @@ mod tests {
     fn constant_lines_need_no_data() {
         let s = eval(&[], "constantLine(100)", 1000, 2000).unwrap();
         assert_eq!(s[0].name, "100.0");
-        assert_eq!(
-            s[0].datapoints(),
-            vec![
-                (Some(100.0), 1000),
-                (Some(100.0), 1500),
-                (Some(100.0), 2000)
-            ]
-        );
+        assert_eq!(s[0].datapoints(), vec![(Some(100.0), 1000), (Some(100.0), 1500), (Some(100.0), 2000)]);
         let s = eval(&[], "threshold(4, 'max load', 'red')", 1000, 2000).unwrap();
         assert_eq!(s[0].name, "max load");
         assert_eq!(s[0].hints.color.as_deref(), Some("red"));

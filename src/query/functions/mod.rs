@@ -15,12 +15,7 @@ use super::registry::FunctionDef;
 
 static REGISTRY: LazyLock<HashMap<&'static str, &'static FunctionDef>> = LazyLock::new(|| {
     let mut m = HashMap::new();
-    for family in [
-        combine::FUNCTIONS,
-        transform::FUNCTIONS,
-        alias::FUNCTIONS,
-        graph::FUNCTIONS,
-    ] {
+    for family in [combine::FUNCTIONS, transform::FUNCTIONS, alias::FUNCTIONS, graph::FUNCTIONS] {
         for f in family {
             m.insert(f.name, f);
         }
@@ -55,17 +50,9 @@ pub(crate) mod testing {
     use crate::whisper::Preallocation;
 
     /// Evaluates `target` over `[start, end)` against a store holding `points` (10 s steps).
-    pub fn eval(
-        points: &[(&str, i64, f64)],
-        target: &str,
-        start: i64,
-        end: i64,
-    ) -> Result<Vec<Series>, EvalError> {
+    pub fn eval(points: &[(&str, i64, f64)], target: &str, start: i64, end: i64) -> Result<Vec<Series>, EvalError> {
         let dir = tempfile::tempdir().unwrap();
-        let rules = StorageRules::new(
-            parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(),
-            vec![],
-        );
+        let rules = StorageRules::new(parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(), vec![]);
         let store = Store::open(dir.path(), rules, 1_000_000, Preallocation::Sparse, 0).unwrap();
         for (n, t, v) in points {
             store.insert(n, *t, *v);
@@ -86,8 +73,6 @@ pub(crate) mod testing {
             replacements: None,
             state: &state,
         };
-        ctx.eval_target(
-            &parse_target(target, 64).map_err(|e| EvalError::BadRequest(e.to_string()))?,
-        )
+        ctx.eval_target(&parse_target(target, 64).map_err(|e| EvalError::BadRequest(e.to_string()))?)
     }
 }

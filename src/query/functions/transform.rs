@@ -9,25 +9,10 @@ fn scale(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
     let factor = args.float("factor")?;
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
-        s.tags.insert(
-            "scale".into(),
-            crate::query::pyfmt::str_number(
-                factor,
-                factor.fract() == 0.0
-                    && !args
-                        .call()
-                        .args
-                        .iter()
-                        .any(|a| matches!(a, crate::query::ast::Expr::Float(_))),
-            ),
-        );
+        s.tags.insert("scale".into(), crate::query::pyfmt::str_number(factor, factor.fract() == 0.0 && !args.call().args.iter().any(|a| matches!(a, crate::query::ast::Expr::Float(_)))));
         s.name = format!("scale({},{})", s.name, format_g(factor));
         s.path_expression = s.name.clone();
-        let vals: Vec<Option<f64>> = s
-            .consolidated()
-            .iter()
-            .map(|v| v.map(|x| x * factor))
-            .collect();
+        let vals: Vec<Option<f64>> = s.consolidated().iter().map(|v| v.map(|x| x * factor)).collect();
         s.values = vals;
         s.values_per_point = 1;
     }
@@ -103,28 +88,11 @@ mod tests {
         let pts = [("a", t0 + 10, 1.0), ("a", t0 + 40, 4.0)];
         let s = eval(&pts, "scale(a, 0.5)", t0, t0 + 60).unwrap();
         assert_eq!(s[0].name, "scale(a,0.5)");
-        assert_eq!(
-            s[0].values.iter().flatten().copied().collect::<Vec<_>>(),
-            vec![0.5, 2.0]
-        );
+        assert_eq!(s[0].values.iter().flatten().copied().collect::<Vec<_>>(), vec![0.5, 2.0]);
         let s = eval(&pts, "keepLastValue(a)", t0, t0 + 60).unwrap();
         assert_eq!(s[0].name, "keepLastValue(a)");
-        assert_eq!(
-            s[0].values,
-            vec![
-                Some(1.0),
-                Some(1.0),
-                Some(1.0),
-                Some(4.0),
-                Some(4.0),
-                Some(4.0)
-            ]
-        );
+        assert_eq!(s[0].values, vec![Some(1.0), Some(1.0), Some(1.0), Some(4.0), Some(4.0), Some(4.0)]);
         let s = eval(&pts, "keepLastValue(a, 1)", t0, t0 + 60).unwrap();
-        assert_eq!(
-            s[0].values,
-            vec![Some(1.0), None, None, Some(4.0), None, None],
-            "gaps longer than the limit stay"
-        );
+        assert_eq!(s[0].values, vec![Some(1.0), None, None, Some(4.0), None, None], "gaps longer than the limit stay");
     }
 }
