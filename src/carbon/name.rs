@@ -108,6 +108,13 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, NameError> {
             "cannot parse path {raw}, no metric found"
         )));
     }
+    // graphite-web's sanitize_name_as_tag_value: the series is named without leading '~'.
+    let metric = metric.trim_start_matches('~');
+    if metric.is_empty() {
+        return Err(NameError::BadTag(format!(
+            "metric name of {raw} is empty once '~' is removed"
+        )));
+    }
     check_nodes(metric)?;
     let mut tags: Vec<(&str, &str)> = Vec::new();
     for seg in segments {
@@ -223,5 +230,7 @@ mod tests {
         assert_eq!(normalize("cpu;host=a;dc=x").unwrap(), "cpu;dc=x;host=a");
         assert_eq!(normalize("cpu;dc=x;host=a").unwrap(), "cpu;dc=x;host=a");
         assert_eq!(normalize("disk.used;b=1;a=2").unwrap(), "disk.used;a=2;b=1");
+        assert_eq!(normalize("~x.y;b=2;a=1").unwrap(), "x.y;a=1;b=2");
+        assert!(normalize("~~;a=1").is_err());
     }
 }
