@@ -271,10 +271,11 @@ impl Cache {
     pub fn requeue(&self, taken: Taken) {
         let mut shard = self.shard(taken.hash).lock();
         if let Some(e) = shard.table.find_mut(taken.hash, |e| e.name == taken.name) {
+            // Drop the entry's in-flight reference first, so the points move back uncopied.
+            e.inflight = None;
             let mut points = Arc::try_unwrap(taken.points).unwrap_or_else(|a| (*a).clone());
             points.append(&mut e.queue);
             e.queue = points;
-            e.inflight = None;
         }
     }
 

@@ -118,6 +118,9 @@ fn run(
     let mut scratch: Vec<(i64, f64)> = Vec::new();
     // Start of the last pass that wrote something.
     let mut last_pass: Option<Instant> = None;
+    // Metrics whose file creation was throttled (no file yet).
+    let mut waiting_for_file: std::collections::HashSet<Arc<str>> =
+        std::collections::HashSet::new();
     loop {
         let stopping = stop.load(Ordering::SeqCst);
         if !stopping {
@@ -145,14 +148,28 @@ fn run(
         backlog.sort_unstable_by_key(|b| std::cmp::Reverse(b.len));
         last_pass = Some(Instant::now());
         let mut throttled = 0usize;
+        // Once the create limiter has said no in this pass, metrics already known to wait
+        // for their file are skipped without being taken (no lock, open or requeue).
+        let mut out_of_tokens = false;
         for item in &backlog {
+            if out_of_tokens && !stopping && waiting_for_file.contains(&item.name) {
+                throttled += 1;
+                continue;
+            }
             let Some(taken) = store.cache.take(item) else {
                 continue;
             };
             match write(store, &taken, &mut scratch, limiter, stopping, log) {
-                Outcome::Done => store.cache.finish(taken),
+                Outcome::Done => {
+                    if !waiting_for_file.is_empty() {
+                        waiting_for_file.remove(&taken.name);
+                    }
+                    store.cache.finish(taken)
+                }
                 Outcome::Throttled => {
                     throttled += 1;
+                    out_of_tokens = true;
+                    waiting_for_file.insert(taken.name.clone());
                     store.cache.requeue(taken);
                 }
             }
