@@ -3,8 +3,14 @@
 //!
 //! Every connection is its own task. Before each read it checks the cache: at its limit the
 //! task waits, so the sender feels TCP backpressure and nothing is dropped. A refused line is
-//! counted and logged (rate-limited) and the connection reads on. On shutdown the listeners
-//! stop accepting, each connection ingests what it has already read, and the tasks end.
+//! counted and logged (rate-limited) and the connection reads on. UDP has no backpressure:
+//! while the cache is full, datagrams wait in the socket's receive buffer and the kernel drops
+//! what does not fit (counted by the kernel, in `/proc/net/udp`).
+//!
+//! On shutdown the listeners stop accepting (connections the kernel already completed are
+//! still served), and each connection drains: it reads on, without waiting for cache room,
+//! until its peer closes, goes quiet for 250 ms, or 5 s have passed — so points a client sent
+//! just before SIGTERM are stored, not left in the socket buffer. Then the tasks end.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
