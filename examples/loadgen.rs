@@ -56,6 +56,9 @@ struct Args {
     /// The server's cache.max_size (points).
     #[arg(long, default_value_t = 4_000_000)]
     cache_max_size: usize,
+    /// The server's cache.write_interval (e.g. "1s", "0s").
+    #[arg(long, default_value = "1s")]
+    write_interval: String,
     /// The server's cache.preallocation: fallocate | zero | sparse.
     #[arg(long, default_value = "fallocate")]
     preallocation: String,
@@ -237,12 +240,13 @@ fn start_server(args: &Args, dir: &Path) -> Server {
     let (carbon_port, http_port) = (free_port(), free_port());
     let config = dir.join("carbonhound.toml");
     let toml = format!(
-        "data_dir = {data:?}\n\n[carbon]\nplaintext_tcp = \"127.0.0.1:{carbon_port}\"\nplaintext_udp = \"\"\npickle_tcp = \"\"\nschemas = {schemas:?}\nstats_interval = \"0s\"\n\n[cache]\nwriters = {w}\nmax_size = {max}\npreallocation = {pre:?}\nindex_rescan_interval = \"0s\"\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n",
+        "data_dir = {data:?}\n\n[carbon]\nplaintext_tcp = \"127.0.0.1:{carbon_port}\"\nplaintext_udp = \"\"\npickle_tcp = \"\"\nschemas = {schemas:?}\nstats_interval = \"0s\"\n\n[cache]\nwriters = {w}\nmax_size = {max}\npreallocation = {pre:?}\nwrite_interval = {wi:?}\nindex_rescan_interval = \"0s\"\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n",
         data = dir.join("data").display().to_string(),
         schemas = schemas.display().to_string(),
         w = args.writers,
         max = args.cache_max_size,
         pre = args.preallocation,
+        wi = args.write_interval,
     );
     std::fs::write(&config, toml).unwrap();
     let log = std::fs::File::create(dir.join("server.log")).unwrap();
