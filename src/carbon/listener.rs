@@ -231,11 +231,17 @@ async fn accept_loop(
     tracker: TaskTracker,
     protocol: Protocol,
 ) {
+    let mut stop_accepting_at: Option<std::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => {
                 // Connections the kernel already completed may carry points: serve them
-                // (they drain at once, see ConnReader) before closing the listener.
+                // (they drain at once, see ConnReader) before closing the listener; a flood
+                // of new connections cannot hold shutdown beyond DRAIN_MAX.
+                let until = *stop_accepting_at.get_or_insert_with(|| std::time::Instant::now() + DRAIN_MAX);
+                if std::time::Instant::now() >= until {
+                    return;
+                }
                 match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
                     Ok(a) => a,
                     Err(_) => return,
@@ -335,10 +341,16 @@ impl ConnReader {
             }
             self.drain_until = Some(tokio::time::Instant::now() + DRAIN_MAX);
         }
-        let deadline = self
-            .drain_until
-            .unwrap_or_else(tokio::time::Instant::now)
-            .min(tokio::time::Instant::now() + DRAIN_QUIET);
+        let drain_until = self.drain_until.unwrap_or_else(tokio::time::Instant::now);
+        // The persisters still run while listeners drain: wait for room, within the deadline,
+        // so memory stays bounded during shutdown too.
+        if ingest.store.cache.is_full() {
+            let _ = tokio::time::timeout_at(drain_until, ingest.store.cache.wait_for_room()).await;
+            if ingest.store.cache.is_full() {
+                return ReadOutcome::Stopped;
+            }
+        }
+        let deadline = drain_until.min(tokio::time::Instant::now() + DRAIN_QUIET);
         match tokio::time::timeout_at(deadline, stream.read(buf)).await {
             Ok(r) => done(r),
             Err(_) => ReadOutcome::Stopped,
@@ -420,9 +432,14 @@ async fn udp_loop(socket: UdpSocket, ingest: Arc<Ingest>, cancel: CancellationTo
         }
         let (n, peer) = tokio::select! {
             _ = cancel.cancelled() => {
-                // Shutting down: take the datagrams already received, then stop.
+                // Shutting down: take the datagrams already received (for at most
+                // DRAIN_MAX, should they keep coming), then stop.
+                let until = std::time::Instant::now() + DRAIN_MAX;
                 while let Ok((n, peer)) = socket.try_recv_from(&mut buf) {
                     datagram(&ingest, &buf[..n], peer);
+                    if std::time::Instant::now() >= until {
+                        break;
+                    }
                 }
                 return;
             }

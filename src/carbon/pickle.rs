@@ -8,6 +8,7 @@
 //! `STACK_GLOBAL`, `REDUCE`, `BUILD`, `INST`, `OBJ`, `NEWOBJ`, `PERSID`, …) is refused, and the
 //! whole frame is counted as a bad pickle. Memory is bounded by the frame size.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -186,7 +187,8 @@ fn parse_int_line(line: &[u8]) -> Result<Value, PickleError> {
 pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
     let mut r = Reader { b: bytes, i: 0 };
     let mut stack: Vec<Item> = Vec::new();
-    let mut memo: Vec<Option<Value>> = Vec::new();
+    // A map, not a vector: a single PUT with a large key must not allocate a large table.
+    let mut memo: std::collections::HashMap<usize, Value> = std::collections::HashMap::new();
     fn pop(stack: &mut Vec<Item>) -> Result<Value, PickleError> {
         match stack.pop() {
             Some(Item::Val(v)) => Ok(v),
@@ -212,21 +214,13 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
         }
     }
     fn memo_put(
-        memo: &mut Vec<Option<Value>>,
+        memo: &mut std::collections::HashMap<usize, Value>,
         key: usize,
         v: Value,
-        limit: usize,
     ) -> Result<(), PickleError> {
-        if key > limit {
-            return Err(PickleError::Invalid("memo key out of range"));
-        }
-        if memo.len() <= key {
-            memo.resize(key + 1, None);
-        }
-        memo[key] = Some(v);
+        memo.insert(key, v);
         Ok(())
     }
-    let memo_limit = bytes.len();
     fn extend_list(stack: &mut [Item], items: Vec<Value>) -> Result<(), PickleError> {
         match stack.last_mut() {
             Some(Item::Val(Value::List(l))) => {
@@ -352,17 +346,17 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
             0x94 => {
                 let v = top(&stack)?.clone();
                 let key = memo.len();
-                memo_put(&mut memo, key, v, memo_limit)?;
+                memo_put(&mut memo, key, v)?;
             }
             b'q' => {
                 let key = r.u8()? as usize;
                 let v = top(&stack)?.clone();
-                memo_put(&mut memo, key, v, memo_limit)?;
+                memo_put(&mut memo, key, v)?;
             }
             b'r' => {
                 let key = r.u32le()?;
                 let v = top(&stack)?.clone();
-                memo_put(&mut memo, key, v, memo_limit)?;
+                memo_put(&mut memo, key, v)?;
             }
             b'p' => {
                 let line = r.line()?;
@@ -371,7 +365,7 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
                     .and_then(|s| s.parse::<usize>().ok())
                     .ok_or(PickleError::Invalid("bad memo key"))?;
                 let v = top(&stack)?.clone();
-                memo_put(&mut memo, key, v, memo_limit)?;
+                memo_put(&mut memo, key, v)?;
             }
             b'h' | b'j' | b'g' => {
                 let key = match op {
@@ -386,9 +380,8 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
                     }
                 };
                 let v = memo
-                    .get(key)
+                    .get(&key)
                     .cloned()
-                    .flatten()
                     .ok_or(PickleError::Invalid("memo key not set"))?;
                 stack.push(Item::Val(v));
             }
@@ -397,12 +390,14 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
     }
 }
 
-/// One entry of a carbon pickle, or why it was refused.
+/// One entry of a carbon pickle, or why it was refused. Borrows from the decoded frame: a
+/// frame that lists one long name many times (memo references cost a few bytes each) is not
+/// copied once per entry.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Entry {
+pub enum Entry<'a> {
     /// `(path, (timestamp, value))`, the path normalized.
     Point {
-        name: String,
+        name: Cow<'a, str>,
         timestamp: Option<i64>,
         value: f64,
     },
@@ -421,14 +416,13 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
-/// Decodes a frame into its entries, as carbon's pickle receiver reads it: each list item
-/// must be `(path, (timestamp, value))` (tuples or lists); timestamps and values may be ints,
-/// floats or numeric strings; a timestamp of -1 means now. A bad item is refused alone.
-pub fn entries(frame: &[u8]) -> Result<Vec<Entry>, PickleError> {
-    let Value::List(items) = decode(frame)? else {
-        return Err(PickleError::NotAList);
-    };
-    Ok(items.iter().map(entry).collect())
+/// Decodes a frame that must hold a list (carbon's `[(path, (timestamp, value)), …]`); its
+/// items are read one by one with [`entry`].
+pub fn decode_list(frame: &[u8]) -> Result<Rc<Vec<Value>>, PickleError> {
+    match decode(frame)? {
+        Value::List(items) => Ok(items),
+        _ => Err(PickleError::NotAList),
+    }
 }
 
 fn pair(v: &Value) -> Option<&[Value]> {
@@ -438,11 +432,14 @@ fn pair(v: &Value) -> Option<&[Value]> {
     }
 }
 
-fn bad(reason: LineError, detail: String) -> Entry {
+fn bad(reason: LineError, detail: String) -> Entry<'static> {
     Entry::Bad { reason, detail }
 }
 
-fn entry(item: &Value) -> Entry {
+/// One list item as carbon's pickle receiver reads it: it must be `(path, (timestamp,
+/// value))` (tuples or lists); timestamps and values may be ints, floats or numeric
+/// strings; a timestamp of -1 means now. A bad item is refused alone.
+pub fn entry(item: &Value) -> Entry<'_> {
     let Some([path, point]) = pair(item).map(|p| [&p[0], &p[1]]) else {
         return bad(
             LineError::Malformed,
@@ -455,8 +452,8 @@ fn entry(item: &Value) -> Entry {
             "datapoint is not (timestamp, value)".into(),
         );
     };
-    let name = match path {
-        Value::Str(s) => s.to_string(),
+    let name: &str = match path {
+        Value::Str(s) => s,
         Value::Bytes(_) => return bad(LineError::NotUtf8, "path is not UTF-8".into()),
         _ => return bad(LineError::Malformed, "path is not a string".into()),
     };
@@ -482,9 +479,9 @@ fn entry(item: &Value) -> Entry {
             format!("{name}: timestamp {t} out of range"),
         );
     };
-    match normalize(&name) {
+    match normalize(name) {
         Ok(n) => Entry::Point {
-            name: n.into_owned(),
+            name: n,
             timestamp,
             value,
         },
@@ -579,10 +576,10 @@ pub async fn pickle_connection(
             );
             return;
         }
-        match entries(&frame) {
+        match decode_list(&frame) {
             Ok(list) => {
                 let mut batch = Batch::new();
-                for e in list {
+                for e in list.iter().map(entry) {
                     match e {
                         Entry::Point {
                             name,
@@ -615,6 +612,26 @@ pub async fn pickle_connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every entry of a frame, as the connection handler sees them.
+    fn entries(frame: &[u8]) -> Result<Vec<Entry<'static>>, PickleError> {
+        let list = decode_list(frame)?;
+        Ok(list
+            .iter()
+            .map(|v| match entry(v) {
+                Entry::Point {
+                    name,
+                    timestamp,
+                    value,
+                } => Entry::Point {
+                    name: Cow::Owned(name.into_owned()),
+                    timestamp,
+                    value,
+                },
+                Entry::Bad { reason, detail } => Entry::Bad { reason, detail },
+            })
+            .collect())
+    }
 
     // Produced by Python 3: pickle.dumps([("a.b", (1700000000, 1.5)), ("c", (1700000001, 2))], protocol=2)
     const P2: &[u8] = b"\x80\x02]q\x00(X\x03\x00\x00\x00a.bq\x01J\x00\xf1SeG?\xf8\x00\x00\x00\x00\x00\x00\x86q\x02\x86q\x03X\x01\x00\x00\x00cq\x04J\x01\xf1SeK\x02\x86q\x05\x86q\x06e.";
@@ -670,6 +687,28 @@ mod tests {
         assert_eq!(entries(b"K\x01."), Err(PickleError::NotAList));
         assert!(decode(b"a.").is_err());
         assert!(decode(b"h\x05.").is_err());
+        // A large memo key allocates nothing in proportion to it.
+        assert_eq!(
+            decode(b"K\x01r\xff\xff\xff\x00j\xff\xff\xff\x00\x86."),
+            Ok(Value::Tuple(Rc::new(vec![Value::Int(1), Value::Int(1)])))
+        );
+        // One entry referenced 1000 times through the memo: 1000 points, the name not copied.
+        let mut frame = b"](X\x03\x00\x00\x00a.bJ\x00\xf1SeK\x01\x86\x86q\x01".to_vec();
+        for _ in 0..999 {
+            frame.extend_from_slice(b"h\x01");
+        }
+        frame.extend_from_slice(b"e.");
+        let list = decode_list(&frame).unwrap();
+        let all: Vec<Entry> = list.iter().map(entry).collect();
+        assert_eq!(all.len(), 1000);
+        assert!(all.iter().all(|e| matches!(
+            e,
+            Entry::Point {
+                name: Cow::Borrowed("a.b"),
+                timestamp: Some(1_700_000_000),
+                ..
+            }
+        )));
         // A bad item is refused alone.
         let e = entries(
             b"](K\x01X\x01\x00\x00\x00aJ\x00\xf1SeG\x7f\xf8\x00\x00\x00\x00\x00\x00\x86\x86e.",
