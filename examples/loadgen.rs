@@ -560,7 +560,7 @@ fn main() {
             eprintln!("kept {}", d.keep().display());
         }
     } else {
-        eprintln!("removing the data directories (wait a minute before the next benchmark: see BENCHMARKS.md)");
+        eprintln!("removing the data directories (wait five minutes before measuring phase A again: see BENCHMARKS.md)");
         drop(dirs);
     }
     let m = |f: fn(&RunResult) -> f64| median(results.iter().map(f).collect());

@@ -38,11 +38,8 @@ fn optional_path(s: &str) -> Option<PathBuf> {
 
 /// Reads the storage rules the settings name (embedded defaults for empty paths).
 pub fn load_rules(settings: &Settings) -> Result<StorageRules, String> {
-    StorageRules::load(
-        optional_path(&settings.carbon.schemas).as_deref(),
-        optional_path(&settings.carbon.aggregation).as_deref(),
-    )
-    .map_err(|e| e.to_string())
+    StorageRules::load(optional_path(&settings.carbon.schemas).as_deref(), optional_path(&settings.carbon.aggregation).as_deref())
+        .map_err(|e| e.to_string())
 }
 
 fn preallocation(s: &str) -> Preallocation {
@@ -56,11 +53,7 @@ fn preallocation(s: &str) -> Preallocation {
 /// The API settings of `settings`.
 pub fn api_config(settings: &Settings) -> ApiConfig {
     ApiConfig {
-        tz: settings
-            .query
-            .timezone
-            .parse()
-            .unwrap_or(chrono_tz::Tz::UTC),
+        tz: settings.query.timezone.parse().unwrap_or(chrono_tz::Tz::UTC),
         limits: QueryLimits {
             max_series_per_target: settings.query.max_series_per_target,
             max_points: settings.query.max_points_per_response,
@@ -97,61 +90,24 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
     let rules = load_rules(&settings)?;
     let whisper_dir = settings.whisper_dir();
     let store = Arc::new(
-        Store::open(
-            &whisper_dir,
-            rules,
-            settings.cache.max_size,
-            preallocation(&settings.cache.preallocation),
-            settings.cache.max_creates_per_second,
-        )
-        .map_err(|e| format!("cannot open data directory {}: {e}", whisper_dir.display()))?,
+        Store::open(&whisper_dir, rules, settings.cache.max_size, preallocation(&settings.cache.preallocation), settings.cache.max_creates_per_second)
+            .map_err(|e| format!("cannot open data directory {}: {e}", whisper_dir.display()))?,
     );
-    tracing::info!(
-        "data directory {}: {} metrics, {} tagged series",
-        whisper_dir.display(),
-        store.index.len(),
-        store.tags.len()
-    );
-    let persisters = Persisters::start(
-        store.clone(),
-        settings.cache.writers,
-        settings.cache.write_interval,
-    );
+    tracing::info!("data directory {}: {} metrics, {} tagged series", whisper_dir.display(), store.index.len(), store.tags.len());
+    let persisters = Persisters::start(store.clone(), settings.cache.writers, settings.cache.write_interval);
 
     let stats = Arc::new(CarbonStats::default());
-    let ingest = Ingest::new(
-        store.clone(),
-        stats.clone(),
-        settings.carbon.max_line_length,
-        settings.carbon.max_pickle_frame,
-    );
-    let listeners = Listeners::start(
-        ingest,
-        &settings.carbon.plaintext_tcp,
-        &settings.carbon.plaintext_udp,
-        &settings.carbon.pickle_tcp,
-    )
-    .await?;
+    let ingest = Ingest::new(store.clone(), stats.clone(), settings.carbon.max_line_length, settings.carbon.max_pickle_frame);
+    let listeners = Listeners::start(ingest, &settings.carbon.plaintext_tcp, &settings.carbon.plaintext_udp, &settings.carbon.pickle_tcp).await?;
 
-    let state = AppState {
-        store: store.clone(),
-        config: Arc::new(api_config(&settings)),
-    };
+    let state = AppState { store: store.clone(), config: Arc::new(api_config(&settings)) };
     let app = api::router(state).merge(health_router(store.clone(), stats.clone()));
     let http = tokio::net::TcpListener::bind(&settings.http.listen)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {} (http.listen): {e}",
-                settings.http.listen
-            )
-        })?;
+        .map_err(|e| format!("cannot listen on {} (http.listen): {e}", settings.http.listen))?;
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
 
-    let addrs = Addresses {
-        http: http_addr,
-        carbon: listeners.addrs,
-    };
+    let addrs = Addresses { http: http_addr, carbon: listeners.addrs };
     let show = |a: Option<SocketAddr>| a.map(|a| a.to_string()).unwrap_or_else(|| "off".into());
     tracing::info!(
         "listening: http={} plaintext_tcp={} plaintext_udp={} pickle_tcp={}",
@@ -164,9 +120,7 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
     let cancel = CancellationToken::new();
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(async move {
-        let r = axum::serve(http, app)
-            .with_graceful_shutdown(async move { http_cancel.cancelled().await })
-            .await;
+        let r = axum::serve(http, app).with_graceful_shutdown(async move { http_cancel.cancelled().await }).await;
         if let Err(e) = r {
             tracing::error!("http server: {e}");
         }
@@ -195,12 +149,7 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
 
     // Self metrics (carbon.agents.<host>.*), written through the cache like any point.
     let self_metrics = (!settings.carbon.stats_interval.is_zero()).then(|| {
-        let recorder = SelfMetrics::new(
-            store.clone(),
-            stats.clone(),
-            &settings.carbon.stats_prefix,
-            &hostname(),
-        );
+        let recorder = SelfMetrics::new(store.clone(), stats.clone(), &settings.carbon.stats_prefix, &hostname());
         tokio::spawn(recorder.run(settings.carbon.stats_interval, cancel.clone()))
     });
 
@@ -218,13 +167,7 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         tracing::info!("shutdown complete");
     });
 
-    Ok(Running {
-        addrs,
-        store,
-        carbon_stats: stats,
-        cancel,
-        done,
-    })
+    Ok(Running { addrs, store, carbon_stats: stats, cancel, done })
 }
 
 /// `GET /health`: `{"status": "ok", "uptime_seconds", "store": {metricsReceived,
@@ -242,12 +185,7 @@ fn health_router(store: Arc<Store>, carbon: Arc<CarbonStats>) -> axum::Router {
             use std::sync::atomic::Ordering::Relaxed;
             let s = &store.stats;
             let listener = |l: &crate::carbon::stats::ListenerStats| {
-                serde_json::Value::Object(
-                    l.snapshot()
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v.into()))
-                        .collect(),
-                )
+                serde_json::Value::Object(l.snapshot().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect())
             };
             let body = serde_json::json!({
                 "status": "ok",
@@ -312,10 +250,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
 pub fn check_config(config: Option<&Path>) -> Result<String, String> {
     let settings = Settings::load(config).map_err(|e| e.to_string())?;
     load_rules(&settings)?;
-    Ok(format!(
-        "settings and storage rules OK (data in {})",
-        settings.data_dir.display()
-    ))
+    Ok(format!("settings and storage rules OK (data in {})", settings.data_dir.display()))
 }
 
 /// Waits `d`, for tests and examples.
