@@ -6,7 +6,13 @@
 //! `None`/booleans, tuples and lists (and the memo that references them), for protocols 0–5.
 //! Every opcode that could name a global, call a function or build an object (`GLOBAL`,
 //! `STACK_GLOBAL`, `REDUCE`, `BUILD`, `INST`, `OBJ`, `NEWOBJ`, `PERSID`, …) is refused, and the
-//! whole frame is counted as a bad pickle. Memory is bounded by the frame size.
+//! whole frame is counted as a bad pickle.
+//!
+//! Memory and time are bounded by the frame size, whatever the frame says: tuples and lists
+//! live in an arena and are referred to by index, so a list appended to after it was
+//! memoized is shared as in Python (never copied), a list that contains itself is harmless,
+//! deep nesting needs no recursion to free, and the memo is a map (a large key costs
+//! nothing).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -22,7 +28,8 @@ use super::listener::{Batch, ConnReader, Ingest, ReadOutcome};
 use super::name::normalize;
 use super::plaintext::LineError;
 
-/// A value the safe subset can build.
+/// A value the safe subset can build. Tuples and lists are indices into their
+/// [`Pickle`]'s arena.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// `None`
@@ -37,10 +44,28 @@ pub enum Value {
     Str(Rc<str>),
     /// Bytes that are not UTF-8.
     Bytes(Rc<[u8]>),
-    /// A tuple.
-    Tuple(Rc<Vec<Value>>),
-    /// A list.
-    List(Rc<Vec<Value>>),
+    /// A tuple: its items are [`Pickle::items`].
+    Tuple(usize),
+    /// A list: its items are [`Pickle::items`].
+    List(usize),
+}
+
+/// A decoded pickle: the value `STOP` returned and the arena of its tuples and lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pickle {
+    /// The pickled object.
+    pub root: Value,
+    containers: Vec<Vec<Value>>,
+}
+
+impl Pickle {
+    /// The items of a tuple or list value; `None` for any other value.
+    pub fn items(&self, v: &Value) -> Option<&[Value]> {
+        match v {
+            Value::Tuple(i) | Value::List(i) => self.containers.get(*i).map(|c| &c[..]),
+            _ => None,
+        }
+    }
 }
 
 /// Why a frame was refused.
@@ -184,8 +209,13 @@ fn parse_int_line(line: &[u8]) -> Result<Value, PickleError> {
 }
 
 /// Decodes one pickle (protocols 0–5) within the safe subset.
-pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
+pub fn decode(bytes: &[u8]) -> Result<Pickle, PickleError> {
     let mut r = Reader { b: bytes, i: 0 };
+    let mut containers: Vec<Vec<Value>> = Vec::new();
+    fn new_container(containers: &mut Vec<Vec<Value>>, items: Vec<Value>) -> usize {
+        containers.push(items);
+        containers.len() - 1
+    }
     let mut stack: Vec<Item> = Vec::new();
     // A map, not a vector: a single PUT with a large key must not allocate a large table.
     let mut memo: std::collections::HashMap<usize, Value> = std::collections::HashMap::new();
@@ -221,10 +251,14 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
         memo.insert(key, v);
         Ok(())
     }
-    fn extend_list(stack: &mut [Item], items: Vec<Value>) -> Result<(), PickleError> {
-        match stack.last_mut() {
-            Some(Item::Val(Value::List(l))) => {
-                Rc::make_mut(l).extend(items);
+    fn extend_list(
+        stack: &[Item],
+        containers: &mut [Vec<Value>],
+        items: Vec<Value>,
+    ) -> Result<(), PickleError> {
+        match stack.last() {
+            Some(Item::Val(Value::List(i))) => {
+                containers[*i].extend(items);
                 Ok(())
             }
             _ => Err(PickleError::Invalid("APPEND to something not a list")),
@@ -240,17 +274,33 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
             0x95 => {
                 r.u64le()?;
             } // FRAME
-            b'.' => return pop(&mut stack), // STOP
+            b'.' => {
+                // STOP
+                let root = pop(&mut stack)?;
+                return Ok(Pickle { root, containers });
+            }
             b'(' => stack.push(Item::Mark),
-            b']' => stack.push(Item::Val(Value::List(Rc::new(Vec::new())))),
-            b')' => stack.push(Item::Val(Value::Tuple(Rc::new(Vec::new())))),
+            b']' => stack.push(Item::Val(Value::List(new_container(
+                &mut containers,
+                Vec::new(),
+            )))),
+            b')' => stack.push(Item::Val(Value::Tuple(new_container(
+                &mut containers,
+                Vec::new(),
+            )))),
             b'l' => {
                 let items = pop_mark(&mut stack)?;
-                stack.push(Item::Val(Value::List(Rc::new(items))));
+                stack.push(Item::Val(Value::List(new_container(
+                    &mut containers,
+                    items,
+                ))));
             }
             b't' => {
                 let items = pop_mark(&mut stack)?;
-                stack.push(Item::Val(Value::Tuple(Rc::new(items))));
+                stack.push(Item::Val(Value::Tuple(new_container(
+                    &mut containers,
+                    items,
+                ))));
             }
             0x85..=0x87 => {
                 let n = (op - 0x84) as usize;
@@ -259,15 +309,18 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
                     items.push(pop(&mut stack)?);
                 }
                 items.reverse();
-                stack.push(Item::Val(Value::Tuple(Rc::new(items))));
+                stack.push(Item::Val(Value::Tuple(new_container(
+                    &mut containers,
+                    items,
+                ))));
             }
             b'a' => {
                 let v = pop(&mut stack)?;
-                extend_list(&mut stack, vec![v])?;
+                extend_list(&stack, &mut containers, vec![v])?;
             }
             b'e' => {
                 let items = pop_mark(&mut stack)?;
-                extend_list(&mut stack, items)?;
+                extend_list(&stack, &mut containers, items)?;
             }
             b'0' => {
                 stack.pop().ok_or(PickleError::Invalid("stack underflow"))?;
@@ -417,19 +470,17 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 /// Decodes a frame that must hold a list (carbon's `[(path, (timestamp, value)), …]`); its
-/// items are read one by one with [`entry`].
-pub fn decode_list(frame: &[u8]) -> Result<Rc<Vec<Value>>, PickleError> {
-    match decode(frame)? {
-        Value::List(items) => Ok(items),
+/// items (`pickle.items(&pickle.root)`) are read one by one with [`entry`].
+pub fn decode_list(frame: &[u8]) -> Result<Pickle, PickleError> {
+    let pickle = decode(frame)?;
+    match pickle.root {
+        Value::List(_) => Ok(pickle),
         _ => Err(PickleError::NotAList),
     }
 }
 
-fn pair(v: &Value) -> Option<&[Value]> {
-    match v {
-        Value::Tuple(t) | Value::List(t) if t.len() == 2 => Some(&t[..]),
-        _ => None,
-    }
+fn pair<'a>(pickle: &'a Pickle, v: &Value) -> Option<&'a [Value]> {
+    pickle.items(v).filter(|t| t.len() == 2)
 }
 
 fn bad(reason: LineError, detail: String) -> Entry<'static> {
@@ -439,14 +490,14 @@ fn bad(reason: LineError, detail: String) -> Entry<'static> {
 /// One list item as carbon's pickle receiver reads it: it must be `(path, (timestamp,
 /// value))` (tuples or lists); timestamps and values may be ints, floats or numeric
 /// strings; a timestamp of -1 means now. A bad item is refused alone.
-pub fn entry(item: &Value) -> Entry<'_> {
-    let Some([path, point]) = pair(item).map(|p| [&p[0], &p[1]]) else {
+pub fn entry<'a>(pickle: &'a Pickle, item: &'a Value) -> Entry<'a> {
+    let Some([path, point]) = pair(pickle, item).map(|p| [&p[0], &p[1]]) else {
         return bad(
             LineError::Malformed,
             "item is not (path, (timestamp, value))".into(),
         );
     };
-    let Some([ts, val]) = pair(point).map(|p| [&p[0], &p[1]]) else {
+    let Some([ts, val]) = pair(pickle, point).map(|p| [&p[0], &p[1]]) else {
         return bad(
             LineError::Malformed,
             "datapoint is not (timestamp, value)".into(),
@@ -577,9 +628,10 @@ pub async fn pickle_connection(
             return;
         }
         match decode_list(&frame) {
-            Ok(list) => {
+            Ok(pickle) => {
                 let mut batch = Batch::new();
-                for e in list.iter().map(entry) {
+                let items = pickle.items(&pickle.root).unwrap_or(&[]);
+                for e in items.iter().map(|item| entry(&pickle, item)) {
                     match e {
                         Entry::Point {
                             name,
@@ -615,10 +667,12 @@ mod tests {
 
     /// Every entry of a frame, as the connection handler sees them.
     fn entries(frame: &[u8]) -> Result<Vec<Entry<'static>>, PickleError> {
-        let list = decode_list(frame)?;
-        Ok(list
+        let pickle = decode_list(frame)?;
+        Ok(pickle
+            .items(&pickle.root)
+            .unwrap_or(&[])
             .iter()
-            .map(|v| match entry(v) {
+            .map(|v| match entry(&pickle, v) {
                 Entry::Point {
                     name,
                     timestamp,
@@ -635,6 +689,33 @@ mod tests {
 
     // Produced by Python 3: pickle.dumps([("a.b", (1700000000, 1.5)), ("c", (1700000001, 2))], protocol=2)
     const P2: &[u8] = b"\x80\x02]q\x00(X\x03\x00\x00\x00a.bq\x01J\x00\xf1SeG?\xf8\x00\x00\x00\x00\x00\x00\x86q\x02\x86q\x03X\x01\x00\x00\x00cq\x04J\x01\xf1SeK\x02\x86q\x05\x86q\x06e.";
+
+    #[test]
+    fn random_and_mutated_frames_never_panic() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..50_000 {
+            let mut frame = P2.to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() % frame.len() as u64) as usize;
+                frame[at] = next() as u8;
+            }
+            let cut = (next() % (frame.len() as u64 + 1)) as usize;
+            if let Ok(pickle) = decode_list(&frame[..cut]) {
+                let items = pickle.items(&pickle.root).unwrap_or(&[]);
+                for v in items {
+                    let _ = entry(&pickle, v);
+                }
+            }
+            let random: Vec<u8> = (0..(next() % 40)).map(|_| next() as u8).collect();
+            let _ = decode(&random);
+        }
+    }
 
     #[test]
     fn decodes_carbon_frames() {
@@ -688,18 +769,38 @@ mod tests {
         assert!(decode(b"a.").is_err());
         assert!(decode(b"h\x05.").is_err());
         // A large memo key allocates nothing in proportion to it.
-        assert_eq!(
-            decode(b"K\x01r\xff\xff\xff\x00j\xff\xff\xff\x00\x86."),
-            Ok(Value::Tuple(Rc::new(vec![Value::Int(1), Value::Int(1)])))
-        );
+        let p = decode(b"K\x01r\xff\xff\xff\x00j\xff\xff\xff\x00\x86.").unwrap();
+        assert_eq!(p.items(&p.root), Some(&[Value::Int(1), Value::Int(1)][..]));
+        // A list memoized, then appended to, is shared (not copied) as in Python; a list that
+        // contains itself is harmless; deep nesting is freed without recursion.
+        // Python: l = []; l.append(7); l.append(l) -> [7, [...]]
+        let p = decode(b"]q\x00h\x00K\x07aa.").unwrap();
+        assert_eq!(p.items(&p.root), Some(&[Value::Int(7), Value::List(0)][..]));
+        let mut deep = b"\x80\x02".to_vec();
+        deep.extend(std::iter::repeat_n(b']', 200_000));
+        deep.extend(std::iter::repeat_n(b'a', 199_999));
+        deep.push(b'.');
+        let p = decode(&deep).unwrap();
+        assert_eq!(p.items(&p.root).unwrap().len(), 1);
+        drop(p);
+        let selfref = decode(b"]q\x00h\x00a.").unwrap();
+        assert!(matches!(
+            selfref.items(&selfref.root),
+            Some([Value::List(0)])
+        ));
         // One entry referenced 1000 times through the memo: 1000 points, the name not copied.
         let mut frame = b"](X\x03\x00\x00\x00a.bJ\x00\xf1SeK\x01\x86\x86q\x01".to_vec();
         for _ in 0..999 {
             frame.extend_from_slice(b"h\x01");
         }
         frame.extend_from_slice(b"e.");
-        let list = decode_list(&frame).unwrap();
-        let all: Vec<Entry> = list.iter().map(entry).collect();
+        let pickle = decode_list(&frame).unwrap();
+        let all: Vec<Entry> = pickle
+            .items(&pickle.root)
+            .unwrap()
+            .iter()
+            .map(|v| entry(&pickle, v))
+            .collect();
         assert_eq!(all.len(), 1000);
         assert!(all.iter().all(|e| matches!(
             e,

@@ -407,6 +407,27 @@ mod tests {
     }
 
     #[test]
+    fn random_lines_never_panic_and_paths_agree() {
+        let alphabet = b"ab.. \t\r-0123456789/;=e\x01\xc3\xa9";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..100_000 {
+            let mut line = Vec::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                line.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            agree(&line);
+            let _ = parse_line(&line);
+        }
+    }
+
+    #[test]
     fn splits_lines_and_keeps_partial_tail() {
         let mut seen = Vec::new();
         let used = for_each_line(b"a 1 1\n\nb 2 2\r\nc 3", |l| seen.push(l.to_vec()));
