@@ -65,9 +65,9 @@ impl Ingest {
         why: &dyn std::fmt::Display,
         bytes: &[u8],
     ) {
-        let shown: String = String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-            .escape_debug()
-            .collect();
+        // Formatted only when the rate limit lets the message through: a flood of bad lines
+        // costs a counter increment each, not a string.
+        let shown = Shown(&bytes[..bytes.len().min(200)]);
         self.log.warn(format_args!(
             "{listener}: refused input from {peer}: {why}: \"{shown}\""
         ));
@@ -100,6 +100,15 @@ impl Ingest {
                 self.refuse(listener, peer, &e, line);
             }
         }
+    }
+}
+
+/// The start of refused input as printable text (lossy UTF-8, escaped), written lazily.
+struct Shown<'a>(&'a [u8]);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", String::from_utf8_lossy(self.0).escape_debug())
     }
 }
 
