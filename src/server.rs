@@ -171,7 +171,7 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
 }
 
 /// `GET /health`: `{"status": "ok", "uptime_seconds", "store": {metricsReceived,
-/// committedPoints, updateOperations, creates, errors, droppedOutOfRetention},
+/// committedPoints, updateOperations, creates, errors, droppedPoints, droppedOutOfRetention},
 /// "cache": {size, queues, max_size}, "listeners": {plaintext_tcp: {points, connections,
 /// errors, malformed, …}, plaintext_udp: …, pickle_tcp: …}}`. Counters count since start
 /// (the self metrics give per-interval values); sizes are now.
@@ -196,6 +196,7 @@ fn health_router(store: Arc<Store>, carbon: Arc<CarbonStats>) -> axum::Router {
                     "updateOperations": s.update_operations.load(Relaxed),
                     "creates": s.creates.load(Relaxed),
                     "errors": s.errors.load(Relaxed),
+                    "droppedPoints": s.dropped_points.load(Relaxed),
                     "droppedOutOfRetention": s.dropped_out_of_retention.load(Relaxed),
                 },
                 "cache": {

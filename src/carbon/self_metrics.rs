@@ -14,7 +14,7 @@
 //! | `pointsPerUpdate` | `committedPoints / updateOperations` (only when points were written) |
 //! | `avgUpdateTime` | mean seconds per `update_many` (only when there were updates) |
 //! | `creates` | whisper files created |
-//! | `errors` | points dropped because their file could not be written |
+//! | `errors` | whisper creates or updates that failed (their points are dropped) |
 //! | `cache.size` | points in the cache now (queued or being written) |
 //! | `cache.queues` | metrics with an entry in the cache now |
 //! | `cpuUsage` | CPU time of the process over the interval, in percent of one core |
@@ -22,8 +22,9 @@
 //!
 //! carbonhound adds, under `listeners.<listener>.` (`plaintext_tcp`, `plaintext_udp`,
 //! `pickle_tcp`), each listener's counters of [`ListenerStats::snapshot`] for the interval:
-//! `points`, `connections`, `errors` and each refusal reason (`malformed`, `bad_value`, …),
-//! and `droppedOutOfRetention` (points older than their file's retention, which whisper drops).
+//! `points`, `connections`, `errors` and each refusal reason (`malformed`, `bad_value`, …);
+//! `droppedPoints` (points lost with the failed operations of `errors`) and
+//! `droppedOutOfRetention` (points older than their file's retention, which whisper drops).
 //!
 //! This module only reads counters and inserts points; it never touches files or sockets.
 
@@ -56,6 +57,7 @@ struct Totals {
     update_nanos: u64,
     creates: u64,
     errors: u64,
+    dropped: u64,
     out_of_retention: u64,
     listeners: Vec<(&'static str, Vec<(&'static str, u64)>)>,
 }
@@ -71,6 +73,7 @@ impl Totals {
             update_nanos: store.update_nanos.load(Relaxed),
             creates: store.creates.load(Relaxed),
             errors: store.errors.load(Relaxed),
+            dropped: store.dropped_points.load(Relaxed),
             out_of_retention: store.dropped_out_of_retention.load(Relaxed),
             listeners: vec![
                 l("plaintext_tcp", &carbon.plaintext_tcp),
@@ -176,6 +179,7 @@ impl SelfMetrics {
         put("committedPoints", committed);
         put("creates", d(now.creates, prev.creates));
         put("errors", d(now.errors, prev.errors));
+        put("droppedPoints", d(now.dropped, prev.dropped));
         put(
             "droppedOutOfRetention",
             d(now.out_of_retention, prev.out_of_retention),

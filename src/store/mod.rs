@@ -42,8 +42,11 @@ pub struct StoreStats {
     pub update_nanos: AtomicU64,
     /// Whisper files created (`creates`).
     pub creates: AtomicU64,
-    /// Points dropped because their file could not be written (`errors`).
+    /// Whisper creates or updates that failed (`errors`, counted per operation as carbon
+    /// counts it); their points are dropped and counted in `dropped_points`.
     pub errors: AtomicU64,
+    /// Points dropped because their file could not be created or written.
+    pub dropped_points: AtomicU64,
     /// Points dropped because whisper's retention did not cover them.
     pub dropped_out_of_retention: AtomicU64,
 }

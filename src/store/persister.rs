@@ -211,7 +211,8 @@ fn write(
 
     let name = &*taken.name;
     let Some(path) = store.path_of(name) else {
-        stat_add(&store.stats.errors, taken.points.len() as u64);
+        stat_add(&store.stats.errors, 1);
+        stat_add(&store.stats.dropped_points, taken.points.len() as u64);
         log.warn(format_args!(
             "metric {name:?} cannot be stored safely; {} points dropped",
             taken.points.len()
@@ -283,7 +284,8 @@ fn write(
             }
         }
         Err(e) => {
-            stat_add(&store.stats.errors, taken.points.len() as u64);
+            stat_add(&store.stats.errors, 1);
+            stat_add(&store.stats.dropped_points, taken.points.len() as u64);
             log.warn(format_args!(
                 "{} points of {name} dropped: {e}",
                 taken.points.len()
@@ -323,6 +325,33 @@ mod tests {
         assert_eq!(known[99], 99.0);
         assert_eq!(store.stats.creates.load(Ordering::Relaxed), 2);
         assert_eq!(store.stats.committed_points.load(Ordering::Relaxed), 200);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_one_counted_error_and_other_metrics_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = StorageRules::new(
+            parse_schemas("[all]\npattern = .*\nretentions = 1s:1h\n", "t").unwrap(),
+            vec![],
+        );
+        let store =
+            Arc::new(Store::open(dir.path(), rules, 100_000, Preallocation::Sparse, 0).unwrap());
+        std::fs::create_dir_all(dir.path().join("bad")).unwrap();
+        std::fs::write(dir.path().join("bad/file.wsp"), b"not a whisper file").unwrap();
+        let now = unix_now();
+        for i in 0..10 {
+            store.insert("bad.file", now - 20 + i, 1.0);
+            store.insert("good.file", now - 20 + i, 2.0);
+        }
+        Persisters::start(store.clone(), 1, Duration::ZERO).flush_and_stop();
+        assert_eq!(store.stats.errors.load(Ordering::Relaxed), 1);
+        assert_eq!(store.stats.dropped_points.load(Ordering::Relaxed), 10);
+        assert_eq!(store.stats.committed_points.load(Ordering::Relaxed), 10);
+        assert_eq!(store.cache.size(), 0);
+        assert_eq!(
+            std::fs::read(dir.path().join("bad/file.wsp")).unwrap(),
+            b"not a whisper file"
+        );
     }
 
     #[test]
