@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiConfig, AppState};
 use crate::carbon::listener::BoundAddrs;
+use crate::carbon::self_metrics::{hostname, SelfMetrics};
 use crate::carbon::{CarbonStats, Ingest, Listeners};
 use crate::config::schemas::StorageRules;
 use crate::config::Settings;
@@ -80,6 +81,8 @@ pub struct Running {
     pub store: Arc<Store>,
     /// The alert board (state of every rule; [`crate::alert::Board::request_reload`] re-reads the rules).
     pub alerts: Arc<crate::alert::Board>,
+    /// The listeners' counters, for in-process callers.
+    pub carbon_stats: Arc<CarbonStats>,
     cancel: CancellationToken,
     done: tokio::task::JoinHandle<()>,
 }
@@ -114,7 +117,11 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
     );
     let cancel = CancellationToken::new();
     let alerting = crate::alert::start(&settings, store.clone(), cancel.clone()).await?;
-    let persisters = Persisters::start(store.clone(), settings.cache.writers);
+    let persisters = Persisters::start(
+        store.clone(),
+        settings.cache.writers,
+        settings.cache.write_interval,
+    );
 
     let stats = Arc::new(CarbonStats::default());
     let ingest = Ingest::new(
@@ -143,10 +150,12 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         store: store.clone(),
         config: Arc::new(api_config(&settings)),
     };
-    let app = api::router(state).merge(api::status::router(api::status::StatusState::new(
-        &settings,
-        alerting.board.clone(),
-    )));
+    let app = api::router(state)
+        .merge(health_router(store.clone(), stats.clone()))
+        .merge(api::status::router(api::status::StatusState::new(
+            &settings,
+            alerting.board.clone(),
+        )));
     let http = match tokio::net::TcpListener::bind(&settings.http.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -206,10 +215,24 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
     });
 
     let board = alerting.board.clone();
+    // Self metrics (carbon.agents.<host>.*), written through the cache like any point.
+    let self_metrics = (!settings.carbon.stats_interval.is_zero()).then(|| {
+        let recorder = SelfMetrics::new(
+            store.clone(),
+            stats.clone(),
+            &settings.carbon.stats_prefix,
+            &hostname(),
+        );
+        tokio::spawn(recorder.run(settings.carbon.stats_interval, cancel.clone()))
+    });
+
     let done_cancel = cancel.clone();
     let done = tokio::spawn(async move {
         done_cancel.cancelled().await;
         tracing::info!("shutting down: stopping listeners");
+        if let Some(task) = self_metrics {
+            let _ = task.await;
+        }
         listeners.shutdown().await;
         let _ = http_task.await;
         alerting.stopped().await;
@@ -222,9 +245,61 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         addrs,
         store,
         alerts: board,
+        carbon_stats: stats,
         cancel,
         done,
     })
+}
+
+/// `GET /health`: `{"status": "ok", "uptime_seconds", "store": {metricsReceived,
+/// committedPoints, updateOperations, creates, errors, droppedPoints, droppedOutOfRetention},
+/// "cache": {size, queues, max_size}, "listeners": {plaintext_tcp: {points, connections,
+/// errors, malformed, …}, plaintext_udp: …, pickle_tcp: …}}`. Counters count since start
+/// (the self metrics give per-interval values); sizes are now.
+fn health_router(store: Arc<Store>, carbon: Arc<CarbonStats>) -> axum::Router {
+    use axum::routing::get;
+    let started = std::time::Instant::now();
+    let handler = move || {
+        let store = store.clone();
+        let carbon = carbon.clone();
+        async move {
+            use std::sync::atomic::Ordering::Relaxed;
+            let s = &store.stats;
+            let listener = |l: &crate::carbon::stats::ListenerStats| {
+                serde_json::Value::Object(
+                    l.snapshot()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v.into()))
+                        .collect(),
+                )
+            };
+            let body = serde_json::json!({
+                "status": "ok",
+                "uptime_seconds": started.elapsed().as_secs_f64(),
+                "store": {
+                    "metricsReceived": s.metrics_received.load(Relaxed),
+                    "committedPoints": s.committed_points.load(Relaxed),
+                    "updateOperations": s.update_operations.load(Relaxed),
+                    "creates": s.creates.load(Relaxed),
+                    "errors": s.errors.load(Relaxed),
+                    "droppedPoints": s.dropped_points.load(Relaxed),
+                    "droppedOutOfRetention": s.dropped_out_of_retention.load(Relaxed),
+                },
+                "cache": {
+                    "size": store.cache.size(),
+                    "queues": store.cache.queues(),
+                    "max_size": store.cache.max_size(),
+                },
+                "listeners": {
+                    "plaintext_tcp": listener(&carbon.plaintext_tcp),
+                    "plaintext_udp": listener(&carbon.plaintext_udp),
+                    "pickle_tcp": listener(&carbon.pickle_tcp),
+                },
+            });
+            api::respond("application/json", body.to_string())
+        }
+    };
+    axum::Router::new().route("/health", get(handler))
 }
 
 /// Reloads the storage rules into `store` (SIGHUP). Returns the error, old rules kept, when

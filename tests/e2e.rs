@@ -183,7 +183,7 @@ fn bad_carbon_lines_are_refused_and_good_ones_kept() {
         format!(".bad.leading 1 {t}"),
         format!("../../escape 1 {t}"),
         format!("bad/slash 1 {t}"),
-        format!("bad.ts 1 yesterday"),
+        "bad.ts 1 yesterday".to_string(),
         format!("{} 1 {t}", "x".repeat(5000)),
     ];
     let mut text = String::new();

@@ -204,9 +204,7 @@ fn metrics_endpoints() {
         v["results"],
         serde_json::json!(["servers.db1.cpu.user", "servers.web1.cpu.user"])
     );
-    let v = server.get_json(&format!(
-        "/metrics/expand?query=servers.w*&query=servers.d*&groupByExpr=1"
-    ));
+    let v = server.get_json("/metrics/expand?query=servers.w*&query=servers.d*&groupByExpr=1");
     assert_eq!(
         v["results"]["servers.d*"],
         serde_json::json!(["servers.db1"])

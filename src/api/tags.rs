@@ -29,16 +29,25 @@ fn json_ok(params: &Params, v: &Value) -> Response {
     }
 }
 
-fn json_error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        json!({"error": msg.into()}).to_string(),
-    )
-        .into_response()
+/// A tag API error: graphite-web's `{"error": "..."}` with a status.
+struct TagError(StatusCode, String);
+
+impl IntoResponse for TagError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            json!({"error": self.1}).to_string(),
+        )
+            .into_response()
+    }
 }
 
-fn limit_of(params: &Params, default: Option<usize>) -> Result<Option<usize>, Response> {
+fn json_error(status: StatusCode, msg: impl Into<String>) -> TagError {
+    TagError(status, msg.into())
+}
+
+fn limit_of(params: &Params, default: Option<usize>) -> Result<Option<usize>, TagError> {
     match params.get("limit").filter(|l| !l.is_empty()) {
         None => Ok(default),
         Some(l) => l.parse::<usize>().map(Some).map_err(|_| {
@@ -51,7 +60,7 @@ fn limit_of(params: &Params, default: Option<usize>) -> Result<Option<usize>, Re
 }
 
 /// An anchored filter regex as graphite-web builds it: `^(filter)` unless it starts with `^`.
-fn anchored(filter: &str) -> Result<regex::Regex, Response> {
+fn anchored(filter: &str) -> Result<regex::Regex, TagError> {
     let pattern = if filter.starts_with('^') {
         filter.to_string()
     } else {
@@ -70,7 +79,7 @@ fn exprs(params: &Params) -> Vec<String> {
     e.into_iter().map(str::to_string).collect()
 }
 
-fn find(state: &AppState, exprs: &[String]) -> Result<Vec<String>, Response> {
+fn find(state: &AppState, exprs: &[String]) -> Result<Vec<String>, TagError> {
     let parsed: Vec<TagExpr> = exprs
         .iter()
         .map(|e| TagExpr::parse(e))
@@ -98,7 +107,7 @@ pub async fn list(
     body: Bytes,
 ) -> Response {
     let params = params_of(q, &headers, &body);
-    let run = || -> Result<Value, Response> {
+    let run = || -> Result<Value, TagError> {
         let limit = limit_of(&params, None)?;
         let filter = params
             .get("filter")
@@ -117,7 +126,9 @@ pub async fn list(
             .collect();
         Ok(Value::Array(tags))
     };
-    run().map(|v| json_ok(&params, &v)).unwrap_or_else(|e| e)
+    run()
+        .map(|v| json_ok(&params, &v))
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET /tags/<tag>[?filter=re][&limit=n]`: the tag and its values with series counts, or
@@ -130,7 +141,7 @@ pub async fn details(
     body: Bytes,
 ) -> Response {
     let params = params_of(q, &headers, &body);
-    let run = || -> Result<Value, Response> {
+    let run = || -> Result<Value, TagError> {
         let limit = limit_of(&params, None)?;
         let filter = params
             .get("filter")
@@ -152,7 +163,9 @@ pub async fn details(
             .collect();
         Ok(json!({"id": pos + 1, "tag": tag, "values": values}))
     };
-    run().map(|v| json_ok(&params, &v)).unwrap_or_else(|e| e)
+    run()
+        .map(|v| json_ok(&params, &v))
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET|POST /tags/findSeries?expr=…[&expr=…]`: matching series, sorted.
@@ -165,11 +178,11 @@ pub async fn find_series(
     let params = params_of(q, &headers, &body);
     let e = exprs(&params);
     if e.is_empty() {
-        return json_error(StatusCode::BAD_REQUEST, "no tag expressions specified");
+        return json_error(StatusCode::BAD_REQUEST, "no tag expressions specified").into_response();
     }
     match find(&state, &e) {
         Ok(found) => json_ok(&params, &json!(found)),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -182,7 +195,7 @@ pub async fn autocomplete_tags(
     body: Bytes,
 ) -> Response {
     let params = params_of(q, &headers, &body);
-    let run = || -> Result<Value, Response> {
+    let run = || -> Result<Value, TagError> {
         let limit = limit_of(&params, Some(AUTOCOMPLETE_LIMIT))?.unwrap_or(AUTOCOMPLETE_LIMIT);
         let prefix = params.get("tagPrefix").unwrap_or("");
         let e = exprs(&params);
@@ -214,7 +227,9 @@ pub async fn autocomplete_tags(
         out.truncate(limit);
         Ok(json!(out))
     };
-    run().map(|v| json_ok(&params, &v)).unwrap_or_else(|e| e)
+    run()
+        .map(|v| json_ok(&params, &v))
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET|POST /tags/autoComplete/values?tag=t[&expr=…][&valuePrefix=p][&limit=n]`: values of
@@ -226,7 +241,7 @@ pub async fn autocomplete_values(
     body: Bytes,
 ) -> Response {
     let params = params_of(q, &headers, &body);
-    let run = || -> Result<Value, Response> {
+    let run = || -> Result<Value, TagError> {
         let Some(tag) = params
             .get("tag")
             .filter(|t| !t.is_empty())
@@ -262,7 +277,9 @@ pub async fn autocomplete_values(
         out.truncate(limit);
         Ok(json!(out))
     };
-    run().map(|v| json_ok(&params, &v)).unwrap_or_else(|e| e)
+    run()
+        .map(|v| json_ok(&params, &v))
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 fn paths(params: &Params) -> Vec<String> {
@@ -275,7 +292,7 @@ fn paths(params: &Params) -> Vec<String> {
     p.into_iter().map(str::to_string).collect()
 }
 
-fn register(state: &AppState, path: &str) -> Result<String, Response> {
+fn register(state: &AppState, path: &str) -> Result<String, TagError> {
     let n =
         normalize(path).map_err(|e| json_error(StatusCode::BAD_REQUEST, format!("{path}: {e}")))?;
     if !n.contains(';') {
@@ -297,11 +314,11 @@ pub async fn tag_series(
 ) -> Response {
     let params = params_of(q, &headers, &body);
     let Some(path) = params.get("path").filter(|p| !p.is_empty()) else {
-        return json_error(StatusCode::BAD_REQUEST, "no path specified");
+        return json_error(StatusCode::BAD_REQUEST, "no path specified").into_response();
     };
     match register(&state, path) {
         Ok(n) => json_ok(&params, &json!(n)),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -315,13 +332,13 @@ pub async fn tag_multi_series(
     let params = params_of(q, &headers, &body);
     let list = paths(&params);
     if list.is_empty() {
-        return json_error(StatusCode::BAD_REQUEST, "no paths specified");
+        return json_error(StatusCode::BAD_REQUEST, "no paths specified").into_response();
     }
     let mut out = Vec::new();
     for p in &list {
         match register(&state, p) {
             Ok(n) => out.push(n),
-            Err(r) => return r,
+            Err(r) => return r.into_response(),
         }
     }
     json_ok(&params, &json!(out))
@@ -337,7 +354,7 @@ pub async fn del_series(
     let params = params_of(q, &headers, &body);
     let list = paths(&params);
     if list.is_empty() {
-        return json_error(StatusCode::BAD_REQUEST, "no path specified");
+        return json_error(StatusCode::BAD_REQUEST, "no path specified").into_response();
     }
     for p in &list {
         if let Ok(n) = normalize(p) {

@@ -3,8 +3,14 @@
 //!
 //! Every connection is its own task. Before each read it checks the cache: at its limit the
 //! task waits, so the sender feels TCP backpressure and nothing is dropped. A refused line is
-//! counted and logged (rate-limited) and the connection reads on. On shutdown the listeners
-//! stop accepting, each connection ingests what it has already read, and the tasks end.
+//! counted and logged (rate-limited) and the connection reads on. UDP has no backpressure:
+//! while the cache is full, datagrams wait in the socket's receive buffer and the kernel drops
+//! what does not fit (counted by the kernel, in `/proc/net/udp`).
+//!
+//! On shutdown the listeners stop accepting (connections the kernel already completed are
+//! still served), and each connection drains: it reads on, without waiting for cache room,
+//! until its peer closes, goes quiet for 250 ms, or 5 s have passed — so points a client sent
+//! just before SIGTERM are stored, not left in the socket buffer. Then the tasks end.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,9 +65,9 @@ impl Ingest {
         why: &dyn std::fmt::Display,
         bytes: &[u8],
     ) {
-        let shown: String = String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-            .escape_debug()
-            .collect();
+        // Formatted only when the rate limit lets the message through: a flood of bad lines
+        // costs a counter increment each, not a string.
+        let shown = Shown(&bytes[..bytes.len().min(200)]);
         self.log.warn(format_args!(
             "{listener}: refused input from {peer}: {why}: \"{shown}\""
         ));
@@ -86,22 +92,23 @@ impl Ingest {
         match parse_line(line) {
             Ok(l) => {
                 self.store
-                    .insert_uncounted(&l.name, l.timestamp.unwrap_or(batch.now), l.value);
+                    .insert_deferred(&l.name, l.timestamp.unwrap_or(batch.now), l.value);
                 batch.points += 1;
             }
             Err(e) => {
-                let c = match &e {
-                    LineError::Malformed => &stats.malformed,
-                    LineError::NotUtf8 => &stats.not_utf8,
-                    LineError::BadValue => &stats.bad_value,
-                    LineError::BadTimestamp => &stats.bad_timestamp,
-                    LineError::BadName(_) => &stats.bad_name,
-                    LineError::TooLong => &stats.too_long,
-                };
-                c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats.refused(&e);
                 self.refuse(listener, peer, &e, line);
             }
         }
+    }
+}
+
+/// The start of refused input as printable text (lossy UTF-8, escaped), written lazily.
+struct Shown<'a>(&'a [u8]);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", String::from_utf8_lossy(self.0).escape_debug())
     }
 }
 
@@ -233,9 +240,22 @@ async fn accept_loop(
     tracker: TaskTracker,
     protocol: Protocol,
 ) {
+    let mut stop_accepting_at: Option<std::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                // Connections the kernel already completed may carry points: serve them
+                // (they drain at once, see ConnReader) before closing the listener; a flood
+                // of new connections cannot hold shutdown beyond DRAIN_MAX.
+                let until = *stop_accepting_at.get_or_insert_with(|| std::time::Instant::now() + DRAIN_MAX);
+                if std::time::Instant::now() >= until {
+                    return;
+                }
+                match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+                    Ok(a) => a,
+                    Err(_) => return,
+                }
+            }
             a = listener.accept() => a,
         };
         match accepted {
@@ -274,6 +294,78 @@ async fn accept_loop(
 }
 
 const READ_BUFFER: usize = 64 * 1024;
+/// On shutdown a connection reads on until its peer goes quiet for this long…
+const DRAIN_QUIET: Duration = Duration::from_millis(250);
+/// …or this much time has passed, so points already sent are not lost.
+const DRAIN_MAX: Duration = Duration::from_secs(5);
+
+/// What one read of a connection gave.
+pub(crate) enum ReadOutcome {
+    /// `n` bytes.
+    Data(usize),
+    /// The peer closed the connection (or it failed).
+    Eof,
+    /// Shutting down and the peer went quiet: stop, dropping any unfinished line or frame.
+    Stopped,
+}
+
+/// Reads a connection for a listener: waits while the cache is full (backpressure), and on
+/// shutdown switches to draining (reads on without waiting for room, until the peer is quiet
+/// for [`DRAIN_QUIET`] or [`DRAIN_MAX`] has passed).
+pub(crate) struct ConnReader {
+    cancel: CancellationToken,
+    drain_until: Option<tokio::time::Instant>,
+}
+
+impl ConnReader {
+    pub(crate) fn new(cancel: CancellationToken) -> ConnReader {
+        ConnReader {
+            cancel,
+            drain_until: None,
+        }
+    }
+
+    pub(crate) async fn read(
+        &mut self,
+        stream: &mut TcpStream,
+        buf: &mut [u8],
+        ingest: &Ingest,
+    ) -> ReadOutcome {
+        let done = |r: std::io::Result<usize>| match r {
+            Ok(0) | Err(_) => ReadOutcome::Eof,
+            Ok(n) => ReadOutcome::Data(n),
+        };
+        if self.drain_until.is_none() {
+            if ingest.store.cache.is_full() {
+                tokio::select! {
+                    _ = self.cancel.cancelled() => {}
+                    _ = ingest.store.cache.wait_for_room() => {}
+                }
+            }
+            if !self.cancel.is_cancelled() {
+                tokio::select! {
+                    _ = self.cancel.cancelled() => {}
+                    r = stream.read(buf) => return done(r),
+                }
+            }
+            self.drain_until = Some(tokio::time::Instant::now() + DRAIN_MAX);
+        }
+        let drain_until = self.drain_until.unwrap_or_else(tokio::time::Instant::now);
+        // The persisters still run while listeners drain: wait for room, within the deadline,
+        // so memory stays bounded during shutdown too.
+        if ingest.store.cache.is_full() {
+            let _ = tokio::time::timeout_at(drain_until, ingest.store.cache.wait_for_room()).await;
+            if ingest.store.cache.is_full() {
+                return ReadOutcome::Stopped;
+            }
+        }
+        let deadline = drain_until.min(tokio::time::Instant::now() + DRAIN_QUIET);
+        match tokio::time::timeout_at(deadline, stream.read(buf)).await {
+            Ok(r) => done(r),
+            Err(_) => ReadOutcome::Stopped,
+        }
+    }
+}
 
 async fn plaintext_connection(
     mut stream: TcpStream,
@@ -287,29 +379,22 @@ async fn plaintext_connection(
     let mut filled = 0usize;
     // Inside a line already refused as too long: skip bytes up to its end.
     let mut discarding = false;
+    let mut reader = ConnReader::new(cancel);
     loop {
-        if ingest.store.cache.is_full() {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = ingest.store.cache.wait_for_room() => {}
+        let n = match reader.read(&mut stream, &mut buf[filled..], &ingest).await {
+            ReadOutcome::Data(n) => n,
+            ReadOutcome::Eof => {
+                // End of stream: a last line without '\n' still counts.
+                if filled > 0 && !discarding {
+                    let mut batch = Batch::new();
+                    ingest.line(stats, &mut batch, "plaintext_tcp", peer, &buf[..filled]);
+                    batch.commit(&ingest, stats);
+                }
+                return;
             }
-        }
-        let n = tokio::select! {
-            _ = cancel.cancelled() => break,
-            r = stream.read(&mut buf[filled..]) => match r {
-                Ok(n) => n,
-                Err(_) => 0,
-            },
+            // Shut down while the peer was still connected: an unfinished line is dropped.
+            ReadOutcome::Stopped => return,
         };
-        if n == 0 {
-            // End of stream: a last line without '\n' still counts.
-            if filled > 0 && !discarding {
-                let mut batch = Batch::new();
-                ingest.line(stats, &mut batch, "plaintext_tcp", peer, &buf[..filled]);
-                batch.commit(&ingest, stats);
-            }
-            return;
-        }
         let scan_from = filled;
         filled += n;
         let mut start = 0;
@@ -342,18 +427,9 @@ async fn plaintext_connection(
             filled = 0;
         }
     }
-    // Cancelled: ingest the complete lines already read; an unfinished line is dropped.
-    if filled > 0 && !discarding {
-        let mut batch = Batch::new();
-        for_each_line(&buf[..filled], |line| {
-            ingest.line(stats, &mut batch, "plaintext_tcp", peer, line)
-        });
-        batch.commit(&ingest, stats);
-    }
 }
 
 async fn udp_loop(socket: UdpSocket, ingest: Arc<Ingest>, cancel: CancellationToken) {
-    let stats = &ingest.stats.plaintext_udp;
     let mut buf = vec![0u8; 65536];
     loop {
         if ingest.store.cache.is_full() {
@@ -364,24 +440,40 @@ async fn udp_loop(socket: UdpSocket, ingest: Arc<Ingest>, cancel: CancellationTo
             }
         }
         let (n, peer) = tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                // Shutting down: take the datagrams already received (for at most
+                // DRAIN_MAX, should they keep coming), then stop.
+                let until = std::time::Instant::now() + DRAIN_MAX;
+                while let Ok((n, peer)) = socket.try_recv_from(&mut buf) {
+                    datagram(&ingest, &buf[..n], peer);
+                    if std::time::Instant::now() >= until {
+                        break;
+                    }
+                }
+                return;
+            }
             r = socket.recv_from(&mut buf) => match r {
                 Ok(x) => x,
                 Err(_) => continue,
             },
         };
-        stats
-            .connections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let data = &buf[..n];
-        let mut batch = Batch::new();
-        let used = for_each_line(data, |line| {
-            ingest.line(stats, &mut batch, "plaintext_udp", peer, line)
-        });
-        let tail = &data[used..];
-        if !tail.iter().all(|b| b.is_ascii_whitespace()) {
-            ingest.line(stats, &mut batch, "plaintext_udp", peer, tail);
-        }
-        batch.commit(&ingest, stats);
+        datagram(&ingest, &buf[..n], peer);
     }
+}
+
+/// One UDP datagram: one or more lines, the last one may lack its `\n`.
+fn datagram(ingest: &Ingest, data: &[u8], peer: SocketAddr) {
+    let stats = &ingest.stats.plaintext_udp;
+    stats
+        .connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut batch = Batch::new();
+    let used = for_each_line(data, |line| {
+        ingest.line(stats, &mut batch, "plaintext_udp", peer, line)
+    });
+    let tail = &data[used..];
+    if !tail.iter().all(|b| b.is_ascii_whitespace()) {
+        ingest.line(stats, &mut batch, "plaintext_udp", peer, tail);
+    }
+    batch.commit(ingest, stats);
 }

@@ -1,13 +1,16 @@
 //! The carbon protocols: line parsers for plaintext, a safe decoder for pickle, the TCP and
-//! UDP listeners, and the rules for metric names and tags.
+//! UDP listeners, the rules for metric names and tags, the per-listener counters, and
+//! carbon's self metrics (`carbon.agents.<host>.*`, [`self_metrics`]).
 //!
 //! Parsers are pure functions over bytes; listeners own the sockets and hand each accepted
-//! point to [`crate::store::Store`]. Nothing here reads or writes files.
+//! point to [`crate::store::Store`]. Nothing here writes files (the store does) or
+//! evaluates a target.
 
 pub mod listener;
 pub mod name;
 pub mod pickle;
 pub mod plaintext;
+pub mod self_metrics;
 pub mod stats;
 
 pub use listener::{Ingest, Listeners};

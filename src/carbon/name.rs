@@ -62,9 +62,37 @@ fn check_nodes(s: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// The hot path: one pass over the bytes of a plain ASCII name. `true` when it is a valid
+/// plain name (no tags, no forbidden character, no empty or over-long node); `false` when
+/// the full rules must decide (non-ASCII, tags, or an error to name precisely).
+pub fn is_simple_valid(b: &[u8]) -> bool {
+    let mut node_len = 0usize;
+    for &c in b {
+        if c == b'.' {
+            if node_len == 0 {
+                return false;
+            }
+            node_len = 0;
+            continue;
+        }
+        // Control characters, DEL, '/', ';' (tags) and any non-ASCII byte leave the fast path.
+        if !(0x20..0x7f).contains(&c) || c == b'/' || c == b';' {
+            return false;
+        }
+        node_len += 1;
+    }
+    // Checking the node length once per node would cost a branch per byte; nodes are
+    // short, so check the longest only when the whole name could hold a long one.
+    node_len > 0
+        && (b.len() <= MAX_NODE_LEN || b.split(|&c| c == b'.').all(|n| n.len() <= MAX_NODE_LEN))
+}
+
 /// Validates a metric name and normalizes tags: `Cow::Borrowed` for a plain name (no
 /// allocation on the hot path), `Cow::Owned` for a re-ordered tagged name.
 pub fn normalize(raw: &str) -> Result<Cow<'_, str>, NameError> {
+    if is_simple_valid(raw.as_bytes()) {
+        return Ok(Cow::Borrowed(raw));
+    }
     if raw.is_empty() {
         return Err(NameError::Empty);
     }
@@ -78,6 +106,13 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, NameError> {
     if metric.is_empty() {
         return Err(NameError::BadTag(format!(
             "cannot parse path {raw}, no metric found"
+        )));
+    }
+    // graphite-web's sanitize_name_as_tag_value: the series is named without leading '~'.
+    let metric = metric.trim_start_matches('~');
+    if metric.is_empty() {
+        return Err(NameError::BadTag(format!(
+            "metric name of {raw} is empty once '~' is removed"
         )));
     }
     check_nodes(metric)?;
@@ -158,9 +193,44 @@ mod tests {
     }
 
     #[test]
+    fn fast_path_agrees_with_the_rules() {
+        let long = format!("a.{}", "x".repeat(251));
+        let ok = format!("a.{}", "x".repeat(250));
+        for name in [
+            "a",
+            "a.b.c",
+            "a..b",
+            ".a",
+            "a.",
+            "",
+            "a/b",
+            "a\u{1}b",
+            "a\u{7f}",
+            "a;b=c",
+            "münchen.t",
+            &long,
+            &ok,
+            "a b",
+        ] {
+            let fast = is_simple_valid(name.as_bytes());
+            if fast {
+                assert!(
+                    check_chars(name).is_ok() && check_nodes(name).is_ok() && !name.contains(';'),
+                    "{name:?}"
+                );
+            }
+        }
+        assert!(is_simple_valid(ok.as_bytes()));
+        assert!(!is_simple_valid(long.as_bytes()));
+        assert_eq!(normalize(&long), Err(NameError::NodeTooLong));
+    }
+
+    #[test]
     fn tags_are_sorted() {
         assert_eq!(normalize("cpu;host=a;dc=x").unwrap(), "cpu;dc=x;host=a");
         assert_eq!(normalize("cpu;dc=x;host=a").unwrap(), "cpu;dc=x;host=a");
         assert_eq!(normalize("disk.used;b=1;a=2").unwrap(), "disk.used;a=2;b=1");
+        assert_eq!(normalize("~x.y;b=2;a=1").unwrap(), "x.y;a=1;b=2");
+        assert!(normalize("~~;a=1").is_err());
     }
 }

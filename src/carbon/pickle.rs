@@ -6,22 +6,30 @@
 //! `None`/booleans, tuples and lists (and the memo that references them), for protocols 0–5.
 //! Every opcode that could name a global, call a function or build an object (`GLOBAL`,
 //! `STACK_GLOBAL`, `REDUCE`, `BUILD`, `INST`, `OBJ`, `NEWOBJ`, `PERSID`, …) is refused, and the
-//! whole frame is counted as a bad pickle. Memory is bounded by the frame size.
+//! whole frame is counted as a bad pickle.
+//!
+//! Memory and time are bounded by the frame size, whatever the frame says: tuples and lists
+//! live in an arena and are referred to by index, so a list appended to after it was
+//! memoized is shared as in Python (never copied), a list that contains itself is harmless,
+//! deep nesting needs no recursion to free, and the memo is a map (a large key costs
+//! nothing).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::listener::{Batch, Ingest};
+use super::listener::{Batch, ConnReader, Ingest, ReadOutcome};
 use super::name::normalize;
+use super::plaintext::LineError;
 
-/// A value the safe subset can build.
+/// A value the safe subset can build. Tuples and lists are indices into their
+/// [`Pickle`]'s arena.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// `None`
@@ -36,10 +44,28 @@ pub enum Value {
     Str(Rc<str>),
     /// Bytes that are not UTF-8.
     Bytes(Rc<[u8]>),
-    /// A tuple.
-    Tuple(Rc<Vec<Value>>),
-    /// A list.
-    List(Rc<Vec<Value>>),
+    /// A tuple: its items are [`Pickle::items`].
+    Tuple(usize),
+    /// A list: its items are [`Pickle::items`].
+    List(usize),
+}
+
+/// A decoded pickle: the value `STOP` returned and the arena of its tuples and lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pickle {
+    /// The pickled object.
+    pub root: Value,
+    containers: Vec<Vec<Value>>,
+}
+
+impl Pickle {
+    /// The items of a tuple or list value; `None` for any other value.
+    pub fn items(&self, v: &Value) -> Option<&[Value]> {
+        match v {
+            Value::Tuple(i) | Value::List(i) => self.containers.get(*i).map(|c| &c[..]),
+            _ => None,
+        }
+    }
 }
 
 /// Why a frame was refused.
@@ -183,10 +209,16 @@ fn parse_int_line(line: &[u8]) -> Result<Value, PickleError> {
 }
 
 /// Decodes one pickle (protocols 0–5) within the safe subset.
-pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
+pub fn decode(bytes: &[u8]) -> Result<Pickle, PickleError> {
     let mut r = Reader { b: bytes, i: 0 };
+    let mut containers: Vec<Vec<Value>> = Vec::new();
+    fn new_container(containers: &mut Vec<Vec<Value>>, items: Vec<Value>) -> usize {
+        containers.push(items);
+        containers.len() - 1
+    }
     let mut stack: Vec<Item> = Vec::new();
-    let mut memo: Vec<Option<Value>> = Vec::new();
+    // A map, not a vector: a single PUT with a large key must not allocate a large table.
+    let mut memo: std::collections::HashMap<usize, Value> = std::collections::HashMap::new();
     fn pop(stack: &mut Vec<Item>) -> Result<Value, PickleError> {
         match stack.pop() {
             Some(Item::Val(v)) => Ok(v),
@@ -212,25 +244,21 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
         }
     }
     fn memo_put(
-        memo: &mut Vec<Option<Value>>,
+        memo: &mut std::collections::HashMap<usize, Value>,
         key: usize,
         v: Value,
-        limit: usize,
     ) -> Result<(), PickleError> {
-        if key > limit {
-            return Err(PickleError::Invalid("memo key out of range"));
-        }
-        if memo.len() <= key {
-            memo.resize(key + 1, None);
-        }
-        memo[key] = Some(v);
+        memo.insert(key, v);
         Ok(())
     }
-    let memo_limit = bytes.len();
-    fn extend_list(stack: &mut [Item], items: Vec<Value>) -> Result<(), PickleError> {
-        match stack.last_mut() {
-            Some(Item::Val(Value::List(l))) => {
-                Rc::make_mut(l).extend(items);
+    fn extend_list(
+        stack: &[Item],
+        containers: &mut [Vec<Value>],
+        items: Vec<Value>,
+    ) -> Result<(), PickleError> {
+        match stack.last() {
+            Some(Item::Val(Value::List(i))) => {
+                containers[*i].extend(items);
                 Ok(())
             }
             _ => Err(PickleError::Invalid("APPEND to something not a list")),
@@ -246,17 +274,33 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
             0x95 => {
                 r.u64le()?;
             } // FRAME
-            b'.' => return pop(&mut stack), // STOP
+            b'.' => {
+                // STOP
+                let root = pop(&mut stack)?;
+                return Ok(Pickle { root, containers });
+            }
             b'(' => stack.push(Item::Mark),
-            b']' => stack.push(Item::Val(Value::List(Rc::new(Vec::new())))),
-            b')' => stack.push(Item::Val(Value::Tuple(Rc::new(Vec::new())))),
+            b']' => stack.push(Item::Val(Value::List(new_container(
+                &mut containers,
+                Vec::new(),
+            )))),
+            b')' => stack.push(Item::Val(Value::Tuple(new_container(
+                &mut containers,
+                Vec::new(),
+            )))),
             b'l' => {
                 let items = pop_mark(&mut stack)?;
-                stack.push(Item::Val(Value::List(Rc::new(items))));
+                stack.push(Item::Val(Value::List(new_container(
+                    &mut containers,
+                    items,
+                ))));
             }
             b't' => {
                 let items = pop_mark(&mut stack)?;
-                stack.push(Item::Val(Value::Tuple(Rc::new(items))));
+                stack.push(Item::Val(Value::Tuple(new_container(
+                    &mut containers,
+                    items,
+                ))));
             }
             0x85..=0x87 => {
                 let n = (op - 0x84) as usize;
@@ -265,15 +309,18 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
                     items.push(pop(&mut stack)?);
                 }
                 items.reverse();
-                stack.push(Item::Val(Value::Tuple(Rc::new(items))));
+                stack.push(Item::Val(Value::Tuple(new_container(
+                    &mut containers,
+                    items,
+                ))));
             }
             b'a' => {
                 let v = pop(&mut stack)?;
-                extend_list(&mut stack, vec![v])?;
+                extend_list(&stack, &mut containers, vec![v])?;
             }
             b'e' => {
                 let items = pop_mark(&mut stack)?;
-                extend_list(&mut stack, items)?;
+                extend_list(&stack, &mut containers, items)?;
             }
             b'0' => {
                 stack.pop().ok_or(PickleError::Invalid("stack underflow"))?;
@@ -352,17 +399,17 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
             0x94 => {
                 let v = top(&stack)?.clone();
                 let key = memo.len();
-                memo_put(&mut memo, key, v, memo_limit)?;
+                memo_put(&mut memo, key, v)?;
             }
             b'q' => {
                 let key = r.u8()? as usize;
                 let v = top(&stack)?.clone();
-                memo_put(&mut memo, key, v, memo_limit)?;
+                memo_put(&mut memo, key, v)?;
             }
             b'r' => {
                 let key = r.u32le()?;
                 let v = top(&stack)?.clone();
-                memo_put(&mut memo, key, v, memo_limit)?;
+                memo_put(&mut memo, key, v)?;
             }
             b'p' => {
                 let line = r.line()?;
@@ -371,7 +418,7 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
                     .and_then(|s| s.parse::<usize>().ok())
                     .ok_or(PickleError::Invalid("bad memo key"))?;
                 let v = top(&stack)?.clone();
-                memo_put(&mut memo, key, v, memo_limit)?;
+                memo_put(&mut memo, key, v)?;
             }
             b'h' | b'j' | b'g' => {
                 let key = match op {
@@ -386,9 +433,8 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
                     }
                 };
                 let v = memo
-                    .get(key)
+                    .get(&key)
                     .cloned()
-                    .flatten()
                     .ok_or(PickleError::Invalid("memo key not set"))?;
                 stack.push(Item::Val(v));
             }
@@ -397,17 +443,20 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
     }
 }
 
-/// One entry of a carbon pickle, or why it was refused.
+/// One entry of a carbon pickle, or why it was refused. Borrows from the decoded frame: a
+/// frame that lists one long name many times (memo references cost a few bytes each) is not
+/// copied once per entry.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Entry {
+pub enum Entry<'a> {
     /// `(path, (timestamp, value))`, the path normalized.
     Point {
-        name: String,
+        name: Cow<'a, str>,
         timestamp: Option<i64>,
         value: f64,
     },
-    /// Not of that shape, or unusable values (counted, the rest of the frame goes on).
-    Bad(String),
+    /// Not of that shape, or unusable values (counted by `reason`, the rest of the frame
+    /// goes on); `detail` says which item and why, for the log.
+    Bad { reason: LineError, detail: String },
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -420,59 +469,98 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
-/// Decodes a frame into its entries, as carbon's pickle receiver reads it: each list item
-/// must be `(path, (timestamp, value))` (tuples or lists); timestamps and values may be ints,
-/// floats or numeric strings; a timestamp of -1 means now. A bad item is refused alone.
-pub fn entries(frame: &[u8]) -> Result<Vec<Entry>, PickleError> {
-    let Value::List(items) = decode(frame)? else {
-        return Err(PickleError::NotAList);
-    };
-    Ok(items.iter().map(entry).collect())
-}
-
-fn pair(v: &Value) -> Option<&[Value]> {
-    match v {
-        Value::Tuple(t) | Value::List(t) if t.len() == 2 => Some(&t[..]),
-        _ => None,
+/// Decodes a frame that must hold a list (carbon's `[(path, (timestamp, value)), …]`); its
+/// items (`pickle.items(&pickle.root)`) are read one by one with [`entry`].
+pub fn decode_list(frame: &[u8]) -> Result<Pickle, PickleError> {
+    let pickle = decode(frame)?;
+    match pickle.root {
+        Value::List(_) => Ok(pickle),
+        _ => Err(PickleError::NotAList),
     }
 }
 
-fn entry(item: &Value) -> Entry {
-    let Some([path, point]) = pair(item).map(|p| [&p[0], &p[1]]) else {
-        return Entry::Bad("item is not (path, (timestamp, value))".into());
+fn pair<'a>(pickle: &'a Pickle, v: &Value) -> Option<&'a [Value]> {
+    pickle.items(v).filter(|t| t.len() == 2)
+}
+
+fn bad(reason: LineError, detail: String) -> Entry<'static> {
+    Entry::Bad { reason, detail }
+}
+
+/// One list item as carbon's pickle receiver reads it: it must be `(path, (timestamp,
+/// value))` (tuples or lists); timestamps and values may be ints, floats or numeric
+/// strings; a timestamp of -1 means now. A bad item is refused alone.
+pub fn entry<'a>(pickle: &'a Pickle, item: &'a Value) -> Entry<'a> {
+    let Some([path, point]) = pair(pickle, item).map(|p| [&p[0], &p[1]]) else {
+        return bad(
+            LineError::Malformed,
+            "item is not (path, (timestamp, value))".into(),
+        );
     };
-    let Some([ts, val]) = pair(point).map(|p| [&p[0], &p[1]]) else {
-        return Entry::Bad("datapoint is not (timestamp, value)".into());
+    let Some([ts, val]) = pair(pickle, point).map(|p| [&p[0], &p[1]]) else {
+        return bad(
+            LineError::Malformed,
+            "datapoint is not (timestamp, value)".into(),
+        );
     };
-    let name = match path {
-        Value::Str(s) => s.to_string(),
-        _ => return Entry::Bad("path is not a string".into()),
+    let name: &str = match path {
+        Value::Str(s) => s,
+        Value::Bytes(_) => return bad(LineError::NotUtf8, "path is not UTF-8".into()),
+        _ => return bad(LineError::Malformed, "path is not a string".into()),
     };
     let Some(value) = number(val).filter(|v| v.is_finite()) else {
-        return Entry::Bad(format!("{name}: value is not a finite number"));
+        return bad(
+            LineError::BadValue,
+            format!("{name}: value is not a finite number"),
+        );
     };
     let Some(t) = number(ts).filter(|t| t.is_finite()) else {
-        return Entry::Bad(format!("{name}: timestamp is not a number"));
+        return bad(
+            LineError::BadTimestamp,
+            format!("{name}: timestamp is not a number"),
+        );
     };
     let timestamp = if t.trunc() == -1.0 {
         None
     } else if (1.0..u32::MAX as f64 + 1.0).contains(&t) {
         Some(t.trunc() as i64)
     } else {
-        return Entry::Bad(format!("{name}: timestamp {t} out of range"));
+        return bad(
+            LineError::BadTimestamp,
+            format!("{name}: timestamp {t} out of range"),
+        );
     };
-    match normalize(&name) {
+    match normalize(name) {
         Ok(n) => Entry::Point {
-            name: n.into_owned(),
+            name: n,
             timestamp,
             value,
         },
-        Err(e) => Entry::Bad(format!("{name}: {e}")),
+        Err(e) => bad(LineError::BadName(e.clone()), format!("{name}: {e}")),
     }
 }
 
+/// Fills `buf` completely from the connection. `Err` with the outcome that stopped it
+/// (end of stream or shutdown) when it could not.
+async fn fill(
+    reader: &mut ConnReader,
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    ingest: &Ingest,
+) -> Result<(), ReadOutcome> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(stream, &mut buf[got..], ingest).await {
+            ReadOutcome::Data(n) => got += n,
+            other => return Err(other),
+        }
+    }
+    Ok(())
+}
+
 /// Serves one pickle connection: frames until EOF or shutdown. A frame over the size limit is
-/// skipped (counted as too long) and the connection goes on with the next.
+/// skipped (counted as too long) and the connection goes on with the next; a connection
+/// closed inside a frame counts that frame as a bad pickle.
 pub async fn pickle_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
@@ -480,20 +568,26 @@ pub async fn pickle_connection(
     cancel: CancellationToken,
 ) {
     let stats = &ingest.stats.pickle_tcp;
+    let mut reader = ConnReader::new(cancel);
     let mut frame = Vec::new();
     loop {
-        if ingest.store.cache.is_full() {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = ingest.store.cache.wait_for_room() => {}
-            }
-        }
         let mut len = [0u8; 4];
-        let r = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = stream.read_exact(&mut len) => r,
-        };
-        if r.is_err() {
+        // A connection may end between frames, or inside the length prefix.
+        match reader.read(&mut stream, &mut len[..1], &ingest).await {
+            ReadOutcome::Data(_) => {}
+            _ => return,
+        }
+        if fill(&mut reader, &mut stream, &mut len[1..], &ingest)
+            .await
+            .is_err()
+        {
+            stats.bad_pickle.fetch_add(1, Ordering::Relaxed);
+            ingest.refuse(
+                "pickle_tcp",
+                peer,
+                &"connection closed inside a frame's length prefix",
+                &len,
+            );
             return;
         }
         let len = u32::from_be_bytes(len) as usize;
@@ -505,39 +599,55 @@ pub async fn pickle_connection(
                 &format_args!("frame of {len} bytes exceeds carbon.max_pickle_frame"),
                 &[],
             );
-            let mut skip = (&mut stream).take(len as u64);
-            if tokio::io::copy(&mut skip, &mut tokio::io::sink())
-                .await
-                .is_err()
-            {
-                return;
+            let mut skip = vec![0u8; 64 * 1024];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(skip.len());
+                if fill(&mut reader, &mut stream, &mut skip[..n], &ingest)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                left -= n;
             }
             continue;
         }
         frame.resize(len, 0);
-        if stream.read_exact(&mut frame).await.is_err() {
+        if fill(&mut reader, &mut stream, &mut frame, &ingest)
+            .await
+            .is_err()
+        {
+            stats.bad_pickle.fetch_add(1, Ordering::Relaxed);
+            ingest.refuse(
+                "pickle_tcp",
+                peer,
+                &format_args!("connection closed inside a frame of {len} bytes"),
+                &[],
+            );
             return;
         }
-        match entries(&frame) {
-            Ok(list) => {
+        match decode_list(&frame) {
+            Ok(pickle) => {
                 let mut batch = Batch::new();
-                for e in list {
+                let items = pickle.items(&pickle.root).unwrap_or(&[]);
+                for e in items.iter().map(|item| entry(&pickle, item)) {
                     match e {
                         Entry::Point {
                             name,
                             timestamp,
                             value,
                         } => {
-                            ingest.store.insert_uncounted(
+                            ingest.store.insert_deferred(
                                 &name,
                                 timestamp.unwrap_or(batch.now),
                                 value,
                             );
                             batch.points += 1;
                         }
-                        Entry::Bad(why) => {
-                            stats.malformed.fetch_add(1, Ordering::Relaxed);
-                            ingest.refuse("pickle_tcp", peer, &why, &[]);
+                        Entry::Bad { reason, detail } => {
+                            stats.refused(&reason);
+                            ingest.refuse("pickle_tcp", peer, &detail, &[]);
                         }
                     }
                 }
@@ -555,8 +665,57 @@ pub async fn pickle_connection(
 mod tests {
     use super::*;
 
+    /// Every entry of a frame, as the connection handler sees them.
+    fn entries(frame: &[u8]) -> Result<Vec<Entry<'static>>, PickleError> {
+        let pickle = decode_list(frame)?;
+        Ok(pickle
+            .items(&pickle.root)
+            .unwrap_or(&[])
+            .iter()
+            .map(|v| match entry(&pickle, v) {
+                Entry::Point {
+                    name,
+                    timestamp,
+                    value,
+                } => Entry::Point {
+                    name: Cow::Owned(name.into_owned()),
+                    timestamp,
+                    value,
+                },
+                Entry::Bad { reason, detail } => Entry::Bad { reason, detail },
+            })
+            .collect())
+    }
+
     // Produced by Python 3: pickle.dumps([("a.b", (1700000000, 1.5)), ("c", (1700000001, 2))], protocol=2)
     const P2: &[u8] = b"\x80\x02]q\x00(X\x03\x00\x00\x00a.bq\x01J\x00\xf1SeG?\xf8\x00\x00\x00\x00\x00\x00\x86q\x02\x86q\x03X\x01\x00\x00\x00cq\x04J\x01\xf1SeK\x02\x86q\x05\x86q\x06e.";
+
+    #[test]
+    fn random_and_mutated_frames_never_panic() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..50_000 {
+            let mut frame = P2.to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() % frame.len() as u64) as usize;
+                frame[at] = next() as u8;
+            }
+            let cut = (next() % (frame.len() as u64 + 1)) as usize;
+            if let Ok(pickle) = decode_list(&frame[..cut]) {
+                let items = pickle.items(&pickle.root).unwrap_or(&[]);
+                for v in items {
+                    let _ = entry(&pickle, v);
+                }
+            }
+            let random: Vec<u8> = (0..(next() % 40)).map(|_| next() as u8).collect();
+            let _ = decode(&random);
+        }
+    }
 
     #[test]
     fn decodes_carbon_frames() {
@@ -609,13 +768,70 @@ mod tests {
         assert_eq!(entries(b"K\x01."), Err(PickleError::NotAList));
         assert!(decode(b"a.").is_err());
         assert!(decode(b"h\x05.").is_err());
+        // A large memo key allocates nothing in proportion to it.
+        let p = decode(b"K\x01r\xff\xff\xff\x00j\xff\xff\xff\x00\x86.").unwrap();
+        assert_eq!(p.items(&p.root), Some(&[Value::Int(1), Value::Int(1)][..]));
+        // A list memoized, then appended to, is shared (not copied) as in Python; a list that
+        // contains itself is harmless; deep nesting is freed without recursion.
+        // Python: l = []; l.append(7); l.append(l) -> [7, [...]]
+        let p = decode(b"]q\x00h\x00K\x07aa.").unwrap();
+        assert_eq!(p.items(&p.root), Some(&[Value::Int(7), Value::List(0)][..]));
+        let mut deep = b"\x80\x02".to_vec();
+        deep.extend(std::iter::repeat_n(b']', 200_000));
+        deep.extend(std::iter::repeat_n(b'a', 199_999));
+        deep.push(b'.');
+        let p = decode(&deep).unwrap();
+        assert_eq!(p.items(&p.root).unwrap().len(), 1);
+        drop(p);
+        let selfref = decode(b"]q\x00h\x00a.").unwrap();
+        assert!(matches!(
+            selfref.items(&selfref.root),
+            Some([Value::List(0)])
+        ));
+        // One entry referenced 1000 times through the memo: 1000 points, the name not copied.
+        let mut frame = b"](X\x03\x00\x00\x00a.bJ\x00\xf1SeK\x01\x86\x86q\x01".to_vec();
+        for _ in 0..999 {
+            frame.extend_from_slice(b"h\x01");
+        }
+        frame.extend_from_slice(b"e.");
+        let pickle = decode_list(&frame).unwrap();
+        let all: Vec<Entry> = pickle
+            .items(&pickle.root)
+            .unwrap()
+            .iter()
+            .map(|v| entry(&pickle, v))
+            .collect();
+        assert_eq!(all.len(), 1000);
+        assert!(all.iter().all(|e| matches!(
+            e,
+            Entry::Point {
+                name: Cow::Borrowed("a.b"),
+                timestamp: Some(1_700_000_000),
+                ..
+            }
+        )));
         // A bad item is refused alone.
         let e = entries(
             b"](K\x01X\x01\x00\x00\x00aJ\x00\xf1SeG\x7f\xf8\x00\x00\x00\x00\x00\x00\x86\x86e.",
         )
         .unwrap();
         assert_eq!(e.len(), 2);
-        assert!(matches!(e[0], Entry::Bad(_)));
-        assert!(matches!(e[1], Entry::Bad(_)), "NaN value refused");
+        assert!(matches!(
+            e[0],
+            Entry::Bad {
+                reason: LineError::Malformed,
+                ..
+            }
+        ));
+        assert!(
+            matches!(
+                e[1],
+                Entry::Bad {
+                    reason: LineError::BadValue,
+                    ..
+                }
+            ),
+            "NaN value refused"
+        );
     }
 }

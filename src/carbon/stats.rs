@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::plaintext::LineError;
+
 /// Counters of one listener (`plaintext_tcp`, `plaintext_udp`, `pickle_tcp`), since start.
 #[derive(Debug, Default)]
 pub struct ListenerStats {
@@ -27,6 +29,19 @@ pub struct ListenerStats {
 }
 
 impl ListenerStats {
+    /// Counts one refused line or pickle entry under its reason.
+    pub fn refused(&self, reason: &LineError) {
+        let c = match reason {
+            LineError::Malformed => &self.malformed,
+            LineError::NotUtf8 => &self.not_utf8,
+            LineError::BadValue => &self.bad_value,
+            LineError::BadTimestamp => &self.bad_timestamp,
+            LineError::BadName(_) => &self.bad_name,
+            LineError::TooLong => &self.too_long,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// All refusals together.
     pub fn errors(&self) -> u64 {
         [

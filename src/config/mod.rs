@@ -71,6 +71,10 @@ pub struct CacheSettings {
     pub writers: usize,
     /// New files per second at most; 0 = unlimited.
     pub max_creates_per_second: u32,
+    /// Shortest time between the starts of two passes of one persister thread; zero writes
+    /// continuously.
+    #[serde(deserialize_with = "de_duration")]
+    pub write_interval: Duration,
     /// `fallocate`, `zero` or `sparse`.
     pub preallocation: String,
     /// How often the metric index rescans the data directory.

@@ -313,24 +313,23 @@ struct Layout {
 }
 
 impl Layout {
+    /// Queues `text` at pixel `at`, anchored by `align`.
     fn text(
         &mut self,
         text: impl Into<String>,
-        x: i32,
-        y: i32,
+        at: (i32, i32),
         size: f32,
         color: Rgba,
-        h: HAlign,
-        v: VAlign,
+        align: (HAlign, VAlign),
     ) {
         self.texts.push(TextItem {
             text: text.into(),
-            x,
-            y,
+            x: at.0,
+            y: at.1,
             size,
             color,
-            h,
-            v,
+            h: align.0,
+            v: align.1,
             vertical: false,
         });
     }
@@ -362,12 +361,10 @@ where
         let size = font_px * 1.2;
         out.text(
             title.clone(),
-            w / 2,
-            top,
+            (w / 2, top),
             size,
             fg,
-            HAlign::Center,
-            VAlign::Top,
+            (HAlign::Center, VAlign::Top),
         );
         top += line_height(size).ceil() as i32 + 4;
     }
@@ -375,12 +372,10 @@ where
     if !has_data {
         out.text(
             p.no_data_message.clone(),
-            w / 2,
-            (top + bottom) / 2,
+            (w / 2, (top + bottom) / 2),
             font_px * 1.8,
             fg,
-            HAlign::Center,
-            VAlign::Middle,
+            (HAlign::Center, VAlign::Middle),
         );
         return Ok(());
     }
@@ -422,12 +417,10 @@ where
                 let name: String = l.name.chars().take(120).collect();
                 out.text(
                     name,
-                    x + box_px + 5,
-                    y,
+                    (x + box_px + 5, y),
                     font_px,
                     fg,
-                    HAlign::Left,
-                    VAlign::Top,
+                    (HAlign::Left, VAlign::Top),
                 );
             }
         }
@@ -564,12 +557,10 @@ where
             .map_err(err)?;
             out.text(
                 format_si(*t),
-                plot_left - 5,
-                y,
+                (plot_left - 5, y),
                 font_px,
                 fg,
-                HAlign::Right,
-                VAlign::Middle,
+                (HAlign::Right, VAlign::Middle),
             );
         }
         if let (Some((lo2, hi2, s2)), Some(c2)) = (second, chart2.as_ref()) {
@@ -582,12 +573,10 @@ where
                 let (_, y) = c2.backend_coord(&(start, t));
                 out.text(
                     format_si(t),
-                    plot_right + 5,
-                    y,
+                    (plot_right + 5, y),
                     font_px,
                     fg,
-                    HAlign::Left,
-                    VAlign::Middle,
+                    (HAlign::Left, VAlign::Middle),
                 );
             }
         }
@@ -605,12 +594,10 @@ where
                 .unwrap_or_default();
             out.text(
                 label,
-                x,
-                plot_bottom + 4,
+                (x, plot_bottom + 4),
                 font_px,
                 fg,
-                HAlign::Center,
-                VAlign::Top,
+                (HAlign::Center, VAlign::Top),
             );
         }
     }

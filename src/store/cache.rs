@@ -5,10 +5,16 @@
 //! computed once per point. A queue taken by the persister stays visible as "in flight" until
 //! its write is done. The total number of queued points is bounded: at `max_size` listeners
 //! wait on [`Cache::wait_for_room`] instead of reading more (TCP backpressure), so memory is
-//! bounded and nothing is dropped.
+//! bounded and nothing is dropped. The limit is checked between reads, so it can be passed by
+//! at most one read's worth of points per connection (64 KiB of lines, about 2,000 points).
+//!
+//! Hot-path choices (measured in BENCHMARKS.md): each shard sits on its own cache lines; the
+//! size counter is bumped once per listener read, not per point ([`Cache::insert_deferred`]);
+//! a taken queue is replaced by one with room for the same number of points, so a busy
+//! metric's queue does not regrow from nothing after every write.
 
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -18,6 +24,8 @@ use parking_lot::Mutex;
 pub type CachedPoint = (i64, f64);
 
 const SHARDS: usize = 256;
+/// Most points a queue keeps room for after the persister took it (see [`Cache::take`]).
+const MAX_KEPT_CAPACITY: usize = 1024;
 
 struct Entry {
     name: Arc<str>,
@@ -30,6 +38,12 @@ struct Entry {
 struct Shard {
     table: HashTable<Entry>,
 }
+
+/// A shard's lock on its own cache line pair, so listeners and persisters working on
+/// neighbouring shards do not slow each other down (false sharing).
+#[derive(Default)]
+#[repr(align(128))]
+struct PaddedShard(Mutex<Shard>);
 
 /// A metric's queue handed to the persister by [`Cache::take`].
 pub struct Taken {
@@ -51,9 +65,11 @@ pub struct Backlog {
 
 /// The cache. All methods take `&self`; share it in an `Arc`.
 pub struct Cache {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[PaddedShard]>,
     hasher: foldhash::fast::FixedState,
-    size: AtomicUsize,
+    /// Points queued or in flight. Signed: listeners add a read's worth after inserting it
+    /// ([`Cache::insert_deferred`]), so a fast persister may subtract first.
+    size: AtomicI64,
     max_size: usize,
     room: tokio::sync::Notify,
 }
@@ -62,9 +78,9 @@ impl Cache {
     /// A cache holding at most `max_size` points before listeners must wait.
     pub fn new(max_size: usize) -> Cache {
         Cache {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..SHARDS).map(|_| PaddedShard::default()).collect(),
             hasher: foldhash::fast::FixedState::with_seed(0x6361_7262_6f6e),
-            size: AtomicUsize::new(0),
+            size: AtomicI64::new(0),
             max_size,
             room: tokio::sync::Notify::new(),
         }
@@ -75,12 +91,17 @@ impl Cache {
     }
 
     fn shard(&self, hash: u64) -> &Mutex<Shard> {
-        &self.shards[(hash >> 56) as usize % SHARDS]
+        &self.shards[(hash >> 56) as usize % SHARDS].0
     }
 
     /// Points queued or in flight, all metrics together.
     pub fn size(&self) -> usize {
-        self.size.load(Ordering::Relaxed)
+        self.size.load(Ordering::Relaxed).max(0) as usize
+    }
+
+    /// Counts `n` points inserted with [`Cache::insert_deferred`].
+    pub fn add_size(&self, n: usize) {
+        self.size.fetch_add(n as i64, Ordering::Relaxed);
     }
 
     /// The configured limit.
@@ -105,17 +126,40 @@ impl Cache {
         }
     }
 
-    /// Number of metrics with an entry (queued, in flight or idle).
+    /// Number of metrics with points queued or in flight (carbon's `cache.queues`,
+    /// `len(MetricCache)`). Walks every entry: for the self metrics and `/health`, not for
+    /// hot paths.
     pub fn queues(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().table.len()).sum()
+        self.shards
+            .iter()
+            .map(|s| {
+                s.0.lock()
+                    .table
+                    .iter()
+                    .filter(|e| !e.queue.is_empty() || e.inflight.is_some())
+                    .count()
+            })
+            .sum()
     }
 
     /// Queues one point; returns `true` when the metric had no entry yet (a new metric for
     /// the caller to index). Does not wait: callers check [`Cache::is_full`] between reads.
     pub fn insert(&self, name: &str, timestamp: i64, value: f64) -> bool {
+        let new = self.insert_deferred(name, timestamp, value);
+        self.add_size(1);
+        new
+    }
+
+    /// As [`Cache::insert`], but the point is not yet counted in [`Cache::size`]: the caller
+    /// counts a whole read's worth with one [`Cache::add_size`] (one contended atomic add per
+    /// read instead of per point).
+    pub fn insert_deferred(&self, name: &str, timestamp: i64, value: f64) -> bool {
         let hash = self.hash(name);
         let mut shard = self.shard(hash).lock();
-        let new = match shard.table.find_mut(hash, |e| &*e.name == name) {
+        match shard
+            .table
+            .find_mut(hash, |e| e.hash == hash && &*e.name == name)
+        {
             Some(e) => {
                 e.queue.push((timestamp, value));
                 false
@@ -133,10 +177,7 @@ impl Cache {
                 );
                 true
             }
-        };
-        drop(shard);
-        self.size.fetch_add(1, Ordering::Relaxed);
-        new
+        }
     }
 
     /// The metric's cached points (in flight first, then queued), in arrival order; empty if
@@ -144,7 +185,10 @@ impl Cache {
     pub fn get(&self, name: &str) -> Vec<CachedPoint> {
         let hash = self.hash(name);
         let shard = self.shard(hash).lock();
-        match shard.table.find(hash, |e| &*e.name == name) {
+        match shard
+            .table
+            .find(hash, |e| e.hash == hash && &*e.name == name)
+        {
             Some(e) => {
                 let mut out =
                     Vec::with_capacity(e.queue.len() + e.inflight.as_ref().map_or(0, |v| v.len()));
@@ -176,7 +220,7 @@ impl Cache {
             if !filter(i) {
                 continue;
             }
-            let shard = shard.lock();
+            let shard = shard.0.lock();
             for e in shard.table.iter() {
                 if !e.queue.is_empty() && e.inflight.is_none() {
                     out.push(Backlog {
@@ -205,7 +249,10 @@ impl Cache {
         if e.queue.is_empty() || e.inflight.is_some() {
             return None;
         }
-        let points = Arc::new(std::mem::take(&mut e.queue));
+        // Room for as many points as this pass took, so a busy metric's queue does not grow
+        // from nothing (several reallocations) after every write.
+        let room = e.queue.len().min(MAX_KEPT_CAPACITY);
+        let points = Arc::new(std::mem::replace(&mut e.queue, Vec::with_capacity(room)));
         e.inflight = Some(points.clone());
         Some(Taken {
             name: e.name.clone(),
@@ -229,8 +276,9 @@ impl Cache {
                 }
             }
         }
-        let before = self.size.fetch_sub(n, Ordering::Relaxed);
-        if before >= self.max_size && before - n < self.max_size {
+        let before = self.size.fetch_sub(n as i64, Ordering::Relaxed);
+        let max = self.max_size as i64;
+        if before >= max && before - (n as i64) < max {
             self.room.notify_waiters();
         }
     }
@@ -240,10 +288,11 @@ impl Cache {
     pub fn requeue(&self, taken: Taken) {
         let mut shard = self.shard(taken.hash).lock();
         if let Some(e) = shard.table.find_mut(taken.hash, |e| e.name == taken.name) {
+            // Drop the entry's in-flight reference first, so the points move back uncopied.
+            e.inflight = None;
             let mut points = Arc::try_unwrap(taken.points).unwrap_or_else(|a| (*a).clone());
             points.append(&mut e.queue);
             e.queue = points;
-            e.inflight = None;
         }
     }
 
@@ -252,7 +301,7 @@ impl Cache {
     pub fn evict_idle(&self) -> usize {
         let mut dropped = 0;
         for shard in self.shards.iter() {
-            let mut shard = shard.lock();
+            let mut shard = shard.0.lock();
             let before = shard.table.len();
             shard
                 .table
@@ -310,6 +359,7 @@ mod tests {
         let t = c.take(&b[0]).unwrap();
         c.finish(t);
         assert!(!c.is_full());
+        assert_eq!(c.queues(), 1, "the finished metric has no queue");
         assert_eq!(c.evict_idle(), 1);
         assert_eq!(c.queues(), 1);
     }

@@ -38,10 +38,15 @@ pub struct StoreStats {
     pub committed_points: AtomicU64,
     /// `update_many` calls (`updateOperations`).
     pub update_operations: AtomicU64,
+    /// Nanoseconds spent in `update_many` calls, all together (for `avgUpdateTime`).
+    pub update_nanos: AtomicU64,
     /// Whisper files created (`creates`).
     pub creates: AtomicU64,
-    /// Points dropped because their file could not be written (`errors`).
+    /// Whisper creates or updates that failed (`errors`, counted per operation as carbon
+    /// counts it); their points are dropped and counted in `dropped_points`.
     pub errors: AtomicU64,
+    /// Points dropped because their file could not be created or written.
+    pub dropped_points: AtomicU64,
     /// Points dropped because whisper's retention did not cover them.
     pub dropped_out_of_retention: AtomicU64,
 }
@@ -161,14 +166,21 @@ impl Store {
     /// Accepts one point (a validated, normalized metric name) into the cache; a new name
     /// enters the index at once. Does not wait: listeners check [`Cache::is_full`].
     pub fn insert(&self, name: &str, timestamp: i64, value: f64) {
-        self.insert_uncounted(name, timestamp, value);
+        self.insert_deferred(name, timestamp, value);
         self.count_received(1);
     }
 
-    /// As [`Store::insert`] without counting it in `metricsReceived`: listeners insert a read's
-    /// worth of points, then count them once with [`Store::count_received`].
+    /// As [`Store::insert`] without counting it in `metricsReceived` (the self metrics).
     pub fn insert_uncounted(&self, name: &str, timestamp: i64, value: f64) {
-        if self.cache.insert(name, timestamp, value) {
+        self.insert_deferred(name, timestamp, value);
+        self.cache.add_size(1);
+    }
+
+    /// The listeners' insert: the point is queued and indexed, but counted neither in the
+    /// cache size nor in `metricsReceived` until [`Store::count_received`] counts a whole
+    /// read's worth at once (two atomic adds per read instead of per point).
+    pub fn insert_deferred(&self, name: &str, timestamp: i64, value: f64) {
+        if self.cache.insert_deferred(name, timestamp, value) {
             if name.contains(';') {
                 self.tags.insert(name);
             } else {
@@ -177,8 +189,10 @@ impl Store {
         }
     }
 
-    /// Counts `n` points accepted (`metricsReceived`).
+    /// Counts `n` points inserted with [`Store::insert_deferred`]: in the cache size and in
+    /// `metricsReceived`.
     pub fn count_received(&self, n: u64) {
+        self.cache.add_size(n as usize);
         self.stats.metrics_received.fetch_add(n, Ordering::Relaxed);
     }
 

@@ -61,9 +61,11 @@ impl Server {
         let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("server did not report its addresses; log so far: {seen:#?}")
-            });
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("server did not report its addresses; log so far: {seen:#?}");
+            };
             seen.push(line.clone());
             if line.contains("listening:") {
                 let get = |k| parse_addr(&line, k).unwrap_or_else(|| panic!("no {k} in {line}"));
