@@ -282,6 +282,36 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_is_the_defaults() {
+        // examples/carbonhound.toml documents every key with its default value.
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/carbonhound.toml");
+        let from_example = Settings::load_with_env(Some(&example), false).unwrap();
+        assert_eq!(
+            format!("{from_example:?}"),
+            format!("{:?}", Settings::defaults())
+        );
+        let text = std::fs::read_to_string(&example).unwrap();
+        let documented: toml::Table = toml::from_str(&text).unwrap();
+        let defaults: toml::Table = toml::from_str(DEFAULTS_TOML).unwrap();
+        for (section, value) in &defaults {
+            match value.as_table() {
+                Some(keys) => {
+                    for key in keys.keys() {
+                        assert!(
+                            documented.get(section).and_then(|s| s.get(key)).is_some(),
+                            "examples/carbonhound.toml lacks [{section}] {key}"
+                        );
+                    }
+                }
+                None => assert!(
+                    documented.contains_key(section),
+                    "examples/carbonhound.toml lacks {section}"
+                ),
+            }
+        }
+    }
+
+    #[test]
     fn a_file_overrides_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
