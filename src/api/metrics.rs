@@ -7,6 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use super::formats::json_string;
 use super::params::Params;
 use super::{respond, ApiError, AppState};
 use crate::store::FoundNode;
@@ -27,35 +28,58 @@ fn json_response(params: &Params, value: &Value) -> Response {
     }
 }
 
-/// graphite-web's `tree_json`: branches then leaves, each name once, an optional `*` node.
-fn tree_json(nodes: &[FoundNode], base_path: &str, wildcards: bool) -> Value {
-    let mut out = Vec::new();
+/// graphite-web's `tree_json`: branches then leaves, each name once (the first of a name
+/// that is both, which is the branch), and a `*` node first when `wildcards` is asked and more
+/// than one node matched. Written straight to JSON text: a find over thousands of nodes is a
+/// hot path of Grafana's metric browser.
+fn tree_json(nodes: &[FoundNode], base_path: &str, wildcards: bool) -> String {
+    fn node(out: &mut String, text: &str, base_path: &str, leaf: bool) {
+        let branch = u8::from(!leaf);
+        out.push_str("{\"text\": ");
+        json_string(out, text);
+        out.push_str(", \"id\": ");
+        json_string(out, &format!("{base_path}{text}"));
+        out.push_str(&format!(
+            ", \"allowChildren\": {branch}, \"expandable\": {branch}, \"leaf\": {}}}",
+            u8::from(leaf)
+        ));
+    }
+    let mut out = String::with_capacity(64 + nodes.len() * (80 + 2 * base_path.len()));
+    out.push('[');
+    let mut first = true;
+    let mut sep = |out: &mut String| {
+        if !first {
+            out.push_str(", ");
+        }
+        first = false;
+    };
     if nodes.len() > 1 && wildcards {
         let any_branch = nodes.iter().any(|n| !n.is_leaf);
-        out.push(json!({
-            "text": "*", "id": format!("{base_path}*"),
-            "allowChildren": any_branch as u8, "expandable": any_branch as u8, "leaf": (!any_branch) as u8,
-        }));
+        sep(&mut out);
+        node(&mut out, "*", base_path, !any_branch);
     }
-    let mut seen = std::collections::HashSet::new();
-    let (mut branches, mut leaves) = (Vec::new(), Vec::new());
+    // `nodes` is sorted by path, so a name that is both branch and leaf comes twice in a row.
+    let mut leaves: Vec<&str> = Vec::new();
+    let mut previous: Option<&str> = None;
     for n in nodes {
-        if !seen.insert(n.name().to_string()) {
+        let name = n.name();
+        if previous == Some(name) {
             continue;
         }
-        let node = json!({
-            "text": n.name(), "id": format!("{base_path}{}", n.name()),
-            "allowChildren": (!n.is_leaf) as u8, "expandable": (!n.is_leaf) as u8, "leaf": n.is_leaf as u8,
-        });
+        previous = Some(name);
         if n.is_leaf {
-            leaves.push(node);
+            leaves.push(name);
         } else {
-            branches.push(node);
+            sep(&mut out);
+            node(&mut out, name, base_path, false);
         }
     }
-    out.extend(branches);
-    out.extend(leaves);
-    Value::Array(out)
+    for name in leaves {
+        sep(&mut out);
+        node(&mut out, name, base_path, true);
+    }
+    out.push(']');
+    out
 }
 
 fn flag(params: &Params, key: &str) -> Result<bool, ApiError> {
@@ -108,8 +132,17 @@ pub async fn find(
     let nodes = tokio::task::spawn_blocking(move || store.find(&qq, leaves_only, FIND_LIMIT))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
+    if format == "treejson" && params.get("pretty").is_none_or(|p| p.is_empty()) {
+        let body = tree_json(&nodes, &base_path, wildcards);
+        return Ok(match params.get("jsonp").filter(|j| !j.is_empty()) {
+            Some(cb) => respond("text/javascript", format!("{cb}({body})")),
+            None => respond("application/json", body),
+        });
+    }
     let value = match format.as_str() {
-        "treejson" => tree_json(&nodes, &base_path, wildcards),
+        "treejson" => {
+            serde_json::from_str(&tree_json(&nodes, &base_path, wildcards)).unwrap_or_default()
+        }
         "completer" => {
             let mut metrics: Vec<Value> = nodes
                 .iter()
@@ -237,7 +270,7 @@ mod tests {
                 is_leaf: true,
             },
         ];
-        let v = tree_json(&nodes, "a.", false);
+        let v: Value = serde_json::from_str(&tree_json(&nodes, "a.", false)).unwrap();
         assert_eq!(
             v[0],
             json!({"text": "b", "id": "a.b", "allowChildren": 1, "expandable": 1, "leaf": 0})
@@ -247,7 +280,7 @@ mod tests {
             json!({"text": "c", "id": "a.c", "allowChildren": 0, "expandable": 0, "leaf": 1})
         );
         assert_eq!(v.as_array().unwrap().len(), 2);
-        let v = tree_json(&nodes, "a.", true);
+        let v: Value = serde_json::from_str(&tree_json(&nodes, "a.", true)).unwrap();
         assert_eq!(v[0]["text"], "*");
     }
 }

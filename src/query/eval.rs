@@ -83,8 +83,9 @@ impl Default for QueryLimits {
     }
 }
 
-/// Fetched series of one request by (path expression, start, end, now).
-type FetchCache = HashMap<(String, i64, i64, i64), Vec<Series>>;
+/// Fetched series of one request by (path expression, start, end, now); `None` for a path
+/// fetched once so far (see [`EvalContext::fetch`]).
+type FetchCache = HashMap<(String, i64, i64, i64), Option<Vec<Series>>>;
 
 /// State shared by every context of one request: fetch cache and budgets, and the two pieces
 /// of graphite-web's `requestContext` that functions change for the rest of the request.
@@ -261,13 +262,20 @@ impl<'a> EvalContext<'a> {
         self.check_deadline()?;
         let key = (pattern.to_string(), self.start, self.end, self.now);
         let xff = self.default_x_files_factor();
-        if let Some(hit) = self.state.fetched.lock().get(&key) {
-            let mut hit = hit.clone();
-            for s in &mut hit {
-                s.x_files_factor = xff;
+        // A path fetched twice in one request (e.g. `asPercent(a.*, sumSeries(a.*))`) is kept
+        // from its second fetch on; the first fetch only notes it, so the common request that
+        // reads each path once pays for no copy.
+        let seen_before = match self.state.fetched.lock().get(&key) {
+            Some(Some(hit)) => {
+                let mut hit = hit.clone();
+                for s in &mut hit {
+                    s.x_files_factor = xff;
+                }
+                return Ok(hit);
             }
-            return Ok(hit);
-        }
+            Some(None) => true,
+            None => false,
+        };
         let limit = self.limits.max_series_per_target;
         let nodes = self.store.find(pattern, true, limit + 1);
         if nodes.len() > limit {
@@ -305,7 +313,8 @@ impl<'a> EvalContext<'a> {
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
-        self.state.fetched.lock().insert(key, out.clone());
+        let keep = seen_before.then(|| out.clone());
+        self.state.fetched.lock().insert(key, keep);
         Ok(out)
     }
 }

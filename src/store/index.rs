@@ -108,8 +108,8 @@ impl MetricIndex {
     }
 
     /// Every node matching a path expression, as graphite-web's standard finder answers it:
-    /// nodes sorted by path, a path that is both a metric and a branch given twice (leaf
-    /// first). Hidden nodes (starting with `.`) are skipped unless the pattern names them.
+    /// nodes sorted by path, a path that is both a metric and a branch given twice (branch
+    /// first, as graphite-web's store yields them). Hidden nodes (starting with `.`) are skipped unless the pattern names them.
     /// `limit` caps the answer (the caller reports the overflow).
     pub fn find(&self, pattern: &str, leaves_only: bool, limit: usize) -> Vec<FoundNode> {
         let patterns: Vec<NodePattern> = split_nodes(pattern)

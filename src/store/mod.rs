@@ -11,6 +11,7 @@ pub mod glob;
 pub mod index;
 pub mod layout;
 pub mod persister;
+pub mod readers;
 pub mod tags;
 
 use std::path::{Path, PathBuf};
@@ -20,9 +21,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::schemas::StorageRules;
-use crate::whisper::{
-    AggregationMethod, FetchResult, Header, Preallocation, WhisperError, WhisperFile,
-};
+use crate::whisper::{AggregationMethod, FetchResult, Header, Preallocation, WhisperError};
 
 pub use cache::Cache;
 pub use index::{FoundNode, MetricIndex};
@@ -101,6 +100,8 @@ pub struct Store {
     pub stats: StoreStats,
     preallocation: Preallocation,
     max_creates_per_second: u32,
+    /// Whisper files kept open for reading.
+    readers: readers::Readers,
 }
 
 /// Seconds since the epoch, now.
@@ -130,6 +131,7 @@ impl Store {
             stats: StoreStats::default(),
             preallocation,
             max_creates_per_second,
+            readers: readers::Readers::sized_for_this_process(),
         };
         store.rescan();
         Ok(store)
@@ -232,11 +234,14 @@ impl Store {
             Some(p) => p,
             None => return Ok(None),
         };
-        let (mut result, header) = match WhisperFile::open(&path) {
+        let (mut result, header) = match self.readers.get(name, &path) {
             Ok(file) => match file.fetch(from, Some(until), now, None) {
                 Ok(Some(r)) => (r, file.header().clone()),
                 Ok(None) => return Ok(None),
-                Err(e) => return Err(StoreError::Whisper(e)),
+                Err(e) => {
+                    self.readers.evict(name);
+                    return Err(StoreError::Whisper(e));
+                }
             },
             Err(WhisperError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>

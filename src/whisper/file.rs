@@ -283,6 +283,11 @@ pub struct WhisperFile {
     file: File,
     path: PathBuf,
     header: Header,
+    /// Each archive's base interval once seen non-zero (0 = not yet known). A base, once
+    /// set, only ever changes by whole ring turns (slot 0 is rewritten one retention later),
+    /// which map every timestamp to the same slot, so a remembered base stays valid for the
+    /// life of the file and saves a read per fetch and per propagation.
+    bases: Vec<std::sync::atomic::AtomicU64>,
 }
 
 fn decode_point(b: &[u8]) -> (u32, f64) {
@@ -344,7 +349,9 @@ impl WhisperFile {
             .metadata()
             .map_err(|e| WhisperError::io(path, e))?
             .len();
-        let mut buf = vec![0u8; (len.min(4096)) as usize];
+        // 64 bytes hold the metadata and four archive-info blocks: one read for almost every
+        // file; a header announcing more archives is read whole below.
+        let mut buf = vec![0u8; (len.min(64)) as usize];
         read_exact_at(&file, &mut buf, 0, path)?;
         let header = match Header::parse(&buf, len, path)? {
             Some(h) => h,
@@ -357,11 +364,31 @@ impl WhisperFile {
                     .ok_or_else(|| WhisperError::corrupt(path, "Unable to read header"))?
             }
         };
+        let bases = header
+            .archives
+            .iter()
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect();
         Ok(WhisperFile {
             file,
             path: path.to_path_buf(),
             header,
+            bases,
         })
+    }
+
+    /// Whether the file's 16-byte metadata block still says what it said at open (an
+    /// in-place `set-aggregation` changes it). A read error counts as changed.
+    pub fn metadata_unchanged(&self) -> bool {
+        let mut b = [0u8; METADATA_SIZE];
+        self.read_at(&mut b, 0).is_ok() && b == self.header.encode_metadata()
+    }
+
+    /// The open file's (device, inode), to tell whether a path still names it.
+    pub fn identity(&self) -> std::io::Result<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = self.file.metadata()?;
+        Ok((m.dev(), m.ino()))
     }
 
     /// The header read at open.
@@ -387,9 +414,25 @@ impl WhisperFile {
     /// The timestamp in an archive's first slot: the base of its ring arithmetic, 0 while the
     /// archive has never been written.
     fn base_interval(&self, archive: &ArchiveInfo) -> Result<i64, WhisperError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let slot = self
+            .header
+            .archives
+            .iter()
+            .position(|a| a.offset == archive.offset)
+            .and_then(|i| self.bases.get(i));
+        if let Some(known) = slot.map(|b| b.load(Relaxed)).filter(|b| *b != 0) {
+            return Ok(known as i64);
+        }
         let mut b = [0u8; POINT_SIZE];
         self.read_at(&mut b, archive.offset as u64)?;
-        Ok(decode_point(&b).0 as i64)
+        let base = decode_point(&b).0;
+        if let Some(cell) = slot {
+            if base != 0 {
+                cell.store(base as u64, Relaxed);
+            }
+        }
+        Ok(base as i64)
     }
 
     /// Ring slot (0..points) of `interval` in `archive` given its base, as whisper.py's
