@@ -9,22 +9,14 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::params::Params;
-use super::{respond, ApiError, AppState};
+use super::{json_text, respond_json, ApiError, AppState};
 use crate::query::functions;
 
 fn encode(value: &Value, params: &Params) -> Response {
-    let text = if params.get("pretty").is_some_and(|p| !p.is_empty()) {
-        serde_json::to_string_pretty(value)
-    } else {
-        serde_json::to_string(value)
-    }
-    .unwrap_or_default()
-    .replace("\"default\":\"inf\"", "\"default\":1e9999")
-    .replace("\"default\": \"inf\"", "\"default\": 1e9999");
-    match params.get("jsonp").filter(|j| !j.is_empty()) {
-        Some(cb) => respond("text/javascript", format!("{cb}({text})")),
-        None => respond("application/json", text),
-    }
+    let text = json_text(params, value)
+        .replace("\"default\":\"inf\"", "\"default\":1e9999")
+        .replace("\"default\": \"inf\"", "\"default\": 1e9999");
+    respond_json(params, text)
 }
 
 /// `/functions[?grouped=1][&group=Name]`.

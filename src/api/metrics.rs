@@ -9,23 +9,14 @@ use serde_json::{json, Value};
 
 use super::formats::json_string;
 use super::params::Params;
-use super::{respond, ApiError, AppState};
+use super::{json_text, respond_json, ApiError, AppState};
 use crate::store::FoundNode;
 
 /// Most nodes one find may return.
 const FIND_LIMIT: usize = 100_000;
 
 fn json_response(params: &Params, value: &Value) -> Response {
-    let body = if params.get("pretty").is_some_and(|p| !p.is_empty()) {
-        serde_json::to_string_pretty(value)
-    } else {
-        serde_json::to_string(value)
-    }
-    .unwrap_or_default();
-    match params.get("jsonp").filter(|j| !j.is_empty()) {
-        Some(cb) => respond("text/javascript", format!("{cb}({body})")),
-        None => respond("application/json", body),
-    }
+    respond_json(params, json_text(params, value))
 }
 
 /// graphite-web's `tree_json`: branches then leaves, each name once (the first of a name
@@ -133,11 +124,10 @@ pub async fn find(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     if format == "treejson" && params.get("pretty").is_none_or(|p| p.is_empty()) {
-        let body = tree_json(&nodes, &base_path, wildcards);
-        return Ok(match params.get("jsonp").filter(|j| !j.is_empty()) {
-            Some(cb) => respond("text/javascript", format!("{cb}({body})")),
-            None => respond("application/json", body),
-        });
+        return Ok(respond_json(
+            &params,
+            tree_json(&nodes, &base_path, wildcards),
+        ));
     }
     let value = match format.as_str() {
         "treejson" => {

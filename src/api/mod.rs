@@ -140,6 +140,26 @@ pub fn respond(content_type: &'static str, body: impl Into<axum::body::Body>) ->
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// A JSON answer as graphite-web gives it: `application/json`, or with a `jsonp` parameter
+/// `callback(body)` as `text/javascript`.
+pub fn respond_json(params: &params::Params, body: String) -> Response {
+    match params.get("jsonp").filter(|j| !j.is_empty()) {
+        Some(cb) => respond("text/javascript", format!("{cb}({body})")),
+        None => respond("application/json", body),
+    }
+}
+
+/// JSON text of `value`, indented when the request has a non-empty `pretty` parameter.
+pub fn json_text(params: &params::Params, value: &serde_json::Value) -> String {
+    let pretty = params.get("pretty").is_some_and(|p| !p.is_empty());
+    let text = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    };
+    text.unwrap_or_default()
+}
+
 async fn version() -> Response {
     respond("text/plain", "1.1.8")
 }

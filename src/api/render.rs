@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 
 use super::formats;
 use super::params::Params;
-use super::{respond, ApiError, AppState};
+use super::{respond, respond_json, ApiError, AppState};
 use crate::graph::{render_png, render_svg, GraphParams};
 use crate::query::attime::parse_at_time;
 use crate::query::{evaluate, QueryError, Request};
@@ -147,11 +147,10 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
             if let Some(mdp) = req.max_data_points {
                 formats::apply_max_data_points(&mut series, mdp);
             }
-            let body = formats::json(&series, params.has("noNullPoints"));
-            Ok(match jsonp {
-                Some(cb) => respond("text/javascript", format!("{cb}({body})")),
-                None => respond("application/json", body),
-            })
+            Ok(respond_json(
+                params,
+                formats::json(&series, params.has("noNullPoints")),
+            ))
         }
         "csv" => Ok(respond("text/csv", formats::csv(&series, &req.tz))),
         "raw" => Ok(respond("text/plain", formats::raw(&series))),

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::params::Params;
-use super::{respond, AppState};
+use super::{json_text, respond_json, AppState};
 use crate::carbon::name::normalize;
 use crate::query::functions::common::py_regex;
 use crate::store::tags::{parse_tagged, TagExpr};
@@ -22,11 +22,7 @@ use crate::store::tags::{parse_tagged, TagExpr};
 const AUTOCOMPLETE_LIMIT: usize = 100;
 
 fn json_ok(params: &Params, v: &Value) -> Response {
-    let body = serde_json::to_string(v).unwrap_or_default();
-    match params.get("jsonp").filter(|j| !j.is_empty()) {
-        Some(cb) => respond("text/javascript", format!("{cb}({body})")),
-        None => respond("application/json", body),
-    }
+    respond_json(params, json_text(params, v))
 }
 
 /// A tag API error: graphite-web's `{"error": "..."}` with a status.

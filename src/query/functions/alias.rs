@@ -15,6 +15,7 @@
 //! looks for the next match one character on, where Python first tries a longer match at the
 //! same place (only lazy or alternation patterns that can match empty tell the difference).
 
+use super::common::bad;
 use regex::{Captures, Regex, RegexBuilder};
 
 use super::common::{
@@ -25,10 +26,6 @@ use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::pyfmt::repr_f64;
 use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
-
-fn bad(msg: impl Into<String>) -> EvalError {
-    EvalError::BadRequest(msg.into())
-}
 
 /// Compiles a Python `re` pattern (graphite-web's `aliasSub`, `aliasQuery`, `grep`, `exclude`
 /// …) as the `regex` crate reads it: `\Z` becomes `\z`, `{,n}` becomes `{0,n}`, braces that

@@ -20,15 +20,11 @@ use super::common::{
     agg_func, copy_series, iter_values, py_index_of, py_round, py_slice_range, py_str_value,
     reevaluate, safe_avg, shift_time, xff_counts, AGG_FUNCS,
 };
-use crate::query::attime::parse_at_time;
+use super::common::{bad, date_param};
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::pyfmt::{format_g, repr_f64};
 use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
-
-fn bad(msg: impl Into<String>) -> EvalError {
-    EvalError::BadRequest(msg.into())
-}
 
 fn offset_seconds(s: &str) -> Result<i64, EvalError> {
     super::common::py_time_offset(s)
@@ -690,23 +686,6 @@ fn linear_regression_analysis(s: &Series) -> Option<(f64, f64)> {
     let offset =
         (sum_ii as f64 * sum_v - sum_iv * sum_i as f64) / denominator - factor * s.start as f64;
     Some((factor, offset))
-}
-
-fn date_param(
-    ctx: &EvalContext<'_>,
-    args: &Args<'_>,
-    name: &str,
-) -> Result<Option<i64>, EvalError> {
-    match args.raw_value(name)? {
-        None | Some(Value::None) => Ok(None),
-        Some(Value::Str(s)) => parse_at_time(&s, &ctx.tz, ctx.now)
-            .map(Some)
-            .map_err(|e| bad(format!("{name}: {e}"))),
-        Some(other) => Err(bad(format!(
-            "{name} must be a quoted time ('{}' has no .strip(), as graphite-web fails)",
-            py_str_value(&other)
-        ))),
-    }
 }
 
 fn linear_regression(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {

@@ -9,6 +9,7 @@
 //! numerator's step, `applyByNode` giving every result the last input's start and end, …).
 //! Nothing here reads the store except through the evaluation context.
 
+use super::common::bad;
 use std::collections::HashMap;
 
 use super::common::{
@@ -21,10 +22,6 @@ use crate::query::parse::parse_target;
 use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
 use crate::store::tags::parse_tagged;
-
-fn bad(msg: impl Into<String>) -> EvalError {
-    EvalError::BadRequest(msg.into())
-}
 
 /// Names an `aggOrSeriesFunc` parameter accepts (graphite-web's options for it): every
 /// aggregation function and every aggregating series function.

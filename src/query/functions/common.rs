@@ -9,6 +9,31 @@ use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::pyfmt::{format_g_prec, repr_f64};
 use crate::query::series::{GraphHints, Series};
 
+/// An HTTP-400 evaluation error with `msg`.
+pub fn bad(msg: impl Into<String>) -> EvalError {
+    EvalError::BadRequest(msg.into())
+}
+
+/// A `date` parameter as graphite-web's `parseATTime` reads it, relative to the request's
+/// `now` and time zone; graphite-web fails on anything but a string (`int` has no
+/// `.strip()`), and so does this.
+pub fn date_param(
+    ctx: &EvalContext<'_>,
+    args: &crate::query::registry::Args<'_>,
+    name: &str,
+) -> Result<Option<i64>, EvalError> {
+    match args.raw_value(name)? {
+        None | Some(Value::None) => Ok(None),
+        Some(Value::Str(s)) => crate::query::attime::parse_at_time(&s, &ctx.tz, ctx.now)
+            .map(Some)
+            .map_err(|e| bad(format!("{name}: {e}"))),
+        Some(other) => Err(bad(format!(
+            "{name} must be a quoted time ('{}' has no .strip(), as graphite-web fails)",
+            py_str_value(&other)
+        ))),
+    }
+}
+
 /// An aggregation over a row of values, nulls allowed (graphite-web's `aggFuncs`).
 pub type AggFn = fn(&[Option<f64>]) -> Option<f64>;
 

@@ -8,6 +8,7 @@
 //! expressions use the `regex` crate with Python's syntax where the two agree (see
 //! [`super::common::py_regex`]). Nothing here reads the store except through the evaluation context.
 
+use super::common::bad;
 use std::cmp::Ordering;
 
 use super::combine::percentile;
@@ -20,10 +21,6 @@ use crate::query::parse::parse_target;
 use crate::query::pyfmt::format_g;
 use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
-
-fn bad(msg: impl Into<String>) -> EvalError {
-    EvalError::BadRequest(msg.into())
-}
 
 /// An aggregation over a whole series (its values as iterated: consolidated).
 fn over(series: &Series, f: AggFn) -> Option<f64> {

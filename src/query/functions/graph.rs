@@ -13,6 +13,7 @@
 //! relative to the request's `now`. graphite-web has no hint that hides a series from the
 //! legend, so neither does carbonhound.
 
+use super::common::bad;
 use super::common::py_str_value;
 use crate::query::attime::parse_at_time;
 use crate::query::eval::{EvalContext, EvalError, Value};
@@ -23,10 +24,6 @@ use crate::query::series::{GraphHints, Series};
 /// graphite-web's default stack name (`stacked(seriesList, stackName='__DEFAULT__')`), also
 /// the stack of series graphite-web marks `stacked` without naming one (`areaBetween`).
 pub const DEFAULT_STACK: &str = "__DEFAULT__";
-
-fn bad(msg: impl Into<String>) -> EvalError {
-    EvalError::BadRequest(msg.into())
-}
 
 /// graphite-web's `constantLine(value)`: three points spanning the request (step half the
 /// range), named by Python's `str(value)`, with the request's xFilesFactor.

@@ -72,14 +72,14 @@ mod registry_tests {
 #[cfg(test)]
 pub(crate) mod testing {
     //! Evaluating targets against series built in memory.
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use chrono_tz::Tz;
 
     use crate::config::schemas::{parse_schemas, StorageRules};
-    use crate::query::eval::{EvalContext, EvalError, QueryLimits, RequestState};
-    use crate::query::parse::parse_target;
+    use crate::query::eval::{EvalError, QueryLimits};
     use crate::query::series::Series;
+    use crate::query::{evaluate, QueryError, Request};
     use crate::store::Store;
     use crate::whisper::Preallocation;
 
@@ -99,24 +99,20 @@ pub(crate) mod testing {
         for (n, t, v) in points {
             store.insert(n, *t, *v);
         }
-        let limits = QueryLimits::default();
-        let state = RequestState::default();
-        let ctx = EvalContext {
-            store: &store,
+        let req = Request {
+            targets: vec![target.to_string()],
             start,
             end,
             now: end,
             tz: Tz::UTC,
             x_files_factor: 0.0,
             max_data_points: None,
-            limits: &limits,
-            deadline: Instant::now() + Duration::from_secs(30),
-            request_template: &[],
-            replacements: None,
-            state: &state,
+            template: Vec::new(),
+            timeout: Duration::from_secs(30),
         };
-        ctx.eval_target(
-            &parse_target(target, 64).map_err(|e| EvalError::BadRequest(e.to_string()))?,
-        )
+        evaluate(&store, &QueryLimits::default(), &req).map_err(|e| match e {
+            QueryError::Parse(p) => EvalError::BadRequest(p.to_string()),
+            QueryError::Eval(e) => e,
+        })
     }
 }

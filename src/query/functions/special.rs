@@ -8,6 +8,7 @@
 //! (alias.rs: they rename). `randomWalk` draws from a random generator as graphite-web does,
 //! so only its shape is reproducible. Nothing here fetches by itself or writes.
 
+use super::common::bad;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::common::{iter_values, set_values};
@@ -15,10 +16,6 @@ use crate::query::eval::{EvalContext, EvalError};
 use crate::query::pyfmt::repr_f64;
 use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::{ConsolidationFunc, Series};
-
-fn bad(msg: impl Into<String>) -> EvalError {
-    EvalError::BadRequest(msg.into())
-}
 
 fn changed(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;

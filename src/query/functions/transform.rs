@@ -24,22 +24,19 @@
 //!   on the consolidated values and the result is one value per point; graphite-web writes the
 //!   consolidated results over the first raw values and keeps the rest.
 
+use super::common::{bad, date_param};
 use chrono_tz::OffsetComponents;
 
 use super::common::{
     agg_func, copy_series, iter_values, py_index_of, py_percent_d, py_pow, py_round,
-    py_slice_range, py_str_value, reevaluate, rows, set_values, shift_time, truncate_local,
-    xff_counts, AGG_FUNCS,
+    py_slice_range, reevaluate, rows, set_values, shift_time, truncate_local, xff_counts,
+    AGG_FUNCS,
 };
 use crate::query::attime::parse_at_time;
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::pyfmt::{format_g, repr_f64};
 use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
-
-fn bad(msg: impl Into<String>) -> EvalError {
-    EvalError::BadRequest(msg.into())
-}
 
 /// Renames in place as graphite-web's `series.name = …; series.pathExpression = series.name`.
 fn rename(s: &mut Series, name: String) {
@@ -703,25 +700,6 @@ fn time_stack(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
         shift += 1;
     }
     Ok(out)
-}
-
-/// A `date` parameter as graphite-web's `parseATTime` reads it; graphite-web fails on anything
-/// but a string (`int` has no `.strip()`).
-fn date_param(
-    ctx: &EvalContext<'_>,
-    args: &Args<'_>,
-    name: &str,
-) -> Result<Option<i64>, EvalError> {
-    match args.raw_value(name)? {
-        None | Some(Value::None) => Ok(None),
-        Some(Value::Str(s)) => parse_at_time(&s, &ctx.tz, ctx.now)
-            .map(Some)
-            .map_err(|e| bad(format!("{name}: {e}"))),
-        Some(other) => Err(bad(format!(
-            "{name} must be a quoted time ('{}' has no .strip(), as graphite-web fails)",
-            py_str_value(&other)
-        ))),
-    }
 }
 
 fn time_slice(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
