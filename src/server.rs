@@ -129,6 +129,7 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         stats.clone(),
         settings.carbon.max_line_length,
         settings.carbon.max_pickle_frame,
+        settings.carbon.max_connections,
     );
     let listeners = match Listeners::start(
         ingest,

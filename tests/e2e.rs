@@ -416,3 +416,54 @@ fn collectd_load_alert_mail_restart_and_recovery() {
     let msg = MessageParser::default().parse(&msgs[1]).unwrap();
     assert_eq!(msg.subject(), Some("[RECOVERED] Load on e2e-host"));
 }
+
+/// `carbon.max_connections` bounds the connections served at once: a connection beyond the
+/// limit waits (its points are not read) until another closes, and then nothing is lost.
+#[test]
+fn connections_beyond_the_limit_wait_their_turn() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &[("CARBONHOUND_CARBON__MAX_CONNECTIONS", "2")]);
+    let t = now() - 5;
+    let mut first = std::net::TcpStream::connect(server.tcp).unwrap();
+    let mut second = std::net::TcpStream::connect(server.tcp).unwrap();
+    first
+        .write_all(format!("limit.first 1 {t}\n").as_bytes())
+        .unwrap();
+    second
+        .write_all(format!("limit.second 2 {t}\n").as_bytes())
+        .unwrap();
+    wait_for(10, "both served", || {
+        (server
+            .get_json("/metrics/find?query=limit.*")
+            .as_array()?
+            .len()
+            == 2)
+            .then_some(())
+    });
+    let mut third = std::net::TcpStream::connect(server.tcp).unwrap();
+    third
+        .write_all(format!("limit.third 3 {t}\n").as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        server
+            .get_json("/metrics/find?query=limit.*")
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "the third waits"
+    );
+    drop(first);
+    wait_for(10, "the third served once a slot frees", || {
+        (server
+            .get_json("/metrics/find?query=limit.third")
+            .as_array()?
+            .len()
+            == 1)
+            .then_some(())
+    });
+    drop(second);
+    drop(third);
+}

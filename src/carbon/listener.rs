@@ -5,7 +5,10 @@
 //! task waits, so the sender feels TCP backpressure and nothing is dropped. A refused line is
 //! counted and logged (rate-limited) and the connection reads on. UDP has no backpressure:
 //! while the cache is full, datagrams wait in the socket's receive buffer and the kernel drops
-//! what does not fit (counted by the kernel, in `/proc/net/udp`).
+//! what does not fit (counted by the kernel, in `/proc/net/udp`). At most
+//! `carbon.max_connections` TCP connections are served at once (each holds a 64 KiB buffer);
+//! beyond that the listeners accept no more until one closes, and clients wait in the
+//! kernel's accept queue, so memory stays bounded.
 //!
 //! On shutdown the listeners stop accepting (connections the kernel already completed are
 //! still served), and each connection drains: it reads on, without waiting for cache room,
@@ -37,6 +40,10 @@ pub struct Ingest {
     /// Largest pickle frame accepted.
     pub max_pickle_frame: usize,
     log: RateLimitedLog,
+    /// One permit per TCP connection being served (`carbon.max_connections`); at the limit
+    /// the listeners stop accepting until a connection closes, and new ones wait in the
+    /// kernel's accept queue.
+    connections: Arc<tokio::sync::Semaphore>,
 }
 
 impl Ingest {
@@ -46,6 +53,7 @@ impl Ingest {
         stats: Arc<CarbonStats>,
         max_line_length: usize,
         max_pickle_frame: usize,
+        max_connections: usize,
     ) -> Arc<Ingest> {
         Arc::new(Ingest {
             store,
@@ -53,6 +61,7 @@ impl Ingest {
             max_line_length,
             max_pickle_frame,
             log: RateLimitedLog::new(Duration::from_secs(10), 10),
+            connections: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
         })
     }
 
@@ -260,6 +269,12 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Bounded connections: this one is served once a slot is free; until then
+                // the loop accepts no other (the rest wait in the kernel's accept queue).
+                let permit = tokio::select! {
+                    _ = cancel.cancelled(), if stop_accepting_at.is_none() => None,
+                    p = ingest.connections.clone().acquire_owned() => p.ok(),
+                };
                 let _ = stream.set_nodelay(true);
                 let ingest = ingest.clone();
                 let cancel = cancel.clone();
@@ -270,7 +285,10 @@ async fn accept_loop(
                             .plaintext_tcp
                             .connections
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tracker.spawn(plaintext_connection(stream, peer, ingest, cancel));
+                        tracker.spawn(async move {
+                            let _slot = permit;
+                            plaintext_connection(stream, peer, ingest, cancel).await
+                        });
                     }
                     Protocol::Pickle => {
                         ingest
@@ -278,9 +296,10 @@ async fn accept_loop(
                             .pickle_tcp
                             .connections
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tracker.spawn(super::pickle::pickle_connection(
-                            stream, peer, ingest, cancel,
-                        ));
+                        tracker.spawn(async move {
+                            let _slot = permit;
+                            super::pickle::pickle_connection(stream, peer, ingest, cancel).await
+                        });
                     }
                 }
             }

@@ -55,6 +55,8 @@ pub struct CarbonSettings {
     pub max_line_length: usize,
     /// Largest pickle frame, in bytes.
     pub max_pickle_frame: usize,
+    /// TCP connections served at once; more wait in the accept queue.
+    pub max_connections: usize,
     /// Interval of the self metrics; zero disables them.
     #[serde(deserialize_with = "de_duration")]
     pub stats_interval: Duration,
