@@ -183,6 +183,11 @@ fn metrics_endpoints() {
     let (_dir, server, _) = seeded();
     let v = server.get_json("/metrics/find?query=servers.*");
     assert_eq!(
+        v,
+        server.get_json("/metrics?query=servers.*"),
+        "/metrics is find, as in graphite-web"
+    );
+    assert_eq!(
         v[0],
         serde_json::json!({"allowChildren": 1, "expandable": 1, "id": "servers.db1", "leaf": 0, "text": "db1"})
     );

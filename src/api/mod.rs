@@ -170,6 +170,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/render", get(render::render).post(render::render))
         .route("/render/", get(render::render).post(render::render))
+        .route("/metrics", get(metrics::find).post(metrics::find))
+        .route("/metrics/", get(metrics::find).post(metrics::find))
         .route("/metrics/find", get(metrics::find).post(metrics::find))
         .route("/metrics/find/", get(metrics::find).post(metrics::find))
         .route(
