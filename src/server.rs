@@ -147,10 +147,7 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         }
     };
 
-    let state = AppState {
-        store: store.clone(),
-        config: Arc::new(api_config(&settings)),
-    };
+    let state = AppState::new(store.clone(), api_config(&settings));
     let app = api::router(state)
         .merge(health_router(store.clone(), stats.clone()))
         .merge(api::status::router(api::status::StatusState::new(

@@ -158,10 +158,7 @@ fn start_server() -> Server {
         vec![],
     );
     let store = Store::open(dir.path(), rules, 100_000, Preallocation::Sparse, 0).unwrap();
-    let state = AppState {
-        store: Arc::new(store),
-        config: Arc::new(ApiConfig::default()),
-    };
+    let state = AppState::new(Arc::new(store), ApiConfig::default());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

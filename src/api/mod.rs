@@ -60,6 +60,23 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// Settings.
     pub config: Arc<ApiConfig>,
+    /// Renders evaluated at once (4 per core): more wait their turn (within the request
+    /// timeout), so a burst of heavy requests cannot take memory without bound.
+    pub renders: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    /// State over `store` with `config`.
+    pub fn new(store: Arc<Store>, config: ApiConfig) -> AppState {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        AppState {
+            store,
+            config: Arc::new(config),
+            renders: Arc::new(tokio::sync::Semaphore::new(4 * cores)),
+        }
+    }
 }
 
 /// An error response: a status and a plain-text message.

@@ -183,8 +183,11 @@ pub async fn render(
 ) -> Result<Response, ApiError> {
     let params = Params::from_request(query.as_deref(), &headers, &body);
     let timeout = state.config.timeout + Duration::from_secs(1);
-    let task = tokio::task::spawn_blocking(move || render_blocking(&state, &params));
-    match tokio::time::timeout(timeout, task).await {
+    let run = async move {
+        let _turn = state.renders.clone().acquire_owned().await;
+        tokio::task::spawn_blocking(move || render_blocking(&state, &params)).await
+    };
+    match tokio::time::timeout(timeout, run).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => Err(ApiError::internal(format!("render task failed: {e}"))),
         Err(_) => Err(ApiError::unavailable(

@@ -82,8 +82,12 @@ impl Default for GraphParams {
     }
 }
 
-/// Largest image side accepted, in pixels (bounds memory per request).
+/// Largest image side accepted, in pixels.
 pub const MAX_SIDE: u32 = 8192;
+
+/// Most pixels in one image (width × height): 8 M pixels, a 24 MiB drawing buffer, bounds the
+/// memory of one request.
+pub const MAX_PIXELS: u64 = 8 * 1024 * 1024;
 
 fn truthy(v: &str) -> bool {
     matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on")
@@ -157,6 +161,12 @@ impl GraphParams {
                 _ => {}
             }
         }
+        if p.width as u64 * p.height as u64 > MAX_PIXELS {
+            return Err(format!(
+                "width × height must be at most {MAX_PIXELS} pixels, not {} × {}",
+                p.width, p.height
+            ));
+        }
         Ok(p)
     }
 }
@@ -196,6 +206,11 @@ mod tests {
         assert_eq!((p.y_min, p.y_max), (Some(0.0), Some(10.0)));
         assert!(q(&[("width", "0")]).is_err());
         assert!(q(&[("width", "99999")]).is_err());
+        assert!(
+            q(&[("width", "8000"), ("height", "8000")]).is_err(),
+            "64 M pixels"
+        );
+        assert!(q(&[("width", "4000"), ("height", "2000")]).is_ok());
         assert!(q(&[("bgcolor", "nocolor")]).is_err());
         assert_eq!(q(&[("width", "")]).unwrap().width, 330);
     }

@@ -201,8 +201,8 @@ fn parse_reference(
         date(y, m, d)?
     } else if r.len() == 8 && r.chars().all(|c| c.is_ascii_digit()) {
         date(int(&r[..4])? as i32, int(&r[4..6])?, int(&r[6..8])?)?
-    } else if r.len() >= 3 && MONTHS.contains(&&r[..3]) {
-        let m = MONTHS.iter().position(|x| *x == &r[..3]).unwrap_or(0) as u32 + 1;
+    } else if let Some(m) = r.get(..3).and_then(|p| MONTHS.iter().position(|x| *x == p)) {
+        let m = m as u32 + 1;
         let tail2 = r.get(r.len().saturating_sub(2)..).unwrap_or("");
         let tail1 = r.get(r.len() - 1..).unwrap_or("");
         let d = if tail2.len() == 2 && tail2.chars().all(|c| c.is_ascii_digit()) {
@@ -213,9 +213,12 @@ fn parse_reference(
             return err("Day of month required after month name");
         };
         date(today.year(), m, d)?
-    } else if r.len() >= 3 && WEEKDAYS.contains(&&r[..3]) {
+    } else if let Some(target) = r
+        .get(..3)
+        .and_then(|p| WEEKDAYS.iter().position(|x| *x == p))
+    {
         let today_idx = today.weekday().num_days_from_sunday() as i64;
-        let target = WEEKDAYS.iter().position(|x| *x == &r[..3]).unwrap_or(0) as i64;
+        let target = target as i64;
         let mut offset = today_idx - target;
         if offset < 0 {
             offset += 7;
@@ -360,5 +363,105 @@ mod tests {
         assert_eq!(parse_time_offset("+5min").unwrap(), 300);
         assert!(parse_time_offset("5").is_err());
         assert!(parse_time_offset("x").is_err());
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    /// Deterministic pseudo-random strings over an alphabet mixing attime's vocabulary,
+    /// digits, signs, separators and multi-byte characters.
+    fn strings(n: usize) -> Vec<String> {
+        let alphabet: Vec<&str> = vec![
+            "now",
+            "-",
+            "+",
+            "1",
+            "2",
+            "0",
+            "9",
+            "d",
+            "h",
+            "min",
+            "mon",
+            "s",
+            "w",
+            "y",
+            ":",
+            "/",
+            "_",
+            " ",
+            ",",
+            "am",
+            "pm",
+            "noon",
+            "midnight",
+            "teatime",
+            "today",
+            "yesterday",
+            "tomorrow",
+            "jan",
+            "feb",
+            "mon",
+            "sun",
+            "é",
+            "ü",
+            "日",
+            "€",
+            "🙂",
+            "x",
+            "12",
+            "2023",
+            "20231114",
+            "31",
+            "13",
+            "99",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let len = (seed % 7) as usize;
+                (0..len)
+                    .map(|k| {
+                        let v = seed.rotate_left(k as u32 * 9) as usize;
+                        alphabet[v % alphabet.len()]
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_input_panics() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        for s in strings(20_000) {
+            let _ = parse_at_time(&s, &Tz::UTC, 1_700_000_000);
+            let _ = parse_at_time(&s, &ny, 1_700_000_000);
+            let _ = parse_time_offset(&s);
+        }
+        for s in [
+            "ééé",
+            "日日日",
+            "🙂",
+            "é:é",
+            "1:é",
+            "12:3é",
+            "jané",
+            "moné",
+            "-1é",
+            "é+1d",
+            "99:99",
+            "25:00",
+            "12:00_20231399",
+            "99/99/99",
+            "1:",
+            ":1",
+        ] {
+            let _ = parse_at_time(s, &Tz::UTC, 1_700_000_000);
+        }
     }
 }

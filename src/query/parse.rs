@@ -543,3 +543,68 @@ mod tests {
         assert!(parse_target("a | b", 64).is_err());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    #[test]
+    fn no_input_panics() {
+        let alphabet: Vec<&str> = vec![
+            "sumSeries",
+            "(",
+            ")",
+            ",",
+            "'",
+            "\"",
+            "a",
+            ".",
+            "*",
+            "?",
+            "[",
+            "]",
+            "{",
+            "}",
+            "=",
+            "|",
+            " ",
+            "\\",
+            "1",
+            "-",
+            "e",
+            "2.5",
+            "true",
+            "None",
+            "inf",
+            "template",
+            "$x",
+            "é",
+            "日",
+            "🙂",
+            "\t",
+            "x=",
+            "seriesByTag",
+            "\n",
+            "=~",
+            ";",
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..50_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 12) as usize;
+            let target: String = (0..len)
+                .map(|k| alphabet[(seed.rotate_left(k as u32 * 7) as usize) % alphabet.len()])
+                .collect();
+            if let Err(e) = parse_target(&target, 8) {
+                // The message must point inside (or at the end of) the target.
+                assert!(e.position <= target.chars().count(), "{target:?}: {e}");
+                let _ = e.to_string();
+            }
+        }
+        // Deep nesting stops at the limit instead of overflowing the stack.
+        let deep = format!("{}a{}", "f(".repeat(10_000), ")".repeat(10_000));
+        assert!(parse_target(&deep, 64).is_err());
+    }
+}

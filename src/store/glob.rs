@@ -5,7 +5,7 @@
 //! `[` without its `]` is a literal. Matching is case-sensitive, by Unicode character.
 
 /// One node pattern, compiled.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum NodePattern {
     /// No wildcard at all: compare as a string (the index looks it up directly).
     Literal(String),
@@ -13,7 +13,29 @@ pub enum NodePattern {
     GlobStar,
     /// Some wildcard: any alternative may match.
     Glob(Vec<Vec<Token>>),
+    /// A node whose `{…}` groups would expand to more than [`MAX_ALTERNATIVES`] alternatives
+    /// (`{a,b}{a,b}…` doubles with every group), matched as one regular expression instead;
+    /// `None` when even that is too large, which matches nothing.
+    Regex(Option<regex::Regex>),
 }
+
+impl PartialEq for NodePattern {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (NodePattern::Literal(a), NodePattern::Literal(b)) => a == b,
+            (NodePattern::GlobStar, NodePattern::GlobStar) => true,
+            (NodePattern::Glob(a), NodePattern::Glob(b)) => a == b,
+            (NodePattern::Regex(a), NodePattern::Regex(b)) => {
+                a.as_ref().map(|r| r.as_str()) == b.as_ref().map(|r| r.as_str())
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Most alternatives a node's `{…}` groups are expanded into (graphite-web has no limit and
+/// would run out of memory on a pattern with many groups).
+pub const MAX_ALTERNATIVES: usize = 1024;
 
 /// One element of an fnmatch pattern.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,14 +53,84 @@ pub enum Token {
 /// Expands `{a,b}` groups as graphite-web's `expand_braces`: the first innermost group is
 /// replaced by each of its alternatives, recursively; duplicates removed, order kept.
 pub fn expand_braces(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    expand_into(s, &mut out);
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|v| seen.insert(v.clone()));
-    out
+    expand_braces_limited(s, usize::MAX).unwrap_or_default()
 }
 
-fn expand_into(s: &str, out: &mut Vec<String>) {
+/// [`expand_braces`], giving up (`None`) once more than `limit` alternatives appear.
+pub fn expand_braces_limited(s: &str, limit: usize) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    if !expand_into(s, &mut out, limit) {
+        return None;
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|v| seen.insert(v.clone()));
+    Some(out)
+}
+
+/// A node pattern as one anchored regular expression: `*` → `.*`, `?` → `.`, `[…]`/`[!…]`
+/// classes, `{a,b}` → `(?:a|b)` (nested too), everything else literal.
+fn to_regex(node: &str) -> Option<regex::Regex> {
+    let chars: Vec<char> = node.chars().collect();
+    let mut re = String::from("^(?s:");
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            '{' => {
+                depth += 1;
+                re.push_str("(?:");
+            }
+            '}' if depth > 0 => {
+                depth -= 1;
+                re.push(')');
+            }
+            ',' if depth > 0 => re.push('|'),
+            '[' => {
+                let close = chars[i + 1..]
+                    .iter()
+                    .position(|&c| c == ']')
+                    .map(|p| p + i + 1);
+                match close {
+                    Some(j) if j > i + 1 => {
+                        let body: String = chars[i + 1..j].iter().collect();
+                        let (neg, body) = match body.strip_prefix('!') {
+                            Some(b) => ("^", b.to_string()),
+                            None => ("", body),
+                        };
+                        let escaped: String = body
+                            .chars()
+                            .map(|c| {
+                                if matches!(c, '\\' | '[' | ']' | '^' | '&' | '~') {
+                                    format!("\\{c}")
+                                } else {
+                                    c.to_string()
+                                }
+                            })
+                            .collect();
+                        re.push_str(&format!("[{neg}{escaped}]"));
+                        i = j;
+                    }
+                    _ => re.push_str(&regex::escape("[")),
+                }
+            }
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+        i += 1;
+    }
+    for _ in 0..depth {
+        re.push(')');
+    }
+    re.push_str(")$");
+    regex::RegexBuilder::new(&re)
+        .size_limit(1 << 20)
+        .build()
+        .ok()
+}
+
+/// Expands into `out`; `false` once `out` would exceed `limit`.
+fn expand_into(s: &str, out: &mut Vec<String>, limit: usize) -> bool {
     // Find the first `{...}` with no brace inside.
     let bytes = s.as_bytes();
     let mut open = None;
@@ -50,15 +142,21 @@ fn expand_into(s: &str, out: &mut Vec<String>) {
                     let inner = &s[o + 1..i];
                     for alt in inner.split(',') {
                         let next = format!("{}{}{}", &s[..o], alt, &s[i + 1..]);
-                        expand_into(&next, out);
+                        if !expand_into(&next, out, limit) {
+                            return false;
+                        }
                     }
-                    return;
+                    return true;
                 }
             }
             _ => {}
         }
     }
+    if out.len() >= limit {
+        return false;
+    }
     out.push(s.to_string());
+    true
 }
 
 /// Whether a node pattern has any wildcard (`*`, `?`, `[`, or a `{}` group).
@@ -174,7 +272,9 @@ impl NodePattern {
         if !has_wildcard(&node) {
             return NodePattern::Literal(node);
         }
-        let alts = expand_braces(&node);
+        let Some(alts) = expand_braces_limited(&node, MAX_ALTERNATIVES) else {
+            return NodePattern::Regex(to_regex(&node));
+        };
         if alts.len() == 1 && !has_wildcard(&alts[0]) {
             return NodePattern::Literal(alts.into_iter().next().unwrap_or_default());
         }
@@ -187,6 +287,7 @@ impl NodePattern {
             NodePattern::Literal(l) => l == name,
             NodePattern::GlobStar => true,
             NodePattern::Glob(alts) => alts.iter().any(|t| fnmatch(t, name)),
+            NodePattern::Regex(re) => re.as_ref().is_some_and(|re| re.is_match(name)),
         }
     }
 
@@ -206,7 +307,7 @@ impl NodePattern {
                         .collect::<Option<String>>()
                 })
                 .collect(),
-            NodePattern::GlobStar => None,
+            NodePattern::GlobStar | NodePattern::Regex(_) => None,
         }
     }
 }
@@ -286,6 +387,21 @@ mod tests {
             NodePattern::compile("plain"),
             NodePattern::Literal("plain".into())
         );
+    }
+
+    #[test]
+    fn many_groups_are_matched_without_expanding_them() {
+        // 2^30 alternatives if expanded; matched as a regular expression instead.
+        let p = NodePattern::compile(&"{a,b}".repeat(30));
+        assert!(matches!(p, NodePattern::Regex(Some(_))));
+        assert!(p.matches(&"ab".repeat(15)));
+        assert!(!p.matches(&"ab".repeat(14)));
+        let p = NodePattern::compile(&format!("{}h[0-2]*", "{x,y}".repeat(12)));
+        assert!(p.matches("xyxyxyxyxyxyh1zz"));
+        assert!(!p.matches("xyxyxyxyxyxyh3"));
+        let p = NodePattern::compile(&format!("{}[!q]", "{x,y}".repeat(12)));
+        assert!(p.matches("xxxxxxxxxxxxa"));
+        assert!(!p.matches("xxxxxxxxxxxxq"));
     }
 
     #[test]
