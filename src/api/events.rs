@@ -36,9 +36,18 @@ use crate::query::attime::parse_at_time;
 
 /// A JSON error answer `{"error": message}`, as graphite-web's `_jsonError`.
 fn json_error(status: StatusCode, message: &str) -> Response {
-    let mut body = String::from("{\"error\": ");
+    json_error_as(status, message, false)
+}
+
+/// [`json_error`], indented by two with `pretty` (graphite-web's `jsonResponse`).
+fn json_error_as(status: StatusCode, message: &str, pretty: bool) -> Response {
+    let mut body = String::from(if pretty {
+        "{\n  \"error\": "
+    } else {
+        "{\"error\": "
+    });
     push_py_json_str(&mut body, message);
-    body.push('}');
+    body.push_str(if pretty { "\n}" } else { "}" });
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -89,12 +98,21 @@ impl EventQuery {
         let get = Params::from_request(query, &HeaderMap::new(), b"");
         let now_us = now_micros();
         let now = now_us.div_euclid(1_000_000);
+        // graphite-web's `parseATTime` keeps the microseconds of "now" in times relative to
+        // it (`now`, `-1h`): a time that moves with `now` gets them too.
+        let sub_second = now_us.rem_euclid(1_000_000);
         let time = |key: &str| -> Result<Option<i64>, EventError> {
             get.get(key)
                 .map(|v| {
-                    parse_at_time(v, &tz, now)
-                        .map_err(|e| EventError::BadRequest(format!("invalid {key} '{v}': {e}")))
-                        .map(|t| t.saturating_mul(1_000_000))
+                    let bad = |e| EventError::BadRequest(format!("invalid {key} '{v}': {e}"));
+                    let t = parse_at_time(v, &tz, now).map_err(bad)?;
+                    let relative = parse_at_time(v, &tz, now + 1).map_err(bad)? == t + 1;
+                    let us = t.saturating_mul(1_000_000);
+                    Ok(if relative {
+                        us.saturating_add(sub_second)
+                    } else {
+                        us
+                    })
                 })
                 .transpose()
         };
@@ -200,13 +218,13 @@ pub async fn detail(
     // graphite-web's route takes digits only.
     let id = match id.parse::<u64>() {
         Ok(n) if id.bytes().all(|b| b.is_ascii_digit()) => n,
-        _ => return json_error(StatusCode::NOT_FOUND, MISSING),
+        _ => return json_error_as(StatusCode::NOT_FOUND, MISSING, pretty),
     };
     let tz = state.config.tz;
     with_store(move |store| {
         let Some(event) = store.get(id)? else {
             return Ok(if json {
-                json_error(StatusCode::NOT_FOUND, MISSING)
+                json_error_as(StatusCode::NOT_FOUND, MISSING, pretty)
             } else {
                 (
                     StatusCode::NOT_FOUND,

@@ -77,13 +77,13 @@ fn when_micros(v: &Value) -> Result<i64, EventError> {
         _ => return Err(bad()),
     };
     if let Some(i) = n.as_i64() {
-        if (i as f64) < WHEN_MIN || (i as f64) >= WHEN_MAX {
+        if !(WHEN_MIN..WHEN_MAX).contains(&(i as f64)) {
             return Err(bad());
         }
         return Ok(i * US);
     }
     let f = n.as_f64().ok_or_else(bad)?;
-    if !f.is_finite() || f < WHEN_MIN || f >= WHEN_MAX {
+    if !(WHEN_MIN..WHEN_MAX).contains(&f) {
         return Err(bad());
     }
     let secs = f.trunc();

@@ -75,3 +75,56 @@ pub const FUNCTIONS: &[FunctionDef] = &[FunctionDef {
     aggregator: false,
     imp: events,
 }];
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::events::{install, uninstall, EventStore, NewEvent};
+    use crate::query::eval::EvalError;
+    use crate::query::functions::testing::eval;
+    use crate::query::series::ConsolidationFunc;
+
+    #[test]
+    fn counts_events_per_second_within_the_point_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EventStore::open(dir.path()).unwrap());
+        let t0 = 1_700_000_000;
+        for (when_us, tags) in [
+            (t0 * 1_000_000 + 2_500_000, "deploy web"),
+            (t0 * 1_000_000 + 2_000_000, "deploy"),
+            (t0 * 1_000_000 + 4_000_000, "db"),
+            (t0 * 1_000_000 + 10_000_000, "deploy"), // at the end: no slot
+        ] {
+            store
+                .add(NewEvent {
+                    when_us: Some(when_us),
+                    what: "x".into(),
+                    data: String::new(),
+                    tags: tags.into(),
+                })
+                .unwrap();
+        }
+        install(store.clone());
+        let deploy = eval(&[], "events(\"deploy\")", t0, t0 + 10);
+        let all = eval(&[], "events('*')", t0, t0 + 10);
+        let both = eval(&[], "events(\"deploy\", \"web\")", t0, t0 + 10);
+        let huge = eval(&[], "events(\"deploy\")", 0, 60_000_000);
+        uninstall(&store);
+
+        let s = &deploy.unwrap()[0];
+        assert_eq!(s.name, "events(\"deploy\")");
+        assert_eq!(s.path_expression, s.name);
+        assert_eq!((s.start, s.end, s.step), (t0, t0 + 10, 1));
+        assert_eq!(s.consolidation_func, ConsolidationFunc::Sum);
+        let mut want = vec![None; 10];
+        want[2] = Some(2.0);
+        assert_eq!(s.values, want);
+        want[4] = Some(1.0);
+        assert_eq!(all.unwrap()[0].values, want);
+        let s = &both.unwrap()[0];
+        assert_eq!(s.name, "events(\"deploy\", \"web\")");
+        assert_eq!(s.values.iter().flatten().sum::<f64>(), 1.0);
+        assert!(matches!(huge, Err(EvalError::TooLarge(_))), "{huge:?}");
+    }
+}
