@@ -3,7 +3,8 @@
 //!
 //! Handlers parse parameters as graphite-web does, run evaluation on the blocking pool
 //! (whisper reads are plain file I/O), and map errors to statuses: 400 for a bad request
-//! (saying what and where), 404, 413 for limits, 503 for timeouts. Never writes to the store.
+//! (saying what and where), 404, 413 for limits, 503 for timeouts. Never writes to the store
+//! (`POST /events/` writes only the event store, [`crate::events`]).
 
 pub mod events;
 pub mod formats;
