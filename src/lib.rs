@@ -27,6 +27,7 @@
 //!   evaluator, and the function registry (one file per family under `query::functions`).
 //! - [`graph`]: PNG and SVG graphs with plotters and an embedded font.
 //! - [`api`]: graphite-web's HTTP endpoints on axum, plus the alert status pages.
+//! - [`events`]: graphite-web's event store (deploy markers, `events()`), sled in `data_dir/events`.
 //! - [`alert`]: Hound-style threshold rules, their state (sled), reminders and mail (lettre),
 //!   evaluated in-process through [`query`] and drawn through [`graph`].
 //! - [`cli`]: command-line tools (`carbonhound whisper …`).
@@ -40,6 +41,7 @@ pub mod api;
 pub mod carbon;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod graph;
 pub mod query;
 pub mod ratelimit;

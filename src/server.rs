@@ -1,6 +1,6 @@
 //! `carbonhound serve`: wires the parts together in data-path order — store and persisters,
-//! carbon listeners, the HTTP API, the periodic index rescan — and takes them down in the
-//! reverse order on SIGTERM/SIGINT so that every accepted point reaches disk.
+//! the event store, carbon listeners, the HTTP API, the periodic index rescan — and takes them
+//! down in the reverse order on SIGTERM/SIGINT so that every accepted point reaches disk.
 //!
 //! Shutdown is one mechanism: a [`CancellationToken`] every task watches. SIGHUP reloads
 //! the storage rules and the alert rules; a bad file is refused (with its path and line) and
@@ -115,6 +115,9 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         store.index.len(),
         store.tags.len()
     );
+    // Opened before anything that may read it (the alert scheduler, /render, /events).
+    let events = crate::events::Installed::open(&settings.data_dir)?;
+    tracing::info!("event store: {} events", events.store().len());
     let cancel = CancellationToken::new();
     let alerting = crate::alert::start(&settings, store.clone(), cancel.clone()).await?;
     let persisters = Persisters::start(
@@ -234,8 +237,12 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         listeners.shutdown().await;
         let _ = http_task.await;
         alerting.stopped().await;
-        tracing::info!("flushing the cache to disk");
-        let _ = tokio::task::spawn_blocking(move || persisters.flush_and_stop()).await;
+        tracing::info!("closing the event store; flushing the cache to disk");
+        let _ = tokio::task::spawn_blocking(move || {
+            drop(events);
+            persisters.flush_and_stop()
+        })
+        .await;
         tracing::info!("shutdown complete");
     });
 

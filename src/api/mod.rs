@@ -1,10 +1,12 @@
 //! The HTTP API: graphite-web's endpoints (`/render`, `/metrics/*`, `/functions`, `/tags/*`,
-//! `/version`) on axum, so Grafana's Graphite data source works unchanged.
+//! `/events/*`, `/version`) on axum, so Grafana's Graphite data source works unchanged.
 //!
 //! Handlers parse parameters as graphite-web does, run evaluation on the blocking pool
 //! (whisper reads are plain file I/O), and map errors to statuses: 400 for a bad request
-//! (saying what and where), 404, 413 for limits, 503 for timeouts. Never writes to the store.
+//! (saying what and where), 404, 413 for limits, 503 for timeouts. Never writes to the store
+//! (`POST /events/` writes only the event store, [`crate::events`]).
 
+pub mod events;
 pub mod formats;
 pub mod functions;
 pub mod metrics;
@@ -227,6 +229,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tags/delSeries", axum::routing::post(tags::del_series))
         .route("/tags/{tag}", get(tags::details))
+        .route("/events", get(events::list).post(events::post))
+        .route("/events/", get(events::list).post(events::post))
+        .route(
+            "/events/get_data",
+            get(events::get_data).post(events::get_data),
+        )
+        .route("/events/{id}", get(events::detail))
+        .route("/events/{id}/", get(events::detail))
         .route("/version", get(version))
         .route("/version/", get(version))
         .layer(DefaultBodyLimit::max(limit))

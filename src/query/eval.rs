@@ -163,6 +163,19 @@ impl<'a> EvalContext<'a> {
         }
     }
 
+    /// Counts `n` datapoints a function builds without fetching (e.g. `events`) against the
+    /// request's budget, as fetched series are counted: [`EvalError::TooLarge`] once the
+    /// request would hold more than `query.max_points_per_response`.
+    pub fn charge_points(&self, n: usize) -> Result<(), EvalError> {
+        let max = self.limits.max_points;
+        if n > max || self.state.points.fetch_add(n, Ordering::Relaxed) + n > max {
+            return Err(EvalError::TooLarge(format!(
+                "request reads more than {max} datapoints (query.max_points_per_response)"
+            )));
+        }
+        Ok(())
+    }
+
     /// Evaluates one whole target to its series list.
     pub fn eval_target(&self, expr: &Expr) -> Result<Vec<Series>, EvalError> {
         if expr.depth() > self.limits.max_depth {

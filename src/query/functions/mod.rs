@@ -6,6 +6,7 @@ pub mod alias;
 pub mod calculate;
 pub mod combine;
 pub mod common;
+pub mod events;
 pub mod filter;
 pub mod graph;
 pub mod special;
@@ -27,6 +28,7 @@ const FAMILIES: &[&[FunctionDef]] = &[
     alias::FUNCTIONS,
     graph::FUNCTIONS,
     special::FUNCTIONS,
+    events::FUNCTIONS,
 ];
 
 static REGISTRY: LazyLock<HashMap<&'static str, &'static FunctionDef>> = LazyLock::new(|| {

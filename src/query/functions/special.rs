@@ -3,8 +3,7 @@
 //! (`time`, `sin`, `randomWalk`) — graphite-web's "Special" group and the generators it files
 //! under "Transform".
 //!
-//! Not here: `events` (graphite-web reads its own event database, which carbonhound does not
-//! have), `seriesByTag` (the tags family), `constantLine` (graph.rs), `cactiStyle` and `substr`
+//! Not here: `events` (events.rs: it reads the event store), `seriesByTag` (the tags family), `constantLine` (graph.rs), `cactiStyle` and `substr`
 //! (alias.rs: they rename). `randomWalk` draws from a random generator as graphite-web does,
 //! so only its shape is reproducible. Nothing here fetches by itself or writes.
 

@@ -1,0 +1,121 @@
+//! Events: graphite-web's event store — deploy markers and other annotations that ops teams
+//! post (`POST /events/`) and that Grafana's Graphite annotations ("Graphite events" query,
+//! `/events/get_data`) and the render function `events()` read.
+//!
+//! Owns the event database under `data_dir/events` ([`EventStore`], sled), the model of one
+//! event and its JSON ([`Event`], [`NewEvent`]), and django-tagging's tag semantics
+//! ([`tags`]). graphite-web 1.1.8's `graphite/events` app is the spec (models.py, views.py).
+//! Never touches whisper files or the metric store; the HTTP side lives in `api::events`,
+//! the render function in `query::functions::events`.
+//!
+//! The open store is process-wide, as graphite-web's database is: `carbonhound serve` opens
+//! it and [`install`]s it for the API and the evaluator, which find it with [`installed`]; the
+//! [`Installed`] guard closes it (flushed) at shutdown. A process that never installs one
+//! (`carbonhound alerts check`, tests that evaluate in-process) has no events: `events()`
+//! then refuses with a clear error.
+//!
+//! # Limits (answers with HTTP 400/413 beyond them, nothing stored)
+//! - `what`: at most [`MAX_WHAT_CHARS`] characters (400), graphite-web's column size.
+//! - `tags`: at most [`MAX_TAGS_CHARS`] characters once joined with spaces (400), graphite-web's
+//!   column size.
+//! - `data`: at most [`MAX_DATA_BYTES`] bytes (413); the request body is also bounded by
+//!   `query.max_body_bytes`.
+//! - One answer of `/events/get_data` or `/events/` lists at most [`MAX_EVENTS_PER_ANSWER`]
+//!   events and [`MAX_ANSWER_BYTES`] bytes of event text; a query matching more is refused
+//!   whole (413, "narrow from/until or the tags"), never cut short silently.
+
+pub mod db;
+pub mod event;
+pub mod tags;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+pub use db::EventStore;
+pub use event::{Event, NewEvent};
+pub use tags::{SetOperation, TagQuery};
+
+/// Longest `what`, in characters (graphite-web's `CharField(max_length=255)`).
+pub const MAX_WHAT_CHARS: usize = 255;
+/// Longest tag string, in characters (graphite-web's `TagField(max_length=255)`).
+pub const MAX_TAGS_CHARS: usize = 255;
+/// Largest `data`, in bytes of UTF-8.
+pub const MAX_DATA_BYTES: usize = 64 * 1024;
+/// Most events in one `/events/get_data` or `/events/` answer.
+pub const MAX_EVENTS_PER_ANSWER: usize = 10_000;
+/// Most bytes of event text (`what` + `data` + `tags`) in one answer.
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+
+/// Why an event could not be stored or read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventError {
+    /// The request is wrong (not a JSON object, bad tags, …): HTTP 400.
+    BadRequest(String),
+    /// Over a documented limit: HTTP 413.
+    TooLarge(String),
+    /// The database failed: HTTP 500.
+    Storage(String),
+}
+
+impl std::fmt::Display for EventError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventError::BadRequest(m) | EventError::TooLarge(m) | EventError::Storage(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
+
+/// Where the event database lives: `data_dir/events`.
+pub fn dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("events")
+}
+
+static CURRENT: RwLock<Option<Arc<EventStore>>> = RwLock::new(None);
+
+/// Makes `store` the process's event store (replacing any other).
+pub fn install(store: Arc<EventStore>) {
+    *CURRENT.write().unwrap_or_else(|e| e.into_inner()) = Some(store);
+}
+
+/// The process's event store, if one is open.
+pub fn installed() -> Option<Arc<EventStore>> {
+    CURRENT.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Removes `store` as the process's event store (if it still is) and flushes it.
+pub fn uninstall(store: &Arc<EventStore>) {
+    let mut current = CURRENT.write().unwrap_or_else(|e| e.into_inner());
+    if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, store)) {
+        *current = None;
+    }
+    drop(current);
+    store.flush();
+}
+
+/// An installed event store: dropping it uninstalls and flushes it (server shutdown, or a
+/// start that failed after opening it).
+pub struct Installed(Arc<EventStore>);
+
+impl Installed {
+    /// Opens the event store of `data_dir` ([`dir`]) and installs it.
+    pub fn open(data_dir: &Path) -> Result<Installed, String> {
+        let store = Arc::new(EventStore::open(&dir(data_dir))?);
+        install(store.clone());
+        Ok(Installed(store))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<EventStore> {
+        &self.0
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        uninstall(&self.0);
+    }
+}
