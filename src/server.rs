@@ -116,8 +116,11 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         store.tags.len()
     );
     // Opened before anything that may read it (the alert scheduler, /render, /events).
-    let events = crate::events::Installed::open(&settings.data_dir)?;
-    tracing::info!("event store: {} events", events.store().len());
+    let events = Arc::new(crate::events::EventStore::open(&crate::events::dir(
+        &settings.data_dir,
+    ))?);
+    tracing::info!("event store: {} events", events.len());
+    store.attach_events(events.clone());
     let cancel = CancellationToken::new();
     let alerting = crate::alert::start(&settings, store.clone(), cancel.clone()).await?;
     let persisters = Persisters::start(
@@ -239,7 +242,7 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         alerting.stopped().await;
         tracing::info!("closing the event store; flushing the cache to disk");
         let _ = tokio::task::spawn_blocking(move || {
-            drop(events);
+            events.flush();
             persisters.flush_and_stop()
         })
         .await;

@@ -516,10 +516,10 @@ fn malformed_plaintext_is_counted_and_good_lines_on_the_same_connection_are_kept
         assert_eq!(whisper_points(&read), vec![(t, *v)], "{name}");
     }
     // Only the good metrics' files exist, all under data/whisper; nothing escaped. (The alert
-    // state database under data/state is the server's own.)
+    // state under data/state and the event store under data/events are the server's own.)
     let everything: BTreeSet<PathBuf> = all_files(srv.dir.path())
         .into_iter()
-        .filter(|p| !p.starts_with("data/state"))
+        .filter(|p| !p.starts_with("data/state") && !p.starts_with("data/events"))
         .collect();
     let expected: BTreeSet<PathBuf> =
         ["carbonhound.toml", "storage-schemas.conf"]

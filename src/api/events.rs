@@ -65,9 +65,10 @@ fn error_response(e: EventError) -> Response {
 
 /// Runs `f` on the blocking pool with the open event store.
 async fn with_store(
+    state: &AppState,
     f: impl FnOnce(&EventStore) -> Result<Response, EventError> + Send + 'static,
 ) -> Response {
-    let Some(store) = crate::events::installed() else {
+    let Some(store) = state.store.events().cloned() else {
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the event store is not open",
@@ -166,7 +167,7 @@ pub async fn get_data(
         .has("jsonp")
         .then(|| all.get("jsonp").unwrap_or("").to_string());
     let tz = state.config.tz;
-    with_store(move |store| {
+    with_store(&state, move |store| {
         let events = EventQuery::parse(query.as_deref(), tz)?.fetch(store)?;
         let json = events_json(&events);
         Ok(match jsonp {
@@ -178,12 +179,12 @@ pub async fn get_data(
 }
 
 /// `POST /events/`: stores a posted event (see [`NewEvent::from_json`]); 200, empty body.
-pub async fn post(body: Bytes) -> Response {
+pub async fn post(State(state): State<AppState>, body: Bytes) -> Response {
     let new = match NewEvent::from_json(&body) {
         Ok(n) => n,
         Err(e) => return error_response(e),
     };
-    with_store(move |store| {
+    with_store(&state, move |store| {
         let event = store.add(new)?;
         tracing::debug!("event {} stored: {}", event.id, event.what);
         Ok(StatusCode::OK.into_response())
@@ -221,7 +222,7 @@ pub async fn detail(
         _ => return json_error_as(StatusCode::NOT_FOUND, MISSING, pretty),
     };
     let tz = state.config.tz;
-    with_store(move |store| {
+    with_store(&state, move |store| {
         let Some(event) = store.get(id)? else {
             return Ok(if json {
                 json_error_as(StatusCode::NOT_FOUND, MISSING, pretty)
@@ -259,7 +260,7 @@ pub async fn list(
 ) -> Response {
     let json = wants_json(&headers);
     let tz = state.config.tz;
-    with_store(move |store| {
+    with_store(&state, move |store| {
         let events = EventQuery::parse(query.as_deref(), tz)?.fetch(store)?;
         if json {
             return Ok(respond("application/json", events_json(&events)));

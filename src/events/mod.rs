@@ -8,11 +8,10 @@
 //! Never touches whisper files or the metric store; the HTTP side lives in `api::events`,
 //! the render function in `query::functions::events`.
 //!
-//! The open store is process-wide, as graphite-web's database is: `carbonhound serve` opens
-//! it and [`install`]s it for the API and the evaluator, which find it with [`installed`]; the
-//! [`Installed`] guard closes it (flushed) at shutdown. A process that never installs one
-//! (`carbonhound alerts check`, tests that evaluate in-process) has no events: `events()`
-//! then refuses with a clear error.
+//! `carbonhound serve` opens the store and attaches it to the metric store
+//! ([`crate::store::Store::attach_events`]), where the API and the evaluator find it, and
+//! flushes it at shutdown. A process that opens none (`carbonhound alerts check`, tests that
+//! evaluate in-process) has no events: `events()` then refuses with a clear error.
 //!
 //! # Limits (answers with HTTP 400/413 beyond them, nothing stored)
 //! - `what`: at most [`MAX_WHAT_CHARS`] characters (400), graphite-web's column size.
@@ -29,7 +28,6 @@ pub mod event;
 pub mod tags;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
 
 pub use db::EventStore;
 pub use event::{Event, NewEvent};
@@ -72,50 +70,4 @@ impl std::error::Error for EventError {}
 /// Where the event database lives: `data_dir/events`.
 pub fn dir(data_dir: &Path) -> PathBuf {
     data_dir.join("events")
-}
-
-static CURRENT: RwLock<Option<Arc<EventStore>>> = RwLock::new(None);
-
-/// Makes `store` the process's event store (replacing any other).
-pub fn install(store: Arc<EventStore>) {
-    *CURRENT.write().unwrap_or_else(|e| e.into_inner()) = Some(store);
-}
-
-/// The process's event store, if one is open.
-pub fn installed() -> Option<Arc<EventStore>> {
-    CURRENT.read().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-/// Removes `store` as the process's event store (if it still is) and flushes it.
-pub fn uninstall(store: &Arc<EventStore>) {
-    let mut current = CURRENT.write().unwrap_or_else(|e| e.into_inner());
-    if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, store)) {
-        *current = None;
-    }
-    drop(current);
-    store.flush();
-}
-
-/// An installed event store: dropping it uninstalls and flushes it (server shutdown, or a
-/// start that failed after opening it).
-pub struct Installed(Arc<EventStore>);
-
-impl Installed {
-    /// Opens the event store of `data_dir` ([`dir`]) and installs it.
-    pub fn open(data_dir: &Path) -> Result<Installed, String> {
-        let store = Arc::new(EventStore::open(&dir(data_dir))?);
-        install(store.clone());
-        Ok(Installed(store))
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Arc<EventStore> {
-        &self.0
-    }
-}
-
-impl Drop for Installed {
-    fn drop(&mut self) {
-        uninstall(&self.0);
-    }
 }

@@ -102,6 +102,8 @@ pub struct Store {
     max_creates_per_second: u32,
     /// Whisper files kept open for reading.
     readers: readers::Readers,
+    /// The event store (graphite-web's events), once the server has opened it.
+    events: std::sync::OnceLock<Arc<crate::events::EventStore>>,
 }
 
 /// Seconds since the epoch, now.
@@ -132,6 +134,7 @@ impl Store {
             preallocation,
             max_creates_per_second,
             readers: readers::Readers::sized_for_this_process(),
+            events: std::sync::OnceLock::new(),
         };
         store.rescan();
         Ok(store)
@@ -143,6 +146,17 @@ impl Store {
             self.index.scan(&self.whisper_dir),
             self.tags.scan(&self.whisper_dir),
         )
+    }
+
+    /// Attaches the event store (once; later calls are ignored) so the API and `events()`
+    /// find it through the store they already hold.
+    pub fn attach_events(&self, events: Arc<crate::events::EventStore>) {
+        let _ = self.events.set(events);
+    }
+
+    /// The event store, if the server opened one.
+    pub fn events(&self) -> Option<&Arc<crate::events::EventStore>> {
+        self.events.get()
     }
 
     /// The whisper directory.

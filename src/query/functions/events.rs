@@ -1,7 +1,8 @@
 //! `events(*tags)`: graphite-web's series of posted events (deploy markers), one value per
 //! second counting the events of that second, for `drawAsInfinite(events("deploy"))`.
 //!
-//! Reads the process's event store ([`crate::events::installed`]); never writes it, never
+//! Reads the event store attached to the metric store ([`crate::store::Store::events`]);
+//! never writes it, never
 //! fetches metrics. Tag matching is graphite-web's `find_events` without `set` (events having
 //! all the tags, names no event has dropped; `"*"` alone for every event).
 //!
@@ -31,7 +32,7 @@ fn events(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
     let points = usize::try_from(end - start)
         .map_err(|_| EvalError::TooLarge("time range too long for events()".into()))?;
     ctx.charge_points(points)?;
-    let store = crate::events::installed().ok_or_else(|| {
+    let store = ctx.store.events().ok_or_else(|| {
         bad("events() needs the event store, which only `carbonhound serve` opens")
     })?;
     let query = (tags != ["*"]).then(|| store.tag_query(tags, SetOperation::All));
@@ -80,9 +81,9 @@ pub const FUNCTIONS: &[FunctionDef] = &[FunctionDef {
 mod tests {
     use std::sync::Arc;
 
-    use crate::events::{install, uninstall, EventStore, NewEvent};
+    use crate::events::{EventStore, NewEvent};
     use crate::query::eval::EvalError;
-    use crate::query::functions::testing::eval;
+    use crate::query::functions::testing::{eval_in, store as metric_store};
     use crate::query::series::ConsolidationFunc;
 
     #[test]
@@ -105,12 +106,16 @@ mod tests {
                 })
                 .unwrap();
         }
-        install(store.clone());
-        let deploy = eval(&[], "events(\"deploy\")", t0, t0 + 10);
-        let all = eval(&[], "events('*')", t0, t0 + 10);
-        let both = eval(&[], "events(\"deploy\", \"web\")", t0, t0 + 10);
-        let huge = eval(&[], "events(\"deploy\")", 0, 60_000_000);
-        uninstall(&store);
+        let (_metric_dir, metrics) = metric_store(&[]);
+        assert!(
+            eval_in(&metrics, "events(\"deploy\")", t0, t0 + 10).is_err(),
+            "no event store attached"
+        );
+        metrics.attach_events(store.clone());
+        let deploy = eval_in(&metrics, "events(\"deploy\")", t0, t0 + 10);
+        let all = eval_in(&metrics, "events('*')", t0, t0 + 10);
+        let both = eval_in(&metrics, "events(\"deploy\", \"web\")", t0, t0 + 10);
+        let huge = eval_in(&metrics, "events(\"deploy\")", 0, 60_000_000);
 
         let s = &deploy.unwrap()[0];
         assert_eq!(s.name, "events(\"deploy\")");

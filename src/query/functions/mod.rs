@@ -85,13 +85,9 @@ pub(crate) mod testing {
     use crate::store::Store;
     use crate::whisper::Preallocation;
 
-    /// Evaluates `target` over `[start, end)` against a store holding `points` (10 s steps).
-    pub fn eval(
-        points: &[(&str, i64, f64)],
-        target: &str,
-        start: i64,
-        end: i64,
-    ) -> Result<Vec<Series>, EvalError> {
+    /// A store in a temporary directory holding `points` (10 s steps); keep the directory
+    /// alive as long as the store.
+    pub fn store(points: &[(&str, i64, f64)]) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let rules = StorageRules::new(
             parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(),
@@ -101,6 +97,16 @@ pub(crate) mod testing {
         for (n, t, v) in points {
             store.insert(n, *t, *v);
         }
+        (dir, store)
+    }
+
+    /// Evaluates `target` over `[start, end)` (now = end) against `store`.
+    pub fn eval_in(
+        store: &Store,
+        target: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Series>, EvalError> {
         let req = Request {
             targets: vec![target.to_string()],
             start,
@@ -112,9 +118,20 @@ pub(crate) mod testing {
             template: Vec::new(),
             timeout: Duration::from_secs(30),
         };
-        evaluate(&store, &QueryLimits::default(), &req).map_err(|e| match e {
+        evaluate(store, &QueryLimits::default(), &req).map_err(|e| match e {
             QueryError::Parse(p) => EvalError::BadRequest(p.to_string()),
             QueryError::Eval(e) => e,
         })
+    }
+
+    /// Evaluates `target` over `[start, end)` against a store holding `points` (10 s steps).
+    pub fn eval(
+        points: &[(&str, i64, f64)],
+        target: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Series>, EvalError> {
+        let (_dir, store) = store(points);
+        eval_in(&store, target, start, end)
     }
 }
