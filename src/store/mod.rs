@@ -244,42 +244,52 @@ impl Store {
         now: i64,
     ) -> Result<Option<FetchedSeries>, StoreError> {
         let cached = self.cache.get(name);
-        let path = match self.path_of(name) {
-            Some(p) => p,
-            None => return Ok(None),
-        };
-        let (mut result, header) = match self.readers.get(name, &path) {
-            Ok(file) => match file.fetch(from, Some(until), now, None) {
-                Ok(Some(r)) => (r, file.header().clone()),
-                Ok(None) => return Ok(None),
-                Err(e) => {
-                    self.readers.evict(name);
-                    return Err(StoreError::Whisper(e));
-                }
-            },
-            Err(WhisperError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                if cached.is_empty() {
-                    return Ok(None);
-                }
-                let plan = self.rules().plan(name);
-                let header = Header::for_archives(
-                    &plan.retentions,
-                    plan.x_files_factor,
-                    plan.aggregation_method,
-                );
-                match header.fetch_window(from, Some(until), now, None) {
-                    Ok(Some((archive, f, u))) => (FetchResult::empty(&archive, f, u), header),
+        // What the merge and the answer need of the header: raw step, method, xFilesFactor.
+        let (mut result, raw_step, method, xff) =
+            match self.readers.get(name, || self.path_of(name)) {
+                Ok(file) => match file.fetch(from, Some(until), now, None) {
+                    Ok(Some(r)) => {
+                        let h = file.header();
+                        (
+                            r,
+                            h.archives[0].seconds_per_point as i64,
+                            h.aggregation_method,
+                            h.x_files_factor,
+                        )
+                    }
                     Ok(None) => return Ok(None),
-                    Err(e) => return Err(StoreError::Whisper(e)),
+                    Err(e) => {
+                        self.readers.evict(name);
+                        return Err(StoreError::Whisper(e));
+                    }
+                },
+                Err(WhisperError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    if cached.is_empty() {
+                        return Ok(None);
+                    }
+                    let plan = self.rules().plan(name);
+                    let header = Header::for_archives(
+                        &plan.retentions,
+                        plan.x_files_factor,
+                        plan.aggregation_method,
+                    );
+                    match header.fetch_window(from, Some(until), now, None) {
+                        Ok(Some((archive, f, u))) => (
+                            FetchResult::empty(&archive, f, u),
+                            header.archives[0].seconds_per_point as i64,
+                            header.aggregation_method,
+                            header.x_files_factor,
+                        ),
+                        Ok(None) => return Ok(None),
+                        Err(e) => return Err(StoreError::Whisper(e)),
+                    }
                 }
-            }
-            Err(e) => return Err(StoreError::Whisper(e)),
-        };
+                Err(e) => return Err(StoreError::Whisper(e)),
+            };
         if !cached.is_empty() {
-            let raw_step = header.archives[0].seconds_per_point as i64;
-            merge_with_cache(&mut result, cached, raw_step, header.aggregation_method);
+            merge_with_cache(&mut result, cached, raw_step, method);
         }
         Ok(Some(FetchedSeries {
             name: name.to_string(),
@@ -287,8 +297,8 @@ impl Store {
             end: result.until,
             step: result.step,
             values: result.values,
-            aggregation_method: header.aggregation_method,
-            x_files_factor: header.x_files_factor,
+            aggregation_method: method,
+            x_files_factor: xff,
         }))
     }
 }

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -88,11 +88,26 @@ impl Readers {
         self.len() == 0
     }
 
-    /// The open file for metric `name` at `path`: from the cache when still valid, else
-    /// opened (and cached). Errors as [`WhisperFile::open`] (`Io` NotFound for a missing file).
-    pub fn get(&self, name: &str, path: &Path) -> Result<Arc<WhisperFile>, WhisperError> {
+    /// The open file for metric `name`, whose path `path` gives (`None`: a name that cannot
+    /// be stored, read as a missing file; only computed when the cache cannot answer): from
+    /// the cache when still valid, else opened (and cached). Errors as [`WhisperFile::open`]
+    /// (`Io` NotFound for a missing file).
+    pub fn get(
+        &self,
+        name: &str,
+        path: impl FnOnce() -> Option<PathBuf>,
+    ) -> Result<Arc<WhisperFile>, WhisperError> {
+        let path = || {
+            path().ok_or_else(|| WhisperError::Io {
+                path: PathBuf::from(name),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "not a storable metric name",
+                ),
+            })
+        };
         if self.capacity == 0 {
-            return WhisperFile::open(path).map(Arc::new);
+            return WhisperFile::open(&path()?).map(Arc::new);
         }
         let now = Instant::now();
         let stale = {
@@ -106,6 +121,8 @@ impl Readers {
                 None => None,
             }
         };
+        let path = path()?;
+        let path = path.as_path();
         if let Some((file, dev, ino)) = stale {
             // Still the same file, with the same metadata block?
             let same_file = std::fs::metadata(path)
@@ -166,15 +183,18 @@ mod tests {
         let opts = CreateOptions::default();
         create(&path, &parse_retentions("10:100").unwrap(), opts).unwrap();
         let readers = Readers::new(8);
-        let a = readers.get("m", &path).unwrap();
-        assert!(Arc::ptr_eq(&a, &readers.get("m", &path).unwrap()), "cached");
+        let a = readers.get("m", || Some(path.clone())).unwrap();
+        assert!(
+            Arc::ptr_eq(&a, &readers.get("m", || Some(path.clone())).unwrap()),
+            "cached"
+        );
 
         // Replaced by a new file (as whisper-resize.py does): reopened after the trust period.
         let tmp = dir.path().join("m.tmp");
         create(&tmp, &parse_retentions("10:200").unwrap(), opts).unwrap();
         std::fs::rename(&tmp, &path).unwrap();
         std::thread::sleep(TRUST_FOR + Duration::from_millis(50));
-        let b = readers.get("m", &path).unwrap();
+        let b = readers.get("m", || Some(path.clone())).unwrap();
         assert_eq!(b.header().archives[0].points, 200);
 
         // Aggregation changed in place: reopened too.
@@ -184,14 +204,18 @@ mod tests {
             .unwrap();
         std::thread::sleep(TRUST_FOR + Duration::from_millis(50));
         assert_eq!(
-            readers.get("m", &path).unwrap().header().aggregation_method,
+            readers
+                .get("m", || Some(path.clone()))
+                .unwrap()
+                .header()
+                .aggregation_method,
             AggregationMethod::Max
         );
 
         // Deleted: the error shows once the entry is stale.
         std::fs::remove_file(&path).unwrap();
         std::thread::sleep(TRUST_FOR + Duration::from_millis(50));
-        assert!(readers.get("m", &path).is_err());
+        assert!(readers.get("m", || Some(path.clone())).is_err());
         assert!(readers.is_empty());
     }
 
@@ -207,7 +231,9 @@ mod tests {
                 CreateOptions::default(),
             )
             .unwrap();
-            readers.get(&format!("m{i}"), &path).unwrap();
+            readers
+                .get(&format!("m{i}"), || Some(path.clone()))
+                .unwrap();
             assert!(readers.len() <= 4);
         }
     }

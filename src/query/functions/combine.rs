@@ -13,8 +13,8 @@ use super::common::bad;
 use std::collections::HashMap;
 
 use super::common::{
-    agg_func, agg_key, call_function, format_path_expressions, lcm, normalize, py_index, py_str,
-    rows, safe_sum, xff_ok, AGG_FUNCS,
+    agg_func, agg_key, call_function, for_each_row, format_path_expressions, lcm, normalize,
+    py_index, py_str, rows, safe_sum, xff_ok, AGG_FUNCS,
 };
 use crate::query::ast::Expr;
 use crate::query::eval::{EvalContext, EvalError, Value};
@@ -177,10 +177,10 @@ pub fn aggregate_lists(
     };
     let xff = x_files_factor.unwrap_or(ctx.default_x_files_factor());
     let name = format!("{func}Series({})", format_path_expressions(&series));
-    let values: Vec<Option<f64>> = rows(&series)
-        .iter()
-        .map(|row| if xff_ok(row, xff) { agg(row) } else { None })
-        .collect();
+    let mut values: Vec<Option<f64>> = Vec::new();
+    for_each_row(&series, |_, row| {
+        values.push(if xff_ok(row, xff) { agg(row) } else { None })
+    });
     let mut tags = series[0].tags.clone();
     for s in &series[1..] {
         tags.retain(|k, v| s.tags.get(k) == Some(v));

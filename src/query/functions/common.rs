@@ -243,6 +243,20 @@ pub fn rows(series: &[Series]) -> Vec<Vec<Option<f64>>> {
         .collect()
 }
 
+/// The rows of [`rows`], one at a time in a reused buffer (no allocation per row): `f` gets
+/// each row, index from 0.
+pub fn for_each_row(series: &[Series], mut f: impl FnMut(usize, &[Option<f64>])) {
+    let cols: Vec<std::borrow::Cow<'_, [Option<f64>]>> =
+        series.iter().map(|s| s.consolidated()).collect();
+    let len = cols.iter().map(|c| c.len()).max().unwrap_or(0);
+    let mut row: Vec<Option<f64>> = Vec::with_capacity(cols.len());
+    for i in 0..len {
+        row.clear();
+        row.extend(cols.iter().map(|c| c.get(i).copied().flatten()));
+        f(i, &row);
+    }
+}
+
 /// Python's `seq[i]`: a negative `i` counts from the end; `None` where Python raises
 /// `IndexError`.
 pub fn py_index<T>(seq: &[T], i: i64) -> Option<&T> {
