@@ -2,9 +2,7 @@
 //! function editor reads). Defaults of infinity are written `1e9999`, which is valid JSON,
 //! where graphite-web 1.1.8 writes a bare `Infinity`.
 
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, State};
 use axum::response::Response;
 use serde_json::{Map, Value};
 
@@ -20,13 +18,7 @@ fn encode(value: &Value, params: &Params) -> Response {
 }
 
 /// `/functions[?grouped=1][&group=Name]`.
-pub async fn list(
-    State(_): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let params = Params::from_request(query.as_deref(), &headers, &body);
+pub async fn list(State(_): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let grouped = params
         .get("grouped")
         .is_some_and(|g| matches!(g.to_ascii_lowercase().as_str(), "1" | "true"));
@@ -54,11 +46,8 @@ pub async fn list(
 pub async fn one(
     State(_): State<AppState>,
     Path(name): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_request(query.as_deref(), &headers, &body);
     match functions::lookup(&name) {
         Some(f) => Ok(encode(&f.to_json(), &params)),
         None => Err(ApiError::not_found(format!("Function not found: {name}"))),

@@ -1,9 +1,7 @@
 //! `/metrics/find`, `/metrics/expand`, `/metrics/index.json`: the metric tree as graphite-web
 //! serves it (the shapes Grafana's Graphite data source reads).
 
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::Response;
 use serde_json::{json, Value};
 
@@ -85,13 +83,7 @@ fn flag(params: &Params, key: &str) -> Result<bool, ApiError> {
 
 /// `/metrics/find?query=…[&format=treejson|completer|nodelist|json][&wildcards=1][&leavesOnly=1]`.
 /// `from`/`until` are accepted and not used to filter: the index holds no time intervals.
-pub async fn find(
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let params = Params::from_request(query.as_deref(), &headers, &body);
+pub async fn find(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let format = params.get("format").unwrap_or("treejson").to_string();
     let leaves_only = flag(&params, "leavesOnly")?;
     let wildcards = flag(&params, "wildcards")?;
@@ -180,13 +172,7 @@ pub async fn find(
 }
 
 /// `/metrics/expand?query=…[&leavesOnly=1][&groupByExpr=1]`: matching paths, sorted.
-pub async fn expand(
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let params = Params::from_request(query.as_deref(), &headers, &body);
+pub async fn expand(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let leaves_only = flag(&params, "leavesOnly")?;
     let group = flag(&params, "groupByExpr")?;
     let queries: Vec<String> = params
@@ -228,11 +214,8 @@ pub async fn expand(
 /// `/metrics/index.json`: every metric name, sorted.
 pub async fn index_json(
     State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_request(query.as_deref(), &headers, &body);
     let store = state.store.clone();
     let all = tokio::task::spawn_blocking(move || store.index.all())
         .await

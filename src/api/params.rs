@@ -4,7 +4,9 @@
 
 use axum::http::HeaderMap;
 
-/// The merged parameters of one request, in the order given.
+/// The merged parameters of one request, in the order given. Also an axum extractor: a
+/// handler taking `params: Params` gets the query string and form body merged (a body over
+/// `query.max_body_bytes` is refused with 413 before the handler runs).
 #[derive(Debug, Clone, Default)]
 pub struct Params {
     pairs: Vec<(String, String)>,
@@ -59,6 +61,20 @@ impl Params {
     /// All pairs.
     pub fn pairs(&self) -> &[(String, String)] {
         &self.pairs
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let query = req.uri().query().map(str::to_string);
+        let headers = req.headers().clone();
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Params::from_request(query.as_deref(), &headers, &body))
     }
 }
 

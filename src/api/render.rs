@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::Response;
 use chrono_tz::Tz;
 
@@ -175,13 +173,7 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
 }
 
 /// The `/render` handler (GET and POST).
-pub async fn render(
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let params = Params::from_request(query.as_deref(), &headers, &body);
+pub async fn render(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let timeout = state.config.timeout + Duration::from_secs(1);
     let run = async move {
         let _turn = state.renders.clone().acquire_owned().await;

@@ -6,9 +6,8 @@
 //! anchored at the start. The `id` fields graphite-web takes from its database are 1-based
 //! positions in the sorted list here. Errors are `{"error": "..."}` with status 400.
 
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
@@ -91,18 +90,8 @@ fn find(state: &AppState, exprs: &[String]) -> Result<Vec<String>, TagError> {
     Ok(found)
 }
 
-fn params_of(query: Option<String>, headers: &HeaderMap, body: &[u8]) -> Params {
-    Params::from_request(query.as_deref(), headers, body)
-}
-
 /// `GET /tags[?filter=re][&limit=n]`: `[{"id": n, "tag": "dc"}, …]`.
-pub async fn list(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = params_of(q, &headers, &body);
+pub async fn list(State(state): State<AppState>, params: Params) -> Response {
     let run = || -> Result<Value, TagError> {
         let limit = limit_of(&params, None)?;
         let filter = params
@@ -132,11 +121,8 @@ pub async fn list(
 pub async fn details(
     State(state): State<AppState>,
     Path(tag): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Response {
-    let params = params_of(q, &headers, &body);
     let run = || -> Result<Value, TagError> {
         let limit = limit_of(&params, None)?;
         let filter = params
@@ -165,13 +151,7 @@ pub async fn details(
 }
 
 /// `GET|POST /tags/findSeries?expr=…[&expr=…]`: matching series, sorted.
-pub async fn find_series(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = params_of(q, &headers, &body);
+pub async fn find_series(State(state): State<AppState>, params: Params) -> Response {
     let e = exprs(&params);
     if e.is_empty() {
         return json_error(StatusCode::BAD_REQUEST, "no tag expressions specified").into_response();
@@ -184,13 +164,7 @@ pub async fn find_series(
 
 /// `GET|POST /tags/autoComplete/tags?[expr=…][&tagPrefix=p][&limit=n]`: tag names that series
 /// matching the expressions carry (besides the ones searched), sorted.
-pub async fn autocomplete_tags(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = params_of(q, &headers, &body);
+pub async fn autocomplete_tags(State(state): State<AppState>, params: Params) -> Response {
     let run = || -> Result<Value, TagError> {
         let limit = limit_of(&params, Some(AUTOCOMPLETE_LIMIT))?.unwrap_or(AUTOCOMPLETE_LIMIT);
         let prefix = params.get("tagPrefix").unwrap_or("");
@@ -230,13 +204,7 @@ pub async fn autocomplete_tags(
 
 /// `GET|POST /tags/autoComplete/values?tag=t[&expr=…][&valuePrefix=p][&limit=n]`: values of
 /// `tag` among series matching the expressions, sorted.
-pub async fn autocomplete_values(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = params_of(q, &headers, &body);
+pub async fn autocomplete_values(State(state): State<AppState>, params: Params) -> Response {
     let run = || -> Result<Value, TagError> {
         let Some(tag) = params
             .get("tag")
@@ -302,13 +270,7 @@ fn register(state: &AppState, path: &str) -> Result<String, TagError> {
 }
 
 /// `POST /tags/tagSeries?path=name;tag=value`: registers a series; answers its normalized path.
-pub async fn tag_series(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = params_of(q, &headers, &body);
+pub async fn tag_series(State(state): State<AppState>, params: Params) -> Response {
     let Some(path) = params.get("path").filter(|p| !p.is_empty()) else {
         return json_error(StatusCode::BAD_REQUEST, "no path specified").into_response();
     };
@@ -319,13 +281,7 @@ pub async fn tag_series(
 }
 
 /// `POST /tags/tagMultiSeries?path=…&path=…`: registers several; answers their paths.
-pub async fn tag_multi_series(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = params_of(q, &headers, &body);
+pub async fn tag_multi_series(State(state): State<AppState>, params: Params) -> Response {
     let list = paths(&params);
     if list.is_empty() {
         return json_error(StatusCode::BAD_REQUEST, "no paths specified").into_response();
@@ -341,13 +297,7 @@ pub async fn tag_multi_series(
 }
 
 /// `POST /tags/delSeries?path=…`: forgets series in the tag index (their files stay); `true`.
-pub async fn del_series(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = params_of(q, &headers, &body);
+pub async fn del_series(State(state): State<AppState>, params: Params) -> Response {
     let list = paths(&params);
     if list.is_empty() {
         return json_error(StatusCode::BAD_REQUEST, "no path specified").into_response();
