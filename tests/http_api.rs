@@ -332,3 +332,57 @@ fn limits_answer_with_clear_errors() {
     let (got, _, body) = slow.get("/render?target=a.b&format=json");
     assert_eq!(got, 503, "{}", String::from_utf8_lossy(&body));
 }
+
+/// Bad render parameters get a 400 saying which parameter, never a panic or a silent default;
+/// what graphite-web accepts keeps working as it does there.
+#[test]
+fn bad_render_parameters_are_refused_by_name() {
+    let (_dir, server, t0) = seeded();
+    let range = format!("from={}&until={}", t0 - 1, t0 + 599);
+    let base = format!("/render?target=servers.web1.cpu.user&format=json&{range}");
+    for (extra, needle) in [
+        ("maxDataPoints=0", "maxDataPoints=0"),
+        ("maxDataPoints=-5", "maxDataPoints=-5"),
+        ("maxDataPoints=1.5", "maxDataPoints=1.5"),
+        ("tz=Bogus%2FZone", "Bogus/Zone"),
+        ("jsonp=%3Cscript%3Ealert(1)%3C%2Fscript%3E", "jsonp"),
+        ("jsonp=alert(1)%2F%2F", "jsonp"),
+    ] {
+        let q = format!("{base}&{extra}");
+        let (status, _, body) = server.get(&q);
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, 400, "{q}: {text}");
+        assert!(text.contains(needle), "{q}: {text}");
+        assert!(!text.contains("<script>"), "{q} echoed the script: {text}");
+    }
+    // The same jsonp refusal on other endpoints that echo it.
+    let (status, _, _) = server.get("/metrics/find?query=*&jsonp=%3Cx%3E");
+    assert_eq!(status, 400);
+
+    // Accepted as graphite-web accepts them.
+    let (status, _, body) = server.get(&format!("{base}&maxDataPoints=abc"));
+    assert_eq!(status, 200, "non-numeric maxDataPoints is ignored");
+    let all = serde_json::from_slice::<serde_json::Value>(&body).unwrap();
+    let (_, _, body) = server.get(&format!("{base}&maxDataPoints=10"));
+    let ten = serde_json::from_slice::<serde_json::Value>(&body).unwrap();
+    assert_eq!(all[0]["datapoints"].as_array().unwrap().len(), 60);
+    assert!(ten[0]["datapoints"].as_array().unwrap().len() <= 10);
+    let (status, ct, body) = server.get(&format!("{base}&jsonp=jQuery1_2.cb"));
+    assert_eq!(status, 200);
+    assert!(ct.contains("javascript"), "{ct}");
+    assert!(body.starts_with(b"jQuery1_2.cb("));
+    let (status, _, _) = server.get(&format!("{base}&tz=Europe%2FParis"));
+    assert_eq!(status, 200);
+    // until before from: the range is swapped, as graphite-web does.
+    let swapped = server.get_json(&format!(
+        "/render?target=servers.web1.cpu.user&format=json&from={}&until={}",
+        t0 + 599,
+        t0 - 1
+    ));
+    assert_eq!(swapped, all);
+    // An empty range is a 400 (graphite-web's assertion).
+    let (status, _, _) = server.get(&format!(
+        "/render?target=servers.web1.cpu.user&format=json&from={t0}&until={t0}"
+    ));
+    assert_eq!(status, 400);
+}

@@ -30,7 +30,7 @@ pub fn json_string(out: &mut String, s: &str) {
 /// has more points than asked, consolidate by `ceil(points / maxDataPoints)` with its
 /// consolidation function, nudging `start` so buckets align between calls.
 pub fn apply_max_data_points(series: &mut [Series], max_data_points: usize) {
-    if series.is_empty() {
+    if series.is_empty() || max_data_points == 0 {
         return;
     }
     let start = series.iter().map(|s| s.start).min().unwrap_or(0);

@@ -1,6 +1,12 @@
 //! Request parameters as graphite-web reads them: the query string and a form-encoded POST
 //! body merged (Django's `GET.copy().update(POST)`), so list parameters (`target`) gather
 //! from both and single ones take the last value given.
+//!
+//! One parameter is checked here for every endpoint, because every endpoint echoes it into
+//! its answer: `jsonp` must be a JavaScript identifier path (`cb`, `jQuery123_4`,
+//! `angular.callbacks._0`), at most 200 characters; anything else (`<script>…`, `alert(1)//`)
+//! is a 400 before the handler runs. graphite-web echoes any text, which lets a page that
+//! links to it run script under its origin.
 
 use axum::http::HeaderMap;
 
@@ -64,6 +70,19 @@ impl Params {
     }
 }
 
+/// Whether `cb` may be echoed as a JSONP callback: dot-separated JavaScript identifiers
+/// (ASCII letters, digits, `_`, `$`; no leading digit), 1 to 200 characters.
+pub fn is_jsonp_callback(cb: &str) -> bool {
+    cb.len() <= 200
+        && cb.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        })
+}
+
 impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
     type Rejection = axum::response::Response;
 
@@ -74,13 +93,47 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
         let body = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        Ok(Params::from_request(query.as_deref(), &headers, &body))
+        let params = Params::from_request(query.as_deref(), &headers, &body);
+        if let Some(cb) = params.get("jsonp").filter(|cb| !cb.is_empty()) {
+            if !is_jsonp_callback(cb) {
+                // The refused text is not echoed back, not even in an error.
+                return Err(super::ApiError::bad_request(
+                    "invalid jsonp callback: it must be a JavaScript identifier path such as \
+                     cb or jQuery123_4.done (letters, digits, _ and $, dot-separated, at most \
+                     200 characters)"
+                        .to_string(),
+                )
+                .into_response());
+            }
+        }
+        Ok(params)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jsonp_callbacks_are_identifier_paths() {
+        for ok in ["cb", "jQuery1102_123", "angular.callbacks._0", "$", "_x.$y"] {
+            assert!(is_jsonp_callback(ok), "{ok}");
+        }
+        for bad in [
+            "<script>alert(1)</script>",
+            "alert(1)//",
+            "a b",
+            "1cb",
+            "a..b",
+            ".a",
+            "a.",
+            "cb;x",
+            "été",
+            &"a".repeat(201),
+        ] {
+            assert!(!is_jsonp_callback(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn merges_query_and_form() {

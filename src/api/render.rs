@@ -17,14 +17,24 @@ use crate::query::attime::parse_at_time;
 use crate::query::{evaluate, QueryError, Request};
 use crate::store::unix_now;
 
-/// The time range and zone of a request, as graphite-web's `parseOptions` reads them:
-/// `tz` (an unknown zone falls back to the default), `now`, `until` (default `now`), `from`
-/// (default `-1d`); start and end are the smaller and larger of from/until.
+/// The time range and zone of a request, as graphite-web's `parseOptions` reads them: `tz`,
+/// `now`, `until` (default `now`), `from` (default `-1d`); start and end are the smaller and
+/// larger of from/until (so `until` before `from` swaps them, as graphite-web does), and an
+/// empty range is a 400 (graphite-web's "Invalid empty time range" assertion, a 500 there).
+///
+/// Where graphite-web quietly falls back to its default zone for an unknown `tz`, this is a
+/// 400 naming the zone: a typo would otherwise shift every time reference of the request
+/// without a word. An empty `tz` means the default, as graphite-web's `default` values do.
 pub fn time_range(params: &Params, default_tz: Tz) -> Result<(i64, i64, i64, Tz), ApiError> {
-    let tz = params
-        .get("tz")
-        .and_then(|t| t.parse::<Tz>().ok())
-        .unwrap_or(default_tz);
+    let tz = match params.get("tz").filter(|t| !t.is_empty()) {
+        None => default_tz,
+        Some(t) => t.parse::<Tz>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "unknown time zone tz={:?}: give an IANA zone name such as UTC or Europe/Paris",
+                t.chars().take(80).collect::<String>()
+            ))
+        })?,
+    };
     let real_now = unix_now();
     let bad = |what: &str, v: &str, e: &dyn std::fmt::Display| {
         ApiError::bad_request(format!("invalid {what} '{v}': {e}"))
@@ -76,9 +86,7 @@ pub fn build_request(params: &Params, state: &AppState) -> Result<Request, ApiEr
             .map_err(|_| ApiError::bad_request(format!("invalid xFilesFactor '{v}'")))?,
         None => 0.0,
     };
-    let max_data_points = params
-        .get("maxDataPoints")
-        .and_then(|v| v.parse::<usize>().ok());
+    let max_data_points = max_data_points(params)?;
     let template = params
         .pairs()
         .iter()
@@ -99,6 +107,29 @@ pub fn build_request(params: &Params, state: &AppState) -> Result<Request, ApiEr
         template,
         timeout: state.config.timeout,
     })
+}
+
+/// `maxDataPoints` as graphite-web reads it: a string of digits is the limit, anything else
+/// that is not a number is ignored (graphite-web's `isdigit()` check). A number that is not a
+/// positive integer (`0`, `-5`, `1.5`) is a 400: graphite-web fails on 0 with a division by zero.
+fn max_data_points(params: &Params) -> Result<Option<usize>, ApiError> {
+    let Some(v) = params.get("maxDataPoints").map(str::trim) else {
+        return Ok(None);
+    };
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return match v.parse::<usize>() {
+            Ok(0) | Err(_) => Err(ApiError::bad_request(format!(
+                "maxDataPoints={v} is not a positive integer"
+            ))),
+            Ok(n) => Ok(Some(n)),
+        };
+    }
+    if v.parse::<f64>().is_ok() {
+        return Err(ApiError::bad_request(format!(
+            "maxDataPoints={v} is not a positive integer"
+        )));
+    }
+    Ok(None)
 }
 
 fn output_format(params: &Params) -> String {
