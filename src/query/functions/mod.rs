@@ -16,7 +16,7 @@ pub mod transform;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use super::registry::FunctionDef;
+use super::signature::FunctionDef;
 
 /// Every family's functions, in registry order.
 const FAMILIES: &[&[FunctionDef]] = &[
