@@ -223,7 +223,9 @@ impl Param {
 /// What evaluates a function: the context and the bound arguments, to a series list.
 pub type FuncImpl = fn(&EvalContext<'_>, &Args<'_>) -> Result<Vec<Series>, EvalError>;
 
-/// A function of the target language.
+/// A function of the target language, declared as a `const` right under its implementation
+/// (graphite-web sets `group` and `params` on the Python function the same way) and listed
+/// in its family's `FUNCTIONS`.
 pub struct FunctionDef {
     /// Name as targets call it.
     pub name: &'static str,
