@@ -18,8 +18,8 @@ use parking_lot::Mutex;
 
 use super::ast::{Call, Expr};
 use super::functions;
-use super::registry::Args;
 use super::series::Series;
+use super::signature::Args;
 use crate::store::Store;
 
 /// Why a target could not be evaluated; the API maps each kind to an HTTP status.

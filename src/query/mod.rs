@@ -10,8 +10,8 @@ pub mod eval;
 pub mod functions;
 pub mod parse;
 pub mod pyfmt;
-pub mod registry;
 pub mod series;
+pub mod signature;
 
 pub use ast::Expr;
 pub use eval::{EvalContext, EvalError, QueryLimits, RequestState, Value};

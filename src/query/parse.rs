@@ -210,13 +210,17 @@ fn keyword(i: In<'_>) -> Res<'_, Expr> {
     }
 }
 
-struct Parser2<'t> {
+/// The recursive part of the grammar (expressions, pipes, calls, their arguments, `template`):
+/// it carries the whole target, to give a call its character position, and the nesting depth
+/// of calls, to refuse one deeper than `max_depth`. The leaves (paths, strings, numbers,
+/// keywords) are the plain functions above.
+struct TargetParser<'t> {
     full: &'t str,
     depth: usize,
     max_depth: usize,
 }
 
-impl<'t> Parser2<'t> {
+impl<'t> TargetParser<'t> {
     fn pos(&self, i: In<'_>) -> usize {
         self.full[..self.full.len() - i.len()].chars().count()
     }
@@ -401,7 +405,7 @@ impl<'t> Parser2<'t> {
 
 /// Parses one target. `max_depth` bounds the nesting of calls.
 pub fn parse_target(target: &str, max_depth: usize) -> Result<Expr, ParseError> {
-    let mut p = Parser2 {
+    let mut p = TargetParser {
         full: target,
         depth: 0,
         max_depth,

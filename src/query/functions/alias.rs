@@ -24,8 +24,8 @@ use super::common::{
 };
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::pyfmt::repr_f64;
-use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
+use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
 
 /// Compiles a Python `re` pattern (graphite-web's `aliasSub`, `aliasQuery`, `grep`, `exclude`
 /// …) as the `regex` crate reads it: `\Z` becomes `\z`, `{,n}` becomes `{0,n}`, braces that
@@ -440,6 +440,23 @@ fn alias(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
     Ok(list)
 }
 
+const ALIAS: FunctionDef = FunctionDef {
+    name: "alias",
+    group: "Alias",
+    description: "\
+        Takes one metric or a wildcard seriesList and a string in quotes.\n\
+        Prints the string instead of the metric name in the legend.\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=alias(Sales.widgets.largeBlue,\"Large Blue Widgets\")",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("newName", T::String),
+    ],
+    aggregator: false,
+    imp: alias,
+};
+
 fn alias_sub(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let sub = PySub::new(&args.string("search")?, &args.string("replace")?)?;
     let mut list = args.series_list("seriesList")?;
@@ -448,6 +465,23 @@ fn alias_sub(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
     }
     Ok(list)
 }
+
+const ALIAS_SUB: FunctionDef = FunctionDef {
+    name: "aliasSub",
+    group: "Alias",
+    description: "\
+        Runs series names through a regex search/replace.\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=aliasSub(ip.*TCP*,\"^.*TCP(\\d+)\",\"\\1\")",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("search", T::String),
+        Param::req("replace", T::String),
+    ],
+    aggregator: false,
+    imp: alias_sub,
+};
 
 fn alias_query(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let sub = PySub::new(&args.string("search")?, &args.string("replace")?)?;
@@ -471,6 +505,29 @@ fn alias_query(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Ev
     }
     Ok(list)
 }
+
+const ALIAS_QUERY: FunctionDef = FunctionDef {
+    name: "aliasQuery",
+    group: "Alias",
+    description: "\
+        Performs a query to alias the metrics in seriesList.\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=aliasQuery(channel.power.*,\"channel\\.power\\.([0-9]+)\",\"\
+        channel.frequency.\\1\", \"Channel %d MHz\")\n\
+        \n\
+        The series in seriesList will be aliased by first translating the series names using\n\
+        the search & replace parameters, then using the last value of the resulting series\n\
+        to construct the alias using sprintf-style syntax.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("search", T::String),
+        Param::req("replace", T::String),
+        Param::req("newName", T::String),
+    ],
+    aggregator: false,
+    imp: alias_query,
+};
 
 /// One `nodeOrTag` argument: a node index or a tag name.
 pub enum NodeOrTag {
@@ -529,6 +586,32 @@ fn alias_by_node(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>,
     Ok(list)
 }
 
+const ALIAS_BY_NODE: FunctionDef = FunctionDef {
+    name: "aliasByNode",
+    group: "Alias",
+    description: "\
+        Takes a seriesList and applies an alias derived from one or more \"node\"\n\
+        portion/s of the target name or tags. Node indices are 0 indexed.\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=aliasByNode(ganglia.*.cpu.load5,1)\n\
+        \n\
+        Each node may be an integer referencing a node in the series name or a string identifying \
+        a tag.\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=seriesByTag(\"name=~cpu.load.*\", \"server=~server[1-9]+\", \
+        \"datacenter=dc1\")|aliasByNode(\"datacenter\", \"server\", 1)\n\
+        \n  # will produce output series like\
+        \n  # dc1.server1.load5, dc1.server2.load5, dc1.server1.load10, dc1.server2.load10",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("nodes", T::NodeOrTag).many(),
+    ],
+    aggregator: false,
+    imp: alias_by_node,
+};
+
 fn alias_by_tags(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let nodes = nodes_of(args, "tags")?;
     let mut list = args.series_list("seriesList")?;
@@ -537,6 +620,24 @@ fn alias_by_tags(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>,
     }
     Ok(list)
 }
+
+const ALIAS_BY_TAGS: FunctionDef = FunctionDef {
+    name: "aliasByTags",
+    group: "Alias",
+    description: "\
+        Takes a seriesList and applies an alias derived from one or more tags and/or nodes\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=seriesByTag(\"name=cpu\")|aliasByTags(\"server\",\"name\")\n\
+        \n\
+        This is an alias for :py:func:`aliasByNode <aliasByNode>`.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("tags", T::NodeOrTag).many(),
+    ],
+    aggregator: false,
+    imp: alias_by_tags,
+};
 
 /// graphite-web's `substr(series, start, stop)` naming: the dot-separated nodes `start:stop`
 /// (Python slice; `stop` 0 means to the end) of the innermost argument text, cut at its first
@@ -568,6 +669,31 @@ fn substr(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalEr
     Ok(list)
 }
 
+const SUBSTR: FunctionDef = FunctionDef {
+    name: "substr",
+    group: "Special",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by 1 or 2 integers.  Assume that the\n\
+        metric name is a list or array, with each element separated by dots.  Prints\n\
+        n - length elements of the array (if only one integer n is passed) or n - m\n\
+        elements of the array (if two integers n and m are passed).  The list starts\n\
+        with element 0 and ends with element (length - 1).\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=substr(carbon.agents.hostname.avgUpdateTime,2,4)\n\
+        \n\
+        The label would be printed as \"hostname.avgUpdateTime\".",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("start", T::Node, ParamDefault::Int(0)),
+        Param::def("stop", T::Node, ParamDefault::Int(0)),
+    ],
+    aggregator: false,
+    imp: substr,
+};
+
 fn alias_by_metric(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
@@ -575,6 +701,19 @@ fn alias_by_metric(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series
     }
     Ok(list)
 }
+
+const ALIAS_BY_METRIC: FunctionDef = FunctionDef {
+    name: "aliasByMetric",
+    group: "Alias",
+    description: "\
+        Takes a seriesList and applies an alias derived from the base metric name.\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=aliasByMetric(carbon.agents.graphite.creates)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: alias_by_metric,
+};
 
 /// Python's `str()` of an aggregation result: `None`, an int for `count`, else a float repr.
 fn agg_str(v: Option<f64>, is_int: bool) -> String {
@@ -652,6 +791,63 @@ fn legend_value(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     Ok(list)
 }
 
+const LEGEND_VALUE: FunctionDef = FunctionDef {
+    name: "legendValue",
+    group: "Alias",
+    description: "\
+        Takes one metric or a wildcard seriesList and a string in quotes.\n\
+        Appends a value to the metric name in the legend.  Currently one or several of: `last`, \
+        `avg`,\n\
+        `total`, `min`, `max`.\n\
+        The last argument can be `si` (default) or `binary`, in that case values will be formatted \
+        in the\n\
+        corresponding system.\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=legendValue(Sales.widgets.largeBlue, 'avg', 'max', 'si')",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::opt("valuesTypes", T::String).many().options(&[
+            "average",
+            "avg_zero",
+            "median",
+            "sum",
+            "min",
+            "max",
+            "diff",
+            "stddev",
+            "count",
+            "range",
+            "multiply",
+            "last",
+            "rangeOf",
+            "avg",
+            "total",
+            "current",
+            "averageSeries",
+            "avg_zeroSeries",
+            "medianSeries",
+            "sumSeries",
+            "minSeries",
+            "maxSeries",
+            "diffSeries",
+            "stddevSeries",
+            "countSeries",
+            "rangeSeries",
+            "multiplySeries",
+            "lastSeries",
+            "rangeOfSeries",
+            "avgSeries",
+            "totalSeries",
+            "currentSeries",
+            "si",
+            "binary",
+        ]),
+    ],
+    aggregator: false,
+    imp: legend_value,
+};
+
 fn cacti_style(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let system = args.opt_str("system")?.filter(|s| !s.is_empty());
     let units = args.opt_str("units")?.filter(|s| !s.is_empty());
@@ -725,80 +921,51 @@ fn cacti_style(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, E
     Ok(list)
 }
 
+const CACTI_STYLE: FunctionDef = FunctionDef {
+    name: "cactiStyle",
+    group: "Special",
+    description: "\
+        Takes a series list and modifies the aliases to provide column aligned\n\
+        output with Current, Max, and Min values in the style of cacti. Optionally\n\
+        takes a \"system\" value to apply unit formatting in the same style as the\n\
+        Y-axis, or a \"unit\" string to append an arbitrary unit suffix.\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=cactiStyle(ganglia.*.net.bytes_out,\"si\")\
+        \n  &target=cactiStyle(ganglia.*.net.bytes_out,\"si\",\"b\")\n\
+        \n\
+        A possible value for ``system`` is ``si``, which would express your values in\n\
+        multiples of a thousand. A second option is to use ``binary`` which will\n\
+        instead express your values in multiples of 1024 (useful for network devices).\n\
+        \n\
+        Column alignment of the Current, Max, Min values works under two conditions:\n\
+        you use a monospace font such as terminus and use a single cactiStyle call, as\n\
+        separate cactiStyle calls are not aware of each other. In case you have\n\
+        different targets for which you would like to have cactiStyle to line up, you\n\
+        can use ``group()`` to combine them before applying cactiStyle, such as:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=cactiStyle(group(metricA,metricB))",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::opt("system", T::String).options(&["si", "binary"]),
+        Param::opt("units", T::String),
+    ],
+    aggregator: false,
+    imp: cacti_style,
+};
+
 /// The Alias family (and `cactiStyle`/`substr`, which graphite-web files under "Special").
 pub const FUNCTIONS: &[FunctionDef] = &[
-    FunctionDef {
-        name: "alias",
-        group: "Alias",
-        description: "Takes one metric or a wildcard seriesList and a string in quotes.\nPrints the string instead of the metric name in the legend.\n\n.. code-block:: none\n\n  &target=alias(Sales.widgets.largeBlue,\"Large Blue Widgets\")",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("newName", T::String)],
-        aggregator: false,
-        imp: alias,
-    },
-    FunctionDef {
-        name: "aliasByNode",
-        group: "Alias",
-        description: "Takes a seriesList and applies an alias derived from one or more \"node\"\nportion/s of the target name or tags. Node indices are 0 indexed.\n\n.. code-block:: none\n\n  &target=aliasByNode(ganglia.*.cpu.load5,1)\n\nEach node may be an integer referencing a node in the series name or a string identifying a tag.\n\n.. code-block:: none\n\n  &target=seriesByTag(\"name=~cpu.load.*\", \"server=~server[1-9]+\", \"datacenter=dc1\")|aliasByNode(\"datacenter\", \"server\", 1)\n\n  # will produce output series like\n  # dc1.server1.load5, dc1.server2.load5, dc1.server1.load10, dc1.server2.load10",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("nodes", T::NodeOrTag).many()],
-        aggregator: false,
-        imp: alias_by_node,
-    },
-    FunctionDef {
-        name: "aliasByMetric",
-        group: "Alias",
-        description: "Takes a seriesList and applies an alias derived from the base metric name.\n\n.. code-block:: none\n\n  &target=aliasByMetric(carbon.agents.graphite.creates)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: alias_by_metric,
-    },
-    FunctionDef {
-        name: "aliasSub",
-        group: "Alias",
-        description: "Runs series names through a regex search/replace.\n\n.. code-block:: none\n\n  &target=aliasSub(ip.*TCP*,\"^.*TCP(\\d+)\",\"\\1\")",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("search", T::String), Param::req("replace", T::String)],
-        aggregator: false,
-        imp: alias_sub,
-    },
-    FunctionDef {
-        name: "aliasQuery",
-        group: "Alias",
-        description: "Performs a query to alias the metrics in seriesList.\n\n.. code-block:: none\n\n  &target=aliasQuery(channel.power.*,\"channel\\.power\\.([0-9]+)\",\"channel.frequency.\\1\", \"Channel %d MHz\")\n\nThe series in seriesList will be aliased by first translating the series names using\nthe search & replace parameters, then using the last value of the resulting series\nto construct the alias using sprintf-style syntax.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("search", T::String), Param::req("replace", T::String), Param::req("newName", T::String)],
-        aggregator: false,
-        imp: alias_query,
-    },
-    FunctionDef {
-        name: "aliasByTags",
-        group: "Alias",
-        description: "Takes a seriesList and applies an alias derived from one or more tags and/or nodes\n\n.. code-block:: none\n\n  &target=seriesByTag(\"name=cpu\")|aliasByTags(\"server\",\"name\")\n\nThis is an alias for :py:func:`aliasByNode <aliasByNode>`.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("tags", T::NodeOrTag).many()],
-        aggregator: false,
-        imp: alias_by_tags,
-    },
-    FunctionDef {
-        name: "legendValue",
-        group: "Alias",
-        description: "Takes one metric or a wildcard seriesList and a string in quotes.\nAppends a value to the metric name in the legend.  Currently one or several of: `last`, `avg`,\n`total`, `min`, `max`.\nThe last argument can be `si` (default) or `binary`, in that case values will be formatted in the\ncorresponding system.\n\n.. code-block:: none\n\n  &target=legendValue(Sales.widgets.largeBlue, 'avg', 'max', 'si')",
-        params: &[Param::req("seriesList", T::SeriesList), Param::opt("valuesTypes", T::String).many().options(&["average", "avg_zero", "median", "sum", "min", "max", "diff", "stddev", "count", "range", "multiply", "last", "rangeOf", "avg", "total", "current", "averageSeries", "avg_zeroSeries", "medianSeries", "sumSeries", "minSeries", "maxSeries", "diffSeries", "stddevSeries", "countSeries", "rangeSeries", "multiplySeries", "lastSeries", "rangeOfSeries", "avgSeries", "totalSeries", "currentSeries", "si", "binary"])],
-        aggregator: false,
-        imp: legend_value,
-    },
-    FunctionDef {
-        name: "cactiStyle",
-        group: "Special",
-        description: "Takes a series list and modifies the aliases to provide column aligned\noutput with Current, Max, and Min values in the style of cacti. Optionally\ntakes a \"system\" value to apply unit formatting in the same style as the\nY-axis, or a \"unit\" string to append an arbitrary unit suffix.\n\n.. code-block:: none\n\n  &target=cactiStyle(ganglia.*.net.bytes_out,\"si\")\n  &target=cactiStyle(ganglia.*.net.bytes_out,\"si\",\"b\")\n\nA possible value for ``system`` is ``si``, which would express your values in\nmultiples of a thousand. A second option is to use ``binary`` which will\ninstead express your values in multiples of 1024 (useful for network devices).\n\nColumn alignment of the Current, Max, Min values works under two conditions:\nyou use a monospace font such as terminus and use a single cactiStyle call, as\nseparate cactiStyle calls are not aware of each other. In case you have\ndifferent targets for which you would like to have cactiStyle to line up, you\ncan use ``group()`` to combine them before applying cactiStyle, such as:\n\n.. code-block:: none\n\n  &target=cactiStyle(group(metricA,metricB))",
-        params: &[Param::req("seriesList", T::SeriesList), Param::opt("system", T::String).options(&["si", "binary"]), Param::opt("units", T::String)],
-        aggregator: false,
-        imp: cacti_style,
-    },
-    FunctionDef {
-        name: "substr",
-        group: "Special",
-        description: "Takes one metric or a wildcard seriesList followed by 1 or 2 integers.  Assume that the\nmetric name is a list or array, with each element separated by dots.  Prints\nn - length elements of the array (if only one integer n is passed) or n - m\nelements of the array (if two integers n and m are passed).  The list starts\nwith element 0 and ends with element (length - 1).\n\nExample:\n\n.. code-block:: none\n\n  &target=substr(carbon.agents.hostname.avgUpdateTime,2,4)\n\nThe label would be printed as \"hostname.avgUpdateTime\".",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("start", T::Node, Default::Int(0)), Param::def("stop", T::Node, Default::Int(0))],
-        aggregator: false,
-        imp: substr,
-    },
+    ALIAS,
+    ALIAS_BY_NODE,
+    ALIAS_BY_METRIC,
+    ALIAS_SUB,
+    ALIAS_QUERY,
+    ALIAS_BY_TAGS,
+    LEGEND_VALUE,
+    CACTI_STYLE,
+    SUBSTR,
 ];
 
 #[cfg(test)]

@@ -23,8 +23,8 @@ use super::common::{
 use super::common::{bad, date_param};
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::pyfmt::{format_g, repr_f64};
-use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
+use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
 
 fn offset_seconds(s: &str) -> Result<i64, EvalError> {
     super::common::py_time_offset(s)
@@ -169,25 +169,210 @@ fn moving_window(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     moving(ctx, args, &func, args.opt_float("xFilesFactor")?)
 }
 
+const MOVING_WINDOW: FunctionDef = FunctionDef {
+    name: "movingWindow",
+    group: "Calculate",
+    description: "\
+        Graphs a moving window function of a metric (or metrics) over a fixed number of\n\
+        past points, or a time interval.\n\
+        \n\
+        Takes one metric or a wildcard seriesList, a number N of datapoints\n\
+        or a quoted string with a length of time like '1hour' or '5min' (See ``from /\n\
+        until`` in the :doc:`Render API <render_api>` for examples of time formats), a function to \
+        apply to the points\n\
+        in the window to produce the output, and an xFilesFactor value to specify how many points \
+        in the\n\
+        window must be non-null for the output to be considered valid. Graphs the\n\
+        output of the function for the preceeding datapoints for each point on the graph.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=movingWindow(Server.instance01.threads.busy,10)\
+        \n  &target=movingWindow(Server.instance*.threads.idle,'5min','median',0.5)\n\
+        \n\
+        .. note::\n\
+        \n  `xFilesFactor` follows the same semantics as in Whisper storage schemas.  Setting it \
+        to 0 (the\
+        \n  default) means that only a single value in a given interval needs to be non-null, \
+        setting it to\
+        \n  1 means that all values in the interval must be non-null.  A setting of 0.5 means that \
+        at least\
+        \n  half the values in the interval must be non-null.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("windowSize", T::IntOrInterval),
+        Param::def("func", T::AggFunc, ParamDefault::Str("average")).options(AGG_FUNCS),
+        Param::opt("xFilesFactor", T::Float),
+    ],
+    aggregator: false,
+    imp: moving_window,
+};
+
 fn moving_average(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     moving(ctx, args, "average", args.opt_float("xFilesFactor")?)
 }
+
+const MOVING_AVERAGE: FunctionDef = FunctionDef {
+    name: "movingAverage",
+    group: "Calculate",
+    description: "\
+        Graphs the moving average of a metric (or metrics) over a fixed number of\n\
+        past points, or a time interval.\n\
+        \n\
+        Takes one metric or a wildcard seriesList followed by a number N of datapoints\n\
+        or a quoted string with a length of time like '1hour' or '5min' (See ``from /\n\
+        until`` in the :doc:`Render API <render_api>` for examples of time formats), and an \
+        xFilesFactor value to specify\n\
+        how many points in the window must be non-null for the output to be considered valid. \
+        Graphs the\n\
+        average of the preceeding datapoints for each point on the graph.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=movingAverage(Server.instance01.threads.busy,10)\
+        \n  &target=movingAverage(Server.instance*.threads.idle,'5min')",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("windowSize", T::IntOrInterval),
+        Param::opt("xFilesFactor", T::Float),
+    ],
+    aggregator: false,
+    imp: moving_average,
+};
 
 fn moving_median(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     moving(ctx, args, "median", args.opt_float("xFilesFactor")?)
 }
 
+const MOVING_MEDIAN: FunctionDef = FunctionDef {
+    name: "movingMedian",
+    group: "Calculate",
+    description: "\
+        Graphs the moving median of a metric (or metrics) over a fixed number of\n\
+        past points, or a time interval.\n\
+        \n\
+        Takes one metric or a wildcard seriesList followed by a number N of datapoints\n\
+        or a quoted string with a length of time like '1hour' or '5min' (See ``from /\n\
+        until`` in the :doc:`Render API <render_api>` for examples of time formats), and an \
+        xFilesFactor value to specify\n\
+        how many points in the window must be non-null for the output to be considered valid. \
+        Graphs the\n\
+        median of the preceeding datapoints for each point on the graph.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=movingMedian(Server.instance01.threads.busy,10)\
+        \n  &target=movingMedian(Server.instance*.threads.idle,'5min')",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("windowSize", T::IntOrInterval),
+        Param::opt("xFilesFactor", T::Float),
+    ],
+    aggregator: false,
+    imp: moving_median,
+};
+
 fn moving_sum(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     moving(ctx, args, "sum", args.opt_float("xFilesFactor")?)
 }
+
+const MOVING_SUM: FunctionDef = FunctionDef {
+    name: "movingSum",
+    group: "Calculate",
+    description: "\
+        Graphs the moving sum of a metric (or metrics) over a fixed number of\n\
+        past points, or a time interval.\n\
+        \n\
+        Takes one metric or a wildcard seriesList followed by a number N of datapoints\n\
+        or a quoted string with a length of time like '1hour' or '5min' (See ``from /\n\
+        until`` in the :doc:`Render API <render_api>` for examples of time formats), and an \
+        xFilesFactor value to specify\n\
+        how many points in the window must be non-null for the output to be considered valid. \
+        Graphs the\n\
+        sum of the preceeding datapoints for each point on the graph.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=movingSum(Server.instance01.requests,10)\
+        \n  &target=movingSum(Server.instance*.errors,'5min')",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("windowSize", T::IntOrInterval),
+        Param::opt("xFilesFactor", T::Float),
+    ],
+    aggregator: false,
+    imp: moving_sum,
+};
 
 fn moving_min(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     moving(ctx, args, "min", args.opt_float("xFilesFactor")?)
 }
 
+const MOVING_MIN: FunctionDef = FunctionDef {
+    name: "movingMin",
+    group: "Calculate",
+    description: "\
+        Graphs the moving minimum of a metric (or metrics) over a fixed number of\n\
+        past points, or a time interval.\n\
+        \n\
+        Takes one metric or a wildcard seriesList followed by a number N of datapoints\n\
+        or a quoted string with a length of time like '1hour' or '5min' (See ``from /\n\
+        until`` in the :doc:`Render API <render_api>` for examples of time formats), and an \
+        xFilesFactor value to specify\n\
+        how many points in the window must be non-null for the output to be considered valid. \
+        Graphs the\n\
+        minimum of the preceeding datapoints for each point on the graph.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=movingMin(Server.instance01.requests,10)\
+        \n  &target=movingMin(Server.instance*.errors,'5min')",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("windowSize", T::IntOrInterval),
+        Param::opt("xFilesFactor", T::Float),
+    ],
+    aggregator: false,
+    imp: moving_min,
+};
+
 fn moving_max(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     moving(ctx, args, "max", args.opt_float("xFilesFactor")?)
 }
+
+const MOVING_MAX: FunctionDef = FunctionDef {
+    name: "movingMax",
+    group: "Calculate",
+    description: "\
+        Graphs the moving maximum of a metric (or metrics) over a fixed number of\n\
+        past points, or a time interval.\n\
+        \n\
+        Takes one metric or a wildcard seriesList followed by a number N of datapoints\n\
+        or a quoted string with a length of time like '1hour' or '5min' (See ``from /\n\
+        until`` in the :doc:`Render API <render_api>` for examples of time formats), and an \
+        xFilesFactor value to specify\n\
+        how many points in the window must be non-null for the output to be considered valid. \
+        Graphs the\n\
+        maximum of the preceeding datapoints for each point on the graph.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=movingMax(Server.instance01.requests,10)\
+        \n  &target=movingMax(Server.instance*.errors,'5min')",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("windowSize", T::IntOrInterval),
+        Param::opt("xFilesFactor", T::Float),
+    ],
+    aggregator: false,
+    imp: moving_max,
+};
 
 fn exponential_moving_average(
     ctx: &EvalContext<'_>,
@@ -246,6 +431,36 @@ fn exponential_moving_average(
     }
     Ok(out)
 }
+
+const EXPONENTIAL_MOVING_AVERAGE: FunctionDef = FunctionDef {
+    name: "exponentialMovingAverage",
+    group: "Calculate",
+    description: "\
+        Takes a series of values and a window size and produces an exponential moving\n\
+        average utilizing the following formula:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  ema(current) = constant * (Current Value) + (1 - constant) * ema(previous)\n\
+        \n\
+        The Constant is calculated as:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  constant = 2 / (windowSize + 1)\n\
+        \n\
+        The first period EMA uses a simple moving average for its value.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=exponentialMovingAverage(*.transactions.count, 10)\
+        \n  &target=exponentialMovingAverage(*.transactions.count, '-10s')",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("windowSize", T::IntOrInterval),
+    ],
+    aggregator: false,
+    imp: exponential_moving_average,
+};
 
 /// graphite-web's `_getPercentile` (NIST method, nearest rank unless `interpolate`) of sorted,
 /// known values; `Err` where graphite-web's indexing raises.
@@ -310,6 +525,19 @@ fn n_percentile(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     Ok(out)
 }
 
+const N_PERCENTILE: FunctionDef = FunctionDef {
+    name: "nPercentile",
+    group: "Calculate",
+    description: "\
+        Returns n-percent of each series in the seriesList.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: n_percentile,
+};
+
 fn stdev(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let points = args.int("points")?;
     let tolerance = args.float("windowTolerance")?;
@@ -362,6 +590,31 @@ fn stdev(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
     }
     Ok(out)
 }
+
+const STDEV: FunctionDef = FunctionDef {
+    name: "stdev",
+    group: "Calculate",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by an integer N.\n\
+        Draw the Standard Deviation of all metrics passed for the past N datapoints.\n\
+        If the ratio of null points in the window is greater than windowTolerance,\n\
+        skip the calculation. The default for windowTolerance is 0.1 (up to 10% of points\n\
+        in the window can be missing). Note that if this is set to 0.0, it will cause large\n\
+        gaps in the output anywhere a single point is missing.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=stdev(server*.instance*.threads.busy,30)\
+        \n  &target=stdev(server*.instance*.cpu.system,30,0.0)",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("points", T::Integer),
+        Param::def("windowTolerance", T::Float, ParamDefault::Float(0.1)),
+    ],
+    aggregator: false,
+    imp: stdev,
+};
 
 /// What graphite-web's `holtWintersAnalysis` returns that the functions use.
 struct HoltWinters {
@@ -508,6 +761,22 @@ fn holt_winters_forecast(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<S
     Ok(out)
 }
 
+const HOLT_WINTERS_FORECAST: FunctionDef = FunctionDef {
+    name: "holtWintersForecast",
+    group: "Calculate",
+    description: "\
+        Performs a Holt-Winters forecast using the series as input data. Data from\n\
+        `bootstrapInterval` (one week by default) previous to the series is used to bootstrap the \
+        initial forecast.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("bootstrapInterval", T::Interval, ParamDefault::Str("7d")),
+        Param::def("seasonality", T::Interval, ParamDefault::Str("1d")),
+    ],
+    aggregator: false,
+    imp: holt_winters_forecast,
+};
+
 /// graphite-web's `holtWintersConfidenceBands` for every series: (lower, upper) pairs, each
 /// carrying the tags graphite-web's shared tag object ends up with.
 fn confidence_bands(
@@ -581,6 +850,22 @@ fn holt_winters_confidence_bands(
     confidence_bands(ctx, args, true)
 }
 
+const HOLT_WINTERS_CONFIDENCE_BANDS: FunctionDef = FunctionDef {
+    name: "holtWintersConfidenceBands",
+    group: "Calculate",
+    description: "\
+        Performs a Holt-Winters forecast using the series as input data and plots\n\
+        upper and lower bands with the predicted forecast deviations.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("delta", T::Integer, ParamDefault::Int(3)),
+        Param::def("bootstrapInterval", T::Interval, ParamDefault::Str("7d")),
+        Param::def("seasonality", T::Interval, ParamDefault::Str("1d")),
+    ],
+    aggregator: false,
+    imp: holt_winters_confidence_bands,
+};
+
 fn holt_winters_aberration(
     ctx: &EvalContext<'_>,
     args: &Args<'_>,
@@ -638,6 +923,22 @@ fn holt_winters_aberration(
     Ok(out)
 }
 
+const HOLT_WINTERS_ABERRATION: FunctionDef = FunctionDef {
+    name: "holtWintersAberration",
+    group: "Calculate",
+    description: "\
+        Performs a Holt-Winters forecast using the series as input data and plots the\n\
+        positive or negative deviation of the series data from the forecast.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("delta", T::Integer, ParamDefault::Int(3)),
+        Param::def("bootstrapInterval", T::Interval, ParamDefault::Str("7d")),
+        Param::def("seasonality", T::Interval, ParamDefault::Str("1d")),
+    ],
+    aggregator: false,
+    imp: holt_winters_aberration,
+};
+
 fn holt_winters_confidence_area(
     ctx: &EvalContext<'_>,
     args: &Args<'_>,
@@ -661,6 +962,22 @@ fn holt_winters_confidence_area(
     }
     Ok(bands)
 }
+
+const HOLT_WINTERS_CONFIDENCE_AREA: FunctionDef = FunctionDef {
+    name: "holtWintersConfidenceArea",
+    group: "Calculate",
+    description: "\
+        Performs a Holt-Winters forecast using the series as input data and plots the\n\
+        area between the upper and lower bands of the predicted forecast deviations.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("delta", T::Integer, ParamDefault::Int(3)),
+        Param::def("bootstrapInterval", T::Interval, ParamDefault::Str("7d")),
+        Param::def("seasonality", T::Interval, ParamDefault::Str("1d")),
+    ],
+    aggregator: false,
+    imp: holt_winters_confidence_area,
+};
 
 /// graphite-web's `_linearRegressionAnalysis`: least-squares factor (per second) and offset,
 /// `None` when the known values cannot define a line.
@@ -711,6 +1028,34 @@ fn linear_regression(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Serie
     Ok(out)
 }
 
+const LINEAR_REGRESSION: FunctionDef = FunctionDef {
+    name: "linearRegression",
+    group: "Calculate",
+    description: "\
+        Graphs the linear regression function by least squares method.\n\
+        \n\
+        Takes one metric or a wildcard seriesList, followed by a quoted string with the\n\
+        time to start the line and another quoted string with the time to end the line.\n\
+        The start and end times are inclusive (default range is from to until). See\n\
+        ``from / until`` in the :doc:`Render API <render_api>` for examples of time formats. \
+        Datapoints\n\
+        in the range is used to regression.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=linearRegression(Server.instance01.threads.busy, '-1d')\
+        \n  &target=linearRegression(Server.instance*.threads.busy, \"00:00 20140101\",\"11:59 \
+        20140630\")",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::opt("startSourceAt", T::Date),
+        Param::opt("endSourceAt", T::Date),
+    ],
+    aggregator: false,
+    imp: linear_regression,
+};
+
 fn aggregate_line(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let func = args.string("func")?;
     let keep_step = args.opt_bool("keepStep")?.unwrap_or(false);
@@ -743,6 +1088,39 @@ fn aggregate_line(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>,
     Ok(out)
 }
 
+const AGGREGATE_LINE: FunctionDef = FunctionDef {
+    name: "aggregateLine",
+    group: "Calculate",
+    description: "\
+        Takes a metric or wildcard seriesList and draws a horizontal line\n\
+        based on the function applied to each series.\n\
+        \n\
+        If the optional keepStep parameter is set to True, the result will\n\
+        have the same time period and step as the source series.\n\
+        \n\
+        Note: By default, the graphite renderer consolidates data points by\n\
+        averaging data points over time. If you are using the 'min' or 'max'\n\
+        function for aggregateLine, this can cause an unusual gap in the\n\
+        line drawn by this function and the data itself. To fix this, you\n\
+        should use the consolidateBy() function with the same function\n\
+        argument you are using for aggregateLine. This will ensure that the\n\
+        proper data points are retained and the graph should line up\n\
+        correctly.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=aggregateLine(server01.connections.total, 'avg')\
+        \n  &target=aggregateLine(server*.connections.total, 'avg')",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("func", T::AggFunc, ParamDefault::Str("average")).options(AGG_FUNCS),
+        Param::def("keepStep", T::Boolean, ParamDefault::Bool(false)),
+    ],
+    aggregator: false,
+    imp: aggregate_line,
+};
+
 fn identity(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let name = args.string("name")?;
     let step = 60;
@@ -763,136 +1141,45 @@ fn identity(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
     Ok(vec![s])
 }
 
+const IDENTITY: FunctionDef = FunctionDef {
+    name: "identity",
+    group: "Calculate",
+    description: "\
+        Identity function:\n\
+        Returns datapoints where the value equals the timestamp of the datapoint.\n\
+        Useful when you have another series where the value is a timestamp, and\n\
+        you want to compare it to the time of the datapoint, to render an age\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=identity(\"The.time.series\")\n\
+        \n\
+        This would create a series named \"The.time.series\" that contains points where\n\
+        x(t) == t.",
+    params: &[Param::req("name", T::String)],
+    aggregator: false,
+    imp: identity,
+};
+
 /// The Calculate family.
 pub const FUNCTIONS: &[FunctionDef] = &[
-    FunctionDef {
-        name: "movingWindow",
-        group: "Calculate",
-        description: "Graphs a moving window function of a metric (or metrics) over a fixed number of\npast points, or a time interval.\n\nTakes one metric or a wildcard seriesList, a number N of datapoints\nor a quoted string with a length of time like '1hour' or '5min' (See ``from /\nuntil`` in the :doc:`Render API <render_api>` for examples of time formats), a function to apply to the points\nin the window to produce the output, and an xFilesFactor value to specify how many points in the\nwindow must be non-null for the output to be considered valid. Graphs the\noutput of the function for the preceeding datapoints for each point on the graph.\n\nExample:\n\n.. code-block:: none\n\n  &target=movingWindow(Server.instance01.threads.busy,10)\n  &target=movingWindow(Server.instance*.threads.idle,'5min','median',0.5)\n\n.. note::\n\n  `xFilesFactor` follows the same semantics as in Whisper storage schemas.  Setting it to 0 (the\n  default) means that only a single value in a given interval needs to be non-null, setting it to\n  1 means that all values in the interval must be non-null.  A setting of 0.5 means that at least\n  half the values in the interval must be non-null.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("windowSize", T::IntOrInterval), Param::def("func", T::AggFunc, Default::Str("average")).options(AGG_FUNCS), Param::opt("xFilesFactor", T::Float)],
-        aggregator: false,
-        imp: moving_window,
-    },
-    FunctionDef {
-        name: "movingAverage",
-        group: "Calculate",
-        description: "Graphs the moving average of a metric (or metrics) over a fixed number of\npast points, or a time interval.\n\nTakes one metric or a wildcard seriesList followed by a number N of datapoints\nor a quoted string with a length of time like '1hour' or '5min' (See ``from /\nuntil`` in the :doc:`Render API <render_api>` for examples of time formats), and an xFilesFactor value to specify\nhow many points in the window must be non-null for the output to be considered valid. Graphs the\naverage of the preceeding datapoints for each point on the graph.\n\nExample:\n\n.. code-block:: none\n\n  &target=movingAverage(Server.instance01.threads.busy,10)\n  &target=movingAverage(Server.instance*.threads.idle,'5min')",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("windowSize", T::IntOrInterval), Param::opt("xFilesFactor", T::Float)],
-        aggregator: false,
-        imp: moving_average,
-    },
-    FunctionDef {
-        name: "movingMedian",
-        group: "Calculate",
-        description: "Graphs the moving median of a metric (or metrics) over a fixed number of\npast points, or a time interval.\n\nTakes one metric or a wildcard seriesList followed by a number N of datapoints\nor a quoted string with a length of time like '1hour' or '5min' (See ``from /\nuntil`` in the :doc:`Render API <render_api>` for examples of time formats), and an xFilesFactor value to specify\nhow many points in the window must be non-null for the output to be considered valid. Graphs the\nmedian of the preceeding datapoints for each point on the graph.\n\nExample:\n\n.. code-block:: none\n\n  &target=movingMedian(Server.instance01.threads.busy,10)\n  &target=movingMedian(Server.instance*.threads.idle,'5min')",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("windowSize", T::IntOrInterval), Param::opt("xFilesFactor", T::Float)],
-        aggregator: false,
-        imp: moving_median,
-    },
-    FunctionDef {
-        name: "movingSum",
-        group: "Calculate",
-        description: "Graphs the moving sum of a metric (or metrics) over a fixed number of\npast points, or a time interval.\n\nTakes one metric or a wildcard seriesList followed by a number N of datapoints\nor a quoted string with a length of time like '1hour' or '5min' (See ``from /\nuntil`` in the :doc:`Render API <render_api>` for examples of time formats), and an xFilesFactor value to specify\nhow many points in the window must be non-null for the output to be considered valid. Graphs the\nsum of the preceeding datapoints for each point on the graph.\n\nExample:\n\n.. code-block:: none\n\n  &target=movingSum(Server.instance01.requests,10)\n  &target=movingSum(Server.instance*.errors,'5min')",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("windowSize", T::IntOrInterval), Param::opt("xFilesFactor", T::Float)],
-        aggregator: false,
-        imp: moving_sum,
-    },
-    FunctionDef {
-        name: "movingMin",
-        group: "Calculate",
-        description: "Graphs the moving minimum of a metric (or metrics) over a fixed number of\npast points, or a time interval.\n\nTakes one metric or a wildcard seriesList followed by a number N of datapoints\nor a quoted string with a length of time like '1hour' or '5min' (See ``from /\nuntil`` in the :doc:`Render API <render_api>` for examples of time formats), and an xFilesFactor value to specify\nhow many points in the window must be non-null for the output to be considered valid. Graphs the\nminimum of the preceeding datapoints for each point on the graph.\n\nExample:\n\n.. code-block:: none\n\n  &target=movingMin(Server.instance01.requests,10)\n  &target=movingMin(Server.instance*.errors,'5min')",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("windowSize", T::IntOrInterval), Param::opt("xFilesFactor", T::Float)],
-        aggregator: false,
-        imp: moving_min,
-    },
-    FunctionDef {
-        name: "movingMax",
-        group: "Calculate",
-        description: "Graphs the moving maximum of a metric (or metrics) over a fixed number of\npast points, or a time interval.\n\nTakes one metric or a wildcard seriesList followed by a number N of datapoints\nor a quoted string with a length of time like '1hour' or '5min' (See ``from /\nuntil`` in the :doc:`Render API <render_api>` for examples of time formats), and an xFilesFactor value to specify\nhow many points in the window must be non-null for the output to be considered valid. Graphs the\nmaximum of the preceeding datapoints for each point on the graph.\n\nExample:\n\n.. code-block:: none\n\n  &target=movingMax(Server.instance01.requests,10)\n  &target=movingMax(Server.instance*.errors,'5min')",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("windowSize", T::IntOrInterval), Param::opt("xFilesFactor", T::Float)],
-        aggregator: false,
-        imp: moving_max,
-    },
-    FunctionDef {
-        name: "exponentialMovingAverage",
-        group: "Calculate",
-        description: "Takes a series of values and a window size and produces an exponential moving\naverage utilizing the following formula:\n\n.. code-block:: none\n\n  ema(current) = constant * (Current Value) + (1 - constant) * ema(previous)\n\nThe Constant is calculated as:\n\n.. code-block:: none\n\n  constant = 2 / (windowSize + 1)\n\nThe first period EMA uses a simple moving average for its value.\n\nExample:\n\n.. code-block:: none\n\n  &target=exponentialMovingAverage(*.transactions.count, 10)\n  &target=exponentialMovingAverage(*.transactions.count, '-10s')",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("windowSize", T::IntOrInterval)],
-        aggregator: false,
-        imp: exponential_moving_average,
-    },
-    FunctionDef {
-        name: "nPercentile",
-        group: "Calculate",
-        description: "Returns n-percent of each series in the seriesList.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: n_percentile,
-    },
-    FunctionDef {
-        name: "stdev",
-        group: "Calculate",
-        description: "Takes one metric or a wildcard seriesList followed by an integer N.\nDraw the Standard Deviation of all metrics passed for the past N datapoints.\nIf the ratio of null points in the window is greater than windowTolerance,\nskip the calculation. The default for windowTolerance is 0.1 (up to 10% of points\nin the window can be missing). Note that if this is set to 0.0, it will cause large\ngaps in the output anywhere a single point is missing.\n\nExample:\n\n.. code-block:: none\n\n  &target=stdev(server*.instance*.threads.busy,30)\n  &target=stdev(server*.instance*.cpu.system,30,0.0)",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("points", T::Integer), Param::def("windowTolerance", T::Float, Default::Float(0.1))],
-        aggregator: false,
-        imp: stdev,
-    },
-    FunctionDef {
-        name: "holtWintersForecast",
-        group: "Calculate",
-        description: "Performs a Holt-Winters forecast using the series as input data. Data from\n`bootstrapInterval` (one week by default) previous to the series is used to bootstrap the initial forecast.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("bootstrapInterval", T::Interval, Default::Str("7d")), Param::def("seasonality", T::Interval, Default::Str("1d"))],
-        aggregator: false,
-        imp: holt_winters_forecast,
-    },
-    FunctionDef {
-        name: "holtWintersConfidenceBands",
-        group: "Calculate",
-        description: "Performs a Holt-Winters forecast using the series as input data and plots\nupper and lower bands with the predicted forecast deviations.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("delta", T::Integer, Default::Int(3)), Param::def("bootstrapInterval", T::Interval, Default::Str("7d")), Param::def("seasonality", T::Interval, Default::Str("1d"))],
-        aggregator: false,
-        imp: holt_winters_confidence_bands,
-    },
-    FunctionDef {
-        name: "holtWintersConfidenceArea",
-        group: "Calculate",
-        description: "Performs a Holt-Winters forecast using the series as input data and plots the\narea between the upper and lower bands of the predicted forecast deviations.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("delta", T::Integer, Default::Int(3)), Param::def("bootstrapInterval", T::Interval, Default::Str("7d")), Param::def("seasonality", T::Interval, Default::Str("1d"))],
-        aggregator: false,
-        imp: holt_winters_confidence_area,
-    },
-    FunctionDef {
-        name: "holtWintersAberration",
-        group: "Calculate",
-        description: "Performs a Holt-Winters forecast using the series as input data and plots the\npositive or negative deviation of the series data from the forecast.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("delta", T::Integer, Default::Int(3)), Param::def("bootstrapInterval", T::Interval, Default::Str("7d")), Param::def("seasonality", T::Interval, Default::Str("1d"))],
-        aggregator: false,
-        imp: holt_winters_aberration,
-    },
-    FunctionDef {
-        name: "linearRegression",
-        group: "Calculate",
-        description: "Graphs the linear regression function by least squares method.\n\nTakes one metric or a wildcard seriesList, followed by a quoted string with the\ntime to start the line and another quoted string with the time to end the line.\nThe start and end times are inclusive (default range is from to until). See\n``from / until`` in the :doc:`Render API <render_api>` for examples of time formats. Datapoints\nin the range is used to regression.\n\nExample:\n\n.. code-block:: none\n\n  &target=linearRegression(Server.instance01.threads.busy, '-1d')\n  &target=linearRegression(Server.instance*.threads.busy, \"00:00 20140101\",\"11:59 20140630\")",
-        params: &[Param::req("seriesList", T::SeriesList), Param::opt("startSourceAt", T::Date), Param::opt("endSourceAt", T::Date)],
-        aggregator: false,
-        imp: linear_regression,
-    },
-    FunctionDef {
-        name: "aggregateLine",
-        group: "Calculate",
-        description: "Takes a metric or wildcard seriesList and draws a horizontal line\nbased on the function applied to each series.\n\nIf the optional keepStep parameter is set to True, the result will\nhave the same time period and step as the source series.\n\nNote: By default, the graphite renderer consolidates data points by\naveraging data points over time. If you are using the 'min' or 'max'\nfunction for aggregateLine, this can cause an unusual gap in the\nline drawn by this function and the data itself. To fix this, you\nshould use the consolidateBy() function with the same function\nargument you are using for aggregateLine. This will ensure that the\nproper data points are retained and the graph should line up\ncorrectly.\n\nExample:\n\n.. code-block:: none\n\n  &target=aggregateLine(server01.connections.total, 'avg')\n  &target=aggregateLine(server*.connections.total, 'avg')",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("func", T::AggFunc, Default::Str("average")).options(AGG_FUNCS), Param::def("keepStep", T::Boolean, Default::Bool(false))],
-        aggregator: false,
-        imp: aggregate_line,
-    },
-    FunctionDef {
-        name: "identity",
-        group: "Calculate",
-        description: "Identity function:\nReturns datapoints where the value equals the timestamp of the datapoint.\nUseful when you have another series where the value is a timestamp, and\nyou want to compare it to the time of the datapoint, to render an age\n\nExample:\n\n.. code-block:: none\n\n  &target=identity(\"The.time.series\")\n\nThis would create a series named \"The.time.series\" that contains points where\nx(t) == t.",
-        params: &[Param::req("name", T::String)],
-        aggregator: false,
-        imp: identity,
-    },
+    MOVING_WINDOW,
+    MOVING_AVERAGE,
+    MOVING_MEDIAN,
+    MOVING_SUM,
+    MOVING_MIN,
+    MOVING_MAX,
+    EXPONENTIAL_MOVING_AVERAGE,
+    N_PERCENTILE,
+    STDEV,
+    HOLT_WINTERS_FORECAST,
+    HOLT_WINTERS_CONFIDENCE_BANDS,
+    HOLT_WINTERS_CONFIDENCE_AREA,
+    HOLT_WINTERS_ABERRATION,
+    LINEAR_REGRESSION,
+    AGGREGATE_LINE,
+    IDENTITY,
 ];
 
 #[cfg(test)]

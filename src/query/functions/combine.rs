@@ -19,8 +19,8 @@ use super::common::{
 use crate::query::ast::Expr;
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::parse::parse_target;
-use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
+use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
 use crate::store::tags::parse_tagged;
 
 /// Names an `aggOrSeriesFunc` parameter accepts (graphite-web's options for it): every
@@ -250,29 +250,174 @@ fn sum_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
     aggregate_lists(ctx, args.series_lists("seriesLists")?, "sum", None)
 }
 
+const SUM_SERIES: FunctionDef = FunctionDef {
+    name: "sumSeries",
+    group: "Combine",
+    description: "\
+        Short form: sum()\n\
+        \n\
+        This will add metrics together and return the sum at each datapoint. (See\n\
+        integral for a sum over time)\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=sum(company.server.application*.requestsHandled)\n\
+        \n\
+        This would show the sum of all requests handled per minute (provided\n\
+        requestsHandled are collected once a minute).   If metrics with different\n\
+        retention rates are combined, the coarsest metric is graphed, and the sum\n\
+        of the other metrics is averaged for the metrics with finer retention rates.\n\
+        \n\
+        This is an alias for :py:func:`aggregate <aggregate>` with aggregation ``sum``.",
+    params: &[Param::req("seriesLists", T::SeriesList).many()],
+    aggregator: true,
+    imp: sum_series,
+};
+const SUM: FunctionDef = SUM_SERIES.alias("sum");
+
 fn average_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     aggregate_lists(ctx, args.series_lists("seriesLists")?, "average", None)
 }
+
+const AVERAGE_SERIES: FunctionDef = FunctionDef {
+    name: "averageSeries",
+    group: "Combine",
+    description: "\
+        Short Alias: avg()\n\
+        \n\
+        Takes one metric or a wildcard seriesList.\n\
+        Draws the average value of all metrics passed at each time.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=averageSeries(company.server.*.threads.busy)\n\
+        \n\
+        This is an alias for :py:func:`aggregate <aggregate>` with aggregation ``average``.",
+    params: &[Param::req("seriesLists", T::SeriesList).many()],
+    aggregator: true,
+    imp: average_series,
+};
+const AVG: FunctionDef = AVERAGE_SERIES.alias("avg");
 
 fn min_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     aggregate_lists(ctx, args.series_lists("seriesLists")?, "min", None)
 }
 
+const MIN_SERIES: FunctionDef = FunctionDef {
+    name: "minSeries",
+    group: "Combine",
+    description: "\
+        Takes one metric or a wildcard seriesList.\n\
+        For each datapoint from each metric passed in, pick the minimum value and graph it.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=minSeries(Server*.connections.total)\n\
+        \n\
+        This is an alias for :py:func:`aggregate <aggregate>` with aggregation ``min``.",
+    params: &[Param::req("seriesLists", T::SeriesList).many()],
+    aggregator: true,
+    imp: min_series,
+};
+
 fn max_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     aggregate_lists(ctx, args.series_lists("seriesLists")?, "max", None)
 }
+
+const MAX_SERIES: FunctionDef = FunctionDef {
+    name: "maxSeries",
+    group: "Combine",
+    description: "\
+        Takes one metric or a wildcard seriesList.\n\
+        For each datapoint from each metric passed in, pick the maximum value and graph it.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=maxSeries(Server*.connections.total)\n\
+        \n\
+        This is an alias for :py:func:`aggregate <aggregate>` with aggregation ``max``.",
+    params: &[Param::req("seriesLists", T::SeriesList).many()],
+    aggregator: true,
+    imp: max_series,
+};
 
 fn diff_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     aggregate_lists(ctx, args.series_lists("seriesLists")?, "diff", None)
 }
 
+const DIFF_SERIES: FunctionDef = FunctionDef {
+    name: "diffSeries",
+    group: "Combine",
+    description: "\
+        Subtracts series 2 through n from series 1.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=diffSeries(service.connections.total,service.connections.failed)\n\
+        \n\
+        To diff a series and a constant, one should use offset instead of (or in\n\
+        addition to) diffSeries\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=offset(service.connections.total,-5)\n\
+        \n  &target=offset(diffSeries(service.connections.total,service.connections.failed),-4)\n\
+        \n\
+        This is an alias for :py:func:`aggregate <aggregate>` with aggregation ``diff``.",
+    params: &[Param::req("seriesLists", T::SeriesList).many()],
+    aggregator: true,
+    imp: diff_series,
+};
+
 fn stddev_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     aggregate_lists(ctx, args.series_lists("seriesLists")?, "stddev", None)
 }
 
+const STDDEV_SERIES: FunctionDef = FunctionDef {
+    name: "stddevSeries",
+    group: "Combine",
+    description: "\
+        Takes one metric or a wildcard seriesList.\n\
+        Draws the standard deviation of all metrics passed at each time.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=stddevSeries(company.server.*.threads.busy)\n\
+        \n\
+        This is an alias for :py:func:`aggregate <aggregate>` with aggregation ``stddev``.",
+    params: &[Param::req("seriesLists", T::SeriesList).many()],
+    aggregator: true,
+    imp: stddev_series,
+};
+
 fn range_of_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     aggregate_lists(ctx, args.series_lists("seriesLists")?, "rangeOf", None)
 }
+
+const RANGE_OF_SERIES: FunctionDef = FunctionDef {
+    name: "rangeOfSeries",
+    group: "Combine",
+    description: "\
+        Takes a wildcard seriesList.\n\
+        Distills down a set of inputs into the range of the series\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n    &target=rangeOfSeries(Server*.connections.total)\n\
+        \n\
+        This is an alias for :py:func:`aggregate <aggregate>` with aggregation ``rangeOf``.",
+    params: &[Param::req("seriesLists", T::SeriesList).many()],
+    aggregator: true,
+    imp: range_of_series,
+};
 
 fn multiply_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let lists = args.series_lists("seriesLists")?;
@@ -283,12 +428,59 @@ fn multiply_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>
     aggregate_lists(ctx, lists, "multiply", None)
 }
 
+const MULTIPLY_SERIES: FunctionDef = FunctionDef {
+    name: "multiplySeries",
+    group: "Combine",
+    description: "\
+        Takes two or more series and multiplies their points. A constant may not be\n\
+        used. To multiply by a constant, use the scale() function.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=multiplySeries(Series.dividends,Series.divisors)\n\
+        \n\
+        This is an alias for :py:func:`aggregate <aggregate>` with aggregation ``multiply``.",
+    params: &[Param::req("seriesLists", T::SeriesList).many()],
+    aggregator: true,
+    imp: multiply_series,
+};
+
 fn aggregate(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let list = args.series_list("seriesList")?;
     let func = args.string("func")?;
     agg_func(func.strip_suffix("Series").unwrap_or(&func))?;
     aggregate_lists(ctx, vec![list], &func, args.opt_float("xFilesFactor")?)
 }
+
+const AGGREGATE: FunctionDef = FunctionDef {
+    name: "aggregate",
+    group: "Combine",
+    description: "\
+        Aggregate series using the specified function.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=aggregate(host.cpu-[0-7].cpu-{user,system}.value, \"sum\")\n\
+        \n\
+        This would be the equivalent of\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=sumSeries(host.cpu-[0-7].cpu-{user,system}.value)\n\
+        \n\
+        This function can be used with aggregation functions ``average`` (or ``avg``), \
+        ``avg_zero``,\n\
+        ``median``, ``sum`` (or ``total``), ``min``, ``max``, ``diff``, ``stddev``, ``count``,\n\
+        ``range`` (or ``rangeOf``) , ``multiply`` & ``last`` (or ``current``).",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("func", T::AggFunc).options(AGG_FUNCS),
+        Param::opt("xFilesFactor", T::Float),
+    ],
+    aggregator: false,
+    imp: aggregate,
+};
 
 fn aggregate_series_lists_with(
     ctx: &EvalContext<'_>,
@@ -332,17 +524,155 @@ fn aggregate_series_lists(
     aggregate_series_lists_with(ctx, args, &func, args.opt_float("xFilesFactor")?)
 }
 
+const AGGREGATE_SERIES_LISTS: FunctionDef = FunctionDef {
+    name: "aggregateSeriesLists",
+    group: "Combine",
+    description: "\
+        Iterates over a two lists and aggregates using specified function\n\
+        list1[0] to list2[0], list1[1] to list2[1] and so on.\n\
+        The lists will need to be the same length\n\
+        \n\
+        Position of seriesList matters. For example using \"sum\" function\n\
+        ``aggregateSeriesLists(list1[0..n], list2[0..n], \"sum\")``\n\
+        it would find sum for each member\n\
+        of the list ``list1[0] + list2[0], list1[1] + list2[1], list1[n] + list2[n]``.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=aggregateSeriesLists(mining.{carbon,graphite,diamond}.extracted,mining.{carbon,\
+        graphite,diamond}.shipped, 'sum')\n\
+        \n\
+        An example above would be the same as running :py:func:`aggregate <aggregate>` for each \
+        member of the list:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  ?target=aggregate(mining.carbon.extracted,mining.carbon.shipped, 'sum')\
+        \n  &target=aggregate(mining.graphite.extracted,mining.graphite.shipped, 'sum')\
+        \n  &target=aggregate(mining.diamond.extracted,mining.diamond.shipped, 'sum')\n\
+        \n\
+        This function can be used with aggregation functions ``average`` (or ``avg``), \
+        ``avg_zero``,\n\
+        ``median``, ``sum`` (or ``total``), ``min``, ``max``, ``diff``, ``stddev``, ``count``,\n\
+        ``range`` (or ``rangeOf``) , ``multiply`` & ``last`` (or ``current``).",
+    params: &[
+        Param::req("seriesListFirstPos", T::SeriesList),
+        Param::req("seriesListSecondPos", T::SeriesList),
+        Param::req("func", T::AggFunc).options(AGG_FUNCS),
+        Param::opt("xFilesFactor", T::Float),
+    ],
+    aggregator: false,
+    imp: aggregate_series_lists,
+};
+
 fn sum_series_lists(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     aggregate_series_lists_with(ctx, args, "sum", None)
 }
+
+const SUM_SERIES_LISTS: FunctionDef = FunctionDef {
+    name: "sumSeriesLists",
+    group: "Combine",
+    description: "\
+        Iterates over a two lists and subtracts series lists 2 through n from series 1\n\
+        list1[0] to list2[0], list1[1] to list2[1] and so on.\n\
+        The lists will need to be the same length\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=sumSeriesLists(mining.{carbon,graphite,diamond}.extracted,mining.{carbon,\
+        graphite,diamond}.shipped)\n\
+        \n\
+        An example above would be the same as running :py:func:`sumSeries <sumSeries>` for each \
+        member of the list:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  ?target=sumSeries(mining.carbon.extracted,mining.carbon.shipped)\
+        \n  &target=sumSeries(mining.graphite.extracted,mining.graphite.shipped)\
+        \n  &target=sumSeries(mining.diamond.extracted,mining.diamond.shipped)\n\
+        \n\
+        This is an alias for :py:func:`aggregateSeriesLists <aggregateSeriesLists>` with \
+        aggregation ``sum``.",
+    params: &[
+        Param::req("seriesListFirstPos", T::SeriesList),
+        Param::req("seriesListSecondPos", T::SeriesList),
+    ],
+    aggregator: true,
+    imp: sum_series_lists,
+};
 
 fn diff_series_lists(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     aggregate_series_lists_with(ctx, args, "diff", None)
 }
 
+const DIFF_SERIES_LISTS: FunctionDef = FunctionDef {
+    name: "diffSeriesLists",
+    group: "Combine",
+    description: "\
+        Iterates over a two lists and subtracts series lists 2 through n from series 1\n\
+        list1[0] to list2[0], list1[1] to list2[1] and so on.\n\
+        The lists will need to be the same length\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=diffSeriesLists(mining.{carbon,graphite,diamond}.extracted,mining.{carbon,\
+        graphite,diamond}.shipped)\n\
+        \n\
+        An example above would be the same as running :py:func:`diffSeries <diffSeries>` for each \
+        member of the list:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  ?target=diffSeries(mining.carbon.extracted,mining.carbon.shipped)\
+        \n  &target=diffSeries(mining.graphite.extracted,mining.graphite.shipped)\
+        \n  &target=diffSeries(mining.diamond.extracted,mining.diamond.shipped)\n\
+        \n\
+        \n\
+        This is an alias for :py:func:`aggregateSeriesLists <aggregateSeriesLists>` with \
+        aggregation ``diff``.",
+    params: &[
+        Param::req("seriesListFirstPos", T::SeriesList),
+        Param::req("seriesListSecondPos", T::SeriesList),
+    ],
+    aggregator: true,
+    imp: diff_series_lists,
+};
+
 fn multiply_series_lists(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     aggregate_series_lists_with(ctx, args, "multiply", None)
 }
+
+const MULTIPLY_SERIES_LISTS: FunctionDef = FunctionDef {
+    name: "multiplySeriesLists",
+    group: "Combine",
+    description: "\
+        Iterates over a two lists and subtracts series lists 2 through n from series 1\n\
+        list1[0] to list2[0], list1[1] to list2[1] and so on.\n\
+        The lists will need to be the same length\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=multiplySeriesLists(mining.{carbon,graphite,diamond}.extracted,mining.{carbon,\
+        graphite,diamond}.shipped)\n\
+        \n\
+        An example above would be the same as running :py:func:`multiplySeries <multiplySeries>` \
+        for each member of the list:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  ?target=multiplySeries(mining.carbon.extracted,mining.carbon.shipped)\
+        \n  &target=multiplySeries(mining.graphite.extracted,mining.graphite.shipped)\
+        \n  &target=multiplySeries(mining.diamond.extracted,mining.diamond.shipped)\n\
+        \n\
+        This is an alias for :py:func:`aggregateSeriesLists <aggregateSeriesLists>` with \
+        aggregation ``multiply``.",
+    params: &[
+        Param::req("seriesListFirstPos", T::SeriesList),
+        Param::req("seriesListSecondPos", T::SeriesList),
+    ],
+    aggregator: true,
+    imp: multiply_series_lists,
+};
 
 /// `aggregateWithWildcards`: groups by the name without the nodes at `positions` (plain
 /// indices: a negative one matches nothing), aggregates each group, names it by the key.
@@ -388,6 +718,42 @@ fn aggregate_with_wildcards(
     )
 }
 
+const AGGREGATE_WITH_WILDCARDS: FunctionDef = FunctionDef {
+    name: "aggregateWithWildcards",
+    group: "Combine",
+    description: "\
+        Call aggregator after inserting wildcards at the given position(s).\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=aggregateWithWildcards(host.cpu-[0-7].cpu-{user,system}.value, \"sum\", 1)\n\
+        \n\
+        This would be the equivalent of\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=sumSeries(host.cpu-[0-7].cpu-user.value)&target=sumSeries(\
+        host.cpu-[0-7].cpu-system.value)\
+        \n  # or\
+        \n  &target=aggregate(host.cpu-[0-7].cpu-user.value,\"sum\")&target=aggregate(\
+        host.cpu-[0-7].cpu-system.value,\"sum\")\n\
+        \n\
+        This function can be used with all aggregation functions supported by\n\
+        :py:func:`aggregate <aggregate>`: ``average``, ``median``, ``sum``, ``min``, ``max``, \
+        ``diff``,\n\
+        ``stddev``, ``range`` & ``multiply``.\n\
+        \n\
+        This complements :py:func:`groupByNodes <groupByNodes>` which takes a list of nodes that \
+        must match in each group.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("func", T::AggFunc).options(AGG_FUNCS),
+        Param::opt("position", T::Node).many(),
+    ],
+    aggregator: false,
+    imp: aggregate_with_wildcards,
+};
+
 fn sum_series_with_wildcards(
     ctx: &EvalContext<'_>,
     args: &Args<'_>,
@@ -399,6 +765,36 @@ fn sum_series_with_wildcards(
         &int_values(args, "position")?,
     )
 }
+
+const SUM_SERIES_WITH_WILDCARDS: FunctionDef = FunctionDef {
+    name: "sumSeriesWithWildcards",
+    group: "Combine",
+    description: "\
+        Categorizes the provided series in groups by name, by ignoring\n\
+        (\"wildcarding\") the given position(s) and calls sumSeries on each group.\n\
+        Important: the introduction of wildcards only happens *after* retrieving\n\
+        the input.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=sumSeriesWithWildcards(host.cpu-[0-7].cpu-{user,system}.value, 1)\n\
+        \n\
+        This would be the equivalent of\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=sumSeries(host.cpu-[0-7].cpu-user.value)&target=sumSeries(\
+        host.cpu-[0-7].cpu-system.value)\n\
+        \n\
+        This is an alias for :py:func:`aggregateWithWildcards <aggregateWithWildcards>` with \
+        aggregation ``sum``.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::opt("position", T::Node).many(),
+    ],
+    aggregator: true,
+    imp: sum_series_with_wildcards,
+};
 
 fn average_series_with_wildcards(
     ctx: &EvalContext<'_>,
@@ -412,6 +808,36 @@ fn average_series_with_wildcards(
     )
 }
 
+const AVERAGE_SERIES_WITH_WILDCARDS: FunctionDef = FunctionDef {
+    name: "averageSeriesWithWildcards",
+    group: "Combine",
+    description: "\
+        Categorizes the provided series in groups by name, by ignoring\n\
+        (\"wildcarding\") the given position(s) and calls averageSeries on each group.\n\
+        Important: the introduction of wildcards only happens *after* retrieving\n\
+        the input.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=averageSeriesWithWildcards(host.cpu-[0-7].cpu-{user,system}.value, 1)\n\
+        \n\
+        This would be the equivalent of\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=averageSeries(host.cpu-[0-7].cpu-user.value)&target=averageSeries(\
+        host.cpu-[0-7].cpu-system.value)\n\
+        \n\
+        This is an alias for :py:func:`aggregateWithWildcards <aggregateWithWildcards>` with \
+        aggregation ``average``.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::opt("position", T::Node).many(),
+    ],
+    aggregator: true,
+    imp: average_series_with_wildcards,
+};
+
 fn multiply_series_with_wildcards(
     ctx: &EvalContext<'_>,
     args: &Args<'_>,
@@ -423,6 +849,37 @@ fn multiply_series_with_wildcards(
         &int_values(args, "position")?,
     )
 }
+
+const MULTIPLY_SERIES_WITH_WILDCARDS: FunctionDef = FunctionDef {
+    name: "multiplySeriesWithWildcards",
+    group: "Combine",
+    description: "\
+        Categorizes the provided series in groups by name, by ignoring\n\
+        (\"wildcarding\") the given position(s) and calls multiplySeries on each group.\n\
+        Important: the introduction of wildcards only happens *after* retrieving\n\
+        the input.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=multiplySeriesWithWildcards(web.host-[0-7].{avg-response,total-request}.value, \
+        2)\n\
+        \n\
+        This would be the equivalent of\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=multiplySeries(web.host-0.{avg-response,total-request}.value)\
+        &target=multiplySeries(web.host-1.{avg-response,total-request}.value)...\n\
+        \n\
+        This is an alias for :py:func:`aggregateWithWildcards <aggregateWithWildcards>` with \
+        aggregation ``multiply``.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::opt("position", T::Node).many(),
+    ],
+    aggregator: true,
+    imp: multiply_series_with_wildcards,
+};
 
 fn count_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let lists = args.series_lists("seriesLists")?;
@@ -449,6 +906,19 @@ fn count_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, E
     Ok(vec![s])
 }
 
+const COUNT_SERIES: FunctionDef = FunctionDef {
+    name: "countSeries",
+    group: "Combine",
+    description: "\
+        Draws a horizontal line representing the number of nodes found in the seriesList.\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=countSeries(carbon.agents.*.*)",
+    params: &[Param::opt("seriesLists", T::SeriesList).many()],
+    aggregator: true,
+    imp: count_series,
+};
+
 fn group(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     Ok(args
         .series_lists("seriesLists")?
@@ -456,6 +926,18 @@ fn group(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
         .flatten()
         .collect())
 }
+
+const GROUP: FunctionDef = FunctionDef {
+    name: "group",
+    group: "Combine",
+    description: "\
+        Takes an arbitrary number of seriesLists and adds them to a single seriesList. This is \
+        used\n\
+        to pass multiple seriesLists to a function which only takes one",
+    params: &[Param::opt("seriesLists", T::SeriesList).many()],
+    aggregator: false,
+    imp: group,
+};
 
 fn percentile_of_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let n = args.float("n")?;
@@ -489,6 +971,23 @@ fn percentile_of_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Se
     Ok(vec![Series::new(name, start, end, step, values, xff(ctx))])
 }
 
+const PERCENTILE_OF_SERIES: FunctionDef = FunctionDef {
+    name: "percentileOfSeries",
+    group: "Combine",
+    description: "\
+        percentileOfSeries returns a single series which is composed of the n-percentile\n\
+        values taken across a wildcard series at each point. Unless `interpolate` is\n\
+        set to True, percentile values are actual values contained in one of the\n\
+        supplied series.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+        Param::def("interpolate", T::Boolean, ParamDefault::Bool(false)),
+    ],
+    aggregator: false,
+    imp: percentile_of_series,
+};
+
 fn pow_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let Some((series, start, end, step)) = normalize(args.series_lists("seriesList")?) else {
         return Ok(Vec::new());
@@ -511,6 +1010,22 @@ fn pow_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
         .collect();
     Ok(vec![Series::new(name, start, end, step, values, xff(ctx))])
 }
+
+const POW_SERIES: FunctionDef = FunctionDef {
+    name: "powSeries",
+    group: "Combine",
+    description: "\
+        Takes two or more series and pows their points. A constant line may be\n\
+        used.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=powSeries(Server.instance01.app.requests, Server.instance01.app.replies)",
+    params: &[Param::req("seriesList", T::SeriesList).many()],
+    aggregator: true,
+    imp: pow_series,
+};
 
 fn divide_pair(ctx: &EvalContext<'_>, mut dividend: Series, mut divisor: Series) -> Series {
     let name = format!("divideSeries({},{})", dividend.name, divisor.name);
@@ -548,6 +1063,27 @@ fn divide_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
         .collect())
 }
 
+const DIVIDE_SERIES: FunctionDef = FunctionDef {
+    name: "divideSeries",
+    group: "Combine",
+    description: "\
+        Takes a dividend metric and a divisor metric and draws the division result.\n\
+        A constant may *not* be passed. To divide by a constant, use the scale()\n\
+        function (which is essentially a multiplication operation) and use the inverse\n\
+        of the dividend. (Division by 8 = multiplication by 1/8 or 0.125)\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=divideSeries(Series.dividends,Series.divisors)",
+    params: &[
+        Param::req("dividendSeriesList", T::SeriesList),
+        Param::req("divisorSeries", T::SeriesList),
+    ],
+    aggregator: false,
+    imp: divide_series,
+};
+
 fn divide_series_lists(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let dividends = args.series_list("dividendSeriesList")?;
     let divisors = args.series_list("divisorSeriesList")?;
@@ -562,6 +1098,21 @@ fn divide_series_lists(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Ser
         .map(|(a, b)| divide_pair(ctx, a, b))
         .collect())
 }
+
+const DIVIDE_SERIES_LISTS: FunctionDef = FunctionDef {
+    name: "divideSeriesLists",
+    group: "Combine",
+    description: "\
+        Iterates over a two lists and divides list1[0] by list2[0], list1[1] by list2[1] and so \
+        on.\n\
+        The lists need to be the same length",
+    params: &[
+        Param::req("dividendSeriesList", T::SeriesList),
+        Param::req("divisorSeriesList", T::SeriesList),
+    ],
+    aggregator: false,
+    imp: divide_series_lists,
+};
 
 /// Python's `str()` of `asPercent`'s numeric total.
 fn total_text(v: &Value) -> Option<(f64, String)> {
@@ -657,6 +1208,84 @@ fn as_percent(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
     }
     Ok(out)
 }
+
+const AS_PERCENT: FunctionDef = FunctionDef {
+    name: "asPercent",
+    group: "Combine",
+    description: "\
+        Calculates a percentage of the total of a wildcard series. If `total` is specified,\n\
+        each series will be calculated as a percentage of that total. If `total` is not \
+        specified,\n\
+        the sum of all points in the wildcard series will be used instead.\n\
+        \n\
+        A list of nodes can optionally be provided, if so they will be used to match series with \
+        their\n\
+        corresponding totals following the same logic as :py:func:`groupByNodes <groupByNodes>`.\n\
+        \n\
+        When passing `nodes` the `total` parameter may be a series list or `None`.  If it is \
+        `None` then\n\
+        for each series in `seriesList` the percentage of the sum of series in that group will be \
+        returned.\n\
+        \n\
+        When not passing `nodes`, the `total` parameter may be a single series, reference the same \
+        number\n\
+        of series as `seriesList` or be a numeric value.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  # Server01 connections failed and succeeded as a percentage of Server01 connections \
+        attempted\
+        \n  &target=asPercent(Server01.connections.{failed,succeeded}, \
+        Server01.connections.attempted)\n\
+        \n  # For each server, its connections failed as a percentage of its connections attempted\
+        \n  &target=asPercent(Server*.connections.failed, Server*.connections.attempted)\n\
+        \n  # For each server, its connections failed and succeeded as a percentage of its \
+        connections attemped\
+        \n  &target=asPercent(Server*.connections.{failed,succeeded}, \
+        Server*.connections.attempted, 0)\n\
+        \n  # apache01.threads.busy as a percentage of 1500\
+        \n  &target=asPercent(apache01.threads.busy,1500)\n\
+        \n  # Server01 cpu stats as a percentage of its total\
+        \n  &target=asPercent(Server01.cpu.*.jiffies)\n\
+        \n  # cpu stats for each server as a percentage of its total\
+        \n  &target=asPercent(Server*.cpu.*.jiffies, None, 0)\n\
+        \n\
+        When using `nodes`, any series or totals that can't be matched will create output series \
+        with\n\
+        names like ``asPercent(someSeries,MISSING)`` or ``asPercent(MISSING,someTotalSeries)`` and \
+        all\n\
+        values set to None. If desired these series can be filtered out by piping the result \
+        through\n\
+        ``|exclude(\"MISSING\")`` as shown below:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=asPercent(Server{1,2}.memory.used,Server{1,3}.memory.total,0)\n\
+        \n  # will produce 3 output series:\
+        \n  # asPercent(Server1.memory.used,Server1.memory.total) [values will be as expected]\
+        \n  # asPercent(Server2.memory.used,MISSING) [all values will be None]\
+        \n  # asPercent(MISSING,Server3.memory.total) [all values will be None]\n\
+        \n  &target=asPercent(Server{1,2}.memory.used,Server{1,3}.memory.total,0)|exclude(\"\
+        MISSING\")\n\
+        \n  # will produce 1 output series:\
+        \n  # asPercent(Server1.memory.used,Server1.memory.total) [values will be as expected]\n\
+        \n\
+        Each node may be an integer referencing a node in the series name or a string identifying \
+        a tag.\n\
+        \n\
+        .. note::\n\
+        \n  When `total` is a seriesList, specifying `nodes` to match series with the \
+        corresponding total\
+        \n  series will increase reliability.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::opt("total", T::Any),
+        Param::opt("nodes", T::NodeOrTag).many(),
+    ],
+    aggregator: true,
+    imp: as_percent,
+};
+const PCT: FunctionDef = AS_PERCENT.alias("pct");
 
 /// `asPercent` with nodes: numerators and totals matched by their node/tag key; a key
 /// present on one side only gives an all-null `…MISSING…` series. Start, end and step of a
@@ -853,6 +1482,30 @@ fn weighted_average(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series
     )])
 }
 
+const WEIGHTED_AVERAGE: FunctionDef = FunctionDef {
+    name: "weightedAverage",
+    group: "Combine",
+    description: "\
+        Takes a series of average values and a series of weights and\n\
+        produces a weighted average for all values.\n\
+        The corresponding values should share one or more zero-indexed nodes and/or tags.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=weightedAverage(*.transactions.mean,*.transactions.count,0)\n\
+        \n\
+        Each node may be an integer referencing a node in the series name or a string identifying \
+        a tag.",
+    params: &[
+        Param::req("seriesListAvg", T::SeriesList),
+        Param::req("seriesListWeight", T::SeriesList),
+        Param::opt("nodes", T::NodeOrTag).many(),
+    ],
+    aggregator: false,
+    imp: weighted_average,
+};
+
 fn group_by_nodes_of(
     ctx: &EvalContext<'_>,
     list: Vec<Series>,
@@ -875,6 +1528,37 @@ fn group_by_node(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     group_by_nodes_of(ctx, args.series_list("seriesList")?, &callback, &[node])
 }
 
+const GROUP_BY_NODE: FunctionDef = FunctionDef {
+    name: "groupByNode",
+    group: "Combine",
+    description: "\
+        Takes a serieslist and maps a callback to subgroups within as defined by a common node\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=groupByNode(ganglia.by-function.*.*.cpu.load5,2,\"sumSeries\")\n\
+        \n\
+        Would return multiple series which are each the result of applying the \"sumSeries\" \
+        function\n\
+        to groups joined on the second node (0 indexed) resulting in a list of targets like\n\
+        \n\
+        .. code-block:: none\n\
+        \n  sumSeries(ganglia.by-function.server1.*.cpu.load5),sumSeries(\
+        ganglia.by-function.server2.*.cpu.load5),...\n\
+        \n\
+        Node may be an integer referencing a node in the series name or a string identifying a \
+        tag.\n\
+        \n\
+        This is an alias for using :py:func:`groupByNodes <groupByNodes>` with a single node.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("nodeNum", T::NodeOrTag),
+        Param::def("callback", T::AggOrSeriesFunc, ParamDefault::Str("average"))
+            .options(AGG_OR_SERIES_FUNCS),
+    ],
+    aggregator: false,
+    imp: group_by_node,
+};
+
 fn group_by_nodes(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let callback = args.string("callback")?;
     group_by_nodes_of(
@@ -884,6 +1568,49 @@ fn group_by_nodes(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>,
         &node_values(args, "nodes")?,
     )
 }
+
+const GROUP_BY_NODES: FunctionDef = FunctionDef {
+    name: "groupByNodes",
+    group: "Combine",
+    description: "\
+        Takes a serieslist and maps a callback to subgroups within as defined by multiple nodes\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=groupByNodes(ganglia.server*.*.cpu.load*,\"sum\",1,4)\n\
+        \n\
+        Would return multiple series which are each the result of applying the \"sum\" \
+        aggregation\n\
+        to groups joined on the nodes' list (0 indexed) resulting in a list of targets like\n\
+        \n\
+        .. code-block:: none\n\
+        \n  sumSeries(ganglia.server1.*.cpu.load5),sumSeries(ganglia.server1.*.cpu.load10),\
+        sumSeries(ganglia.server1.*.cpu.load15),sumSeries(ganglia.server2.*.cpu.load5),sumSeries(\
+        ganglia.server2.*.cpu.load10),sumSeries(ganglia.server2.*.cpu.load15),...\n\
+        \n\
+        This function can be used with all aggregation functions supported by\n\
+        :py:func:`aggregate <aggregate>`: ``average``, ``median``, ``sum``, ``min``, ``max``, \
+        ``diff``,\n\
+        ``stddev``, ``range`` & ``multiply``.\n\
+        \n\
+        Each node may be an integer referencing a node in the series name or a string identifying \
+        a tag.\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=seriesByTag(\"name=~cpu.load.*\", \"server=~server[1-9]+\", \
+        \"datacenter=~dc[1-9]+\")|groupByNodes(\"average\", \"datacenter\", 1)\n\
+        \n  # will produce output series like\
+        \n  # dc1.load5, dc2.load5, dc1.load10, dc2.load10\n\
+        \n\
+        This complements :py:func:`aggregateWithWildcards <aggregateWithWildcards>` which takes a \
+        list of wildcard nodes.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("callback", T::AggOrSeriesFunc).options(AGG_OR_SERIES_FUNCS),
+        Param::opt("nodes", T::NodeOrTag).many(),
+    ],
+    aggregator: false,
+    imp: group_by_nodes,
+};
 
 fn group_by_tags(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let list = args.series_list("seriesList")?;
@@ -935,6 +1662,36 @@ fn group_by_tags(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     }
     Ok(out)
 }
+
+const GROUP_BY_TAGS: FunctionDef = FunctionDef {
+    name: "groupByTags",
+    group: "Combine",
+    description: "\
+        Takes a serieslist and maps a callback to subgroups within as defined by multiple tags\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=seriesByTag(\"name=cpu\")|groupByTags(\"average\",\"dc\")\n\
+        \n\
+        Would return multiple series which are each the result of applying the \"averageSeries\" \
+        function\n\
+        to groups joined on the specified tags resulting in a list of targets like\n\
+        \n\
+        .. code-block :: none\n\
+        \n  averageSeries(seriesByTag(\"name=cpu\",\"dc=dc1\")),averageSeries(seriesByTag(\"\
+        name=cpu\",\"dc=dc2\")),...\n\
+        \n\
+        This function can be used with all aggregation functions supported by\n\
+        :py:func:`aggregate <aggregate>`: ``average`` (or ``avg``), ``avg_zero``,\n\
+        ``median``, ``sum`` (or ``total``), ``min``, ``max``, ``diff``, ``stddev``, ``count``,\n\
+        ``range`` (or ``rangeOf``) , ``multiply`` & ``last`` (or ``current``).",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("callback", T::AggOrSeriesFunc).options(AGG_OR_SERIES_FUNCS),
+        Param::req("tags", T::Tag).many(),
+    ],
+    aggregator: false,
+    imp: group_by_tags,
+};
 
 /// graphite-web's `TaggedSeries.parse(path).tags`, with its validation (no empty tag or
 /// value, no `;!^=` in a tag, no value starting with `~`).
@@ -1011,11 +1768,96 @@ fn apply_by_node(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     Ok(out)
 }
 
+const APPLY_BY_NODE: FunctionDef = FunctionDef {
+    name: "applyByNode",
+    group: "Combine",
+    description: "\
+        Takes a seriesList and applies some complicated function (described by a string), \
+        replacing templates with unique\n\
+        prefixes of keys from the seriesList (the key is all nodes up to the index given as \
+        `nodeNum`).\n\
+        \n\
+        If the `newName` parameter is provided, the name of the resulting series will be given by \
+        that parameter, with any\n\
+        \"%\" characters replaced by the unique prefix.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=applyByNode(servers.*.disk.bytes_free,1,\"divideSeries(%.disk.bytes_free,\
+        sumSeries(%.disk.bytes_*))\")\n\
+        \n\
+        Would find all series which match `servers.*.disk.bytes_free`, then trim them down to \
+        unique series up to the node\n\
+        given by nodeNum, then fill them into the template function provided (replacing % by the \
+        prefixes).\n\
+        \n\
+        Additional Examples:\n\
+        \n\
+        Given keys of\n\
+        \n\
+        - `stats.counts.haproxy.web.2XX`\n\
+        - `stats.counts.haproxy.web.3XX`\n\
+        - `stats.counts.haproxy.web.5XX`\n\
+        - `stats.counts.haproxy.microservice.2XX`\n\
+        - `stats.counts.haproxy.microservice.3XX`\n\
+        - `stats.counts.haproxy.microservice.5XX`\n\
+        \n\
+        The following will return the rate of 5XX's per service:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  applyByNode(stats.counts.haproxy.*.*XX, 3, \"asPercent(%.5XX, sumSeries(%.*XX))\", \
+        \"%.pct_5XX\")\n\
+        \n\
+        The output series would have keys `stats.counts.haproxy.web.pct_5XX` and \
+        `stats.counts.haproxy.microservice.pct_5XX`.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("nodeNum", T::Node),
+        Param::req("templateFunction", T::String),
+        Param::opt("newName", T::String),
+    ],
+    aggregator: false,
+    imp: apply_by_node,
+};
+
 fn map_series(_ctx: &EvalContext<'_>, _args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     Err(bad(
         "mapSeries gives a list of series lists, usable only as the first argument of reduceSeries",
     ))
 }
+
+const MAP_SERIES: FunctionDef = FunctionDef {
+    name: "mapSeries",
+    group: "Combine",
+    description: "\
+        Short form: ``map()``\n\
+        \n\
+        Takes a seriesList and maps it to a list of seriesList. Each seriesList has the\n\
+        given mapNodes in common.\n\
+        \n\
+        .. note:: This function is not very useful alone. It should be used with \
+        :py:func:`reduceSeries`\n\
+        \n\
+        .. code-block:: none\n\
+        \n  mapSeries(servers.*.cpu.*,1) =>\n\
+        \n    [\
+        \n      servers.server1.cpu.*,\
+        \n      servers.server2.cpu.*,\
+        \n      ...\
+        \n      servers.serverN.cpu.*\
+        \n    ]\n\
+        \n\
+        Each node may be an integer referencing a node in the series name or a string identifying \
+        a tag.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("mapNodes", T::NodeOrTag).many(),
+    ],
+    aggregator: false,
+    imp: map_series,
+};
+const MAP: FunctionDef = MAP_SERIES.alias("map");
 
 /// `mapSeries`' groups: the series grouped by the key of `mapNodes`, in first-seen order.
 fn map_groups(
@@ -1092,296 +1934,110 @@ fn reduce_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     Ok(out)
 }
 
+const REDUCE_SERIES: FunctionDef = FunctionDef {
+    name: "reduceSeries",
+    group: "Combine",
+    description: "\
+        Short form: ``reduce()``\n\
+        \n\
+        Takes a list of seriesLists and reduces it to a list of series by means of the \
+        reduceFunction.\n\
+        \n\
+        Reduction is performed by matching the reduceNode in each series against the list of\n\
+        reduceMatchers. Then each series is passed to the reduceFunction as arguments in the \
+        order\n\
+        given by reduceMatchers. The reduceFunction should yield a single series.\n\
+        \n\
+        The resulting list of series are aliased so that they can easily be nested in other \
+        functions.\n\
+        \n\
+        **Example**: Map/Reduce asPercent(bytes_used,total_bytes) for each server\n\
+        \n\
+        Assume that metrics in the form below exist:\n\
+        \n\
+        .. code-block:: none\n\
+        \n     servers.server1.disk.bytes_used\
+        \n     servers.server1.disk.total_bytes\
+        \n     servers.server2.disk.bytes_used\
+        \n     servers.server2.disk.total_bytes\
+        \n     servers.server3.disk.bytes_used\
+        \n     servers.server3.disk.total_bytes\
+        \n     ...\
+        \n     servers.serverN.disk.bytes_used\
+        \n     servers.serverN.disk.total_bytes\n\
+        \n\
+        To get the percentage of disk used for each server:\n\
+        \n\
+        .. code-block:: none\n\
+        \n    reduceSeries(mapSeries(servers.*.disk.*,1),\"asPercent\",3,\"bytes_used\",\"\
+        total_bytes\") =>\n\
+        \n      alias(asPercent(servers.server1.disk.bytes_used,servers.server1.disk.total_bytes),\
+        \"servers.server1.disk.reduce.asPercent\"),\
+        \n      alias(asPercent(servers.server2.disk.bytes_used,servers.server2.disk.total_bytes),\
+        \"servers.server2.disk.reduce.asPercent\"),\
+        \n      alias(asPercent(servers.server3.disk.bytes_used,servers.server3.disk.total_bytes),\
+        \"servers.server3.disk.reduce.asPercent\"),\
+        \n      ...\
+        \n      alias(asPercent(servers.serverN.disk.bytes_used,servers.serverN.disk.total_bytes),\
+        \"servers.serverN.disk.reduce.asPercent\")\n\
+        \n\
+        In other words, we will get back the following metrics::\n\
+        \n    servers.server1.disk.reduce.asPercent\
+        \n    servers.server2.disk.reduce.asPercent\
+        \n    servers.server3.disk.reduce.asPercent\
+        \n    ...\
+        \n    servers.serverN.disk.reduce.asPercent\n\
+        \n\
+        .. seealso:: :py:func:`mapSeries`",
+    params: &[
+        Param::req("seriesLists", T::SeriesLists),
+        Param::req("reduceFunction", T::String),
+        Param::req("reduceNode", T::Node),
+        Param::req("reduceMatchers", T::String).many(),
+    ],
+    aggregator: false,
+    imp: reduce_series,
+};
+const REDUCE: FunctionDef = REDUCE_SERIES.alias("reduce");
+
 /// The Combine family.
 pub const FUNCTIONS: &[FunctionDef] = &[
-    FunctionDef {
-        name: "aggregate",
-        group: "Combine",
-        description: "Aggregate series using the specified function.\n\nExample:\n\n.. code-block:: none\n\n  &target=aggregate(host.cpu-[0-7].cpu-{user,system}.value, \"sum\")\n\nThis would be the equivalent of\n\n.. code-block:: none\n\n  &target=sumSeries(host.cpu-[0-7].cpu-{user,system}.value)\n\nThis function can be used with aggregation functions ``average`` (or ``avg``), ``avg_zero``,\n``median``, ``sum`` (or ``total``), ``min``, ``max``, ``diff``, ``stddev``, ``count``,\n``range`` (or ``rangeOf``) , ``multiply`` & ``last`` (or ``current``).",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("func", T::AggFunc).options(AGG_FUNCS), Param::opt("xFilesFactor", T::Float)],
-        aggregator: false,
-        imp: aggregate,
-    },
-    FunctionDef {
-        name: "aggregateSeriesLists",
-        group: "Combine",
-        description: "Iterates over a two lists and aggregates using specified function\nlist1[0] to list2[0], list1[1] to list2[1] and so on.\nThe lists will need to be the same length\n\nPosition of seriesList matters. For example using \"sum\" function\n``aggregateSeriesLists(list1[0..n], list2[0..n], \"sum\")``\nit would find sum for each member\nof the list ``list1[0] + list2[0], list1[1] + list2[1], list1[n] + list2[n]``.\n\nExample:\n\n.. code-block:: none\n\n  &target=aggregateSeriesLists(mining.{carbon,graphite,diamond}.extracted,mining.{carbon,graphite,diamond}.shipped, 'sum')\n\nAn example above would be the same as running :py:func:`aggregate <aggregate>` for each member of the list:\n\n.. code-block:: none\n\n  ?target=aggregate(mining.carbon.extracted,mining.carbon.shipped, 'sum')\n  &target=aggregate(mining.graphite.extracted,mining.graphite.shipped, 'sum')\n  &target=aggregate(mining.diamond.extracted,mining.diamond.shipped, 'sum')\n\nThis function can be used with aggregation functions ``average`` (or ``avg``), ``avg_zero``,\n``median``, ``sum`` (or ``total``), ``min``, ``max``, ``diff``, ``stddev``, ``count``,\n``range`` (or ``rangeOf``) , ``multiply`` & ``last`` (or ``current``).",
-        params: &[Param::req("seriesListFirstPos", T::SeriesList), Param::req("seriesListSecondPos", T::SeriesList), Param::req("func", T::AggFunc).options(AGG_FUNCS), Param::opt("xFilesFactor", T::Float)],
-        aggregator: false,
-        imp: aggregate_series_lists,
-    },
-    FunctionDef {
-        name: "aggregateWithWildcards",
-        group: "Combine",
-        description: "Call aggregator after inserting wildcards at the given position(s).\n\nExample:\n\n.. code-block:: none\n\n  &target=aggregateWithWildcards(host.cpu-[0-7].cpu-{user,system}.value, \"sum\", 1)\n\nThis would be the equivalent of\n\n.. code-block:: none\n\n  &target=sumSeries(host.cpu-[0-7].cpu-user.value)&target=sumSeries(host.cpu-[0-7].cpu-system.value)\n  # or\n  &target=aggregate(host.cpu-[0-7].cpu-user.value,\"sum\")&target=aggregate(host.cpu-[0-7].cpu-system.value,\"sum\")\n\nThis function can be used with all aggregation functions supported by\n:py:func:`aggregate <aggregate>`: ``average``, ``median``, ``sum``, ``min``, ``max``, ``diff``,\n``stddev``, ``range`` & ``multiply``.\n\nThis complements :py:func:`groupByNodes <groupByNodes>` which takes a list of nodes that must match in each group.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("func", T::AggFunc).options(AGG_FUNCS), Param::opt("position", T::Node).many()],
-        aggregator: false,
-        imp: aggregate_with_wildcards,
-    },
-    FunctionDef {
-        name: "applyByNode",
-        group: "Combine",
-        description: "Takes a seriesList and applies some complicated function (described by a string), replacing templates with unique\nprefixes of keys from the seriesList (the key is all nodes up to the index given as `nodeNum`).\n\nIf the `newName` parameter is provided, the name of the resulting series will be given by that parameter, with any\n\"%\" characters replaced by the unique prefix.\n\nExample:\n\n.. code-block:: none\n\n  &target=applyByNode(servers.*.disk.bytes_free,1,\"divideSeries(%.disk.bytes_free,sumSeries(%.disk.bytes_*))\")\n\nWould find all series which match `servers.*.disk.bytes_free`, then trim them down to unique series up to the node\ngiven by nodeNum, then fill them into the template function provided (replacing % by the prefixes).\n\nAdditional Examples:\n\nGiven keys of\n\n- `stats.counts.haproxy.web.2XX`\n- `stats.counts.haproxy.web.3XX`\n- `stats.counts.haproxy.web.5XX`\n- `stats.counts.haproxy.microservice.2XX`\n- `stats.counts.haproxy.microservice.3XX`\n- `stats.counts.haproxy.microservice.5XX`\n\nThe following will return the rate of 5XX's per service:\n\n.. code-block:: none\n\n  applyByNode(stats.counts.haproxy.*.*XX, 3, \"asPercent(%.5XX, sumSeries(%.*XX))\", \"%.pct_5XX\")\n\nThe output series would have keys `stats.counts.haproxy.web.pct_5XX` and `stats.counts.haproxy.microservice.pct_5XX`.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("nodeNum", T::Node), Param::req("templateFunction", T::String), Param::opt("newName", T::String)],
-        aggregator: false,
-        imp: apply_by_node,
-    },
-    FunctionDef {
-        name: "asPercent",
-        group: "Combine",
-        description: "Calculates a percentage of the total of a wildcard series. If `total` is specified,\neach series will be calculated as a percentage of that total. If `total` is not specified,\nthe sum of all points in the wildcard series will be used instead.\n\nA list of nodes can optionally be provided, if so they will be used to match series with their\ncorresponding totals following the same logic as :py:func:`groupByNodes <groupByNodes>`.\n\nWhen passing `nodes` the `total` parameter may be a series list or `None`.  If it is `None` then\nfor each series in `seriesList` the percentage of the sum of series in that group will be returned.\n\nWhen not passing `nodes`, the `total` parameter may be a single series, reference the same number\nof series as `seriesList` or be a numeric value.\n\nExample:\n\n.. code-block:: none\n\n  # Server01 connections failed and succeeded as a percentage of Server01 connections attempted\n  &target=asPercent(Server01.connections.{failed,succeeded}, Server01.connections.attempted)\n\n  # For each server, its connections failed as a percentage of its connections attempted\n  &target=asPercent(Server*.connections.failed, Server*.connections.attempted)\n\n  # For each server, its connections failed and succeeded as a percentage of its connections attemped\n  &target=asPercent(Server*.connections.{failed,succeeded}, Server*.connections.attempted, 0)\n\n  # apache01.threads.busy as a percentage of 1500\n  &target=asPercent(apache01.threads.busy,1500)\n\n  # Server01 cpu stats as a percentage of its total\n  &target=asPercent(Server01.cpu.*.jiffies)\n\n  # cpu stats for each server as a percentage of its total\n  &target=asPercent(Server*.cpu.*.jiffies, None, 0)\n\nWhen using `nodes`, any series or totals that can't be matched will create output series with\nnames like ``asPercent(someSeries,MISSING)`` or ``asPercent(MISSING,someTotalSeries)`` and all\nvalues set to None. If desired these series can be filtered out by piping the result through\n``|exclude(\"MISSING\")`` as shown below:\n\n.. code-block:: none\n\n  &target=asPercent(Server{1,2}.memory.used,Server{1,3}.memory.total,0)\n\n  # will produce 3 output series:\n  # asPercent(Server1.memory.used,Server1.memory.total) [values will be as expected]\n  # asPercent(Server2.memory.used,MISSING) [all values will be None]\n  # asPercent(MISSING,Server3.memory.total) [all values will be None]\n\n  &target=asPercent(Server{1,2}.memory.used,Server{1,3}.memory.total,0)|exclude(\"MISSING\")\n\n  # will produce 1 output series:\n  # asPercent(Server1.memory.used,Server1.memory.total) [values will be as expected]\n\nEach node may be an integer referencing a node in the series name or a string identifying a tag.\n\n.. note::\n\n  When `total` is a seriesList, specifying `nodes` to match series with the corresponding total\n  series will increase reliability.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::opt("total", T::Any), Param::opt("nodes", T::NodeOrTag).many()],
-        aggregator: true,
-        imp: as_percent,
-    },
-    FunctionDef {
-        name: "pct",
-        group: "Combine",
-        description: "Calculates a percentage of the total of a wildcard series. If `total` is specified,\neach series will be calculated as a percentage of that total. If `total` is not specified,\nthe sum of all points in the wildcard series will be used instead.\n\nA list of nodes can optionally be provided, if so they will be used to match series with their\ncorresponding totals following the same logic as :py:func:`groupByNodes <groupByNodes>`.\n\nWhen passing `nodes` the `total` parameter may be a series list or `None`.  If it is `None` then\nfor each series in `seriesList` the percentage of the sum of series in that group will be returned.\n\nWhen not passing `nodes`, the `total` parameter may be a single series, reference the same number\nof series as `seriesList` or be a numeric value.\n\nExample:\n\n.. code-block:: none\n\n  # Server01 connections failed and succeeded as a percentage of Server01 connections attempted\n  &target=asPercent(Server01.connections.{failed,succeeded}, Server01.connections.attempted)\n\n  # For each server, its connections failed as a percentage of its connections attempted\n  &target=asPercent(Server*.connections.failed, Server*.connections.attempted)\n\n  # For each server, its connections failed and succeeded as a percentage of its connections attemped\n  &target=asPercent(Server*.connections.{failed,succeeded}, Server*.connections.attempted, 0)\n\n  # apache01.threads.busy as a percentage of 1500\n  &target=asPercent(apache01.threads.busy,1500)\n\n  # Server01 cpu stats as a percentage of its total\n  &target=asPercent(Server01.cpu.*.jiffies)\n\n  # cpu stats for each server as a percentage of its total\n  &target=asPercent(Server*.cpu.*.jiffies, None, 0)\n\nWhen using `nodes`, any series or totals that can't be matched will create output series with\nnames like ``asPercent(someSeries,MISSING)`` or ``asPercent(MISSING,someTotalSeries)`` and all\nvalues set to None. If desired these series can be filtered out by piping the result through\n``|exclude(\"MISSING\")`` as shown below:\n\n.. code-block:: none\n\n  &target=asPercent(Server{1,2}.memory.used,Server{1,3}.memory.total,0)\n\n  # will produce 3 output series:\n  # asPercent(Server1.memory.used,Server1.memory.total) [values will be as expected]\n  # asPercent(Server2.memory.used,MISSING) [all values will be None]\n  # asPercent(MISSING,Server3.memory.total) [all values will be None]\n\n  &target=asPercent(Server{1,2}.memory.used,Server{1,3}.memory.total,0)|exclude(\"MISSING\")\n\n  # will produce 1 output series:\n  # asPercent(Server1.memory.used,Server1.memory.total) [values will be as expected]\n\nEach node may be an integer referencing a node in the series name or a string identifying a tag.\n\n.. note::\n\n  When `total` is a seriesList, specifying `nodes` to match series with the corresponding total\n  series will increase reliability.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::opt("total", T::Any), Param::opt("nodes", T::NodeOrTag).many()],
-        aggregator: true,
-        imp: as_percent,
-    },
-    FunctionDef {
-        name: "averageSeries",
-        group: "Combine",
-        description: "Short Alias: avg()\n\nTakes one metric or a wildcard seriesList.\nDraws the average value of all metrics passed at each time.\n\nExample:\n\n.. code-block:: none\n\n  &target=averageSeries(company.server.*.threads.busy)\n\nThis is an alias for :py:func:`aggregate <aggregate>` with aggregation ``average``.",
-        params: &[Param::req("seriesLists", T::SeriesList).many()],
-        aggregator: true,
-        imp: average_series,
-    },
-    FunctionDef {
-        name: "avg",
-        group: "Combine",
-        description: "Short Alias: avg()\n\nTakes one metric or a wildcard seriesList.\nDraws the average value of all metrics passed at each time.\n\nExample:\n\n.. code-block:: none\n\n  &target=averageSeries(company.server.*.threads.busy)\n\nThis is an alias for :py:func:`aggregate <aggregate>` with aggregation ``average``.",
-        params: &[Param::req("seriesLists", T::SeriesList).many()],
-        aggregator: true,
-        imp: average_series,
-    },
-    FunctionDef {
-        name: "averageSeriesWithWildcards",
-        group: "Combine",
-        description: "Categorizes the provided series in groups by name, by ignoring\n(\"wildcarding\") the given position(s) and calls averageSeries on each group.\nImportant: the introduction of wildcards only happens *after* retrieving\nthe input.\n\nExample:\n\n.. code-block:: none\n\n  &target=averageSeriesWithWildcards(host.cpu-[0-7].cpu-{user,system}.value, 1)\n\nThis would be the equivalent of\n\n.. code-block:: none\n\n  &target=averageSeries(host.cpu-[0-7].cpu-user.value)&target=averageSeries(host.cpu-[0-7].cpu-system.value)\n\nThis is an alias for :py:func:`aggregateWithWildcards <aggregateWithWildcards>` with aggregation ``average``.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::opt("position", T::Node).many()],
-        aggregator: true,
-        imp: average_series_with_wildcards,
-    },
-    FunctionDef {
-        name: "countSeries",
-        group: "Combine",
-        description: "Draws a horizontal line representing the number of nodes found in the seriesList.\n\n.. code-block:: none\n\n  &target=countSeries(carbon.agents.*.*)",
-        params: &[Param::opt("seriesLists", T::SeriesList).many()],
-        aggregator: true,
-        imp: count_series,
-    },
-    FunctionDef {
-        name: "diffSeries",
-        group: "Combine",
-        description: "Subtracts series 2 through n from series 1.\n\nExample:\n\n.. code-block:: none\n\n  &target=diffSeries(service.connections.total,service.connections.failed)\n\nTo diff a series and a constant, one should use offset instead of (or in\naddition to) diffSeries\n\nExample:\n\n.. code-block:: none\n\n  &target=offset(service.connections.total,-5)\n\n  &target=offset(diffSeries(service.connections.total,service.connections.failed),-4)\n\nThis is an alias for :py:func:`aggregate <aggregate>` with aggregation ``diff``.",
-        params: &[Param::req("seriesLists", T::SeriesList).many()],
-        aggregator: true,
-        imp: diff_series,
-    },
-    FunctionDef {
-        name: "diffSeriesLists",
-        group: "Combine",
-        description: "Iterates over a two lists and subtracts series lists 2 through n from series 1\nlist1[0] to list2[0], list1[1] to list2[1] and so on.\nThe lists will need to be the same length\n\nExample:\n\n.. code-block:: none\n\n  &target=diffSeriesLists(mining.{carbon,graphite,diamond}.extracted,mining.{carbon,graphite,diamond}.shipped)\n\nAn example above would be the same as running :py:func:`diffSeries <diffSeries>` for each member of the list:\n\n.. code-block:: none\n\n  ?target=diffSeries(mining.carbon.extracted,mining.carbon.shipped)\n  &target=diffSeries(mining.graphite.extracted,mining.graphite.shipped)\n  &target=diffSeries(mining.diamond.extracted,mining.diamond.shipped)\n\n\nThis is an alias for :py:func:`aggregateSeriesLists <aggregateSeriesLists>` with aggregation ``diff``.",
-        params: &[Param::req("seriesListFirstPos", T::SeriesList), Param::req("seriesListSecondPos", T::SeriesList)],
-        aggregator: true,
-        imp: diff_series_lists,
-    },
-    FunctionDef {
-        name: "divideSeries",
-        group: "Combine",
-        description: "Takes a dividend metric and a divisor metric and draws the division result.\nA constant may *not* be passed. To divide by a constant, use the scale()\nfunction (which is essentially a multiplication operation) and use the inverse\nof the dividend. (Division by 8 = multiplication by 1/8 or 0.125)\n\nExample:\n\n.. code-block:: none\n\n  &target=divideSeries(Series.dividends,Series.divisors)",
-        params: &[Param::req("dividendSeriesList", T::SeriesList), Param::req("divisorSeries", T::SeriesList)],
-        aggregator: false,
-        imp: divide_series,
-    },
-    FunctionDef {
-        name: "divideSeriesLists",
-        group: "Combine",
-        description: "Iterates over a two lists and divides list1[0] by list2[0], list1[1] by list2[1] and so on.\nThe lists need to be the same length",
-        params: &[Param::req("dividendSeriesList", T::SeriesList), Param::req("divisorSeriesList", T::SeriesList)],
-        aggregator: false,
-        imp: divide_series_lists,
-    },
-    FunctionDef {
-        name: "group",
-        group: "Combine",
-        description: "Takes an arbitrary number of seriesLists and adds them to a single seriesList. This is used\nto pass multiple seriesLists to a function which only takes one",
-        params: &[Param::opt("seriesLists", T::SeriesList).many()],
-        aggregator: false,
-        imp: group,
-    },
-    FunctionDef {
-        name: "groupByNode",
-        group: "Combine",
-        description: "Takes a serieslist and maps a callback to subgroups within as defined by a common node\n\n.. code-block:: none\n\n  &target=groupByNode(ganglia.by-function.*.*.cpu.load5,2,\"sumSeries\")\n\nWould return multiple series which are each the result of applying the \"sumSeries\" function\nto groups joined on the second node (0 indexed) resulting in a list of targets like\n\n.. code-block:: none\n\n  sumSeries(ganglia.by-function.server1.*.cpu.load5),sumSeries(ganglia.by-function.server2.*.cpu.load5),...\n\nNode may be an integer referencing a node in the series name or a string identifying a tag.\n\nThis is an alias for using :py:func:`groupByNodes <groupByNodes>` with a single node.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("nodeNum", T::NodeOrTag), Param::def("callback", T::AggOrSeriesFunc, Default::Str("average")).options(AGG_OR_SERIES_FUNCS)],
-        aggregator: false,
-        imp: group_by_node,
-    },
-    FunctionDef {
-        name: "groupByNodes",
-        group: "Combine",
-        description: "Takes a serieslist and maps a callback to subgroups within as defined by multiple nodes\n\n.. code-block:: none\n\n  &target=groupByNodes(ganglia.server*.*.cpu.load*,\"sum\",1,4)\n\nWould return multiple series which are each the result of applying the \"sum\" aggregation\nto groups joined on the nodes' list (0 indexed) resulting in a list of targets like\n\n.. code-block:: none\n\n  sumSeries(ganglia.server1.*.cpu.load5),sumSeries(ganglia.server1.*.cpu.load10),sumSeries(ganglia.server1.*.cpu.load15),sumSeries(ganglia.server2.*.cpu.load5),sumSeries(ganglia.server2.*.cpu.load10),sumSeries(ganglia.server2.*.cpu.load15),...\n\nThis function can be used with all aggregation functions supported by\n:py:func:`aggregate <aggregate>`: ``average``, ``median``, ``sum``, ``min``, ``max``, ``diff``,\n``stddev``, ``range`` & ``multiply``.\n\nEach node may be an integer referencing a node in the series name or a string identifying a tag.\n\n.. code-block:: none\n\n  &target=seriesByTag(\"name=~cpu.load.*\", \"server=~server[1-9]+\", \"datacenter=~dc[1-9]+\")|groupByNodes(\"average\", \"datacenter\", 1)\n\n  # will produce output series like\n  # dc1.load5, dc2.load5, dc1.load10, dc2.load10\n\nThis complements :py:func:`aggregateWithWildcards <aggregateWithWildcards>` which takes a list of wildcard nodes.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("callback", T::AggOrSeriesFunc).options(AGG_OR_SERIES_FUNCS), Param::opt("nodes", T::NodeOrTag).many()],
-        aggregator: false,
-        imp: group_by_nodes,
-    },
-    FunctionDef {
-        name: "groupByTags",
-        group: "Combine",
-        description: "Takes a serieslist and maps a callback to subgroups within as defined by multiple tags\n\n.. code-block:: none\n\n  &target=seriesByTag(\"name=cpu\")|groupByTags(\"average\",\"dc\")\n\nWould return multiple series which are each the result of applying the \"averageSeries\" function\nto groups joined on the specified tags resulting in a list of targets like\n\n.. code-block :: none\n\n  averageSeries(seriesByTag(\"name=cpu\",\"dc=dc1\")),averageSeries(seriesByTag(\"name=cpu\",\"dc=dc2\")),...\n\nThis function can be used with all aggregation functions supported by\n:py:func:`aggregate <aggregate>`: ``average`` (or ``avg``), ``avg_zero``,\n``median``, ``sum`` (or ``total``), ``min``, ``max``, ``diff``, ``stddev``, ``count``,\n``range`` (or ``rangeOf``) , ``multiply`` & ``last`` (or ``current``).",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("callback", T::AggOrSeriesFunc).options(AGG_OR_SERIES_FUNCS), Param::req("tags", T::Tag).many()],
-        aggregator: false,
-        imp: group_by_tags,
-    },
-    FunctionDef {
-        name: "map",
-        group: "Combine",
-        description: "Short form: ``map()``\n\nTakes a seriesList and maps it to a list of seriesList. Each seriesList has the\ngiven mapNodes in common.\n\n.. note:: This function is not very useful alone. It should be used with :py:func:`reduceSeries`\n\n.. code-block:: none\n\n  mapSeries(servers.*.cpu.*,1) =>\n\n    [\n      servers.server1.cpu.*,\n      servers.server2.cpu.*,\n      ...\n      servers.serverN.cpu.*\n    ]\n\nEach node may be an integer referencing a node in the series name or a string identifying a tag.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("mapNodes", T::NodeOrTag).many()],
-        aggregator: false,
-        imp: map_series,
-    },
-    FunctionDef {
-        name: "mapSeries",
-        group: "Combine",
-        description: "Short form: ``map()``\n\nTakes a seriesList and maps it to a list of seriesList. Each seriesList has the\ngiven mapNodes in common.\n\n.. note:: This function is not very useful alone. It should be used with :py:func:`reduceSeries`\n\n.. code-block:: none\n\n  mapSeries(servers.*.cpu.*,1) =>\n\n    [\n      servers.server1.cpu.*,\n      servers.server2.cpu.*,\n      ...\n      servers.serverN.cpu.*\n    ]\n\nEach node may be an integer referencing a node in the series name or a string identifying a tag.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("mapNodes", T::NodeOrTag).many()],
-        aggregator: false,
-        imp: map_series,
-    },
-    FunctionDef {
-        name: "maxSeries",
-        group: "Combine",
-        description: "Takes one metric or a wildcard seriesList.\nFor each datapoint from each metric passed in, pick the maximum value and graph it.\n\nExample:\n\n.. code-block:: none\n\n  &target=maxSeries(Server*.connections.total)\n\nThis is an alias for :py:func:`aggregate <aggregate>` with aggregation ``max``.",
-        params: &[Param::req("seriesLists", T::SeriesList).many()],
-        aggregator: true,
-        imp: max_series,
-    },
-    FunctionDef {
-        name: "minSeries",
-        group: "Combine",
-        description: "Takes one metric or a wildcard seriesList.\nFor each datapoint from each metric passed in, pick the minimum value and graph it.\n\nExample:\n\n.. code-block:: none\n\n  &target=minSeries(Server*.connections.total)\n\nThis is an alias for :py:func:`aggregate <aggregate>` with aggregation ``min``.",
-        params: &[Param::req("seriesLists", T::SeriesList).many()],
-        aggregator: true,
-        imp: min_series,
-    },
-    FunctionDef {
-        name: "multiplySeries",
-        group: "Combine",
-        description: "Takes two or more series and multiplies their points. A constant may not be\nused. To multiply by a constant, use the scale() function.\n\nExample:\n\n.. code-block:: none\n\n  &target=multiplySeries(Series.dividends,Series.divisors)\n\nThis is an alias for :py:func:`aggregate <aggregate>` with aggregation ``multiply``.",
-        params: &[Param::req("seriesLists", T::SeriesList).many()],
-        aggregator: true,
-        imp: multiply_series,
-    },
-    FunctionDef {
-        name: "multiplySeriesLists",
-        group: "Combine",
-        description: "Iterates over a two lists and subtracts series lists 2 through n from series 1\nlist1[0] to list2[0], list1[1] to list2[1] and so on.\nThe lists will need to be the same length\n\nExample:\n\n.. code-block:: none\n\n  &target=multiplySeriesLists(mining.{carbon,graphite,diamond}.extracted,mining.{carbon,graphite,diamond}.shipped)\n\nAn example above would be the same as running :py:func:`multiplySeries <multiplySeries>` for each member of the list:\n\n.. code-block:: none\n\n  ?target=multiplySeries(mining.carbon.extracted,mining.carbon.shipped)\n  &target=multiplySeries(mining.graphite.extracted,mining.graphite.shipped)\n  &target=multiplySeries(mining.diamond.extracted,mining.diamond.shipped)\n\nThis is an alias for :py:func:`aggregateSeriesLists <aggregateSeriesLists>` with aggregation ``multiply``.",
-        params: &[Param::req("seriesListFirstPos", T::SeriesList), Param::req("seriesListSecondPos", T::SeriesList)],
-        aggregator: true,
-        imp: multiply_series_lists,
-    },
-    FunctionDef {
-        name: "multiplySeriesWithWildcards",
-        group: "Combine",
-        description: "Categorizes the provided series in groups by name, by ignoring\n(\"wildcarding\") the given position(s) and calls multiplySeries on each group.\nImportant: the introduction of wildcards only happens *after* retrieving\nthe input.\n\nExample:\n\n.. code-block:: none\n\n  &target=multiplySeriesWithWildcards(web.host-[0-7].{avg-response,total-request}.value, 2)\n\nThis would be the equivalent of\n\n.. code-block:: none\n\n  &target=multiplySeries(web.host-0.{avg-response,total-request}.value)&target=multiplySeries(web.host-1.{avg-response,total-request}.value)...\n\nThis is an alias for :py:func:`aggregateWithWildcards <aggregateWithWildcards>` with aggregation ``multiply``.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::opt("position", T::Node).many()],
-        aggregator: true,
-        imp: multiply_series_with_wildcards,
-    },
-    FunctionDef {
-        name: "percentileOfSeries",
-        group: "Combine",
-        description: "percentileOfSeries returns a single series which is composed of the n-percentile\nvalues taken across a wildcard series at each point. Unless `interpolate` is\nset to True, percentile values are actual values contained in one of the\nsupplied series.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float), Param::def("interpolate", T::Boolean, Default::Bool(false))],
-        aggregator: false,
-        imp: percentile_of_series,
-    },
-    FunctionDef {
-        name: "powSeries",
-        group: "Combine",
-        description: "Takes two or more series and pows their points. A constant line may be\nused.\n\nExample:\n\n.. code-block:: none\n\n  &target=powSeries(Server.instance01.app.requests, Server.instance01.app.replies)",
-        params: &[Param::req("seriesList", T::SeriesList).many()],
-        aggregator: true,
-        imp: pow_series,
-    },
-    FunctionDef {
-        name: "rangeOfSeries",
-        group: "Combine",
-        description: "Takes a wildcard seriesList.\nDistills down a set of inputs into the range of the series\n\nExample:\n\n.. code-block:: none\n\n    &target=rangeOfSeries(Server*.connections.total)\n\nThis is an alias for :py:func:`aggregate <aggregate>` with aggregation ``rangeOf``.",
-        params: &[Param::req("seriesLists", T::SeriesList).many()],
-        aggregator: true,
-        imp: range_of_series,
-    },
-    FunctionDef {
-        name: "reduce",
-        group: "Combine",
-        description: "Short form: ``reduce()``\n\nTakes a list of seriesLists and reduces it to a list of series by means of the reduceFunction.\n\nReduction is performed by matching the reduceNode in each series against the list of\nreduceMatchers. Then each series is passed to the reduceFunction as arguments in the order\ngiven by reduceMatchers. The reduceFunction should yield a single series.\n\nThe resulting list of series are aliased so that they can easily be nested in other functions.\n\n**Example**: Map/Reduce asPercent(bytes_used,total_bytes) for each server\n\nAssume that metrics in the form below exist:\n\n.. code-block:: none\n\n     servers.server1.disk.bytes_used\n     servers.server1.disk.total_bytes\n     servers.server2.disk.bytes_used\n     servers.server2.disk.total_bytes\n     servers.server3.disk.bytes_used\n     servers.server3.disk.total_bytes\n     ...\n     servers.serverN.disk.bytes_used\n     servers.serverN.disk.total_bytes\n\nTo get the percentage of disk used for each server:\n\n.. code-block:: none\n\n    reduceSeries(mapSeries(servers.*.disk.*,1),\"asPercent\",3,\"bytes_used\",\"total_bytes\") =>\n\n      alias(asPercent(servers.server1.disk.bytes_used,servers.server1.disk.total_bytes),\"servers.server1.disk.reduce.asPercent\"),\n      alias(asPercent(servers.server2.disk.bytes_used,servers.server2.disk.total_bytes),\"servers.server2.disk.reduce.asPercent\"),\n      alias(asPercent(servers.server3.disk.bytes_used,servers.server3.disk.total_bytes),\"servers.server3.disk.reduce.asPercent\"),\n      ...\n      alias(asPercent(servers.serverN.disk.bytes_used,servers.serverN.disk.total_bytes),\"servers.serverN.disk.reduce.asPercent\")\n\nIn other words, we will get back the following metrics::\n\n    servers.server1.disk.reduce.asPercent\n    servers.server2.disk.reduce.asPercent\n    servers.server3.disk.reduce.asPercent\n    ...\n    servers.serverN.disk.reduce.asPercent\n\n.. seealso:: :py:func:`mapSeries`",
-        params: &[Param::req("seriesLists", T::SeriesLists), Param::req("reduceFunction", T::String), Param::req("reduceNode", T::Node), Param::req("reduceMatchers", T::String).many()],
-        aggregator: false,
-        imp: reduce_series,
-    },
-    FunctionDef {
-        name: "reduceSeries",
-        group: "Combine",
-        description: "Short form: ``reduce()``\n\nTakes a list of seriesLists and reduces it to a list of series by means of the reduceFunction.\n\nReduction is performed by matching the reduceNode in each series against the list of\nreduceMatchers. Then each series is passed to the reduceFunction as arguments in the order\ngiven by reduceMatchers. The reduceFunction should yield a single series.\n\nThe resulting list of series are aliased so that they can easily be nested in other functions.\n\n**Example**: Map/Reduce asPercent(bytes_used,total_bytes) for each server\n\nAssume that metrics in the form below exist:\n\n.. code-block:: none\n\n     servers.server1.disk.bytes_used\n     servers.server1.disk.total_bytes\n     servers.server2.disk.bytes_used\n     servers.server2.disk.total_bytes\n     servers.server3.disk.bytes_used\n     servers.server3.disk.total_bytes\n     ...\n     servers.serverN.disk.bytes_used\n     servers.serverN.disk.total_bytes\n\nTo get the percentage of disk used for each server:\n\n.. code-block:: none\n\n    reduceSeries(mapSeries(servers.*.disk.*,1),\"asPercent\",3,\"bytes_used\",\"total_bytes\") =>\n\n      alias(asPercent(servers.server1.disk.bytes_used,servers.server1.disk.total_bytes),\"servers.server1.disk.reduce.asPercent\"),\n      alias(asPercent(servers.server2.disk.bytes_used,servers.server2.disk.total_bytes),\"servers.server2.disk.reduce.asPercent\"),\n      alias(asPercent(servers.server3.disk.bytes_used,servers.server3.disk.total_bytes),\"servers.server3.disk.reduce.asPercent\"),\n      ...\n      alias(asPercent(servers.serverN.disk.bytes_used,servers.serverN.disk.total_bytes),\"servers.serverN.disk.reduce.asPercent\")\n\nIn other words, we will get back the following metrics::\n\n    servers.server1.disk.reduce.asPercent\n    servers.server2.disk.reduce.asPercent\n    servers.server3.disk.reduce.asPercent\n    ...\n    servers.serverN.disk.reduce.asPercent\n\n.. seealso:: :py:func:`mapSeries`",
-        params: &[Param::req("seriesLists", T::SeriesLists), Param::req("reduceFunction", T::String), Param::req("reduceNode", T::Node), Param::req("reduceMatchers", T::String).many()],
-        aggregator: false,
-        imp: reduce_series,
-    },
-    FunctionDef {
-        name: "stddevSeries",
-        group: "Combine",
-        description: "Takes one metric or a wildcard seriesList.\nDraws the standard deviation of all metrics passed at each time.\n\nExample:\n\n.. code-block:: none\n\n  &target=stddevSeries(company.server.*.threads.busy)\n\nThis is an alias for :py:func:`aggregate <aggregate>` with aggregation ``stddev``.",
-        params: &[Param::req("seriesLists", T::SeriesList).many()],
-        aggregator: true,
-        imp: stddev_series,
-    },
-    FunctionDef {
-        name: "sum",
-        group: "Combine",
-        description: "Short form: sum()\n\nThis will add metrics together and return the sum at each datapoint. (See\nintegral for a sum over time)\n\nExample:\n\n.. code-block:: none\n\n  &target=sum(company.server.application*.requestsHandled)\n\nThis would show the sum of all requests handled per minute (provided\nrequestsHandled are collected once a minute).   If metrics with different\nretention rates are combined, the coarsest metric is graphed, and the sum\nof the other metrics is averaged for the metrics with finer retention rates.\n\nThis is an alias for :py:func:`aggregate <aggregate>` with aggregation ``sum``.",
-        params: &[Param::req("seriesLists", T::SeriesList).many()],
-        aggregator: true,
-        imp: sum_series,
-    },
-    FunctionDef {
-        name: "sumSeries",
-        group: "Combine",
-        description: "Short form: sum()\n\nThis will add metrics together and return the sum at each datapoint. (See\nintegral for a sum over time)\n\nExample:\n\n.. code-block:: none\n\n  &target=sum(company.server.application*.requestsHandled)\n\nThis would show the sum of all requests handled per minute (provided\nrequestsHandled are collected once a minute).   If metrics with different\nretention rates are combined, the coarsest metric is graphed, and the sum\nof the other metrics is averaged for the metrics with finer retention rates.\n\nThis is an alias for :py:func:`aggregate <aggregate>` with aggregation ``sum``.",
-        params: &[Param::req("seriesLists", T::SeriesList).many()],
-        aggregator: true,
-        imp: sum_series,
-    },
-    FunctionDef {
-        name: "sumSeriesLists",
-        group: "Combine",
-        description: "Iterates over a two lists and subtracts series lists 2 through n from series 1\nlist1[0] to list2[0], list1[1] to list2[1] and so on.\nThe lists will need to be the same length\n\nExample:\n\n.. code-block:: none\n\n  &target=sumSeriesLists(mining.{carbon,graphite,diamond}.extracted,mining.{carbon,graphite,diamond}.shipped)\n\nAn example above would be the same as running :py:func:`sumSeries <sumSeries>` for each member of the list:\n\n.. code-block:: none\n\n  ?target=sumSeries(mining.carbon.extracted,mining.carbon.shipped)\n  &target=sumSeries(mining.graphite.extracted,mining.graphite.shipped)\n  &target=sumSeries(mining.diamond.extracted,mining.diamond.shipped)\n\nThis is an alias for :py:func:`aggregateSeriesLists <aggregateSeriesLists>` with aggregation ``sum``.",
-        params: &[Param::req("seriesListFirstPos", T::SeriesList), Param::req("seriesListSecondPos", T::SeriesList)],
-        aggregator: true,
-        imp: sum_series_lists,
-    },
-    FunctionDef {
-        name: "sumSeriesWithWildcards",
-        group: "Combine",
-        description: "Categorizes the provided series in groups by name, by ignoring\n(\"wildcarding\") the given position(s) and calls sumSeries on each group.\nImportant: the introduction of wildcards only happens *after* retrieving\nthe input.\n\nExample:\n\n.. code-block:: none\n\n  &target=sumSeriesWithWildcards(host.cpu-[0-7].cpu-{user,system}.value, 1)\n\nThis would be the equivalent of\n\n.. code-block:: none\n\n  &target=sumSeries(host.cpu-[0-7].cpu-user.value)&target=sumSeries(host.cpu-[0-7].cpu-system.value)\n\nThis is an alias for :py:func:`aggregateWithWildcards <aggregateWithWildcards>` with aggregation ``sum``.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::opt("position", T::Node).many()],
-        aggregator: true,
-        imp: sum_series_with_wildcards,
-    },
-    FunctionDef {
-        name: "weightedAverage",
-        group: "Combine",
-        description: "Takes a series of average values and a series of weights and\nproduces a weighted average for all values.\nThe corresponding values should share one or more zero-indexed nodes and/or tags.\n\nExample:\n\n.. code-block:: none\n\n  &target=weightedAverage(*.transactions.mean,*.transactions.count,0)\n\nEach node may be an integer referencing a node in the series name or a string identifying a tag.",
-        params: &[Param::req("seriesListAvg", T::SeriesList), Param::req("seriesListWeight", T::SeriesList), Param::opt("nodes", T::NodeOrTag).many()],
-        aggregator: false,
-        imp: weighted_average,
-    },
+    AGGREGATE,
+    AGGREGATE_SERIES_LISTS,
+    AGGREGATE_WITH_WILDCARDS,
+    APPLY_BY_NODE,
+    AS_PERCENT,
+    PCT,
+    AVERAGE_SERIES,
+    AVG,
+    AVERAGE_SERIES_WITH_WILDCARDS,
+    COUNT_SERIES,
+    DIFF_SERIES,
+    DIFF_SERIES_LISTS,
+    DIVIDE_SERIES,
+    DIVIDE_SERIES_LISTS,
+    GROUP,
+    GROUP_BY_NODE,
+    GROUP_BY_NODES,
+    GROUP_BY_TAGS,
+    MAP,
+    MAP_SERIES,
+    MAX_SERIES,
+    MIN_SERIES,
+    MULTIPLY_SERIES,
+    MULTIPLY_SERIES_LISTS,
+    MULTIPLY_SERIES_WITH_WILDCARDS,
+    PERCENTILE_OF_SERIES,
+    POW_SERIES,
+    RANGE_OF_SERIES,
+    REDUCE,
+    REDUCE_SERIES,
+    STDDEV_SERIES,
+    SUM,
+    SUM_SERIES,
+    SUM_SERIES_LISTS,
+    SUM_SERIES_WITH_WILDCARDS,
+    WEIGHTED_AVERAGE,
 ];
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub fn bad(msg: impl Into<String>) -> EvalError {
 /// `.strip()`), and so does this.
 pub fn date_param(
     ctx: &EvalContext<'_>,
-    args: &crate::query::registry::Args<'_>,
+    args: &crate::query::signature::Args<'_>,
     name: &str,
 ) -> Result<Option<i64>, EvalError> {
     match args.raw_value(name)? {
@@ -993,7 +993,7 @@ pub fn shift_time(t: i64, delta: i64) -> Result<i64, EvalError> {
 /// outside the request's range (moving windows, Holt-Winters, `timeShift`, …) do.
 pub fn reevaluate(
     ctx: &crate::query::eval::EvalContext<'_>,
-    args: &crate::query::registry::Args<'_>,
+    args: &crate::query::signature::Args<'_>,
     start: i64,
     end: i64,
 ) -> Result<Vec<Series>, EvalError> {

@@ -15,8 +15,8 @@ use std::ops::ControlFlow;
 use super::common::{bad, py_str_value};
 use crate::events::SetOperation;
 use crate::query::eval::{EvalContext, EvalError};
-use crate::query::registry::{Args, FunctionDef, Param, ParamType as T};
 use crate::query::series::{ConsolidationFunc, Series};
+use crate::query::signature::{Args, FunctionDef, Param, ParamType as T};
 
 /// How many events are counted between two checks of the request's deadline.
 const DEADLINE_EVERY: usize = 4096;
@@ -67,15 +67,28 @@ fn events(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
     Ok(vec![series])
 }
 
-/// The `events` function (graphite-web files it under "Special").
-pub const FUNCTIONS: &[FunctionDef] = &[FunctionDef {
+const EVENTS: FunctionDef = FunctionDef {
     name: "events",
     group: "Special",
-    description: "Returns the number of events at this point in time. Usable with\ndrawAsInfinite.\n\nExample:\n\n.. code-block:: none\n\n  &target=events(\"tag-one\", \"tag-two\")\n  &target=events(\"*\")\n\nReturns all events tagged as \"tag-one\" and \"tag-two\" and the second one\nreturns all events.",
+    description: "\
+        Returns the number of events at this point in time. Usable with\n\
+        drawAsInfinite.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=events(\"tag-one\", \"tag-two\")\
+        \n  &target=events(\"*\")\n\
+        \n\
+        Returns all events tagged as \"tag-one\" and \"tag-two\" and the second one\n\
+        returns all events.",
     params: &[Param::req("tags", T::String).many()],
     aggregator: false,
     imp: events,
-}];
+};
+
+/// The `events` function (graphite-web files it under "Special").
+pub const FUNCTIONS: &[FunctionDef] = &[EVENTS];
 
 #[cfg(test)]
 mod tests {

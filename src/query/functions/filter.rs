@@ -19,8 +19,8 @@ use super::common::{
 use crate::query::eval::{EvalContext, EvalError};
 use crate::query::parse::parse_target;
 use crate::query::pyfmt::format_g;
-use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
+use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
 
 /// An aggregation over a whole series (its values as iterated: consolidated).
 fn over(series: &Series, f: AggFn) -> Option<f64> {
@@ -95,6 +95,36 @@ fn filter_series(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>,
     )
 }
 
+const FILTER_SERIES: FunctionDef = FunctionDef {
+    name: "filterSeries",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by a consolidation function, an \
+        operator and a threshold.\n\
+        Draws only the metrics which match the filter expression.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=filterSeries(system.interface.eth*.packetsSent, 'max', '>', 1000)\n\
+        \n\
+        This would only display interfaces which has a peak throughput higher than 1000 \
+        packets/min.\n\
+        \n\
+        Supported aggregation functions: ``average``, ``median``, ``sum``, ``min``,\n\
+        ``max``, ``diff``, ``stddev``, ``range``, ``multiply`` & ``last``.\n\
+        \n\
+        Supported operators: ``=``, ``!=``, ``>``, ``>=``, ``<`` & ``<=``.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("func", T::AggFunc).options(AGG_FUNCS),
+        Param::req("operator", T::String).options(&["!=", "<", "<=", "=", ">", ">="]),
+        Param::req("threshold", T::Float),
+    ],
+    aggregator: false,
+    imp: filter_series,
+};
+
 macro_rules! threshold_filter {
     ($name:ident, $func:literal, $op:literal) => {
         fn $name(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
@@ -109,13 +139,192 @@ macro_rules! threshold_filter {
 }
 
 threshold_filter!(maximum_above, "max", ">");
+
+const MAXIMUM_ABOVE: FunctionDef = FunctionDef {
+    name: "maximumAbove",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by a constant n.\n\
+        Draws only the metrics with a maximum value above n.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=maximumAbove(system.interface.eth*.packetsSent,1000)\n\
+        \n\
+        This would only display interfaces which sent more than 1000 packets/min.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: maximum_above,
+};
+
 threshold_filter!(minimum_above, "min", ">");
+
+const MINIMUM_ABOVE: FunctionDef = FunctionDef {
+    name: "minimumAbove",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by a constant n.\n\
+        Draws only the metrics with a minimum value above n.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=minimumAbove(system.interface.eth*.packetsSent,1000)\n\
+        \n\
+        This would only display interfaces which sent more than 1000 packets/min.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: minimum_above,
+};
+
 threshold_filter!(maximum_below, "max", "<=");
+
+const MAXIMUM_BELOW: FunctionDef = FunctionDef {
+    name: "maximumBelow",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by a constant n.\n\
+        Draws only the metrics with a maximum value below n.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=maximumBelow(system.interface.eth*.packetsSent,1000)\n\
+        \n\
+        This would only display interfaces which sent less than 1000 packets/min.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: maximum_below,
+};
+
 threshold_filter!(minimum_below, "min", "<=");
+
+const MINIMUM_BELOW: FunctionDef = FunctionDef {
+    name: "minimumBelow",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by a constant n.\n\
+        Draws only the metrics with a minimum value below or equal to n.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=minimumBelow(system.interface.eth*.packetsSent,1000)\n\
+        \n\
+        This would only display interfaces which at one point sent less than 1000 packets/min.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: minimum_below,
+};
+
 threshold_filter!(current_above, "last", ">");
+
+const CURRENT_ABOVE: FunctionDef = FunctionDef {
+    name: "currentAbove",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by a constant N.\n\
+        Out of all metrics passed, draws only the  metrics whose value is above N\n\
+        at the end of the time period specified.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=currentAbove(server*.instance*.threads.busy,50)\n\
+        \n\
+        Draws the servers with more than 50 busy threads.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: current_above,
+};
+
 threshold_filter!(current_below, "last", "<=");
+
+const CURRENT_BELOW: FunctionDef = FunctionDef {
+    name: "currentBelow",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by a constant N.\n\
+        Out of all metrics passed, draws only the  metrics whose value is below N\n\
+        at the end of the time period specified.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=currentBelow(server*.instance*.threads.busy,3)\n\
+        \n\
+        Draws the servers with less than 3 busy threads.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: current_below,
+};
+
 threshold_filter!(average_above, "average", ">");
+
+const AVERAGE_ABOVE: FunctionDef = FunctionDef {
+    name: "averageAbove",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by a constant N.\n\
+        Out of all metrics passed, draws only the metrics with an average value\n\
+        above N for the time period specified.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=averageAbove(server*.instance*.threads.busy,25)\n\
+        \n\
+        Draws the servers with average values above 25.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: average_above,
+};
+
 threshold_filter!(average_below, "average", "<=");
+
+const AVERAGE_BELOW: FunctionDef = FunctionDef {
+    name: "averageBelow",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by a constant N.\n\
+        Out of all metrics passed, draws only the metrics with an average value\n\
+        below N for the time period specified.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=averageBelow(server*.instance*.threads.busy,25)\n\
+        \n\
+        Draws the servers with average values below 25.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: average_below,
+};
 
 /// `highest`/`lowest`: sorted by the aggregate (null as −∞), the first `n` (Python slice).
 fn top(list: Vec<Series>, n: i64, func: &str, highest: bool) -> Result<Vec<Series>, EvalError> {
@@ -136,6 +345,31 @@ fn highest(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
     )
 }
 
+const HIGHEST: FunctionDef = FunctionDef {
+    name: "highest",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by an integer N and an aggregation \
+        function.\n\
+        Out of all metrics passed, draws only the N metrics with the highest aggregated value over \
+        the\n\
+        time period specified.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=highest(server*.instance*.threads.busy,5,'max')\n\
+        \n\
+        Draws the 5 servers with the highest number of busy threads.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Integer),
+        Param::def("func", T::AggFunc, ParamDefault::Str("average")).options(AGG_FUNCS),
+    ],
+    aggregator: false,
+    imp: highest,
+};
+
 fn lowest(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     top(
         args.series_list("seriesList")?,
@@ -144,6 +378,31 @@ fn lowest(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalEr
         false,
     )
 }
+
+const LOWEST: FunctionDef = FunctionDef {
+    name: "lowest",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by an integer N and an aggregation \
+        function.\n\
+        Out of all metrics passed, draws only the N metrics with the lowest aggregated value over \
+        the\n\
+        time period specified.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=lowest(server*.instance*.threads.busy,5,'min')\n\
+        \n\
+        Draws the 5 servers with the lowest number of busy threads.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Integer),
+        Param::def("func", T::AggFunc, ParamDefault::Str("average")).options(AGG_FUNCS),
+    ],
+    aggregator: false,
+    imp: lowest,
+};
 
 macro_rules! top_by {
     ($name:ident, $func:literal, $highest:literal) => {
@@ -159,10 +418,136 @@ macro_rules! top_by {
 }
 
 top_by!(highest_current, "current", true);
+
+const HIGHEST_CURRENT: FunctionDef = FunctionDef {
+    name: "highestCurrent",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by an integer N.\n\
+        Out of all metrics passed, draws only the N metrics with the highest value\n\
+        at the end of the time period specified.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=highestCurrent(server*.instance*.threads.busy,5)\n\
+        \n\
+        Draws the 5 servers with the highest busy threads.\n\
+        \n\
+        This is an alias for :py:func:`highest <highest>` with aggregation ``current``.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Integer),
+    ],
+    aggregator: false,
+    imp: highest_current,
+};
+
 top_by!(highest_max, "max", true);
+
+const HIGHEST_MAX: FunctionDef = FunctionDef {
+    name: "highestMax",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by an integer N.\n\
+        \n\
+        Out of all metrics passed, draws only the N metrics with the highest maximum\n\
+        value in the time period specified.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=highestMax(server*.instance*.threads.busy,5)\n\
+        \n\
+        Draws the top 5 servers who have had the most busy threads during the time\n\
+        period specified.\n\
+        \n\
+        This is an alias for :py:func:`highest <highest>` with aggregation ``max``.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Integer),
+    ],
+    aggregator: false,
+    imp: highest_max,
+};
+
 top_by!(highest_average, "average", true);
+
+const HIGHEST_AVERAGE: FunctionDef = FunctionDef {
+    name: "highestAverage",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by an integer N.\n\
+        Out of all metrics passed, draws only the top N metrics with the highest\n\
+        average value for the time period specified.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=highestAverage(server*.instance*.threads.busy,5)\n\
+        \n\
+        Draws the top 5 servers with the highest average value.\n\
+        \n\
+        This is an alias for :py:func:`highest <highest>` with aggregation ``average``.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Integer),
+    ],
+    aggregator: false,
+    imp: highest_average,
+};
+
 top_by!(lowest_current, "current", false);
+
+const LOWEST_CURRENT: FunctionDef = FunctionDef {
+    name: "lowestCurrent",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by an integer N.\n\
+        Out of all metrics passed, draws only the N metrics with the lowest value at\n\
+        the end of the time period specified.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=lowestCurrent(server*.instance*.threads.busy,5)\n\
+        \n\
+        Draws the 5 servers with the least busy threads right now.\n\
+        \n\
+        This is an alias for :py:func:`lowest <lowest>` with aggregation ``current``.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Integer),
+    ],
+    aggregator: false,
+    imp: lowest_current,
+};
+
 top_by!(lowest_average, "average", false);
+
+const LOWEST_AVERAGE: FunctionDef = FunctionDef {
+    name: "lowestAverage",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by an integer N.\n\
+        Out of all metrics passed, draws only the bottom N metrics with the lowest\n\
+        average value for the time period specified.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=lowestAverage(server*.instance*.threads.busy,5)\n\
+        \n\
+        Draws the bottom 5 servers with the lowest average value.\n\
+        \n\
+        This is an alias for :py:func:`lowest <lowest>` with aggregation ``average``.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Integer),
+    ],
+    aggregator: false,
+    imp: lowest_average,
+};
 
 /// Python's `a < b` where `None` is not comparable: `Err` as graphite-web's `TypeError`.
 fn lt(a: Option<f64>, b: Option<f64>, function: &str) -> Result<bool, EvalError> {
@@ -199,6 +584,19 @@ fn average_outside_percentile(
     }
     Ok(out)
 }
+
+const AVERAGE_OUTSIDE_PERCENTILE: FunctionDef = FunctionDef {
+    name: "averageOutsidePercentile",
+    group: "Filter Series",
+    description: "\
+        Removes series lying inside an average percentile interval",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: average_outside_percentile,
+};
 
 fn remove_between_percentile(
     _ctx: &EvalContext<'_>,
@@ -241,6 +639,20 @@ fn remove_between_percentile(
         .map(|(s, _)| s)
         .collect())
 }
+
+const REMOVE_BETWEEN_PERCENTILE: FunctionDef = FunctionDef {
+    name: "removeBetweenPercentile",
+    group: "Filter Series",
+    description: "\
+        Removes series that do not have an value lying in the x-percentile of all the values at a \
+        moment",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: remove_between_percentile,
+};
 
 /// Sets to null, in the series' own values, each value whose position (as iterated) `drop`
 /// selects: graphite-web assigns by the iterated index.
@@ -306,12 +718,40 @@ fn remove_above_percentile(
     remove_percentile(args, "removeAbovePercentile", true)
 }
 
+const REMOVE_ABOVE_PERCENTILE: FunctionDef = FunctionDef {
+    name: "removeAbovePercentile",
+    group: "Filter Data",
+    description: "\
+        Removes data above the nth percentile from the series or list of series provided.\n\
+        Values above this percentile are assigned a value of None.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: remove_above_percentile,
+};
+
 fn remove_below_percentile(
     _ctx: &EvalContext<'_>,
     args: &Args<'_>,
 ) -> Result<Vec<Series>, EvalError> {
     remove_percentile(args, "removeBelowPercentile", false)
 }
+
+const REMOVE_BELOW_PERCENTILE: FunctionDef = FunctionDef {
+    name: "removeBelowPercentile",
+    group: "Filter Data",
+    description: "\
+        Removes data below the nth percentile from the series or list of series provided.\n\
+        Values below this percentile are assigned a value of None.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: remove_below_percentile,
+};
 
 fn remove_value(args: &Args<'_>, function: &str, above: bool) -> Result<Vec<Series>, EvalError> {
     let n = args.float("n")?;
@@ -332,9 +772,37 @@ fn remove_above_value(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Ser
     remove_value(args, "removeAboveValue", true)
 }
 
+const REMOVE_ABOVE_VALUE: FunctionDef = FunctionDef {
+    name: "removeAboveValue",
+    group: "Filter Data",
+    description: "\
+        Removes data above the given threshold from the series or list of series provided.\n\
+        Values above this threshold are assigned a value of None.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: remove_above_value,
+};
+
 fn remove_below_value(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     remove_value(args, "removeBelowValue", false)
 }
+
+const REMOVE_BELOW_VALUE: FunctionDef = FunctionDef {
+    name: "removeBelowValue",
+    group: "Filter Data",
+    description: "\
+        Removes data below the given threshold from the series or list of series provided.\n\
+        Values below this threshold are assigned a value of None.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Float),
+    ],
+    aggregator: false,
+    imp: remove_below_value,
+};
 
 fn limit(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let n = args.int("n")?;
@@ -343,6 +811,28 @@ fn limit(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
     list.truncate(end);
     Ok(list)
 }
+
+const LIMIT: FunctionDef = FunctionDef {
+    name: "limit",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by an integer N.\n\
+        \n\
+        Only draw the first N metrics.  Useful when testing a wildcard in a metric.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=limit(server*.instance*.memory.free,5)\n\
+        \n\
+        Draws only the first 5 instance's memory free.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Integer),
+    ],
+    aggregator: false,
+    imp: limit,
+};
 
 fn exclude(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let re = py_regex(&args.string("pattern")?, "exclude")?;
@@ -353,6 +843,25 @@ fn exclude(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
         .collect())
 }
 
+const EXCLUDE: FunctionDef = FunctionDef {
+    name: "exclude",
+    group: "Filter Series",
+    description: "\
+        Takes a metric or a wildcard seriesList, followed by a regular expression\n\
+        in double quotes.  Excludes metrics that match the regular expression.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=exclude(servers*.instance*.threads.busy,\"server02\")",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("pattern", T::String),
+    ],
+    aggregator: false,
+    imp: exclude,
+};
+
 fn grep(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let re = py_regex(&args.string("pattern")?, "grep")?;
     Ok(args
@@ -361,6 +870,25 @@ fn grep(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErro
         .filter(|s| re.is_match(&s.name))
         .collect())
 }
+
+const GREP: FunctionDef = FunctionDef {
+    name: "grep",
+    group: "Filter Series",
+    description: "\
+        Takes a metric or a wildcard seriesList, followed by a regular expression\n\
+        in double quotes.  Excludes metrics that don't match the regular expression.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=grep(servers*.instance*.threads.busy,\"server02\")",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("pattern", T::String),
+    ],
+    aggregator: false,
+    imp: grep,
+};
 
 fn remove_empty_series(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let xff = args.opt_float("xFilesFactor")?.unwrap_or(0.0);
@@ -376,6 +904,34 @@ fn remove_empty_series(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Se
         .collect())
 }
 
+const REMOVE_EMPTY_SERIES: FunctionDef = FunctionDef {
+    name: "removeEmptySeries",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList.\n\
+        Out of all metrics passed, draws only the metrics with not empty data\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=removeEmptySeries(server*.instance*.threads.busy)\n\
+        \n\
+        Draws only live servers with not empty data.\n\
+        \n\
+        `xFilesFactor` follows the same semantics as in Whisper storage schemas.  Setting it to 0 \
+        (the\n\
+        default) means that only a single value in the series needs to be non-null for it to be\n\
+        considered non-empty, setting it to 1 means that all values in the series must be \
+        non-null.\n\
+        A setting of 0.5 means that at least half the values in the series must be non-null.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::opt("xFilesFactor", T::Float),
+    ],
+    aggregator: false,
+    imp: remove_empty_series,
+};
+
 fn unique(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut seen = std::collections::HashSet::new();
     Ok(args
@@ -385,6 +941,24 @@ fn unique(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalEr
         .filter(|s| seen.insert(s.name.clone()))
         .collect())
 }
+
+const UNIQUE: FunctionDef = FunctionDef {
+    name: "unique",
+    group: "Filter Series",
+    description: "\
+        Takes an arbitrary number of seriesLists and returns unique series, filtered by name.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=unique(mostDeviant(server.*.disk_free,5),lowestCurrent(server.*.disk_free,5))\n\
+        \n\
+        Draws servers with low disk space, and servers with highly deviant disk space, but never \
+        the same series twice.",
+    params: &[Param::req("seriesLists", T::SeriesList).many()],
+    aggregator: false,
+    imp: unique,
+};
 
 fn use_series_above(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let value = args.float("value")?;
@@ -428,6 +1002,30 @@ fn use_series_above(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series
         .collect())
 }
 
+const USE_SERIES_ABOVE: FunctionDef = FunctionDef {
+    name: "useSeriesAbove",
+    group: "Filter Series",
+    description: "\
+        Compares the maximum of each series against the given `value`. If the series\n\
+        maximum is greater than `value`, the regular expression search and replace is\n\
+        applied against the series name to plot a related metric\n\
+        \n\
+        e.g. given useSeriesAbove(ganglia.metric1.reqs,10,'reqs','time'),\n\
+        the response time metric will be plotted only when the maximum value of the\n\
+        corresponding request/s metric is > 10\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=useSeriesAbove(ganglia.metric1.reqs,10,\"reqs\",\"time\")",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("value", T::Float),
+        Param::req("search", T::String),
+        Param::req("replace", T::String),
+    ],
+    aggregator: false,
+    imp: use_series_above,
+};
+
 fn most_deviant(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let n = args.int("n")?;
     let mut deviants: Vec<(f64, Series)> = Vec::new();
@@ -452,6 +1050,28 @@ fn most_deviant(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     Ok(deviants.into_iter().take(end).map(|(_, s)| s).collect())
 }
 
+const MOST_DEVIANT: FunctionDef = FunctionDef {
+    name: "mostDeviant",
+    group: "Filter Series",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by an integer N.\n\
+        Draws the N most deviant metrics.\n\
+        To find the deviants, the standard deviation (sigma) of each series\n\
+        is taken and ranked. The top N standard deviations are returned.\n\
+        \n  Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=mostDeviant(server*.instance*.memory.free, 5)\n\
+        \n\
+        Draws the 5 instances furthest from the average memory free.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("n", T::Integer),
+    ],
+    aggregator: false,
+    imp: most_deviant,
+};
+
 fn sort_by(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let f = agg_func(&args.string("func")?)?;
     let reverse = args.bool("reverse")?;
@@ -459,6 +1079,30 @@ fn sort_by(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
     sort_by_key(&mut list, |s| key(over(s, f)), reverse);
     Ok(list)
 }
+
+const SORT_BY: FunctionDef = FunctionDef {
+    name: "sortBy",
+    group: "Sorting",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by an aggregation function and an\n\
+        optional ``reverse`` parameter.\n\
+        \n\
+        Returns the metrics sorted according to the specified function.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=sortBy(server*.instance*.threads.busy,'max')\n\
+        \n\
+        Draws the servers in ascending order by maximum.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("func", T::AggFunc, ParamDefault::Str("average")).options(AGG_FUNCS),
+        Param::def("reverse", T::Boolean, ParamDefault::Bool(false)),
+    ],
+    aggregator: false,
+    imp: sort_by,
+};
 
 /// `sortByName(natural=True)`'s key: each run of digits zero-padded to ten places (Python's
 /// `"{0:010}".format(int(run))`; ASCII digits only).
@@ -516,17 +1160,68 @@ fn sort_by_name(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     Ok(keyed.into_iter().map(|(_, s)| s).collect())
 }
 
+const SORT_BY_NAME: FunctionDef = FunctionDef {
+    name: "sortByName",
+    group: "Sorting",
+    description: "\
+        Takes one metric or a wildcard seriesList.\n\
+        Sorts the list of metrics by the metric name using either alphabetical order or natural \
+        sorting.\n\
+        Natural sorting allows names containing numbers to be sorted more naturally, e.g:\n\
+        - Alphabetical sorting: server1, server11, server12, server2\n\
+        - Natural sorting: server1, server2, server11, server12",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("natural", T::Boolean, ParamDefault::Bool(false)),
+        Param::def("reverse", T::Boolean, ParamDefault::Bool(false)),
+    ],
+    aggregator: false,
+    imp: sort_by_name,
+};
+
 fn sort_by_total(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;
     sort_by_key(&mut list, |s| key(over(s, super::common::safe_sum)), true);
     Ok(list)
 }
 
+const SORT_BY_TOTAL: FunctionDef = FunctionDef {
+    name: "sortByTotal",
+    group: "Sorting",
+    description: "\
+        Takes one metric or a wildcard seriesList.\n\
+        \n\
+        Sorts the list of metrics in descending order by the sum of values across the time period\n\
+        specified.",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: sort_by_total,
+};
+
 fn sort_by_maxima(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;
     sort_by_key(&mut list, |s| key(over(s, safe_max)), true);
     Ok(list)
 }
+
+const SORT_BY_MAXIMA: FunctionDef = FunctionDef {
+    name: "sortByMaxima",
+    group: "Sorting",
+    description: "\
+        Takes one metric or a wildcard seriesList.\n\
+        \n\
+        Sorts the list of metrics in descending order by the maximum value across the time period\n\
+        specified.  Useful with the &areaMode=all parameter, to keep the\n\
+        lowest value lines visible.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=sortByMaxima(server*.instance*.memory.free)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: sort_by_maxima,
+};
 
 fn sort_by_minima(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list: Vec<Series> = args
@@ -538,280 +1233,60 @@ fn sort_by_minima(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>
     Ok(list)
 }
 
+const SORT_BY_MINIMA: FunctionDef = FunctionDef {
+    name: "sortByMinima",
+    group: "Sorting",
+    description: "\
+        Takes one metric or a wildcard seriesList.\n\
+        \n\
+        Sorts the list of metrics by the lowest value across the time period\n\
+        specified, including only series that have a maximum value greater than 0.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=sortByMinima(server*.instance*.memory.free)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: sort_by_minima,
+};
+
 /// The Filter Series, Filter Data and Sorting families.
 pub const FUNCTIONS: &[FunctionDef] = &[
-    FunctionDef {
-        name: "averageAbove",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by a constant N.\nOut of all metrics passed, draws only the metrics with an average value\nabove N for the time period specified.\n\nExample:\n\n.. code-block:: none\n\n  &target=averageAbove(server*.instance*.threads.busy,25)\n\nDraws the servers with average values above 25.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: average_above,
-    },
-    FunctionDef {
-        name: "averageBelow",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by a constant N.\nOut of all metrics passed, draws only the metrics with an average value\nbelow N for the time period specified.\n\nExample:\n\n.. code-block:: none\n\n  &target=averageBelow(server*.instance*.threads.busy,25)\n\nDraws the servers with average values below 25.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: average_below,
-    },
-    FunctionDef {
-        name: "averageOutsidePercentile",
-        group: "Filter Series",
-        description: "Removes series lying inside an average percentile interval",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: average_outside_percentile,
-    },
-    FunctionDef {
-        name: "currentAbove",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by a constant N.\nOut of all metrics passed, draws only the  metrics whose value is above N\nat the end of the time period specified.\n\nExample:\n\n.. code-block:: none\n\n  &target=currentAbove(server*.instance*.threads.busy,50)\n\nDraws the servers with more than 50 busy threads.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: current_above,
-    },
-    FunctionDef {
-        name: "currentBelow",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by a constant N.\nOut of all metrics passed, draws only the  metrics whose value is below N\nat the end of the time period specified.\n\nExample:\n\n.. code-block:: none\n\n  &target=currentBelow(server*.instance*.threads.busy,3)\n\nDraws the servers with less than 3 busy threads.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: current_below,
-    },
-    FunctionDef {
-        name: "exclude",
-        group: "Filter Series",
-        description: "Takes a metric or a wildcard seriesList, followed by a regular expression\nin double quotes.  Excludes metrics that match the regular expression.\n\nExample:\n\n.. code-block:: none\n\n  &target=exclude(servers*.instance*.threads.busy,\"server02\")",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("pattern", T::String)],
-        aggregator: false,
-        imp: exclude,
-    },
-    FunctionDef {
-        name: "filterSeries",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by a consolidation function, an operator and a threshold.\nDraws only the metrics which match the filter expression.\n\nExample:\n\n.. code-block:: none\n\n  &target=filterSeries(system.interface.eth*.packetsSent, 'max', '>', 1000)\n\nThis would only display interfaces which has a peak throughput higher than 1000 packets/min.\n\nSupported aggregation functions: ``average``, ``median``, ``sum``, ``min``,\n``max``, ``diff``, ``stddev``, ``range``, ``multiply`` & ``last``.\n\nSupported operators: ``=``, ``!=``, ``>``, ``>=``, ``<`` & ``<=``.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("func", T::AggFunc).options(AGG_FUNCS), Param::req("operator", T::String).options(&["!=", "<", "<=", "=", ">", ">="]), Param::req("threshold", T::Float)],
-        aggregator: false,
-        imp: filter_series,
-    },
-    FunctionDef {
-        name: "grep",
-        group: "Filter Series",
-        description: "Takes a metric or a wildcard seriesList, followed by a regular expression\nin double quotes.  Excludes metrics that don't match the regular expression.\n\nExample:\n\n.. code-block:: none\n\n  &target=grep(servers*.instance*.threads.busy,\"server02\")",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("pattern", T::String)],
-        aggregator: false,
-        imp: grep,
-    },
-    FunctionDef {
-        name: "highest",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by an integer N and an aggregation function.\nOut of all metrics passed, draws only the N metrics with the highest aggregated value over the\ntime period specified.\n\nExample:\n\n.. code-block:: none\n\n  &target=highest(server*.instance*.threads.busy,5,'max')\n\nDraws the 5 servers with the highest number of busy threads.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Integer), Param::def("func", T::AggFunc, Default::Str("average")).options(AGG_FUNCS)],
-        aggregator: false,
-        imp: highest,
-    },
-    FunctionDef {
-        name: "highestAverage",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by an integer N.\nOut of all metrics passed, draws only the top N metrics with the highest\naverage value for the time period specified.\n\nExample:\n\n.. code-block:: none\n\n  &target=highestAverage(server*.instance*.threads.busy,5)\n\nDraws the top 5 servers with the highest average value.\n\nThis is an alias for :py:func:`highest <highest>` with aggregation ``average``.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Integer)],
-        aggregator: false,
-        imp: highest_average,
-    },
-    FunctionDef {
-        name: "highestCurrent",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by an integer N.\nOut of all metrics passed, draws only the N metrics with the highest value\nat the end of the time period specified.\n\nExample:\n\n.. code-block:: none\n\n  &target=highestCurrent(server*.instance*.threads.busy,5)\n\nDraws the 5 servers with the highest busy threads.\n\nThis is an alias for :py:func:`highest <highest>` with aggregation ``current``.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Integer)],
-        aggregator: false,
-        imp: highest_current,
-    },
-    FunctionDef {
-        name: "highestMax",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by an integer N.\n\nOut of all metrics passed, draws only the N metrics with the highest maximum\nvalue in the time period specified.\n\nExample:\n\n.. code-block:: none\n\n  &target=highestMax(server*.instance*.threads.busy,5)\n\nDraws the top 5 servers who have had the most busy threads during the time\nperiod specified.\n\nThis is an alias for :py:func:`highest <highest>` with aggregation ``max``.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Integer)],
-        aggregator: false,
-        imp: highest_max,
-    },
-    FunctionDef {
-        name: "limit",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by an integer N.\n\nOnly draw the first N metrics.  Useful when testing a wildcard in a metric.\n\nExample:\n\n.. code-block:: none\n\n  &target=limit(server*.instance*.memory.free,5)\n\nDraws only the first 5 instance's memory free.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Integer)],
-        aggregator: false,
-        imp: limit,
-    },
-    FunctionDef {
-        name: "lowest",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by an integer N and an aggregation function.\nOut of all metrics passed, draws only the N metrics with the lowest aggregated value over the\ntime period specified.\n\nExample:\n\n.. code-block:: none\n\n  &target=lowest(server*.instance*.threads.busy,5,'min')\n\nDraws the 5 servers with the lowest number of busy threads.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Integer), Param::def("func", T::AggFunc, Default::Str("average")).options(AGG_FUNCS)],
-        aggregator: false,
-        imp: lowest,
-    },
-    FunctionDef {
-        name: "lowestAverage",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by an integer N.\nOut of all metrics passed, draws only the bottom N metrics with the lowest\naverage value for the time period specified.\n\nExample:\n\n.. code-block:: none\n\n  &target=lowestAverage(server*.instance*.threads.busy,5)\n\nDraws the bottom 5 servers with the lowest average value.\n\nThis is an alias for :py:func:`lowest <lowest>` with aggregation ``average``.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Integer)],
-        aggregator: false,
-        imp: lowest_average,
-    },
-    FunctionDef {
-        name: "lowestCurrent",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by an integer N.\nOut of all metrics passed, draws only the N metrics with the lowest value at\nthe end of the time period specified.\n\nExample:\n\n.. code-block:: none\n\n  &target=lowestCurrent(server*.instance*.threads.busy,5)\n\nDraws the 5 servers with the least busy threads right now.\n\nThis is an alias for :py:func:`lowest <lowest>` with aggregation ``current``.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Integer)],
-        aggregator: false,
-        imp: lowest_current,
-    },
-    FunctionDef {
-        name: "maximumAbove",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by a constant n.\nDraws only the metrics with a maximum value above n.\n\nExample:\n\n.. code-block:: none\n\n  &target=maximumAbove(system.interface.eth*.packetsSent,1000)\n\nThis would only display interfaces which sent more than 1000 packets/min.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: maximum_above,
-    },
-    FunctionDef {
-        name: "maximumBelow",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by a constant n.\nDraws only the metrics with a maximum value below n.\n\nExample:\n\n.. code-block:: none\n\n  &target=maximumBelow(system.interface.eth*.packetsSent,1000)\n\nThis would only display interfaces which sent less than 1000 packets/min.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: maximum_below,
-    },
-    FunctionDef {
-        name: "minimumAbove",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by a constant n.\nDraws only the metrics with a minimum value above n.\n\nExample:\n\n.. code-block:: none\n\n  &target=minimumAbove(system.interface.eth*.packetsSent,1000)\n\nThis would only display interfaces which sent more than 1000 packets/min.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: minimum_above,
-    },
-    FunctionDef {
-        name: "minimumBelow",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by a constant n.\nDraws only the metrics with a minimum value below or equal to n.\n\nExample:\n\n.. code-block:: none\n\n  &target=minimumBelow(system.interface.eth*.packetsSent,1000)\n\nThis would only display interfaces which at one point sent less than 1000 packets/min.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: minimum_below,
-    },
-    FunctionDef {
-        name: "mostDeviant",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList followed by an integer N.\nDraws the N most deviant metrics.\nTo find the deviants, the standard deviation (sigma) of each series\nis taken and ranked. The top N standard deviations are returned.\n\n  Example:\n\n.. code-block:: none\n\n  &target=mostDeviant(server*.instance*.memory.free, 5)\n\nDraws the 5 instances furthest from the average memory free.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Integer)],
-        aggregator: false,
-        imp: most_deviant,
-    },
-    FunctionDef {
-        name: "removeBetweenPercentile",
-        group: "Filter Series",
-        description: "Removes series that do not have an value lying in the x-percentile of all the values at a moment",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: remove_between_percentile,
-    },
-    FunctionDef {
-        name: "removeEmptySeries",
-        group: "Filter Series",
-        description: "Takes one metric or a wildcard seriesList.\nOut of all metrics passed, draws only the metrics with not empty data\n\nExample:\n\n.. code-block:: none\n\n  &target=removeEmptySeries(server*.instance*.threads.busy)\n\nDraws only live servers with not empty data.\n\n`xFilesFactor` follows the same semantics as in Whisper storage schemas.  Setting it to 0 (the\ndefault) means that only a single value in the series needs to be non-null for it to be\nconsidered non-empty, setting it to 1 means that all values in the series must be non-null.\nA setting of 0.5 means that at least half the values in the series must be non-null.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::opt("xFilesFactor", T::Float)],
-        aggregator: false,
-        imp: remove_empty_series,
-    },
-    FunctionDef {
-        name: "unique",
-        group: "Filter Series",
-        description: "Takes an arbitrary number of seriesLists and returns unique series, filtered by name.\n\nExample:\n\n.. code-block:: none\n\n  &target=unique(mostDeviant(server.*.disk_free,5),lowestCurrent(server.*.disk_free,5))\n\nDraws servers with low disk space, and servers with highly deviant disk space, but never the same series twice.",
-        params: &[Param::req("seriesLists", T::SeriesList).many()],
-        aggregator: false,
-        imp: unique,
-    },
-    FunctionDef {
-        name: "useSeriesAbove",
-        group: "Filter Series",
-        description: "Compares the maximum of each series against the given `value`. If the series\nmaximum is greater than `value`, the regular expression search and replace is\napplied against the series name to plot a related metric\n\ne.g. given useSeriesAbove(ganglia.metric1.reqs,10,'reqs','time'),\nthe response time metric will be plotted only when the maximum value of the\ncorresponding request/s metric is > 10\n\n.. code-block:: none\n\n  &target=useSeriesAbove(ganglia.metric1.reqs,10,\"reqs\",\"time\")",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("value", T::Float), Param::req("search", T::String), Param::req("replace", T::String)],
-        aggregator: false,
-        imp: use_series_above,
-    },
-    FunctionDef {
-        name: "removeAbovePercentile",
-        group: "Filter Data",
-        description: "Removes data above the nth percentile from the series or list of series provided.\nValues above this percentile are assigned a value of None.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: remove_above_percentile,
-    },
-    FunctionDef {
-        name: "removeAboveValue",
-        group: "Filter Data",
-        description: "Removes data above the given threshold from the series or list of series provided.\nValues above this threshold are assigned a value of None.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: remove_above_value,
-    },
-    FunctionDef {
-        name: "removeBelowPercentile",
-        group: "Filter Data",
-        description: "Removes data below the nth percentile from the series or list of series provided.\nValues below this percentile are assigned a value of None.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: remove_below_percentile,
-    },
-    FunctionDef {
-        name: "removeBelowValue",
-        group: "Filter Data",
-        description: "Removes data below the given threshold from the series or list of series provided.\nValues below this threshold are assigned a value of None.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("n", T::Float)],
-        aggregator: false,
-        imp: remove_below_value,
-    },
-    FunctionDef {
-        name: "sortBy",
-        group: "Sorting",
-        description: "Takes one metric or a wildcard seriesList followed by an aggregation function and an\noptional ``reverse`` parameter.\n\nReturns the metrics sorted according to the specified function.\n\nExample:\n\n.. code-block:: none\n\n  &target=sortBy(server*.instance*.threads.busy,'max')\n\nDraws the servers in ascending order by maximum.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("func", T::AggFunc, Default::Str("average")).options(AGG_FUNCS), Param::def("reverse", T::Boolean, Default::Bool(false))],
-        aggregator: false,
-        imp: sort_by,
-    },
-    FunctionDef {
-        name: "sortByMaxima",
-        group: "Sorting",
-        description: "Takes one metric or a wildcard seriesList.\n\nSorts the list of metrics in descending order by the maximum value across the time period\nspecified.  Useful with the &areaMode=all parameter, to keep the\nlowest value lines visible.\n\nExample:\n\n.. code-block:: none\n\n  &target=sortByMaxima(server*.instance*.memory.free)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: sort_by_maxima,
-    },
-    FunctionDef {
-        name: "sortByMinima",
-        group: "Sorting",
-        description: "Takes one metric or a wildcard seriesList.\n\nSorts the list of metrics by the lowest value across the time period\nspecified, including only series that have a maximum value greater than 0.\n\nExample:\n\n.. code-block:: none\n\n  &target=sortByMinima(server*.instance*.memory.free)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: sort_by_minima,
-    },
-    FunctionDef {
-        name: "sortByName",
-        group: "Sorting",
-        description: "Takes one metric or a wildcard seriesList.\nSorts the list of metrics by the metric name using either alphabetical order or natural sorting.\nNatural sorting allows names containing numbers to be sorted more naturally, e.g:\n- Alphabetical sorting: server1, server11, server12, server2\n- Natural sorting: server1, server2, server11, server12",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("natural", T::Boolean, Default::Bool(false)), Param::def("reverse", T::Boolean, Default::Bool(false))],
-        aggregator: false,
-        imp: sort_by_name,
-    },
-    FunctionDef {
-        name: "sortByTotal",
-        group: "Sorting",
-        description: "Takes one metric or a wildcard seriesList.\n\nSorts the list of metrics in descending order by the sum of values across the time period\nspecified.",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: sort_by_total,
-    },
+    AVERAGE_ABOVE,
+    AVERAGE_BELOW,
+    AVERAGE_OUTSIDE_PERCENTILE,
+    CURRENT_ABOVE,
+    CURRENT_BELOW,
+    EXCLUDE,
+    FILTER_SERIES,
+    GREP,
+    HIGHEST,
+    HIGHEST_AVERAGE,
+    HIGHEST_CURRENT,
+    HIGHEST_MAX,
+    LIMIT,
+    LOWEST,
+    LOWEST_AVERAGE,
+    LOWEST_CURRENT,
+    MAXIMUM_ABOVE,
+    MAXIMUM_BELOW,
+    MINIMUM_ABOVE,
+    MINIMUM_BELOW,
+    MOST_DEVIANT,
+    REMOVE_BETWEEN_PERCENTILE,
+    REMOVE_EMPTY_SERIES,
+    UNIQUE,
+    USE_SERIES_ABOVE,
+    REMOVE_ABOVE_PERCENTILE,
+    REMOVE_ABOVE_VALUE,
+    REMOVE_BELOW_PERCENTILE,
+    REMOVE_BELOW_VALUE,
+    SORT_BY,
+    SORT_BY_MAXIMA,
+    SORT_BY_MINIMA,
+    SORT_BY_NAME,
+    SORT_BY_TOTAL,
 ];
 
 #[cfg(test)]

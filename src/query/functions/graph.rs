@@ -18,8 +18,8 @@ use super::common::py_str_value;
 use crate::query::attime::parse_at_time;
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::pyfmt::{format_g, repr_f64};
-use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::{GraphHints, Series};
+use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
 
 /// graphite-web's default stack name (`stacked(seriesList, stackName='__DEFAULT__')`), also
 /// the stack of series graphite-web marks `stacked` without naming one (`areaBetween`).
@@ -56,6 +56,23 @@ fn constant_line_fn(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series
     Ok(vec![constant_line(ctx, args.float("value")?)])
 }
 
+const CONSTANT_LINE: FunctionDef = FunctionDef {
+    name: "constantLine",
+    group: "Special",
+    description: "\
+        Takes a float F.\n\
+        \n\
+        Draws a horizontal line at value F across the graph.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=constantLine(123.456)",
+    params: &[Param::req("value", T::Float)],
+    aggregator: false,
+    imp: constant_line_fn,
+};
+
 fn threshold(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut s = constant_line(ctx, args.float("value")?);
     if let Some(label) = args.opt_str("label")?.filter(|l| !l.is_empty()) {
@@ -66,6 +83,28 @@ fn threshold(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eval
     }
     Ok(vec![s])
 }
+
+const THRESHOLD: FunctionDef = FunctionDef {
+    name: "threshold",
+    group: "Graph",
+    description: "\
+        Takes a float F, followed by a label (in double quotes) and a color.\n\
+        (See ``bgcolor`` in the :doc:`Render API <render_api>` for valid color names & formats.)\n\
+        \n\
+        Draws a horizontal line at value F across the graph.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=threshold(123.456, \"omgwtfbbq\", \"red\")",
+    params: &[
+        Param::req("value", T::Float),
+        Param::opt("label", T::String),
+        Param::opt("color", T::String),
+    ],
+    aggregator: false,
+    imp: threshold,
+};
 
 fn vertical_line(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let ts = match args.raw_value("ts")? {
@@ -111,6 +150,36 @@ fn vertical_line(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     Ok(vec![s])
 }
 
+const VERTICAL_LINE: FunctionDef = FunctionDef {
+    name: "verticalLine",
+    group: "Graph",
+    description: "\
+        Takes a timestamp string ts.\n\
+        \n\
+        Draws a vertical line at the designated timestamp with optional\n\
+        'label' and 'color'. Supported timestamp formats include both\n\
+        relative (e.g. -3h) and absolute (e.g. 16:00_20110501) strings,\n\
+        such as those used with ``from`` and ``until`` parameters. When\n\
+        set, the 'label' will appear in the graph legend.\n\
+        \n\
+        Note: Any timestamps defined outside the requested range will\n\
+        raise a 'ValueError' exception.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=verticalLine(\"12:3420131108\",\"event\",\"blue\")\
+        \n  &target=verticalLine(\"16:00_20110501\",\"event\")\
+        \n  &target=verticalLine(\"-5mins\")",
+    params: &[
+        Param::req("ts", T::Date),
+        Param::opt("label", T::String),
+        Param::opt("color", T::String),
+    ],
+    aggregator: false,
+    imp: vertical_line,
+};
+
 fn stacked(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     if args.call().kwargs.iter().any(|(k, _)| k == "stack") {
         // graphite-web lists the parameter as `stack`; its Python argument is `stackName`.
@@ -152,6 +221,30 @@ fn stacked(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalEr
     Ok(out)
 }
 
+const STACKED: FunctionDef = FunctionDef {
+    name: "stacked",
+    group: "Graph",
+    description: "\
+        Takes one metric or a wildcard seriesList and change them so they are\n\
+        stacked. This is a way of stacking just a couple of metrics without having\n\
+        to use the stacked area mode (that stacks everything). By means of this a mixed\n\
+        stacked and non stacked graph can be made\n\
+        \n\
+        It can also take an optional argument with a name of the stack, in case there is\n\
+        more than one, e.g. for input and output metrics.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=stacked(company.server.application01.ifconfig.TXPackets, 'tx')",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::opt("stack", T::String),
+    ],
+    aggregator: false,
+    imp: stacked,
+};
+
 fn area_between(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;
     if list.len() != 2 {
@@ -175,6 +268,38 @@ fn area_between(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     Ok(list)
 }
 
+const AREA_BETWEEN: FunctionDef = FunctionDef {
+    name: "areaBetween",
+    group: "Graph",
+    description: "\
+        Draws the vertical area in between the two series in seriesList. Useful for\n\
+        visualizing a range such as the minimum and maximum latency for a service.\n\
+        \n\
+        areaBetween expects **exactly one argument** that results in exactly two series\n\
+        (see example below). The order of the lower and higher values series does not\n\
+        matter. The visualization only works when used in conjunction with\n\
+        ``areaMode=stacked``.\n\
+        \n\
+        Most likely use case is to provide a band within which another metric should\n\
+        move. In such case applying an ``alpha()``, as in the second example, gives\n\
+        best visual results.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=areaBetween(service.latency.{min,max})&areaMode=stacked\n\
+        \n  &target=alpha(areaBetween(service.latency.{min,max}),0.3)&areaMode=stacked\n\
+        \n\
+        If for instance, you need to build a seriesList, you should use the ``group``\n\
+        function, like so:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=areaBetween(group(minSeries(a.*.min),maxSeries(a.*.max)))",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: area_between,
+};
+
 /// Sets one hint on every series, leaving names alone.
 fn hint(args: &Args<'_>, set: impl Fn(&mut GraphHints)) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;
@@ -189,15 +314,74 @@ fn alpha(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
     hint(args, |h| h.alpha = Some(a))
 }
 
+const ALPHA: FunctionDef = FunctionDef {
+    name: "alpha",
+    group: "Graph",
+    description: "\
+        Assigns the given alpha transparency setting to the series. Takes a float value between 0 \
+        and 1.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("alpha", T::Float),
+    ],
+    aggregator: false,
+    imp: alpha,
+};
+
 fn color(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let c = args.string("theColor")?;
     hint(args, |h| h.color = Some(c.clone()))
 }
 
+const COLOR: FunctionDef = FunctionDef {
+    name: "color",
+    group: "Graph",
+    description: "\
+        Assigns the given color to the seriesList\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=color(collectd.hostname.cpu.0.user, 'green')\
+        \n  &target=color(collectd.hostname.cpu.0.system, 'ff0000')\
+        \n  &target=color(collectd.hostname.cpu.0.idle, 'gray')\
+        \n  &target=color(collectd.hostname.cpu.0.idle, '6464ffaa')",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("theColor", T::String),
+    ],
+    aggregator: false,
+    imp: color,
+};
+
 fn line_width(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let w = args.float("width")?;
     hint(args, |h| h.line_width = Some(w))
 }
+
+const LINE_WIDTH: FunctionDef = FunctionDef {
+    name: "lineWidth",
+    group: "Graph",
+    description: "\
+        Takes one metric or a wildcard seriesList, followed by a float F.\n\
+        \n\
+        Draw the selected metrics with a line width of F, overriding the default\n\
+        value of 1, or the &lineWidth=X.X parameter.\n\
+        \n\
+        Useful for highlighting a single metric out of many, or having multiple\n\
+        line widths in one graph.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=lineWidth(server01.instance01.memory.free,5)",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("width", T::Float),
+    ],
+    aggregator: false,
+    imp: line_width,
+};
 
 fn second_y_axis(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;
@@ -209,6 +393,16 @@ fn second_y_axis(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>,
     Ok(list)
 }
 
+const SECOND_Y_AXIS: FunctionDef = FunctionDef {
+    name: "secondYAxis",
+    group: "Graph",
+    description: "\
+        Graph the series on the secondary Y axis.",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: second_y_axis,
+};
+
 fn draw_as_infinite(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
@@ -218,6 +412,27 @@ fn draw_as_infinite(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Serie
     }
     Ok(list)
 }
+
+const DRAW_AS_INFINITE: FunctionDef = FunctionDef {
+    name: "drawAsInfinite",
+    group: "Graph",
+    description: "\
+        Takes one metric or a wildcard seriesList.\n\
+        If the value is zero, draw the line at 0.  If the value is above zero, draw\n\
+        the line at infinity. If the value is null or less than zero, do not draw\n\
+        the line.\n\
+        \n\
+        Useful for displaying on/off metrics, such as exit codes. (0 = success,\n\
+        anything else = failure.)\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  drawAsInfinite(Testing.script.exitCode)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: draw_as_infinite,
+};
 
 fn dashed(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let len = args.int("dashLength")?;
@@ -230,96 +445,40 @@ fn dashed(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalEr
     Ok(list)
 }
 
+const DASHED: FunctionDef = FunctionDef {
+    name: "dashed",
+    group: "Graph",
+    description: "\
+        Takes one metric or a wildcard seriesList, followed by a float F.\n\
+        \n\
+        Draw the selected metrics with a dotted line with segments of length F\n\
+        If omitted, the default length of the segments is 5.0\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=dashed(server01.instance01.memory.free,2.5)",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("dashLength", T::Integer, ParamDefault::Int(5)),
+    ],
+    aggregator: false,
+    imp: dashed,
+};
+
 /// The Graph family (and `constantLine`, which graphite-web files under "Special").
 pub const FUNCTIONS: &[FunctionDef] = &[
-    FunctionDef {
-        name: "stacked",
-        group: "Graph",
-        description: "Takes one metric or a wildcard seriesList and change them so they are\nstacked. This is a way of stacking just a couple of metrics without having\nto use the stacked area mode (that stacks everything). By means of this a mixed\nstacked and non stacked graph can be made\n\nIt can also take an optional argument with a name of the stack, in case there is\nmore than one, e.g. for input and output metrics.\n\nExample:\n\n.. code-block:: none\n\n  &target=stacked(company.server.application01.ifconfig.TXPackets, 'tx')",
-        params: &[Param::req("seriesList", T::SeriesList), Param::opt("stack", T::String)],
-        aggregator: false,
-        imp: stacked,
-    },
-    FunctionDef {
-        name: "areaBetween",
-        group: "Graph",
-        description: "Draws the vertical area in between the two series in seriesList. Useful for\nvisualizing a range such as the minimum and maximum latency for a service.\n\nareaBetween expects **exactly one argument** that results in exactly two series\n(see example below). The order of the lower and higher values series does not\nmatter. The visualization only works when used in conjunction with\n``areaMode=stacked``.\n\nMost likely use case is to provide a band within which another metric should\nmove. In such case applying an ``alpha()``, as in the second example, gives\nbest visual results.\n\nExample:\n\n.. code-block:: none\n\n  &target=areaBetween(service.latency.{min,max})&areaMode=stacked\n\n  &target=alpha(areaBetween(service.latency.{min,max}),0.3)&areaMode=stacked\n\nIf for instance, you need to build a seriesList, you should use the ``group``\nfunction, like so:\n\n.. code-block:: none\n\n  &target=areaBetween(group(minSeries(a.*.min),maxSeries(a.*.max)))",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: area_between,
-    },
-    FunctionDef {
-        name: "alpha",
-        group: "Graph",
-        description: "Assigns the given alpha transparency setting to the series. Takes a float value between 0 and 1.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("alpha", T::Float)],
-        aggregator: false,
-        imp: alpha,
-    },
-    FunctionDef {
-        name: "color",
-        group: "Graph",
-        description: "Assigns the given color to the seriesList\n\nExample:\n\n.. code-block:: none\n\n  &target=color(collectd.hostname.cpu.0.user, 'green')\n  &target=color(collectd.hostname.cpu.0.system, 'ff0000')\n  &target=color(collectd.hostname.cpu.0.idle, 'gray')\n  &target=color(collectd.hostname.cpu.0.idle, '6464ffaa')",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("theColor", T::String)],
-        aggregator: false,
-        imp: color,
-    },
-    FunctionDef {
-        name: "secondYAxis",
-        group: "Graph",
-        description: "Graph the series on the secondary Y axis.",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: second_y_axis,
-    },
-    FunctionDef {
-        name: "drawAsInfinite",
-        group: "Graph",
-        description: "Takes one metric or a wildcard seriesList.\nIf the value is zero, draw the line at 0.  If the value is above zero, draw\nthe line at infinity. If the value is null or less than zero, do not draw\nthe line.\n\nUseful for displaying on/off metrics, such as exit codes. (0 = success,\nanything else = failure.)\n\nExample:\n\n.. code-block:: none\n\n  drawAsInfinite(Testing.script.exitCode)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: draw_as_infinite,
-    },
-    FunctionDef {
-        name: "lineWidth",
-        group: "Graph",
-        description: "Takes one metric or a wildcard seriesList, followed by a float F.\n\nDraw the selected metrics with a line width of F, overriding the default\nvalue of 1, or the &lineWidth=X.X parameter.\n\nUseful for highlighting a single metric out of many, or having multiple\nline widths in one graph.\n\nExample:\n\n.. code-block:: none\n\n  &target=lineWidth(server01.instance01.memory.free,5)",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("width", T::Float)],
-        aggregator: false,
-        imp: line_width,
-    },
-    FunctionDef {
-        name: "dashed",
-        group: "Graph",
-        description: "Takes one metric or a wildcard seriesList, followed by a float F.\n\nDraw the selected metrics with a dotted line with segments of length F\nIf omitted, the default length of the segments is 5.0\n\nExample:\n\n.. code-block:: none\n\n  &target=dashed(server01.instance01.memory.free,2.5)",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("dashLength", T::Integer, Default::Int(5))],
-        aggregator: false,
-        imp: dashed,
-    },
-    FunctionDef {
-        name: "verticalLine",
-        group: "Graph",
-        description: "Takes a timestamp string ts.\n\nDraws a vertical line at the designated timestamp with optional\n'label' and 'color'. Supported timestamp formats include both\nrelative (e.g. -3h) and absolute (e.g. 16:00_20110501) strings,\nsuch as those used with ``from`` and ``until`` parameters. When\nset, the 'label' will appear in the graph legend.\n\nNote: Any timestamps defined outside the requested range will\nraise a 'ValueError' exception.\n\nExample:\n\n.. code-block:: none\n\n  &target=verticalLine(\"12:3420131108\",\"event\",\"blue\")\n  &target=verticalLine(\"16:00_20110501\",\"event\")\n  &target=verticalLine(\"-5mins\")",
-        params: &[Param::req("ts", T::Date), Param::opt("label", T::String), Param::opt("color", T::String)],
-        aggregator: false,
-        imp: vertical_line,
-    },
-    FunctionDef {
-        name: "threshold",
-        group: "Graph",
-        description: "Takes a float F, followed by a label (in double quotes) and a color.\n(See ``bgcolor`` in the :doc:`Render API <render_api>` for valid color names & formats.)\n\nDraws a horizontal line at value F across the graph.\n\nExample:\n\n.. code-block:: none\n\n  &target=threshold(123.456, \"omgwtfbbq\", \"red\")",
-        params: &[Param::req("value", T::Float), Param::opt("label", T::String), Param::opt("color", T::String)],
-        aggregator: false,
-        imp: threshold,
-    },
-    FunctionDef {
-        name: "constantLine",
-        group: "Special",
-        description: "Takes a float F.\n\nDraws a horizontal line at value F across the graph.\n\nExample:\n\n.. code-block:: none\n\n  &target=constantLine(123.456)",
-        params: &[Param::req("value", T::Float)],
-        aggregator: false,
-        imp: constant_line_fn,
-    },
+    STACKED,
+    AREA_BETWEEN,
+    ALPHA,
+    COLOR,
+    SECOND_Y_AXIS,
+    DRAW_AS_INFINITE,
+    LINE_WIDTH,
+    DASHED,
+    VERTICAL_LINE,
+    THRESHOLD,
+    CONSTANT_LINE,
 ];
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
 //! Every function of the target language, one file per family as graphite-web groups them.
 //! [`all`] is the registry: evaluation, `/functions` and the docs all read it, so a function
 //! exists exactly when it is listed here.
+//!
+//! As in graphite-web's `functions.py`, each function's definition (its [`FunctionDef`]: group,
+//! docstring, params) sits right under the Rust function that implements it, and a name
+//! graphite-web lists for the same Python function (`'sum': sumSeries`) is declared with
+//! [`FunctionDef::alias`], not copied. A family's `FUNCTIONS` only lists its definitions.
 
 pub mod alias;
 pub mod calculate;
@@ -16,7 +21,7 @@ pub mod transform;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use super::registry::FunctionDef;
+use super::signature::FunctionDef;
 
 /// Every family's functions, in registry order.
 const FAMILIES: &[&[FunctionDef]] = &[

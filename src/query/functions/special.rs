@@ -13,8 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::common::{iter_values, set_values};
 use crate::query::eval::{EvalContext, EvalError};
 use crate::query::pyfmt::repr_f64;
-use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::{ConsolidationFunc, Series};
+use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
 
 fn changed(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;
@@ -43,6 +43,22 @@ fn changed(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
     Ok(list)
 }
 
+const CHANGED: FunctionDef = FunctionDef {
+    name: "changed",
+    group: "Special",
+    description: "\
+        Takes one metric or a wildcard seriesList.\n\
+        Output 1 when the value changed, 0 when null or the same\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=changed(Server01.connections.handled)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: changed,
+};
+
 fn consolidate_by_name(args: &Args<'_>, func: &str) -> Result<Vec<Series>, EvalError> {
     let cf = ConsolidationFunc::parse(func)
         .ok_or_else(|| bad(format!("Invalid consolidation function: '{func}'")))?;
@@ -62,9 +78,60 @@ fn consolidate_by(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>
     consolidate_by_name(args, &func)
 }
 
+const CONSOLIDATE_BY: FunctionDef = FunctionDef {
+    name: "consolidateBy",
+    group: "Special",
+    description: "\
+        Takes one metric or a wildcard seriesList and a consolidation function name.\n\
+        \n\
+        Valid function names are 'sum', 'average'/'avg', 'min', 'max', 'first' & 'last'.\n\
+        \n\
+        When a graph is drawn where width of the graph size in pixels is smaller than\n\
+        the number of datapoints to be graphed, Graphite consolidates the values to\n\
+        to prevent line overlap. The consolidateBy() function changes the consolidation\n\
+        function from the default of 'average' to one of 'sum', 'max', 'min', 'first', or 'last'.\n\
+        This is especially useful in sales graphs, where fractional values make no sense and a \
+        'sum'\n\
+        of consolidated values is appropriate.\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=consolidateBy(Sales.widgets.largeBlue, 'sum')\
+        \n  &target=consolidateBy(Servers.web01.sda1.free_space, 'max')",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("consolidationFunc", T::String).options(&[
+            "sum", "average", "avg", "avg_zero", "min", "max", "first", "last",
+        ]),
+    ],
+    aggregator: false,
+    imp: consolidate_by,
+};
+
 fn cumulative(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     consolidate_by_name(args, "sum")
 }
+
+const CUMULATIVE: FunctionDef = FunctionDef {
+    name: "cumulative",
+    group: "Special",
+    description: "\
+        Takes one metric or a wildcard seriesList.\n\
+        \n\
+        When a graph is drawn where width of the graph size in pixels is smaller than\n\
+        the number of datapoints to be graphed, Graphite consolidates the values to\n\
+        to prevent line overlap. The cumulative() function changes the consolidation\n\
+        function from the default of 'average' to 'sum'. This is especially useful in\n\
+        sales graphs, where fractional values make no sense and a 'sum' of consolidated\n\
+        values is appropriate.\n\
+        \n\
+        Alias for :func:`consolidateBy(series, 'sum') <graphite.render.functions.consolidateBy>`\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=cumulative(Sales.widgets.largeBlue)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: cumulative,
+};
 
 fn set_x_files_factor(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let xff = args.float("xFilesFactor")?;
@@ -78,6 +145,49 @@ fn set_x_files_factor(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Seri
     Ok(list)
 }
 
+const SET_X_FILES_FACTOR: FunctionDef = FunctionDef {
+    name: "setXFilesFactor",
+    group: "Special",
+    description: "\
+        Short form: xFilesFactor()\n\
+        \n\
+        Takes one metric or a wildcard seriesList and an xFilesFactor value between 0 and 1\n\
+        \n\
+        When a series needs to be consolidated, this sets the fraction of values in an interval \
+        that must\n\
+        not be null for the consolidation to be considered valid.  If there are not enough values \
+        then\n\
+        None will be returned for that interval.\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=xFilesFactor(Sales.widgets.largeBlue, 0.5)\
+        \n  &target=Servers.web01.sda1.free_space|consolidateBy('max')|xFilesFactor(0.5)\n\
+        \n\
+        The `xFilesFactor` set via this function is used as the default for all functions that \
+        accept an\n\
+        `xFilesFactor` parameter, all functions that aggregate data across multiple series and/or\n\
+        intervals, and `maxDataPoints <render_api.html#maxdatapoints>`_ consolidation.\n\
+        \n\
+        A default for the entire render request can also be set using the\n\
+        `xFilesFactor <render_api.html#xfilesfactor>`_ query parameter.\n\
+        \n\
+        .. note::\n\
+        \n  `xFilesFactor` follows the same semantics as in Whisper storage schemas.  Setting it \
+        to 0 (the\
+        \n  default) means that only a single value in a given interval needs to be non-null, \
+        setting it to\
+        \n  1 means that all values in the interval must be non-null.  A setting of 0.5 means that \
+        at least\
+        \n  half the values in the interval must be non-null.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("xFilesFactor", T::Float),
+    ],
+    aggregator: false,
+    imp: set_x_files_factor,
+};
+const X_FILES_FACTOR: FunctionDef = SET_X_FILES_FACTOR.alias("xFilesFactor");
+
 fn fallback_series(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let list = args.series_list("seriesList")?;
     if !list.is_empty() {
@@ -85,6 +195,27 @@ fn fallback_series(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series
     }
     args.series_list("fallback")
 }
+
+const FALLBACK_SERIES: FunctionDef = FunctionDef {
+    name: "fallbackSeries",
+    group: "Special",
+    description: "\
+        Takes a wildcard seriesList, and a second fallback metric.\n\
+        If the wildcard does not match any series, draws the fallback metric.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=fallbackSeries(server*.requests_per_second, constantLine(0))\n\
+        \n\
+        Draws a 0 line when server metric does not exist.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("fallback", T::SeriesList),
+    ],
+    aggregator: false,
+    imp: fallback_series,
+};
 
 /// The timestamps graphite-web's generators walk: from the request's start while before its
 /// end, `step` seconds apart. Refuses a step that would loop forever in graphite-web and a
@@ -123,6 +254,31 @@ fn time_function(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     )])
 }
 
+const TIME_FUNCTION: FunctionDef = FunctionDef {
+    name: "timeFunction",
+    group: "Transform",
+    description: "\
+        Short Alias: time()\n\
+        \n\
+        Just returns the timestamp for each X value. T\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=time(\"The.time.series\")\n\
+        \n\
+        This would create a series named \"The.time.series\" that contains in Y the same\n\
+        value (in seconds) as X.\n\
+        Accepts optional second argument as 'step' parameter (default step is 60 sec)",
+    params: &[
+        Param::req("name", T::String),
+        Param::def("step", T::Integer, ParamDefault::Int(60)),
+    ],
+    aggregator: false,
+    imp: time_function,
+};
+const TIME: FunctionDef = TIME_FUNCTION.alias("time");
+
 fn sin_function(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let name = args.string("name")?;
     let amplitude = args.int("amplitude")? as f64;
@@ -139,6 +295,33 @@ fn sin_function(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, E
         ctx.default_x_files_factor(),
     )])
 }
+
+const SIN_FUNCTION: FunctionDef = FunctionDef {
+    name: "sinFunction",
+    group: "Transform",
+    description: "\
+        Short Alias: sin()\n\
+        \n\
+        Just returns the sine of the current time. The optional amplitude parameter\n\
+        changes the amplitude of the wave.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=sin(\"The.time.series\", 2)\n\
+        \n\
+        This would create a series named \"The.time.series\" that contains sin(x)*2.\n\
+        Accepts optional second argument as 'amplitude' parameter (default amplitude is 1)\n\
+        Accepts optional third argument as 'step' parameter (default step is 60 sec)",
+    params: &[
+        Param::req("name", T::String),
+        Param::def("amplitude", T::Integer, ParamDefault::Int(1)),
+        Param::def("step", T::Integer, ParamDefault::Int(60)),
+    ],
+    aggregator: false,
+    imp: sin_function,
+};
+const SIN: FunctionDef = SIN_FUNCTION.alias("sin");
 
 /// A small xorshift generator seeded from the clock: `randomWalk` wants noise, not a
 /// reproducible or secure sequence.
@@ -186,104 +369,46 @@ fn random_walk(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Ev
     )])
 }
 
+const RANDOM_WALK_FUNCTION: FunctionDef = FunctionDef {
+    name: "randomWalkFunction",
+    group: "Special",
+    description: "\
+        Short Alias: randomWalk()\n\
+        \n\
+        Returns a random walk starting at 0. This is great for testing when there is\n\
+        no real data in whisper.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=randomWalk(\"The.time.series\")\n\
+        \n\
+        This would create a series named \"The.time.series\" that contains points where\n\
+        x(t) == x(t-1)+random()-0.5, and x(0) == 0.\n\
+        Accepts optional second argument as 'step' parameter (default step is 60 sec)",
+    params: &[
+        Param::req("name", T::String),
+        Param::def("step", T::Integer, ParamDefault::Int(60)),
+    ],
+    aggregator: false,
+    imp: random_walk,
+};
+const RANDOM_WALK: FunctionDef = RANDOM_WALK_FUNCTION.alias("randomWalk");
+
 /// The Special family (and the generators graphite-web files under "Transform").
 pub const FUNCTIONS: &[FunctionDef] = &[
-    FunctionDef {
-        name: "changed",
-        group: "Special",
-        description: "Takes one metric or a wildcard seriesList.\nOutput 1 when the value changed, 0 when null or the same\n\nExample:\n\n.. code-block:: none\n\n  &target=changed(Server01.connections.handled)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: changed,
-    },
-    FunctionDef {
-        name: "cumulative",
-        group: "Special",
-        description: "Takes one metric or a wildcard seriesList.\n\nWhen a graph is drawn where width of the graph size in pixels is smaller than\nthe number of datapoints to be graphed, Graphite consolidates the values to\nto prevent line overlap. The cumulative() function changes the consolidation\nfunction from the default of 'average' to 'sum'. This is especially useful in\nsales graphs, where fractional values make no sense and a 'sum' of consolidated\nvalues is appropriate.\n\nAlias for :func:`consolidateBy(series, 'sum') <graphite.render.functions.consolidateBy>`\n\n.. code-block:: none\n\n  &target=cumulative(Sales.widgets.largeBlue)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: cumulative,
-    },
-    FunctionDef {
-        name: "consolidateBy",
-        group: "Special",
-        description: "Takes one metric or a wildcard seriesList and a consolidation function name.\n\nValid function names are 'sum', 'average'/'avg', 'min', 'max', 'first' & 'last'.\n\nWhen a graph is drawn where width of the graph size in pixels is smaller than\nthe number of datapoints to be graphed, Graphite consolidates the values to\nto prevent line overlap. The consolidateBy() function changes the consolidation\nfunction from the default of 'average' to one of 'sum', 'max', 'min', 'first', or 'last'.\nThis is especially useful in sales graphs, where fractional values make no sense and a 'sum'\nof consolidated values is appropriate.\n\n.. code-block:: none\n\n  &target=consolidateBy(Sales.widgets.largeBlue, 'sum')\n  &target=consolidateBy(Servers.web01.sda1.free_space, 'max')",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("consolidationFunc", T::String).options(&["sum", "average", "avg", "avg_zero", "min", "max", "first", "last"])],
-        aggregator: false,
-        imp: consolidate_by,
-    },
-    FunctionDef {
-        name: "setXFilesFactor",
-        group: "Special",
-        description: "Short form: xFilesFactor()\n\nTakes one metric or a wildcard seriesList and an xFilesFactor value between 0 and 1\n\nWhen a series needs to be consolidated, this sets the fraction of values in an interval that must\nnot be null for the consolidation to be considered valid.  If there are not enough values then\nNone will be returned for that interval.\n\n.. code-block:: none\n\n  &target=xFilesFactor(Sales.widgets.largeBlue, 0.5)\n  &target=Servers.web01.sda1.free_space|consolidateBy('max')|xFilesFactor(0.5)\n\nThe `xFilesFactor` set via this function is used as the default for all functions that accept an\n`xFilesFactor` parameter, all functions that aggregate data across multiple series and/or\nintervals, and `maxDataPoints <render_api.html#maxdatapoints>`_ consolidation.\n\nA default for the entire render request can also be set using the\n`xFilesFactor <render_api.html#xfilesfactor>`_ query parameter.\n\n.. note::\n\n  `xFilesFactor` follows the same semantics as in Whisper storage schemas.  Setting it to 0 (the\n  default) means that only a single value in a given interval needs to be non-null, setting it to\n  1 means that all values in the interval must be non-null.  A setting of 0.5 means that at least\n  half the values in the interval must be non-null.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("xFilesFactor", T::Float)],
-        aggregator: false,
-        imp: set_x_files_factor,
-    },
-    FunctionDef {
-        name: "xFilesFactor",
-        group: "Special",
-        description: "Short form: xFilesFactor()\n\nTakes one metric or a wildcard seriesList and an xFilesFactor value between 0 and 1\n\nWhen a series needs to be consolidated, this sets the fraction of values in an interval that must\nnot be null for the consolidation to be considered valid.  If there are not enough values then\nNone will be returned for that interval.\n\n.. code-block:: none\n\n  &target=xFilesFactor(Sales.widgets.largeBlue, 0.5)\n  &target=Servers.web01.sda1.free_space|consolidateBy('max')|xFilesFactor(0.5)\n\nThe `xFilesFactor` set via this function is used as the default for all functions that accept an\n`xFilesFactor` parameter, all functions that aggregate data across multiple series and/or\nintervals, and `maxDataPoints <render_api.html#maxdatapoints>`_ consolidation.\n\nA default for the entire render request can also be set using the\n`xFilesFactor <render_api.html#xfilesfactor>`_ query parameter.\n\n.. note::\n\n  `xFilesFactor` follows the same semantics as in Whisper storage schemas.  Setting it to 0 (the\n  default) means that only a single value in a given interval needs to be non-null, setting it to\n  1 means that all values in the interval must be non-null.  A setting of 0.5 means that at least\n  half the values in the interval must be non-null.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("xFilesFactor", T::Float)],
-        aggregator: false,
-        imp: set_x_files_factor,
-    },
-    FunctionDef {
-        name: "fallbackSeries",
-        group: "Special",
-        description: "Takes a wildcard seriesList, and a second fallback metric.\nIf the wildcard does not match any series, draws the fallback metric.\n\nExample:\n\n.. code-block:: none\n\n  &target=fallbackSeries(server*.requests_per_second, constantLine(0))\n\nDraws a 0 line when server metric does not exist.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("fallback", T::SeriesList)],
-        aggregator: false,
-        imp: fallback_series,
-    },
-    FunctionDef {
-        name: "randomWalk",
-        group: "Special",
-        description: "Short Alias: randomWalk()\n\nReturns a random walk starting at 0. This is great for testing when there is\nno real data in whisper.\n\nExample:\n\n.. code-block:: none\n\n  &target=randomWalk(\"The.time.series\")\n\nThis would create a series named \"The.time.series\" that contains points where\nx(t) == x(t-1)+random()-0.5, and x(0) == 0.\nAccepts optional second argument as 'step' parameter (default step is 60 sec)",
-        params: &[Param::req("name", T::String), Param::def("step", T::Integer, Default::Int(60))],
-        aggregator: false,
-        imp: random_walk,
-    },
-    FunctionDef {
-        name: "randomWalkFunction",
-        group: "Special",
-        description: "Short Alias: randomWalk()\n\nReturns a random walk starting at 0. This is great for testing when there is\nno real data in whisper.\n\nExample:\n\n.. code-block:: none\n\n  &target=randomWalk(\"The.time.series\")\n\nThis would create a series named \"The.time.series\" that contains points where\nx(t) == x(t-1)+random()-0.5, and x(0) == 0.\nAccepts optional second argument as 'step' parameter (default step is 60 sec)",
-        params: &[Param::req("name", T::String), Param::def("step", T::Integer, Default::Int(60))],
-        aggregator: false,
-        imp: random_walk,
-    },
-    FunctionDef {
-        name: "time",
-        group: "Transform",
-        description: "Short Alias: time()\n\nJust returns the timestamp for each X value. T\n\nExample:\n\n.. code-block:: none\n\n  &target=time(\"The.time.series\")\n\nThis would create a series named \"The.time.series\" that contains in Y the same\nvalue (in seconds) as X.\nAccepts optional second argument as 'step' parameter (default step is 60 sec)",
-        params: &[Param::req("name", T::String), Param::def("step", T::Integer, Default::Int(60))],
-        aggregator: false,
-        imp: time_function,
-    },
-    FunctionDef {
-        name: "timeFunction",
-        group: "Transform",
-        description: "Short Alias: time()\n\nJust returns the timestamp for each X value. T\n\nExample:\n\n.. code-block:: none\n\n  &target=time(\"The.time.series\")\n\nThis would create a series named \"The.time.series\" that contains in Y the same\nvalue (in seconds) as X.\nAccepts optional second argument as 'step' parameter (default step is 60 sec)",
-        params: &[Param::req("name", T::String), Param::def("step", T::Integer, Default::Int(60))],
-        aggregator: false,
-        imp: time_function,
-    },
-    FunctionDef {
-        name: "sin",
-        group: "Transform",
-        description: "Short Alias: sin()\n\nJust returns the sine of the current time. The optional amplitude parameter\nchanges the amplitude of the wave.\n\nExample:\n\n.. code-block:: none\n\n  &target=sin(\"The.time.series\", 2)\n\nThis would create a series named \"The.time.series\" that contains sin(x)*2.\nAccepts optional second argument as 'amplitude' parameter (default amplitude is 1)\nAccepts optional third argument as 'step' parameter (default step is 60 sec)",
-        params: &[Param::req("name", T::String), Param::def("amplitude", T::Integer, Default::Int(1)), Param::def("step", T::Integer, Default::Int(60))],
-        aggregator: false,
-        imp: sin_function,
-    },
-    FunctionDef {
-        name: "sinFunction",
-        group: "Transform",
-        description: "Short Alias: sin()\n\nJust returns the sine of the current time. The optional amplitude parameter\nchanges the amplitude of the wave.\n\nExample:\n\n.. code-block:: none\n\n  &target=sin(\"The.time.series\", 2)\n\nThis would create a series named \"The.time.series\" that contains sin(x)*2.\nAccepts optional second argument as 'amplitude' parameter (default amplitude is 1)\nAccepts optional third argument as 'step' parameter (default step is 60 sec)",
-        params: &[Param::req("name", T::String), Param::def("amplitude", T::Integer, Default::Int(1)), Param::def("step", T::Integer, Default::Int(60))],
-        aggregator: false,
-        imp: sin_function,
-    },
+    CHANGED,
+    CUMULATIVE,
+    CONSOLIDATE_BY,
+    SET_X_FILES_FACTOR,
+    X_FILES_FACTOR,
+    FALLBACK_SERIES,
+    RANDOM_WALK,
+    RANDOM_WALK_FUNCTION,
+    TIME,
+    TIME_FUNCTION,
+    SIN,
+    SIN_FUNCTION,
 ];
 
 #[cfg(test)]
@@ -402,7 +527,7 @@ mod no_panic {
 
     use crate::config::schemas::{parse_schemas, StorageRules};
     use crate::query::eval::QueryLimits;
-    use crate::query::registry::ParamType as T;
+    use crate::query::signature::ParamType as T;
     use crate::query::{evaluate, Request};
     use crate::store::Store;
     use crate::whisper::Preallocation;

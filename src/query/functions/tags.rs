@@ -7,8 +7,8 @@
 
 use crate::query::ast::Expr;
 use crate::query::eval::{EvalContext, EvalError};
-use crate::query::registry::{Args, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
+use crate::query::signature::{Args, FunctionDef, Param, ParamType as T};
 use crate::store::tags::TagExpr;
 
 /// `seriesByTag('tag=value', …)`: every tagged series matching all expressions (see
@@ -46,17 +46,43 @@ fn series_by_tag(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     Ok(out)
 }
 
+const SERIES_BY_TAG: FunctionDef = FunctionDef {
+    name: "seriesByTag",
+    group: "Special",
+    description: "\
+        Returns a SeriesList of series matching all the specified tag expressions.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=seriesByTag(\"tag1=value1\",\"tag2!=value2\")\n\
+        \n\
+        Returns a seriesList of all series that have tag1 set to value1, AND do not have tag2 set \
+        to value2.\n\
+        \n\
+        Tags specifiers are strings, and may have the following formats:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  tag=spec    tag value exactly matches spec\
+        \n  tag!=spec   tag value does not exactly match spec\
+        \n  tag=~value  tag value matches the regular expression spec\
+        \n  tag!=~spec  tag value does not match the regular expression spec\n\
+        \n\
+        Any tag spec that matches an empty value is considered to match series that don't have \
+        that tag.\n\
+        \n\
+        At least one tag spec must require a non-empty value.\n\
+        \n\
+        Regular expression conditions are treated as being anchored at the start of the value.\n\
+        \n\
+        See :ref:`querying tagged series <querying-tagged-series>` for more detail.",
+    params: &[Param::req("tagExpressions", T::String).many()],
+    aggregator: false,
+    imp: series_by_tag,
+};
+
 /// The tag functions.
-pub const FUNCTIONS: &[FunctionDef] = &[
-    FunctionDef {
-        name: "seriesByTag",
-        group: "Special",
-        description: "Returns a SeriesList of series matching all the specified tag expressions.\n\nExample:\n\n.. code-block:: none\n\n  &target=seriesByTag(\"tag1=value1\",\"tag2!=value2\")\n\nReturns a seriesList of all series that have tag1 set to value1, AND do not have tag2 set to value2.\n\nTags specifiers are strings, and may have the following formats:\n\n.. code-block:: none\n\n  tag=spec    tag value exactly matches spec\n  tag!=spec   tag value does not exactly match spec\n  tag=~value  tag value matches the regular expression spec\n  tag!=~spec  tag value does not match the regular expression spec\n\nAny tag spec that matches an empty value is considered to match series that don't have that tag.\n\nAt least one tag spec must require a non-empty value.\n\nRegular expression conditions are treated as being anchored at the start of the value.\n\nSee :ref:`querying tagged series <querying-tagged-series>` for more detail.",
-        params: &[Param::req("tagExpressions", T::String).many()],
-        aggregator: false,
-        imp: series_by_tag,
-    },
-];
+pub const FUNCTIONS: &[FunctionDef] = &[SERIES_BY_TAG];
 
 #[cfg(test)]
 mod tests {

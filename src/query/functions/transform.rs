@@ -35,8 +35,8 @@ use super::common::{
 use crate::query::attime::parse_at_time;
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::pyfmt::{format_g, repr_f64};
-use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
+use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
 
 /// Renames in place as graphite-web's `series.name = …; series.pathExpression = series.name`.
 fn rename(s: &mut Series, name: String) {
@@ -73,6 +73,27 @@ fn scale(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
     Ok(list)
 }
 
+const SCALE: FunctionDef = FunctionDef {
+    name: "scale",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by a constant, and multiplies the \
+        datapoint\n\
+        by the constant provided at each point.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=scale(Server.instance01.threads.busy,10)\
+        \n  &target=scale(Server.instance*.threads.busy,10)",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("factor", T::Float),
+    ],
+    aggregator: false,
+    imp: scale,
+};
+
 fn scale_to_seconds(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let seconds = args.float("seconds")?;
     let mut list = args.series_list("seriesList")?;
@@ -88,6 +109,23 @@ fn scale_to_seconds(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Serie
     Ok(list)
 }
 
+const SCALE_TO_SECONDS: FunctionDef = FunctionDef {
+    name: "scaleToSeconds",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList and returns \"value per seconds\" where\n\
+        seconds is a last argument to this functions.\n\
+        \n\
+        Useful in conjunction with derivative or integral function if you want\n\
+        to normalize its result to a known resolution for arbitrary retentions",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("seconds", T::Float),
+    ],
+    aggregator: false,
+    imp: scale_to_seconds,
+};
+
 fn offset(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let factor = args.float("factor")?;
     let mut list = args.series_list("seriesList")?;
@@ -99,6 +137,26 @@ fn offset(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalEr
     Ok(list)
 }
 
+const OFFSET: FunctionDef = FunctionDef {
+    name: "offset",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by a constant, and adds the constant \
+        to\n\
+        each datapoint.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=offset(Server.instance01.threads.busy,10)",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("factor", T::Float),
+    ],
+    aggregator: false,
+    imp: offset,
+};
+
 fn add(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let constant = args.float("constant")?;
     let mut list = args.series_list("seriesList")?;
@@ -109,6 +167,26 @@ fn add(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError
     }
     Ok(list)
 }
+
+const ADD: FunctionDef = FunctionDef {
+    name: "add",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by a constant, and adds the\n\
+        constant to each datapoint. Also works for negative numbers.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=add(Server.instance01.threads.busy, 10)\
+        \n  &target=add(Server.instance*.threads.busy, 10)",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("constant", T::Float),
+    ],
+    aggregator: false,
+    imp: add,
+};
 
 fn offset_to_zero(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;
@@ -129,6 +207,40 @@ fn offset_to_zero(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>
     }
     Ok(list)
 }
+
+const OFFSET_TO_ZERO: FunctionDef = FunctionDef {
+    name: "offsetToZero",
+    group: "Transform",
+    description: "\
+        Offsets a metric or wildcard seriesList by subtracting the minimum\n\
+        value in the series from each datapoint.\n\
+        \n\
+        Useful to compare different series where the values in each series\n\
+        may be higher or lower on average but you're only interested in the\n\
+        relative difference.\n\
+        \n\
+        An example use case is for comparing different round trip time\n\
+        results. When measuring RTT (like pinging a server), different\n\
+        devices may come back with consistently different results due to\n\
+        network latency which will be different depending on how many\n\
+        network hops between the probe and the device. To compare different\n\
+        devices in the same graph, the network latency to each has to be\n\
+        factored out of the results. This is a shortcut that takes the\n\
+        fastest response (lowest number in the series) and sets that to zero\n\
+        and then offsets all of the other datapoints in that series by that\n\
+        amount. This makes the assumption that the lowest response is the\n\
+        fastest the device can respond, of course the more datapoints that\n\
+        are in the series the more accurate this assumption is.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=offsetToZero(Server.instance01.responseTime)\
+        \n  &target=offsetToZero(Server.instance*.responseTime)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: offset_to_zero,
+};
 
 /// The functions that rename to `name(series)`, tag `tag=1`, and map each value.
 fn simple_map(
@@ -162,11 +274,44 @@ fn exp(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError
     simple_map(args, "exp", ("exp", "e"), |x| py_exp(x).map(Some))
 }
 
+const EXP: FunctionDef = FunctionDef {
+    name: "exp",
+    group: "Transform",
+    description: "\
+        Raise e to the power of the datapoint,\n\
+        where e = 2.718281... is the base of natural logarithms.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n    &target=exp(Server.instance01.threads.busy)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: exp,
+};
+
 fn sigmoid(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     simple_map(args, "sigmoid", ("sigmoid", "sigmoid"), |x| {
         Ok(Some(1.0 / (1.0 + py_exp(-x)?)))
     })
 }
+
+const SIGMOID: FunctionDef = FunctionDef {
+    name: "sigmoid",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList and applies the sigmoid\n\
+        function `1 / (1 + exp(-x))` to each datapoint.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=sigmoid(Server.instance01.threads.busy)\
+        \n  &target=sigmoid(Server.instance*.threads.busy)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: sigmoid,
+};
 
 fn logit(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     simple_map(args, "logit", ("logit", "logit"), |x| {
@@ -185,19 +330,85 @@ fn logit(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
     })
 }
 
+const LOGIT: FunctionDef = FunctionDef {
+    name: "logit",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList and applies the logit\n\
+        function `log(x / (1 - x))` to each datapoint.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=logit(Server.instance01.threads.busy)\
+        \n  &target=logit(Server.instance*.threads.busy)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: logit,
+};
+
 fn square_root(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     simple_map(args, "squareRoot", ("squareRoot", "1"), |x| {
         Ok(py_pow(x, 0.5))
     })
 }
 
+const SQUARE_ROOT: FunctionDef = FunctionDef {
+    name: "squareRoot",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList, and computes the square root of each \
+        datapoint.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=squareRoot(Server.instance01.threads.busy)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: square_root,
+};
+
 fn invert(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     simple_map(args, "invert", ("invert", "1"), |x| Ok(py_pow(x, -1.0)))
 }
 
+const INVERT: FunctionDef = FunctionDef {
+    name: "invert",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList, and inverts each datapoint (i.e. 1/x).\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=invert(Server.instance01.threads.busy)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: invert,
+};
+
 fn absolute(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     simple_map(args, "absolute", ("absolute", "1"), |x| Ok(Some(x.abs())))
 }
+
+const ABSOLUTE: FunctionDef = FunctionDef {
+    name: "absolute",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList and applies the mathematical abs function to \
+        each\n\
+        datapoint transforming it to its absolute value.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=absolute(Server.instance01.threads.busy)\
+        \n  &target=absolute(Server.instance*.threads.busy)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: absolute,
+};
 
 fn pow(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let factor = args.float("factor")?;
@@ -209,6 +420,27 @@ fn pow(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError
     }
     Ok(list)
 }
+
+const POW: FunctionDef = FunctionDef {
+    name: "pow",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList followed by a constant, and raises the \
+        datapoint\n\
+        by the power of the constant provided at each point.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=pow(Server.instance01.threads.busy,10)\
+        \n  &target=pow(Server.instance*.threads.busy,10)",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("factor", T::Float),
+    ],
+    aggregator: false,
+    imp: pow,
+};
 
 fn round_fn(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let given = args.has("precision");
@@ -226,6 +458,27 @@ fn round_fn(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eval
     }
     Ok(list)
 }
+
+const ROUND: FunctionDef = FunctionDef {
+    name: "round",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList optionally followed by a precision, and rounds \
+        each\n\
+        datapoint to the specified precision.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=round(Server.instance01.threads.busy)\
+        \n  &target=round(Server.instance01.threads.busy,2)",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("precision", T::Integer, ParamDefault::Int(0)),
+    ],
+    aggregator: false,
+    imp: round_fn,
+};
 
 fn logarithm(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let base = args.int("base")?;
@@ -257,6 +510,25 @@ fn logarithm(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
     Ok(out)
 }
 
+const LOG: FunctionDef = FunctionDef {
+    name: "log",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList, a base, and draws the y-axis in logarithmic\n\
+        format.  If base is omitted, the function defaults to base 10.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=log(carbon.agents.hostname.avgUpdateTime,2)",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("base", T::Integer, ParamDefault::Int(10)),
+    ],
+    aggregator: false,
+    imp: logarithm,
+};
+
 fn derivative(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let list = args.series_list("seriesList")?;
     let mut out = Vec::with_capacity(list.len());
@@ -279,6 +551,30 @@ fn derivative(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Ev
     }
     Ok(out)
 }
+
+const DERIVATIVE: FunctionDef = FunctionDef {
+    name: "derivative",
+    group: "Transform",
+    description: "\
+        This is the opposite of the integral function.  This is useful for taking a\n\
+        running total metric and calculating the delta between subsequent data points.\n\
+        \n\
+        This function does not normalize for periods of time, as a true derivative would.\n\
+        Instead see the perSecond() function to calculate a rate of change over time.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=derivative(company.server.application01.ifconfig.TXPackets)\n\
+        \n\
+        Each time you run ifconfig, the RX and TXPackets are higher (assuming there\n\
+        is network traffic.) By applying the derivative function, you can get an\n\
+        idea of the packets per minute sent or received, even though you're only\n\
+        recording the total.",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: derivative,
+};
 
 /// graphite-web's `_nonNegativeDelta(val, prev, maxValue, minValue)` → (delta, new prev).
 /// Comparing a null with `maxValue`/`minValue` is a `TypeError` in graphite-web (Python 3), so
@@ -339,6 +635,33 @@ fn non_negative_derivative(
     Ok(out)
 }
 
+const NON_NEGATIVE_DERIVATIVE: FunctionDef = FunctionDef {
+    name: "nonNegativeDerivative",
+    group: "Transform",
+    description: "\
+        Same as the derivative function above, but ignores datapoints that trend\n\
+        down.  Useful for counters that increase for a long time, then wrap or\n\
+        reset. (Such as if a network interface is destroyed and recreated by unloading\n\
+        and re-loading a kernel module, common with USB / WiFi cards.\n\
+        \n\
+        By default, a null value is returned in place of negative datapoints. When\n\
+        ``maxValue`` is supplied, the missing value is computed as if the counter\n\
+        had wrapped at ``maxValue``. When ``minValue`` is supplied, the missing\n\
+        value is computed as if the counter had wrapped to ``minValue``.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=nonNegativederivative(company.server.application01.ifconfig.TXPackets)",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::opt("maxValue", T::Float),
+        Param::opt("minValue", T::Float),
+    ],
+    aggregator: false,
+    imp: non_negative_derivative,
+};
+
 fn per_second(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let (max, min) = (args.opt_float("maxValue")?, args.opt_float("minValue")?);
     let list = args.series_list("seriesList")?;
@@ -358,6 +681,35 @@ fn per_second(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Ev
     }
     Ok(out)
 }
+
+const PER_SECOND: FunctionDef = FunctionDef {
+    name: "perSecond",
+    group: "Transform",
+    description: "\
+        NonNegativeDerivative adjusted for the series time interval\n\
+        This is useful for taking a running total metric and showing how many requests\n\
+        per second were handled.\n\
+        \n\
+        The optional ``minValue`` and ``maxValue`` parameters have the same\n\
+        meaning as in ``nonNegativeDerivative``.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=perSecond(company.server.application01.ifconfig.TXPackets)\n\
+        \n\
+        Each time you run ifconfig, the RX and TXPackets are higher (assuming there\n\
+        is network traffic.) By applying the perSecond function, you can get an\n\
+        idea of the packets per second sent or received, even though you're only\n\
+        recording the total.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::opt("maxValue", T::Float),
+        Param::opt("minValue", T::Float),
+    ],
+    aggregator: false,
+    imp: per_second,
+};
 
 fn delay(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let steps = args.int("steps")?;
@@ -389,6 +741,33 @@ fn delay(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
     Ok(out)
 }
 
+const DELAY: FunctionDef = FunctionDef {
+    name: "delay",
+    group: "Transform",
+    description: "\
+        This shifts all samples later by an integer number of steps. This can be\n\
+        used for custom derivative calculations, among other things. Note: this\n\
+        will pad the early end of the data with None for every step shifted.\n\
+        \n\
+        This complements other time-displacement functions such as timeShift and\n\
+        timeSlice, in that this function is indifferent about the step intervals\n\
+        being shifted.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=divideSeries(server.FreeSpace,delay(server.FreeSpace,1))\n\
+        \n\
+        This computes the change in server free space as a percentage of the previous\n\
+        free space.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("steps", T::Integer),
+    ],
+    aggregator: false,
+    imp: delay,
+};
+
 fn integral(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let list = args.series_list("seriesList")?;
     let mut out = Vec::with_capacity(list.len());
@@ -409,6 +788,26 @@ fn integral(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eval
     }
     Ok(out)
 }
+
+const INTEGRAL: FunctionDef = FunctionDef {
+    name: "integral",
+    group: "Transform",
+    description: "\
+        This will show the sum over time, sort of like a continuous addition function.\n\
+        Useful for finding totals or trends in metrics that are collected per minute.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=integral(company.sales.perMinute)\n\
+        \n\
+        This would start at zero on the left side of the graph, adding the sales each\n\
+        minute, and show the total sales for the time period selected at the right\n\
+        side, (time now, or the time specified by '&until=').",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: integral,
+};
 
 fn integral_by_interval(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let unit = args.string("intervalUnit")?;
@@ -444,6 +843,29 @@ fn integral_by_interval(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Se
     Ok(out)
 }
 
+const INTEGRAL_BY_INTERVAL: FunctionDef = FunctionDef {
+    name: "integralByInterval",
+    group: "Transform",
+    description: "\
+        This will do the same as integral() funcion, except resetting the total to 0\n\
+        at the given time in the parameter \"from\"\n\
+        Useful for finding totals per hour/day/week/..\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=integralByInterval(company.sales.perMinute, \"1d\")&from=midnight-10days\n\
+        \n\
+        This would start at zero on the left side of the graph, adding the sales each\n\
+        minute, and show the evolution of sales per day during the last 10 days.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("intervalUnit", T::String),
+    ],
+    aggregator: false,
+    imp: integral_by_interval,
+};
+
 fn keep_last_value(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let limit = args.opt_float("limit")?.unwrap_or(f64::INFINITY);
     let mut list = args.series_list("seriesList")?;
@@ -476,6 +898,28 @@ fn keep_last_value(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series
     }
     Ok(list)
 }
+
+const KEEP_LAST_VALUE: FunctionDef = FunctionDef {
+    name: "keepLastValue",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList, and optionally a limit to the number of 'None' \
+        values to skip over.\n\
+        Continues the line with the last received value when gaps ('None' values) appear in your \
+        data, rather than breaking your line.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=keepLastValue(Server01.connections.handled)\
+        \n  &target=keepLastValue(Server01.connections.handled, 10)",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("limit", T::IntOrInf, ParamDefault::Float(f64::INFINITY)),
+    ],
+    aggregator: false,
+    imp: keep_last_value,
+};
 
 fn interpolate(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let limit = args.opt_float("limit")?.unwrap_or(f64::INFINITY);
@@ -510,6 +954,28 @@ fn interpolate(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, E
     Ok(list)
 }
 
+const INTERPOLATE: FunctionDef = FunctionDef {
+    name: "interpolate",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList, and optionally a limit to the number of 'None' \
+        values to skip over.\n\
+        Continues the line with the last received value when gaps ('None' values) appear in your \
+        data, rather than breaking your line.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=interpolate(Server01.connections.handled)\
+        \n  &target=interpolate(Server01.connections.handled, 10)",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("limit", T::IntOrInf, ParamDefault::Float(f64::INFINITY)),
+    ],
+    aggregator: false,
+    imp: interpolate,
+};
+
 fn min_max(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
@@ -527,6 +993,23 @@ fn min_max(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
     }
     Ok(list)
 }
+
+const MIN_MAX: FunctionDef = FunctionDef {
+    name: "minMax",
+    group: "Transform",
+    description: "\
+        Applies the popular min max normalization technique, which takes\n\
+        each point and applies the following normalization transformation\n\
+        to it: normalized = (point - min) / (max - min).\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=minMax(Server.instance01.threads.busy)",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: min_max,
+};
 
 fn transform_null(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let given = args.has("default");
@@ -585,6 +1068,34 @@ fn transform_null(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>
     Ok(list)
 }
 
+const TRANSFORM_NULL: FunctionDef = FunctionDef {
+    name: "transformNull",
+    group: "Transform",
+    description: "\
+        Takes a metric or wildcard seriesList and replaces null values with the value\n\
+        specified by `default`.  The value 0 used if not specified.  The optional\n\
+        referenceSeries, if specified, is a metric or wildcard series list that governs\n\
+        which time intervals nulls should be replaced.  If specified, nulls are replaced\n\
+        only in intervals where a non-null is found for the same interval in any of\n\
+        referenceSeries.  This method compliments the drawNullAsZero function in\n\
+        graphical mode, but also works in text-only mode.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=transformNull(webapp.pages.*.views,-1)\n\
+        \n\
+        This would take any page that didn't have values and supply negative 1 as a default.\n\
+        Any other numeric value may be used as well.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("default", T::Float, ParamDefault::Int(0)),
+        Param::opt("referenceSeries", T::SeriesList),
+    ],
+    aggregator: false,
+    imp: transform_null,
+};
+
 fn is_non_null(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
@@ -594,6 +1105,26 @@ fn is_non_null(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, E
     }
     Ok(list)
 }
+
+const IS_NON_NULL: FunctionDef = FunctionDef {
+    name: "isNonNull",
+    group: "Transform",
+    description: "\
+        Takes a metric or wildcard seriesList and counts up the number of non-null\n\
+        values.  This is useful for understanding the number of metrics that have data\n\
+        at a given point in time (i.e. to count which servers are alive).\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=isNonNull(webapp.pages.*.views)\n\
+        \n\
+        Returns a seriesList where 1 is specified for non-null values, and\n\
+        0 is specified for null values.",
+    params: &[Param::req("seriesList", T::SeriesList)],
+    aggregator: false,
+    imp: is_non_null,
+};
 
 /// The `timeShift`/`timeStack` unit with graphite-web's default sign: a leading digit means
 /// back in time.
@@ -658,6 +1189,47 @@ fn time_shift(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
     Ok(out)
 }
 
+const TIME_SHIFT: FunctionDef = FunctionDef {
+    name: "timeShift",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList, followed by a quoted string with the\n\
+        length of time (See ``from / until`` in the :doc:`Render API <render_api>` for examples of \
+        time formats).\n\
+        \n\
+        Draws the selected metrics shifted in time. If no sign is given, a minus sign ( - ) is\n\
+        implied which will shift the metric back in time. If a plus sign ( + ) is given, the\n\
+        metric will be shifted forward in time.\n\
+        \n\
+        Will reset the end date range automatically to the end of the base stat unless\n\
+        resetEnd is False. Example case is when you timeshift to last week and have the graph\n\
+        date range set to include a time in the future, will limit this timeshift to pretend\n\
+        ending at the current time. If resetEnd is False, will instead draw full range including\n\
+        future time.\n\
+        \n\
+        Because time is shifted by a fixed number of seconds, comparing a time period with DST to\n\
+        a time period without DST, and vice-versa, will result in an apparent misalignment. For\n\
+        example, 8am might be overlaid with 7am. To compensate for this, use the alignDST option.\n\
+        \n\
+        Useful for comparing a metric against itself at a past periods or correcting data\n\
+        stored at an offset.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=timeShift(Sales.widgets.largeBlue,\"7d\")\
+        \n  &target=timeShift(Sales.widgets.largeBlue,\"-7d\")\
+        \n  &target=timeShift(Sales.widgets.largeBlue,\"+1h\")",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("timeShift", T::Interval),
+        Param::def("resetEnd", T::Boolean, ParamDefault::Bool(true)),
+        Param::def("alignDst", T::Boolean, ParamDefault::Bool(false)),
+    ],
+    aggregator: false,
+    imp: time_shift,
+};
+
 fn time_stack(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let unit = shift_unit(&args.string("timeShiftUnit")?)?;
     let delta = offset_seconds(&unit)?;
@@ -702,6 +1274,35 @@ fn time_stack(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
     Ok(out)
 }
 
+const TIME_STACK: FunctionDef = FunctionDef {
+    name: "timeStack",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard seriesList, followed by a quoted string with the\n\
+        length of time (See ``from / until`` in the :doc:`Render API <render_api>` for examples of \
+        time formats).\n\
+        Also takes a start multiplier and end multiplier for the length of time\n\
+        \n\
+        create a seriesList which is composed the original metric series stacked with time shifts\n\
+        starting time shifts from the start multiplier through the end multiplier\n\
+        \n\
+        Useful for looking at history, or feeding into averageSeries or stddevSeries.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=timeStack(Sales.widgets.largeBlue,\"1d\",0,7)    # create a series for today \
+        and each of the previous 7 days",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::def("timeShiftUnit", T::Interval, ParamDefault::Str("1d")),
+        Param::def("timeShiftStart", T::Integer, ParamDefault::Int(0)),
+        Param::def("timeShiftEnd", T::Integer, ParamDefault::Int(7)),
+    ],
+    aggregator: false,
+    imp: time_stack,
+};
+
 fn time_slice(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let start = date_param(ctx, args, "startSliceAt")?
         .ok_or_else(|| bad("Missing required parameter \"startSliceAt\""))?;
@@ -724,6 +1325,33 @@ fn time_slice(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
     }
     Ok(list)
 }
+
+const TIME_SLICE: FunctionDef = FunctionDef {
+    name: "timeSlice",
+    group: "Transform",
+    description: "\
+        Takes one metric or a wildcard metric, followed by a quoted string with the\n\
+        time to start the line and another quoted string with the time to end the line.\n\
+        The start and end times are inclusive. See ``from / until`` in the :doc:`Render API \
+        <render_api>`\n\
+        for examples of time formats.\n\
+        \n\
+        Useful for filtering out a part of a series of data from a wider range of\n\
+        data.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=timeSlice(network.core.port1,\"00:00 20140101\",\"11:59 20140630\")\
+        \n  &target=timeSlice(network.core.port1,\"12:00 20140630\",\"now\")",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("startSliceAt", T::Date),
+        Param::def("endSliceAt", T::Date, ParamDefault::Str("now")),
+    ],
+    aggregator: false,
+    imp: time_slice,
+};
 
 /// Buckets needed for `[start, end)` at `interval`, refused past the request's point budget.
 fn check_buckets(
@@ -841,6 +1469,51 @@ fn summarize(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eval
     Ok(out)
 }
 
+const SUMMARIZE: FunctionDef = FunctionDef {
+    name: "summarize",
+    group: "Transform",
+    description: "\
+        Summarize the data into interval buckets of a certain size.\n\
+        \n\
+        By default, the contents of each interval bucket are summed together. This is\n\
+        useful for counters where each increment represents a discrete event and\n\
+        retrieving a \"per X\" value requires summing all the events in that interval.\n\
+        \n\
+        Specifying 'average' instead will return the mean for each bucket, which can be more\n\
+        useful when the value is a gauge that represents a certain value in time.\n\
+        \n\
+        This function can be used with aggregation functions ``average``, ``median``, ``sum``, \
+        ``min``,\n\
+        ``max``, ``diff``, ``stddev``, ``count``, ``range``, ``multiply`` & ``last``.\n\
+        \n\
+        By default, buckets are calculated by rounding to the nearest interval. This\n\
+        works well for intervals smaller than a day. For example, 22:32 will end up\n\
+        in the bucket 22:00-23:00 when the interval=1hour.\n\
+        \n\
+        Passing alignToFrom=true will instead create buckets starting at the from\n\
+        time. In this case, the bucket for 22:32 depends on the from time. If\n\
+        from=6:30 then the 1hour bucket for 22:32 is 22:30-23:30.\n\
+        \n\
+        Example:\n\
+        \n\
+        .. code-block:: none\n\
+        \n  &target=summarize(counter.errors, \"1hour\") # total errors per hour\
+        \n  &target=summarize(nonNegativeDerivative(gauge.num_users), \"1week\") # new users per \
+        week\
+        \n  &target=summarize(queue.size, \"1hour\", \"avg\") # average queue size per hour\
+        \n  &target=summarize(queue.size, \"1hour\", \"max\") # maximum queue size during each hour\
+        \n  &target=summarize(metric, \"13week\", \"avg\", true)&from=midnight+20100101 # 2010 \
+        Q1-4",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("intervalString", T::Interval),
+        Param::def("func", T::AggFunc, ParamDefault::Str("sum")).options(AGG_FUNCS),
+        Param::def("alignToFrom", T::Boolean, ParamDefault::Bool(false)),
+    ],
+    aggregator: false,
+    imp: summarize,
+};
+
 fn smart_summarize(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let interval_string = args.string("intervalString")?;
     let func = args.string("func")?;
@@ -885,6 +1558,31 @@ fn smart_summarize(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>
     }
     Ok(out)
 }
+
+const SMART_SUMMARIZE: FunctionDef = FunctionDef {
+    name: "smartSummarize",
+    group: "Transform",
+    description: "\
+        Smarter version of summarize.\n\
+        \n\
+        The alignToFrom boolean parameter has been replaced by alignTo and no longer has any \
+        effect.\n\
+        Alignment can be to years, months, weeks, days, hours, and minutes.\n\
+        \n\
+        This function can be used with aggregation functions ``average``, ``median``, ``sum``, \
+        ``min``,\n\
+        ``max``, ``diff``, ``stddev``, ``count``, ``range``, ``multiply`` & ``last``.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("intervalString", T::Interval),
+        Param::def("func", T::AggFunc, ParamDefault::Str("sum")).options(AGG_FUNCS),
+        Param::opt("alignTo", T::String).options(&[
+            "years", "months", "weeks", "days", "hours", "minutes", "seconds",
+        ]),
+    ],
+    aggregator: false,
+    imp: smart_summarize,
+};
 
 fn hitcount(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let interval_string = args.string("intervalString")?;
@@ -977,256 +1675,61 @@ fn hitcount(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
     Ok(out)
 }
 
+const HITCOUNT: FunctionDef = FunctionDef {
+    name: "hitcount",
+    group: "Transform",
+    description: "\
+        Estimate hit counts from a list of time series.\n\
+        \n\
+        This function assumes the values in each time series represent\n\
+        hits per second.  It calculates hits per some larger interval\n\
+        such as per day or per hour.  This function is like summarize(),\n\
+        except that it compensates automatically for different time scales\n\
+        (so that a similar graph results from using either fine-grained\n\
+        or coarse-grained records) and handles rarely-occurring events\n\
+        gracefully.",
+    params: &[
+        Param::req("seriesList", T::SeriesList),
+        Param::req("intervalString", T::Interval),
+        Param::def("alignToInterval", T::Boolean, ParamDefault::Bool(false)),
+    ],
+    aggregator: false,
+    imp: hitcount,
+};
+
 /// The Transform family.
 pub const FUNCTIONS: &[FunctionDef] = &[
-    FunctionDef {
-        name: "scale",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList followed by a constant, and multiplies the datapoint\nby the constant provided at each point.\n\nExample:\n\n.. code-block:: none\n\n  &target=scale(Server.instance01.threads.busy,10)\n  &target=scale(Server.instance*.threads.busy,10)",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("factor", T::Float)],
-        aggregator: false,
-        imp: scale,
-    },
-    FunctionDef {
-        name: "scaleToSeconds",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList and returns \"value per seconds\" where\nseconds is a last argument to this functions.\n\nUseful in conjunction with derivative or integral function if you want\nto normalize its result to a known resolution for arbitrary retentions",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("seconds", T::Float)],
-        aggregator: false,
-        imp: scale_to_seconds,
-    },
-    FunctionDef {
-        name: "offset",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList followed by a constant, and adds the constant to\neach datapoint.\n\nExample:\n\n.. code-block:: none\n\n  &target=offset(Server.instance01.threads.busy,10)",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("factor", T::Float)],
-        aggregator: false,
-        imp: offset,
-    },
-    FunctionDef {
-        name: "offsetToZero",
-        group: "Transform",
-        description: "Offsets a metric or wildcard seriesList by subtracting the minimum\nvalue in the series from each datapoint.\n\nUseful to compare different series where the values in each series\nmay be higher or lower on average but you're only interested in the\nrelative difference.\n\nAn example use case is for comparing different round trip time\nresults. When measuring RTT (like pinging a server), different\ndevices may come back with consistently different results due to\nnetwork latency which will be different depending on how many\nnetwork hops between the probe and the device. To compare different\ndevices in the same graph, the network latency to each has to be\nfactored out of the results. This is a shortcut that takes the\nfastest response (lowest number in the series) and sets that to zero\nand then offsets all of the other datapoints in that series by that\namount. This makes the assumption that the lowest response is the\nfastest the device can respond, of course the more datapoints that\nare in the series the more accurate this assumption is.\n\nExample:\n\n.. code-block:: none\n\n  &target=offsetToZero(Server.instance01.responseTime)\n  &target=offsetToZero(Server.instance*.responseTime)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: offset_to_zero,
-    },
-    FunctionDef {
-        name: "derivative",
-        group: "Transform",
-        description: "This is the opposite of the integral function.  This is useful for taking a\nrunning total metric and calculating the delta between subsequent data points.\n\nThis function does not normalize for periods of time, as a true derivative would.\nInstead see the perSecond() function to calculate a rate of change over time.\n\nExample:\n\n.. code-block:: none\n\n  &target=derivative(company.server.application01.ifconfig.TXPackets)\n\nEach time you run ifconfig, the RX and TXPackets are higher (assuming there\nis network traffic.) By applying the derivative function, you can get an\nidea of the packets per minute sent or received, even though you're only\nrecording the total.",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: derivative,
-    },
-    FunctionDef {
-        name: "nonNegativeDerivative",
-        group: "Transform",
-        description: "Same as the derivative function above, but ignores datapoints that trend\ndown.  Useful for counters that increase for a long time, then wrap or\nreset. (Such as if a network interface is destroyed and recreated by unloading\nand re-loading a kernel module, common with USB / WiFi cards.\n\nBy default, a null value is returned in place of negative datapoints. When\n``maxValue`` is supplied, the missing value is computed as if the counter\nhad wrapped at ``maxValue``. When ``minValue`` is supplied, the missing\nvalue is computed as if the counter had wrapped to ``minValue``.\n\nExample:\n\n.. code-block:: none\n\n  &target=nonNegativederivative(company.server.application01.ifconfig.TXPackets)",
-        params: &[Param::req("seriesList", T::SeriesList), Param::opt("maxValue", T::Float), Param::opt("minValue", T::Float)],
-        aggregator: false,
-        imp: non_negative_derivative,
-    },
-    FunctionDef {
-        name: "perSecond",
-        group: "Transform",
-        description: "NonNegativeDerivative adjusted for the series time interval\nThis is useful for taking a running total metric and showing how many requests\nper second were handled.\n\nThe optional ``minValue`` and ``maxValue`` parameters have the same\nmeaning as in ``nonNegativeDerivative``.\n\nExample:\n\n.. code-block:: none\n\n  &target=perSecond(company.server.application01.ifconfig.TXPackets)\n\nEach time you run ifconfig, the RX and TXPackets are higher (assuming there\nis network traffic.) By applying the perSecond function, you can get an\nidea of the packets per second sent or received, even though you're only\nrecording the total.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::opt("maxValue", T::Float), Param::opt("minValue", T::Float)],
-        aggregator: false,
-        imp: per_second,
-    },
-    FunctionDef {
-        name: "integral",
-        group: "Transform",
-        description: "This will show the sum over time, sort of like a continuous addition function.\nUseful for finding totals or trends in metrics that are collected per minute.\n\nExample:\n\n.. code-block:: none\n\n  &target=integral(company.sales.perMinute)\n\nThis would start at zero on the left side of the graph, adding the sales each\nminute, and show the total sales for the time period selected at the right\nside, (time now, or the time specified by '&until=').",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: integral,
-    },
-    FunctionDef {
-        name: "integralByInterval",
-        group: "Transform",
-        description: "This will do the same as integral() funcion, except resetting the total to 0\nat the given time in the parameter \"from\"\nUseful for finding totals per hour/day/week/..\n\nExample:\n\n.. code-block:: none\n\n  &target=integralByInterval(company.sales.perMinute, \"1d\")&from=midnight-10days\n\nThis would start at zero on the left side of the graph, adding the sales each\nminute, and show the evolution of sales per day during the last 10 days.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("intervalUnit", T::String)],
-        aggregator: false,
-        imp: integral_by_interval,
-    },
-    FunctionDef {
-        name: "absolute",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList and applies the mathematical abs function to each\ndatapoint transforming it to its absolute value.\n\nExample:\n\n.. code-block:: none\n\n  &target=absolute(Server.instance01.threads.busy)\n  &target=absolute(Server.instance*.threads.busy)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: absolute,
-    },
-    FunctionDef {
-        name: "log",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList, a base, and draws the y-axis in logarithmic\nformat.  If base is omitted, the function defaults to base 10.\n\nExample:\n\n.. code-block:: none\n\n  &target=log(carbon.agents.hostname.avgUpdateTime,2)",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("base", T::Integer, Default::Int(10))],
-        aggregator: false,
-        imp: logarithm,
-    },
-    FunctionDef {
-        name: "pow",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList followed by a constant, and raises the datapoint\nby the power of the constant provided at each point.\n\nExample:\n\n.. code-block:: none\n\n  &target=pow(Server.instance01.threads.busy,10)\n  &target=pow(Server.instance*.threads.busy,10)",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("factor", T::Float)],
-        aggregator: false,
-        imp: pow,
-    },
-    FunctionDef {
-        name: "squareRoot",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList, and computes the square root of each datapoint.\n\nExample:\n\n.. code-block:: none\n\n  &target=squareRoot(Server.instance01.threads.busy)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: square_root,
-    },
-    FunctionDef {
-        name: "invert",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList, and inverts each datapoint (i.e. 1/x).\n\nExample:\n\n.. code-block:: none\n\n  &target=invert(Server.instance01.threads.busy)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: invert,
-    },
-    FunctionDef {
-        name: "exp",
-        group: "Transform",
-        description: "Raise e to the power of the datapoint,\nwhere e = 2.718281... is the base of natural logarithms.\n\nExample:\n\n.. code-block:: none\n\n    &target=exp(Server.instance01.threads.busy)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: exp,
-    },
-    FunctionDef {
-        name: "add",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList followed by a constant, and adds the\nconstant to each datapoint. Also works for negative numbers.\n\nExample:\n\n.. code-block:: none\n\n  &target=add(Server.instance01.threads.busy, 10)\n  &target=add(Server.instance*.threads.busy, 10)",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("constant", T::Float)],
-        aggregator: false,
-        imp: add,
-    },
-    FunctionDef {
-        name: "sigmoid",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList and applies the sigmoid\nfunction `1 / (1 + exp(-x))` to each datapoint.\n\nExample:\n\n.. code-block:: none\n\n  &target=sigmoid(Server.instance01.threads.busy)\n  &target=sigmoid(Server.instance*.threads.busy)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: sigmoid,
-    },
-    FunctionDef {
-        name: "logit",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList and applies the logit\nfunction `log(x / (1 - x))` to each datapoint.\n\nExample:\n\n.. code-block:: none\n\n  &target=logit(Server.instance01.threads.busy)\n  &target=logit(Server.instance*.threads.busy)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: logit,
-    },
-    FunctionDef {
-        name: "round",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList optionally followed by a precision, and rounds each\ndatapoint to the specified precision.\n\nExample:\n\n.. code-block:: none\n\n  &target=round(Server.instance01.threads.busy)\n  &target=round(Server.instance01.threads.busy,2)",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("precision", T::Integer, Default::Int(0))],
-        aggregator: false,
-        imp: round_fn,
-    },
-    FunctionDef {
-        name: "timeShift",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList, followed by a quoted string with the\nlength of time (See ``from / until`` in the :doc:`Render API <render_api>` for examples of time formats).\n\nDraws the selected metrics shifted in time. If no sign is given, a minus sign ( - ) is\nimplied which will shift the metric back in time. If a plus sign ( + ) is given, the\nmetric will be shifted forward in time.\n\nWill reset the end date range automatically to the end of the base stat unless\nresetEnd is False. Example case is when you timeshift to last week and have the graph\ndate range set to include a time in the future, will limit this timeshift to pretend\nending at the current time. If resetEnd is False, will instead draw full range including\nfuture time.\n\nBecause time is shifted by a fixed number of seconds, comparing a time period with DST to\na time period without DST, and vice-versa, will result in an apparent misalignment. For\nexample, 8am might be overlaid with 7am. To compensate for this, use the alignDST option.\n\nUseful for comparing a metric against itself at a past periods or correcting data\nstored at an offset.\n\nExample:\n\n.. code-block:: none\n\n  &target=timeShift(Sales.widgets.largeBlue,\"7d\")\n  &target=timeShift(Sales.widgets.largeBlue,\"-7d\")\n  &target=timeShift(Sales.widgets.largeBlue,\"+1h\")",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("timeShift", T::Interval), Param::def("resetEnd", T::Boolean, Default::Bool(true)), Param::def("alignDst", T::Boolean, Default::Bool(false))],
-        aggregator: false,
-        imp: time_shift,
-    },
-    FunctionDef {
-        name: "timeSlice",
-        group: "Transform",
-        description: "Takes one metric or a wildcard metric, followed by a quoted string with the\ntime to start the line and another quoted string with the time to end the line.\nThe start and end times are inclusive. See ``from / until`` in the :doc:`Render API <render_api>`\nfor examples of time formats.\n\nUseful for filtering out a part of a series of data from a wider range of\ndata.\n\nExample:\n\n.. code-block:: none\n\n  &target=timeSlice(network.core.port1,\"00:00 20140101\",\"11:59 20140630\")\n  &target=timeSlice(network.core.port1,\"12:00 20140630\",\"now\")",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("startSliceAt", T::Date), Param::def("endSliceAt", T::Date, Default::Str("now"))],
-        aggregator: false,
-        imp: time_slice,
-    },
-    FunctionDef {
-        name: "timeStack",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList, followed by a quoted string with the\nlength of time (See ``from / until`` in the :doc:`Render API <render_api>` for examples of time formats).\nAlso takes a start multiplier and end multiplier for the length of time\n\ncreate a seriesList which is composed the original metric series stacked with time shifts\nstarting time shifts from the start multiplier through the end multiplier\n\nUseful for looking at history, or feeding into averageSeries or stddevSeries.\n\nExample:\n\n.. code-block:: none\n\n  &target=timeStack(Sales.widgets.largeBlue,\"1d\",0,7)    # create a series for today and each of the previous 7 days",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("timeShiftUnit", T::Interval, Default::Str("1d")), Param::def("timeShiftStart", T::Integer, Default::Int(0)), Param::def("timeShiftEnd", T::Integer, Default::Int(7))],
-        aggregator: false,
-        imp: time_stack,
-    },
-    FunctionDef {
-        name: "delay",
-        group: "Transform",
-        description: "This shifts all samples later by an integer number of steps. This can be\nused for custom derivative calculations, among other things. Note: this\nwill pad the early end of the data with None for every step shifted.\n\nThis complements other time-displacement functions such as timeShift and\ntimeSlice, in that this function is indifferent about the step intervals\nbeing shifted.\n\nExample:\n\n.. code-block:: none\n\n  &target=divideSeries(server.FreeSpace,delay(server.FreeSpace,1))\n\nThis computes the change in server free space as a percentage of the previous\nfree space.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("steps", T::Integer)],
-        aggregator: false,
-        imp: delay,
-    },
-    FunctionDef {
-        name: "summarize",
-        group: "Transform",
-        description: "Summarize the data into interval buckets of a certain size.\n\nBy default, the contents of each interval bucket are summed together. This is\nuseful for counters where each increment represents a discrete event and\nretrieving a \"per X\" value requires summing all the events in that interval.\n\nSpecifying 'average' instead will return the mean for each bucket, which can be more\nuseful when the value is a gauge that represents a certain value in time.\n\nThis function can be used with aggregation functions ``average``, ``median``, ``sum``, ``min``,\n``max``, ``diff``, ``stddev``, ``count``, ``range``, ``multiply`` & ``last``.\n\nBy default, buckets are calculated by rounding to the nearest interval. This\nworks well for intervals smaller than a day. For example, 22:32 will end up\nin the bucket 22:00-23:00 when the interval=1hour.\n\nPassing alignToFrom=true will instead create buckets starting at the from\ntime. In this case, the bucket for 22:32 depends on the from time. If\nfrom=6:30 then the 1hour bucket for 22:32 is 22:30-23:30.\n\nExample:\n\n.. code-block:: none\n\n  &target=summarize(counter.errors, \"1hour\") # total errors per hour\n  &target=summarize(nonNegativeDerivative(gauge.num_users), \"1week\") # new users per week\n  &target=summarize(queue.size, \"1hour\", \"avg\") # average queue size per hour\n  &target=summarize(queue.size, \"1hour\", \"max\") # maximum queue size during each hour\n  &target=summarize(metric, \"13week\", \"avg\", true)&from=midnight+20100101 # 2010 Q1-4",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("intervalString", T::Interval), Param::def("func", T::AggFunc, Default::Str("sum")).options(AGG_FUNCS), Param::def("alignToFrom", T::Boolean, Default::Bool(false))],
-        aggregator: false,
-        imp: summarize,
-    },
-    FunctionDef {
-        name: "smartSummarize",
-        group: "Transform",
-        description: "Smarter version of summarize.\n\nThe alignToFrom boolean parameter has been replaced by alignTo and no longer has any effect.\nAlignment can be to years, months, weeks, days, hours, and minutes.\n\nThis function can be used with aggregation functions ``average``, ``median``, ``sum``, ``min``,\n``max``, ``diff``, ``stddev``, ``count``, ``range``, ``multiply`` & ``last``.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("intervalString", T::Interval), Param::def("func", T::AggFunc, Default::Str("sum")).options(AGG_FUNCS), Param::opt("alignTo", T::String).options(&["years", "months", "weeks", "days", "hours", "minutes", "seconds"])],
-        aggregator: false,
-        imp: smart_summarize,
-    },
-    FunctionDef {
-        name: "hitcount",
-        group: "Transform",
-        description: "Estimate hit counts from a list of time series.\n\nThis function assumes the values in each time series represent\nhits per second.  It calculates hits per some larger interval\nsuch as per day or per hour.  This function is like summarize(),\nexcept that it compensates automatically for different time scales\n(so that a similar graph results from using either fine-grained\nor coarse-grained records) and handles rarely-occurring events\ngracefully.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::req("intervalString", T::Interval), Param::def("alignToInterval", T::Boolean, Default::Bool(false))],
-        aggregator: false,
-        imp: hitcount,
-    },
-    FunctionDef {
-        name: "transformNull",
-        group: "Transform",
-        description: "Takes a metric or wildcard seriesList and replaces null values with the value\nspecified by `default`.  The value 0 used if not specified.  The optional\nreferenceSeries, if specified, is a metric or wildcard series list that governs\nwhich time intervals nulls should be replaced.  If specified, nulls are replaced\nonly in intervals where a non-null is found for the same interval in any of\nreferenceSeries.  This method compliments the drawNullAsZero function in\ngraphical mode, but also works in text-only mode.\n\nExample:\n\n.. code-block:: none\n\n  &target=transformNull(webapp.pages.*.views,-1)\n\nThis would take any page that didn't have values and supply negative 1 as a default.\nAny other numeric value may be used as well.",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("default", T::Float, Default::Int(0)), Param::opt("referenceSeries", T::SeriesList)],
-        aggregator: false,
-        imp: transform_null,
-    },
-    FunctionDef {
-        name: "isNonNull",
-        group: "Transform",
-        description: "Takes a metric or wildcard seriesList and counts up the number of non-null\nvalues.  This is useful for understanding the number of metrics that have data\nat a given point in time (i.e. to count which servers are alive).\n\nExample:\n\n.. code-block:: none\n\n  &target=isNonNull(webapp.pages.*.views)\n\nReturns a seriesList where 1 is specified for non-null values, and\n0 is specified for null values.",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: is_non_null,
-    },
-    FunctionDef {
-        name: "keepLastValue",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList, and optionally a limit to the number of 'None' values to skip over.\nContinues the line with the last received value when gaps ('None' values) appear in your data, rather than breaking your line.\n\nExample:\n\n.. code-block:: none\n\n  &target=keepLastValue(Server01.connections.handled)\n  &target=keepLastValue(Server01.connections.handled, 10)",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("limit", T::IntOrInf, Default::Float(f64::INFINITY))],
-        aggregator: false,
-        imp: keep_last_value,
-    },
-    FunctionDef {
-        name: "interpolate",
-        group: "Transform",
-        description: "Takes one metric or a wildcard seriesList, and optionally a limit to the number of 'None' values to skip over.\nContinues the line with the last received value when gaps ('None' values) appear in your data, rather than breaking your line.\n\nExample:\n\n.. code-block:: none\n\n  &target=interpolate(Server01.connections.handled)\n  &target=interpolate(Server01.connections.handled, 10)",
-        params: &[Param::req("seriesList", T::SeriesList), Param::def("limit", T::IntOrInf, Default::Float(f64::INFINITY))],
-        aggregator: false,
-        imp: interpolate,
-    },
-    FunctionDef {
-        name: "minMax",
-        group: "Transform",
-        description: "Applies the popular min max normalization technique, which takes\neach point and applies the following normalization transformation\nto it: normalized = (point - min) / (max - min).\n\nExample:\n\n.. code-block:: none\n\n  &target=minMax(Server.instance01.threads.busy)",
-        params: &[Param::req("seriesList", T::SeriesList)],
-        aggregator: false,
-        imp: min_max,
-    },
+    SCALE,
+    SCALE_TO_SECONDS,
+    OFFSET,
+    OFFSET_TO_ZERO,
+    DERIVATIVE,
+    NON_NEGATIVE_DERIVATIVE,
+    PER_SECOND,
+    INTEGRAL,
+    INTEGRAL_BY_INTERVAL,
+    ABSOLUTE,
+    LOG,
+    POW,
+    SQUARE_ROOT,
+    INVERT,
+    EXP,
+    ADD,
+    SIGMOID,
+    LOGIT,
+    ROUND,
+    TIME_SHIFT,
+    TIME_SLICE,
+    TIME_STACK,
+    DELAY,
+    SUMMARIZE,
+    SMART_SUMMARIZE,
+    HITCOUNT,
+    TRANSFORM_NULL,
+    IS_NON_NULL,
+    KEEP_LAST_VALUE,
+    INTERPOLATE,
+    MIN_MAX,
 ];
 
 #[cfg(test)]

@@ -1,10 +1,14 @@
-//! The function registry: the single source for evaluation, `/functions` and the docs.
+//! A function's signature as graphite-web declares it, and the binding of a call to it.
 //!
-//! Each function is a [`FunctionDef`]: its name, group, description (graphite-web's
-//! docstring text), parameter list (graphite-web's `Param`s, which Grafana's editor reads),
-//! and the Rust function that evaluates it. Arguments are bound to parameters as
-//! graphite-web's `validateParams` binds them (positional first, the last parameter taking
-//! the rest when it is `multiple`, then keywords), type-checked, and evaluated on demand.
+//! Owns graphite-web's `Param`/`ParamTypes` ([`Param`], [`ParamType`], [`ParamDefault`]), the
+//! [`FunctionDef`] every function declares beside its implementation (name, group, docstring,
+//! params; what `/functions` prints as graphite-web's `functionInfo`), and [`Args`]: a call's
+//! arguments bound to the parameters as graphite-web's `validateParams` binds them (positional
+//! first, the last parameter taking the rest when it is `multiple`, then keywords),
+//! type-checked, and evaluated on demand.
+//!
+//! It must never know a function by name nor hold the list of them: the registry is
+//! `functions::all`/`functions::lookup`, and each family declares its own definitions.
 
 use serde_json::{json, Map, Value as Json};
 
@@ -83,9 +87,9 @@ impl ParamType {
     }
 }
 
-/// A parameter default, as `/functions` shows it.
+/// A parameter default, as `/functions` shows it (graphite-web's `Param(default=…)`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Default {
+pub enum ParamDefault {
     /// An integer.
     Int(i64),
     /// A float (infinity prints as `1e9999` in JSON).
@@ -106,7 +110,7 @@ pub struct Param {
     /// Whether it must be given.
     pub required: bool,
     /// The default when not given.
-    pub default: Option<Default>,
+    pub default: Option<ParamDefault>,
     /// Whether it takes all remaining positional arguments (`*seriesLists`).
     pub multiple: bool,
     /// Allowed values, when restricted.
@@ -139,7 +143,7 @@ impl Param {
     }
 
     /// An optional parameter with a default.
-    pub const fn def(name: &'static str, kind: ParamType, default: Default) -> Param {
+    pub const fn def(name: &'static str, kind: ParamType, default: ParamDefault) -> Param {
         Param {
             name,
             kind,
@@ -173,13 +177,13 @@ impl Param {
             m.insert(
                 "default".into(),
                 match d {
-                    Default::Int(i) => json!(i),
+                    ParamDefault::Int(i) => json!(i),
                     // JSON has no infinity: a huge number that parses as one, as graphite-web's
                     // encoder writes it (`1e9999`), is produced by the caller's serializer.
-                    Default::Float(f) if f.is_infinite() => json!("inf"),
-                    Default::Float(f) => json!(f),
-                    Default::Str(s) => json!(s),
-                    Default::Bool(b) => json!(b),
+                    ParamDefault::Float(f) if f.is_infinite() => json!("inf"),
+                    ParamDefault::Float(f) => json!(f),
+                    ParamDefault::Str(s) => json!(s),
+                    ParamDefault::Bool(b) => json!(b),
                 },
             );
         }
@@ -201,13 +205,15 @@ impl Param {
         match (self.required, self.default) {
             (true, _) => self.name.to_string(),
             (false, None) => format!("{}=None", self.name),
-            (false, Some(Default::Int(i))) => format!("{}={i}", self.name),
-            (false, Some(Default::Float(f))) if f.is_infinite() => format!("{}=inf", self.name),
-            (false, Some(Default::Float(f))) => {
+            (false, Some(ParamDefault::Int(i))) => format!("{}={i}", self.name),
+            (false, Some(ParamDefault::Float(f))) if f.is_infinite() => {
+                format!("{}=inf", self.name)
+            }
+            (false, Some(ParamDefault::Float(f))) => {
                 format!("{}={}", self.name, super::pyfmt::repr_f64(f))
             }
-            (false, Some(Default::Str(s))) => format!("{}='{s}'", self.name),
-            (false, Some(Default::Bool(b))) => {
+            (false, Some(ParamDefault::Str(s))) => format!("{}='{s}'", self.name),
+            (false, Some(ParamDefault::Bool(b))) => {
                 format!("{}={}", self.name, if b { "True" } else { "False" })
             }
         }
@@ -217,7 +223,9 @@ impl Param {
 /// What evaluates a function: the context and the bound arguments, to a series list.
 pub type FuncImpl = fn(&EvalContext<'_>, &Args<'_>) -> Result<Vec<Series>, EvalError>;
 
-/// A function of the target language.
+/// A function of the target language, declared as a `const` right under its implementation
+/// (graphite-web sets `group` and `params` on the Python function the same way) and listed
+/// in its family's `FUNCTIONS`.
 pub struct FunctionDef {
     /// Name as targets call it.
     pub name: &'static str,
@@ -235,6 +243,14 @@ pub struct FunctionDef {
 }
 
 impl FunctionDef {
+    /// The same function under another name, as graphite-web's `SeriesFunctions` lists one
+    /// Python function under several keys (`'sum': sumSeries`): the alias shows the
+    /// original's group, docstring and params in `/functions`, and only its name (which
+    /// calls, signatures and error messages use) differs.
+    pub const fn alias(&self, name: &'static str) -> FunctionDef {
+        FunctionDef { name, ..*self }
+    }
+
     /// graphite-web's `function` field: `name(param, opt=default, *many)`.
     pub fn signature(&self) -> String {
         let params: Vec<String> = self.params.iter().map(|p| p.signature()).collect();
@@ -412,7 +428,7 @@ impl<'a> Args<'a> {
         }
     }
 
-    fn default(&self, name: &str) -> Option<Default> {
+    fn default(&self, name: &str) -> Option<ParamDefault> {
         self.def.params[self.index(name)].default
     }
 
@@ -446,8 +462,8 @@ impl<'a> Args<'a> {
                 .map_err(|_| self.type_error(name, &format!("'{s}'"))),
             Some(Value::Series(_)) => Err(self.type_error(name, "a series list")),
             Some(Value::None) | None => Ok(match self.default(name) {
-                Some(Default::Float(f)) => Some(f),
-                Some(Default::Int(i)) => Some(i as f64),
+                Some(ParamDefault::Float(f)) => Some(f),
+                Some(ParamDefault::Int(i)) => Some(i as f64),
                 _ => None,
             }),
         }
@@ -472,7 +488,7 @@ impl<'a> Args<'a> {
             Some(Value::Float(f)) => Err(self.type_error(name, &super::pyfmt::repr_f64(f))),
             Some(Value::Series(_)) => Err(self.type_error(name, "a series list")),
             Some(Value::None) | None => Ok(match self.default(name) {
-                Some(Default::Int(i)) => Some(i),
+                Some(ParamDefault::Int(i)) => Some(i),
                 _ => None,
             }),
         }
@@ -492,7 +508,7 @@ impl<'a> Args<'a> {
             Some(Value::Bool(b)) => Ok(Some(if b { "True" } else { "False" }.to_string())),
             Some(Value::Series(_)) => Err(self.type_error(name, "a series list")),
             Some(Value::None) | None => Ok(match self.default(name) {
-                Some(Default::Str(s)) => Some(s.to_string()),
+                Some(ParamDefault::Str(s)) => Some(s.to_string()),
                 _ => None,
             }),
         }
@@ -514,7 +530,7 @@ impl<'a> Args<'a> {
             Some(Value::Str(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
             Some(Value::Str(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
             Some(Value::None) | None => Ok(match self.default(name) {
-                Some(Default::Bool(b)) => Some(b),
+                Some(ParamDefault::Bool(b)) => Some(b),
                 _ => None,
             }),
             Some(_) => Err(self.type_error(name, "that value")),
