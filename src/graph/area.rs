@@ -4,8 +4,8 @@
 //!
 //! Pure arithmetic on pixels; it never draws.
 
-/// A rectangle in whole pixels of the image; `right` and `bottom` are exclusive edges as the
-/// drawing steps use them (a line at `bottom` is the x-axis).
+/// A rectangle in whole pixels of the image. `right` and `bottom` are one past the last
+/// pixel the plot's scales map to; the axis lines are drawn on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Area {
     /// Left edge (graphite-web's `xmin`).

@@ -72,8 +72,8 @@ where
         });
     }
 
-    /// Queues `text` reading upwards, centred on `at` across its line and starting there
-    /// along it, as `vtitle` is drawn.
+    /// Queues `text` reading upwards (a quarter turn counter-clockwise), centred on `at.y`,
+    /// the top of its line (its left side once turned) at `at.x`: how `vtitle` is drawn.
     pub fn vertical_text(&mut self, text: impl Into<String>, at: (i32, i32)) {
         self.texts.push(TextItem {
             text: text.into(),

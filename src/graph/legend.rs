@@ -80,3 +80,30 @@ where
     area.take_bottom(legend_h + 4);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_up_to_ten_series_unless_told() {
+        let p = GraphParams::default();
+        assert!(shown(&p, 10));
+        assert!(!shown(&p, 11));
+        let forced = GraphParams {
+            hide_legend: Some(false),
+            ..GraphParams::default()
+        };
+        assert!(shown(&forced, 20));
+        let hidden = GraphParams {
+            hide_legend: Some(true),
+            ..GraphParams::default()
+        };
+        assert!(!shown(&hidden, 1));
+        let graph_only = GraphParams {
+            graph_only: true,
+            ..forced
+        };
+        assert!(!shown(&graph_only, 1));
+    }
+}

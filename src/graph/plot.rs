@@ -42,7 +42,7 @@ impl Scale {
         }
     }
 
-    /// The pixel of value `v` at time `t`.
+    /// The pixel of `(time, value)`.
     pub fn px(&self, point: &(i64, f64)) -> (i32, i32) {
         self.coords.translate(point)
     }
@@ -88,5 +88,38 @@ impl Plot {
             Some(right) if line.second_axis => right,
             _ => &self.left,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn axes() -> ValueAxes {
+        ValueAxes {
+            left: ValueAxis {
+                lo: 0.0,
+                hi: 10.0,
+                ticks: vec![0.0, 5.0, 10.0],
+            },
+            right: None,
+        }
+    }
+
+    #[test]
+    fn scales_span_the_area_upwards() {
+        let area = Area {
+            left: 40,
+            top: 10,
+            right: 140,
+            bottom: 110,
+        };
+        let plot = Plot::new(area, (1000, 2000), &axes()).unwrap();
+        assert_eq!(plot.left.px(&(1000, 0.0)), (40, 109));
+        assert_eq!(plot.left.px(&(2000, 10.0)), (139, 10));
+        assert_eq!(plot.x(1500), plot.left.px(&(1500, 3.0)).0);
+        assert!(plot.right.is_none());
+        let tiny = Area { bottom: 19, ..area };
+        assert!(Plot::new(tiny, (1000, 2000), &axes()).is_none());
     }
 }

@@ -173,6 +173,22 @@ pub fn time_ticks(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::params::GraphParams;
+    use crate::query::Series;
+
+    #[test]
+    fn span_is_the_request_s_else_the_data_s() {
+        let s = Series::new("a", 600, 1200, 60, vec![Some(1.0); 10], 0.0);
+        let lines = super::super::line::prepare(&[s], &GraphParams::default(), 300);
+        assert_eq!(span(&lines, None), (600, 1140));
+        assert_eq!(span(&lines, Some((0, 3600))), (0, 3600));
+        assert_eq!(
+            span(&lines, Some((5, 5))),
+            (600, 1140),
+            "an empty range is ignored"
+        );
+        assert_eq!(span(&[], None), (0, 1));
+    }
 
     #[test]
     fn time_ticks_align_to_the_clock() {
