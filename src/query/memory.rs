@@ -160,3 +160,90 @@ impl MetricSource for MemorySource {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::events::EventStore;
+    use crate::store::{LocalSource, Store};
+    use crate::whisper::Preallocation;
+
+    /// The memory source answers as the local store does for the same points and events.
+    #[test]
+    fn answers_as_the_local_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = StorageRules::new(parse_schemas(DEFAULT_SCHEMA, "t").unwrap(), vec![]);
+        let store = Store::open(
+            &dir.path().join("whisper"),
+            rules,
+            1000,
+            Preallocation::Sparse,
+            0,
+        )
+        .unwrap();
+        let local = LocalSource {
+            metrics: Arc::new(store),
+            events: Some(Arc::new(
+                EventStore::open(&dir.path().join("events")).unwrap(),
+            )),
+        };
+        let now = 1_700_000_000;
+        let points = [
+            ("a.b", now - 25, 1.0),
+            ("a.b", now - 21, 2.0),
+            ("a.c", now - 5, 3.0),
+            ("cpu;dc=a", now - 5, 4.0),
+        ];
+        let mut memory = MemorySource::with_points(&points);
+        for (n, t, v) in points {
+            local.metrics.insert(n, t, v);
+        }
+        for (when_us, tags) in [(2, "deploy web"), (1, "db"), (3, "deploy")] {
+            let new = NewEvent {
+                when_us: Some(when_us),
+                what: "x".into(),
+                data: String::new(),
+                tags: tags.into(),
+            };
+            local.events.as_ref().unwrap().add(new.clone()).unwrap();
+            memory.add_event(new);
+        }
+        let sources: [&dyn MetricSource; 2] = [&local, &memory];
+        let answers: Vec<_> = sources
+            .iter()
+            .map(|s| {
+                let mut found: Vec<_> = s
+                    .find("a.*", false, 10)
+                    .into_iter()
+                    .map(|n| (n.path, n.is_leaf))
+                    .collect();
+                found.sort();
+                let fetched: Vec<_> = ["a.b", "a.c", "cpu;dc=a", "nope"]
+                    .iter()
+                    .map(|n| s.fetch(n, now - 60, now, now).unwrap())
+                    .collect();
+                let tagged = s
+                    .find_tagged(&[TagExpr::parse("dc=a").unwrap()], &|p| {
+                        regex::Regex::new(p).map_err(|e| e.to_string())
+                    })
+                    .unwrap();
+                let mut events = Vec::new();
+                for tags in [None, Some(vec!["deploy".into(), "nosuch".into()])] {
+                    s.events(0, 2, tags, &mut |e| {
+                        events.push(e.id);
+                        ControlFlow::Continue(())
+                    })
+                    .unwrap();
+                }
+                (found, fetched, tagged, events)
+            })
+            .collect();
+        assert_eq!(answers[0], answers[1]);
+        assert_eq!(answers[1].0.len(), 2);
+        assert!(answers[1].1[0].is_some() && answers[1].1[3].is_none());
+        assert_eq!(answers[1].2, vec!["cpu;dc=a".to_string()]);
+        assert_eq!(answers[1].3, vec![2, 1, 1]);
+    }
+}

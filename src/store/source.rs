@@ -84,3 +84,72 @@ impl MetricSource for LocalSource {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::schemas::{parse_schemas, StorageRules};
+    use crate::events::NewEvent;
+    use crate::query::source::NO_EVENT_STORE;
+    use crate::whisper::Preallocation;
+
+    #[test]
+    fn events_come_from_the_event_store_beside_the_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = StorageRules::new(
+            parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(),
+            vec![],
+        );
+        let metrics = Arc::new(
+            Store::open(
+                &dir.path().join("whisper"),
+                rules,
+                1000,
+                Preallocation::Sparse,
+                0,
+            )
+            .unwrap(),
+        );
+        let events = Arc::new(EventStore::open(&dir.path().join("events")).unwrap());
+        for (when_us, tags) in [
+            (2_000_000, "deploy web"),
+            (1_000_000, "db"),
+            (3_000_000, "deploy"),
+        ] {
+            events
+                .add(NewEvent {
+                    when_us: Some(when_us),
+                    what: "x".into(),
+                    data: String::new(),
+                    tags: tags.into(),
+                })
+                .unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut collect = |e: Event| {
+            seen.push(e.when_us);
+            ControlFlow::Continue(())
+        };
+        let err = MetricSource::events(&*metrics, 0, i64::MAX, None, &mut collect).unwrap_err();
+        assert_eq!(err.to_string(), NO_EVENT_STORE);
+        let local = LocalSource {
+            metrics: metrics.clone(),
+            events: None,
+        };
+        assert!(local.events(0, i64::MAX, None, &mut collect).is_err());
+        let local = LocalSource {
+            metrics,
+            events: Some(events),
+        };
+        local.events(0, 2_999_999, None, &mut collect).unwrap();
+        local
+            .events(
+                0,
+                i64::MAX,
+                Some(vec!["deploy".into(), "nosuch".into()]),
+                &mut collect,
+            )
+            .unwrap();
+        assert_eq!(seen, vec![1_000_000, 2_000_000, 2_000_000, 3_000_000]);
+    }
+}
