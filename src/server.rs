@@ -120,7 +120,8 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         &settings.data_dir,
     ))?);
     tracing::info!("event store: {} events", events.len());
-    // What rules and /render evaluate against: the metric store with the event store.
+    // What the alert rules evaluate against: the metric store with the event store (the
+    // API's state carries both too, for /render and /events).
     let source = crate::store::LocalSource {
         metrics: store.clone(),
         events: Some(events.clone()),

@@ -1,6 +1,6 @@
 //! What every carbon listener shares: [`Ingest`] (the store points go to, the counters,
 //! the limits, the rate-limited log of refused input, the connection slots), the per-read
-//! [`Batch`] that counts accepted points once, and [`ConnReader`], which reads a TCP
+//! [`Batch`] that counts accepted points once, and `ConnReader`, which reads a TCP
 //! connection with backpressure (waiting while the cache is full) and drains it on shutdown.
 //!
 //! Owns no socket and parses no protocol: the listeners ([`super::listener`]) accept and run
