@@ -120,9 +120,14 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         &settings.data_dir,
     ))?);
     tracing::info!("event store: {} events", events.len());
-    store.attach_events(events.clone());
+    // What the alert rules evaluate against: the metric store with the event store (the
+    // API's state carries both too, for /render and /events).
+    let source = crate::store::LocalSource {
+        metrics: store.clone(),
+        events: Some(events.clone()),
+    };
     let cancel = CancellationToken::new();
-    let alerting = crate::alert::start(&settings, store.clone(), cancel.clone()).await?;
+    let alerting = crate::alert::start(&settings, Arc::new(source), cancel.clone()).await?;
     let persisters = Persisters::start(
         store.clone(),
         settings.cache.writers,
@@ -153,7 +158,7 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         }
     };
 
-    let state = AppState::new(store.clone(), api_config(&settings));
+    let state = AppState::new(store.clone(), api_config(&settings)).with_events(events.clone());
     let app = api::router(state)
         .merge(health_router(store.clone(), stats.clone()))
         .merge(api::status::router(api::status::StatusState::new(

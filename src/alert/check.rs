@@ -10,8 +10,7 @@ use chrono_tz::Tz;
 
 use super::rule::Rule;
 use super::state::{Outcome, Reading};
-use crate::query::{evaluate, QueryLimits, Request, Series};
-use crate::store::Store;
+use crate::query::{evaluate, MetricSource, QueryLimits, Request, Series};
 
 /// The check window, in seconds: a rule looks at the last non-null value within it.
 pub const WINDOW: i64 = 600;
@@ -51,9 +50,9 @@ pub fn last_value(s: &Series) -> Option<(f64, i64)> {
 
 /// Evaluates `rule`'s target over `[now - WINDOW, now]` (epoch seconds). Never panics on
 /// bad data: an evaluation failure is [`Outcome::Error`] with its message.
-pub fn check(store: &Store, q: &QueryContext, rule: &Rule, now: i64) -> Outcome {
+pub fn check(source: &dyn MetricSource, q: &QueryContext, rule: &Rule, now: i64) -> Outcome {
     match evaluate(
-        store,
+        source,
         &q.limits,
         &request(&rule.target, now - WINDOW, now, q),
     ) {
@@ -79,8 +78,19 @@ pub fn check(store: &Store, q: &QueryContext, rule: &Rule, now: i64) -> Outcome 
 
 /// The series of `rule`'s target over `[now - span, now]`, for graphs. An evaluation error
 /// gives no series (the graph then says "No Data").
-pub fn history(store: &Store, q: &QueryContext, rule: &Rule, now: i64, span: i64) -> Vec<Series> {
-    evaluate(store, &q.limits, &request(&rule.target, now - span, now, q)).unwrap_or_default()
+pub fn history(
+    source: &dyn MetricSource,
+    q: &QueryContext,
+    rule: &Rule,
+    now: i64,
+    span: i64,
+) -> Vec<Series> {
+    evaluate(
+        source,
+        &q.limits,
+        &request(&rule.target, now - span, now, q),
+    )
+    .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -88,6 +98,7 @@ mod tests {
     use super::*;
     use crate::alert::rule::Direction;
     use crate::config::schemas::{parse_schemas, StorageRules};
+    use crate::store::Store;
     use crate::whisper::Preallocation;
 
     #[test]

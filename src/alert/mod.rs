@@ -65,7 +65,7 @@ pub use scheduler::{AlertConfig, Clock, Scheduler};
 pub use state::{MailKind, RuleState, Status};
 
 use crate::config::Settings;
-use crate::store::Store;
+use crate::query::MetricSource;
 
 /// Running alerting: the board the status pages read, and the scheduler task.
 pub struct Alerting {
@@ -101,7 +101,7 @@ pub fn check_mail_settings(settings: &Settings) -> Result<(), String> {
 /// database that cannot be opened (e.g. held by another process).
 pub async fn start(
     settings: &Settings,
-    store: Arc<Store>,
+    source: Arc<dyn MetricSource>,
     cancel: CancellationToken,
 ) -> Result<Alerting, String> {
     let cfg = AlertConfig::from_settings(settings);
@@ -114,7 +114,7 @@ pub async fn start(
         std::fs::create_dir_all(&state_dir)
             .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
         let db = statedb::StateDb::open(&state_dir)?;
-        let s = Scheduler::new(cfg, store, db, scheduler::system_clock(), b);
+        let s = Scheduler::new(cfg, source, db, scheduler::system_clock(), b);
         s.publish();
         Ok(s)
     })
@@ -140,11 +140,11 @@ pub struct Preview {
 
 /// Composes the mail rule `key` (name or slug) would send now, without sending it or
 /// touching the state database: the alert when it fails or has no data, the recovery when it
-/// passes (`kind` overrides). Reads `store` (whisper files; points still in another
-/// process's cache are not seen). Blocking.
+/// passes (`kind` overrides). Reads `source` (for a store opened by this process: whisper
+/// files; points still in another process's cache are not seen). Blocking.
 pub fn preview(
     settings: &Settings,
-    store: &Store,
+    source: &dyn MetricSource,
     key: &str,
     kind: Option<MailKind>,
     now: i64,
@@ -159,7 +159,7 @@ pub fn preview(
             names.join(", ")
         ));
     };
-    let outcome = check::check(store, &cfg.query, &rule, now);
+    let outcome = check::check(source, &cfg.query, &rule, now);
     let (mut st, _) = state::step(&rule, None, outcome, now);
     let kind = kind.unwrap_or(if st.status == Status::Ok {
         MailKind::Recovery
@@ -175,7 +175,7 @@ pub fn preview(
             last_mail: None,
         });
     }
-    let series = check::history(store, &cfg.query, &rule, now, mail::GRAPH_SPAN);
+    let series = check::history(source, &cfg.query, &rule, now, mail::GRAPH_SPAN);
     let png = mail::graph(&rule, &st, series, now - mail::GRAPH_SPAN, now, cfg.mail.tz)?;
     let composed = mail::compose(&rule, &st, kind, now, &cfg.mail, &cfg.templates, png)?;
     let eml = mail::to_message(&composed, &cfg.mail.from, now)?.formatted();

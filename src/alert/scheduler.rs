@@ -24,7 +24,7 @@ use super::state::{self, MailKind, RuleState, Status};
 use super::statedb::{Event, StateDb};
 use super::templates::Templates;
 use crate::config::Settings;
-use crate::store::Store;
+use crate::query::MetricSource;
 
 /// The source of "now" (epoch seconds).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -99,7 +99,8 @@ pub struct Pending {
 /// The alert loop's state: rules, database, clock.
 pub struct Scheduler {
     cfg: AlertConfig,
-    store: Arc<Store>,
+    /// What rules are checked against (the metric store, with the event store for `events()`).
+    source: Arc<dyn MetricSource>,
     db: StateDb,
     rules: RuleSet,
     fingerprint: Option<Vec<u8>>,
@@ -145,14 +146,14 @@ impl Scheduler {
     /// leaves no rules running until it is fixed).
     pub fn new(
         cfg: AlertConfig,
-        store: Arc<Store>,
+        source: Arc<dyn MetricSource>,
         db: StateDb,
         clock: Clock,
         board: Arc<Board>,
     ) -> Scheduler {
         let mut s = Scheduler {
             cfg,
-            store,
+            source,
             db,
             rules: RuleSet::default(),
             fingerprint: None,
@@ -231,7 +232,7 @@ impl Scheduler {
         for rule in self.rules.rules.clone() {
             let now = (self.clock)();
             let prev = self.db.load(&rule.name);
-            let outcome = check::check(&self.store, &self.cfg.query, &rule, now);
+            let outcome = check::check(&*self.source, &self.cfg.query, &rule, now);
             let (state, kind) = state::step(&rule, prev.as_ref(), outcome, now);
             if prev.as_ref().map(|p| p.status) != Some(state.status) {
                 let text = describe(&rule, &state);
@@ -253,7 +254,7 @@ impl Scheduler {
 
     /// The mail `kind` for `rule` in `state`, with its graph.
     pub fn compose(&self, rule: Rule, state: RuleState, kind: MailKind, now: i64) -> Pending {
-        let series = check::history(&self.store, &self.cfg.query, &rule, now, GRAPH_SPAN);
+        let series = check::history(&*self.source, &self.cfg.query, &rule, now, GRAPH_SPAN);
         let png = mail::graph(
             &rule,
             &state,
@@ -458,6 +459,7 @@ pub async fn run(sched: Scheduler, mailer: Mailer, cancel: CancellationToken) {
 mod tests {
     use super::*;
     use crate::config::schemas::StorageRules;
+    use crate::store::Store;
     use crate::whisper::Preallocation;
     use std::sync::atomic::{AtomicI64, Ordering};
 

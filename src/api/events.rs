@@ -68,7 +68,7 @@ async fn with_store(
     state: &AppState,
     f: impl FnOnce(&EventStore) -> Result<Response, EventError> + Send + 'static,
 ) -> Response {
-    let Some(store) = state.store.events().cloned() else {
+    let Some(store) = state.events.clone() else {
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the event store is not open",

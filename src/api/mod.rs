@@ -25,8 +25,9 @@ use axum::routing::get;
 use axum::Router;
 use chrono_tz::Tz;
 
+use crate::events::EventStore;
 use crate::query::{EvalError, QueryLimits};
-use crate::store::Store;
+use crate::store::{LocalSource, Store};
 
 /// What the API needs beyond the store.
 #[derive(Debug, Clone)]
@@ -60,6 +61,9 @@ impl Default for ApiConfig {
 pub struct AppState {
     /// The store (read only here).
     pub store: Arc<Store>,
+    /// The event store, for `/events` and `events()`; `None` where none was opened (then
+    /// `/events` answers 503 and `events()` refuses).
+    pub events: Option<Arc<EventStore>>,
     /// Settings.
     pub config: Arc<ApiConfig>,
     /// Renders evaluated at once (4 per core): more wait their turn (within the request
@@ -75,8 +79,25 @@ impl AppState {
             .unwrap_or(2);
         AppState {
             store,
+            events: None,
             config: Arc::new(config),
             renders: Arc::new(tokio::sync::Semaphore::new(4 * cores)),
+        }
+    }
+
+    /// The same state with the event store `events`.
+    pub fn with_events(self, events: Arc<EventStore>) -> AppState {
+        AppState {
+            events: Some(events),
+            ..self
+        }
+    }
+
+    /// What `/render` evaluates against: the metric store and the event store.
+    pub fn source(&self) -> LocalSource {
+        LocalSource {
+            metrics: self.store.clone(),
+            events: self.events.clone(),
         }
     }
 }

@@ -166,7 +166,8 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
         g.x_range = Some((req.start, req.end));
         g
     });
-    let mut series = evaluate(&state.store, &state.config.limits, &req).map_err(|e| match e {
+    let source = state.source();
+    let mut series = evaluate(&source, &state.config.limits, &req).map_err(|e| match e {
         QueryError::Parse(p) => ApiError::bad_request(p.to_string()),
         QueryError::Eval(e) => ApiError::from(e),
     })?;

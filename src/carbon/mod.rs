@@ -6,6 +6,7 @@
 //! point to [`crate::store::Store`]. Nothing here writes files (the store does) or
 //! evaluates a target.
 
+pub mod ingest;
 pub mod listener;
 pub mod name;
 pub mod pickle;
@@ -13,5 +14,6 @@ pub mod plaintext;
 pub mod self_metrics;
 pub mod stats;
 
-pub use listener::{Ingest, Listeners};
+pub use ingest::Ingest;
+pub use listener::Listeners;
 pub use stats::CarbonStats;

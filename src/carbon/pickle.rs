@@ -13,18 +13,14 @@
 //! memoized is shared as in Python (never copied), a list that contains itself is harmless,
 //! deep nesting needs no recursion to free, and the memo is a map (a large key costs
 //! nothing).
+//!
+//! Pure: bytes in, entries out. Reading frames off a connection is the listener's
+//! ([`super::listener`]).
 
 use std::borrow::Cow;
 use std::fmt;
-use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
-use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
-
-use super::listener::{Batch, ConnReader, Ingest, ReadOutcome};
 use super::name::normalize;
 use super::plaintext::LineError;
 
@@ -537,127 +533,6 @@ pub fn entry<'a>(pickle: &'a Pickle, item: &'a Value) -> Entry<'a> {
             value,
         },
         Err(e) => bad(LineError::BadName(e.clone()), format!("{name}: {e}")),
-    }
-}
-
-/// Fills `buf` completely from the connection. `Err` with the outcome that stopped it
-/// (end of stream or shutdown) when it could not.
-async fn fill(
-    reader: &mut ConnReader,
-    stream: &mut TcpStream,
-    buf: &mut [u8],
-    ingest: &Ingest,
-) -> Result<(), ReadOutcome> {
-    let mut got = 0;
-    while got < buf.len() {
-        match reader.read(stream, &mut buf[got..], ingest).await {
-            ReadOutcome::Data(n) => got += n,
-            other => return Err(other),
-        }
-    }
-    Ok(())
-}
-
-/// Serves one pickle connection: frames until EOF or shutdown. A frame over the size limit is
-/// skipped (counted as too long) and the connection goes on with the next; a connection
-/// closed inside a frame counts that frame as a bad pickle.
-pub async fn pickle_connection(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    ingest: Arc<Ingest>,
-    cancel: CancellationToken,
-) {
-    let stats = &ingest.stats.pickle_tcp;
-    let mut reader = ConnReader::new(cancel);
-    let mut frame = Vec::new();
-    loop {
-        let mut len = [0u8; 4];
-        // A connection may end between frames, or inside the length prefix.
-        match reader.read(&mut stream, &mut len[..1], &ingest).await {
-            ReadOutcome::Data(_) => {}
-            _ => return,
-        }
-        if fill(&mut reader, &mut stream, &mut len[1..], &ingest)
-            .await
-            .is_err()
-        {
-            stats.bad_pickle.fetch_add(1, Ordering::Relaxed);
-            ingest.refuse(
-                "pickle_tcp",
-                peer,
-                &"connection closed inside a frame's length prefix",
-                &len,
-            );
-            return;
-        }
-        let len = u32::from_be_bytes(len) as usize;
-        if len > ingest.max_pickle_frame {
-            stats.too_long.fetch_add(1, Ordering::Relaxed);
-            ingest.refuse(
-                "pickle_tcp",
-                peer,
-                &format_args!("frame of {len} bytes exceeds carbon.max_pickle_frame"),
-                &[],
-            );
-            let mut skip = vec![0u8; 64 * 1024];
-            let mut left = len;
-            while left > 0 {
-                let n = left.min(skip.len());
-                if fill(&mut reader, &mut stream, &mut skip[..n], &ingest)
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                left -= n;
-            }
-            continue;
-        }
-        frame.resize(len, 0);
-        if fill(&mut reader, &mut stream, &mut frame, &ingest)
-            .await
-            .is_err()
-        {
-            stats.bad_pickle.fetch_add(1, Ordering::Relaxed);
-            ingest.refuse(
-                "pickle_tcp",
-                peer,
-                &format_args!("connection closed inside a frame of {len} bytes"),
-                &[],
-            );
-            return;
-        }
-        match decode_list(&frame) {
-            Ok(pickle) => {
-                let mut batch = Batch::new();
-                let items = pickle.items(&pickle.root).unwrap_or(&[]);
-                for e in items.iter().map(|item| entry(&pickle, item)) {
-                    match e {
-                        Entry::Point {
-                            name,
-                            timestamp,
-                            value,
-                        } => {
-                            ingest.store.insert_deferred(
-                                &name,
-                                timestamp.unwrap_or(batch.now),
-                                value,
-                            );
-                            batch.points += 1;
-                        }
-                        Entry::Bad { reason, detail } => {
-                            stats.refused(&reason);
-                            ingest.refuse("pickle_tcp", peer, &detail, &[]);
-                        }
-                    }
-                }
-                batch.commit(&ingest, stats);
-            }
-            Err(e) => {
-                stats.bad_pickle.fetch_add(1, Ordering::Relaxed);
-                ingest.refuse("pickle_tcp", peer, &e, &frame[..frame.len().min(64)]);
-            }
-        }
     }
 }
 

@@ -84,15 +84,11 @@ impl Totals {
     }
 }
 
-/// Seconds of CPU (user + system) this process has used, from `getrusage`.
+/// Seconds of CPU (user + system, all threads) this process has used: the process CPU-time
+/// clock (`CLOCK_PROCESS_CPUTIME_ID`), the same account `getrusage(RUSAGE_SELF)` sums.
 pub fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes the struct we hand it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return 0.0;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 /// Resident set size of this process in bytes (`/proc/self/statm`, as carbon's
@@ -106,9 +102,7 @@ pub fn rss_bytes() -> u64 {
                 .and_then(|p| p.parse::<u64>().ok())
         })
         .unwrap_or(0);
-    // SAFETY: sysconf has no memory effects.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * page.max(0) as u64
+    pages * rustix::param::page_size() as u64
 }
 
 /// The self-metrics recorder: remembers the last totals so each record writes one

@@ -8,9 +8,9 @@
 //! Never touches whisper files or the metric store; the HTTP side lives in `api::events`,
 //! the render function in `query::functions::events`.
 //!
-//! `carbonhound serve` opens the store and attaches it to the metric store
-//! ([`crate::store::Store::attach_events`]), where the API and the evaluator find it, and
-//! flushes it at shutdown. A process that opens none (`carbonhound alerts check`, tests that
+//! `carbonhound serve` opens the store, hands it to whoever needs it — the API's state
+//! (`/events`), and the [`crate::store::LocalSource`] that `/render` and the alert scheduler
+//! evaluate against (`events()`) — and flushes it at shutdown. A process that opens none (`carbonhound alerts check`, tests that
 //! evaluate in-process) has no events: `events()` then refuses with a clear error.
 //!
 //! # Limits (answers with HTTP 400/413 beyond them, nothing stored)

@@ -1,5 +1,5 @@
 //! The evaluator: turns a parsed target into a series list, fetching path expressions from the
-//! store (cache and whisper together) and calling registered functions, as graphite-web's
+//! request's [`MetricSource`] and calling registered functions, as graphite-web's
 //! `evaluateTarget` does.
 //!
 //! The context carries the request's time range (`start`/`end`, epoch seconds), its `now`
@@ -20,7 +20,7 @@ use super::ast::{Call, Expr};
 use super::functions;
 use super::series::Series;
 use super::signature::Args;
-use crate::store::Store;
+use super::source::MetricSource;
 
 /// Why a target could not be evaluated; the API maps each kind to an HTTP status.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,8 +106,8 @@ pub struct RequestState {
 /// Everything a target is evaluated against.
 #[derive(Clone)]
 pub struct EvalContext<'a> {
-    /// The store to read from.
-    pub store: &'a Store,
+    /// What to read series, tagged names and events from.
+    pub source: &'a dyn MetricSource,
     /// Start of the range (epoch seconds).
     pub start: i64,
     /// End of the range (epoch seconds).
@@ -290,7 +290,7 @@ impl<'a> EvalContext<'a> {
             None => false,
         };
         let limit = self.limits.max_series_per_target;
-        let nodes = self.store.find(pattern, true, limit + 1);
+        let nodes = self.source.find(pattern, true, limit + 1);
         if nodes.len() > limit {
             return Err(EvalError::TooLarge(format!(
                 "'{pattern}' matches more than {limit} series (query.max_series_per_target)"
@@ -298,7 +298,10 @@ impl<'a> EvalContext<'a> {
         }
         let mut out = Vec::with_capacity(nodes.len());
         for node in nodes.iter().filter(|n| n.is_leaf) {
-            match self.store.fetch(&node.path, self.start, self.end, self.now) {
+            match self
+                .source
+                .fetch(&node.path, self.start, self.end, self.now)
+            {
                 Ok(Some(f)) => {
                     let n = self
                         .state
@@ -352,81 +355,61 @@ fn value_str(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::schemas::{parse_schemas, StorageRules};
+    use crate::query::memory::MemorySource;
     use crate::query::parse::parse_target;
-    use crate::whisper::Preallocation;
-
-    pub(crate) fn with_store<R>(points: &[(&str, i64, f64)], f: impl FnOnce(&Store) -> R) -> R {
-        let dir = tempfile::tempdir().unwrap();
-        let rules = StorageRules::new(
-            parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(),
-            vec![],
-        );
-        let store = Store::open(dir.path(), rules, 1_000_000, Preallocation::Sparse, 0).unwrap();
-        for (n, t, v) in points {
-            store.insert(n, *t, *v);
-        }
-        f(&store)
-    }
 
     #[test]
     fn fetches_globs_sorted_and_templates_substitute() {
         let now = 1_700_000_000;
-        with_store(
-            &[
-                ("a.y", now - 30, 2.0),
-                ("a.x", now - 30, 1.0),
-                ("b.x", now - 30, 5.0),
-            ],
-            |store| {
-                let limits = QueryLimits::default();
-                let state = RequestState::default();
-                let ctx = EvalContext {
-                    store,
-                    start: now - 60,
-                    end: now,
-                    now,
-                    tz: Tz::UTC,
-                    x_files_factor: 0.0,
-                    max_data_points: None,
-                    limits: &limits,
-                    deadline: Instant::now() + std::time::Duration::from_secs(10),
-                    request_template: &[],
-                    replacements: None,
-                    state: &state,
-                };
-                let s = ctx.eval_target(&parse_target("a.*", 10).unwrap()).unwrap();
-                assert_eq!(
-                    s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-                    vec!["a.x", "a.y"]
-                );
-                assert_eq!(s[0].path_expression, "a.*");
-                assert_eq!(s[0].step, 10);
-                let s = ctx
-                    .eval_target(&parse_target("template($p.x, p='b')", 10).unwrap())
-                    .unwrap();
-                assert_eq!(s[0].name, "b.x");
-                let e = ctx
-                    .eval_target(&parse_target("nosuch(a.x)", 10).unwrap())
-                    .unwrap_err();
-                assert!(
-                    matches!(e, EvalError::BadRequest(m) if m.contains("unknown function 'nosuch'"))
-                );
-                let tight = QueryLimits {
-                    max_series_per_target: 1,
-                    ..QueryLimits::default()
-                };
-                let fresh = RequestState::default();
-                let ctx2 = EvalContext {
-                    limits: &tight,
-                    state: &fresh,
-                    ..ctx.clone()
-                };
-                assert!(matches!(
-                    ctx2.eval_target(&parse_target("a.*", 10).unwrap()),
-                    Err(EvalError::TooLarge(_))
-                ));
-            },
+        let source = MemorySource::with_points(&[
+            ("a.y", now - 30, 2.0),
+            ("a.x", now - 30, 1.0),
+            ("b.x", now - 30, 5.0),
+        ]);
+        let limits = QueryLimits::default();
+        let state = RequestState::default();
+        let ctx = EvalContext {
+            source: &source,
+            start: now - 60,
+            end: now,
+            now,
+            tz: Tz::UTC,
+            x_files_factor: 0.0,
+            max_data_points: None,
+            limits: &limits,
+            deadline: Instant::now() + std::time::Duration::from_secs(10),
+            request_template: &[],
+            replacements: None,
+            state: &state,
+        };
+        let s = ctx.eval_target(&parse_target("a.*", 10).unwrap()).unwrap();
+        assert_eq!(
+            s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            vec!["a.x", "a.y"]
         );
+        assert_eq!(s[0].path_expression, "a.*");
+        assert_eq!(s[0].step, 10);
+        let s = ctx
+            .eval_target(&parse_target("template($p.x, p='b')", 10).unwrap())
+            .unwrap();
+        assert_eq!(s[0].name, "b.x");
+        let e = ctx
+            .eval_target(&parse_target("nosuch(a.x)", 10).unwrap())
+            .unwrap_err();
+        assert!(matches!(e, EvalError::BadRequest(m) if m.contains("unknown function 'nosuch'")));
+        let tight = QueryLimits {
+            max_series_per_target: 1,
+            ..QueryLimits::default()
+        };
+        let fresh = RequestState::default();
+        let ctx2 = EvalContext {
+            limits: &tight,
+            state: &fresh,
+            ..ctx.clone()
+        };
+        assert!(matches!(
+            ctx2.eval_target(&parse_target("a.*", 10).unwrap()),
+            Err(EvalError::TooLarge(_))
+        ));
     }
 }

@@ -1,28 +1,32 @@
 //! The Graphite target language: parse a target (`parse`), read `from`/`until` (`attime`),
-//! evaluate it against the store (`eval`) with the registered functions (`functions`), giving
-//! [`Series`] for the output formats and the graph renderer.
+//! evaluate it (`eval`) with the registered functions (`functions`) against a
+//! [`MetricSource`] (`source`: the local store, a cluster, or [`MemorySource`] in tests),
+//! giving [`Series`] for the output formats and the graph renderer.
 //!
-//! Read-only: nothing in here writes to the store.
+//! Read-only: nothing in here writes to a source, and nothing here knows whether a series
+//! came from disk or from a peer.
 
 pub mod ast;
 pub mod attime;
 pub mod eval;
 pub mod functions;
+pub mod memory;
 pub mod parse;
 pub mod pyfmt;
 pub mod series;
 pub mod signature;
+pub mod source;
 
 pub use ast::Expr;
 pub use eval::{EvalContext, EvalError, QueryLimits, RequestState, Value};
+pub use memory::MemorySource;
 pub use parse::{parse_target, ParseError};
 pub use series::Series;
+pub use source::MetricSource;
 
 use std::time::{Duration, Instant};
 
 use chrono_tz::Tz;
-
-use crate::store::Store;
 
 /// One evaluation request: what `/render` and the alert evaluator both ask.
 #[derive(Debug, Clone)]
@@ -68,15 +72,16 @@ impl std::fmt::Display for QueryError {
 impl std::error::Error for QueryError {}
 
 /// Parses and evaluates every target of `req`, concatenating their series in target order
-/// (graphite-web's `evaluateTarget` over the target list). Blank targets are skipped.
+/// (graphite-web's `evaluateTarget` over the target list), reading `source`. Blank targets
+/// are skipped.
 pub fn evaluate(
-    store: &Store,
+    source: &dyn MetricSource,
     limits: &QueryLimits,
     req: &Request,
 ) -> Result<Vec<Series>, QueryError> {
     let state = RequestState::default();
     let ctx = EvalContext {
-        store,
+        source,
         start: req.start,
         end: req.end,
         now: req.now,

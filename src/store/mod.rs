@@ -4,7 +4,7 @@
 //!
 //! The store never parses a protocol and never evaluates a target: listeners hand it points
 //! ([`Store::insert`]), the query side asks it for series ([`Store::fetch`]) and names
-//! ([`Store::find`]).
+//! ([`Store::find`]) through [`crate::query::MetricSource`] ([`source`]).
 
 pub mod cache;
 pub mod glob;
@@ -12,6 +12,7 @@ pub mod index;
 pub mod layout;
 pub mod persister;
 pub mod readers;
+pub mod source;
 pub mod tags;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use crate::whisper::{AggregationMethod, FetchResult, Header, Preallocation, Whis
 
 pub use cache::Cache;
 pub use index::{FoundNode, MetricIndex};
+pub use source::LocalSource;
 pub use tags::TagIndex;
 
 /// Counters of the store, read by the self metrics (`carbon.agents.<host>.*`) and `/health`.
@@ -102,8 +104,6 @@ pub struct Store {
     max_creates_per_second: u32,
     /// Whisper files kept open for reading.
     readers: readers::Readers,
-    /// The event store (graphite-web's events), once the server has opened it.
-    events: std::sync::OnceLock<Arc<crate::events::EventStore>>,
 }
 
 /// Seconds since the epoch, now.
@@ -134,7 +134,6 @@ impl Store {
             preallocation,
             max_creates_per_second,
             readers: readers::Readers::sized_for_this_process(),
-            events: std::sync::OnceLock::new(),
         };
         store.rescan();
         Ok(store)
@@ -146,17 +145,6 @@ impl Store {
             self.index.scan(&self.whisper_dir),
             self.tags.scan(&self.whisper_dir),
         )
-    }
-
-    /// Attaches the event store (once; later calls are ignored) so the API and `events()`
-    /// find it through the store they already hold.
-    pub fn attach_events(&self, events: Arc<crate::events::EventStore>) {
-        let _ = self.events.set(events);
-    }
-
-    /// The event store, if the server opened one.
-    pub fn events(&self) -> Option<&Arc<crate::events::EventStore>> {
-        self.events.get()
     }
 
     /// The whisper directory.
@@ -215,17 +203,7 @@ impl Store {
     /// Metric names matching a path expression (see [`MetricIndex::find`]); a tagged name
     /// (with `;`) is found when the series is known.
     pub fn find(&self, pattern: &str, leaves_only: bool, limit: usize) -> Vec<FoundNode> {
-        if pattern.contains(';') {
-            return if self.tags.contains(pattern) {
-                vec![FoundNode {
-                    path: pattern.to_string(),
-                    is_leaf: true,
-                }]
-            } else {
-                Vec::new()
-            };
-        }
-        self.index.find(pattern, leaves_only, limit)
+        find_in(&self.index, &self.tags, pattern, leaves_only, limit)
     }
 
     /// Reads one metric over `from..until` (epoch seconds) as graphite-web reads it: whisper's
@@ -244,62 +222,112 @@ impl Store {
         now: i64,
     ) -> Result<Option<FetchedSeries>, StoreError> {
         let cached = self.cache.get(name);
-        // What the merge and the answer need of the header: raw step, method, xFilesFactor.
-        let (mut result, raw_step, method, xff) =
-            match self.readers.get(name, || self.path_of(name)) {
-                Ok(file) => match file.fetch(from, Some(until), now, None) {
-                    Ok(Some(r)) => {
-                        let h = file.header();
-                        (
-                            r,
-                            h.archives[0].seconds_per_point as i64,
-                            h.aggregation_method,
-                            h.x_files_factor,
-                        )
-                    }
-                    Ok(None) => return Ok(None),
-                    Err(e) => {
-                        self.readers.evict(name);
-                        return Err(StoreError::Whisper(e));
-                    }
-                },
-                Err(WhisperError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    if cached.is_empty() {
-                        return Ok(None);
-                    }
-                    let plan = self.rules().plan(name);
-                    let header = Header::for_archives(
-                        &plan.retentions,
-                        plan.x_files_factor,
-                        plan.aggregation_method,
-                    );
-                    match header.fetch_window(from, Some(until), now, None) {
-                        Ok(Some((archive, f, u))) => (
-                            FetchResult::empty(&archive, f, u),
-                            header.archives[0].seconds_per_point as i64,
-                            header.aggregation_method,
-                            header.x_files_factor,
-                        ),
-                        Ok(None) => return Ok(None),
-                        Err(e) => return Err(StoreError::Whisper(e)),
-                    }
-                }
-                Err(e) => return Err(StoreError::Whisper(e)),
-            };
-        if !cached.is_empty() {
-            merge_with_cache(&mut result, cached, raw_step, method);
+        let file = match self.readers.get(name, || self.path_of(name)) {
+            Ok(file) => file,
+            Err(WhisperError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return fetch_unwritten(name, cached, &self.rules(), from, until, now);
+            }
+            Err(e) => return Err(StoreError::Whisper(e)),
+        };
+        match file.fetch(from, Some(until), now, None) {
+            Ok(Some(r)) => {
+                let h = file.header();
+                Ok(Some(with_cache(
+                    name,
+                    r,
+                    cached,
+                    h.archives[0].seconds_per_point as i64,
+                    h.aggregation_method,
+                    h.x_files_factor,
+                )))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                self.readers.evict(name);
+                Err(StoreError::Whisper(e))
+            }
         }
-        Ok(Some(FetchedSeries {
-            name: name.to_string(),
-            start: result.from,
-            end: result.until,
-            step: result.step,
-            values: result.values,
-            aggregation_method: method,
-            x_files_factor: xff,
-        }))
+    }
+}
+
+/// [`Store::find`] over any pair of indexes (the in-memory test source has its own).
+pub fn find_in(
+    index: &MetricIndex,
+    tags: &TagIndex,
+    pattern: &str,
+    leaves_only: bool,
+    limit: usize,
+) -> Vec<FoundNode> {
+    if pattern.contains(';') {
+        return if tags.contains(pattern) {
+            vec![FoundNode {
+                path: pattern.to_string(),
+                is_leaf: true,
+            }]
+        } else {
+            Vec::new()
+        };
+    }
+    index.find(pattern, leaves_only, limit)
+}
+
+/// Reads a metric that has no file yet as the file `rules` would create for it (layout,
+/// method, xFilesFactor), holding only its `cached` points (arrival order); `Ok(None)` when
+/// there are none or the range lies outside that retention. What [`Store::fetch`] answers
+/// before the persister first writes a new metric; also the in-memory test source's fetch.
+pub fn fetch_unwritten(
+    name: &str,
+    cached: Vec<(i64, f64)>,
+    rules: &StorageRules,
+    from: i64,
+    until: i64,
+    now: i64,
+) -> Result<Option<FetchedSeries>, StoreError> {
+    if cached.is_empty() {
+        return Ok(None);
+    }
+    let plan = rules.plan(name);
+    let header = Header::for_archives(
+        &plan.retentions,
+        plan.x_files_factor,
+        plan.aggregation_method,
+    );
+    match header.fetch_window(from, Some(until), now, None) {
+        Ok(Some((archive, f, u))) => Ok(Some(with_cache(
+            name,
+            FetchResult::empty(&archive, f, u),
+            cached,
+            header.archives[0].seconds_per_point as i64,
+            header.aggregation_method,
+            header.x_files_factor,
+        ))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(StoreError::Whisper(e)),
+    }
+}
+
+/// Whisper's answer with the cached points merged in, as a [`FetchedSeries`].
+fn with_cache(
+    name: &str,
+    mut result: FetchResult,
+    cached: Vec<(i64, f64)>,
+    raw_step: i64,
+    method: AggregationMethod,
+    x_files_factor: f32,
+) -> FetchedSeries {
+    if !cached.is_empty() {
+        merge_with_cache(&mut result, cached, raw_step, method);
+    }
+    FetchedSeries {
+        name: name.to_string(),
+        start: result.from,
+        end: result.until,
+        step: result.step,
+        values: result.values,
+        aggregation_method: method,
+        x_files_factor,
     }
 }
 

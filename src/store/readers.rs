@@ -41,26 +41,23 @@ pub struct Readers {
 /// Raises the soft open-file limit to the hard limit (as servers commonly do) and returns
 /// the soft limit in force afterwards.
 pub fn raise_nofile_limit() -> u64 {
-    // SAFETY: getrlimit/setrlimit write/read only the struct passed, which lives on the stack.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    // `None` is RLIM_INFINITY.
+    let lim = getrlimit(Resource::Nofile);
+    let (current, maximum) = (
+        lim.current.unwrap_or(u64::MAX),
+        lim.maximum.unwrap_or(u64::MAX),
+    );
+    if current < maximum {
+        let raised = Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
         };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 1024;
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return maximum;
         }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
-        lim.rlim_cur
     }
+    current
 }
 
 impl Readers {

@@ -104,51 +104,26 @@ pub fn create(
     }
 }
 
-/// Opens an unnamed file in `dir` (Linux `O_TMPFILE`).
+/// Opens an unnamed file in `dir` (Linux `O_TMPFILE`); errors as `open(2)` gives them
+/// (`EOPNOTSUPP`/`EISDIR` where the filesystem or kernel has no `O_TMPFILE`).
 fn open_tmpfile(dir: &Path) -> std::io::Result<File> {
-    use std::os::fd::FromRawFd;
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))?;
-    // SAFETY: `c` is a valid NUL-terminated path; the returned descriptor is owned by the File.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
-            0o644,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just opened and is not owned by anything else.
-    Ok(unsafe { File::from_raw_fd(fd) })
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        dir,
+        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )?;
+    Ok(File::from(fd))
 }
 
 /// Gives an `O_TMPFILE` file its name; fails with `AlreadyExists` if the name is taken.
+/// `AT_SYMLINK_FOLLOW` links the file the `/proc/self/fd` link points at, not the link.
 fn link_tmpfile(file: &File, path: &Path) -> std::io::Result<()> {
+    use rustix::fs::{AtFlags, CWD};
     use std::os::fd::AsRawFd;
-    use std::os::unix::ffi::OsStrExt;
-    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
-        .map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))?;
-    let to = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))?;
-    // SAFETY: both are valid NUL-terminated paths; AT_SYMLINK_FOLLOW links the file the
-    // /proc link points at, not the link itself.
-    let rc = unsafe {
-        libc::linkat(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::AT_SYMLINK_FOLLOW,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    let from = format!("/proc/self/fd/{}", file.as_raw_fd());
+    rustix::fs::linkat(CWD, from.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW)?;
+    Ok(())
 }
 
 fn create_via_temp_name(
@@ -198,17 +173,11 @@ fn write_new_file(file: &File, header: &Header, prealloc: Preallocation) -> std:
     }
 }
 
+/// Reserves `len` bytes at `offset` (`fallocate(2)`, mode 0, as `posix_fallocate` asks
+/// the kernel); where the filesystem cannot, the caller writes zeros instead.
 fn fallocate(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: plain syscall on a valid, owned file descriptor; no memory is passed.
-    let rc = unsafe {
-        libc::posix_fallocate(file.as_raw_fd(), offset as libc::off_t, len as libc::off_t)
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::from_raw_os_error(rc))
-    }
+    rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), offset, len)?;
+    Ok(())
 }
 
 fn write_zeros(file: &File, mut offset: u64, mut remaining: u64) -> std::io::Result<()> {

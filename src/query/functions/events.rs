@@ -1,9 +1,8 @@
 //! `events(*tags)`: graphite-web's series of posted events (deploy markers), one value per
 //! second counting the events of that second, for `drawAsInfinite(events("deploy"))`.
 //!
-//! Reads the event store attached to the metric store ([`crate::store::Store::events`]);
-//! never writes it, never
-//! fetches metrics. Tag matching is graphite-web's `find_events` without `set` (events having
+//! Reads events through the request's source ([`crate::query::MetricSource::events`]); never
+//! writes them, never fetches metrics. Tag matching is graphite-web's `find_events` without `set` (events having
 //! all the tags, names no event has dropped; `"*"` alone for every event).
 //!
 //! Where carbonhound knowingly differs from graphite-web 1.1.8: an event exactly at the end of
@@ -13,7 +12,6 @@
 use std::ops::ControlFlow;
 
 use super::common::{bad, py_str_value};
-use crate::events::SetOperation;
 use crate::query::eval::{EvalContext, EvalError};
 use crate::query::series::{ConsolidationFunc, Series};
 use crate::query::signature::{Args, FunctionDef, Param, ParamType as T};
@@ -32,23 +30,22 @@ fn events(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
     let points = usize::try_from(end - start)
         .map_err(|_| EvalError::TooLarge("time range too long for events()".into()))?;
     ctx.charge_points(points)?;
-    let store = ctx.store.events().ok_or_else(|| {
-        bad("events() needs the event store, which only `carbonhound serve` opens")
-    })?;
-    let query = (tags != ["*"]).then(|| store.tag_query(tags, SetOperation::All));
+    let tags = (tags != ["*"]).then_some(tags);
     let mut values: Vec<Option<f64>> = vec![None; points];
     let mut seen = 0usize;
+    let mut stopped = None;
     // Events from `start` up to (not including) `end`: every event that has a slot.
-    let stopped = store
-        .scan(
+    ctx.source
+        .events(
             start.saturating_mul(1_000_000),
             end.saturating_mul(1_000_000).saturating_sub(1),
-            query.as_ref(),
-            |event| {
+            tags,
+            &mut |event| {
                 seen += 1;
                 if seen % DEADLINE_EVERY == 0 {
                     if let Err(e) = ctx.check_deadline() {
-                        return ControlFlow::Break(e);
+                        stopped = Some(e);
+                        return ControlFlow::Break(());
                     }
                 }
                 let slot = (event.when_seconds() - start) as usize;
@@ -58,7 +55,7 @@ fn events(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
                 ControlFlow::Continue(())
             },
         )
-        .map_err(|e| EvalError::BadRequest(e.to_string()))?;
+        .map_err(|e| bad(e.to_string()))?;
     if let Some(e) = stopped {
         return Err(e);
     }
@@ -92,39 +89,32 @@ pub const FUNCTIONS: &[FunctionDef] = &[EVENTS];
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use crate::events::{EventStore, NewEvent};
+    use crate::events::NewEvent;
     use crate::query::eval::EvalError;
-    use crate::query::functions::testing::{eval_in, store as metric_store};
+    use crate::query::functions::testing::{eval_in, source};
     use crate::query::series::ConsolidationFunc;
 
     #[test]
     fn counts_events_per_second_within_the_point_budget() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(EventStore::open(dir.path()).unwrap());
         let t0 = 1_700_000_000;
+        let mut metrics = source(&[]);
+        assert!(
+            eval_in(&metrics, "events(\"deploy\")", t0, t0 + 10).is_err(),
+            "no event store"
+        );
         for (when_us, tags) in [
             (t0 * 1_000_000 + 2_500_000, "deploy web"),
             (t0 * 1_000_000 + 2_000_000, "deploy"),
             (t0 * 1_000_000 + 4_000_000, "db"),
             (t0 * 1_000_000 + 10_000_000, "deploy"), // at the end: no slot
         ] {
-            store
-                .add(NewEvent {
-                    when_us: Some(when_us),
-                    what: "x".into(),
-                    data: String::new(),
-                    tags: tags.into(),
-                })
-                .unwrap();
+            metrics.add_event(NewEvent {
+                when_us: Some(when_us),
+                what: "x".into(),
+                data: String::new(),
+                tags: tags.into(),
+            });
         }
-        let (_metric_dir, metrics) = metric_store(&[]);
-        assert!(
-            eval_in(&metrics, "events(\"deploy\")", t0, t0 + 10).is_err(),
-            "no event store attached"
-        );
-        metrics.attach_events(store.clone());
         let deploy = eval_in(&metrics, "events(\"deploy\")", t0, t0 + 10);
         let all = eval_in(&metrics, "events('*')", t0, t0 + 10);
         let both = eval_in(&metrics, "events(\"deploy\", \"web\")", t0, t0 + 10);

@@ -78,36 +78,23 @@ mod registry_tests {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    //! Evaluating targets against series built in memory.
+    //! Evaluating targets against series built in memory ([`MemorySource`]).
     use std::time::Duration;
 
     use chrono_tz::Tz;
 
-    use crate::config::schemas::{parse_schemas, StorageRules};
     use crate::query::eval::{EvalError, QueryLimits};
     use crate::query::series::Series;
-    use crate::query::{evaluate, QueryError, Request};
-    use crate::store::Store;
-    use crate::whisper::Preallocation;
+    use crate::query::{evaluate, MemorySource, MetricSource, QueryError, Request};
 
-    /// A store in a temporary directory holding `points` (10 s steps); keep the directory
-    /// alive as long as the store.
-    pub fn store(points: &[(&str, i64, f64)]) -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let rules = StorageRules::new(
-            parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(),
-            vec![],
-        );
-        let store = Store::open(dir.path(), rules, 1_000_000, Preallocation::Sparse, 0).unwrap();
-        for (n, t, v) in points {
-            store.insert(n, *t, *v);
-        }
-        (dir, store)
+    /// A source holding `points` (10 s steps, kept a day).
+    pub fn source(points: &[(&str, i64, f64)]) -> MemorySource {
+        MemorySource::with_points(points)
     }
 
-    /// Evaluates `target` over `[start, end)` (now = end) against `store`.
+    /// Evaluates `target` over `[start, end)` (now = end) against `source`.
     pub fn eval_in(
-        store: &Store,
+        source: &dyn MetricSource,
         target: &str,
         start: i64,
         end: i64,
@@ -123,20 +110,19 @@ pub(crate) mod testing {
             template: Vec::new(),
             timeout: Duration::from_secs(30),
         };
-        evaluate(store, &QueryLimits::default(), &req).map_err(|e| match e {
+        evaluate(source, &QueryLimits::default(), &req).map_err(|e| match e {
             QueryError::Parse(p) => EvalError::BadRequest(p.to_string()),
             QueryError::Eval(e) => e,
         })
     }
 
-    /// Evaluates `target` over `[start, end)` against a store holding `points` (10 s steps).
+    /// Evaluates `target` over `[start, end)` against a source holding `points` (10 s steps).
     pub fn eval(
         points: &[(&str, i64, f64)],
         target: &str,
         start: i64,
         end: i64,
     ) -> Result<Vec<Series>, EvalError> {
-        let (_dir, store) = store(points);
-        eval_in(&store, target, start, end)
+        eval_in(&source(points), target, start, end)
     }
 }

@@ -416,12 +416,9 @@ mod tests {
     use std::time::Duration;
 
     use super::super::testing::eval;
-    use crate::config::schemas::{parse_schemas, StorageRules};
     use crate::query::eval::{EvalError, QueryLimits};
     use crate::query::series::ConsolidationFunc;
-    use crate::query::{evaluate, Request};
-    use crate::store::Store;
-    use crate::whisper::Preallocation;
+    use crate::query::{evaluate, MemorySource, Request};
 
     #[test]
     fn random_walk_has_graphite_shape() {
@@ -485,12 +482,7 @@ mod tests {
     /// later targets see the new xFilesFactor and stack onto the earlier totals.
     #[test]
     fn request_wide_effects_reach_later_targets() {
-        let dir = tempfile::tempdir().unwrap();
-        let rules = StorageRules::new(
-            parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(),
-            vec![],
-        );
-        let store = Store::open(dir.path(), rules, 1_000_000, Preallocation::Sparse, 0).unwrap();
+        let mut store = MemorySource::new();
         let now = 1_700_000_000;
         for (n, v) in [("a", 1.0), ("b", 2.0)] {
             store.insert(n, now - 50, v);
@@ -525,21 +517,13 @@ mod no_panic {
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::time::{Duration, Instant};
 
-    use crate::config::schemas::{parse_schemas, StorageRules};
     use crate::query::eval::QueryLimits;
     use crate::query::signature::ParamType as T;
-    use crate::query::{evaluate, Request};
-    use crate::store::Store;
-    use crate::whisper::Preallocation;
+    use crate::query::{evaluate, MemorySource, Request};
 
     #[test]
     fn odd_arguments_never_panic() {
-        let dir = tempfile::tempdir().unwrap();
-        let rules = StorageRules::new(
-            parse_schemas("[all]\npattern = .*\nretentions = 10s:1d\n", "t").unwrap(),
-            vec![],
-        );
-        let store = Store::open(dir.path(), rules, 1_000_000, Preallocation::Sparse, 0).unwrap();
+        let mut store = MemorySource::new();
         let now = 1_700_000_000;
         for i in 0..60 {
             let t = now - 600 + 10 * i;

@@ -1,6 +1,6 @@
 //! Tags: `seriesByTag`, which selects tagged series (`name;tag=value;…`) by tag expressions
-//! through the store's tag index, as graphite-web's `STORE.fetch` resolves it with its
-//! `LocalDatabaseTagDB`.
+//! through the source's tag lookup (locally the store's tag index), as graphite-web's
+//! `STORE.fetch` resolves it with its `LocalDatabaseTagDB`.
 //!
 //! (`groupByTags` lives with the other grouping functions in `combine`; `aliasByTags` with
 //! the aliases.) Nothing here writes.
@@ -9,10 +9,10 @@ use crate::query::ast::Expr;
 use crate::query::eval::{EvalContext, EvalError};
 use crate::query::series::Series;
 use crate::query::signature::{Args, FunctionDef, Param, ParamType as T};
-use crate::store::tags::TagExpr;
+use crate::query::source::TagExpr;
 
-/// `seriesByTag('tag=value', …)`: every tagged series matching all expressions (see
-/// [`crate::store::TagIndex::find_series`]), fetched over the request's range, sorted by
+/// `seriesByTag('tag=value', …)`: every tagged series matching all expressions (the
+/// source's [`crate::query::MetricSource::find_tagged`]), fetched over the request's range, sorted by
 /// name, each with the call's text as its path expression (so `sumSeries(seriesByTag(…))`
 /// is named after it, as in graphite-web). Only quoted string arguments count, as there;
 /// regexes read Python's syntax ([`super::common::py_regex`]).
@@ -30,9 +30,8 @@ fn series_by_tag(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
         .map_err(EvalError::BadRequest)?;
     let regex = |p: &str| super::common::py_regex(p, "seriesByTag").map_err(|e| e.to_string());
     let names = ctx
-        .store
-        .tags
-        .find_series(&exprs, &regex)
+        .source
+        .find_tagged(&exprs, &regex)
         .map_err(EvalError::BadRequest)?;
     let raw = &args.call().raw;
     let mut out = Vec::with_capacity(names.len());

@@ -1,0 +1,220 @@
+//! What every carbon listener shares: [`Ingest`] (the store points go to, the counters,
+//! the limits, the rate-limited log of refused input, the connection slots), the per-read
+//! [`Batch`] that counts accepted points once, and `ConnReader`, which reads a TCP
+//! connection with backpressure (waiting while the cache is full) and drains it on shutdown.
+//!
+//! Owns no socket and parses no protocol: the listeners ([`super::listener`]) accept and run
+//! the connection loops, the parsers ([`super::plaintext`], [`super::pickle`]) read bytes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use super::plaintext::{parse_line, LineError};
+use super::stats::{CarbonStats, ListenerStats};
+use crate::ratelimit::RateLimitedLog;
+use crate::store::{unix_now, Store};
+
+/// Everything a listener needs, shared by its connections.
+pub struct Ingest {
+    /// Where points go.
+    pub store: Arc<Store>,
+    /// Counters of all listeners.
+    pub stats: Arc<CarbonStats>,
+    /// Longest plaintext line accepted.
+    pub max_line_length: usize,
+    /// Largest pickle frame accepted.
+    pub max_pickle_frame: usize,
+    log: RateLimitedLog,
+    /// One permit per TCP connection being served (`carbon.max_connections`); at the limit
+    /// the listeners stop accepting until a connection closes, and new ones wait in the
+    /// kernel's accept queue.
+    pub(crate) connections: Arc<tokio::sync::Semaphore>,
+}
+
+impl Ingest {
+    /// Shared listener state.
+    pub fn new(
+        store: Arc<Store>,
+        stats: Arc<CarbonStats>,
+        max_line_length: usize,
+        max_pickle_frame: usize,
+        max_connections: usize,
+    ) -> Arc<Ingest> {
+        Arc::new(Ingest {
+            store,
+            stats,
+            max_line_length,
+            max_pickle_frame,
+            log: RateLimitedLog::new(Duration::from_secs(10), 10),
+            connections: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
+        })
+    }
+
+    /// Logs a refused input, rate-limited: which listener, from whom, why, and the start of
+    /// the offending bytes.
+    pub fn refuse(
+        &self,
+        listener: &str,
+        peer: SocketAddr,
+        why: &dyn std::fmt::Display,
+        bytes: &[u8],
+    ) {
+        // Formatted only when the rate limit lets the message through: a flood of bad lines
+        // costs a counter increment each, not a string.
+        let shown = Shown(&bytes[..bytes.len().min(200)]);
+        self.log.warn(format_args!(
+            "{listener}: refused input from {peer}: {why}: \"{shown}\""
+        ));
+    }
+
+    /// Parses and stores one plaintext line, counting it in `stats`.
+    pub(crate) fn line(
+        &self,
+        stats: &ListenerStats,
+        batch: &mut Batch,
+        listener: &str,
+        peer: SocketAddr,
+        line: &[u8],
+    ) {
+        if line.len() > self.max_line_length {
+            stats
+                .too_long
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.refuse(listener, peer, &LineError::TooLong, line);
+            return;
+        }
+        match parse_line(line) {
+            Ok(l) => {
+                self.store
+                    .insert_deferred(&l.name, l.timestamp.unwrap_or(batch.now), l.value);
+                batch.points += 1;
+            }
+            Err(e) => {
+                stats.refused(&e);
+                self.refuse(listener, peer, &e, line);
+            }
+        }
+    }
+}
+
+/// The start of refused input as printable text (lossy UTF-8, escaped), written lazily.
+struct Shown<'a>(&'a [u8]);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", String::from_utf8_lossy(self.0).escape_debug())
+    }
+}
+
+/// Points ingested in one read, counted once at the end (one atomic add per read, not per
+/// point).
+pub struct Batch {
+    /// "Now" for `-1` timestamps, read once per batch.
+    pub now: i64,
+    /// Points accepted so far.
+    pub points: u64,
+}
+
+impl Batch {
+    /// A new batch stamped with the current time.
+    pub fn new() -> Batch {
+        Batch {
+            now: unix_now(),
+            points: 0,
+        }
+    }
+
+    /// Adds the batch's count to the listener's and the store's counters.
+    pub fn commit(self, ingest: &Ingest, stats: &ListenerStats) {
+        if self.points > 0 {
+            stats
+                .points
+                .fetch_add(self.points, std::sync::atomic::Ordering::Relaxed);
+            ingest.store.count_received(self.points);
+        }
+    }
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch::new()
+    }
+}
+
+/// On shutdown a connection reads on until its peer goes quiet for this long…
+pub(crate) const DRAIN_QUIET: Duration = Duration::from_millis(250);
+/// …or this much time has passed, so points already sent are not lost.
+pub(crate) const DRAIN_MAX: Duration = Duration::from_secs(5);
+
+/// What one read of a connection gave.
+pub(crate) enum ReadOutcome {
+    /// `n` bytes.
+    Data(usize),
+    /// The peer closed the connection (or it failed).
+    Eof,
+    /// Shutting down and the peer went quiet: stop, dropping any unfinished line or frame.
+    Stopped,
+}
+
+/// Reads a connection for a listener: waits while the cache is full (backpressure), and on
+/// shutdown switches to draining (reads on without waiting for room, until the peer is quiet
+/// for [`DRAIN_QUIET`] or [`DRAIN_MAX`] has passed).
+pub(crate) struct ConnReader {
+    cancel: CancellationToken,
+    drain_until: Option<tokio::time::Instant>,
+}
+
+impl ConnReader {
+    pub(crate) fn new(cancel: CancellationToken) -> ConnReader {
+        ConnReader {
+            cancel,
+            drain_until: None,
+        }
+    }
+
+    pub(crate) async fn read(
+        &mut self,
+        stream: &mut TcpStream,
+        buf: &mut [u8],
+        ingest: &Ingest,
+    ) -> ReadOutcome {
+        let done = |r: std::io::Result<usize>| match r {
+            Ok(0) | Err(_) => ReadOutcome::Eof,
+            Ok(n) => ReadOutcome::Data(n),
+        };
+        if self.drain_until.is_none() {
+            if ingest.store.cache.is_full() {
+                tokio::select! {
+                    _ = self.cancel.cancelled() => {}
+                    _ = ingest.store.cache.wait_for_room() => {}
+                }
+            }
+            if !self.cancel.is_cancelled() {
+                tokio::select! {
+                    _ = self.cancel.cancelled() => {}
+                    r = stream.read(buf) => return done(r),
+                }
+            }
+            self.drain_until = Some(tokio::time::Instant::now() + DRAIN_MAX);
+        }
+        let drain_until = self.drain_until.unwrap_or_else(tokio::time::Instant::now);
+        // The persisters still run while listeners drain: wait for room, within the deadline,
+        // so memory stays bounded during shutdown too.
+        if ingest.store.cache.is_full() {
+            let _ = tokio::time::timeout_at(drain_until, ingest.store.cache.wait_for_room()).await;
+            if ingest.store.cache.is_full() {
+                return ReadOutcome::Stopped;
+            }
+        }
+        let deadline = drain_until.min(tokio::time::Instant::now() + DRAIN_QUIET);
+        match tokio::time::timeout_at(deadline, stream.read(buf)).await {
+            Ok(r) => done(r),
+            Err(_) => ReadOutcome::Stopped,
+        }
+    }
+}

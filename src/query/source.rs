@@ -1,0 +1,71 @@
+//! [`MetricSource`]: everything query evaluation reads, and the only way it reads. The local
+//! store (cache ∪ whisper, [`crate::store::Store`], with the event store beside it in
+//! [`crate::store::LocalSource`]) implements it; so can a cluster of peers merged, or the
+//! in-memory [`super::MemorySource`] of the tests. `query` never knows whether a series came
+//! from disk or from a peer.
+//!
+//! A source only answers: it never evaluates a target, and nothing query asks of it writes.
+
+use std::ops::ControlFlow;
+
+use crate::events::Event;
+pub use crate::store::tags::{RegexBuilderFn, TagExpr};
+pub use crate::store::{FetchedSeries, FoundNode};
+
+/// Why a source could not answer one question (a corrupt whisper file, an unreachable peer,
+/// a failing event database): only ever shown, to the log or in a 400 answer.
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What `events()` says when the source holds no event store.
+pub const NO_EVENT_STORE: &str =
+    "events() needs the event store, which only `carbonhound serve` opens";
+
+/// Metrics, tagged series and events, as query evaluation needs them.
+pub trait MetricSource: Send + Sync {
+    /// Names matching a path expression (graphite-web's `STORE.find`): dot-separated globs
+    /// (`*`, `?`, `[…]`, `{a,b}`) per node, as [`crate::store::MetricIndex::find`] reads them;
+    /// a tagged name (with `;`) finds itself when the series is known. Branches are listed
+    /// too unless `leaves_only`; at most `limit` nodes (ask for one more than allowed to tell
+    /// "too many"). Order is the source's; the evaluator sorts.
+    fn find(&self, pattern: &str, leaves_only: bool, limit: usize) -> Vec<FoundNode>;
+
+    /// One series over `[from, until)` (epoch seconds) as graphite-web's `fetch` reads it
+    /// relative to `now` (epoch seconds), which picks the archive: `start` aligned down to
+    /// the archive's step, `end` one step past the last slot, `step` in seconds, one value
+    /// per step, `None` where unknown. Points not yet on disk are merged in (carbon's cache
+    /// as `merge_with_cache` does). `Ok(None)` for an unknown name or a range outside the
+    /// series' retention; `Err` when this one series cannot be read (the request goes on).
+    fn fetch(
+        &self,
+        name: &str,
+        from: i64,
+        until: i64,
+        now: i64,
+    ) -> Result<Option<FetchedSeries>, SourceError>;
+
+    /// The tagged series (`name;tag=value;…`) matching every expression, sorted by name, as
+    /// graphite-web's `TagDB.find_series` (see [`crate::store::TagIndex::find_series`]);
+    /// `regex` compiles the patterns of `=~`/`!=~`. Errors (a bad regex, no expression
+    /// needing a non-empty value) are the message of a 400.
+    fn find_tagged(
+        &self,
+        exprs: &[TagExpr],
+        regex: RegexBuilderFn<'_>,
+    ) -> Result<Vec<String>, String>;
+
+    /// Calls `visit` with every event whose `when` lies in `[from_us, until_us]`
+    /// (microseconds since the epoch, both ends included) having all of `tags`
+    /// (graphite-web's `find_events` without `set`: names no event has are dropped; `None`
+    /// for every event), ordered by `when` then id, until `visit` breaks.
+    /// Errors: no event store ([`NO_EVENT_STORE`], the default), or the store failed.
+    fn events(
+        &self,
+        from_us: i64,
+        until_us: i64,
+        tags: Option<Vec<String>>,
+        visit: &mut dyn FnMut(Event) -> ControlFlow<()>,
+    ) -> Result<(), SourceError> {
+        let _ = (from_us, until_us, tags, visit);
+        Err(NO_EVENT_STORE.into())
+    }
+}
