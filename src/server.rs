@@ -1,10 +1,40 @@
 //! `carbonhound serve`: wires the parts together in data-path order — store and persisters,
-//! the event store, carbon listeners, the HTTP API, the periodic index rescan — and takes them
-//! down in the reverse order on SIGTERM/SIGINT so that every accepted point reaches disk.
+//! the event store, alerting, carbon listeners, the HTTP API (graphite-web's routes,
+//! `/health`, the status pages), the periodic index rescan and the self metrics — and takes
+//! them down in a fixed order on SIGTERM/SIGINT so that every accepted point reaches disk.
 //!
-//! Shutdown is one mechanism: a [`CancellationToken`] every task watches. SIGHUP reloads
-//! the storage rules and the alert rules; a bad file is refused (with its path and line) and
-//! the old rules stay.
+//! Owns start-up wiring and the shutdown sequence only: settings are parsed by
+//! [`crate::config`], handlers live in [`crate::api`], alerting in [`crate::alert`]. Nothing
+//! imports this module but `main.rs` (and the integration tests).
+//!
+//! SIGHUP reloads the storage rules and the alert rules; a bad file is refused (with its
+//! path and line) and the old rules stay.
+//!
+//! # Shutdown sequence
+//!
+//! One mechanism: a [`CancellationToken`] every task watches. When it fires (signal, or
+//! [`Running::shutdown`]), at once and together: the carbon listeners stop accepting, the
+//! HTTP server stops accepting, the alert scheduler stops starting rounds, the index rescan
+//! and the self-metrics recorder stop. Then, in this order, each awaited before the next:
+//!
+//! 1. **Self metrics**: the recorder task ends (it writes through the cache, so before the
+//!    flush). Immediate: it only waits on its timer.
+//! 2. **Carbon listeners**: connections the kernel already accepted are served and every
+//!    open connection ingests what it already read; new connections are refused after at
+//!    most 5 s of draining (`DRAIN_MAX` in `carbon::listener`). After this no point enters
+//!    the cache.
+//! 3. **HTTP**: axum's graceful shutdown lets in-flight requests finish; a render is bounded
+//!    by `[query].request_timeout`, and nothing else here bounds it.
+//! 4. **Alerting**: a round in progress finishes its checks, sends at most the mail it is
+//!    sending (bounded by 4 × `[smtp].timeout`), records the outcomes, and the state
+//!    database (sled) is flushed and closed.
+//! 5. **Event store** flushed (sled), then the **cache flushed to disk**: the persister
+//!    threads write every cached point (throttled creations forced through) and stop. No
+//!    time bound: this is as long as the disk takes, because dropping points is worse.
+//!
+//! A start-up that fails half-way (a listener or `[http].listen` cannot bind) stops
+//! alerting, and the carbon listeners if they were up, before returning the error; the
+//! persister threads are not flushed on that path.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! the last non-null value of every series. Also the series drawn in the mail's graph.
 //!
 //! Owns what a check finds ([`Outcome`], [`Reading`]) and its window ([`WINDOW`]);
-//! [`super::state`] steps on outcomes, and nothing here knows of rule state.
+//! the state machine (`state.rs`) steps on outcomes, and nothing here knows of rule state.
 //! A client of [`crate::query`] only: reads the store, never writes it.
 
 use std::time::Duration;

@@ -12,7 +12,7 @@
 //! - [`mail`] + [`templates`] + [`format`](mod@format): composing the mail (text, HTML, PNG graph);
 //!   [`smtp`]: sending it with lettre.
 //! - [`scheduler`]: the loop tying these together; [`board`]: what it publishes for the
-//!   status pages (`crate::api::status`); [`cli`]: `carbonhound alerts check|preview`.
+//!   status pages (the HTTP API's `status` module); [`cli`]: `carbonhound alerts check|preview`.
 //!
 //! Behaviour, and where it differs from Hound:
 //! - **Value checked**: the last non-null value of each series of the target within the

@@ -155,7 +155,8 @@ mod tests {
         // A broken override falls back to the built-in template.
         std::fs::write(dir.path().join("alert.txt"), "broken {{ x ").unwrap();
         let fallback = t2.render("alert.txt", &ctx);
-        assert_eq!(fallback.unwrap(), t.render("alert.txt", &ctx).unwrap());
+        let text = |r: Result<String, TemplateError>| r.map_err(|e| e.to_string());
+        assert_eq!(text(fallback), text(t.render("alert.txt", &ctx)));
         // html is escaped.
         std::fs::write(dir.path().join("page.html"), "{{ x }}").unwrap();
         std::fs::write(dir.path().join("status.html"), "{% extends 'page.html' %}").unwrap();

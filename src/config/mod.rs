@@ -2,8 +2,9 @@
 //! environment variables, read with the `config` crate; and carbon's own
 //! `storage-schemas.conf` / `storage-aggregation.conf` (see [`schemas`]).
 //!
-//! This module knows nothing of the rest of the server: it turns text into typed settings and
-//! says clearly, with the file and line, what it could not read.
+//! This module knows nothing of the rest of the server (it imports only the whisper types it
+//! parses into): it turns text into typed settings once, at load, and says clearly, with the
+//! file, line or key, what it could not read. Nothing downstream re-parses a setting.
 
 pub mod error;
 pub mod ini;
@@ -270,6 +271,33 @@ mod tests {
         assert_eq!(s.smtp.port, 25);
         assert_eq!(s.smtp.tls, SmtpTls::None);
         assert_eq!(s.alerting.email_to, vec!["root@localhost".to_string()]);
+        assert_eq!(s.cache.preallocation, Preallocation::Fallocate);
+        assert_eq!(s.query.timezone, Tz::UTC);
+        assert_eq!(s.carbon.schemas, None, "\"\" is the embedded default");
+        assert_eq!(s.smtp.username, None, "\"\" is no login");
+    }
+
+    #[test]
+    fn typed_values_parse_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[carbon]\nschemas = \"/etc/carbon/storage-schemas.conf\"\nplaintext_udp = \"\"\n\
+             [cache]\npreallocation = \"sparse\"\n[query]\ntimezone = \"Europe/Berlin\"\n\
+             [smtp]\ntls = \"tls\"\nusername = \"ops\"\n[http]\nlisten = \"localhost:0\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_with_env(Some(&path), false).unwrap();
+        assert_eq!(
+            s.carbon.schemas.as_deref(),
+            Some(Path::new("/etc/carbon/storage-schemas.conf"))
+        );
+        assert_eq!(s.carbon.plaintext_udp, "");
+        assert_eq!(s.cache.preallocation, Preallocation::Sparse);
+        assert_eq!(s.query.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(s.smtp.tls, SmtpTls::Tls);
+        assert_eq!(s.smtp.username.as_deref(), Some("ops"));
     }
 
     #[test]
@@ -332,6 +360,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("soon"), "{e}");
+        for (text, key) in [
+            ("[query]\ntimezone = \"Mars/Olympus\"\n", "query.timezone"),
+            ("[cache]\npreallocation = \"lazy\"\n", "cache.preallocation"),
+            ("[http]\nlisten = \"8080\"\n", "http.listen"),
+            (
+                "[carbon]\npickle_tcp = \"localhost\"\n",
+                "carbon.pickle_tcp",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = Settings::load_with_env(Some(&path), false)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{e}");
+        }
         let e = Settings::load_with_env(Some(&dir.path().join("missing.toml")), false)
             .unwrap_err()
             .to_string();

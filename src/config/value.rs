@@ -1,7 +1,8 @@
 //! The setting values that are more than TOML scalars — durations, time zones, file
 //! preallocation, SMTP TLS modes, optional paths — and their serde parsers. Each parser
-//! refuses a bad value with what is accepted, so a typo fails at load (the `config` crate
-//! adds the key) instead of falling back to a default later. Never reads files.
+//! refuses a bad value with what is accepted, so a typo fails at load instead of falling
+//! back to a default later; the `config` crate appends "for key `section.key`". Never reads
+//! files.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -47,7 +48,7 @@ impl FromStr for SmtpTls {
             "starttls" => Ok(SmtpTls::StartTls),
             "tls" => Ok(SmtpTls::Tls),
             other => Err(format!(
-                "smtp.tls must be none, starttls or tls, not '{other}'"
+                "invalid value '{other}' (expected none, starttls or tls)"
             )),
         }
     }
@@ -71,7 +72,9 @@ pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::E
 pub(crate) fn time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
     let s = String::deserialize(d)?;
     s.parse::<Tz>().map_err(|_| {
-        serde::de::Error::custom(format!("query.timezone '{s}' is not a known time zone"))
+        serde::de::Error::custom(format!(
+            "'{s}' is not a known time zone (IANA name expected)"
+        ))
     })
 }
 
@@ -82,7 +85,7 @@ pub(crate) fn preallocation<'de, D: Deserializer<'de>>(d: D) -> Result<Prealloca
         "zero" => Ok(Preallocation::Zero),
         "sparse" => Ok(Preallocation::Sparse),
         other => Err(serde::de::Error::custom(format!(
-            "cache.preallocation must be fallocate, zero or sparse, not '{other}'"
+            "invalid value '{other}' (expected fallocate, zero or sparse)"
         ))),
     }
 }
