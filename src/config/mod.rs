@@ -18,7 +18,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 pub use error::ConfigError;
-pub use value::{parse_duration, SmtpTls};
+pub use value::{parse_duration, SmtpTls, ValueError};
 
 use crate::whisper::Preallocation;
 use schemas::{SchemaError, StorageRules};

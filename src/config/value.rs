@@ -13,9 +13,28 @@ use serde::{Deserialize, Deserializer};
 
 use crate::whisper::Preallocation;
 
+/// A setting value that does not parse; the `config` crate adds the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    /// Not a humantime duration.
+    #[error("invalid duration '{value}': {source}")]
+    Duration {
+        /// The text given.
+        value: String,
+        /// humantime's reason.
+        source: humantime::DurationError,
+    },
+    /// Not one of `none`, `starttls`, `tls`.
+    #[error("invalid value '{0}' (expected none, starttls or tls)")]
+    SmtpTls(String),
+}
+
 /// Parses durations such as `60s`, `5m`, `1h 30m`, `500ms` (humantime's syntax).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration '{s}': {e}"))
+pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
+    humantime::parse_duration(s.trim()).map_err(|source| ValueError::Duration {
+        value: s.to_string(),
+        source,
+    })
 }
 
 /// `[smtp].tls`: how the SMTP connection is secured.
@@ -41,15 +60,13 @@ impl SmtpTls {
 }
 
 impl FromStr for SmtpTls {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
         match s {
             "none" => Ok(SmtpTls::None),
             "starttls" => Ok(SmtpTls::StartTls),
             "tls" => Ok(SmtpTls::Tls),
-            other => Err(format!(
-                "invalid value '{other}' (expected none, starttls or tls)"
-            )),
+            other => Err(ValueError::SmtpTls(other.to_string())),
         }
     }
 }
