@@ -45,8 +45,7 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    /// A client for `s`. Fails only if the TLS settings cannot be built. A zero
-    /// `[smtp].timeout` means lettre's usual 30 s.
+    /// A client for `s`. Fails only if the TLS settings cannot be built.
     pub fn new(s: &SmtpSettings) -> Result<Mailer, SmtpError> {
         let tls = match s.tls {
             SmtpTls::None => Tls::None,
@@ -57,11 +56,7 @@ impl Mailer {
                 Tls::Wrapper(TlsParameters::new(s.host.clone()).map_err(SmtpError::Tls)?)
             }
         };
-        let timeout = if s.timeout.is_zero() {
-            Duration::from_secs(30)
-        } else {
-            s.timeout
-        };
+        let timeout = s.timeout;
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone())
             .port(s.port)
             .tls(tls)

@@ -159,8 +159,9 @@ pub struct SmtpSettings {
     /// Password for `username`.
     #[serde(default)]
     pub password: String,
-    /// Connection and command timeout.
-    #[serde(deserialize_with = "value::duration")]
+    /// Connection and command timeout; never zero (`"0s"` in the file reads as lettre's
+    /// usual 30 s).
+    #[serde(deserialize_with = "value::smtp_timeout")]
     pub timeout: Duration,
 }
 
@@ -285,7 +286,7 @@ mod tests {
             &path,
             "[carbon]\nschemas = \"/etc/carbon/storage-schemas.conf\"\nplaintext_udp = \"\"\n\
              [cache]\npreallocation = \"sparse\"\n[query]\ntimezone = \"Europe/Berlin\"\n\
-             [smtp]\ntls = \"tls\"\nusername = \"ops\"\n[http]\nlisten = \"localhost:0\"\n",
+             [smtp]\ntls = \"tls\"\nusername = \"ops\"\ntimeout = \"0s\"\n[http]\nlisten = \"localhost:0\"\n",
         )
         .unwrap();
         let s = Settings::load_with_env(Some(&path), false).unwrap();
@@ -298,6 +299,7 @@ mod tests {
         assert_eq!(s.query.timezone, chrono_tz::Europe::Berlin);
         assert_eq!(s.smtp.tls, SmtpTls::Tls);
         assert_eq!(s.smtp.username.as_deref(), Some("ops"));
+        assert_eq!(s.smtp.timeout, Duration::from_secs(30), "0s reads as 30s");
     }
 
     #[test]

@@ -85,6 +85,17 @@ pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::E
     parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
+/// `[smtp].timeout`: a duration where zero means lettre's usual 30 s (a zero timeout
+/// would fail every send).
+pub(crate) fn smtp_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let t = duration(d)?;
+    Ok(if t.is_zero() {
+        Duration::from_secs(30)
+    } else {
+        t
+    })
+}
+
 /// An IANA time zone name (`UTC`, `Europe/Berlin`), as graphite-web's `TIME_ZONE`.
 pub(crate) fn time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
     let s = String::deserialize(d)?;
