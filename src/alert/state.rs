@@ -243,11 +243,11 @@ pub fn delivered(state: &mut RuleState, kind: MailKind, now: i64) {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::alert::rule::Direction;
 
-    pub(crate) use crate::alert::rule::tests::rule;
+    use crate::alert::rule::tests::rule;
 
     fn values(v: &[f64]) -> Outcome {
         Outcome::Checked {
