@@ -75,36 +75,44 @@ fn init_logging() {
         .init();
 }
 
+/// `carbonhound serve`: settings first (a bad one stops here), then the runtime.
+fn serve(config: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = carbonhound::config::Settings::load(config.as_deref())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(carbonhound::server::serve(settings))?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let result = match cli.command.unwrap_or(Command::Serve { config: None }) {
-        Command::Serve { config } => match carbonhound::config::Settings::load(config.as_deref()) {
-            Err(e) => Err(e.to_string()),
-            Ok(settings) => tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-                .and_then(|rt| rt.block_on(carbonhound::server::serve(settings))),
-        },
-        Command::Whisper { command } => return carbonhound::cli::whisper::run(command),
-        Command::CheckConfig { config } => {
-            carbonhound::server::check_config(config.as_deref()).map(|m| println!("{m}"))
-        }
-        Command::Alerts {
-            action: AlertsCommand::Check { config },
-        } => carbonhound::alert::cli::check(config.as_deref()).map(|m| println!("{m}")),
-        Command::Alerts {
-            action:
-                AlertsCommand::Preview {
-                    name,
-                    config,
-                    out,
-                    kind,
-                },
-        } => carbonhound::alert::cli::preview(config.as_deref(), &name, &out, kind.as_deref())
-            .map(|m| println!("{m}")),
-    };
+    // Every command's error is shown the same way: `carbonhound: <message>`, exit status 1.
+    let result: Result<(), Box<dyn std::error::Error>> =
+        match cli.command.unwrap_or(Command::Serve { config: None }) {
+            Command::Serve { config } => serve(config),
+            Command::Whisper { command } => return carbonhound::cli::whisper::run(command),
+            Command::CheckConfig { config } => carbonhound::server::check_config(config.as_deref())
+                .map(|m| println!("{m}"))
+                .map_err(Into::into),
+            Command::Alerts {
+                action: AlertsCommand::Check { config },
+            } => carbonhound::alert::cli::check(config.as_deref())
+                .map(|m| println!("{m}"))
+                .map_err(Into::into),
+            Command::Alerts {
+                action:
+                    AlertsCommand::Preview {
+                        name,
+                        config,
+                        out,
+                        kind,
+                    },
+            } => carbonhound::alert::cli::preview(config.as_deref(), &name, &out, kind.as_deref())
+                .map(|m| println!("{m}"))
+                .map_err(Into::into),
+        };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

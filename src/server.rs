@@ -1,10 +1,40 @@
 //! `carbonhound serve`: wires the parts together in data-path order — store and persisters,
-//! the event store, carbon listeners, the HTTP API, the periodic index rescan — and takes them
-//! down in the reverse order on SIGTERM/SIGINT so that every accepted point reaches disk.
+//! the event store, alerting, carbon listeners, the HTTP API (graphite-web's routes,
+//! `/health`, the status pages), the periodic index rescan and the self metrics — and takes
+//! them down in a fixed order on SIGTERM/SIGINT so that every accepted point reaches disk.
 //!
-//! Shutdown is one mechanism: a [`CancellationToken`] every task watches. SIGHUP reloads
-//! the storage rules and the alert rules; a bad file is refused (with its path and line) and
-//! the old rules stay.
+//! Owns start-up wiring and the shutdown sequence only: settings are parsed by
+//! [`crate::config`], handlers live in [`crate::api`], alerting in [`crate::alert`]. Nothing
+//! imports this module but `main.rs` (and the integration tests).
+//!
+//! SIGHUP reloads the storage rules and the alert rules; a bad file is refused (with its
+//! path and line) and the old rules stay.
+//!
+//! # Shutdown sequence
+//!
+//! One mechanism: a [`CancellationToken`] every task watches. When it fires (signal, or
+//! [`Running::shutdown`]), at once and together: the carbon listeners stop accepting, the
+//! HTTP server stops accepting, the alert scheduler stops starting rounds, the index rescan
+//! and the self-metrics recorder stop. Then, in this order, each awaited before the next:
+//!
+//! 1. **Self metrics**: the recorder task ends (it writes through the cache, so before the
+//!    flush). Immediate: it only waits on its timer.
+//! 2. **Carbon listeners**: connections the kernel already accepted are served and every
+//!    open connection ingests what it already read; new connections are refused after at
+//!    most 5 s of draining (`DRAIN_MAX` in `carbon::listener`). After this no point enters
+//!    the cache.
+//! 3. **HTTP**: axum's graceful shutdown lets in-flight requests finish; a render is bounded
+//!    by `[query].request_timeout`, and nothing else here bounds it.
+//! 4. **Alerting**: a round in progress finishes its checks, sends at most the mail it is
+//!    sending (bounded by 4 × `[smtp].timeout`), records the outcomes, and the state
+//!    database (sled) is flushed and closed.
+//! 5. **Event store** flushed (sled), then the **cache flushed to disk**: the persister
+//!    threads write every cached point (throttled creations forced through) and stop. No
+//!    time bound: this is as long as the disk takes, because dropping points is worse.
+//!
+//! A start-up that fails half-way (a listener or `[http].listen` cannot bind) stops
+//! alerting, and the carbon listeners if they were up, before returning the error; the
+//! persister threads are not flushed on that path.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,16 +43,60 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::alert::rule::RuleErrors;
+use crate::alert::AlertError;
 use crate::api::{self, ApiConfig, AppState};
 use crate::carbon::listener::BoundAddrs;
 use crate::carbon::self_metrics::{hostname, SelfMetrics};
 use crate::carbon::{CarbonStats, Ingest, Listeners};
-use crate::config::schemas::StorageRules;
-use crate::config::Settings;
-use crate::query::QueryLimits;
+use crate::config::schemas::SchemaError;
+use crate::config::{ConfigError, Settings};
 use crate::store::persister::Persisters;
 use crate::store::Store;
-use crate::whisper::Preallocation;
+
+/// Why the server did not start, or `check-config` refused the configuration. Each names
+/// the setting, file or address to fix; `main` prints it after `carbonhound: `.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The settings could not be read.
+    #[error(transparent)]
+    Settings(#[from] ConfigError),
+    /// A storage rule file is bad (`path:line: message`).
+    #[error(transparent)]
+    StorageRules(#[from] SchemaError),
+    /// `data_dir/whisper` could not be created or read.
+    #[error("cannot open data directory {}: {source}", path.display())]
+    DataDir {
+        /// The whisper directory.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The event store could not be opened (its message names the folder).
+    #[error("{0}")]
+    Events(String),
+    /// Alerting could not start (mail settings, state database).
+    #[error(transparent)]
+    Alerting(#[from] AlertError),
+    /// An alert rule file is bad (`check-config`; `path:line:column: message`).
+    #[error(transparent)]
+    AlertRules(#[from] RuleErrors),
+    /// A carbon listener could not bind (its message names the setting).
+    #[error("{0}")]
+    Listeners(String),
+    /// `[http].listen` could not be bound.
+    #[error("cannot listen on {addr} (http.listen): {source}")]
+    HttpListen {
+        /// The setting's value.
+        addr: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The bound HTTP socket has no local address, or a signal handler could not be
+    /// installed (neither is expected).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
 
 /// Where a running server listens (ports resolved).
 #[derive(Debug, Clone, Copy)]
@@ -31,46 +105,6 @@ pub struct Addresses {
     pub http: SocketAddr,
     /// Carbon listeners.
     pub carbon: BoundAddrs,
-}
-
-fn optional_path(s: &str) -> Option<PathBuf> {
-    (!s.trim().is_empty()).then(|| PathBuf::from(s))
-}
-
-/// Reads the storage rules the settings name (embedded defaults for empty paths).
-pub fn load_rules(settings: &Settings) -> Result<StorageRules, String> {
-    StorageRules::load(
-        optional_path(&settings.carbon.schemas).as_deref(),
-        optional_path(&settings.carbon.aggregation).as_deref(),
-    )
-    .map_err(|e| e.to_string())
-}
-
-fn preallocation(s: &str) -> Preallocation {
-    match s {
-        "zero" => Preallocation::Zero,
-        "sparse" => Preallocation::Sparse,
-        _ => Preallocation::Fallocate,
-    }
-}
-
-/// The API settings of `settings`.
-pub fn api_config(settings: &Settings) -> ApiConfig {
-    ApiConfig {
-        tz: settings
-            .query
-            .timezone
-            .parse()
-            .unwrap_or(chrono_tz::Tz::UTC),
-        limits: QueryLimits {
-            max_series_per_target: settings.query.max_series_per_target,
-            max_points: settings.query.max_points_per_response,
-            max_depth: settings.query.max_expression_depth,
-        },
-        timeout: settings.query.request_timeout,
-        max_targets: settings.query.max_targets,
-        max_body_bytes: settings.query.max_body_bytes,
-    }
 }
 
 /// A started server: its addresses, and the handle that stops it.
@@ -96,18 +130,21 @@ impl Running {
 }
 
 /// Starts everything; returns once all listeners are bound.
-pub async fn start(settings: Settings) -> Result<Running, String> {
-    let rules = load_rules(&settings)?;
+pub async fn start(settings: Settings) -> Result<Running, ServerError> {
+    let rules = settings.storage_rules()?;
     let whisper_dir = settings.whisper_dir();
     let store = Arc::new(
         Store::open(
             &whisper_dir,
             rules,
             settings.cache.max_size,
-            preallocation(&settings.cache.preallocation),
+            settings.cache.preallocation,
             settings.cache.max_creates_per_second,
         )
-        .map_err(|e| format!("cannot open data directory {}: {e}", whisper_dir.display()))?,
+        .map_err(|source| ServerError::DataDir {
+            path: whisper_dir.clone(),
+            source,
+        })?,
     );
     tracing::info!(
         "data directory {}: {} metrics, {} tagged series",
@@ -116,9 +153,10 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         store.tags.len()
     );
     // Opened before anything that may read it (the alert scheduler, /render, /events).
-    let events = Arc::new(crate::events::EventStore::open(&crate::events::dir(
-        &settings.data_dir,
-    ))?);
+    let events = Arc::new(
+        crate::events::EventStore::open(&crate::events::dir(&settings.data_dir))
+            .map_err(ServerError::Events)?,
+    );
     tracing::info!("event store: {} events", events.len());
     // What the alert rules evaluate against: the metric store with the event store (the
     // API's state carries both too, for /render and /events).
@@ -154,30 +192,31 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
         Err(e) => {
             cancel.cancel();
             alerting.stopped().await;
-            return Err(e);
+            return Err(ServerError::Listeners(e));
         }
     };
 
-    let state = AppState::new(store.clone(), api_config(&settings)).with_events(events.clone());
+    let state = AppState::new(store.clone(), ApiConfig::from_settings(&settings))
+        .with_events(events.clone());
     let app = api::router(state)
-        .merge(health_router(store.clone(), stats.clone()))
+        .merge(api::health::router(store.clone(), stats.clone()))
         .merge(api::status::router(api::status::StatusState::new(
             &settings,
             alerting.board.clone(),
         )));
     let http = match tokio::net::TcpListener::bind(&settings.http.listen).await {
         Ok(l) => l,
-        Err(e) => {
+        Err(source) => {
             cancel.cancel();
             alerting.stopped().await;
             listeners.shutdown().await;
-            return Err(format!(
-                "cannot listen on {} (http.listen): {e}",
-                settings.http.listen
-            ));
+            return Err(ServerError::HttpListen {
+                addr: settings.http.listen.clone(),
+                source,
+            });
         }
     };
-    let http_addr = http.local_addr().map_err(|e| e.to_string())?;
+    let http_addr = http.local_addr()?;
 
     let addrs = Addresses {
         http: http_addr,
@@ -264,72 +303,21 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
     })
 }
 
-/// `GET /health`: `{"status": "ok", "uptime_seconds", "store": {metricsReceived,
-/// committedPoints, updateOperations, creates, errors, droppedPoints, droppedOutOfRetention},
-/// "cache": {size, queues, max_size}, "listeners": {plaintext_tcp: {points, connections,
-/// errors, malformed, …}, plaintext_udp: …, pickle_tcp: …}}`. Counters count since start
-/// (the self metrics give per-interval values); sizes are now.
-fn health_router(store: Arc<Store>, carbon: Arc<CarbonStats>) -> axum::Router {
-    use axum::routing::get;
-    let started = std::time::Instant::now();
-    let handler = move || {
-        let store = store.clone();
-        let carbon = carbon.clone();
-        async move {
-            use std::sync::atomic::Ordering::Relaxed;
-            let s = &store.stats;
-            let listener = |l: &crate::carbon::stats::ListenerStats| {
-                serde_json::Value::Object(
-                    l.snapshot()
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v.into()))
-                        .collect(),
-                )
-            };
-            let body = serde_json::json!({
-                "status": "ok",
-                "uptime_seconds": started.elapsed().as_secs_f64(),
-                "store": {
-                    "metricsReceived": s.metrics_received.load(Relaxed),
-                    "committedPoints": s.committed_points.load(Relaxed),
-                    "updateOperations": s.update_operations.load(Relaxed),
-                    "creates": s.creates.load(Relaxed),
-                    "errors": s.errors.load(Relaxed),
-                    "droppedPoints": s.dropped_points.load(Relaxed),
-                    "droppedOutOfRetention": s.dropped_out_of_retention.load(Relaxed),
-                },
-                "cache": {
-                    "size": store.cache.size(),
-                    "queues": store.cache.queues(),
-                    "max_size": store.cache.max_size(),
-                },
-                "listeners": {
-                    "plaintext_tcp": listener(&carbon.plaintext_tcp),
-                    "plaintext_udp": listener(&carbon.plaintext_udp),
-                    "pickle_tcp": listener(&carbon.pickle_tcp),
-                },
-            });
-            api::respond("application/json", body.to_string())
-        }
-    };
-    axum::Router::new().route("/health", get(handler))
-}
-
 /// Reloads the storage rules into `store` (SIGHUP). Returns the error, old rules kept, when
 /// a file is bad.
-pub fn reload_rules(settings: &Settings, store: &Store) -> Result<(), String> {
-    let rules = load_rules(settings)?;
+pub fn reload_rules(settings: &Settings, store: &Store) -> Result<(), SchemaError> {
+    let rules = settings.storage_rules()?;
     store.set_rules(rules);
     Ok(())
 }
 
 /// Runs the server until SIGTERM or SIGINT, then shuts down cleanly.
-pub async fn serve(settings: Settings) -> Result<(), String> {
+pub async fn serve(settings: Settings) -> Result<(), ServerError> {
     let running = start(settings.clone()).await?;
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     loop {
         tokio::select! {
             _ = term.recv() => break,
@@ -348,12 +336,10 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
 }
 
 /// Checks settings and rule files without starting anything (`carbonhound check-config`).
-pub fn check_config(config: Option<&Path>) -> Result<String, String> {
-    let settings = Settings::load(config).map_err(|e| e.to_string())?;
-    load_rules(&settings)?;
-    let alerts = crate::alert::AlertConfig::from_settings(&settings)
-        .load_rules()
-        .map_err(|e| e.to_string())?;
+pub fn check_config(config: Option<&Path>) -> Result<String, ServerError> {
+    let settings = Settings::load(config)?;
+    settings.storage_rules()?;
+    let alerts = crate::alert::AlertConfig::from_settings(&settings).load_rules()?;
     Ok(format!(
         "settings, storage rules and {} alert rules OK (data in {})",
         alerts.rules.len(),

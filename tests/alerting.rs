@@ -49,7 +49,7 @@ fn setup(sink: &Sink, rules: &str) -> Setup {
     s.alerting.base_url = "http://carbonhound.test:8080".into();
     s.smtp.host = "127.0.0.1".into();
     s.smtp.port = sink.port;
-    s.smtp.tls = "none".into();
+    s.smtp.tls = carbonhound::config::SmtpTls::None;
     s.smtp.timeout = Duration::from_secs(5);
     std::fs::create_dir_all(&s.alerting.rules_dir).unwrap();
     std::fs::write(s.alerting.rules_dir.join("test.toml"), rules).unwrap();

@@ -2,14 +2,17 @@
 //! window, where Hound asks graphite-web for `keepLastValue(target)&from=-10mins`), keeping
 //! the last non-null value of every series. Also the series drawn in the mail's graph.
 //!
+//! Owns what a check finds ([`Outcome`], [`Reading`]) and its window ([`WINDOW`]);
+//! the state machine (`state.rs`) steps on outcomes, and nothing here knows of rule state.
 //! A client of [`crate::query`] only: reads the store, never writes it.
 
 use std::time::Duration;
 
 use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
 
 use super::rule::Rule;
-use super::state::{Outcome, Reading};
+use crate::config::QuerySettings;
 use crate::query::{evaluate, MetricSource, QueryLimits, Request, Series};
 
 /// The check window, in seconds: a rule looks at the last non-null value within it.
@@ -24,6 +27,46 @@ pub struct QueryContext {
     pub tz: Tz,
     /// Time allowed per evaluation.
     pub timeout: Duration,
+}
+
+impl QueryContext {
+    /// From `[query]`: the same zone, limits and timeout as `/render` requests get.
+    pub fn from_settings(q: &QuerySettings) -> QueryContext {
+        QueryContext {
+            limits: QueryLimits {
+                max_series_per_target: q.max_series_per_target,
+                max_points: q.max_points_per_response,
+                max_depth: q.max_expression_depth,
+            },
+            tz: q.timezone,
+            timeout: q.request_timeout,
+        }
+    }
+}
+
+/// The last non-null value of one series in the check window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// The series name (as `/render` names it).
+    pub series: String,
+    /// Its last non-null value.
+    pub value: f64,
+    /// Timestamp of that value (epoch seconds).
+    pub at: i64,
+}
+
+/// The result of evaluating a rule's target once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Evaluated: one reading per series that had a value; `series` counts all series.
+    Checked {
+        /// Readings of the series with data.
+        readings: Vec<Reading>,
+        /// Series the target gave, with or without data.
+        series: usize,
+    },
+    /// Evaluation failed (parse or evaluation error, timeout).
+    Error(String),
 }
 
 fn request(target: &str, start: i64, end: i64, q: &QueryContext) -> Request {
@@ -119,7 +162,7 @@ mod tests {
             tz: Tz::UTC,
             timeout: Duration::from_secs(10),
         };
-        let mut rule = crate::alert::state::tests::rule(5.0, Direction::Above);
+        let mut rule = crate::alert::rule::tests::rule(5.0, Direction::Above);
         rule.target = "h.*.load".into();
         let Outcome::Checked { readings, series } = check(&store, &q, &rule, now) else {
             panic!("evaluates")

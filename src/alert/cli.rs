@@ -5,22 +5,20 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{preview as compose_preview, AlertConfig, MailKind};
+use super::{preview as compose_preview, AlertConfig, AlertError, MailKind};
 use crate::config::Settings;
 use crate::store::{unix_now, Store};
 use crate::whisper::Preallocation;
 
 /// Reads every rule file of `[alerting].rules_dir`. Returns one line per rule and a summary,
 /// or every problem as `path:line:column: message`.
-pub fn check(config: Option<&Path>) -> Result<String, String> {
-    let settings = Settings::load(config).map_err(|e| e.to_string())?;
+pub fn check(config: Option<&Path>) -> Result<String, AlertError> {
+    let settings = Settings::load(config)?;
     super::check_mail_settings(&settings)?;
     let cfg = AlertConfig::from_settings(&settings);
-    let set = cfg.load_rules().map_err(|e| {
-        format!(
-            "alert rules in {} have problems:\n{e}",
-            cfg.rules_dir.display()
-        )
+    let set = cfg.load_rules().map_err(|errors| AlertError::RulesIn {
+        dir: cfg.rules_dir.clone(),
+        errors,
     })?;
     let mut out = String::new();
     for r in &set.rules {
@@ -53,9 +51,9 @@ pub fn preview(
     name: &str,
     out: &Path,
     kind: Option<&str>,
-) -> Result<String, String> {
-    let settings = Settings::load(config).map_err(|e| e.to_string())?;
-    let rules = crate::server::load_rules(&settings)?;
+) -> Result<String, AlertError> {
+    let settings = Settings::load(config)?;
+    let rules = settings.storage_rules()?;
     let whisper = settings.whisper_dir();
     let store = Store::open(
         &whisper,
@@ -64,15 +62,21 @@ pub fn preview(
         Preallocation::Sparse,
         0,
     )
-    .map_err(|e| format!("cannot open data directory {}: {e}", whisper.display()))?;
+    .map_err(|source| AlertError::DataDir {
+        path: whisper.clone(),
+        source,
+    })?;
     let kind = match kind {
         None => None,
         Some("alert") => Some(MailKind::Alert),
         Some("recovery") => Some(MailKind::Recovery),
-        Some(k) => return Err(format!("--kind must be alert or recovery, not '{k}'")),
+        Some(k) => return Err(AlertError::Kind(k.to_string())),
     };
     let p = compose_preview(&settings, &store, name, kind, unix_now())?;
-    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(|source| AlertError::CreateDir {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let png_name = format!("{}.png", p.rule.slug);
     // The mail names its graph by Content-ID; the file on disk points at the PNG beside it.
     let html = p
@@ -88,8 +92,10 @@ pub fn preview(
     ];
     for (ext, bytes) in files {
         let path = out.join(format!("{}.{ext}", p.rule.slug));
-        std::fs::write(&path, bytes)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, bytes).map_err(|source| AlertError::Write {
+            path: path.clone(),
+            source,
+        })?;
         let _ = writeln!(report, "wrote {}", path.display());
     }
     let what = if p.kind == MailKind::Recovery {

@@ -17,10 +17,47 @@ use super::backoff;
 use super::format;
 use super::rule::{Direction, Rule, RuleType};
 use super::state::{MailKind, RuleState, Status};
-use super::templates::Templates;
+use super::templates::{TemplateError, Templates};
 use crate::graph::color::parse_color;
-use crate::graph::{render_png, GraphParams};
+use crate::graph::{render_png, GraphError, GraphParams};
 use crate::query::Series;
+
+/// Why a mail could not be composed. It is then not sent; the scheduler logs it and records
+/// it as the rule's mail error, so the text names the setting or recipient to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// No template (override or built-in) rendered.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The graph could not be drawn.
+    #[error("{0}")]
+    Graph(#[from] GraphError),
+    /// `[alerting].email_from` is not an address.
+    #[error("email_from '{value}' is not an e-mail address: {source}")]
+    Sender {
+        /// The setting's value.
+        value: String,
+        /// lettre's reason.
+        source: lettre::address::AddressError,
+    },
+    /// Neither the rule nor `[alerting].email_to` names anyone.
+    #[error("no recipients (set email_to in the rule or [alerting].email_to)")]
+    NoRecipients,
+    /// A rule's or the default `email_to` entry is not an address.
+    #[error("recipient '{value}' is not an e-mail address: {source}")]
+    Recipient {
+        /// The entry.
+        value: String,
+        /// lettre's reason.
+        source: lettre::address::AddressError,
+    },
+    /// The image part's content type (not expected to happen).
+    #[error("{0}")]
+    ContentType(#[from] lettre::message::header::ContentTypeErr),
+    /// lettre refused to assemble the message.
+    #[error("cannot build the message: {0}")]
+    Build(#[source] lettre::error::Error),
+}
 
 /// Most series drawn in the mail's graph (failing ones first).
 pub const MAX_GRAPHED: usize = 8;
@@ -198,7 +235,7 @@ pub fn compose(
     settings: &MailSettings,
     templates: &Templates,
     png: Vec<u8>,
-) -> Result<Composed, String> {
+) -> Result<Composed, MailError> {
     let tz = settings.tz;
     let show_local = tz != Tz::UTC;
     let started = state
@@ -297,7 +334,7 @@ pub fn graph(
     start: i64,
     end: i64,
     tz: Tz,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, MailError> {
     // Failing series in strong colours on top; the others muted grey behind them.
     let is_failing = |s: &Series| state.failing.iter().any(|r| r.series == s.name);
     let (failing, others): (Vec<Series>, Vec<Series>) =
@@ -350,27 +387,29 @@ pub fn graph(
         hide_legend: Some(false),
         ..GraphParams::default()
     };
-    render_png(&drawn, &params, tz).map_err(|e| e.to_string())
+    Ok(render_png(&drawn, &params, tz)?)
 }
 
 /// Builds the MIME message: multipart/alternative of text/plain and multipart/related
 /// (text/html + the inline image/png named by Content-ID). `now` dates it.
-pub fn to_message(c: &Composed, from: &str, now: i64) -> Result<Message, String> {
-    let from: Mailbox = from
-        .parse()
-        .map_err(|e| format!("email_from '{from}' is not an e-mail address: {e}"))?;
+pub fn to_message(c: &Composed, from: &str, now: i64) -> Result<Message, MailError> {
+    let from: Mailbox = from.parse().map_err(|source| MailError::Sender {
+        value: from.to_string(),
+        source,
+    })?;
     let mut b = Message::builder().from(from).subject(c.subject.clone());
     if c.to.is_empty() {
-        return Err("no recipients (set email_to in the rule or [alerting].email_to)".into());
+        return Err(MailError::NoRecipients);
     }
     for to in &c.to {
-        let mb: Mailbox = to
-            .parse()
-            .map_err(|e| format!("recipient '{to}' is not an e-mail address: {e}"))?;
+        let mb: Mailbox = to.parse().map_err(|source| MailError::Recipient {
+            value: to.clone(),
+            source,
+        })?;
         b = b.to(mb);
     }
     let date = std::time::UNIX_EPOCH + std::time::Duration::from_secs(now.max(0) as u64);
-    let png_type = ContentType::parse("image/png").map_err(|e| e.to_string())?;
+    let png_type = ContentType::parse("image/png")?;
     let body = MultiPart::alternative()
         .singlepart(SinglePart::plain(c.text.clone()))
         .multipart(
@@ -384,13 +423,15 @@ pub fn to_message(c: &Composed, from: &str, now: i64) -> Result<Message, String>
     b.date(date)
         .message_id(None)
         .multipart(body)
-        .map_err(|e| format!("cannot build the message: {e}"))
+        .map_err(MailError::Build)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::state::{step, tests::rule, Outcome, Reading};
+    use crate::alert::check::{Outcome, Reading};
+    use crate::alert::rule::tests::rule;
+    use crate::alert::state::step;
 
     fn settings() -> MailSettings {
         MailSettings {
@@ -487,6 +528,7 @@ mod tests {
         };
         assert!(to_message(&c, "a@b.c", 0)
             .unwrap_err()
+            .to_string()
             .contains("no recipients"));
         c.to = vec!["not an address".into()];
         assert!(to_message(&c, "a@b.c", 0).is_err());

@@ -12,7 +12,7 @@
 //! - [`mail`] + [`templates`] + [`format`](mod@format): composing the mail (text, HTML, PNG graph);
 //!   [`smtp`]: sending it with lettre.
 //! - [`scheduler`]: the loop tying these together; [`board`]: what it publishes for the
-//!   status pages (`crate::api::status`); [`cli`]: `carbonhound alerts check|preview`.
+//!   status pages (the HTTP API's `status` module); [`cli`]: `carbonhound alerts check|preview`.
 //!
 //! Behaviour, and where it differs from Hound:
 //! - **Value checked**: the last non-null value of each series of the target within the
@@ -46,6 +46,7 @@ pub mod backoff;
 pub mod board;
 pub mod check;
 pub mod cli;
+pub mod error;
 pub mod format;
 pub mod mail;
 pub mod rule;
@@ -60,6 +61,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub use board::Board;
+pub use error::AlertError;
 pub use rule::{Direction, Rule, RuleSet, RuleType};
 pub use scheduler::{AlertConfig, Clock, Scheduler};
 pub use state::{MailKind, RuleState, Status};
@@ -84,13 +86,19 @@ impl Alerting {
 
 /// Checks that `[alerting].email_from` and every `[alerting].email_to` are e-mail
 /// addresses (`a@b` or `Name <a@b>`); the error names the setting.
-pub fn check_mail_settings(settings: &Settings) -> Result<(), String> {
+pub fn check_mail_settings(settings: &Settings) -> Result<(), AlertError> {
     let from = &settings.alerting.email_from;
     from.parse::<lettre::message::Mailbox>()
-        .map_err(|e| format!("alerting.email_from '{from}' is not an e-mail address: {e}"))?;
+        .map_err(|source| AlertError::EmailFrom {
+            value: from.clone(),
+            source,
+        })?;
     for to in &settings.alerting.email_to {
         to.parse::<lettre::message::Mailbox>()
-            .map_err(|e| format!("alerting.email_to: '{to}' is not an e-mail address: {e}"))?;
+            .map_err(|source| AlertError::EmailTo {
+                value: to.clone(),
+                source,
+            })?;
     }
     Ok(())
 }
@@ -103,23 +111,24 @@ pub async fn start(
     settings: &Settings,
     source: Arc<dyn MetricSource>,
     cancel: CancellationToken,
-) -> Result<Alerting, String> {
+) -> Result<Alerting, AlertError> {
     let cfg = AlertConfig::from_settings(settings);
     check_mail_settings(settings)?;
     let mailer = smtp::Mailer::new(&settings.smtp)?;
     let state_dir = settings.state_dir();
     let board = Arc::new(Board::default());
     let b = board.clone();
-    let sched = tokio::task::spawn_blocking(move || -> Result<Scheduler, String> {
-        std::fs::create_dir_all(&state_dir)
-            .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
+    let sched = tokio::task::spawn_blocking(move || -> Result<Scheduler, AlertError> {
+        std::fs::create_dir_all(&state_dir).map_err(|source| AlertError::StateDir {
+            path: state_dir.clone(),
+            source,
+        })?;
         let db = statedb::StateDb::open(&state_dir)?;
         let s = Scheduler::new(cfg, source, db, scheduler::system_clock(), b);
         s.publish();
         Ok(s)
     })
-    .await
-    .map_err(|e| e.to_string())??;
+    .await??;
     let task = tokio::spawn(scheduler::run(sched, mailer, cancel));
     Ok(Alerting { board, task })
 }
@@ -148,16 +157,15 @@ pub fn preview(
     key: &str,
     kind: Option<MailKind>,
     now: i64,
-) -> Result<Preview, String> {
+) -> Result<Preview, AlertError> {
     let cfg = AlertConfig::from_settings(settings);
-    let rules = cfg.load_rules().map_err(|e| e.to_string())?;
+    let rules = cfg.load_rules()?;
     let Some(rule) = rules.find(key).cloned() else {
-        let names: Vec<&str> = rules.rules.iter().map(|r| r.name.as_str()).collect();
-        return Err(format!(
-            "no rule named '{key}' in {} (rules: {})",
-            cfg.rules_dir.display(),
-            names.join(", ")
-        ));
+        return Err(AlertError::NoSuchRule {
+            key: key.to_string(),
+            dir: cfg.rules_dir.clone(),
+            names: rules.rules.iter().map(|r| r.name.clone()).collect(),
+        });
     };
     let outcome = check::check(source, &cfg.query, &rule, now);
     let (mut st, _) = state::step(&rule, None, outcome, now);

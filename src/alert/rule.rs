@@ -505,8 +505,23 @@ pub fn load_dir(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A rule for the unit tests of the other alert modules: `Load high` on `a.b`.
+    pub(crate) fn rule(threshold: f64, direction: Direction) -> Rule {
+        Rule {
+            name: "Load high".into(),
+            slug: "load-high".into(),
+            target: "a.b".into(),
+            threshold,
+            direction,
+            rule_type: RuleType::Alert,
+            email_to: vec![],
+            runbook: None,
+            source: "t.toml:1".into(),
+        }
+    }
 
     fn parse(text: &str) -> Result<Vec<Rule>, RuleErrors> {
         parse_rules(Path::new("alerts.d/t.toml"), text, 64)

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::board::{Board, RuleView, Snapshot, HISTORY_SHOWN};
 use super::check::{self, QueryContext};
 use super::format;
-use super::mail::{self, MailSettings, GRAPH_SPAN};
+use super::mail::{self, MailError, MailSettings, GRAPH_SPAN};
 use super::rule::{self, Rule, RuleSet};
 use super::smtp::Mailer;
 use super::state::{self, MailKind, RuleState, Status};
@@ -54,7 +54,6 @@ pub struct AlertConfig {
 impl AlertConfig {
     /// From the server's settings.
     pub fn from_settings(s: &Settings) -> AlertConfig {
-        let api = crate::server::api_config(s);
         AlertConfig {
             rules_dir: s.alerting.rules_dir.clone(),
             interval: s.alerting.interval,
@@ -62,14 +61,10 @@ impl AlertConfig {
                 from: s.alerting.email_from.clone(),
                 default_to: s.alerting.email_to.clone(),
                 base_url: s.alerting.base_url.clone(),
-                tz: api.tz,
+                tz: s.query.timezone,
             },
-            query: QueryContext {
-                limits: api.limits.clone(),
-                tz: api.tz,
-                timeout: api.timeout,
-            },
-            max_depth: api.limits.max_depth,
+            query: QueryContext::from_settings(&s.query),
+            max_depth: s.query.max_expression_depth,
             templates: Templates::new(&s.alerting.templates_dir),
         }
     }
@@ -93,7 +88,7 @@ pub struct Pending {
     /// Recipients, for logs and history.
     pub to: Vec<String>,
     /// The message, or why it could not be composed.
-    pub message: Result<Message, String>,
+    pub message: Result<Message, MailError>,
 }
 
 /// The alert loop's state: rules, database, clock.
@@ -303,7 +298,9 @@ impl Scheduler {
 
     /// Records the outcome of sending each pending mail: a delivered mail moves the state
     /// on ([`state::delivered`]); a failed one is logged and left due for the next check.
-    /// Then flushes the database. Blocking.
+    /// Then flushes the database. Blocking. A failure comes as its text (a [`MailError`] or
+    /// [`super::smtp::SmtpError`] shown): that text is what the state keeps as `mail_error`
+    /// and compares, so one error repeated is recorded once.
     pub fn settle(&mut self, results: Vec<(Pending, Result<(), String>)>) {
         for (p, result) in results {
             let now = (self.clock)();
@@ -381,7 +378,7 @@ impl Scheduler {
             .map(|p| {
                 let r = match &p.message {
                     Ok(_) => send(&p),
-                    Err(e) => Err(e.clone()),
+                    Err(e) => Err(e.to_string()),
                 };
                 if r.is_ok() {
                     sent.push((p.subject.clone(), p.kind));
@@ -425,10 +422,10 @@ pub async fn run(sched: Scheduler, mailer: Mailer, cancel: CancellationToken) {
             }
         };
         let mut results = Vec::with_capacity(pending.len());
-        for mut p in pending {
-            let r = match std::mem::replace(&mut p.message, Err("sent".into())) {
-                Ok(m) => mailer.send(m).await,
-                Err(e) => Err(e),
+        for p in pending {
+            let r = match &p.message {
+                Ok(m) => mailer.send(m.clone()).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
             };
             results.push((p, r));
             if cancel.is_cancelled() {
@@ -529,7 +526,7 @@ mod tests {
             }
             let s = sched.as_mut().unwrap();
             for (subject, kind) in
-                s.round_with(|p| p.message.as_ref().map(|_| ()).map_err(|e| e.clone()))
+                s.round_with(|p| p.message.as_ref().map(|_| ()).map_err(|e| e.to_string()))
             {
                 sent.push((t - t0, subject, kind));
             }

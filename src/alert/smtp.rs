@@ -9,7 +9,32 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::config::SmtpSettings;
+use crate::config::{SmtpSettings, SmtpTls};
+
+/// Why a mail did not go out, or the client could not be built. The text is what the log,
+/// the alert history and the status page show, so it names the server.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpError {
+    /// `[smtp].tls` is `starttls` or `tls` and rustls could not be set up for `[smtp].host`.
+    #[error("smtp tls: {0}")]
+    Tls(#[source] lettre::transport::smtp::Error),
+    /// The server refused the connection, the login or the message.
+    #[error("SMTP {server}: {source}")]
+    Send {
+        /// `host:port`.
+        server: String,
+        /// lettre's reason (includes the server's reply).
+        source: lettre::transport::smtp::Error,
+    },
+    /// The whole exchange took longer than four times `[smtp].timeout`.
+    #[error("SMTP {server}: no answer within {after:?}")]
+    Timeout {
+        /// `host:port`.
+        server: String,
+        /// The bound that passed.
+        after: Duration,
+    },
+}
 
 /// An SMTP client for the configured server.
 #[derive(Clone)]
@@ -21,32 +46,23 @@ pub struct Mailer {
 
 impl Mailer {
     /// A client for `s`. Fails only if the TLS settings cannot be built.
-    pub fn new(s: &SmtpSettings) -> Result<Mailer, String> {
-        let tls = match s.tls.as_str() {
-            "none" => Tls::None,
-            "starttls" => Tls::Required(
-                TlsParameters::new(s.host.clone()).map_err(|e| format!("smtp tls: {e}"))?,
-            ),
-            "tls" => Tls::Wrapper(
-                TlsParameters::new(s.host.clone()).map_err(|e| format!("smtp tls: {e}"))?,
-            ),
-            other => {
-                return Err(format!(
-                    "smtp.tls must be none, starttls or tls, not '{other}'"
-                ))
+    pub fn new(s: &SmtpSettings) -> Result<Mailer, SmtpError> {
+        let tls = match s.tls {
+            SmtpTls::None => Tls::None,
+            SmtpTls::StartTls => {
+                Tls::Required(TlsParameters::new(s.host.clone()).map_err(SmtpError::Tls)?)
+            }
+            SmtpTls::Tls => {
+                Tls::Wrapper(TlsParameters::new(s.host.clone()).map_err(SmtpError::Tls)?)
             }
         };
-        let timeout = if s.timeout.is_zero() {
-            Duration::from_secs(30)
-        } else {
-            s.timeout
-        };
+        let timeout = s.timeout;
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone())
             .port(s.port)
             .tls(tls)
             .timeout(Some(timeout));
-        if !s.username.is_empty() {
-            b = b.credentials(Credentials::new(s.username.clone(), s.password.clone()));
+        if let Some(user) = &s.username {
+            b = b.credentials(Credentials::new(user.clone(), s.password.clone()));
         }
         Ok(Mailer {
             transport: b.build(),
@@ -57,15 +73,18 @@ impl Mailer {
 
     /// Sends `msg`; the error names the server and what failed. The whole exchange is
     /// bounded by four times the timeout.
-    pub async fn send(&self, msg: Message) -> Result<(), String> {
-        match tokio::time::timeout(self.timeout * 4, self.transport.send(msg)).await {
+    pub async fn send(&self, msg: Message) -> Result<(), SmtpError> {
+        let after = self.timeout * 4;
+        match tokio::time::timeout(after, self.transport.send(msg)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("SMTP {}: {e}", self.server)),
-            Err(_) => Err(format!(
-                "SMTP {}: no answer within {:?}",
-                self.server,
-                self.timeout * 4
-            )),
+            Ok(Err(source)) => Err(SmtpError::Send {
+                server: self.server.clone(),
+                source,
+            }),
+            Err(_) => Err(SmtpError::Timeout {
+                server: self.server.clone(),
+                after,
+            }),
         }
     }
 }

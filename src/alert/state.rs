@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::backoff;
+use super::check::{Outcome, Reading, WINDOW};
 use super::rule::Rule;
 
 /// Most failing series kept in the state and listed in a mail; the rest are counted.
@@ -44,31 +45,6 @@ impl Status {
             Status::Error => "error",
         }
     }
-}
-
-/// The last non-null value of one series in the check window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Reading {
-    /// The series name (as `/render` names it).
-    pub series: String,
-    /// Its last non-null value.
-    pub value: f64,
-    /// Timestamp of that value (epoch seconds).
-    pub at: i64,
-}
-
-/// The result of evaluating a rule's target once.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Evaluated: one reading per series that had a value; `series` counts all series.
-    Checked {
-        /// Readings of the series with data.
-        readings: Vec<Reading>,
-        /// Series the target gave, with or without data.
-        series: usize,
-    },
-    /// Evaluation failed (parse or evaluation error, timeout).
-    Error(String),
 }
 
 /// One failure, from its first failing check to the recovery mail.
@@ -143,7 +119,7 @@ fn classify(
                 } else {
                     format!(
                         "none of {series} series had a value in the last {} minutes",
-                        super::check::WINDOW / 60
+                        WINDOW / 60
                     )
                 };
                 return (Status::NoData, None, 0, series, Vec::new(), 0, m);
@@ -267,23 +243,11 @@ pub fn delivered(state: &mut RuleState, kind: MailKind, now: i64) {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::alert::rule::{Direction, RuleType};
+    use crate::alert::rule::Direction;
 
-    pub(crate) fn rule(threshold: f64, direction: Direction) -> Rule {
-        Rule {
-            name: "Load high".into(),
-            slug: "load-high".into(),
-            target: "a.b".into(),
-            threshold,
-            direction,
-            rule_type: RuleType::Alert,
-            email_to: vec![],
-            runbook: None,
-            source: "t.toml:1".into(),
-        }
-    }
+    use crate::alert::rule::tests::rule;
 
     fn values(v: &[f64]) -> Outcome {
         Outcome::Checked {

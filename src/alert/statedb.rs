@@ -6,7 +6,7 @@
 //! [`MAX_HISTORY`] events per rule. Only the scheduler holds this; status pages read the
 //! snapshot it publishes. Writes nothing outside its directory.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,16 +41,44 @@ fn history_prefix(name: &str) -> Vec<u8> {
     k
 }
 
+/// Why the alert state database could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateDbError {
+    /// sled refused the directory: most often another carbonhound holds it.
+    #[error("cannot open alert state in {}: {source}", dir.display())]
+    Open {
+        /// `data_dir/state`.
+        dir: PathBuf,
+        /// sled's reason.
+        source: sled::Error,
+    },
+    /// Writing a rule's state failed (disk full, I/O error).
+    #[error("cannot store alert state: {0}")]
+    State(#[source] sled::Error),
+    /// Writing a history event failed.
+    #[error("cannot store alert history: {0}")]
+    History(#[source] sled::Error),
+    /// Any other sled failure (opening a tree, generating an id).
+    #[error("{0}")]
+    Sled(#[from] sled::Error),
+    /// A state or event that cannot be encoded as JSON (not expected to happen).
+    #[error("{0}")]
+    Encode(#[from] serde_json::Error),
+}
+
 impl StateDb {
     /// Opens (creating) the database in `dir`. Fails if another process holds it.
-    pub fn open(dir: &Path) -> Result<StateDb, String> {
+    pub fn open(dir: &Path) -> Result<StateDb, StateDbError> {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(CACHE_BYTES)
             .open()
-            .map_err(|e| format!("cannot open alert state in {}: {e}", dir.display()))?;
-        let rules = db.open_tree("rules").map_err(|e| e.to_string())?;
-        let history = db.open_tree("history").map_err(|e| e.to_string())?;
+            .map_err(|source| StateDbError::Open {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
+        let rules = db.open_tree("rules")?;
+        let history = db.open_tree("history")?;
         Ok(StateDb { db, rules, history })
     }
 
@@ -74,24 +102,24 @@ impl StateDb {
     }
 
     /// Stores the state of rule `name`.
-    pub fn save(&self, name: &str, state: &RuleState) -> Result<(), String> {
-        let json = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+    pub fn save(&self, name: &str, state: &RuleState) -> Result<(), StateDbError> {
+        let json = serde_json::to_vec(state)?;
         self.rules
             .insert(name.as_bytes(), json)
-            .map_err(|e| format!("cannot store alert state: {e}"))?;
+            .map_err(StateDbError::State)?;
         Ok(())
     }
 
     /// Appends an event to rule `name`'s history, dropping the oldest beyond [`MAX_HISTORY`].
-    pub fn record(&self, name: &str, event: &Event) -> Result<(), String> {
-        let id = self.db.generate_id().map_err(|e| e.to_string())?;
+    pub fn record(&self, name: &str, event: &Event) -> Result<(), StateDbError> {
+        let id = self.db.generate_id()?;
         let mut key = history_prefix(name);
         key.extend_from_slice(&(event.at.max(0) as u64).to_be_bytes());
         key.extend_from_slice(&id.to_be_bytes());
-        let json = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+        let json = serde_json::to_vec(event)?;
         self.history
             .insert(key, json)
-            .map_err(|e| format!("cannot store alert history: {e}"))?;
+            .map_err(StateDbError::History)?;
         let prefix = history_prefix(name);
         let count = self.history.scan_prefix(&prefix).keys().count();
         if count > MAX_HISTORY {
@@ -132,8 +160,10 @@ impl StateDb {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::check::{Outcome, Reading};
+    use crate::alert::rule::tests::rule;
     use crate::alert::rule::Direction;
-    use crate::alert::state::{step, tests::rule, Outcome, Reading};
+    use crate::alert::state::step;
 
     #[test]
     fn state_and_history_survive_reopening() {

@@ -37,11 +37,39 @@ fn new_env<'a>() -> Environment<'a> {
     env
 }
 
-fn builtin_env<'a>() -> Result<Environment<'a>, String> {
+/// Why no template rendered: a built-in one is broken (a bug of ours), or the built-in set
+/// failed to render with this context.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// A compiled-in template does not compile.
+    #[error("built-in template {name}: {source}")]
+    Builtin {
+        /// The template's file name.
+        name: String,
+        /// minijinja's reason.
+        source: minijinja::Error,
+    },
+    /// Rendering the built-in template failed.
+    #[error("template {name}: {source:#}")]
+    Render {
+        /// The template's file name.
+        name: String,
+        /// minijinja's reason, with its chain.
+        source: minijinja::Error,
+    },
+}
+
+fn builtin(name: &str) -> impl FnOnce(minijinja::Error) -> TemplateError + '_ {
+    move |source| TemplateError::Builtin {
+        name: name.to_string(),
+        source,
+    }
+}
+
+fn builtin_env<'a>() -> Result<Environment<'a>, TemplateError> {
     let mut env = new_env();
     for (name, src) in BUILTIN {
-        env.add_template(name, src)
-            .map_err(|e| format!("built-in template {name}: {e}"))?;
+        env.add_template(name, src).map_err(builtin(name))?;
     }
     Ok(env)
 }
@@ -75,7 +103,7 @@ impl Templates {
     /// Renders template `name` with `ctx`. Each override from the templates folder that
     /// compiles replaces its built-in twin (one that does not is logged and skipped); if the
     /// result fails to render, the built-in set renders instead (and the problem is logged).
-    pub fn render<S: Serialize>(&self, name: &str, ctx: &S) -> Result<String, String> {
+    pub fn render<S: Serialize>(&self, name: &str, ctx: &S) -> Result<String, TemplateError> {
         let mut env = new_env();
         let mut overridden = false;
         for (n, builtin) in BUILTIN {
@@ -91,8 +119,7 @@ impl Templates {
                     ),
                 }
             }
-            env.add_template(n, builtin)
-                .map_err(|e| format!("built-in template {n}: {e}"))?;
+            env.add_template(n, builtin).map_err(self::builtin(n))?;
         }
         if overridden {
             match env.get_template(name).and_then(|t| t.render(ctx)) {
@@ -106,7 +133,10 @@ impl Templates {
         let env = builtin_env()?;
         env.get_template(name)
             .and_then(|t| t.render(ctx))
-            .map_err(|e| format!("template {name}: {e:#}"))
+            .map_err(|source| TemplateError::Render {
+                name: name.to_string(),
+                source,
+            })
     }
 }
 
@@ -125,7 +155,8 @@ mod tests {
         // A broken override falls back to the built-in template.
         std::fs::write(dir.path().join("alert.txt"), "broken {{ x ").unwrap();
         let fallback = t2.render("alert.txt", &ctx);
-        assert_eq!(fallback, t.render("alert.txt", &ctx));
+        let text = |r: Result<String, TemplateError>| r.map_err(|e| e.to_string());
+        assert_eq!(text(fallback), text(t.render("alert.txt", &ctx)));
         // html is escaped.
         std::fs::write(dir.path().join("page.html"), "{{ x }}").unwrap();
         std::fs::write(dir.path().join("status.html"), "{% extends 'page.html' %}").unwrap();

@@ -9,6 +9,7 @@
 pub mod events;
 pub mod formats;
 pub mod functions;
+pub mod health;
 pub mod metrics;
 pub mod params;
 pub mod render;
@@ -25,6 +26,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono_tz::Tz;
 
+use crate::config::Settings;
 use crate::events::EventStore;
 use crate::query::{EvalError, QueryLimits};
 use crate::store::{LocalSource, Store};
@@ -42,6 +44,24 @@ pub struct ApiConfig {
     pub max_targets: usize,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+}
+
+impl ApiConfig {
+    /// The API settings of `[query]`: zone, limits, timeout, targets and body size.
+    pub fn from_settings(settings: &Settings) -> ApiConfig {
+        let q = &settings.query;
+        ApiConfig {
+            tz: q.timezone,
+            limits: QueryLimits {
+                max_series_per_target: q.max_series_per_target,
+                max_points: q.max_points_per_response,
+                max_depth: q.max_expression_depth,
+            },
+            timeout: q.request_timeout,
+            max_targets: q.max_targets,
+            max_body_bytes: q.max_body_bytes,
+        }
+    }
 }
 
 impl Default for ApiConfig {

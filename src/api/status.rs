@@ -47,7 +47,7 @@ impl StatusState {
         StatusState {
             board,
             templates: Templates::new(&settings.alerting.templates_dir),
-            tz: settings.query.timezone.parse().unwrap_or(Tz::UTC),
+            tz: settings.query.timezone,
             interval: settings.alerting.interval,
             rules_dir: settings.alerting.rules_dir.display().to_string(),
             default_to: settings.alerting.email_to.clone(),

@@ -2,16 +2,26 @@
 //! environment variables, read with the `config` crate; and carbon's own
 //! `storage-schemas.conf` / `storage-aggregation.conf` (see [`schemas`]).
 //!
-//! This module knows nothing of the rest of the server: it turns text into typed settings and
-//! says clearly, with the file and line, what it could not read.
+//! This module knows nothing of the rest of the server (it imports only the whisper types it
+//! parses into): it turns text into typed settings once, at load, and says clearly, with the
+//! file, line or key, what it could not read. Nothing downstream re-parses a setting.
 
+pub mod error;
 pub mod ini;
 pub mod schemas;
+pub mod value;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+pub use error::ConfigError;
+pub use value::{parse_duration, SmtpTls, ValueError};
+
+use crate::whisper::Preallocation;
+use schemas::{SchemaError, StorageRules};
 
 /// The defaults compiled into the binary; `examples/carbonhound.toml` documents every key.
 pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
@@ -39,18 +49,20 @@ pub struct Settings {
 /// `[carbon]`: the listeners and carbon's storage rule files.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CarbonSettings {
-    /// Plaintext protocol over TCP (`host:port`, "" disables).
+    /// Plaintext protocol over TCP (`host:port`, "" disables; the form is checked at load,
+    /// the host resolved when the listener binds).
     pub plaintext_tcp: String,
     /// Plaintext protocol over UDP, one or more lines per datagram ("" disables).
     pub plaintext_udp: String,
     /// Pickle protocol over TCP ("" disables).
     pub pickle_tcp: String,
-    /// Path of a carbon `storage-schemas.conf`; empty for the embedded default.
-    #[serde(default)]
-    pub schemas: String,
-    /// Path of a carbon `storage-aggregation.conf`; empty for the embedded default.
-    #[serde(default)]
-    pub aggregation: String,
+    /// Path of a carbon `storage-schemas.conf`; `None` (`""` in the file) for the embedded
+    /// default.
+    #[serde(default, deserialize_with = "value::optional_path")]
+    pub schemas: Option<PathBuf>,
+    /// Path of a carbon `storage-aggregation.conf`; `None` (`""`) for the embedded default.
+    #[serde(default, deserialize_with = "value::optional_path")]
+    pub aggregation: Option<PathBuf>,
     /// Longest plaintext line, in bytes.
     pub max_line_length: usize,
     /// Largest pickle frame, in bytes.
@@ -58,7 +70,7 @@ pub struct CarbonSettings {
     /// TCP connections served at once; more wait in the accept queue.
     pub max_connections: usize,
     /// Interval of the self metrics; zero disables them.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "value::duration")]
     pub stats_interval: Duration,
     /// Prefix of the self metrics (`carbon.agents`), followed by the host name.
     pub stats_prefix: String,
@@ -75,12 +87,13 @@ pub struct CacheSettings {
     pub max_creates_per_second: u32,
     /// Shortest time between the starts of two passes of one persister thread; zero writes
     /// continuously.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "value::duration")]
     pub write_interval: Duration,
-    /// `fallocate`, `zero` or `sparse`.
-    pub preallocation: String,
+    /// How new files reserve their space: `fallocate`, `zero` or `sparse`.
+    #[serde(deserialize_with = "value::preallocation")]
+    pub preallocation: Preallocation,
     /// How often the metric index rescans the data directory.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "value::duration")]
     pub index_rescan_interval: Duration,
 }
 
@@ -94,8 +107,10 @@ pub struct HttpSettings {
 /// `[query]`: render defaults and limits.
 #[derive(Debug, Clone, Deserialize)]
 pub struct QuerySettings {
-    /// IANA time zone name used when a request has no `tz`.
-    pub timezone: String,
+    /// Time zone used when a request has no `tz` (an IANA name in the file, as
+    /// graphite-web's `TIME_ZONE`).
+    #[serde(deserialize_with = "value::time_zone")]
+    pub timezone: Tz,
     /// Most `target`s in one request (HTTP 400 beyond).
     pub max_targets: usize,
     /// Most series one path expression may match (HTTP 400 beyond).
@@ -105,7 +120,7 @@ pub struct QuerySettings {
     /// Deepest nesting of function calls in a target (HTTP 400 beyond).
     pub max_expression_depth: usize,
     /// Longest time a request may take (HTTP 503 beyond).
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "value::duration")]
     pub request_timeout: Duration,
     /// Largest POST body, in bytes (HTTP 413 beyond).
     pub max_body_bytes: usize,
@@ -119,7 +134,7 @@ pub struct AlertingSettings {
     /// Folder of user-editable templates; built-in templates fill any gap.
     pub templates_dir: PathBuf,
     /// How often every rule is evaluated.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "value::duration")]
     pub interval: Duration,
     /// Sender address of alert mail.
     pub email_from: String,
@@ -137,46 +152,26 @@ pub struct SmtpSettings {
     /// SMTP server port.
     pub port: u16,
     /// `none`, `starttls` or `tls`.
-    pub tls: String,
-    /// Login name; empty for no authentication.
-    #[serde(default)]
-    pub username: String,
+    pub tls: SmtpTls,
+    /// Login name; `None` (`""` in the file) for no authentication.
+    #[serde(default, deserialize_with = "value::non_empty")]
+    pub username: Option<String>,
     /// Password for `username`.
     #[serde(default)]
     pub password: String,
-    /// Connection and command timeout.
-    #[serde(deserialize_with = "de_duration")]
+    /// Connection and command timeout; never zero (`"0s"` in the file reads as lettre's
+    /// usual 30 s).
+    #[serde(deserialize_with = "value::smtp_timeout")]
     pub timeout: Duration,
 }
-
-/// Parses durations such as `60s`, `5m`, `1h 30m`, `500ms` (humantime's syntax).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration '{s}': {e}"))
-}
-
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
-}
-
-/// A setting that could not be read, with the source it came from.
-#[derive(Debug)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 impl Settings {
     /// Loads settings: the embedded defaults, then `file` if given (TOML), then environment
     /// variables `CARBONHOUND_<SECTION>__<KEY>` (e.g. `CARBONHOUND_SMTP__PORT=2525`,
     /// `CARBONHOUND_DATA_DIR=/var/lib/carbonhound`; lists comma-separated).
     ///
-    /// Errors name the file or variable and the key that failed.
+    /// Every value is parsed here, once: errors name the file or variable and the key that
+    /// failed, and nothing later falls back to a default.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
         Self::load_with_env(file, true)
     }
@@ -188,10 +183,9 @@ impl Settings {
             Config::builder().add_source(File::from_str(DEFAULTS_TOML, FileFormat::Toml));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
+                return Err(ConfigError::MissingFile {
+                    path: path.to_path_buf(),
+                });
             }
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }
@@ -205,12 +199,7 @@ impl Settings {
                     .try_parsing(true),
             );
         }
-        let cfg = builder
-            .build()
-            .map_err(|e| ConfigError(format!("reading settings: {e}")))?;
-        let settings: Settings = cfg
-            .try_deserialize()
-            .map_err(|e| ConfigError(format!("reading settings: {e}")))?;
+        let settings: Settings = builder.build()?.try_deserialize()?;
         settings.check()?;
         Ok(settings)
     }
@@ -220,38 +209,40 @@ impl Settings {
         Self::load_with_env(None, false).expect("embedded defaults are valid")
     }
 
+    /// The checks that span more than one value's syntax: ranges and listen addresses.
     fn check(&self) -> Result<(), ConfigError> {
-        if !matches!(self.smtp.tls.as_str(), "none" | "starttls" | "tls") {
-            return Err(ConfigError(format!(
-                "smtp.tls must be none, starttls or tls, not '{}'",
-                self.smtp.tls
-            )));
-        }
-        if !matches!(
-            self.cache.preallocation.as_str(),
-            "fallocate" | "zero" | "sparse"
-        ) {
-            return Err(ConfigError(format!(
-                "cache.preallocation must be fallocate, zero or sparse, not '{}'",
-                self.cache.preallocation
-            )));
-        }
+        let invalid = |key: &'static str, reason: &str| ConfigError::Invalid {
+            key,
+            reason: reason.to_string(),
+        };
         if self.cache.writers == 0 {
-            return Err(ConfigError("cache.writers must be at least 1".into()));
+            return Err(invalid("cache.writers", "must be at least 1"));
         }
         if self.cache.max_size == 0 {
-            return Err(ConfigError("cache.max_size must be at least 1".into()));
-        }
-        if self.query.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(ConfigError(format!(
-                "query.timezone '{}' is not a known time zone",
-                self.query.timezone
-            )));
+            return Err(invalid("cache.max_size", "must be at least 1"));
         }
         if self.alerting.interval.is_zero() {
-            return Err(ConfigError("alerting.interval must be more than 0s".into()));
+            return Err(invalid("alerting.interval", "must be more than 0s"));
+        }
+        let listeners = [
+            ("carbon.plaintext_tcp", &self.carbon.plaintext_tcp, true),
+            ("carbon.plaintext_udp", &self.carbon.plaintext_udp, true),
+            ("carbon.pickle_tcp", &self.carbon.pickle_tcp, true),
+            ("http.listen", &self.http.listen, false),
+        ];
+        for (key, value, may_be_off) in listeners {
+            value::check_listen(value, may_be_off).map_err(|reason| invalid(key, &reason))?;
         }
         Ok(())
+    }
+
+    /// Reads the storage rule files `[carbon].schemas` and `[carbon].aggregation` name (the
+    /// embedded carbon defaults where they are unset). Errors name the file and line.
+    pub fn storage_rules(&self) -> Result<StorageRules, SchemaError> {
+        StorageRules::load(
+            self.carbon.schemas.as_deref(),
+            self.carbon.aggregation.as_deref(),
+        )
     }
 
     /// Where whisper files live: `data_dir/whisper`.
@@ -279,8 +270,36 @@ mod tests {
         assert_eq!(s.alerting.interval, Duration::from_secs(60));
         assert_eq!(s.smtp.host, "localhost");
         assert_eq!(s.smtp.port, 25);
-        assert_eq!(s.smtp.tls, "none");
+        assert_eq!(s.smtp.tls, SmtpTls::None);
         assert_eq!(s.alerting.email_to, vec!["root@localhost".to_string()]);
+        assert_eq!(s.cache.preallocation, Preallocation::Fallocate);
+        assert_eq!(s.query.timezone, Tz::UTC);
+        assert_eq!(s.carbon.schemas, None, "\"\" is the embedded default");
+        assert_eq!(s.smtp.username, None, "\"\" is no login");
+    }
+
+    #[test]
+    fn typed_values_parse_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[carbon]\nschemas = \"/etc/carbon/storage-schemas.conf\"\nplaintext_udp = \"\"\n\
+             [cache]\npreallocation = \"sparse\"\n[query]\ntimezone = \"Europe/Berlin\"\n\
+             [smtp]\ntls = \"tls\"\nusername = \"ops\"\ntimeout = \"0s\"\n[http]\nlisten = \"localhost:0\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_with_env(Some(&path), false).unwrap();
+        assert_eq!(
+            s.carbon.schemas.as_deref(),
+            Some(Path::new("/etc/carbon/storage-schemas.conf"))
+        );
+        assert_eq!(s.carbon.plaintext_udp, "");
+        assert_eq!(s.cache.preallocation, Preallocation::Sparse);
+        assert_eq!(s.query.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(s.smtp.tls, SmtpTls::Tls);
+        assert_eq!(s.smtp.username.as_deref(), Some("ops"));
+        assert_eq!(s.smtp.timeout, Duration::from_secs(30), "0s reads as 30s");
     }
 
     #[test]
@@ -325,7 +344,7 @@ mod tests {
         let s = Settings::load_with_env(Some(&path), false).unwrap();
         assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(s.smtp.port, 2525);
-        assert_eq!(s.smtp.tls, "starttls");
+        assert_eq!(s.smtp.tls, SmtpTls::StartTls);
         assert_eq!(s.http.listen, "127.0.0.1:8080");
     }
 
@@ -343,6 +362,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("soon"), "{e}");
+        for (text, key) in [
+            ("[query]\ntimezone = \"Mars/Olympus\"\n", "query.timezone"),
+            ("[cache]\npreallocation = \"lazy\"\n", "cache.preallocation"),
+            ("[http]\nlisten = \"8080\"\n", "http.listen"),
+            (
+                "[carbon]\npickle_tcp = \"localhost\"\n",
+                "carbon.pickle_tcp",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = Settings::load_with_env(Some(&path), false)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{e}");
+        }
         let e = Settings::load_with_env(Some(&dir.path().join("missing.toml")), false)
             .unwrap_err()
             .to_string();

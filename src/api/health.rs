@@ -1,0 +1,69 @@
+//! `GET /health`: a liveness answer with the store's, the cache's and the listeners'
+//! counters, for monitoring (monit, load balancers). Reads counters only; never blocks on
+//! the store or the disk.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::routing::get;
+use axum::Router;
+
+use super::respond;
+use crate::carbon::stats::ListenerStats;
+use crate::carbon::CarbonStats;
+use crate::store::Store;
+
+/// The `/health` route: `{"status": "ok", "uptime_seconds", "store": {metricsReceived,
+/// committedPoints, updateOperations, creates, errors, droppedPoints, droppedOutOfRetention},
+/// "cache": {size, queues, max_size}, "listeners": {plaintext_tcp: {points, connections,
+/// errors, malformed, …}, plaintext_udp: …, pickle_tcp: …}}`. Counters count since start
+/// (the self metrics give per-interval values); sizes are now. Uptime counts from this call.
+pub fn router(store: Arc<Store>, carbon: Arc<CarbonStats>) -> Router {
+    let started = Instant::now();
+    let handler = move || {
+        let store = store.clone();
+        let carbon = carbon.clone();
+        async move {
+            let body = report(&store, &carbon, started);
+            respond("application/json", body.to_string())
+        }
+    };
+    Router::new().route("/health", get(handler))
+}
+
+fn listener(l: &ListenerStats) -> serde_json::Value {
+    serde_json::Value::Object(
+        l.snapshot()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into()))
+            .collect(),
+    )
+}
+
+fn report(store: &Store, carbon: &CarbonStats, started: Instant) -> serde_json::Value {
+    let s = &store.stats;
+    serde_json::json!({
+        "status": "ok",
+        "uptime_seconds": started.elapsed().as_secs_f64(),
+        "store": {
+            "metricsReceived": s.metrics_received.load(Relaxed),
+            "committedPoints": s.committed_points.load(Relaxed),
+            "updateOperations": s.update_operations.load(Relaxed),
+            "creates": s.creates.load(Relaxed),
+            "errors": s.errors.load(Relaxed),
+            "droppedPoints": s.dropped_points.load(Relaxed),
+            "droppedOutOfRetention": s.dropped_out_of_retention.load(Relaxed),
+        },
+        "cache": {
+            "size": store.cache.size(),
+            "queues": store.cache.queues(),
+            "max_size": store.cache.max_size(),
+        },
+        "listeners": {
+            "plaintext_tcp": listener(&carbon.plaintext_tcp),
+            "plaintext_udp": listener(&carbon.plaintext_udp),
+            "pickle_tcp": listener(&carbon.pickle_tcp),
+        },
+    })
+}
