@@ -160,7 +160,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     tracing::info!("event store: {} events", events.len());
     // What the alert rules evaluate against: the metric store with the event store (the
     // API's state carries both too, for /render and /events).
-    let source = crate::store::LocalSource {
+    let source = crate::query::LocalSource {
         metrics: store.clone(),
         events: Some(events.clone()),
     };

@@ -28,8 +28,9 @@ use chrono_tz::Tz;
 
 use crate::config::Settings;
 use crate::events::EventStore;
+use crate::query::LocalSource;
 use crate::query::{EvalError, QueryLimits};
-use crate::store::{LocalSource, Store};
+use crate::store::Store;
 
 /// What the API needs beyond the store.
 #[derive(Debug, Clone)]

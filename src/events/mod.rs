@@ -9,7 +9,7 @@
 //! the render function in `query::functions::events`.
 //!
 //! `carbonhound serve` opens the store, hands it to whoever needs it — the API's state
-//! (`/events`), and the [`crate::store::LocalSource`] that `/render` and the alert scheduler
+//! (`/events`), and the [`crate::query::LocalSource`] that `/render` and the alert scheduler
 //! evaluate against (`events()`) — and flushes it at shutdown. A process that opens none (`carbonhound alerts check`, tests that
 //! evaluate in-process) has no events: `events()` then refuses with a clear error.
 //!

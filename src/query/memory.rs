@@ -167,7 +167,8 @@ mod tests {
 
     use super::*;
     use crate::events::EventStore;
-    use crate::store::{LocalSource, Store};
+    use crate::query::LocalSource;
+    use crate::store::Store;
     use crate::whisper::Preallocation;
 
     /// The memory source answers as the local store does for the same points and events.

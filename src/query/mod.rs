@@ -10,6 +10,7 @@ pub mod ast;
 pub mod attime;
 pub mod eval;
 pub mod functions;
+pub mod local;
 pub mod memory;
 pub mod parse;
 pub mod pyfmt;
@@ -19,6 +20,7 @@ pub mod source;
 
 pub use ast::Expr;
 pub use eval::{EvalContext, EvalError, QueryLimits, RequestState, Value};
+pub use local::LocalSource;
 pub use memory::MemorySource;
 pub use parse::{parse_target, ParseError};
 pub use series::Series;

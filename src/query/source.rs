@@ -1,6 +1,6 @@
 //! [`MetricSource`]: everything query evaluation reads, and the only way it reads. The local
 //! store (cache ∪ whisper, [`crate::store::Store`], with the event store beside it in
-//! [`crate::store::LocalSource`]) implements it; so can a cluster of peers merged, or the
+//! [`crate::query::LocalSource`]) implements it; so can a cluster of peers merged, or the
 //! in-memory [`super::MemorySource`] of the tests. `query` never knows whether a series came
 //! from disk or from a peer.
 //!

@@ -4,7 +4,7 @@
 //!
 //! The store never parses a protocol and never evaluates a target: listeners hand it points
 //! ([`Store::insert`]), the query side asks it for series ([`Store::fetch`]) and names
-//! ([`Store::find`]) through [`crate::query::MetricSource`] ([`source`]).
+//! ([`Store::find`]); `query` wraps it as a `MetricSource` (`query::LocalSource`).
 
 pub mod cache;
 pub mod glob;
@@ -12,7 +12,6 @@ pub mod index;
 pub mod layout;
 pub mod persister;
 pub mod readers;
-pub mod source;
 pub mod tags;
 
 use std::path::{Path, PathBuf};
@@ -26,7 +25,6 @@ use crate::whisper::{AggregationMethod, FetchResult, Header, Preallocation, Whis
 
 pub use cache::Cache;
 pub use index::{FoundNode, MetricIndex};
-pub use source::LocalSource;
 pub use tags::TagIndex;
 
 /// Counters of the store, read by the self metrics (`carbon.agents.<host>.*`) and `/health`.

@@ -1,15 +1,17 @@
 //! The local [`MetricSource`]: this process's metric store (cache ∪ whisper) answering query
 //! evaluation, and [`LocalSource`], which carries the event store beside it for `events()`.
 //!
-//! Owns no data: it only forwards to [`Store`] and [`EventStore`]. Never writes either.
+//! Owns no data: it only forwards to [`Store`] and [`EventStore`]. Never writes either. It
+//! lives in `query`, not `store`, so the arrows run one way: query reads the store, the store
+//! knows nothing of query.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use super::tags::{RegexBuilderFn, TagExpr};
-use super::{FetchedSeries, FoundNode, Store};
+use super::source::{MetricSource, SourceError};
 use crate::events::{Event, EventStore, SetOperation};
-use crate::query::source::{MetricSource, SourceError};
+use crate::store::tags::{RegexBuilderFn, TagExpr};
+use crate::store::{FetchedSeries, FoundNode, Store};
 
 /// The metric store alone: no events (`events()` refuses, as in `carbonhound alerts check`).
 impl MetricSource for Store {
