@@ -32,6 +32,10 @@ pub struct Settings {
     /// Root of everything carbonhound writes: whisper files under `whisper/`, alert state
     /// under `state/`.
     pub data_dir: PathBuf,
+    /// Added to the port of every listener address whose port is not 0 (applied once, at
+    /// load: the addresses below already carry it), so that a second instance on one machine
+    /// moves all four listeners with one setting.
+    pub port_offset: u16,
     /// Carbon listeners and storage rules.
     pub carbon: CarbonSettings,
     /// The write-back cache and persister.
@@ -199,8 +203,9 @@ impl Settings {
                     .try_parsing(true),
             );
         }
-        let settings: Settings = builder.build()?.try_deserialize()?;
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
         settings.check()?;
+        settings.apply_port_offset()?;
         Ok(settings)
     }
 
@@ -232,6 +237,39 @@ impl Settings {
         ];
         for (key, value, may_be_off) in listeners {
             value::check_listen(value, may_be_off).map_err(|reason| invalid(key, &reason))?;
+        }
+        Ok(())
+    }
+
+    /// Adds `port_offset` to every listener address with a non-zero port (addresses were
+    /// checked as `host:port` already). An offset that would pass port 65535 is refused,
+    /// naming the listener.
+    fn apply_port_offset(&mut self) -> Result<(), ConfigError> {
+        if self.port_offset == 0 {
+            return Ok(());
+        }
+        let offset = self.port_offset;
+        let listeners = [
+            ("carbon.plaintext_tcp", &mut self.carbon.plaintext_tcp),
+            ("carbon.plaintext_udp", &mut self.carbon.plaintext_udp),
+            ("carbon.pickle_tcp", &mut self.carbon.pickle_tcp),
+            ("http.listen", &mut self.http.listen),
+        ];
+        for (key, addr) in listeners {
+            let Some((host, port)) = addr.rsplit_once(':') else {
+                continue; // "" (disabled)
+            };
+            let port: u16 = port.parse().expect("checked as host:port");
+            if port == 0 {
+                continue;
+            }
+            let moved = port
+                .checked_add(offset)
+                .ok_or_else(|| ConfigError::Invalid {
+                    key: "port_offset",
+                    reason: format!("{key} port {port} + {offset} is past 65535"),
+                })?;
+            *addr = format!("{host}:{moved}");
         }
         Ok(())
     }
@@ -346,6 +384,33 @@ mod tests {
         assert_eq!(s.smtp.port, 2525);
         assert_eq!(s.smtp.tls, SmtpTls::StartTls);
         assert_eq!(s.http.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn port_offset_moves_every_listener_but_port_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "port_offset = 100\n[carbon]\nplaintext_udp = \"\"\npickle_tcp = \"[::1]:0\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_with_env(Some(&path), false).unwrap();
+        assert_eq!(s.carbon.plaintext_tcp, "127.0.0.1:2103");
+        assert_eq!(s.carbon.plaintext_udp, "", "a disabled listener stays off");
+        assert_eq!(
+            s.carbon.pickle_tcp, "[::1]:0",
+            "port 0 still picks a free port"
+        );
+        assert_eq!(s.http.listen, "127.0.0.1:8180");
+        std::fs::write(&path, "port_offset = 65000\n").unwrap();
+        let e = Settings::load_with_env(Some(&path), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("port_offset") && e.contains("carbon.plaintext_tcp port 2003"),
+            "{e}"
+        );
     }
 
     #[test]
