@@ -55,7 +55,7 @@ fn limit_of(params: &Params, default: Option<usize>) -> Result<Option<usize>, Ta
 }
 
 /// An anchored filter regex as graphite-web builds it: `^(filter)` unless it starts with `^`.
-fn anchored(filter: &str) -> Result<regex::Regex, TagError> {
+fn anchored(filter: &str) -> Result<crate::python::re::Regex, TagError> {
     let pattern = if filter.starts_with('^') {
         filter.to_string()
     } else {

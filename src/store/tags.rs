@@ -9,6 +9,8 @@ use std::path::Path;
 
 use parking_lot::RwLock;
 
+use crate::python::re::Regex;
+
 /// Tags of one series: `name` plus each `tag=value`, sorted by tag.
 pub type TagSet = BTreeMap<String, String>;
 
@@ -93,8 +95,8 @@ struct Compiled<'a> {
     expr: &'a TagExpr,
     /// For `=~`/`!=~`: the regex as graphite-web's SQL uses it (`re.search` of the anchored
     /// pattern) and as its Python filter uses it (`re.match`, anchored at the start).
-    search: Option<regex::Regex>,
-    matcher: Option<regex::Regex>,
+    search: Option<Regex>,
+    matcher: Option<Regex>,
     /// Whether the expression accepts an empty (missing) value: such an expression only
     /// filters; the others select.
     matches_empty: bool,
@@ -134,9 +136,9 @@ impl Compiled<'_> {
     }
 }
 
-/// Builds a regex from pattern text (the caller decides the dialect: `seriesByTag` passes
-/// one that reads Python's `re` syntax).
-pub type RegexBuilderFn<'f> = &'f dyn Fn(&str) -> Result<regex::Regex, String>;
+/// Compiles a Python `re` pattern (the text of `=~`/`!=~`, anchored as graphite-web does);
+/// the caller words the error (`seriesByTag` names itself). [`python_regex`] is the plain one.
+pub type RegexBuilderFn<'f> = &'f dyn Fn(&str) -> Result<Regex, String>;
 
 fn compile<'a>(expr: &'a TagExpr, build: RegexBuilderFn<'_>) -> Result<Compiled<'a>, String> {
     let (search, matcher, matches_empty) = match expr.op {
@@ -171,12 +173,10 @@ fn compile<'a>(expr: &'a TagExpr, build: RegexBuilderFn<'_>) -> Result<Compiled<
     })
 }
 
-/// Compiles a pattern with the `regex` crate's own syntax (bounded in size).
-pub fn plain_regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::RegexBuilder::new(pattern)
-        .size_limit(1 << 20)
-        .build()
-        .map_err(|e| format!("invalid regular expression '{pattern}': {e}"))
+/// Compiles a Python `re` pattern with [`crate::python::re`], the one translator every
+/// caller uses; the error is Python's complaint.
+pub fn python_regex(pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Default)]
@@ -292,8 +292,8 @@ impl TagIndex {
     /// its start, as `^(pattern)` unless it starts with `^`); one that can match an empty value
     /// also accepts series without the tag. Errors: a regex that does not compile, or no
     /// expression that needs a non-empty value (`At least one tagspec must not match the
-    /// empty string`). `regex` compiles the patterns of `=~`/`!=~` ([`plain_regex`] for the
-    /// crate's own syntax).
+    /// empty string`). `regex` compiles the patterns of `=~`/`!=~` (Python's syntax; see
+    /// [`python_regex`]).
     pub fn find_series(
         &self,
         exprs: &[TagExpr],
@@ -408,7 +408,7 @@ mod tests {
             .iter()
             .map(|e| TagExpr::parse(e))
             .collect::<Result<_, _>>()?;
-        t.find_series(&exprs, &plain_regex)
+        t.find_series(&exprs, &python_regex)
     }
 
     #[test]

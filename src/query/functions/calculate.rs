@@ -17,12 +17,14 @@
 //! budget is refused (413) instead of built.
 
 use super::common::{
-    agg_func, copy_series, iter_values, py_index_of, py_round, py_slice_range, py_str_value,
-    reevaluate, safe_avg, shift_time, xff_counts, AGG_FUNCS,
+    agg_func, copy_series, iter_values, py_str_value, reevaluate, safe_avg, shift_time, xff_counts,
+    AGG_FUNCS,
 };
 use super::common::{bad, date_param};
+use crate::python::format::{format_g, repr_f64};
+use crate::python::number::round as py_round;
+use crate::python::sequence::{index_of as py_index_of, slice_range as py_slice_range};
 use crate::query::eval::{EvalContext, EvalError, Value};
-use crate::query::pyfmt::{format_g, repr_f64};
 use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
 

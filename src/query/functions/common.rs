@@ -1,12 +1,12 @@
 //! Shared pieces of graphite-web's functions.py: the null-safe aggregations (`safe.py`,
 //! `aggfuncs.py`), `normalize` for combining series of different steps,
-//! `formatPathExpressions`, `TimeSeries.copy`, and the few Python built-ins whose exact
-//! behaviour shows in names and values (`round`, slicing, `str()`, `%` formatting,
-//! `math.pow`, glyph's `format_units`).
+//! `formatPathExpressions`, `TimeSeries.copy`, glyph's `format_units`, and the adapters from
+//! [`crate::python`] (the one home of Python's semantics) to evaluation errors.
 
+use crate::python::format::repr_f64;
+use crate::python::PyError;
 use crate::query::ast::{Call, Expr};
 use crate::query::eval::{EvalContext, EvalError, Value};
-use crate::query::pyfmt::{format_g_prec, repr_f64};
 use crate::query::series::{GraphHints, Series};
 
 /// An HTTP-400 evaluation error with `msg`.
@@ -257,240 +257,19 @@ pub fn for_each_row(series: &[Series], mut f: impl FnMut(usize, &[Option<f64>]))
     }
 }
 
-/// Python's `seq[i]`: a negative `i` counts from the end; `None` where Python raises
-/// `IndexError`.
-pub fn py_index<T>(seq: &[T], i: i64) -> Option<&T> {
-    let len = seq.len() as i64;
-    let i = if i < 0 { i.checked_add(len)? } else { i };
-    if (0..len).contains(&i) {
-        seq.get(i as usize)
-    } else {
-        None
-    }
+/// A Python `re` pattern compiled for graphite-web's function `function` (`grep`, `exclude`,
+/// `useSeriesAbove`, `seriesByTag`, the `/tags` filters): see [`crate::python::re`]. Errors
+/// are HTTP 400s naming the function.
+pub fn py_regex(pattern: &str, function: &str) -> Result<crate::python::re::Regex, EvalError> {
+    crate::python::re::Regex::new(pattern).map_err(|e| bad(format!("{function}: {e}")))
 }
 
-/// The end of Python's slice `seq[:n]` for a sequence of `len` items (a negative `n` counts
-/// from the end; out-of-range values clamp).
-pub fn py_slice_end(len: usize, n: i64) -> usize {
-    let len_i = len as i64;
-    let end = if n < 0 { len_i.saturating_add(n) } else { n };
-    end.clamp(0, len_i) as usize
-}
-
-/// Rewrites a Python `re` pattern into the `regex` crate's syntax where the two read the same
-/// text differently: inside a character class `[`, `&` and `~` are literal in Python (the
-/// crate reads `[[:digit:]]` as a POSIX class and `&&`/`~~` as set operations), so they are
-/// escaped; `\Z` (end of text) becomes `\z`; a `{` that does not start a valid repetition is
-/// literal in Python, so it is escaped; `{,n}` becomes `{0,n}`.
-pub fn py_regex_syntax(pattern: &str) -> String {
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut out = String::with_capacity(pattern.len() + 8);
-    let mut i = 0;
-    let mut in_class = false;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\\' {
-            match chars.get(i + 1) {
-                Some('Z') if !in_class => out.push_str("\\z"),
-                Some(&n) => {
-                    out.push('\\');
-                    out.push(n);
-                }
-                None => out.push('\\'),
-            }
-            i += 2;
-            continue;
-        }
-        if in_class {
-            match c {
-                ']' => in_class = false,
-                '[' | '&' | '~' => out.push('\\'),
-                _ => {}
-            }
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        match c {
-            '[' => {
-                in_class = true;
-                out.push('[');
-                i += 1;
-                if chars.get(i) == Some(&'^') {
-                    out.push('^');
-                    i += 1;
-                }
-                // A `]` right after the opening is a literal member in Python.
-                if chars.get(i) == Some(&']') {
-                    out.push_str("\\]");
-                    i += 1;
-                }
-            }
-            '{' => {
-                // Python's repetition: {m}, {m,}, {,n}, {m,n}; anything else is a literal `{`.
-                let rest: String = chars[i + 1..].iter().take_while(|c| **c != '}').collect();
-                let closed = chars.len() > i + 1 + rest.chars().count();
-                let (lo, hi) = rest.split_once(',').unwrap_or((&rest, ""));
-                let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-                let valid = closed
-                    && !rest.is_empty()
-                    && digits(lo)
-                    && digits(hi)
-                    && (rest.contains(',') || !lo.is_empty())
-                    && rest != ",";
-                if valid {
-                    out.push('{');
-                    if lo.is_empty() {
-                        out.push('0');
-                    }
-                    out.push_str(&rest);
-                    out.push('}');
-                    i += rest.chars().count() + 2;
-                } else {
-                    out.push_str("\\{");
-                    i += 1;
-                }
-            }
-            ']' => {
-                out.push_str("\\]");
-                i += 1;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
-        }
+/// A Python exception from [`crate::python`] is the user's request failing, as in
+/// graphite-web: an HTTP 400 with Python's message.
+impl From<PyError> for EvalError {
+    fn from(e: PyError) -> EvalError {
+        EvalError::BadRequest(e.0)
     }
-    out
-}
-
-/// Compiles a pattern written for Python's `re` (graphite-web's `grep`, `exclude`,
-/// `useSeriesAbove`, …) with the `regex` crate, after [`py_regex_syntax`]. What the crate
-/// cannot do — look-around, backreferences, octal escapes — is refused with a clear error
-/// naming the function; everything else Graphite users write matches as in Python (both
-/// treat `\d`, `\w`, `\s` as Unicode classes).
-pub fn py_regex(pattern: &str, function: &str) -> Result<regex::Regex, EvalError> {
-    regex::RegexBuilder::new(&py_regex_syntax(pattern))
-        .size_limit(1 << 20)
-        .build()
-        .map_err(|e| {
-            EvalError::BadRequest(format!(
-                "{function}: invalid regular expression '{pattern}': {e}"
-            ))
-        })
-}
-
-/// Python's `re.sub(regex, repl, s)`: every match replaced by `repl`, where `\1`…`\99`,
-/// `\g<1>` and `\g<name>` insert a group (empty when it did not take part), `\n`, `\t`, `\\`
-/// and the other C escapes insert that character, and other backslashes stay as written.
-pub fn py_sub(re: &regex::Regex, repl: &str, s: &str) -> Result<String, EvalError> {
-    enum Piece {
-        Lit(String),
-        Group(usize),
-        Named(String),
-    }
-    let mut pieces: Vec<Piece> = Vec::new();
-    let mut lit = String::new();
-    let chars: Vec<char> = repl.chars().collect();
-    let mut i = 0;
-    let bad = |m: String| EvalError::BadRequest(format!("invalid replacement '{repl}': {m}"));
-    while i < chars.len() {
-        let c = chars[i];
-        if c != '\\' || i + 1 == chars.len() {
-            lit.push(c);
-            i += 1;
-            continue;
-        }
-        let n = chars[i + 1];
-        match n {
-            '0'..='9' => {
-                let mut j = i + 1;
-                let mut num = String::new();
-                while j < chars.len() && j < i + 3 && chars[j].is_ascii_digit() {
-                    num.push(chars[j]);
-                    j += 1;
-                }
-                pieces.push(Piece::Lit(std::mem::take(&mut lit)));
-                pieces.push(Piece::Group(num.parse().unwrap_or(0)));
-                i = j;
-            }
-            'g' => {
-                let rest: String = chars[i + 2..].iter().collect();
-                let Some(close) = rest.strip_prefix('<').and_then(|r| r.find('>')) else {
-                    return Err(bad("missing group name after \\g".into()));
-                };
-                let name = &rest[1..close + 1];
-                pieces.push(Piece::Lit(std::mem::take(&mut lit)));
-                match name.parse::<usize>() {
-                    Ok(g) => pieces.push(Piece::Group(g)),
-                    Err(_) => pieces.push(Piece::Named(name.to_string())),
-                }
-                i += 2 + name.chars().count() + 2;
-            }
-            'n' => {
-                lit.push('\n');
-                i += 2;
-            }
-            't' => {
-                lit.push('\t');
-                i += 2;
-            }
-            'r' => {
-                lit.push('\r');
-                i += 2;
-            }
-            'f' => {
-                lit.push('\x0c');
-                i += 2;
-            }
-            'v' => {
-                lit.push('\x0b');
-                i += 2;
-            }
-            'a' => {
-                lit.push('\x07');
-                i += 2;
-            }
-            'b' => {
-                lit.push('\x08');
-                i += 2;
-            }
-            '\\' => {
-                lit.push('\\');
-                i += 2;
-            }
-            c if c.is_ascii_alphabetic() => return Err(bad(format!("bad escape \\{c}"))),
-            _ => {
-                lit.push('\\');
-                i += 1;
-            }
-        }
-    }
-    pieces.push(Piece::Lit(lit));
-    for p in &pieces {
-        match p {
-            Piece::Group(g) if *g >= re.captures_len() => {
-                return Err(bad(format!("invalid group reference {g}")))
-            }
-            Piece::Named(n) if !re.capture_names().any(|c| c == Some(n.as_str())) => {
-                return Err(bad(format!("unknown group name '{n}'")))
-            }
-            _ => {}
-        }
-    }
-    Ok(re
-        .replace_all(s, |caps: &regex::Captures<'_>| {
-            let mut out = String::new();
-            for p in &pieces {
-                match p {
-                    Piece::Lit(l) => out.push_str(l),
-                    Piece::Group(g) => out.push_str(caps.get(*g).map_or("", |m| m.as_str())),
-                    Piece::Named(n) => out.push_str(caps.name(n).map_or("", |m| m.as_str())),
-                }
-            }
-            out
-        })
-        .into_owned())
 }
 
 /// Calls the registered function `name` with already evaluated positional arguments, as
@@ -555,14 +334,14 @@ pub fn node_or_tag(series: &Series, n: &Value, path_expression: Option<&str>) ->
         let base = path_expression.unwrap_or(&series.name);
         let untagged = base.split(';').next().unwrap_or("");
         let nodes: Vec<&str> = untagged.split('.').collect();
-        if let Some(node) = py_index(&nodes, *i) {
+        if let Some(node) = crate::python::sequence::index(&nodes, *i) {
             return node.to_string();
         }
     }
     let key = match n {
         Value::Int(i) => i.to_string(),
         Value::Str(s) => s.clone(),
-        Value::Float(f) => crate::query::pyfmt::repr_f64(*f),
+        Value::Float(f) => repr_f64(*f),
         Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
         Value::None => "None".to_string(),
         Value::Series(_) => String::new(),
@@ -585,17 +364,21 @@ pub fn agg_key(series: &Series, nodes: &[Value]) -> String {
         .join(".")
 }
 
-/// Python's `str()` of a literal argument (for names such as `weightedAverage(…, 0,1)`).
-pub fn py_str(v: &Value) -> String {
+/// Python's `str()` of an evaluated argument, as graphite-web puts arguments in tags and
+/// names (`weightedAverage(…, 0,1)`): ints plain, floats as `repr`, `True`/`False`/`None`.
+pub fn py_str_value(v: &Value) -> String {
     match v {
-        Value::Int(i) => i.to_string(),
         Value::Str(s) => s.clone(),
-        Value::Float(f) => crate::query::pyfmt::repr_f64(*f),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => repr_f64(*f),
         Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
         Value::None => "None".to_string(),
         Value::Series(_) => "[…]".to_string(),
     }
 }
+
+/// The same function under the name `combine` uses (there were two identical copies).
+pub use self::py_str_value as py_str;
 
 /// graphite-web's `series.copy(name=…, values=…)`: a new `TimeSeries` with the same start, end,
 /// step, consolidation function, xFilesFactor and tags, its `pathExpression` set to the new
@@ -627,129 +410,6 @@ pub fn iter_values(s: &Series) -> Vec<Option<f64>> {
 pub fn set_values(s: &mut Series, values: Vec<Option<f64>>) {
     s.values = values;
     s.values_per_point = 1;
-}
-
-/// Python's `round(x, ndigits)` for a float: the decimal rounding of the exact binary value,
-/// ties to even; `inf`/`nan` pass through.
-pub fn py_round(x: f64, ndigits: i64) -> f64 {
-    if !x.is_finite() || x == 0.0 {
-        return x;
-    }
-    if ndigits >= 0 {
-        if ndigits > 340 {
-            return x;
-        }
-        // Rust's fixed-precision formatting rounds the exact value, ties to even, as CPython's
-        // dtoa-based round does.
-        return format!("{:.*}", ndigits as usize, x).parse().unwrap_or(x);
-    }
-    // Negative ndigits: round to a multiple of 10^-ndigits using the exact decimal expansion.
-    let k = ndigits.unsigned_abs() as usize;
-    let exact = format!("{:.0}", x.abs().trunc());
-    let frac_nonzero = x.fract() != 0.0;
-    let digits = exact.as_bytes();
-    if k > digits.len() {
-        return 0.0 * x.signum();
-    }
-    let keep = digits.len() - k;
-    let mut head: Vec<u8> = digits[..keep].to_vec();
-    let tail = &digits[keep..];
-    let half = tail[0] > b'5'
-        || (tail[0] == b'5' && (tail[1..].iter().any(|&d| d != b'0') || frac_nonzero));
-    let tie = tail[0] == b'5' && tail[1..].iter().all(|&d| d == b'0') && !frac_nonzero;
-    let last_odd = head.last().is_some_and(|d| (d - b'0') % 2 == 1);
-    if half || (tie && last_odd) {
-        let mut i = head.len();
-        loop {
-            if i == 0 {
-                head.insert(0, b'1');
-                break;
-            }
-            i -= 1;
-            if head[i] == b'9' {
-                head[i] = b'0';
-            } else {
-                head[i] += 1;
-                break;
-            }
-        }
-    }
-    let mut s = String::from_utf8(head).unwrap_or_default();
-    if s.is_empty() {
-        s.push('0');
-    }
-    s.push_str(&"0".repeat(k));
-    let v: f64 = s.parse().unwrap_or(0.0);
-    if x < 0.0 {
-        -v
-    } else {
-        v
-    }
-}
-
-/// Python's slice `seq[start:stop]` bounds (step 1) for a sequence of `len` items: negative
-/// indices count from the end, out-of-range ones clamp. Returns `start..stop` (empty when
-/// `stop <= start`).
-pub fn py_slice_range(len: usize, start: Option<i64>, stop: Option<i64>) -> std::ops::Range<usize> {
-    let n = len as i64;
-    let clamp = |i: i64| -> usize {
-        let i = if i < 0 { i + n } else { i };
-        i.clamp(0, n) as usize
-    };
-    let a = start.map(clamp).unwrap_or(0);
-    let b = stop.map(clamp).unwrap_or(len);
-    a..b.max(a)
-}
-
-/// Python's `seq[i]`: negative indices count from the end; `None` where Python raises
-/// `IndexError`.
-pub fn py_index_of(len: usize, i: i64) -> Option<usize> {
-    let n = len as i64;
-    let j = if i < 0 { i + n } else { i };
-    (0..n).contains(&j).then_some(j as usize)
-}
-
-/// Python's `str()` of an evaluated argument, as graphite-web puts arguments in tags and names.
-pub fn py_str_value(v: &Value) -> String {
-    match v {
-        Value::Str(s) => s.clone(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => repr_f64(*f),
-        Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
-        Value::None => "None".to_string(),
-        Value::Series(_) => "[…]".to_string(),
-    }
-}
-
-/// Python's `'%d' % x` for a float: truncated toward zero, all digits; errors as Python does
-/// for `inf` and `nan`.
-pub fn py_percent_d(x: f64) -> Result<String, EvalError> {
-    if x.is_nan() {
-        return Err(EvalError::BadRequest(
-            "cannot convert float NaN to integer".into(),
-        ));
-    }
-    if x.is_infinite() {
-        return Err(EvalError::BadRequest(
-            "cannot convert float infinity to integer".into(),
-        ));
-    }
-    let t = x.trunc();
-    Ok(if t == 0.0 {
-        "0".to_string()
-    } else {
-        format!("{t:.0}")
-    })
-}
-
-/// Python's `math.pow(a, b)` as graphite-web's `safePow` uses it: `None` where Python raises
-/// (a negative base with a fractional exponent, zero to a negative power, overflow).
-pub fn py_pow(a: f64, b: f64) -> Option<f64> {
-    let r = a.powf(b);
-    if a.is_finite() && b.is_finite() && !r.is_finite() {
-        return None;
-    }
-    Some(r)
 }
 
 /// glyph's `format_units(v, system=…)`: `v` scaled to the largest prefix of `system` (`si`:
@@ -789,168 +449,6 @@ pub fn format_units(v: f64, system: &str, units: Option<&str>) -> (f64, String) 
     (v, units.unwrap_or("").to_string())
 }
 
-/// Python's `'%.Nf' % x`.
-pub fn py_fixed(x: f64, prec: usize) -> String {
-    if x.is_nan() {
-        return "nan".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    format!("{x:.prec$}")
-}
-
-/// Python's `'%.Ne' % x`: mantissa with `prec` decimals, exponent signed with at least two
-/// digits.
-pub fn py_exp(x: f64, prec: usize, upper: bool) -> String {
-    if !x.is_finite() {
-        let s = py_fixed(x, 0);
-        return if upper { s.to_uppercase() } else { s };
-    }
-    let s = format!("{x:.prec$e}");
-    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let e = if upper { 'E' } else { 'e' };
-    format!(
-        "{mant}{e}{}{:02}",
-        if exp < 0 { '-' } else { '+' },
-        exp.abs()
-    )
-}
-
-/// Python's `fmt % value` for a format with exactly one conversion and one float argument
-/// (graphite-web's `aliasQuery` formats the last value so). Supports the flags `-+ 0#`, width,
-/// precision and the conversions `d i u f F e E g G s r a %`; Python's errors (no conversion,
-/// two conversions, `%x` of a float, a mapping key) are `BadRequest`.
-pub fn py_percent_format(fmt: &str, value: f64) -> Result<String, EvalError> {
-    let bad = |m: &str| EvalError::BadRequest(m.to_string());
-    let chars: Vec<char> = fmt.chars().collect();
-    let mut out = String::new();
-    let mut used = false;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c != '%' {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        i += 1;
-        if i < chars.len() && chars[i] == '(' {
-            return Err(bad("format requires a mapping"));
-        }
-        let (mut left, mut plus, mut space, mut zero) = (false, false, false, false);
-        while i < chars.len() && "-+ 0#".contains(chars[i]) {
-            match chars[i] {
-                '-' => left = true,
-                '+' => plus = true,
-                ' ' => space = true,
-                '0' => zero = true,
-                _ => {}
-            }
-            i += 1;
-        }
-        let mut width = 0usize;
-        if i < chars.len() && chars[i] == '*' {
-            return Err(bad("not enough arguments for format string"));
-        }
-        while i < chars.len() && chars[i].is_ascii_digit() {
-            width = width
-                .saturating_mul(10)
-                .saturating_add(chars[i] as usize - '0' as usize);
-            i += 1;
-        }
-        let mut prec: Option<usize> = None;
-        if i < chars.len() && chars[i] == '.' {
-            i += 1;
-            let mut p = 0usize;
-            while i < chars.len() && chars[i].is_ascii_digit() {
-                p = p
-                    .saturating_mul(10)
-                    .saturating_add(chars[i] as usize - '0' as usize);
-                i += 1;
-            }
-            prec = Some(p);
-        }
-        while i < chars.len() && "hlL".contains(chars[i]) {
-            i += 1;
-        }
-        let Some(&conv) = chars.get(i) else {
-            return Err(bad("incomplete format"));
-        };
-        i += 1;
-        if conv == '%' {
-            out.push('%');
-            continue;
-        }
-        if used {
-            return Err(bad("not enough arguments for format string"));
-        }
-        used = true;
-        if width > 10_000 || prec.is_some_and(|p| p > 10_000) {
-            return Err(bad("format width or precision too large"));
-        }
-        let numeric = !matches!(conv, 's' | 'r' | 'a');
-        let mut body = match conv {
-            'd' | 'i' | 'u' => py_percent_d(value)?,
-            'f' | 'F' => {
-                let s = py_fixed(value, prec.unwrap_or(6));
-                if conv == 'F' {
-                    s.to_uppercase()
-                } else {
-                    s
-                }
-            }
-            'e' | 'E' => py_exp(value, prec.unwrap_or(6), conv == 'E'),
-            'g' | 'G' => {
-                let s = format_g_prec(value, prec.unwrap_or(6).max(1));
-                if conv == 'G' {
-                    s.to_uppercase()
-                } else {
-                    s
-                }
-            }
-            's' | 'r' | 'a' => {
-                let s = repr_f64(value);
-                match prec {
-                    Some(p) => s.chars().take(p).collect(),
-                    None => s,
-                }
-            }
-            'x' | 'X' | 'o' | 'c' => {
-                return Err(bad(&format!(
-                    "%{conv} format: an integer is required, not float"
-                )))
-            }
-            other => return Err(bad(&format!("unsupported format character '{other}'"))),
-        };
-        if numeric && !body.starts_with('-') {
-            if plus {
-                body.insert(0, '+');
-            } else if space {
-                body.insert(0, ' ');
-            }
-        }
-        let len = body.chars().count();
-        if len < width {
-            let pad = width - len;
-            if left {
-                body.push_str(&" ".repeat(pad));
-            } else if zero && numeric && value.is_finite() {
-                let sign_len = usize::from(body.starts_with(['-', '+', ' ']));
-                body.insert_str(sign_len, &"0".repeat(pad));
-            } else {
-                body.insert_str(0, &" ".repeat(pad));
-            }
-        }
-        out.push_str(&body);
-    }
-    if !used {
-        return Err(bad("not all arguments converted during string formatting"));
-    }
-    Ok(out)
-}
-
 /// graphite-web's `xff(nonNull, total, xFilesFactor)`: whether `non_null` known values out of
 /// `total` are enough (false when either is zero).
 pub fn xff_counts(non_null: usize, total: f64, x_files_factor: f64) -> bool {
@@ -958,10 +456,10 @@ pub fn xff_counts(non_null: usize, total: f64, x_files_factor: f64) -> bool {
 }
 
 /// graphite-web's `parseTimeOffset` in seconds (`delta.seconds + delta.days * 86400`), with
-/// Python's `timedelta` limit (±999,999,999 days): beyond it graphite-web fails, and so does
-/// this, which keeps every offset far from `i64` overflow.
+/// Python's `timedelta` limit ([`crate::python::datetime::TIMEDELTA_MAX_SECONDS`]): beyond it
+/// graphite-web fails, and so does this.
 pub fn py_time_offset(s: &str) -> Result<i64, EvalError> {
-    const MAX: i64 = 999_999_999 * 86_400 + 86_399;
+    const MAX: i64 = crate::python::datetime::TIMEDELTA_MAX_SECONDS;
     let secs = crate::query::attime::parse_time_offset(s)
         .map_err(|e| EvalError::BadRequest(format!("Invalid interval value: '{s}': {e}")))?;
     if !(-MAX..=MAX).contains(&secs) {
@@ -972,15 +470,11 @@ pub fn py_time_offset(s: &str) -> Result<i64, EvalError> {
     Ok(secs)
 }
 
-/// Earliest and latest epoch seconds Python's `datetime` can hold (years 1 and 9999): moving
-/// a request's range beyond them fails in graphite-web with an `OverflowError`.
-pub const PY_DATETIME_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
-
 /// `start + delta` (epoch seconds) as graphite-web moves `requestContext['startTime']` with a
 /// `timedelta`: an error where Python's datetime would overflow.
 pub fn shift_time(t: i64, delta: i64) -> Result<i64, EvalError> {
     t.checked_add(delta)
-        .filter(|v| PY_DATETIME_RANGE.contains(v))
+        .filter(|v| crate::python::datetime::DATETIME_RANGE.contains(v))
         .ok_or_else(|| {
             EvalError::BadRequest(format!(
                 "date value out of range (shifting {t} by {delta} seconds)"
@@ -1098,39 +592,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn python_round_slices_and_formats() {
-        // Expected values are CPython 3.11's.
-        assert_eq!(py_round(2.675, 2), 2.67);
-        assert_eq!(py_round(0.125, 2), 0.12);
-        assert_eq!(py_round(2.5, 0), 2.0);
-        assert_eq!(py_round(1234.5, -1), 1230.0);
-        assert_eq!(py_round(1250.0, -2), 1200.0);
-        assert_eq!(py_round(1350.0, -2), 1400.0);
-        assert_eq!(py_round(1250.0001, -2), 1300.0);
-        assert_eq!(py_round(-1250.0001, -2), -1300.0);
-        assert_eq!(py_round(49.0, -2), 0.0);
-        assert_eq!(py_round(12.0, -5), 0.0);
-        assert!(py_round(f64::NAN, 3).is_nan());
-        assert_eq!(py_slice_range(5, Some(-2), None), 3..5);
-        assert_eq!(py_slice_range(5, None, Some(-7)), 0..0);
-        assert_eq!(py_slice_range(5, Some(7), Some(9)), 5..5);
-        assert_eq!(py_index_of(3, -1), Some(2));
-        assert_eq!(py_index_of(3, 3), None);
-        assert_eq!(py_percent_d(-2.7).unwrap(), "-2");
-        assert_eq!(py_percent_d(1e20).unwrap(), "100000000000000000000");
-        assert!(py_percent_d(f64::INFINITY).is_err());
-        assert_eq!(py_exp(1234.5, 2, false), "1.23e+03");
-        assert_eq!(
-            py_percent_format("Channel %d MHz", 433.9).unwrap(),
-            "Channel 433 MHz"
-        );
-        assert_eq!(py_percent_format("%.2f%%", 1.005).unwrap(), "1.00%");
-        assert_eq!(py_percent_format("[%-6s]", 1.5).unwrap(), "[1.5   ]");
-        assert_eq!(py_percent_format("%+08.3f", 3.25159).unwrap(), "+003.252");
-        assert_eq!(py_percent_format("%g", 1e-5).unwrap(), "1e-05");
-        assert!(py_percent_format("plain", 1.0).is_err());
-        assert!(py_percent_format("%d %d", 1.0).is_err());
-        assert!(py_percent_format("%x", 1.0).is_err());
+    fn units_and_first_path_expressions() {
         assert_eq!(
             format_units(1536.0, "binary", None),
             (1.5, "Ki".to_string())
@@ -1139,9 +601,6 @@ mod tests {
             format_units(2_000_000.0, "si", Some("b")),
             (2.0, "Mb".to_string())
         );
-        assert_eq!(py_pow(-8.0, 1.0 / 3.0), None);
-        assert_eq!(py_pow(0.0, -1.0), None);
-        assert_eq!(py_pow(f64::NAN, 0.0), Some(1.0));
         assert_eq!(
             first_path_expression_checked("sumSeries(scale(a.b,2),c)")
                 .unwrap()
@@ -1188,30 +647,7 @@ mod tests {
     }
 
     #[test]
-    fn python_regex_syntax() {
-        assert_eq!(py_regex_syntax("web[[:digit:]]"), "web[\\[:digit:]\\]");
-        assert_eq!(py_regex_syntax("a{,3}b{2}c{x"), "a{0,3}b{2}c\\{x");
-        assert_eq!(
-            py_regex_syntax("end\\Z|[]a&&b~~]"),
-            "end\\z|[\\]a\\&\\&b\\~\\~]"
-        );
-        assert_eq!(py_regex_syntax("x{}y{,}"), "x\\{}y\\{,}");
-        let re = py_regex("web[[:digit:]]", "grep").unwrap();
-        assert!(!re.is_match("web1") && re.is_match("web:]"));
-        assert!(py_regex("(?<=a)b", "grep").is_err());
-        let re = py_regex("(web)(\\d)", "t").unwrap();
-        assert_eq!(
-            py_sub(&re, "\\2-\\g<1>\\n\\.", "a.web1.b").unwrap(),
-            "a.1-web\n\\..b"
-        );
-        assert!(py_sub(&re, "\\q", "web1").is_err());
-        assert!(py_sub(&re, "\\3", "web1").is_err());
-        assert_eq!(py_index(&[1, 2, 3], -1), Some(&3));
-        assert_eq!(py_index(&[1, 2, 3], 3), None);
-        assert_eq!(py_index(&[1, 2, 3], i64::MIN), None);
-        assert_eq!(py_slice_end(3, -1), 2);
-        assert_eq!(py_slice_end(3, i64::MAX), 3);
-        assert_eq!(py_slice_end(3, i64::MIN), 0);
+    fn first_path_expression_follows_first_arguments() {
         assert_eq!(
             first_path_expression("sumSeries(a.b.*,c)").as_deref(),
             Some("a.b.*")

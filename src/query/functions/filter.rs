@@ -5,20 +5,19 @@
 //! Behaviour is graphite-web 1.1.8's, including where Python raises: comparing a null with a
 //! number (`useSeriesAbove` on a series with nulls, `removeBetweenPercentile`,
 //! `averageOutsidePercentile` on an all-null series) is an error here too. Regular
-//! expressions use the `regex` crate with Python's syntax where the two agree (see
-//! [`super::common::py_regex`]). Nothing here reads the store except through the evaluation context.
+//! expressions and `re.sub` are Python's, from [`crate::python::re`]. Nothing here reads the
+//! store except through the evaluation context.
 
 use super::common::bad;
 use std::cmp::Ordering;
 
 use super::combine::percentile;
-use super::common::{
-    agg_func, py_regex, py_slice_end, py_sub, safe_avg, safe_len, safe_max, safe_min, AggFn,
-    AGG_FUNCS,
-};
+use super::common::{agg_func, py_regex, safe_avg, safe_len, safe_max, safe_min, AggFn, AGG_FUNCS};
+use crate::python::format::format_g;
+use crate::python::re::Sub;
+use crate::python::sequence::slice_end;
 use crate::query::eval::{EvalContext, EvalError};
 use crate::query::parse::parse_target;
-use crate::query::pyfmt::format_g;
 use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
 
@@ -122,7 +121,7 @@ fn top(list: Vec<Series>, n: i64, func: &str, highest: bool) -> Result<Vec<Serie
     let f = agg_func(func)?;
     let mut list = list;
     sort_by_key(&mut list, |s| key(over(s, f)), highest);
-    let end = py_slice_end(list.len(), n);
+    let end = slice_end(list.len(), n);
     list.truncate(end);
     Ok(list)
 }
@@ -281,7 +280,7 @@ fn remove_percentile(
             continue;
         };
         s.tags
-            .insert("nPercentile".into(), crate::query::pyfmt::repr_f64(n));
+            .insert("nPercentile".into(), crate::python::format::repr_f64(n));
         let points = if s.step > 0 {
             (s.end - s.start) / s.step
         } else {
@@ -339,7 +338,7 @@ fn remove_below_value(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Ser
 fn limit(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let n = args.int("n")?;
     let mut list = args.series_list("seriesList")?;
-    let end = py_slice_end(list.len(), n);
+    let end = slice_end(list.len(), n);
     list.truncate(end);
     Ok(list)
 }
@@ -390,9 +389,20 @@ fn use_series_above(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series
     let value = args.float("value")?;
     let re = py_regex(&args.string("search")?, "useSeriesAbove")?;
     let replace = args.string("replace")?;
+    let list = args.series_list("seriesList")?;
+    // graphite-web reads the template in `re.sub`, per series: a bad one fails only when
+    // there is a series to rename.
+    let sub = match list.is_empty() {
+        true => None,
+        false => {
+            Some(Sub::with_regex(re, &replace).map_err(|e| bad(format!("useSeriesAbove: {e}")))?)
+        }
+    };
     let mut names = Vec::new();
-    for s in args.series_list("seriesList")? {
-        let new_name = py_sub(&re, &replace, &s.name)?;
+    for s in list {
+        let new_name = sub
+            .as_ref()
+            .map_or_else(String::new, |sub| sub.replace_all(&s.name));
         // Python's max() over the values: refuses nulls among numbers, and an empty series.
         let values = s.consolidated();
         if values.is_empty() || values.iter().any(Option::is_none) {
@@ -448,7 +458,7 @@ fn most_deviant(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     }
     // Stable, descending by sigma, as Python's sort(reverse=True).
     deviants.sort_by(|a, b| cmp_f64(b.0, a.0));
-    let end = py_slice_end(deviants.len(), n);
+    let end = slice_end(deviants.len(), n);
     Ok(deviants.into_iter().take(end).map(|(_, s)| s).collect())
 }
 

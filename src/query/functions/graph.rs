@@ -15,9 +15,9 @@
 
 use super::common::bad;
 use super::common::py_str_value;
+use crate::python::format::{format_g, repr_f64};
 use crate::query::attime::parse_at_time;
 use crate::query::eval::{EvalContext, EvalError, Value};
-use crate::query::pyfmt::{format_g, repr_f64};
 use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::{GraphHints, Series};
 

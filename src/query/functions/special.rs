@@ -11,8 +11,8 @@ use super::common::bad;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::common::{iter_values, set_values};
+use crate::python::format::repr_f64;
 use crate::query::eval::{EvalContext, EvalError};
-use crate::query::pyfmt::repr_f64;
 use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::{ConsolidationFunc, Series};
 
