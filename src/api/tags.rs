@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::params::Params;
 use super::{json_text, respond_json, AppState};
 use crate::carbon::name::normalize;
-use crate::query::functions::common::py_regex;
+use crate::query::functions::error::py_regex;
 use crate::store::tags::{parse_tagged, TagExpr};
 
 /// graphite-web's `TAGDB_AUTOCOMPLETE_LIMIT`.

@@ -8,12 +8,10 @@
 //! CPython (listed in [`crate::python::re`]). Nothing here fetches by itself (except
 //! `aliasQuery`, which evaluates the targets it builds, as graphite-web does) or writes.
 
-use super::common::bad;
+use super::error::bad;
 
-use super::common::{
-    agg_func, first_path_expression_checked, format_units, py_str_value, safe_last, safe_max,
-    safe_min,
-};
+use super::aggregate::{agg_func, safe_last, safe_max, safe_min};
+use super::naming::{first_path_expression_checked, format_units, py_str_value};
 use crate::python::format::{format_f, ljust, percent_format, repr_f64};
 use crate::python::re::Sub;
 use crate::python::sequence::{index_of, slice_range};

@@ -16,11 +16,13 @@
 //! wherever its comparisons happen to); a window whose output would exceed the request's point
 //! budget is refused (413) instead of built.
 
-use super::common::{
-    agg_func, copy_series, iter_values, py_str_value, reevaluate, safe_avg, shift_time, xff_counts,
-    AGG_FUNCS,
-};
-use super::common::{bad, date_param};
+use super::aggregate::{agg_func, safe_avg, xff_counts, AGG_FUNCS};
+use super::callback::reevaluate;
+use super::error::bad;
+use super::naming::py_str_value;
+use super::time::date_param;
+use super::time::shift_time;
+use super::values::{copy_series, iter_values};
 use crate::python::format::{format_g, repr_f64};
 use crate::python::number::round as py_round;
 use crate::python::sequence::{index_of as py_index_of, slice_range as py_slice_range};
@@ -29,7 +31,7 @@ use crate::query::registry::{Args, Default, FunctionDef, Param, ParamType as T};
 use crate::query::series::Series;
 
 fn offset_seconds(s: &str) -> Result<i64, EvalError> {
-    super::common::py_time_offset(s)
+    super::time::py_time_offset(s)
 }
 
 /// A `windowSize` argument: a count of points or a time string.

@@ -9,13 +9,13 @@
 //! numerator's step, `applyByNode` giving every result the last input's start and end, …).
 //! Nothing here reads the store except through the evaluation context.
 
-use super::common::bad;
+use super::error::bad;
 use std::collections::HashMap;
 
-use super::common::{
-    agg_func, agg_key, call_function, for_each_row, format_path_expressions, lcm, normalize,
-    py_str, rows, safe_sum, xff_ok, AGG_FUNCS,
-};
+use super::aggregate::{agg_func, safe_sum, xff_ok, AGG_FUNCS};
+use super::callback::call_function;
+use super::naming::{agg_key, format_path_expressions, py_str};
+use super::values::{for_each_row, lcm, normalize, rows};
 use crate::python::sequence::{index as py_index, slice_end as py_slice_end};
 use crate::query::ast::Expr;
 use crate::query::eval::{EvalContext, EvalError, Value};

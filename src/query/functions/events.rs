@@ -12,7 +12,8 @@
 
 use std::ops::ControlFlow;
 
-use super::common::{bad, py_str_value};
+use super::error::bad;
+use super::naming::py_str_value;
 use crate::events::SetOperation;
 use crate::query::eval::{EvalContext, EvalError};
 use crate::query::registry::{Args, FunctionDef, Param, ParamType as T};

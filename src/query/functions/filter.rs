@@ -8,11 +8,12 @@
 //! expressions and `re.sub` are Python's, from [`crate::python::re`]. Nothing here reads the
 //! store except through the evaluation context.
 
-use super::common::bad;
+use super::error::bad;
 use std::cmp::Ordering;
 
+use super::aggregate::{agg_func, safe_avg, safe_len, safe_max, safe_min, AggFn, AGG_FUNCS};
 use super::combine::percentile;
-use super::common::{agg_func, py_regex, safe_avg, safe_len, safe_max, safe_min, AggFn, AGG_FUNCS};
+use super::error::py_regex;
 use crate::python::format::format_g;
 use crate::python::re::Sub;
 use crate::python::sequence::slice_end;
@@ -528,7 +529,11 @@ fn sort_by_name(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
 
 fn sort_by_total(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;
-    sort_by_key(&mut list, |s| key(over(s, super::common::safe_sum)), true);
+    sort_by_key(
+        &mut list,
+        |s| key(over(s, super::aggregate::safe_sum)),
+        true,
+    );
     Ok(list)
 }
 

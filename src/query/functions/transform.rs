@@ -24,13 +24,14 @@
 //!   on the consolidated values and the result is one value per point; graphite-web writes the
 //!   consolidated results over the first raw values and keeps the rest.
 
-use super::common::{bad, date_param};
+use super::error::bad;
+use super::time::date_param;
 use chrono_tz::OffsetComponents;
 
-use super::common::{
-    agg_func, copy_series, iter_values, reevaluate, rows, set_values, shift_time, truncate_local,
-    xff_counts, AGG_FUNCS,
-};
+use super::aggregate::{agg_func, xff_counts, AGG_FUNCS};
+use super::callback::reevaluate;
+use super::time::{shift_time, truncate_local};
+use super::values::{copy_series, iter_values, rows, set_values};
 use crate::python::format::{format_d, format_g, repr_f64};
 use crate::python::{number, sequence};
 use crate::query::attime::parse_at_time;
@@ -59,7 +60,7 @@ fn map_values(
 
 /// The seconds of an interval string as graphite-web reads `delta.seconds + delta.days * 86400`.
 fn offset_seconds(s: &str) -> Result<i64, EvalError> {
-    super::common::py_time_offset(s)
+    super::time::py_time_offset(s)
 }
 
 fn scale(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
@@ -114,7 +115,7 @@ fn offset_to_zero(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
         let vals = iter_values(s);
-        let minimum = super::common::safe_min(&vals);
+        let minimum = super::aggregate::safe_min(&vals);
         s.tags.insert(
             "offsetToZero".into(),
             minimum.map(repr_f64).unwrap_or_else(|| "None".into()),
@@ -510,8 +511,8 @@ fn min_max(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
     for s in &mut list {
         rename(s, format!("minMax({})", s.name));
         let vals = iter_values(s);
-        let lo = super::common::safe_min(&vals).unwrap_or(0.0);
-        let hi = super::common::safe_max(&vals).unwrap_or(0.0);
+        let lo = super::aggregate::safe_min(&vals).unwrap_or(0.0);
+        let hi = super::aggregate::safe_max(&vals).unwrap_or(0.0);
         let range = hi - lo;
         set_values(
             s,
