@@ -64,6 +64,26 @@ fn anchored(filter: &str) -> Result<crate::python::re::Regex, TagError> {
     py_regex(&pattern, "tags").map_err(|e| json_error(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
+/// The items whose text the filter matches (all without a filter); a match the regex engine
+/// gave up on is a 400.
+fn filtered<T>(
+    items: Vec<T>,
+    filter: Option<&crate::python::re::Regex>,
+    text: impl Fn(&T) -> &str,
+) -> Result<Vec<T>, TagError> {
+    let Some(re) = filter else { return Ok(items) };
+    let mut kept = Vec::with_capacity(items.len());
+    for item in items {
+        let hit = re
+            .is_match(text(&item))
+            .map_err(|e| json_error(StatusCode::BAD_REQUEST, e.to_string()))?;
+        if hit {
+            kept.push(item);
+        }
+    }
+    Ok(kept)
+}
+
 fn exprs(params: &Params) -> Vec<String> {
     let e = params.all("expr");
     let e = if e.is_empty() {
@@ -99,12 +119,8 @@ pub async fn list(State(state): State<AppState>, params: Params) -> Response {
             .filter(|f| !f.is_empty())
             .map(anchored)
             .transpose()?;
-        let tags: Vec<Value> = state
-            .store
-            .tags
-            .tags()
+        let tags: Vec<Value> = filtered(state.store.tags.tags(), filter.as_ref(), |t| t)?
             .into_iter()
-            .filter(|t| filter.as_ref().is_none_or(|re| re.is_match(t)))
             .take(limit.unwrap_or(usize::MAX))
             .enumerate()
             .map(|(i, t)| json!({"id": i + 1, "tag": t}))
@@ -133,16 +149,13 @@ pub async fn details(
         let Some(pos) = state.store.tags.tags().iter().position(|t| *t == tag) else {
             return Ok(Value::Null);
         };
-        let values: Vec<Value> = state
-            .store
-            .tags
-            .values(&tag)
-            .into_iter()
-            .filter(|(v, _)| filter.as_ref().is_none_or(|re| re.is_match(v)))
-            .take(limit.unwrap_or(usize::MAX))
-            .enumerate()
-            .map(|(i, (v, count))| json!({"id": i + 1, "value": v, "count": count}))
-            .collect();
+        let values: Vec<Value> =
+            filtered(state.store.tags.values(&tag), filter.as_ref(), |v| &v.0)?
+                .into_iter()
+                .take(limit.unwrap_or(usize::MAX))
+                .enumerate()
+                .map(|(i, (v, count))| json!({"id": i + 1, "value": v, "count": count}))
+                .collect();
         Ok(json!({"id": pos + 1, "tag": tag, "values": values}))
     };
     run()

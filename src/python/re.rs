@@ -12,22 +12,39 @@
 //! character. What Python refuses is refused (`\p{L}`, `\h`, `(?<name>…)`, `(?U)`, unknown
 //! escapes of letters, an unterminated class).
 //!
-//! Not emulated (refused with an error saying so, where Python would run them): look-ahead,
-//! look-behind, backreferences, atomic groups, possessive quantifiers, conditionals, `\N{…}`,
-//! the ASCII/locale flags. Known differences that remain: `$` matches only at the very end
-//! (Python also matches before a final newline, which metric names never have); global
-//! flags such as `(?i)` are accepted anywhere (Python 3.11 wants them first); after an empty
-//! match, `re.sub` looks for the next match one character on, where Python first tries a
-//! longer match at the same place (only lazy or alternation patterns that can match empty
-//! tell the difference).
+//! The engine is fancy-regex, so look-ahead, look-behind (fixed width, as Python requires),
+//! backreferences (`\1`…`\99`, `(?P=name)`), atomic groups and possessive quantifiers run
+//! as in Python 3.11; a pattern using none of them runs whole on the `regex` crate's automata.
+//!
+//! Not emulated (refused with an error saying so, where Python would run them):
+//! conditionals `(?(1)…|…)`, `\N{…}`, the ASCII/locale flags. Known differences that remain:
+//! `$` matches only at the very end (Python also matches before a final newline, which metric
+//! names never have); global flags such as `(?i)` are accepted anywhere (Python 3.11 wants
+//! them first); a look-behind whose alternatives differ in width (`(?<=a|bc)`) is accepted
+//! (Python refuses it); a match that backtracks past [`BACKTRACK_LIMIT`] steps is an error
+//! (Python would run on); after an empty match, `re.sub` looks for the next match one
+//! character on, where Python first tries a longer match at the same place (only lazy or
+//! alternation patterns that can match empty tell the difference).
 
 use super::PyError;
 
-/// A compiled Python `re` pattern. Compilation is bounded in size (1 MiB of program), so a
-/// pattern cannot make a request use unbounded memory.
+/// A compiled Python `re` pattern, on fancy-regex: a pattern without look-around,
+/// backreferences or atomic groups runs on the `regex` crate's automata (fancy-regex
+/// delegates it whole), the rest on a backtracking VM bounded by [`BACKTRACK_LIMIT`].
+/// Compilation is bounded in size (1 MiB of program), so a pattern cannot make a request use
+/// unbounded memory.
 #[derive(Debug, Clone)]
 pub struct Regex {
-    re: regex::Regex,
+    re: fancy_regex::Regex,
+}
+
+/// Backtracking steps one match may take before it is given up as an error (CPython has no
+/// such limit; it would run on). Reached only by patterns that backtrack catastrophically.
+pub const BACKTRACK_LIMIT: usize = 1_000_000;
+
+/// The error for a match given up at [`BACKTRACK_LIMIT`].
+fn gave_up(e: fancy_regex::Error) -> PyError {
+    PyError::new(format!("the regular expression is too costly to run: {e}"))
 }
 
 impl Regex {
@@ -37,23 +54,25 @@ impl Regex {
         let invalid =
             |why: String| PyError::new(format!("invalid regular expression '{pattern}': {why}"));
         let translated = translate(pattern).map_err(invalid)?;
-        let re = regex::RegexBuilder::new(&translated)
-            .size_limit(1 << 20)
-            .dfa_size_limit(1 << 20)
+        let re = fancy_regex::RegexBuilder::new(&translated)
+            .backtrack_limit(BACKTRACK_LIMIT)
+            .delegate_size_limit(1 << 20)
+            .delegate_dfa_size_limit(1 << 20)
             .build()
             .map_err(|e| invalid(e.to_string()))?;
         Ok(Regex { re })
     }
 
     /// Whether `re.search(pattern, text)` finds a match (anywhere; anchor with `^` for
-    /// `re.match`).
-    pub fn is_match(&self, text: &str) -> bool {
-        self.re.is_match(text)
+    /// `re.match`). Errors: the match was given up at [`BACKTRACK_LIMIT`].
+    pub fn is_match(&self, text: &str) -> Result<bool, PyError> {
+        self.re.is_match(text).map_err(gave_up)
     }
 
-    /// `re.search(pattern, text).group(0)`: the leftmost match's text.
-    pub fn search<'t>(&self, text: &'t str) -> Option<&'t str> {
-        self.re.find(text).map(|m| m.as_str())
+    /// `re.search(pattern, text).group(0)`: the leftmost match's text. Errors as
+    /// [`Regex::is_match`].
+    pub fn search<'t>(&self, text: &'t str) -> Result<Option<&'t str>, PyError> {
+        Ok(self.re.find(text).map_err(gave_up)?.map(|m| m.as_str()))
     }
 
     /// The number of groups, counting group 0 (the whole match).
@@ -68,7 +87,7 @@ impl Regex {
 }
 
 fn unsupported(what: &str) -> String {
-    format!("{what} is not supported (the regex engine has no backtracking)")
+    format!("{what} is not supported")
 }
 
 /// Rewrites Python pattern text into the Rust engine's syntax (see the module's docs for
@@ -81,6 +100,7 @@ pub fn translate(p: &str) -> Result<String, String> {
     let mut i = 0;
     let mut in_class = false;
     let mut class_first = 0usize;
+    let mut group_names: Vec<String> = Vec::new();
     while i < n {
         let ch = c[i];
         if ch == '\\' {
@@ -110,7 +130,15 @@ pub fn translate(p: &str) -> Result<String, String> {
                     i = j;
                     continue;
                 }
-                return Err(unsupported("a backreference (\\N) in the pattern"));
+                // A backreference: Python reads up to two decimal digits as the group.
+                let mut j = i + 1;
+                while j < n && j < i + 3 && c[j].is_ascii_digit() {
+                    j += 1;
+                }
+                let group: String = c[i + 1..j].iter().collect();
+                out.push_str(&format!("(?:\\{group})"));
+                i = j;
+                continue;
             }
             match d {
                 'Z' if !in_class => out.push_str("\\z"),
@@ -186,17 +214,14 @@ pub fn translate(p: &str) -> Result<String, String> {
             }
             '(' if c.get(i + 1) == Some(&'?') => {
                 let rest: String = c[i + 2..].iter().take(3).collect();
-                if rest.starts_with('=') || rest.starts_with('!') {
-                    return Err(unsupported("look-ahead"));
-                }
-                if rest.starts_with("<=") || rest.starts_with("<!") {
-                    return Err(unsupported("look-behind"));
-                }
-                if rest.starts_with("P=") {
-                    return Err(unsupported("a named backreference"));
-                }
-                if rest.starts_with('>') {
-                    return Err(unsupported("an atomic group"));
+                // Look-ahead, look-behind (fixed width, as Python requires), atomic groups and
+                // named backreferences read the same in both engines.
+                let same = ["=", "!", "<=", "<!", ">", "P="];
+                if let Some(opening) = same.iter().find(|o| rest.starts_with(**o)) {
+                    out.push_str("(?");
+                    out.push_str(opening);
+                    i += 2 + opening.len();
+                    continue;
                 }
                 if rest.starts_with('(') {
                     return Err(unsupported("a conditional group"));
@@ -210,6 +235,14 @@ pub fn translate(p: &str) -> Result<String, String> {
                         }
                         None => return Err("missing ), unterminated comment".into()),
                     }
+                }
+                if rest.starts_with("P<") {
+                    // Python refuses a name used twice; fancy-regex would take the last.
+                    let name: String = c[i + 4..].iter().take_while(|&&x| x != '>').collect();
+                    if group_names.contains(&name) {
+                        return Err(format!("redefinition of group name '{name}'"));
+                    }
+                    group_names.push(name);
                 }
                 if rest.starts_with("P<") || rest.starts_with(':') {
                     out.push_str("(?");
@@ -261,14 +294,18 @@ pub fn translate(p: &str) -> Result<String, String> {
                 }
                 if j < n && c[j] == '}' && !(lo.is_empty() && hi.is_none()) {
                     let lo = if lo.is_empty() { "0".to_string() } else { lo };
+                    let number = |d: &str| d.parse::<u64>().unwrap_or(u64::MAX);
+                    if hi
+                        .as_deref()
+                        .is_some_and(|h| !h.is_empty() && number(h) < number(&lo))
+                    {
+                        return Err("min repeat greater than max repeat".into());
+                    }
                     match hi {
                         None => out.push_str(&format!("{{{lo}}}")),
                         Some(h) => out.push_str(&format!("{{{lo},{h}}}")),
                     }
                     i = j + 1;
-                    if c.get(i) == Some(&'+') {
-                        return Err(unsupported("a possessive quantifier"));
-                    }
                 } else {
                     out.push_str("\\{");
                     i += 1;
@@ -277,12 +314,8 @@ pub fn translate(p: &str) -> Result<String, String> {
             }
             '}' => out.push_str("\\}"),
             ']' => out.push_str("\\]"),
-            '*' | '+' | '?' => {
-                out.push(ch);
-                if c.get(i + 1) == Some(&'+') {
-                    return Err(unsupported("a possessive quantifier"));
-                }
-            }
+            // A `+` after a quantifier (`a*+`) is possessive in Python 3.11 and in fancy-regex.
+            '*' | '+' | '?' => out.push(ch),
             _ => out.push(ch),
         }
         i += 1;
@@ -434,7 +467,7 @@ impl Sub {
         Ok(Sub { re, pieces })
     }
 
-    fn expand(&self, caps: &regex::Captures<'_>, out: &mut String) {
+    fn expand(&self, caps: &fancy_regex::Captures<'_, str>, out: &mut String) {
         for p in &self.pieces {
             match p {
                 Piece::Literal(s) => out.push_str(s),
@@ -445,14 +478,15 @@ impl Sub {
     }
 
     /// Python 3.7+ `re.sub` over `text`: every non-overlapping match replaced; an empty match
-    /// right after a previous match is replaced too, but never twice at one position.
-    pub fn replace_all(&self, text: &str) -> String {
+    /// right after a previous match is replaced too, but never twice at one position. Errors:
+    /// a match given up at [`BACKTRACK_LIMIT`].
+    pub fn replace_all(&self, text: &str) -> Result<String, PyError> {
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
         let mut pos = 0;
         let mut must_advance = false;
         while pos <= text.len() {
-            let Some(mut caps) = self.re.re.captures_at(text, pos) else {
+            let Some(mut caps) = self.re.re.captures_from_pos(text, pos).map_err(gave_up)? else {
                 break;
             };
             let mut m = caps.get(0).map_or(pos..pos, |m| m.range());
@@ -463,7 +497,7 @@ impl Sub {
                     break;
                 };
                 let next = pos + ch.len_utf8();
-                match self.re.re.captures_at(text, next) {
+                match self.re.re.captures_from_pos(text, next).map_err(gave_up)? {
                     Some(c) => {
                         caps = c;
                         m = caps.get(0).map_or(next..next, |m| m.range());
@@ -478,7 +512,7 @@ impl Sub {
             pos = m.end;
         }
         out.push_str(&text[last..]);
-        out
+        Ok(out)
     }
 }
 
@@ -487,7 +521,7 @@ mod tests {
     use super::*;
 
     fn sub(p: &str, r: &str, text: &str) -> Result<String, PyError> {
-        Ok(Sub::new(p, r)?.replace_all(text))
+        Sub::new(p, r)?.replace_all(text)
     }
 
     #[test]
@@ -513,20 +547,7 @@ mod tests {
 
     #[test]
     fn unsupported_regex_features_are_bad_requests() {
-        for p in [
-            r"(?=a)",
-            r"(?!a)",
-            r"(?<=a)b",
-            r"(?<!a)b",
-            r"(a)\1",
-            r"(?P<n>a)(?P=n)",
-            r"(?>a)",
-            r"a*+",
-            r"(a)?(?(1)b|c)",
-            r"\N{DIGIT ONE}",
-            "[a",
-            r"\q",
-        ] {
+        for p in [r"(a)?(?(1)b|c)", r"\N{DIGIT ONE}", "[a", r"\q"] {
             assert!(Regex::new(p).is_err(), "{p}");
         }
         assert!(Sub::new("a", r"\9").is_err());
@@ -536,7 +557,7 @@ mod tests {
 
     /// `re.search(p, t).group(0)`, or `Err` where `re.compile(p)` raises.
     fn found(p: &str, t: &str) -> Result<Option<String>, PyError> {
-        Ok(Regex::new(p)?.search(t).map(str::to_string))
+        Ok(Regex::new(p)?.search(t)?.map(str::to_string))
     }
 
     #[test]
@@ -610,11 +631,53 @@ mod tests {
             (r"(\d)", r"\g<0>\g<0>", "a1b2", "a11b22"),
             ("e", r"\101", "ref", "rAf"),
             ("(?P<n>e)", r"<\g<n>>", "ref", "r<e>f"),
+            // Later matches see the text before them (`^` only at 0, look-behind across).
+            ("^a", "-", "aaa", "-aa"),
+            ("(?<=a)a", "-", "aaa", "a--"),
+            (r"\b", "|", "ab.c", "|ab|.|c|"),
         ] {
             assert_eq!(sub(p, r, t).unwrap(), want, "{p} → {r} in {t}");
         }
         assert!(Sub::new(r"(\d)", r"\10").is_err());
         assert!(Sub::new(r"(web)(\d)", r"\q").is_err());
         assert!(Sub::new(r"(web)(\d)", r"\3").is_err());
+    }
+
+    #[test]
+    fn look_around_backreferences_atomic_and_possessive_as_python() {
+        // Issue #11: (pattern, text, CPython 3.11's `re.search(pattern, text).group(0)`).
+        for (p, t, want) in [
+            ("(?=a)", "ba", Some("")),
+            ("(?!a)b", "ab", Some("b")),
+            ("(?<=a)b", "ab", Some("b")),
+            ("(?<!a)b", "ab cb", Some("b")),
+            (r"(a)\1", "xaa", Some("aa")),
+            ("(?P<n>a)(?P=n)", "xaa", Some("aa")),
+            (r"(\w)\1", "abccd", Some("cc")),
+            (
+                r"(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\10",
+                "abcdefghijj",
+                Some("abcdefghijj"),
+            ),
+            (r"(?<=web)\d+", "web12.db3", Some("12")),
+            (r"(?<=\d{2})x", "12x", Some("x")),
+            (r"^(?!.*db).*$", "web1", Some("web1")),
+            (r"^(?!.*db).*$", "db1", None),
+            ("(?>a+)b", "aab", Some("aab")),
+            ("a*+b", "aab", Some("aab")),
+            ("a++a", "aaa", None),
+            ("a{2}+", "aaa", Some("aa")),
+        ] {
+            assert_eq!(found(p, t).unwrap().as_deref(), want, "{p} in {t:?}");
+        }
+        // Python wants a look-behind of fixed width, and a group that exists.
+        for p in [r"(?<=a+)b", r"(a)\18", r"\2(a)"] {
+            assert!(Regex::new(p).is_err(), "{p}");
+        }
+        assert_eq!(sub(r"(\w+)\.(?=\w+$)", r"\1_", "a.b.c").unwrap(), "a.b_c");
+        assert_eq!(
+            sub(r"(?<=\.)(\w)\1", r"<\1>", "x.aab.cc").unwrap(),
+            "x.<a>b.<c>"
+        );
     }
 }

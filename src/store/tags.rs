@@ -104,35 +104,43 @@ struct Compiled<'a> {
 
 impl Compiled<'_> {
     /// graphite-web's selection (SQL join) for a non-empty-matching expression: the series
-    /// must carry the tag, with a value that satisfies it.
-    fn selects(&self, value: Option<&str>) -> bool {
-        let Some(v) = value else { return false };
-        match self.expr.op {
+    /// must carry the tag, with a value that satisfies it. Errors: the regex engine gave up.
+    fn selects(&self, value: Option<&str>) -> Result<bool, String> {
+        let Some(v) = value else { return Ok(false) };
+        Ok(match self.expr.op {
             TagOp::Eq => v == self.expr.spec,
             TagOp::NotEq => v != self.expr.spec,
-            TagOp::Match => self.search.as_ref().is_some_and(|r| r.is_match(v)),
-            TagOp::NotMatch => !self.search.as_ref().is_some_and(|r| r.is_match(v)),
-        }
+            TagOp::Match => matches(self.search.as_ref(), v)?,
+            TagOp::NotMatch => !matches(self.search.as_ref(), v)?,
+        })
     }
 
     /// graphite-web's filter for an expression that matches the empty value: applied to
-    /// the value, `""` when the tag is missing.
-    fn filters(&self, value: Option<&str>) -> bool {
+    /// the value, `""` when the tag is missing. Errors: the regex engine gave up.
+    fn filters(&self, value: Option<&str>) -> Result<bool, String> {
         let v = value.unwrap_or("");
-        match self.expr.op {
+        Ok(match self.expr.op {
             TagOp::Eq => v == self.expr.spec,
             TagOp::NotEq => v != self.expr.spec,
-            TagOp::Match => self.matcher.as_ref().is_some_and(|r| r.is_match(v)),
-            TagOp::NotMatch => !self.matcher.as_ref().is_some_and(|r| r.is_match(v)),
-        }
+            TagOp::Match => matches(self.matcher.as_ref(), v)?,
+            TagOp::NotMatch => !matches(self.matcher.as_ref(), v)?,
+        })
     }
 
-    fn accepts(&self, value: Option<&str>) -> bool {
+    fn accepts(&self, value: Option<&str>) -> Result<bool, String> {
         if self.matches_empty {
             self.filters(value)
         } else {
             self.selects(value)
         }
+    }
+}
+
+/// Whether `re` (when there is one) matches `v`; the error when the engine gave up.
+fn matches(re: Option<&Regex>, v: &str) -> Result<bool, String> {
+    match re {
+        Some(r) => r.is_match(v).map_err(|e| e.to_string()),
+        None => Ok(false),
     }
 }
 
@@ -153,7 +161,7 @@ fn compile<'a>(expr: &'a TagExpr, build: RegexBuilderFn<'_>) -> Result<Compiled<
             };
             let search = build(&anchored)?;
             let matcher = build(&format!("\\A(?:{anchored})"))?;
-            let empty = matcher.is_match("");
+            let empty = matcher.is_match("").map_err(|e| e.to_string())?;
             (
                 Some(search),
                 Some(matcher),
@@ -312,17 +320,21 @@ impl TagIndex {
         };
         let mut out = Vec::new();
         for (value, series) in values {
-            if !first.selects(Some(value)) {
+            if !first.selects(Some(value))? {
                 continue;
             }
             for name in series {
                 let Some(tags) = parse_tagged(name) else {
                     continue;
                 };
-                if compiled
-                    .iter()
-                    .all(|c| c.accepts(tags.get(&c.expr.tag).map(String::as_str)))
-                {
+                let mut all = true;
+                for c in &compiled {
+                    if !c.accepts(tags.get(&c.expr.tag).map(String::as_str))? {
+                        all = false;
+                        break;
+                    }
+                }
+                if all {
                     out.push(name.clone());
                 }
             }
@@ -463,5 +475,23 @@ mod tests {
         assert!(TagExpr::parse("=x").is_err());
         assert_eq!(TagExpr::parse("a!=~b").unwrap().op, TagOp::NotMatch);
         assert!(find(&t, &["nosuchtag=x"]).unwrap().is_empty());
+        // Python's `re` syntax, as graphite-web reads `=~` (issue #11's look-around and
+        // backreferences; `{,}` was a literal here before, a repetition in Python).
+        assert_eq!(
+            find(&t, &["host=~web(?!1)"]).unwrap(),
+            vec!["cpu;dc=east;host=web2"]
+        );
+        assert_eq!(
+            find(&t, &["name=cpu", r"host=~\w+(?<=1)$"]).unwrap(),
+            vec!["cpu;dc=east;host=web1", "cpu;dc=west;host=db1"]
+        );
+        assert_eq!(
+            find(&t, &["name=mem", "dc=~(?P<x>e)(?!(?P=x))"]).unwrap(),
+            vec!["mem;dc=east;host=web1"]
+        );
+        assert_eq!(
+            find(&t, &["name=cpu", "host=~web{,}1"]).unwrap(),
+            vec!["cpu;dc=east;host=web1"]
+        );
     }
 }

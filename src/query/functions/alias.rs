@@ -39,7 +39,7 @@ fn alias_sub(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eva
     let sub = sub_of(args, "aliasSub")?;
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
-        s.name = sub.replace_all(&s.name);
+        s.name = sub.replace_all(&s.name)?;
     }
     Ok(list)
 }
@@ -49,7 +49,7 @@ fn alias_query(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Ev
     let new_name = args.string("newName")?;
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
-        let query = sub.replace_all(&s.name);
+        let query = sub.replace_all(&s.name)?;
         let expr =
             crate::query::parse::parse_target(&query, ctx.limits.max_depth).map_err(|e| {
                 bad(format!(
@@ -406,8 +406,20 @@ mod tests {
         );
         let s = eval(&pts, "aliasByMetric(keepLastValue(a.b.c))", t0, t0 + 60).unwrap();
         assert_eq!(s[0].name, "c");
+        // Look-ahead and backreferences run as in Python (issue #11): CPython 3.11's
+        // re.sub('(?=c)', 'x', 'a.b.c') and re.sub(r'(?<=\.)(\w)\.(?!\1)', r'\1_', 'a.b.c').
+        let s = eval(&pts, "aliasSub(a.b.c, '(?=c)', 'x')", t0, t0 + 60).unwrap();
+        assert_eq!(s[0].name, "a.b.xc");
+        let s = eval(
+            &pts,
+            r"aliasSub(a.b.c, '(?<=\.)(\w)\.(?!\1)', '\1_')",
+            t0,
+            t0 + 60,
+        )
+        .unwrap();
+        assert_eq!(s[0].name, "a.b_c");
         assert!(matches!(
-            eval(&pts, "aliasSub(a.b.c, '(?=c)', 'x')", t0, t0 + 60),
+            eval(&pts, "aliasSub(a.b.c, '(?<=a+)b', 'x')", t0, t0 + 60),
             Err(EvalError::BadRequest(_))
         ));
         assert!(matches!(

@@ -346,20 +346,24 @@ fn limit(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
 
 fn exclude(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let re = py_regex(&args.string("pattern")?, "exclude")?;
-    Ok(args
-        .series_list("seriesList")?
-        .into_iter()
-        .filter(|s| !re.is_match(&s.name))
-        .collect())
+    let mut kept = Vec::new();
+    for s in args.series_list("seriesList")? {
+        if !re.is_match(&s.name)? {
+            kept.push(s);
+        }
+    }
+    Ok(kept)
 }
 
 fn grep(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let re = py_regex(&args.string("pattern")?, "grep")?;
-    Ok(args
-        .series_list("seriesList")?
-        .into_iter()
-        .filter(|s| re.is_match(&s.name))
-        .collect())
+    let mut kept = Vec::new();
+    for s in args.series_list("seriesList")? {
+        if re.is_match(&s.name)? {
+            kept.push(s);
+        }
+    }
+    Ok(kept)
 }
 
 fn remove_empty_series(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
@@ -401,9 +405,10 @@ fn use_series_above(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series
     };
     let mut names = Vec::new();
     for s in list {
-        let new_name = sub
-            .as_ref()
-            .map_or_else(String::new, |sub| sub.replace_all(&s.name));
+        let new_name = match &sub {
+            Some(sub) => sub.replace_all(&s.name)?,
+            None => String::new(),
+        };
         // Python's max() over the values: refuses nulls among numbers, and an empty series.
         let values = s.consolidated();
         if values.is_empty() || values.iter().any(Option::is_none) {
@@ -883,6 +888,18 @@ mod tests {
         );
         assert_eq!(natural_key("web1.x10"), "web0000000001.x0000000010");
         assert_eq!(natural_key("v000000000000012"), "v0000000012");
+    }
+
+    #[test]
+    fn grep_and_exclude_read_python_look_around_and_backreferences() {
+        // Expected lists are what CPython 3.11's re.search keeps (issue #11).
+        assert_eq!(names(r"grep(s.*, '(?<=s\.)c(?!2)')"), vec!["s.c10"]);
+        assert_eq!(names(r"exclude(s.*, '^s\.(?=c)')"), vec!["s.a", "s.b"]);
+        assert_eq!(
+            names(r"exclude(s.*, '(\d)(?!\1)\d')"),
+            vec!["s.a", "s.b", "s.c2"]
+        );
+        assert!(eval(&points(), "grep(s.*, '(?<=s+)a')", T0, T0 + 40).is_err());
     }
 
     #[test]
