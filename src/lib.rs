@@ -23,6 +23,8 @@
 //!   propagation with the aggregation method and xFilesFactor. Synchronous, knows nothing else.
 //! - [`config`]: settings (embedded defaults ← TOML file ← `CARBONHOUND_*` environment) and
 //!   carbon's `storage-schemas.conf` / `storage-aggregation.conf`.
+//! - [`python`]: CPython's semantics where graphite-web's output shows them (`repr`, `%`
+//!   formatting, `round`, slicing, and the one translator of Python `re` patterns).
 //! - [`query`]: the target language — nom parser, `from`/`until` (attime), `Series`, the
 //!   evaluator, and the function registry (one file per family under `query::functions`).
 //! - [`graph`]: PNG and SVG graphs with plotters and an embedded font.
@@ -43,6 +45,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod graph;
+pub mod python;
 pub mod query;
 pub mod ratelimit;
 pub mod server;

@@ -5,8 +5,8 @@ use std::fmt::Write;
 
 use chrono_tz::Tz;
 
+use crate::python::format::repr_f64;
 use crate::query::attime::format_local;
-use crate::query::pyfmt::repr_f64;
 use crate::query::Series;
 
 /// JSON text of a float as graphite-web emits it: Python's repr, `null` for NaN, `1e9999`

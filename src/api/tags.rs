@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::params::Params;
 use super::{json_text, respond_json, AppState};
 use crate::carbon::name::normalize;
-use crate::query::functions::common::py_regex;
+use crate::query::functions::error::py_regex;
 use crate::store::tags::{parse_tagged, TagExpr};
 
 /// graphite-web's `TAGDB_AUTOCOMPLETE_LIMIT`.
@@ -55,13 +55,33 @@ fn limit_of(params: &Params, default: Option<usize>) -> Result<Option<usize>, Ta
 }
 
 /// An anchored filter regex as graphite-web builds it: `^(filter)` unless it starts with `^`.
-fn anchored(filter: &str) -> Result<regex::Regex, TagError> {
+fn anchored(filter: &str) -> Result<crate::python::re::Regex, TagError> {
     let pattern = if filter.starts_with('^') {
         filter.to_string()
     } else {
         format!("^({filter})")
     };
     py_regex(&pattern, "tags").map_err(|e| json_error(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+/// The items whose text the filter matches (all without a filter); a match the regex engine
+/// gave up on is a 400.
+fn filtered<T>(
+    items: Vec<T>,
+    filter: Option<&crate::python::re::Regex>,
+    text: impl Fn(&T) -> &str,
+) -> Result<Vec<T>, TagError> {
+    let Some(re) = filter else { return Ok(items) };
+    let mut kept = Vec::with_capacity(items.len());
+    for item in items {
+        let hit = re
+            .is_match(text(&item))
+            .map_err(|e| json_error(StatusCode::BAD_REQUEST, e.to_string()))?;
+        if hit {
+            kept.push(item);
+        }
+    }
+    Ok(kept)
 }
 
 fn exprs(params: &Params) -> Vec<String> {
@@ -99,12 +119,8 @@ pub async fn list(State(state): State<AppState>, params: Params) -> Response {
             .filter(|f| !f.is_empty())
             .map(anchored)
             .transpose()?;
-        let tags: Vec<Value> = state
-            .store
-            .tags
-            .tags()
+        let tags: Vec<Value> = filtered(state.store.tags.tags(), filter.as_ref(), |t| t)?
             .into_iter()
-            .filter(|t| filter.as_ref().is_none_or(|re| re.is_match(t)))
             .take(limit.unwrap_or(usize::MAX))
             .enumerate()
             .map(|(i, t)| json!({"id": i + 1, "tag": t}))
@@ -133,16 +149,13 @@ pub async fn details(
         let Some(pos) = state.store.tags.tags().iter().position(|t| *t == tag) else {
             return Ok(Value::Null);
         };
-        let values: Vec<Value> = state
-            .store
-            .tags
-            .values(&tag)
-            .into_iter()
-            .filter(|(v, _)| filter.as_ref().is_none_or(|re| re.is_match(v)))
-            .take(limit.unwrap_or(usize::MAX))
-            .enumerate()
-            .map(|(i, (v, count))| json!({"id": i + 1, "value": v, "count": count}))
-            .collect();
+        let values: Vec<Value> =
+            filtered(state.store.tags.values(&tag), filter.as_ref(), |v| &v.0)?
+                .into_iter()
+                .take(limit.unwrap_or(usize::MAX))
+                .enumerate()
+                .map(|(i, (v, count))| json!({"id": i + 1, "value": v, "count": count}))
+                .collect();
         Ok(json!({"id": pos + 1, "tag": tag, "values": values}))
     };
     run()

@@ -227,7 +227,7 @@ mod tests {
                     .collect();
                 let tagged = s
                     .find_tagged(&[TagExpr::parse("dc=a").unwrap()], &|p| {
-                        regex::Regex::new(p).map_err(|e| e.to_string())
+                        crate::python::re::Regex::new(p).map_err(|e| e.to_string())
                     })
                     .unwrap();
                 let mut events = Vec::new();

@@ -13,7 +13,6 @@ pub mod functions;
 pub mod local;
 pub mod memory;
 pub mod parse;
-pub mod pyfmt;
 pub mod series;
 pub mod signature;
 pub mod source;

@@ -9,6 +9,8 @@ use std::path::Path;
 
 use parking_lot::RwLock;
 
+use crate::python::re::Regex;
+
 /// Tags of one series: `name` plus each `tag=value`, sorted by tag.
 pub type TagSet = BTreeMap<String, String>;
 
@@ -93,8 +95,8 @@ struct Compiled<'a> {
     expr: &'a TagExpr,
     /// For `=~`/`!=~`: the regex as graphite-web's SQL uses it (`re.search` of the anchored
     /// pattern) and as its Python filter uses it (`re.match`, anchored at the start).
-    search: Option<regex::Regex>,
-    matcher: Option<regex::Regex>,
+    search: Option<Regex>,
+    matcher: Option<Regex>,
     /// Whether the expression accepts an empty (missing) value: such an expression only
     /// filters; the others select.
     matches_empty: bool,
@@ -102,30 +104,30 @@ struct Compiled<'a> {
 
 impl Compiled<'_> {
     /// graphite-web's selection (SQL join) for a non-empty-matching expression: the series
-    /// must carry the tag, with a value that satisfies it.
-    fn selects(&self, value: Option<&str>) -> bool {
-        let Some(v) = value else { return false };
-        match self.expr.op {
+    /// must carry the tag, with a value that satisfies it. Errors: the regex engine gave up.
+    fn selects(&self, value: Option<&str>) -> Result<bool, String> {
+        let Some(v) = value else { return Ok(false) };
+        Ok(match self.expr.op {
             TagOp::Eq => v == self.expr.spec,
             TagOp::NotEq => v != self.expr.spec,
-            TagOp::Match => self.search.as_ref().is_some_and(|r| r.is_match(v)),
-            TagOp::NotMatch => !self.search.as_ref().is_some_and(|r| r.is_match(v)),
-        }
+            TagOp::Match => matches(self.search.as_ref(), v)?,
+            TagOp::NotMatch => !matches(self.search.as_ref(), v)?,
+        })
     }
 
     /// graphite-web's filter for an expression that matches the empty value: applied to
-    /// the value, `""` when the tag is missing.
-    fn filters(&self, value: Option<&str>) -> bool {
+    /// the value, `""` when the tag is missing. Errors: the regex engine gave up.
+    fn filters(&self, value: Option<&str>) -> Result<bool, String> {
         let v = value.unwrap_or("");
-        match self.expr.op {
+        Ok(match self.expr.op {
             TagOp::Eq => v == self.expr.spec,
             TagOp::NotEq => v != self.expr.spec,
-            TagOp::Match => self.matcher.as_ref().is_some_and(|r| r.is_match(v)),
-            TagOp::NotMatch => !self.matcher.as_ref().is_some_and(|r| r.is_match(v)),
-        }
+            TagOp::Match => matches(self.matcher.as_ref(), v)?,
+            TagOp::NotMatch => !matches(self.matcher.as_ref(), v)?,
+        })
     }
 
-    fn accepts(&self, value: Option<&str>) -> bool {
+    fn accepts(&self, value: Option<&str>) -> Result<bool, String> {
         if self.matches_empty {
             self.filters(value)
         } else {
@@ -134,9 +136,17 @@ impl Compiled<'_> {
     }
 }
 
-/// Builds a regex from pattern text (the caller decides the dialect: `seriesByTag` passes
-/// one that reads Python's `re` syntax).
-pub type RegexBuilderFn<'f> = &'f dyn Fn(&str) -> Result<regex::Regex, String>;
+/// Whether `re` (when there is one) matches `v`; the error when the engine gave up.
+fn matches(re: Option<&Regex>, v: &str) -> Result<bool, String> {
+    match re {
+        Some(r) => r.is_match(v).map_err(|e| e.to_string()),
+        None => Ok(false),
+    }
+}
+
+/// Compiles a Python `re` pattern (the text of `=~`/`!=~`, anchored as graphite-web does);
+/// the caller words the error (`seriesByTag` names itself). [`python_regex`] is the plain one.
+pub type RegexBuilderFn<'f> = &'f dyn Fn(&str) -> Result<Regex, String>;
 
 fn compile<'a>(expr: &'a TagExpr, build: RegexBuilderFn<'_>) -> Result<Compiled<'a>, String> {
     let (search, matcher, matches_empty) = match expr.op {
@@ -151,7 +161,7 @@ fn compile<'a>(expr: &'a TagExpr, build: RegexBuilderFn<'_>) -> Result<Compiled<
             };
             let search = build(&anchored)?;
             let matcher = build(&format!("\\A(?:{anchored})"))?;
-            let empty = matcher.is_match("");
+            let empty = matcher.is_match("").map_err(|e| e.to_string())?;
             (
                 Some(search),
                 Some(matcher),
@@ -171,12 +181,10 @@ fn compile<'a>(expr: &'a TagExpr, build: RegexBuilderFn<'_>) -> Result<Compiled<
     })
 }
 
-/// Compiles a pattern with the `regex` crate's own syntax (bounded in size).
-pub fn plain_regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::RegexBuilder::new(pattern)
-        .size_limit(1 << 20)
-        .build()
-        .map_err(|e| format!("invalid regular expression '{pattern}': {e}"))
+/// Compiles a Python `re` pattern with [`crate::python::re`], the one translator every
+/// caller uses; the error is Python's complaint.
+pub fn python_regex(pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Default)]
@@ -292,8 +300,8 @@ impl TagIndex {
     /// its start, as `^(pattern)` unless it starts with `^`); one that can match an empty value
     /// also accepts series without the tag. Errors: a regex that does not compile, or no
     /// expression that needs a non-empty value (`At least one tagspec must not match the
-    /// empty string`). `regex` compiles the patterns of `=~`/`!=~` ([`plain_regex`] for the
-    /// crate's own syntax).
+    /// empty string`). `regex` compiles the patterns of `=~`/`!=~` (Python's syntax; see
+    /// [`python_regex`]).
     pub fn find_series(
         &self,
         exprs: &[TagExpr],
@@ -312,17 +320,21 @@ impl TagIndex {
         };
         let mut out = Vec::new();
         for (value, series) in values {
-            if !first.selects(Some(value)) {
+            if !first.selects(Some(value))? {
                 continue;
             }
             for name in series {
                 let Some(tags) = parse_tagged(name) else {
                     continue;
                 };
-                if compiled
-                    .iter()
-                    .all(|c| c.accepts(tags.get(&c.expr.tag).map(String::as_str)))
-                {
+                let mut all = true;
+                for c in &compiled {
+                    if !c.accepts(tags.get(&c.expr.tag).map(String::as_str))? {
+                        all = false;
+                        break;
+                    }
+                }
+                if all {
                     out.push(name.clone());
                 }
             }
@@ -408,7 +420,7 @@ mod tests {
             .iter()
             .map(|e| TagExpr::parse(e))
             .collect::<Result<_, _>>()?;
-        t.find_series(&exprs, &plain_regex)
+        t.find_series(&exprs, &python_regex)
     }
 
     #[test]
@@ -463,5 +475,23 @@ mod tests {
         assert!(TagExpr::parse("=x").is_err());
         assert_eq!(TagExpr::parse("a!=~b").unwrap().op, TagOp::NotMatch);
         assert!(find(&t, &["nosuchtag=x"]).unwrap().is_empty());
+        // Python's `re` syntax, as graphite-web reads `=~` (issue #11's look-around and
+        // backreferences; `{,}` was a literal here before, a repetition in Python).
+        assert_eq!(
+            find(&t, &["host=~web(?!1)"]).unwrap(),
+            vec!["cpu;dc=east;host=web2"]
+        );
+        assert_eq!(
+            find(&t, &["name=cpu", r"host=~\w+(?<=1)$"]).unwrap(),
+            vec!["cpu;dc=east;host=web1", "cpu;dc=west;host=db1"]
+        );
+        assert_eq!(
+            find(&t, &["name=mem", "dc=~(?P<x>e)(?!(?P=x))"]).unwrap(),
+            vec!["mem;dc=east;host=web1"]
+        );
+        assert_eq!(
+            find(&t, &["name=cpu", "host=~web{,}1"]).unwrap(),
+            vec!["cpu;dc=east;host=web1"]
+        );
     }
 }

@@ -1,435 +1,23 @@
 //! Alias and legend: functions that rename series (graphite-web's "Alias" group, and
-//! `cactiStyle`/`substr`, which it files under "Special"), and the Python regular
-//! expressions `aliasSub`/`aliasQuery` need.
+//! `cactiStyle`/`substr`, which it files under "Special").
 //!
 //! Names follow graphite-web 1.1.8 character for character: `aliasByNode` picks nodes of the
 //! first path expression of a function-call name, `aliasSub` is Python's `re.sub`, legends
-//! use Python's `%` formatting and glyph's unit prefixes. Python patterns are translated to
-//! the `regex` crate's syntax ([`py_regex`]); what that crate cannot do (look-around,
-//! backreferences, atomic groups, possessive quantifiers, conditionals) is refused with
-//! `BadRequest` rather than approximated. Nothing here fetches by itself (except `aliasQuery`,
-//! which evaluates the targets it builds, as graphite-web does) or writes.
-//!
-//! Where carbonhound knowingly differs from graphite-web 1.1.8: the regex features listed at
-//! [`py_regex`] are refused (400) where Python would run them; after an empty match `re.sub`
-//! looks for the next match one character on, where Python first tries a longer match at the
-//! same place (only lazy or alternation patterns that can match empty tell the difference).
+//! use Python's `%` formatting and glyph's unit prefixes; the Python parts (patterns,
+//! templates, formatting) are [`crate::python`]'s, including where they knowingly differ from
+//! CPython (listed in [`crate::python::re`]). Nothing here fetches by itself (except
+//! `aliasQuery`, which evaluates the targets it builds, as graphite-web does) or writes.
 
-use super::common::bad;
-use regex::{Captures, Regex, RegexBuilder};
+use super::error::bad;
 
-use super::common::{
-    agg_func, first_path_expression_checked, format_units, py_fixed, py_percent_format,
-    py_slice_range, py_str_value, safe_last, safe_max, safe_min,
-};
+use super::aggregate::{agg_func, safe_last, safe_max, safe_min};
+use super::naming::{first_path_expression_checked, format_units, py_str_value};
+use crate::python::format::{format_f, ljust, percent_format, repr_f64};
+use crate::python::re::Sub;
+use crate::python::sequence::{index_of, slice_range};
 use crate::query::eval::{EvalContext, EvalError, Value};
-use crate::query::pyfmt::repr_f64;
 use crate::query::series::Series;
 use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
-
-/// Compiles a Python `re` pattern (graphite-web's `aliasSub`, `aliasQuery`, `grep`, `exclude`
-/// …) as the `regex` crate reads it: `\Z` becomes `\z`, `{,n}` becomes `{0,n}`, braces that
-/// are not a quantifier and `[`/`&&`/`--`/`~~` inside a class become literals (as Python reads
-/// them), `(?#…)` comments go, `\0`/`\ooo` octal escapes become `\x{…}`. Features the crate
-/// lacks (look-ahead/behind, backreferences, atomic groups, possessive quantifiers,
-/// conditionals, `\N{…}`) are a `BadRequest` naming the feature. Differences that remain:
-/// `$` matches only at the very end (Python also matches before a final newline, which metric
-/// names never have). Compilation is bounded in size.
-pub fn py_regex(pattern: &str) -> Result<Regex, EvalError> {
-    let translated = translate_pattern(pattern)
-        .map_err(|m| bad(format!("regular expression '{pattern}': {m}")))?;
-    RegexBuilder::new(&translated)
-        .size_limit(1 << 20)
-        .dfa_size_limit(1 << 20)
-        .build()
-        .map_err(|e| {
-            bad(format!(
-                "regular expression '{pattern}' is not supported: {e}"
-            ))
-        })
-}
-
-fn unsupported(what: &str) -> String {
-    format!("{what} is not supported (the regex engine has no backtracking)")
-}
-
-fn translate_pattern(p: &str) -> Result<String, String> {
-    let c: Vec<char> = p.chars().collect();
-    let n = c.len();
-    let mut out = String::with_capacity(p.len() + 8);
-    let mut i = 0;
-    let mut in_class = false;
-    let mut class_first = 0usize;
-    while i < n {
-        let ch = c[i];
-        if ch == '\\' {
-            let Some(&d) = c.get(i + 1) else {
-                return Err("bad escape (end of pattern)".into());
-            };
-            if d == '0'
-                || (!in_class && ('1'..='9').contains(&d))
-                || (in_class && ('1'..='7').contains(&d))
-            {
-                // Octal escape (\0, \0oo, or \ooo with three octal digits), else a backreference.
-                let mut j = i + 1;
-                let mut digits = String::new();
-                while j < n && digits.len() < 3 && ('0'..='7').contains(&c[j]) {
-                    digits.push(c[j]);
-                    j += 1;
-                }
-                if d == '0' || digits.len() == 3 || in_class {
-                    let v = u32::from_str_radix(&digits, 8)
-                        .map_err(|_| "bad octal escape".to_string())?;
-                    if v > 0o377 {
-                        return Err(format!(
-                            "octal escape value \\{digits} outside of range 0-0o377"
-                        ));
-                    }
-                    out.push_str(&format!("\\x{{{v:x}}}"));
-                    i = j;
-                    continue;
-                }
-                return Err(unsupported("a backreference (\\N) in the pattern"));
-            }
-            match d {
-                'Z' if !in_class => out.push_str("\\z"),
-                'b' if in_class => out.push_str("\\x08"),
-                'A' | 'b' | 'B' | 'Z' if in_class => {
-                    return Err(format!("bad escape \\{d} in a character class"))
-                }
-                'A' | 'b' | 'B' | 'd' | 'D' | 's' | 'S' | 'w' | 'W' | 'a' | 'f' | 'n' | 'r'
-                | 't' | 'v' | 'x' | 'u' | 'U' => {
-                    out.push('\\');
-                    out.push(d);
-                }
-                'N' => return Err(unsupported("\\N{…}")),
-                d if d.is_ascii_alphabetic() => return Err(format!("bad escape \\{d}")),
-                d => out.push_str(&regex::escape(&d.to_string())),
-            }
-            i += 2;
-            continue;
-        }
-        if in_class {
-            match ch {
-                ']' if i > class_first => {
-                    in_class = false;
-                    out.push(']');
-                }
-                '[' => out.push_str("\\["),
-                '&' | '-' | '~' if c.get(i + 1) == Some(&ch) => {
-                    out.push(ch);
-                    out.push('\\');
-                    out.push(ch);
-                    i += 1;
-                }
-                _ => out.push(ch),
-            }
-            i += 1;
-            continue;
-        }
-        match ch {
-            '[' => {
-                in_class = true;
-                out.push('[');
-                i += 1;
-                if c.get(i) == Some(&'^') {
-                    out.push('^');
-                    i += 1;
-                }
-                if c.get(i) == Some(&']') {
-                    out.push_str("\\]");
-                    i += 1;
-                }
-                class_first = i;
-                continue;
-            }
-            '(' if c.get(i + 1) == Some(&'?') => {
-                let rest: String = c[i + 2..].iter().take(3).collect();
-                if rest.starts_with('=') || rest.starts_with('!') {
-                    return Err(unsupported("look-ahead"));
-                }
-                if rest.starts_with("<=") || rest.starts_with("<!") {
-                    return Err(unsupported("look-behind"));
-                }
-                if rest.starts_with("P=") {
-                    return Err(unsupported("a named backreference"));
-                }
-                if rest.starts_with('>') {
-                    return Err(unsupported("an atomic group"));
-                }
-                if rest.starts_with('(') {
-                    return Err(unsupported("a conditional group"));
-                }
-                if rest.starts_with('#') {
-                    // A comment: skip to its closing parenthesis.
-                    match c[i..].iter().position(|&x| x == ')') {
-                        Some(k) => {
-                            i += k + 1;
-                            continue;
-                        }
-                        None => return Err("missing ), unterminated comment".into()),
-                    }
-                }
-                if rest.starts_with("P<") || rest.starts_with(':') {
-                    out.push_str("(?");
-                    i += 2;
-                    continue;
-                }
-                if rest.starts_with('<') {
-                    return Err("unknown extension ?<".into());
-                }
-                // Inline flags (?aiLmsux-imsx) or (?flags:…): keep i, m, s, x; u is the default.
-                let mut j = i + 2;
-                let mut flags = String::new();
-                while j < n && "aiLmsux-".contains(c[j]) {
-                    match c[j] {
-                        'a' | 'L' => return Err(unsupported("the ASCII/locale flag")),
-                        'u' => {}
-                        f => flags.push(f),
-                    }
-                    j += 1;
-                }
-                if j < n && (c[j] == ')' || c[j] == ':') {
-                    out.push_str("(?");
-                    out.push_str(&flags);
-                    out.push(c[j]);
-                    i = j + 1;
-                    continue;
-                }
-                return Err(format!(
-                    "unknown extension ?{}",
-                    c.get(i + 2).copied().unwrap_or(' ')
-                ));
-            }
-            '{' => {
-                // A quantifier only when it reads {m}, {m,}, {,n} or {m,n}; otherwise a literal.
-                let mut j = i + 1;
-                let lo_start = j;
-                while j < n && c[j].is_ascii_digit() {
-                    j += 1;
-                }
-                let lo: String = c[lo_start..j].iter().collect();
-                let mut hi: Option<String> = None;
-                if j < n && c[j] == ',' {
-                    j += 1;
-                    let hs = j;
-                    while j < n && c[j].is_ascii_digit() {
-                        j += 1;
-                    }
-                    hi = Some(c[hs..j].iter().collect());
-                }
-                if j < n && c[j] == '}' && !(lo.is_empty() && hi.is_none()) {
-                    let lo = if lo.is_empty() { "0".to_string() } else { lo };
-                    match hi {
-                        None => out.push_str(&format!("{{{lo}}}")),
-                        Some(h) => out.push_str(&format!("{{{lo},{h}}}")),
-                    }
-                    i = j + 1;
-                    if c.get(i) == Some(&'+') {
-                        return Err(unsupported("a possessive quantifier"));
-                    }
-                } else {
-                    out.push_str("\\{");
-                    i += 1;
-                }
-                continue;
-            }
-            '}' => out.push_str("\\}"),
-            '*' | '+' | '?' => {
-                out.push(ch);
-                if c.get(i + 1) == Some(&'+') {
-                    return Err(unsupported("a possessive quantifier"));
-                }
-            }
-            _ => out.push(ch),
-        }
-        i += 1;
-    }
-    if in_class {
-        return Err("unterminated character set".into());
-    }
-    Ok(out)
-}
-
-/// One piece of a Python `re.sub` replacement template.
-#[derive(Debug, Clone, PartialEq)]
-enum Piece {
-    Literal(String),
-    Group(usize),
-}
-
-/// Parses a Python replacement template (`\1`, `\g<1>`, `\g<name>`, `\n` and the other
-/// escapes, octal `\0`/`\ooo`) against `re`'s groups, with Python's errors (unknown group,
-/// bad escape of a letter).
-fn parse_template(template: &str, re: &Regex) -> Result<Vec<Piece>, EvalError> {
-    let c: Vec<char> = template.chars().collect();
-    let groups = re.captures_len();
-    let mut pieces: Vec<Piece> = Vec::new();
-    let mut lit = String::new();
-    let group = |idx: usize, lit: &mut String, pieces: &mut Vec<Piece>| -> Result<(), EvalError> {
-        if idx >= groups {
-            return Err(bad(format!("invalid group reference {idx}")));
-        }
-        if !lit.is_empty() {
-            pieces.push(Piece::Literal(std::mem::take(lit)));
-        }
-        pieces.push(Piece::Group(idx));
-        Ok(())
-    };
-    let mut i = 0;
-    while i < c.len() {
-        if c[i] != '\\' {
-            lit.push(c[i]);
-            i += 1;
-            continue;
-        }
-        let Some(&d) = c.get(i + 1) else {
-            return Err(bad("bad escape (end of pattern) in the replacement"));
-        };
-        i += 2;
-        match d {
-            'g' => {
-                if c.get(i) != Some(&'<') {
-                    return Err(bad("missing < in \\g<…>"));
-                }
-                let Some(close) = c[i + 1..].iter().position(|&x| x == '>') else {
-                    return Err(bad("missing >, unterminated name in \\g<…>"));
-                };
-                let name: String = c[i + 1..i + 1 + close].iter().collect();
-                i += close + 2;
-                if name.is_empty() {
-                    return Err(bad("missing group name in \\g<>"));
-                }
-                let idx = if name.chars().all(|x| x.is_ascii_digit()) {
-                    name.parse::<usize>()
-                        .map_err(|_| bad(format!("invalid group reference {name}")))?
-                } else {
-                    re.capture_names()
-                        .position(|n| n == Some(name.as_str()))
-                        .ok_or_else(|| bad(format!("unknown group name '{name}'")))?
-                };
-                group(idx, &mut lit, &mut pieces)?;
-            }
-            '0' => {
-                let mut digits = String::from("0");
-                while digits.len() < 3 && c.get(i).is_some_and(|x| ('0'..='7').contains(x)) {
-                    digits.push(c[i]);
-                    i += 1;
-                }
-                let v = u32::from_str_radix(&digits, 8).unwrap_or(0) & 0xff;
-                lit.push(char::from_u32(v).unwrap_or('\0'));
-            }
-            '1'..='9' => {
-                let mut digits = d.to_string();
-                let mut octal = false;
-                if let Some(&e) = c.get(i).filter(|x| x.is_ascii_digit()) {
-                    digits.push(e);
-                    i += 1;
-                    if ('0'..='7').contains(&d)
-                        && ('0'..='7').contains(&e)
-                        && c.get(i).is_some_and(|x| ('0'..='7').contains(x))
-                    {
-                        digits.push(c[i]);
-                        i += 1;
-                        octal = true;
-                    }
-                }
-                if octal {
-                    let v = u32::from_str_radix(&digits, 8).unwrap_or(0);
-                    if v > 0o377 {
-                        return Err(bad(format!(
-                            "octal escape value \\{digits} outside of range 0-0o377"
-                        )));
-                    }
-                    lit.push(char::from_u32(v).unwrap_or('\0'));
-                } else {
-                    group(digits.parse().unwrap_or(usize::MAX), &mut lit, &mut pieces)?;
-                }
-            }
-            'a' => lit.push('\x07'),
-            'b' => lit.push('\x08'),
-            'f' => lit.push('\x0c'),
-            'n' => lit.push('\n'),
-            'r' => lit.push('\r'),
-            't' => lit.push('\t'),
-            'v' => lit.push('\x0b'),
-            '\\' => lit.push('\\'),
-            d if d.is_ascii_alphabetic() => {
-                return Err(bad(format!("bad escape \\{d} in the replacement")))
-            }
-            d => {
-                lit.push('\\');
-                lit.push(d);
-            }
-        }
-    }
-    if !lit.is_empty() {
-        pieces.push(Piece::Literal(lit));
-    }
-    Ok(pieces)
-}
-
-/// A compiled Python `re.sub(pattern, replacement, …)`.
-pub struct PySub {
-    re: Regex,
-    pieces: Vec<Piece>,
-}
-
-impl PySub {
-    /// Compiles the pattern ([`py_regex`]) and the replacement template.
-    pub fn new(pattern: &str, replacement: &str) -> Result<PySub, EvalError> {
-        let re = py_regex(pattern)?;
-        let pieces = parse_template(replacement, &re)?;
-        Ok(PySub { re, pieces })
-    }
-
-    fn expand(&self, caps: &Captures<'_>, out: &mut String) {
-        for p in &self.pieces {
-            match p {
-                Piece::Literal(s) => out.push_str(s),
-                // An unmatched group is replaced by nothing (Python 3.5+).
-                Piece::Group(g) => out.push_str(caps.get(*g).map_or("", |m| m.as_str())),
-            }
-        }
-    }
-
-    /// Python 3.7+ `re.sub` over `text`: every non-overlapping match replaced; an empty match
-    /// right after a previous match is replaced too, but never twice at one position.
-    pub fn replace_all(&self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0;
-        let mut pos = 0;
-        let mut must_advance = false;
-        while pos <= text.len() {
-            let Some(mut caps) = self.re.captures_at(text, pos) else {
-                break;
-            };
-            let mut m = caps.get(0).map_or(pos..pos, |m| m.range());
-            if must_advance && m.start == pos && m.end == pos {
-                // Python would look for a longer match here first; the next position is what
-                // nearly every pattern gives.
-                let Some(ch) = text[pos..].chars().next() else {
-                    break;
-                };
-                let next = pos + ch.len_utf8();
-                match self.re.captures_at(text, next) {
-                    Some(c) => {
-                        caps = c;
-                        m = caps.get(0).map_or(next..next, |m| m.range());
-                    }
-                    None => break,
-                }
-            }
-            out.push_str(&text[last..m.start]);
-            self.expand(&caps, &mut out);
-            last = m.end;
-            must_advance = m.start == m.end;
-            pos = m.end;
-        }
-        out.push_str(&text[last..]);
-        out
-    }
-}
 
 fn alias(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let name = args.string("newName")?;
@@ -457,11 +45,18 @@ const ALIAS: FunctionDef = FunctionDef {
     imp: alias,
 };
 
+/// `re.sub(search, replace, …)` from the call's `search` and `replace` arguments; a bad
+/// pattern or template is a 400 naming `function`.
+fn sub_of(args: &Args<'_>, function: &str) -> Result<Sub, EvalError> {
+    Sub::new(&args.string("search")?, &args.string("replace")?)
+        .map_err(|e| bad(format!("{function}: {e}")))
+}
+
 fn alias_sub(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
-    let sub = PySub::new(&args.string("search")?, &args.string("replace")?)?;
+    let sub = sub_of(args, "aliasSub")?;
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
-        s.name = sub.replace_all(&s.name);
+        s.name = sub.replace_all(&s.name)?;
     }
     Ok(list)
 }
@@ -484,11 +79,11 @@ const ALIAS_SUB: FunctionDef = FunctionDef {
 };
 
 fn alias_query(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
-    let sub = PySub::new(&args.string("search")?, &args.string("replace")?)?;
+    let sub = sub_of(args, "aliasQuery")?;
     let new_name = args.string("newName")?;
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
-        let query = sub.replace_all(&s.name);
+        let query = sub.replace_all(&s.name)?;
         let expr =
             crate::query::parse::parse_target(&query, ctx.limits.max_depth).map_err(|e| {
                 bad(format!(
@@ -501,7 +96,7 @@ fn alias_query(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Ev
             .ok_or_else(|| bad(format!("No series found with query: {query}")))?;
         let current = safe_last(&first.consolidated())
             .ok_or_else(|| bad(format!("Cannot get last value of series: {}", first.name)))?;
-        s.name = py_percent_format(&new_name, current)?;
+        s.name = percent_format(&new_name, current)?;
     }
     Ok(list)
 }
@@ -567,7 +162,7 @@ pub fn agg_key(s: &Series, nodes: &[NodeOrTag]) -> Result<String, EvalError> {
     let mut out = Vec::with_capacity(nodes.len());
     for n in nodes {
         out.push(match n {
-            NodeOrTag::Node(i) => match super::common::py_index_of(parts.len(), *i) {
+            NodeOrTag::Node(i) => match index_of(parts.len(), *i) {
                 Some(j) => parts[j].to_string(),
                 None => s.tags.get(&i.to_string()).cloned().unwrap_or_default(),
             },
@@ -647,7 +242,7 @@ fn substr_name(name: &str, start: i64, stop: i64) -> String {
     let right = name.find(')').unwrap_or(name.len());
     let clean = if right > left { &name[left..right] } else { "" };
     let parts: Vec<&str> = clean.split('.').collect();
-    let range = py_slice_range(
+    let range = slice_range(
         parts.len(),
         Some(start),
         if stop == 0 { None } else { Some(stop) },
@@ -724,16 +319,6 @@ fn agg_str(v: Option<f64>, is_int: bool) -> String {
     }
 }
 
-/// Left-justifies to `width` characters (Python's `%-Ns`).
-fn ljust(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    if n >= width {
-        s.to_string()
-    } else {
-        format!("{s}{}", " ".repeat(width - n))
-    }
-}
-
 fn legend_value(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut types: Vec<String> = args
         .values("valuesTypes")?
@@ -775,7 +360,7 @@ fn legend_value(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
                         Ok(None) => "None".to_string(),
                         Ok(Some(v)) => {
                             let (v2, prefix) = format_units(v, sys, None);
-                            format!("{}{}", py_fixed(v2, 2), prefix)
+                            format!("{}{}", format_f(v2, 2), prefix)
                         }
                     };
                     s.name = format!(
@@ -859,14 +444,14 @@ fn cacti_style(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, E
         match (&system, &units) {
             (Some(sys), Some(u)) => {
                 let (v, p) = format_units(x, sys, Some(u));
-                format!("{} {}", py_fixed(v, 2), p)
+                format!("{} {}", format_f(v, 2), p)
             }
             (Some(sys), None) => {
                 let (v, p) = format_units(x, sys, None);
-                format!("{}{}", py_fixed(v, 2), p)
+                format!("{}{}", format_f(v, 2), p)
             }
-            (None, Some(u)) => format!("{} {}", py_fixed(x, 2), u),
-            (None, None) => py_fixed(x, 2),
+            (None, Some(u)) => format!("{} {}", format_f(x, 2), u),
+            (None, None) => format_f(x, 2),
         }
     };
     // Column widths from int(value or 3), as graphite-web measures them (int() of inf or nan
@@ -973,63 +558,6 @@ mod tests {
     use super::super::testing::eval;
     use super::*;
 
-    fn sub(p: &str, r: &str, text: &str) -> Result<String, EvalError> {
-        Ok(PySub::new(p, r)?.replace_all(text))
-    }
-
-    #[test]
-    fn python_re_sub_semantics() {
-        // Expected strings are CPython 3.11's re.sub on the same arguments.
-        assert_eq!(sub("x*", "-", "abxd").unwrap(), "-a-b--d-");
-        assert_eq!(
-            sub("(^.*$)", r"\1 A", "ref.gauge.a").unwrap(),
-            "ref.gauge.a A"
-        );
-        assert_eq!(
-            sub(r"(\w+)\.(?P<last>\w+)\Z", r"\g<last>:\2:\g<1>", "a.bc.de").unwrap(),
-            "a.de:de:bc"
-        );
-        assert_eq!(sub("[[]", "L", "a[b").unwrap(), "aLb");
-        assert_eq!(sub("a{,2}", "X", "caaat").unwrap(), "XcXXXtX");
-        assert_eq!(sub("a{x", "X", "ba{xc").unwrap(), "bXc");
-        assert_eq!(sub("(?#comment)b", "X", "abc").unwrap(), "aXc");
-        assert_eq!(sub("(a)|b", r"[\1]", "ab").unwrap(), "[a][]");
-        assert_eq!(sub("", "-", "ab").unwrap(), "-a-b-");
-        assert_eq!(sub(r"\x41\101", "_", "zAAz").unwrap(), "z_z");
-    }
-
-    #[test]
-    fn unsupported_regex_features_are_bad_requests() {
-        for p in [
-            r"(?=a)",
-            r"(?!a)",
-            r"(?<=a)b",
-            r"(?<!a)b",
-            r"(a)\1",
-            r"(?P<n>a)(?P=n)",
-            r"(?>a)",
-            r"a*+",
-            r"(a)?(?(1)b|c)",
-            r"\N{DIGIT ONE}",
-            "[a",
-            r"\q",
-        ] {
-            assert!(matches!(py_regex(p), Err(EvalError::BadRequest(_))), "{p}");
-        }
-        assert!(matches!(
-            PySub::new("a", r"\9"),
-            Err(EvalError::BadRequest(_))
-        ));
-        assert!(matches!(
-            PySub::new("a", r"\g<nope>"),
-            Err(EvalError::BadRequest(_))
-        ));
-        assert!(matches!(
-            PySub::new("a", "\\"),
-            Err(EvalError::BadRequest(_))
-        ));
-    }
-
     #[test]
     fn grafana_alias_sub_wrapping_and_renames() {
         let t0 = 1_700_000_000 - 100;
@@ -1045,8 +573,20 @@ mod tests {
         );
         let s = eval(&pts, "aliasByMetric(keepLastValue(a.b.c))", t0, t0 + 60).unwrap();
         assert_eq!(s[0].name, "c");
+        // Look-ahead and backreferences run as in Python (issue #11): CPython 3.11's
+        // re.sub('(?=c)', 'x', 'a.b.c') and re.sub(r'(?<=\.)(\w)\.(?!\1)', r'\1_', 'a.b.c').
+        let s = eval(&pts, "aliasSub(a.b.c, '(?=c)', 'x')", t0, t0 + 60).unwrap();
+        assert_eq!(s[0].name, "a.b.xc");
+        let s = eval(
+            &pts,
+            r"aliasSub(a.b.c, '(?<=\.)(\w)\.(?!\1)', '\1_')",
+            t0,
+            t0 + 60,
+        )
+        .unwrap();
+        assert_eq!(s[0].name, "a.b_c");
         assert!(matches!(
-            eval(&pts, "aliasSub(a.b.c, '(?=c)', 'x')", t0, t0 + 60),
+            eval(&pts, "aliasSub(a.b.c, '(?<=a+)b', 'x')", t0, t0 + 60),
             Err(EvalError::BadRequest(_))
         ));
         assert!(matches!(

@@ -16,18 +16,22 @@
 //! wherever its comparisons happen to); a window whose output would exceed the request's point
 //! budget is refused (413) instead of built.
 
-use super::common::{
-    agg_func, copy_series, iter_values, py_index_of, py_round, py_slice_range, py_str_value,
-    reevaluate, safe_avg, shift_time, xff_counts, AGG_FUNCS,
-};
-use super::common::{bad, date_param};
+use super::aggregate::{agg_func, safe_avg, xff_counts, AGG_FUNCS};
+use super::callback::reevaluate;
+use super::error::bad;
+use super::naming::py_str_value;
+use super::time::date_param;
+use super::time::shift_time;
+use super::values::{copy_series, iter_values};
+use crate::python::format::{format_g, repr_f64};
+use crate::python::number::round as py_round;
+use crate::python::sequence::{index_of as py_index_of, slice_range as py_slice_range};
 use crate::query::eval::{EvalContext, EvalError, Value};
-use crate::query::pyfmt::{format_g, repr_f64};
 use crate::query::series::Series;
 use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
 
 fn offset_seconds(s: &str) -> Result<i64, EvalError> {
-    super::common::py_time_offset(s)
+    super::time::py_time_offset(s)
 }
 
 /// A `windowSize` argument: a count of points or a time string.

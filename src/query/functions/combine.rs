@@ -9,13 +9,14 @@
 //! numerator's step, `applyByNode` giving every result the last input's start and end, …).
 //! Nothing here reads the store except through the evaluation context.
 
-use super::common::bad;
+use super::error::bad;
 use std::collections::HashMap;
 
-use super::common::{
-    agg_func, agg_key, call_function, for_each_row, format_path_expressions, lcm, normalize,
-    py_index, py_str, rows, safe_sum, xff_ok, AGG_FUNCS,
-};
+use super::aggregate::{agg_func, safe_sum, xff_ok, AGG_FUNCS};
+use super::callback::call_function;
+use super::naming::{agg_key, format_path_expressions, py_str};
+use super::values::{for_each_row, lcm, normalize, rows};
+use crate::python::sequence::{index as py_index, slice_end as py_slice_end};
 use crate::query::ast::Expr;
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::parse::parse_target;
@@ -954,7 +955,7 @@ fn percentile_of_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Se
     let name = format!(
         "percentileOfSeries({},{})",
         list[0].path_expression,
-        crate::query::pyfmt::format_g(n)
+        crate::python::format::format_g(n)
     );
     let Some((series, start, end, step)) = normalize(vec![list]) else {
         return Ok(Vec::new());
@@ -1118,7 +1119,7 @@ const DIVIDE_SERIES_LISTS: FunctionDef = FunctionDef {
 fn total_text(v: &Value) -> Option<(f64, String)> {
     match v {
         Value::Int(i) => Some((*i as f64, i.to_string())),
-        Value::Float(f) => Some((*f, crate::query::pyfmt::repr_f64(*f))),
+        Value::Float(f) => Some((*f, crate::python::format::repr_f64(*f))),
         Value::Bool(b) => Some((
             *b as u8 as f64,
             if *b { "True" } else { "False" }.to_string(),
@@ -1742,7 +1743,7 @@ fn apply_by_node(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
         .iter()
         .map(|s| {
             let nodes: Vec<&str> = s.name.split('.').collect();
-            let end = super::common::py_slice_end(nodes.len(), node.saturating_add(1));
+            let end = py_slice_end(nodes.len(), node.saturating_add(1));
             nodes[..end].join(".")
         })
         .collect();
@@ -1897,7 +1898,7 @@ fn reduce_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
         let Some(at) = py_index(&nodes, node) else {
             return Err(bad(format!("reduceSeries: {} has no node {node}", s.name)));
         };
-        let end = super::common::py_slice_end(nodes.len(), node);
+        let end = py_slice_end(nodes.len(), node);
         let key = format!("{}.reduce.{function}", nodes[..end].join("."));
         if let Some(i) = matchers.iter().position(|m| m == at) {
             let slot = slots.entry(key.clone()).or_insert_with(|| {

@@ -11,7 +11,8 @@
 
 use std::ops::ControlFlow;
 
-use super::common::{bad, py_str_value};
+use super::error::bad;
+use super::naming::py_str_value;
 use crate::query::eval::{EvalContext, EvalError};
 use crate::query::series::{ConsolidationFunc, Series};
 use crate::query::signature::{Args, FunctionDef, Param, ParamType as T};

@@ -5,20 +5,20 @@
 //! Behaviour is graphite-web 1.1.8's, including where Python raises: comparing a null with a
 //! number (`useSeriesAbove` on a series with nulls, `removeBetweenPercentile`,
 //! `averageOutsidePercentile` on an all-null series) is an error here too. Regular
-//! expressions use the `regex` crate with Python's syntax where the two agree (see
-//! [`super::common::py_regex`]). Nothing here reads the store except through the evaluation context.
+//! expressions and `re.sub` are Python's, from [`crate::python::re`]. Nothing here reads the
+//! store except through the evaluation context.
 
-use super::common::bad;
+use super::error::bad;
 use std::cmp::Ordering;
 
+use super::aggregate::{agg_func, safe_avg, safe_len, safe_max, safe_min, AggFn, AGG_FUNCS};
 use super::combine::percentile;
-use super::common::{
-    agg_func, py_regex, py_slice_end, py_sub, safe_avg, safe_len, safe_max, safe_min, AggFn,
-    AGG_FUNCS,
-};
+use super::error::py_regex;
+use crate::python::format::format_g;
+use crate::python::re::Sub;
+use crate::python::sequence::slice_end;
 use crate::query::eval::{EvalContext, EvalError};
 use crate::query::parse::parse_target;
-use crate::query::pyfmt::format_g;
 use crate::query::series::Series;
 use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
 
@@ -331,7 +331,7 @@ fn top(list: Vec<Series>, n: i64, func: &str, highest: bool) -> Result<Vec<Serie
     let f = agg_func(func)?;
     let mut list = list;
     sort_by_key(&mut list, |s| key(over(s, f)), highest);
-    let end = py_slice_end(list.len(), n);
+    let end = slice_end(list.len(), n);
     list.truncate(end);
     Ok(list)
 }
@@ -693,7 +693,7 @@ fn remove_percentile(
             continue;
         };
         s.tags
-            .insert("nPercentile".into(), crate::query::pyfmt::repr_f64(n));
+            .insert("nPercentile".into(), crate::python::format::repr_f64(n));
         let points = if s.step > 0 {
             (s.end - s.start) / s.step
         } else {
@@ -807,7 +807,7 @@ const REMOVE_BELOW_VALUE: FunctionDef = FunctionDef {
 fn limit(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let n = args.int("n")?;
     let mut list = args.series_list("seriesList")?;
-    let end = py_slice_end(list.len(), n);
+    let end = slice_end(list.len(), n);
     list.truncate(end);
     Ok(list)
 }
@@ -836,11 +836,13 @@ const LIMIT: FunctionDef = FunctionDef {
 
 fn exclude(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let re = py_regex(&args.string("pattern")?, "exclude")?;
-    Ok(args
-        .series_list("seriesList")?
-        .into_iter()
-        .filter(|s| !re.is_match(&s.name))
-        .collect())
+    let mut kept = Vec::new();
+    for s in args.series_list("seriesList")? {
+        if !re.is_match(&s.name)? {
+            kept.push(s);
+        }
+    }
+    Ok(kept)
 }
 
 const EXCLUDE: FunctionDef = FunctionDef {
@@ -864,11 +866,13 @@ const EXCLUDE: FunctionDef = FunctionDef {
 
 fn grep(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let re = py_regex(&args.string("pattern")?, "grep")?;
-    Ok(args
-        .series_list("seriesList")?
-        .into_iter()
-        .filter(|s| re.is_match(&s.name))
-        .collect())
+    let mut kept = Vec::new();
+    for s in args.series_list("seriesList")? {
+        if re.is_match(&s.name)? {
+            kept.push(s);
+        }
+    }
+    Ok(kept)
 }
 
 const GREP: FunctionDef = FunctionDef {
@@ -964,9 +968,21 @@ fn use_series_above(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series
     let value = args.float("value")?;
     let re = py_regex(&args.string("search")?, "useSeriesAbove")?;
     let replace = args.string("replace")?;
+    let list = args.series_list("seriesList")?;
+    // graphite-web reads the template in `re.sub`, per series: a bad one fails only when
+    // there is a series to rename.
+    let sub = match list.is_empty() {
+        true => None,
+        false => {
+            Some(Sub::with_regex(re, &replace).map_err(|e| bad(format!("useSeriesAbove: {e}")))?)
+        }
+    };
     let mut names = Vec::new();
-    for s in args.series_list("seriesList")? {
-        let new_name = py_sub(&re, &replace, &s.name)?;
+    for s in list {
+        let new_name = match &sub {
+            Some(sub) => sub.replace_all(&s.name)?,
+            None => String::new(),
+        };
         // Python's max() over the values: refuses nulls among numbers, and an empty series.
         let values = s.consolidated();
         if values.is_empty() || values.iter().any(Option::is_none) {
@@ -1046,7 +1062,7 @@ fn most_deviant(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
     }
     // Stable, descending by sigma, as Python's sort(reverse=True).
     deviants.sort_by(|a, b| cmp_f64(b.0, a.0));
-    let end = py_slice_end(deviants.len(), n);
+    let end = slice_end(deviants.len(), n);
     Ok(deviants.into_iter().take(end).map(|(_, s)| s).collect())
 }
 
@@ -1181,7 +1197,11 @@ const SORT_BY_NAME: FunctionDef = FunctionDef {
 
 fn sort_by_total(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let mut list = args.series_list("seriesList")?;
-    sort_by_key(&mut list, |s| key(over(s, super::common::safe_sum)), true);
+    sort_by_key(
+        &mut list,
+        |s| key(over(s, super::aggregate::safe_sum)),
+        true,
+    );
     Ok(list)
 }
 
@@ -1343,6 +1363,18 @@ mod tests {
         );
         assert_eq!(natural_key("web1.x10"), "web0000000001.x0000000010");
         assert_eq!(natural_key("v000000000000012"), "v0000000012");
+    }
+
+    #[test]
+    fn grep_and_exclude_read_python_look_around_and_backreferences() {
+        // Expected lists are what CPython 3.11's re.search keeps (issue #11).
+        assert_eq!(names(r"grep(s.*, '(?<=s\.)c(?!2)')"), vec!["s.c10"]);
+        assert_eq!(names(r"exclude(s.*, '^s\.(?=c)')"), vec!["s.a", "s.b"]);
+        assert_eq!(
+            names(r"exclude(s.*, '(\d)(?!\1)\d')"),
+            vec!["s.a", "s.b", "s.c2"]
+        );
+        assert!(eval(&points(), "grep(s.*, '(?<=s+)a')", T0, T0 + 40).is_err());
     }
 
     #[test]

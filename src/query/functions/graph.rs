@@ -13,11 +13,11 @@
 //! relative to the request's `now`. graphite-web has no hint that hides a series from the
 //! legend, so neither does carbonhound.
 
-use super::common::bad;
-use super::common::py_str_value;
+use super::error::bad;
+use super::naming::py_str_value;
+use crate::python::format::{format_g, repr_f64};
 use crate::query::attime::parse_at_time;
 use crate::query::eval::{EvalContext, EvalError, Value};
-use crate::query::pyfmt::{format_g, repr_f64};
 use crate::query::series::{GraphHints, Series};
 use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
 
@@ -213,7 +213,7 @@ fn stacked(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalEr
         } else {
             s.name.clone()
         };
-        let mut n = super::common::copy_series(&s, name, values);
+        let mut n = super::values::copy_series(&s, name, values);
         n.hints.stacked = Some(stack_name.clone());
         out.push(n);
     }

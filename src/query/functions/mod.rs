@@ -10,13 +10,19 @@
 pub mod alias;
 pub mod calculate;
 pub mod combine;
-pub mod common;
+// Helpers the families share (graphite-web's functions.py preamble, safe.py, aggfuncs.py):
+pub mod aggregate;
+pub mod callback;
+pub mod error;
 pub mod events;
 pub mod filter;
 pub mod graph;
+pub mod naming;
 pub mod special;
 pub mod tags;
+pub mod time;
 pub mod transform;
+pub mod values;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;

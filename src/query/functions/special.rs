@@ -7,12 +7,12 @@
 //! (alias.rs: they rename). `randomWalk` draws from a random generator as graphite-web does,
 //! so only its shape is reproducible. Nothing here fetches by itself or writes.
 
-use super::common::bad;
+use super::error::bad;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::common::{iter_values, set_values};
+use super::values::{iter_values, set_values};
+use crate::python::format::repr_f64;
 use crate::query::eval::{EvalContext, EvalError};
-use crate::query::pyfmt::repr_f64;
 use crate::query::series::{ConsolidationFunc, Series};
 use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
 

@@ -15,7 +15,7 @@ use crate::query::source::TagExpr;
 /// source's [`crate::query::MetricSource::find_tagged`]), fetched over the request's range, sorted by
 /// name, each with the call's text as its path expression (so `sumSeries(seriesByTag(…))`
 /// is named after it, as in graphite-web). Only quoted string arguments count, as there;
-/// regexes read Python's syntax ([`super::common::py_regex`]).
+/// regexes read Python's syntax ([`super::error::py_regex`]).
 /// Errors: an invalid expression, a bad regex, or no expression needing a non-empty value.
 fn series_by_tag(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     let exprs: Vec<TagExpr> = args
@@ -28,7 +28,7 @@ fn series_by_tag(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, 
         .map(TagExpr::parse)
         .collect::<Result<_, _>>()
         .map_err(EvalError::BadRequest)?;
-    let regex = |p: &str| super::common::py_regex(p, "seriesByTag").map_err(|e| e.to_string());
+    let regex = |p: &str| super::error::py_regex(p, "seriesByTag").map_err(|e| e.to_string());
     let names = ctx
         .source
         .find_tagged(&exprs, &regex)

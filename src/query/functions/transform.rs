@@ -24,17 +24,18 @@
 //!   on the consolidated values and the result is one value per point; graphite-web writes the
 //!   consolidated results over the first raw values and keeps the rest.
 
-use super::common::{bad, date_param};
+use super::error::bad;
+use super::time::date_param;
 use chrono_tz::OffsetComponents;
 
-use super::common::{
-    agg_func, copy_series, iter_values, py_index_of, py_percent_d, py_pow, py_round,
-    py_slice_range, reevaluate, rows, set_values, shift_time, truncate_local, xff_counts,
-    AGG_FUNCS,
-};
+use super::aggregate::{agg_func, xff_counts, AGG_FUNCS};
+use super::callback::reevaluate;
+use super::time::{shift_time, truncate_local};
+use super::values::{copy_series, iter_values, rows, set_values};
+use crate::python::format::{format_d, format_g, repr_f64};
+use crate::python::{number, sequence};
 use crate::query::attime::parse_at_time;
 use crate::query::eval::{EvalContext, EvalError, Value};
-use crate::query::pyfmt::{format_g, repr_f64};
 use crate::query::series::Series;
 use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
 
@@ -59,7 +60,7 @@ fn map_values(
 
 /// The seconds of an interval string as graphite-web reads `delta.seconds + delta.days * 86400`.
 fn offset_seconds(s: &str) -> Result<i64, EvalError> {
-    super::common::py_time_offset(s)
+    super::time::py_time_offset(s)
 }
 
 fn scale(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
@@ -101,10 +102,10 @@ fn scale_to_seconds(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Serie
         s.tags.insert("scaleToSeconds".into(), repr_f64(seconds));
         rename(
             s,
-            format!("scaleToSeconds({},{})", s.name, py_percent_d(seconds)?),
+            format!("scaleToSeconds({},{})", s.name, format_d(seconds)?),
         );
         let factor = seconds / s.step as f64;
-        map_values(s, |v| Ok(v.map(|x| py_round(x * factor, 6))))?;
+        map_values(s, |v| Ok(v.map(|x| number::round(x * factor, 6))))?;
     }
     Ok(list)
 }
@@ -162,7 +163,7 @@ fn add(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
         s.tags.insert("add".into(), repr_f64(constant));
-        rename(s, format!("add({},{})", s.name, py_percent_d(constant)?));
+        rename(s, format!("add({},{})", s.name, format_d(constant)?));
         map_values(s, |v| Ok(v.map(|x| x + constant)))?;
     }
     Ok(list)
@@ -192,7 +193,7 @@ fn offset_to_zero(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>
     let mut list = args.series_list("seriesList")?;
     for s in &mut list {
         let vals = iter_values(s);
-        let minimum = super::common::safe_min(&vals);
+        let minimum = super::aggregate::safe_min(&vals);
         s.tags.insert(
             "offsetToZero".into(),
             minimum.map(repr_f64).unwrap_or_else(|| "None".into()),
@@ -261,17 +262,10 @@ fn simple_map(
     Ok(list)
 }
 
-/// Python's `math.exp`: `OverflowError` where a finite argument overflows.
-fn py_exp(x: f64) -> Result<f64, EvalError> {
-    let r = x.exp();
-    if r.is_infinite() && x.is_finite() {
-        return Err(bad("math range error (exp overflow)"));
-    }
-    Ok(r)
-}
-
 fn exp(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
-    simple_map(args, "exp", ("exp", "e"), |x| py_exp(x).map(Some))
+    simple_map(args, "exp", ("exp", "e"), |x| {
+        Ok(Some(number::math_exp(x)?))
+    })
 }
 
 const EXP: FunctionDef = FunctionDef {
@@ -292,7 +286,7 @@ const EXP: FunctionDef = FunctionDef {
 
 fn sigmoid(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     simple_map(args, "sigmoid", ("sigmoid", "sigmoid"), |x| {
-        Ok(Some(1.0 / (1.0 + py_exp(-x)?)))
+        Ok(Some(1.0 / (1.0 + number::math_exp(-x)?)))
     })
 }
 
@@ -349,7 +343,7 @@ const LOGIT: FunctionDef = FunctionDef {
 
 fn square_root(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     simple_map(args, "squareRoot", ("squareRoot", "1"), |x| {
-        Ok(py_pow(x, 0.5))
+        Ok(number::math_pow(x, 0.5))
     })
 }
 
@@ -370,7 +364,9 @@ const SQUARE_ROOT: FunctionDef = FunctionDef {
 };
 
 fn invert(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
-    simple_map(args, "invert", ("invert", "1"), |x| Ok(py_pow(x, -1.0)))
+    simple_map(args, "invert", ("invert", "1"), |x| {
+        Ok(number::math_pow(x, -1.0))
+    })
 }
 
 const INVERT: FunctionDef = FunctionDef {
@@ -416,7 +412,7 @@ fn pow(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError
     for s in &mut list {
         s.tags.insert("pow".into(), repr_f64(factor));
         rename(s, format!("pow({},{})", s.name, format_g(factor)));
-        map_values(s, |v| Ok(v.and_then(|x| py_pow(x, factor))))?;
+        map_values(s, |v| Ok(v.and_then(|x| number::math_pow(x, factor))))?;
     }
     Ok(list)
 }
@@ -454,7 +450,7 @@ fn round_fn(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eval
             format!("round({})", s.name)
         };
         rename(s, name);
-        map_values(s, |v| Ok(v.map(|x| py_round(x, precision))))?;
+        map_values(s, |v| Ok(v.map(|x| number::round(x, precision))))?;
     }
     Ok(list)
 }
@@ -673,7 +669,7 @@ fn per_second(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Ev
         for v in iter_values(&s) {
             let (d, p) = non_negative_delta(v, prev, max, min)?;
             prev = p;
-            vals.push(d.map(|d| py_round(d / step, 6)));
+            vals.push(d.map(|d| number::round(d / step, 6)));
         }
         s.tags.insert("perSecond".into(), "1".into());
         let name = format!("perSecond({})", s.name);
@@ -721,7 +717,7 @@ fn delay(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
         let n = raw.len();
         let vals: Vec<Option<f64>> = if steps < 0 {
             let k = steps.unsigned_abs().min(n as u64) as usize;
-            let r = py_slice_range(n, Some(steps.saturating_neg()), None);
+            let r = sequence::slice_range(n, Some(steps.saturating_neg()), None);
             raw[r]
                 .iter()
                 .copied()
@@ -729,7 +725,7 @@ fn delay(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
                 .collect()
         } else {
             let k = (steps as u64).min(n as u64) as usize;
-            let r = py_slice_range(n, None, Some(steps.saturating_neg()));
+            let r = sequence::slice_range(n, None, Some(steps.saturating_neg()));
             std::iter::repeat_n(None, k)
                 .chain(raw[r].iter().copied())
                 .collect()
@@ -981,8 +977,8 @@ fn min_max(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
     for s in &mut list {
         rename(s, format!("minMax({})", s.name));
         let vals = iter_values(s);
-        let lo = super::common::safe_min(&vals).unwrap_or(0.0);
-        let hi = super::common::safe_max(&vals).unwrap_or(0.0);
+        let lo = super::aggregate::safe_min(&vals).unwrap_or(0.0);
+        let hi = super::aggregate::safe_max(&vals).unwrap_or(0.0);
         let range = hi - lo;
         set_values(
             s,
@@ -1622,7 +1618,7 @@ fn hitcount(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
         let mut buckets: Vec<Option<f64>> = vec![None; bucket_count as usize];
         let new_start = s.end - bucket_count * interval;
         let mut add = |b: i64, x: f64| -> Result<(), EvalError> {
-            let idx = py_index_of(buckets.len(), b)
+            let idx = sequence::index_of(buckets.len(), b)
                 .ok_or_else(|| bad("list index out of range (hitcount bucket)"))?;
             buckets[idx] = Some(buckets[idx].unwrap_or(0.0) + x);
             Ok(())
