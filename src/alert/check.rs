@@ -33,11 +33,7 @@ impl QueryContext {
     /// From `[query]`: the same zone, limits and timeout as `/render` requests get.
     pub fn from_settings(q: &QuerySettings) -> QueryContext {
         QueryContext {
-            limits: QueryLimits {
-                max_series_per_target: q.max_series_per_target,
-                max_points: q.max_points_per_response,
-                max_depth: q.max_expression_depth,
-            },
+            limits: QueryLimits::from_settings(q),
             tz: q.timezone,
             timeout: q.request_timeout,
         }

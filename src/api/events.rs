@@ -28,10 +28,10 @@ use chrono_tz::Tz;
 use super::params::Params;
 use super::{respond, AppState};
 use crate::events::db::now_micros;
-use crate::events::event::push_py_json_str;
 use crate::events::{
     Event, EventError, EventStore, NewEvent, SetOperation, MAX_ANSWER_BYTES, MAX_EVENTS_PER_ANSWER,
 };
+use crate::python::json::push_str as push_py_json_str;
 use crate::query::attime::parse_at_time;
 
 /// A JSON error answer `{"error": message}`, as graphite-web's `_jsonError`.

@@ -53,11 +53,7 @@ impl ApiConfig {
         let q = &settings.query;
         ApiConfig {
             tz: q.timezone,
-            limits: QueryLimits {
-                max_series_per_target: q.max_series_per_target,
-                max_points: q.max_points_per_response,
-                max_depth: q.max_expression_depth,
-            },
+            limits: QueryLimits::from_settings(q),
             timeout: q.request_timeout,
             max_targets: q.max_targets,
             max_body_bytes: q.max_body_bytes,

@@ -254,42 +254,13 @@ fn py_str(e: &WhisperError) -> String {
                     .unwrap_or(&text);
                 format!(
                     "[Errno {code}] {text}: {}",
-                    py_repr_str(&path.display().to_string())
+                    crate::python::text::repr_str(&path.display().to_string())
                 )
             }
             None => source.to_string(),
         },
         other => other.to_string(),
     }
-}
-
-/// Python's `repr()` of a string, for paths in messages.
-fn py_repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
 }
 
 fn now_epoch() -> i64 {
@@ -724,7 +695,7 @@ mod tests {
             py_str(&e),
             "[Errno 2] No such file or directory: '/no/such.wsp'"
         );
-        assert_eq!(py_repr_str("it's"), "\"it's\"");
+        assert_eq!(crate::python::text::repr_str("it's"), "\"it's\"");
     }
 
     #[test]

@@ -8,9 +8,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::tags::py_split;
 use super::{EventError, MAX_DATA_BYTES, MAX_TAGS_CHARS, MAX_WHAT_CHARS};
 use crate::python::format::repr_f64;
+use crate::python::text::split as py_split;
 
 /// Microseconds per second: `when` is kept to the microsecond, as Django's `DateTimeField`.
 const US: i64 = 1_000_000;
@@ -174,39 +174,13 @@ impl NewEvent {
     }
 }
 
-/// Appends `s` as a JSON string the way Python's `json.dumps` writes it (`ensure_ascii`):
-/// `"`, `\` and control characters escaped, everything outside printable ASCII as `\uXXXX`
-/// (UTF-16, so surrogate pairs beyond the BMP).
-pub fn push_py_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{u:04x}"));
-                }
-            }
-        }
-    }
-    out.push('"');
-}
-
 fn push_str_list(out: &mut String, items: &[String]) {
     out.push('[');
     for (i, t) in items.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        push_py_json_str(out, t);
+        crate::python::json::push_str(out, t);
     }
     out.push(']');
 }
@@ -256,9 +230,9 @@ impl Event {
         out.push_str("{\"when\": ");
         out.push_str(&self.when_seconds().to_string());
         out.push_str(", \"what\": ");
-        push_py_json_str(out, &self.what);
+        crate::python::json::push_str(out, &self.what);
         out.push_str(", \"data\": ");
-        push_py_json_str(out, &self.data);
+        crate::python::json::push_str(out, &self.data);
         out.push_str(", \"tags\": ");
         push_str_list(out, &self.listed_tags());
         out.push_str(", \"id\": ");
@@ -276,18 +250,18 @@ impl Event {
             out.push_str("{\"id\": ");
             out.push_str(&self.id.to_string());
             out.push_str(", \"when\": ");
-            push_py_json_str(&mut out, &self.when_iso());
+            crate::python::json::push_str(&mut out, &self.when_iso());
             out.push_str(", \"what\": ");
-            push_py_json_str(&mut out, &self.what);
+            crate::python::json::push_str(&mut out, &self.what);
             out.push_str(", \"data\": ");
-            push_py_json_str(&mut out, &self.data);
+            crate::python::json::push_str(&mut out, &self.data);
             out.push_str(", \"tags\": ");
             push_str_list(&mut out, &tags);
             out.push('}');
             return out;
         }
         out.push_str("{\n  \"data\": ");
-        push_py_json_str(&mut out, &self.data);
+        crate::python::json::push_str(&mut out, &self.data);
         out.push_str(",\n  \"id\": ");
         out.push_str(&self.id.to_string());
         out.push_str(",\n  \"tags\": ");
@@ -297,14 +271,14 @@ impl Event {
             out.push('[');
             for (i, t) in tags.iter().enumerate() {
                 out.push_str(if i > 0 { ",\n    " } else { "\n    " });
-                push_py_json_str(&mut out, t);
+                crate::python::json::push_str(&mut out, t);
             }
             out.push_str("\n  ]");
         }
         out.push_str(",\n  \"what\": ");
-        push_py_json_str(&mut out, &self.what);
+        crate::python::json::push_str(&mut out, &self.what);
         out.push_str(",\n  \"when\": ");
-        push_py_json_str(&mut out, &self.when_iso());
+        crate::python::json::push_str(&mut out, &self.when_iso());
         out.push_str("\n}");
         out
     }

@@ -7,25 +7,7 @@
 
 use std::collections::BTreeSet;
 
-/// Python's `str.isspace()` for one character: Unicode white space plus the ASCII
-/// information separators `\x1c`–`\x1f`, which Python also counts.
-fn is_py_space(c: char) -> bool {
-    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
-}
-
-/// Python's `s.strip()`.
-fn py_strip(s: &str) -> &str {
-    s.trim_matches(is_py_space)
-}
-
-/// Python's `s.split()` (no separator): the words between runs of white space. This is how
-/// graphite-web's `Event.as_dict` lists an event's tags.
-pub fn py_split(s: &str) -> Vec<String> {
-    s.split(is_py_space)
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
-}
+use crate::python::text::{split as py_split, strip as py_strip};
 
 /// django-tagging's `split_strip`: `input` split on `delimiter`, each piece stripped, empty
 /// pieces dropped.

@@ -11,6 +11,8 @@
 //! - [`number`]: `round(x, n)`, `math.pow`, `math.exp`, with Python's errors.
 //! - [`sequence`]: indexing and slicing (`seq[i]`, `seq[a:b]`) with negative indices.
 //! - [`datetime`]: the ranges `datetime` and `timedelta` can hold.
+//! - [`text`]: `str.isspace()`, `strip()`, `split()`, `capitalize()`, `repr()` of a string.
+//! - [`json`]: `json.dumps` of a string (`ensure_ascii`).
 //!
 //! It must never know about series, the store, HTTP or evaluation: functions take and return
 //! plain numbers and text, and report Python's exceptions as [`PyError`] (callers turn them
@@ -18,9 +20,11 @@
 
 pub mod datetime;
 pub mod format;
+pub mod json;
 pub mod number;
 pub mod re;
 pub mod sequence;
+pub mod text;
 
 /// The exception Python would raise: its message as `str(exc)` gives it (with a word of
 /// context where the bare message would puzzle a Graphite user).

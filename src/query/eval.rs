@@ -73,6 +73,18 @@ pub struct QueryLimits {
     pub max_depth: usize,
 }
 
+impl QueryLimits {
+    /// The limits `[query]` sets (`max_series_per_target`, `max_points_per_response`,
+    /// `max_expression_depth`), the same for `/render` and the alert evaluator.
+    pub fn from_settings(q: &crate::config::QuerySettings) -> QueryLimits {
+        QueryLimits {
+            max_series_per_target: q.max_series_per_target,
+            max_points: q.max_points_per_response,
+            max_depth: q.max_expression_depth,
+        }
+    }
+}
+
 impl Default for QueryLimits {
     fn default() -> Self {
         QueryLimits {

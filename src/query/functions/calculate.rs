@@ -101,16 +101,6 @@ fn check_points(ctx: &EvalContext<'_>, n: i64) -> Result<(), EvalError> {
     Ok(())
 }
 
-/// Python's `str.capitalize()` for ASCII function names.
-fn capitalize(s: &str) -> String {
-    let lower = s.to_lowercase();
-    let mut c = lower.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
 /// graphite-web's `movingWindow`: for each point, `func` over the known values of the
 /// `windowSize` points before it (bootstrapped from earlier data), null unless the known ones
 /// reach `xFilesFactor` (the series' own by default).
@@ -129,7 +119,7 @@ fn moving(
     let agg = agg_func(func)?;
     let start = shift_time(ctx.start, -preview)?;
     let preview_list = reevaluate(ctx, args, start, ctx.end)?;
-    let tag_name = format!("moving{}", capitalize(func));
+    let tag_name = format!("moving{}", crate::python::text::capitalize(func));
     let mut out = Vec::with_capacity(preview_list.len());
     for mut s in preview_list {
         let wp = window.points(s.step);
