@@ -442,10 +442,10 @@ fn malformed_plaintext_is_counted_and_good_lines_on_the_same_connection_are_kept
         ("garbage".into(), Some("malformed")),
         (format!("only.two {t}"), Some("malformed")),
         (format!("too.many 1 {t} 4"), Some("malformed")),
-        (format!("val.nan nan {t}"), Some("bad_value")),
-        (format!("val.nan2 NaN {t}"), Some("bad_value")),
-        (format!("val.inf inf {t}"), Some("bad_value")),
-        (format!("val.ninf -Infinity {t}"), Some("bad_value")),
+        (format!("val.nan nan {t}"), Some("nan_dropped")),
+        (format!("val.nan2 NaN {t}"), Some("nan_dropped")),
+        (format!("val.inf inf {t}"), Some("nan_dropped")),
+        (format!("val.ninf -Infinity {t}"), Some("nan_dropped")),
         (format!("val.word abc {t}"), Some("bad_value")),
         ("ts.word 1 yesterday".into(), Some("bad_timestamp")),
         ("ts.zero 1 0".into(), Some("bad_timestamp")),
@@ -498,7 +498,14 @@ fn malformed_plaintext_is_counted_and_good_lines_on_the_same_connection_are_kept
     for (k, v) in &want {
         assert_eq!(l[*k].as_u64(), Some(*v), "counter {k} in {l}");
     }
-    assert_eq!(l["errors"].as_u64(), Some(want.values().sum::<u64>()));
+    // NaN and infinite values are dropped, as carbon drops them: not errors.
+    let errors: u64 = want
+        .iter()
+        .filter(|(k, _)| **k != "nan_dropped")
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(want["nan_dropped"], 4);
+    assert_eq!(l["errors"].as_u64(), Some(errors), "{l}");
     assert_eq!(l["points"].as_u64(), Some(5));
     srv.shutdown();
     let goods = [
@@ -587,7 +594,12 @@ fn malformed_pickle_frames_are_counted_and_never_executed() {
     assert_eq!(l["bad_pickle"].as_u64(), Some(8), "{l}");
     assert_eq!(l["too_long"].as_u64(), Some(1), "{l}");
     assert_eq!(l["bad_name"].as_u64(), Some(1), "{l}");
-    assert_eq!(l["bad_value"].as_u64(), Some(1), "{l}");
+    assert_eq!(l["bad_value"].as_u64(), Some(0), "{l}");
+    assert_eq!(
+        l["nan_dropped"].as_u64(),
+        Some(1),
+        "NaN dropped as carbon does: {l}"
+    );
     assert_eq!(l["bad_timestamp"].as_u64(), Some(1), "{l}");
     srv.shutdown();
     let names = ["pk.g1", "pk.g2", "pk.g3", "pk.g4", "pk.g5", "pk.g6"];

@@ -96,18 +96,28 @@ impl Ingest {
             }
             Err(e) => {
                 stats.refused(&e);
-                self.refuse(listener, peer, &e, line);
+                // NaN/inf is dropped silently, as carbon does: counted, never logged.
+                if e != LineError::NotFinite {
+                    self.refuse(listener, peer, &e, line);
+                }
             }
         }
     }
 }
 
-/// The start of refused input as printable text (lossy UTF-8, escaped), written lazily.
+/// The start of refused input as printable text, written lazily: lossy UTF-8, the line end
+/// (`\r`, as collectd and Windows senders end lines) left out, and every other control
+/// character shown as `?`, so a log line never carries terminal escapes or stray `\r`s.
 struct Shown<'a>(&'a [u8]);
 
 impl std::fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", String::from_utf8_lossy(self.0).escape_debug())
+        use std::fmt::Write;
+        let text = String::from_utf8_lossy(self.0);
+        for c in text.trim_end_matches(['\r', '\n']).chars() {
+            f.write_char(if c.is_control() { '?' } else { c })?;
+        }
+        Ok(())
     }
 }
 
@@ -216,5 +226,17 @@ impl ConnReader {
             Ok(r) => done(r),
             Err(_) => ReadOutcome::Stopped,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shown;
+
+    #[test]
+    fn refused_input_is_shown_without_control_characters() {
+        assert_eq!(Shown(b"bad..name 1 2\r").to_string(), "bad..name 1 2");
+        assert_eq!(Shown(b"a\x1b[31mred\x00 1 2").to_string(), "a?[31mred? 1 2");
+        assert_eq!(Shown(b"\xff\xfe.bad").to_string(), "\u{fffd}\u{fffd}.bad");
     }
 }

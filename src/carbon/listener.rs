@@ -356,7 +356,10 @@ async fn pickle_connection(
                         }
                         Entry::Bad { reason, detail } => {
                             stats.refused(&reason);
-                            ingest.refuse("pickle_tcp", peer, &detail, &[]);
+                            // NaN/inf is dropped silently, as carbon does.
+                            if reason != LineError::NotFinite {
+                                ingest.refuse("pickle_tcp", peer, &detail, &[]);
+                            }
                         }
                     }
                 }

@@ -504,12 +504,18 @@ pub fn entry<'a>(pickle: &'a Pickle, item: &'a Value) -> Entry<'a> {
         Value::Bytes(_) => return bad(LineError::NotUtf8, "path is not UTF-8".into()),
         _ => return bad(LineError::Malformed, "path is not a string".into()),
     };
-    let Some(value) = number(val).filter(|v| v.is_finite()) else {
+    let Some(value) = number(val) else {
         return bad(
             LineError::BadValue,
-            format!("{name}: value is not a finite number"),
+            format!("{name}: value is not a number"),
         );
     };
+    if !value.is_finite() {
+        return bad(
+            LineError::NotFinite,
+            format!("{name}: value is NaN or infinite (dropped)"),
+        );
+    }
     let Some(t) = number(ts).filter(|t| t.is_finite()) else {
         return bad(
             LineError::BadTimestamp,
@@ -702,11 +708,11 @@ mod tests {
             matches!(
                 e[1],
                 Entry::Bad {
-                    reason: LineError::BadValue,
+                    reason: LineError::NotFinite,
                     ..
                 }
             ),
-            "NaN value refused"
+            "NaN value dropped"
         );
     }
 }

@@ -39,8 +39,11 @@ pub enum LineError {
     Malformed,
     /// Not UTF-8.
     NotUtf8,
-    /// The value is not a number, or is NaN or infinite.
+    /// The value is not a number.
     BadValue,
+    /// The value is NaN or infinite: dropped as carbon drops NaN (collectd sends `nan` as the
+    /// first value of every rate), counted apart (`nan_dropped`), not an error and not logged.
+    NotFinite,
     /// The timestamp is not a number, not finite, or outside 1..=4294967295 (or -1).
     BadTimestamp,
     /// The metric name is refused.
@@ -54,7 +57,8 @@ impl fmt::Display for LineError {
         match self {
             LineError::Malformed => f.write_str("expected 'path value timestamp'"),
             LineError::NotUtf8 => f.write_str("line is not UTF-8"),
-            LineError::BadValue => f.write_str("value is not a finite number"),
+            LineError::BadValue => f.write_str("value is not a number"),
+            LineError::NotFinite => f.write_str("value is NaN or infinite (dropped)"),
             LineError::BadTimestamp => {
                 f.write_str("timestamp is not a number in 1..=4294967295 (or -1 for now)")
             }
@@ -80,18 +84,23 @@ fn fields(input: &[u8]) -> IResult<&[u8], Fields<'_>> {
     Ok((rest, (name, value, ts)))
 }
 
-fn parse_value(b: &[u8]) -> Option<f64> {
+/// The value field: a number (`BadValue` otherwise), finite (`NotFinite` otherwise).
+fn parse_value(b: &[u8]) -> Result<f64, LineError> {
     // Fast path: plain integers, the commonest value of all.
     if b.len() <= 15 && b.iter().all(u8::is_ascii_digit) {
         let mut n: u64 = 0;
         for &d in b {
             n = n * 10 + (d - b'0') as u64;
         }
-        return Some(n as f64);
+        return Ok(n as f64);
     }
-    let s = std::str::from_utf8(b).ok()?;
-    let v: f64 = s.parse().ok()?;
-    v.is_finite().then_some(v)
+    let s = std::str::from_utf8(b).map_err(|_| LineError::BadValue)?;
+    let v: f64 = s.parse().map_err(|_| LineError::BadValue)?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(LineError::NotFinite)
+    }
 }
 
 fn parse_timestamp(b: &[u8]) -> Result<Option<i64>, LineError> {
@@ -242,7 +251,7 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, LineError> {
 fn parse_line_grammar(line: &[u8]) -> Result<Line<'_>, LineError> {
     let (_, (name, value, ts)) = fields(line).map_err(|_| LineError::Malformed)?;
     let name = std::str::from_utf8(name).map_err(|_| LineError::NotUtf8)?;
-    let value = parse_value(value).ok_or(LineError::BadValue)?;
+    let value = parse_value(value)?;
     let timestamp = parse_timestamp(ts)?;
     let name = normalize(name).map_err(LineError::BadName)?;
     Ok(Line {
@@ -297,12 +306,12 @@ mod tests {
         assert_eq!(parse_line(b"garbage"), Err(LineError::Malformed));
         assert_eq!(parse_line(b"a 1"), Err(LineError::Malformed));
         assert_eq!(parse_line(b"a 1 2 3"), Err(LineError::Malformed));
-        assert_eq!(parse_line(b"a nan 1700000000"), Err(LineError::BadValue));
-        assert_eq!(parse_line(b"a NaN 1700000000"), Err(LineError::BadValue));
-        assert_eq!(parse_line(b"a inf 1700000000"), Err(LineError::BadValue));
+        assert_eq!(parse_line(b"a nan 1700000000"), Err(LineError::NotFinite));
+        assert_eq!(parse_line(b"a NaN 1700000000"), Err(LineError::NotFinite));
+        assert_eq!(parse_line(b"a inf 1700000000"), Err(LineError::NotFinite));
         assert_eq!(
-            parse_line(b"a -Infinity 1700000000"),
-            Err(LineError::BadValue)
+            parse_line(b"a -Infinity 1700000000\r"),
+            Err(LineError::NotFinite)
         );
         assert_eq!(parse_line(b"a x1 1700000000"), Err(LineError::BadValue));
         assert_eq!(parse_line(b"a 1 yesterday"), Err(LineError::BadTimestamp));

@@ -22,7 +22,8 @@
 //!
 //! carbonhound adds, under `listeners.<listener>.` (`plaintext_tcp`, `plaintext_udp`,
 //! `pickle_tcp`), each listener's counters of [`ListenerStats::snapshot`] for the interval:
-//! `points`, `connections`, `errors` and each refusal reason (`malformed`, `bad_value`, …);
+//! `points`, `connections`, `errors`, each refusal reason (`malformed`, `bad_value`, …) and
+//! `nan_dropped` (NaN/inf values dropped as carbon drops them, not errors);
 //! `droppedPoints` (points lost with the failed operations of `errors`) and
 //! `droppedOutOfRetention` (points older than their file's retention, which whisper drops).
 //!

@@ -13,8 +13,11 @@ pub struct ListenerStats {
     pub connections: AtomicU64,
     /// Lines (or pickle entries) refused: not `path value timestamp`.
     pub malformed: AtomicU64,
-    /// Refused: value not a finite number.
+    /// Refused: value not a number.
     pub bad_value: AtomicU64,
+    /// Dropped, not an error: value NaN or infinite, as carbon drops NaN (collectd's first
+    /// value of every rate is `nan`). Not in [`ListenerStats::errors`].
+    pub nan_dropped: AtomicU64,
     /// Refused: timestamp unusable.
     pub bad_timestamp: AtomicU64,
     /// Refused: metric name unusable (empty node, `/`, control character, bad tag, …).
@@ -35,6 +38,7 @@ impl ListenerStats {
             LineError::Malformed => &self.malformed,
             LineError::NotUtf8 => &self.not_utf8,
             LineError::BadValue => &self.bad_value,
+            LineError::NotFinite => &self.nan_dropped,
             LineError::BadTimestamp => &self.bad_timestamp,
             LineError::BadName(_) => &self.bad_name,
             LineError::TooLong => &self.too_long,
@@ -42,7 +46,7 @@ impl ListenerStats {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// All refusals together.
+    /// All refusals together (NaN and infinite values are dropped, not refused: not here).
     pub fn errors(&self) -> u64 {
         [
             &self.malformed,
@@ -67,6 +71,7 @@ impl ListenerStats {
             ("errors", self.errors()),
             ("malformed", l(&self.malformed)),
             ("bad_value", l(&self.bad_value)),
+            ("nan_dropped", l(&self.nan_dropped)),
             ("bad_timestamp", l(&self.bad_timestamp)),
             ("bad_name", l(&self.bad_name)),
             ("too_long", l(&self.too_long)),
