@@ -128,3 +128,41 @@ fn systemd_unit_and_its_settings_are_valid() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("/var/lib/carbonhound"));
 }
+
+/// A misspelt key is refused by `check-config` and `serve`, naming the file, line, key and the
+/// nearest valid key; a misspelt `CARBONHOUND_*` variable likewise.
+#[test]
+fn unknown_settings_are_refused_with_the_nearest_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[smtp]\nport = 2525\nhots = \"mail\"\n").unwrap();
+    let bin = env!("CARGO_BIN_EXE_carbonhound");
+    for cmd in ["check-config", "serve"] {
+        let out = Command::new(bin)
+            .args([cmd, "--config"])
+            .arg(&path)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{cmd}: {err}");
+        assert!(
+            err.contains(&format!("{}:3", path.display()))
+                && err.contains("smtp.hots")
+                && err.contains("did you mean `host`"),
+            "{cmd}: {err}"
+        );
+    }
+    let out = Command::new(bin)
+        .arg("check-config")
+        .env("CARBONHOUND_DATADIR", "/tmp/x")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("CARBONHOUND_DATADIR") && err.contains("`data_dir`"),
+        "{err}"
+    );
+}

@@ -17,6 +17,16 @@ pub enum ConfigError {
     /// type, or a value refused by its parser (the message names the key and the value).
     #[error("reading settings: {0}")]
     Read(#[from] config::ConfigError),
+    /// A key no setting has: a file's (with its line) or a `CARBONHOUND_*` variable's.
+    #[error("{origin}: unknown setting `{key}`{hint}")]
+    UnknownKey {
+        /// `path:line` of the file, or `environment variable NAME`.
+        origin: String,
+        /// The dotted key as given, e.g. `smtp.hots`.
+        key: String,
+        /// `; did you mean `host`?`, or the list of valid keys.
+        hint: String,
+    },
     /// A value that parses but is out of range, e.g. `cache.writers = 0`.
     #[error("{key} {reason}")]
     Invalid {

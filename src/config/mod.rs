@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod ini;
+mod keys;
 pub mod schemas;
 pub mod value;
 
@@ -183,6 +184,7 @@ impl Settings {
     /// As [`Settings::load`], with or without the environment layer (tests use `false`).
     pub fn load_with_env(file: Option<&Path>, env: bool) -> Result<Settings, ConfigError> {
         use config::{Config, Environment, File, FileFormat};
+        let known: toml::Table = DEFAULTS_TOML.parse().expect("embedded defaults are TOML");
         let mut builder =
             Config::builder().add_source(File::from_str(DEFAULTS_TOML, FileFormat::Toml));
         if let Some(path) = file {
@@ -191,9 +193,13 @@ impl Settings {
                     path: path.to_path_buf(),
                 });
             }
+            if let Ok(text) = std::fs::read_to_string(path) {
+                keys::check_file(path, &text, &known)?;
+            }
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }
         if env {
+            keys::check_env(std::env::vars(), &known)?;
             builder = builder.add_source(
                 Environment::with_prefix("CARBONHOUND")
                     .prefix_separator("_")
