@@ -1,6 +1,7 @@
 //! Command-line tools beside `serve`: the `whisper` subcommands that stand in for
 //! python3-whisper's `whisper-info.py`, `whisper-fetch.py`, `whisper-dump.py`,
-//! `whisper-create.py` and `whisper-set-aggregation-method.py`, printing what they print.
+//! `whisper-create.py`, `whisper-set-aggregation-method.py` and `whisper-resize.py`, printing
+//! what they print.
 //!
 //! Each tool works on the file it is given and nothing else: no server, no settings, no
 //! store. Errors go to stderr with exit status 1; a tool never panics on a bad file.

@@ -115,6 +115,35 @@ pub enum WhisperCommand {
         /// New xFilesFactor (0..=1); unchanged when left out.
         x_files_factor: Option<String>,
     },
+    /// Change a file's retentions, as whisper-resize.py: `PATH timePerPoint:timeToStore...`.
+    /// Every stored point is carried over (lowest precision first, so the finest data wins);
+    /// the old file is kept as `PATH.bak` unless --nobackup.
+    Resize {
+        /// The whisper file.
+        path: PathBuf,
+        /// The new retentions (`60:1440`, `15m:8`, `1h:7d`, `12h:2y`).
+        #[arg(required = true, value_name = "RETENTION")]
+        retentions: Vec<String>,
+        /// Change the xFilesFactor.
+        #[arg(long = "xFilesFactor")]
+        x_files_factor: Option<f64>,
+        /// Change the aggregation function.
+        #[arg(long = "aggregationMethod")]
+        aggregation_method: Option<String>,
+        /// Accepted for whisper-resize.py's command line; it changes nothing there either.
+        #[arg(long)]
+        force: bool,
+        /// Create a new database file without removing the existing one.
+        #[arg(long)]
+        newfile: Option<PathBuf>,
+        /// Delete the .bak file after successful execution.
+        #[arg(long)]
+        nobackup: bool,
+        /// Aggregate the old points into each new archive's step (with the xFilesFactor)
+        /// instead of copying them point by point.
+        #[arg(long)]
+        aggregate: bool,
+    },
 }
 
 /// whisper-fetch.py's `--drop` choices.
@@ -220,6 +249,28 @@ pub fn run(command: WhisperCommand) -> ExitCode {
             method,
             x_files_factor,
         } => set_aggregation(&mut out, &file, &method, x_files_factor.as_deref()),
+        WhisperCommand::Resize {
+            path,
+            retentions,
+            x_files_factor,
+            aggregation_method,
+            force: _,
+            newfile,
+            nobackup,
+            aggregate,
+        } => resize(
+            &mut out,
+            &path,
+            &retentions,
+            ResizeOptions {
+                x_files_factor,
+                aggregation_method: aggregation_method.as_deref(),
+                newfile: newfile.as_deref(),
+                nobackup,
+                aggregate,
+                now: now_epoch(),
+            },
+        ),
     };
     let flushed = out.flush().map_err(Failure::Stdout);
     match result.and(flushed) {
@@ -261,6 +312,168 @@ fn py_str(e: &WhisperError) -> String {
         },
         other => other.to_string(),
     }
+}
+
+/// The options of `whisper resize` beyond the path and retentions.
+struct ResizeOptions<'a> {
+    x_files_factor: Option<f64>,
+    aggregation_method: Option<&'a str>,
+    newfile: Option<&'a Path>,
+    nobackup: bool,
+    aggregate: bool,
+    /// whisper-resize.py's `now`, read once at start (epoch seconds).
+    now: i64,
+}
+
+fn io_failure(path: &Path, e: io::Error) -> Failure {
+    error(&WhisperError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+/// whisper-resize.py: read every archive of `path` (lowest precision first, each over its
+/// whole retention ending `now`), create `PATH.tmp` (or `--newfile`) with the new retentions,
+/// carry the points over, then swap the files (`PATH.bak` keeps the old one). Prints the lines
+/// the Python tool prints. With `--aggregate`, the points of all archives are merged (finest
+/// first where archives overlap) and each new archive gets one aggregated point per step whose
+/// known fraction reaches the xFilesFactor — what whisper-resize.py's `--aggregate` sets out
+/// to do (under Python 3 that branch of the script fails with a TypeError).
+fn resize(out: &mut impl Write, path: &Path, defs: &[String], o: ResizeOptions<'_>) -> Outcome {
+    if !path.exists() {
+        return Err(Failure::Error(format!(
+            "[ERROR] File '{}' does not exist!",
+            path.display()
+        )));
+    }
+    let old = WhisperFile::open(path).map_err(|e| error(&e))?;
+    let header = old.header().clone();
+    let mut new_archives: Vec<Retention> = defs
+        .iter()
+        .map(|d| parse_retention_def(d))
+        .collect::<Result<_, _>>()
+        .map_err(|e| error(&e))?;
+    let xff = o.x_files_factor.unwrap_or(f64::from(header.x_files_factor));
+    let method: AggregationMethod = match o.aggregation_method {
+        Some(m) => m.parse().map_err(|e| error(&e))?,
+        None => header.aggregation_method,
+    };
+    let now = o.now;
+
+    writeln!(out, "Retrieving all data from the archives")?;
+    // Lowest precision first, as the script sorts them.
+    let mut old_archives = header.archives.clone();
+    old_archives.sort_by_key(|a| std::cmp::Reverse(a.seconds_per_point));
+    let mut data = Vec::with_capacity(old_archives.len());
+    for a in &old_archives {
+        let from = now - a.retention() + a.seconds_per_point as i64;
+        let fetched = old
+            .fetch(from, Some(now), now, None)
+            .map_err(|e| error(&e))?;
+        data.push(fetched);
+    }
+    drop(old);
+
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    let target = match o.newfile {
+        Some(p) => p.to_path_buf(),
+        None => {
+            if tmp.exists() {
+                writeln!(
+                    out,
+                    "Removing previous temporary database file: {}",
+                    tmp.display()
+                )?;
+                std::fs::remove_file(&tmp).map_err(|e| io_failure(&tmp, e))?;
+            }
+            tmp.clone()
+        }
+    };
+    writeln!(out, "Creating new whisper database: {}", target.display())?;
+    validate_archive_list(&mut new_archives).map_err(|e| error(&e))?;
+    if !(0.0..=1.0).contains(&xff) {
+        return Err(Failure::Error(format!(
+            "[ERROR] Invalid xFilesFactor {}, not between 0 and 1",
+            repr_f64(xff)
+        )));
+    }
+    let opts = CreateOptions {
+        x_files_factor: xff as f32,
+        aggregation_method: method,
+        preallocation: Preallocation::Zero,
+    };
+    create(&target, &new_archives, opts).map_err(|e| error(&e))?;
+    let size = std::fs::metadata(&target)
+        .map_err(|e| io_failure(&target, e))?
+        .len();
+    writeln!(out, "Created: {} ({size} bytes)", target.display())?;
+
+    let mut new = WhisperFile::open_rw(&target).map_err(|e| error(&e))?;
+    if o.aggregate {
+        writeln!(out, "Migrating data with aggregation...")?;
+        // Every old point, finest archive first where archives overlap, oldest first.
+        let mut merged: Vec<(i64, Option<f64>)> = Vec::new();
+        for fetched in data.iter().rev().flatten() {
+            let first_kept = merged.first().map(|p| p.0).unwrap_or(i64::MAX);
+            let older: Vec<(i64, Option<f64>)> = fetched
+                .values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (fetched.from + i as i64 * fetched.step, *v))
+                .filter(|(t, _)| *t < first_kept)
+                .collect();
+            merged.splice(0..0, older);
+        }
+        let times: Vec<i64> = merged.iter().map(|p| p.0).collect();
+        let archives = new.header().archives.clone();
+        for a in &archives {
+            let step = a.seconds_per_point as i64;
+            let from = now - a.retention() + now % step;
+            let until = now + now % step + step;
+            let mut points = Vec::new();
+            let mut t = from;
+            while t + step < until {
+                let lo = times.partition_point(|&x| x < t);
+                let hi = lo + times[lo..].partition_point(|&x| x < t + step);
+                let values: Vec<Option<f64>> = merged[lo..hi].iter().map(|p| p.1).collect();
+                let known = values.iter().flatten().count();
+                if !values.is_empty() && known as f64 / values.len() as f64 >= xff {
+                    points.push((t, method.aggregate(&values)));
+                }
+                t += step;
+            }
+            new.update_many(&points, now).map_err(|e| error(&e))?;
+        }
+    } else {
+        writeln!(out, "Migrating data without aggregation...")?;
+        for fetched in data.iter().flatten() {
+            let points: Vec<(i64, f64)> = fetched
+                .values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.map(|v| (fetched.from + i as i64 * fetched.step, v)))
+                .collect();
+            new.update_many(&points, now).map_err(|e| error(&e))?;
+        }
+    }
+    drop(new);
+    if o.newfile.is_some() {
+        return Ok(());
+    }
+    let backup = PathBuf::from(format!("{}.bak", path.display()));
+    writeln!(out, "Renaming old database to: {}", backup.display())?;
+    std::fs::rename(path, &backup).map_err(|e| io_failure(path, e))?;
+    writeln!(out, "Renaming new database to: {}", path.display())?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        writeln!(out, "\nOperation failed, restoring backup")?;
+        std::fs::rename(&backup, path).map_err(|e| io_failure(path, e))?;
+        return Err(io_failure(&tmp, e));
+    }
+    if o.nobackup {
+        writeln!(out, "Unlinking backup: {}", backup.display())?;
+        std::fs::remove_file(&backup).map_err(|e| io_failure(&backup, e))?;
+    }
+    Ok(())
 }
 
 fn now_epoch() -> i64 {
