@@ -203,7 +203,8 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         .merge(api::status::router(api::status::StatusState::new(
             &settings,
             alerting.board.clone(),
-        )));
+        )))
+        .layer(api::catch_panic());
     let http = match tokio::net::TcpListener::bind(&settings.http.listen).await {
         Ok(l) => l,
         Err(source) => {
@@ -313,11 +314,15 @@ pub fn reload_rules(settings: &Settings, store: &Store) -> Result<(), SchemaErro
 
 /// Runs the server until SIGTERM or SIGINT, then shuts down cleanly.
 pub async fn serve(settings: Settings) -> Result<(), ServerError> {
-    let running = start(settings.clone()).await?;
+    // The handlers are installed before anything starts: a SIGTERM that arrives while the
+    // listeners come up (systemd stopping a unit that is still starting, a test that stops a
+    // server at once) must take the clean path, not the default action that exits without
+    // flushing the points already accepted.
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let running = start(settings.clone()).await?;
     loop {
         tokio::select! {
             _ = term.recv() => break,

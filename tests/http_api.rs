@@ -386,3 +386,67 @@ fn bad_render_parameters_are_refused_by_name() {
     ));
     assert_eq!(status, 400);
 }
+
+/// A corrupt whisper file fails its series visibly: a render over it and good series answers
+/// with the good ones and a warning header naming it; a render of it alone fails (as
+/// graphite-web, when all its fetches fail); `/health` lists it.
+#[test]
+fn corrupt_files_are_named_not_silently_dropped() {
+    let (_dir, mut server, t0) = seeded();
+    let range = format!("from={}&until={}", t0 - 1, t0 + 599);
+    // Flush to disk, then garble web2's header (while the server is stopped, so no cached
+    // points remain), and start again on the same data.
+    server.terminate();
+    let file = server.whisper_dir().join("servers/web2/cpu/user.wsp");
+    let mut bytes = std::fs::read(&file).unwrap_or_else(|e| {
+        let listing = std::process::Command::new("find")
+            .arg(&server.dir)
+            .output()
+            .unwrap();
+        panic!(
+            "{}: {e}\n{}",
+            file.display(),
+            String::from_utf8_lossy(&listing.stdout)
+        )
+    });
+    bytes.truncate(20);
+    std::fs::write(&file, &bytes).unwrap();
+    let dir = server.dir.clone();
+    drop(server);
+    let server = Server::start_in(&dir, &[]);
+
+    let q = format!(
+        "/render?target={}&{range}&format=json",
+        enc("sumSeries(servers.*.cpu.user)")
+    );
+    let resp = ureq::get(&format!("http://{}{q}", server.http))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let warning = resp
+        .header("x-carbonhound-warning")
+        .expect("a warning header naming the unreadable series")
+        .to_string();
+    assert!(
+        warning.contains("1 series unreadable") && warning.contains("servers.web2.cpu.user"),
+        "{warning}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&resp.into_string().unwrap()).unwrap();
+    // db1 (10 × i) + web1 (i) at the last point, i = 59.
+    let last = v[0]["datapoints"].as_array().unwrap().last().unwrap()[0].as_f64();
+    assert_eq!(last, Some(59.0 * 11.0));
+
+    let (status, _, body) = server.get(&format!(
+        "/render?target=servers.web2.cpu.user&{range}&format=json"
+    ));
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 500, "{text}");
+    assert!(text.contains("servers.web2.cpu.user"), "{text}");
+
+    let h = server.get_json("/health");
+    assert!(h["store"]["corruptReads"].as_u64().unwrap() >= 2, "{h}");
+    assert_eq!(
+        h["corrupt_files"][0]["metric"], "servers.web2.cpu.user",
+        "{h}"
+    );
+}

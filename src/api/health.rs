@@ -15,7 +15,9 @@ use crate::carbon::CarbonStats;
 use crate::store::Store;
 
 /// The `/health` route: `{"status": "ok", "uptime_seconds", "store": {metricsReceived,
-/// committedPoints, updateOperations, creates, errors, droppedPoints, droppedOutOfRetention},
+/// committedPoints, updateOperations, creates, errors, droppedPoints, droppedOutOfRetention,
+/// corruptReads}, "corrupt_files": [{metric, reason}] (the last 100 files that failed to
+/// read),
 /// "cache": {size, queues, max_size}, "listeners": {plaintext_tcp: {points, connections,
 /// errors, malformed, …}, plaintext_udp: …, pickle_tcp: …}}`. Counters count since start
 /// (the self metrics give per-interval values); sizes are now. Uptime counts from this call.
@@ -54,7 +56,14 @@ fn report(store: &Store, carbon: &CarbonStats, started: Instant) -> serde_json::
             "errors": s.errors.load(Relaxed),
             "droppedPoints": s.dropped_points.load(Relaxed),
             "droppedOutOfRetention": s.dropped_out_of_retention.load(Relaxed),
+            "corruptReads": s.corrupt_reads.load(Relaxed),
         },
+        "corrupt_files": s
+            .corrupt_files
+            .lock()
+            .iter()
+            .map(|(metric, reason)| serde_json::json!({"metric": metric, "reason": reason}))
+            .collect::<Vec<_>>(),
         "cache": {
             "size": store.cache.size(),
             "queues": store.cache.queues(),

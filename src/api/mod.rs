@@ -172,6 +172,7 @@ impl From<EvalError> for ApiError {
             EvalError::BadRequest(m) => ApiError::bad_request(m),
             EvalError::TooLarge(m) => ApiError::too_large(m),
             EvalError::Timeout(m) => ApiError::unavailable(m),
+            EvalError::Unreadable(m) => ApiError::internal(m),
         }
     }
 }
@@ -195,6 +196,24 @@ pub fn respond(content_type: &'static str, body: impl Into<axum::body::Body>) ->
         .header(header::CACHE_CONTROL, "no-cache")
         .body(body.into())
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// The layer every route runs under: a panic in a handler is logged (with its message) and
+/// answered with a generic 500, the connection and the server living on. Handlers that run
+/// blocking work (`/render`) also turn a panicked task into that 500 themselves.
+pub fn catch_panic(
+) -> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'static>) -> Response>
+{
+    fn answer(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+        let what = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        tracing::error!("request handler panicked: {what}");
+        ApiError::internal("internal error (logged on the server)".into()).into_response()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(answer as fn(_) -> Response)
 }
 
 /// A JSON answer as graphite-web gives it: `application/json`, or with a `jsonp` parameter

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::response::Response;
 use chrono_tz::Tz;
 
@@ -14,7 +15,7 @@ use super::params::Params;
 use super::{respond, respond_json, ApiError, AppState};
 use crate::graph::{render_png, render_svg, GraphParams};
 use crate::query::attime::parse_at_time;
-use crate::query::{evaluate, QueryError, Request};
+use crate::query::{evaluate_reporting, QueryError, Request, Series};
 use crate::store::unix_now;
 
 /// The time range and zone of a request, as graphite-web's `parseOptions` reads them: `tz`,
@@ -167,10 +168,58 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
         g
     });
     let source = state.source();
-    let mut series = evaluate(&source, &state.config.limits, &req).map_err(|e| match e {
-        QueryError::Parse(p) => ApiError::bad_request(p.to_string()),
-        QueryError::Eval(e) => ApiError::from(e),
-    })?;
+    let (mut series, failures) =
+        evaluate_reporting(&source, &state.config.limits, &req).map_err(|e| match e {
+            QueryError::Parse(p) => ApiError::bad_request(p.to_string()),
+            QueryError::Eval(e) => ApiError::from(e),
+        })?;
+    let mut response = answer(state, params, &req, graph, &format, &mut series)?;
+    if !failures.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&unreadable_warning(&failures)) {
+            response.headers_mut().insert(WARNING_HEADER, v);
+        }
+    }
+    Ok(response)
+}
+
+/// The header a render answer carries when some series were left out because their files
+/// could not be read: `X-Carbonhound-Warning: 2 series unreadable, left out: a.b (…); c.d (…)`.
+pub const WARNING_HEADER: &str = "x-carbonhound-warning";
+
+/// The warning text for `failures` (`name: reason` each): the count, then as many as fit in
+/// 1,000 characters, as printable ASCII (a header value may hold nothing else).
+fn unreadable_warning(failures: &[String]) -> String {
+    let mut text = format!("{} series unreadable, left out:", failures.len());
+    for (i, f) in failures.iter().enumerate() {
+        if text.len() + f.len() > 1000 {
+            text.push_str(&format!(" … and {} more", failures.len() - i));
+            break;
+        }
+        text.push_str(if i == 0 { " " } else { "; " });
+        text.push_str(f);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+/// The answer of one render in its format.
+fn answer(
+    _state: &AppState,
+    params: &Params,
+    req: &Request,
+    graph: Option<GraphParams>,
+    format: &str,
+    series: &mut Vec<Series>,
+) -> Result<Response, ApiError> {
+    let mut series = std::mem::take(series);
+    let format = format.to_string();
     let jsonp = params.get("jsonp").filter(|j| !j.is_empty());
     match format.as_str() {
         "json" => {
@@ -207,13 +256,25 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
 /// The `/render` handler (GET and POST).
 pub async fn render(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let timeout = state.config.timeout + Duration::from_secs(1);
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.pairs().iter().take(50))
+        .finish()
+        .chars()
+        .take(2000)
+        .collect();
     let run = async move {
         let _turn = state.renders.clone().acquire_owned().await;
         tokio::task::spawn_blocking(move || render_blocking(&state, &params)).await
     };
     match tokio::time::timeout(timeout, run).await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => Err(ApiError::internal(format!("render task failed: {e}"))),
+        Ok(Err(e)) => {
+            // A panic in the render task: logged here with what was asked, never shown.
+            tracing::error!("render task failed ({e}); request: {query}");
+            Err(ApiError::internal(
+                "internal error while rendering (logged on the server)".into(),
+            ))
+        }
         Err(_) => Err(ApiError::unavailable(
             "request took longer than query.request_timeout".into(),
         )),

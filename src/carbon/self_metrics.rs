@@ -25,7 +25,8 @@
 //! `points`, `connections`, `errors`, each refusal reason (`malformed`, `bad_value`, …) and
 //! `nan_dropped` (NaN/inf values dropped as carbon drops them, not errors);
 //! `droppedPoints` (points lost with the failed operations of `errors`) and
-//! `droppedOutOfRetention` (points older than their file's retention, which whisper drops).
+//! `droppedOutOfRetention` (points older than their file's retention, which whisper drops);
+//! `corruptReads` (renders that met a whisper file they could not read; `/health` names them).
 //!
 //! This module only reads counters and inserts points; it never touches files or sockets.
 
@@ -60,6 +61,7 @@ struct Totals {
     errors: u64,
     dropped: u64,
     out_of_retention: u64,
+    corrupt_reads: u64,
     listeners: Vec<(&'static str, Vec<(&'static str, u64)>)>,
 }
 
@@ -76,6 +78,7 @@ impl Totals {
             errors: store.errors.load(Relaxed),
             dropped: store.dropped_points.load(Relaxed),
             out_of_retention: store.dropped_out_of_retention.load(Relaxed),
+            corrupt_reads: store.corrupt_reads.load(Relaxed),
             listeners: vec![
                 l("plaintext_tcp", &carbon.plaintext_tcp),
                 l("plaintext_udp", &carbon.plaintext_udp),
@@ -179,6 +182,7 @@ impl SelfMetrics {
             "droppedOutOfRetention",
             d(now.out_of_retention, prev.out_of_retention),
         );
+        put("corruptReads", d(now.corrupt_reads, prev.corrupt_reads));
         put("metricsReceived", d(now.received, prev.received));
         let cpu = cpu_seconds();
         let at = Instant::now();

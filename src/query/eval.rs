@@ -31,14 +31,18 @@ pub enum EvalError {
     TooLarge(String),
     /// The request ran past its time limit: HTTP 503.
     Timeout(String),
+    /// Every series the request read failed to read (corrupt or unreadable files): HTTP 500,
+    /// as graphite-web fails when all its fetches fail.
+    Unreadable(String),
 }
 
 impl fmt::Display for EvalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EvalError::BadRequest(m) | EvalError::TooLarge(m) | EvalError::Timeout(m) => {
-                f.write_str(m)
-            }
+            EvalError::BadRequest(m)
+            | EvalError::TooLarge(m)
+            | EvalError::Timeout(m)
+            | EvalError::Unreadable(m) => f.write_str(m),
         }
     }
 }
@@ -105,7 +109,9 @@ type FetchCache = HashMap<(String, i64, i64, i64), Option<Vec<Series>>>;
 pub struct RequestState {
     fetched: Mutex<FetchCache>,
     points: AtomicUsize,
-    /// Series that failed to read (corrupt files), with the reason, for logging.
+    /// Series read successfully so far (to tell "some failed" from "all failed").
+    pub read: AtomicUsize,
+    /// Series that failed to read (corrupt files): `name: reason`, in the order met.
     pub failures: Mutex<Vec<String>>,
     /// graphite-web's `requestContext['totalStack']`: the running totals of each named stack
     /// of `stacked()`, shared by every target of the request (one value per step index).
@@ -326,6 +332,7 @@ impl<'a> EvalContext<'a> {
                             self.limits.max_points
                         )));
                     }
+                    self.state.read.fetch_add(1, Ordering::Relaxed);
                     let mut s = Series::new(f.name, f.start, f.end, f.step, f.values, xff);
                     s.path_expression = pattern.to_string();
                     out.push(s);

@@ -74,12 +74,24 @@ impl std::error::Error for QueryError {}
 
 /// Parses and evaluates every target of `req`, concatenating their series in target order
 /// (graphite-web's `evaluateTarget` over the target list), reading `source`. Blank targets
-/// are skipped.
+/// are skipped. Series whose file cannot be read are left out (see [`evaluate_reporting`]).
 pub fn evaluate(
     source: &dyn MetricSource,
     limits: &QueryLimits,
     req: &Request,
 ) -> Result<Vec<Series>, QueryError> {
+    evaluate_reporting(source, limits, req).map(|(series, _)| series)
+}
+
+/// As [`evaluate`], also returning the series that failed to read (`name: reason`, e.g. a
+/// truncated whisper file), which were left out of the answer. When the request read series
+/// and every one failed, it fails with [`EvalError::Unreadable`], as graphite-web fails when
+/// all its fetches fail.
+pub fn evaluate_reporting(
+    source: &dyn MetricSource,
+    limits: &QueryLimits,
+    req: &Request,
+) -> Result<(Vec<Series>, Vec<String>), QueryError> {
     let state = RequestState::default();
     let ctx = EvalContext {
         source,
@@ -103,5 +115,12 @@ pub fn evaluate(
         let expr = parse_target(t, limits.max_depth).map_err(QueryError::Parse)?;
         out.extend(ctx.eval_target(&expr).map_err(QueryError::Eval)?);
     }
-    Ok(out)
+    let failures = std::mem::take(&mut *state.failures.lock());
+    if !failures.is_empty() && state.read.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        return Err(QueryError::Eval(EvalError::Unreadable(format!(
+            "every series failed to read: {}",
+            failures.join("; ")
+        ))));
+    }
+    Ok((out, failures))
 }

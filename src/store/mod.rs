@@ -48,6 +48,28 @@ pub struct StoreStats {
     pub dropped_points: AtomicU64,
     /// Points dropped because whisper's retention did not cover them.
     pub dropped_out_of_retention: AtomicU64,
+    /// Reads that failed on a file that is there but unreadable (truncated, garbled header,
+    /// I/O error): `corruptReads`.
+    pub corrupt_reads: AtomicU64,
+    /// The metrics whose file failed to read, with the reason, most recent last; at most
+    /// [`CORRUPT_FILES_KEPT`] (the oldest go first), for `/health`.
+    pub corrupt_files: parking_lot::Mutex<std::collections::VecDeque<(String, String)>>,
+}
+
+/// How many corrupt files [`StoreStats::corrupt_files`] remembers.
+pub const CORRUPT_FILES_KEPT: usize = 100;
+
+impl StoreStats {
+    /// Notes that `name`'s file failed to read with `reason`.
+    fn corrupt(&self, name: &str, reason: &str) {
+        self.corrupt_reads.fetch_add(1, Ordering::Relaxed);
+        let mut files = self.corrupt_files.lock();
+        files.retain(|(n, _)| n != name);
+        if files.len() >= CORRUPT_FILES_KEPT {
+            files.pop_front();
+        }
+        files.push_back((name.to_string(), reason.to_string()));
+    }
 }
 
 /// A series as read from the store: whisper's fetch answer with the cache merged in.
@@ -227,7 +249,10 @@ impl Store {
             {
                 return fetch_unwritten(name, cached, &self.rules(), from, until, now);
             }
-            Err(e) => return Err(StoreError::Whisper(e)),
+            Err(e) => {
+                self.stats.corrupt(name, &e.to_string());
+                return Err(StoreError::Whisper(e));
+            }
         };
         match file.fetch(from, Some(until), now, None) {
             Ok(Some(r)) => {
@@ -244,6 +269,7 @@ impl Store {
             Ok(None) => Ok(None),
             Err(e) => {
                 self.readers.evict(name);
+                self.stats.corrupt(name, &e.to_string());
                 Err(StoreError::Whisper(e))
             }
         }
