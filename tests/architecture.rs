@@ -18,7 +18,14 @@ const RULES: &[(&str, &[&str])] = &[
     ("carbon", &["store", "config", "whisper", "ratelimit"]),
     (
         "query",
-        &["store", "events", "config", "whisper", "python", "ratelimit"],
+        &[
+            "store",
+            "events",
+            "config",
+            "whisper",
+            "python",
+            "ratelimit",
+        ],
     ),
     ("graph", &["query", "config", "python"]),
     ("cli", &["whisper", "config", "python"]),
@@ -85,7 +92,12 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// `server`.
 fn module_of(src: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(src).unwrap();
-    let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
     first.trim_end_matches(".rs").to_string()
 }
 

@@ -20,7 +20,9 @@ use crate::query::eval::{EvalContext, EvalError};
 use crate::query::parse::parse_target;
 use crate::query::pyfmt::format_g;
 use crate::query::series::Series;
-use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
+use crate::query::signature::{
+    Args, FunctionDef, Param, ParamDefault, ParamType as T, PythonDefault,
+};
 
 /// An aggregation over a whole series (its values as iterated: consolidated).
 fn over(series: &Series, f: AggFn) -> Option<f64> {
@@ -363,7 +365,7 @@ const HIGHEST: FunctionDef = FunctionDef {
         Draws the 5 servers with the highest number of busy threads.",
     params: &[
         Param::req("seriesList", T::SeriesList),
-        Param::req("n", T::Integer),
+        Param::req("n", T::Integer).python_default(PythonDefault::Value(ParamDefault::Int(1))),
         Param::def("func", T::AggFunc, ParamDefault::Str("average")).options(AGG_FUNCS),
     ],
     aggregator: false,
@@ -397,7 +399,7 @@ const LOWEST: FunctionDef = FunctionDef {
         Draws the 5 servers with the lowest number of busy threads.",
     params: &[
         Param::req("seriesList", T::SeriesList),
-        Param::req("n", T::Integer),
+        Param::req("n", T::Integer).python_default(PythonDefault::Value(ParamDefault::Int(1))),
         Param::def("func", T::AggFunc, ParamDefault::Str("average")).options(AGG_FUNCS),
     ],
     aggregator: false,

@@ -36,7 +36,9 @@ use crate::query::attime::parse_at_time;
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::pyfmt::{format_g, repr_f64};
 use crate::query::series::Series;
-use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
+use crate::query::signature::{
+    Args, FunctionDef, LegacyOption, Param, ParamDefault, ParamType as T, PythonDefault,
+};
 
 /// Renames in place as graphite-web's `series.name = …; series.pathExpression = series.name`.
 fn rename(s: &mut Series, name: String) {
@@ -474,7 +476,10 @@ const ROUND: FunctionDef = FunctionDef {
         \n  &target=round(Server.instance01.threads.busy,2)",
     params: &[
         Param::req("seriesList", T::SeriesList),
-        Param::def("precision", T::Integer, ParamDefault::Int(0)),
+        // graphite-web's Param says 0, its Python default is None (and names the series
+        // `round(x)` rather than `round(x,0)`).
+        Param::def("precision", T::Integer, ParamDefault::Int(0))
+            .python_default(PythonDefault::None),
     ],
     aggregator: false,
     imp: round_fn,
@@ -1224,7 +1229,8 @@ const TIME_SHIFT: FunctionDef = FunctionDef {
         Param::req("seriesList", T::SeriesList),
         Param::req("timeShift", T::Interval),
         Param::def("resetEnd", T::Boolean, ParamDefault::Bool(true)),
-        Param::def("alignDst", T::Boolean, ParamDefault::Bool(false)),
+        // graphite-web's Param says `alignDst`, its Python argument `alignDST`.
+        Param::def("alignDst", T::Boolean, ParamDefault::Bool(false)).python_name("alignDST"),
     ],
     aggregator: false,
     imp: time_shift,
@@ -1576,9 +1582,15 @@ const SMART_SUMMARIZE: FunctionDef = FunctionDef {
         Param::req("seriesList", T::SeriesList),
         Param::req("intervalString", T::Interval),
         Param::def("func", T::AggFunc, ParamDefault::Str("sum")).options(AGG_FUNCS),
-        Param::opt("alignTo", T::String).options(&[
-            "years", "months", "weeks", "days", "hours", "minutes", "seconds",
-        ]),
+        Param::opt("alignTo", T::String)
+            .options(&[
+                "years", "months", "weeks", "days", "hours", "minutes", "seconds",
+            ])
+            .legacy_options(&[
+                LegacyOption::None,
+                LegacyOption::Bool(true),
+                LegacyOption::Bool(false),
+            ]),
     ],
     aggregator: false,
     imp: smart_summarize,
