@@ -1348,6 +1348,21 @@ mod tests {
     }
 
     #[test]
+    fn highest_and_lowest_default_to_one_by_average() {
+        // graphite-web's Python `n=1, func='average'` (its Param says `n` is required, but its
+        // default, non-strict validation lets the call through to the Python default).
+        assert_eq!(names("lowest(s.*)"), names("lowest(s.*, 1, 'average')"));
+        assert_eq!(names("lowest(s.*)"), vec!["s.c2"]);
+        assert_eq!(names("highest(s.*)"), vec!["s.a"]);
+        assert_eq!(names("highest(s.*, func='min')"), vec!["s.b"]);
+        let err = eval(&points(), "highestMax(s.*)", T0, T0 + 40).unwrap_err();
+        assert!(
+            err.to_string().contains("Missing required parameter \"n\""),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn odd_arguments_never_panic() {
         let big = "9223372036854775807";
         let targets = [
