@@ -163,8 +163,8 @@ pub struct Param {
     /// Non-string values graphite-web also lists as options ([`LegacyOption`]).
     pub legacy_options: &'static [LegacyOption],
     /// The Python argument's name where graphite-web's Param names it otherwise (timeShift's
-    /// Param `alignDst` is the Python `alignDST`); shown in the `function` field only:
-    /// keywords bind by the Param's name, as graphite-web's `validateParams` does.
+    /// Param `alignDst` is the Python `alignDST`): the `function` field shows it, and a
+    /// keyword argument may use it as well as the Param's name ([`Args::bind`]).
     pub python_name: Option<&'static str>,
     /// The Python argument's default, where it differs from the Param's.
     pub python_default: PythonDefault,
@@ -432,7 +432,12 @@ impl<'a> Args<'a> {
             }
         }
         for (key, value) in &call.kwargs {
-            let Some(pi) = params.iter().position(|p| p.name == key) else {
+            // By the Param's name, as graphite-web's `validateParams`, or by the Python
+            // argument's, which graphite-web's default non-strict validation passes on to the
+            // function (`timeShift(x, '1d', alignDST=true)`).
+            let Some(pi) = params.iter().position(|p| {
+                p.name == key || (!p.multiple && p.python_name == Some(key.as_str()))
+            }) else {
                 return Err(bad(format!(
                     "Unexpected key word arguments: {key} (function \"{}\")",
                     def.name
