@@ -1787,6 +1787,18 @@ mod tests {
     }
 
     #[test]
+    fn time_slice_ends_now_by_default() {
+        // graphite-web's Python `endSliceAt='now'` (the request's now here, where graphite-web
+        // reads the wall clock).
+        let t0 = 1_700_000_000 - 100;
+        let pts = [("a", t0 + 10, 1.0), ("a", t0 + 90, 2.0)];
+        let omitted = eval(&pts, "timeSlice(a, '-1min')", t0, t0 + 100).unwrap();
+        let given = eval(&pts, "timeSlice(a, '-1min', 'now')", t0, t0 + 100).unwrap();
+        assert_eq!(omitted[0].name, given[0].name);
+        assert_eq!(omitted[0].values, given[0].values);
+    }
+
+    #[test]
     fn degenerate_intervals_and_steps_are_refused_not_looped() {
         let t0 = 1_700_000_000 - 100;
         let pts = [("a", t0 + 10, 1.0)];
