@@ -5,7 +5,9 @@
 //! params; what `/functions` prints as graphite-web's `functionInfo`), and [`Args`]: a call's
 //! arguments bound to the parameters as graphite-web's `validateParams` binds them (positional
 //! first, the last parameter taking the rest when it is `multiple`, then keywords),
-//! type-checked, and evaluated on demand.
+//! type-checked, and evaluated on demand. Where graphite-web's Param list and its Python
+//! signature disagree, `/functions` shows the Param and a call gets what the Python function
+//! gets ([`PythonDefault`]): `tests/function_signatures.rs` checks both against graphite-web.
 //!
 //! It must never know a function by name nor hold the list of them: the registry is
 //! `functions::all`/`functions::lookup`, and each family declares its own definitions.
@@ -152,9 +154,11 @@ pub struct Param {
     pub name: &'static str,
     /// Type.
     pub kind: ParamType,
-    /// Whether it must be given.
+    /// graphite-web's `required`, as `/functions` shows it; whether a call must give the
+    /// argument is [`Param::may_omit`] (the Python signature decides).
     pub required: bool,
-    /// The default when not given.
+    /// graphite-web's `default`, as `/functions` shows it; what an omitted argument gets is
+    /// [`Param::call_default`].
     pub default: Option<ParamDefault>,
     /// Whether it takes all remaining positional arguments (`*seriesLists`).
     pub multiple: bool,
