@@ -5,7 +5,9 @@
 //! params; what `/functions` prints as graphite-web's `functionInfo`), and [`Args`]: a call's
 //! arguments bound to the parameters as graphite-web's `validateParams` binds them (positional
 //! first, the last parameter taking the rest when it is `multiple`, then keywords),
-//! type-checked, and evaluated on demand.
+//! type-checked, and evaluated on demand. Where graphite-web's Param list and its Python
+//! signature disagree, `/functions` shows the Param and a call gets what the Python function
+//! gets ([`PythonDefault`]): `tests/function_signatures.rs` checks both against graphite-web.
 //!
 //! It must never know a function by name nor hold the list of them: the registry is
 //! `functions::all`/`functions::lookup`, and each family declares its own definitions.
@@ -100,21 +102,76 @@ pub enum ParamDefault {
     Bool(bool),
 }
 
-/// One parameter (graphite-web's `Param`).
+/// The Python function's own default for an argument, where it is not what graphite-web's
+/// `Param` declares. graphite-web's `validateParams` never fills a default in: an argument left
+/// out gets the Python default, and with graphite-web's default `ENFORCE_INPUT_VALIDATION =
+/// False` a `required` Param whose Python argument has a default may be left out too
+/// (`lowest(x)` is `lowest(x, 1, 'average')`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PythonDefault {
+    /// The same as the Param's (its `default`, or none when it is `required`).
+    AsParam,
+    /// Python's `None`: the argument is absent (`round`'s `precision=None`, whose Param says 0).
+    None,
+    /// A value (`lowest`'s `n=1`, whose Param is `required` without a default).
+    Value(ParamDefault),
+}
+
+/// A value graphite-web lists among a parameter's options that is not a string, kept there for
+/// backward compatibility (smartSummarize's `alignTo` lists `None`, `True` and `False`, the
+/// old `alignToFrom` values, which it accepts and ignores).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LegacyOption {
+    /// Python's `None`.
+    None,
+    /// `True`/`False`.
+    Bool(bool),
+}
+
+impl LegacyOption {
+    /// Python's `str()` of it: graphite-web sorts options by `str`.
+    fn py_str(self) -> &'static str {
+        match self {
+            LegacyOption::None => "None",
+            LegacyOption::Bool(true) => "True",
+            LegacyOption::Bool(false) => "False",
+        }
+    }
+
+    fn to_json(self) -> Json {
+        match self {
+            LegacyOption::None => Json::Null,
+            LegacyOption::Bool(b) => json!(b),
+        }
+    }
+}
+
+/// One parameter (graphite-web's `Param`, plus what the Python function's own signature says
+/// where it differs: its argument name and default).
 #[derive(Debug, Clone, Copy)]
 pub struct Param {
     /// Name, as keyword arguments use it.
     pub name: &'static str,
     /// Type.
     pub kind: ParamType,
-    /// Whether it must be given.
+    /// graphite-web's `required`, as `/functions` shows it; whether a call must give the
+    /// argument is [`Param::may_omit`] (the Python signature decides).
     pub required: bool,
-    /// The default when not given.
+    /// graphite-web's `default`, as `/functions` shows it; what an omitted argument gets is
+    /// [`Param::call_default`].
     pub default: Option<ParamDefault>,
     /// Whether it takes all remaining positional arguments (`*seriesLists`).
     pub multiple: bool,
     /// Allowed values, when restricted.
     pub options: &'static [&'static str],
+    /// Non-string values graphite-web also lists as options ([`LegacyOption`]).
+    pub legacy_options: &'static [LegacyOption],
+    /// The Python argument's name where graphite-web's Param names it otherwise (timeShift's
+    /// Param `alignDst` is the Python `alignDST`): the `function` field shows it, and a
+    /// keyword argument may use it as well as the Param's name ([`Args::bind`]).
+    pub python_name: Option<&'static str>,
+    /// The Python argument's default, where it differs from the Param's.
+    pub python_default: PythonDefault,
 }
 
 impl Param {
@@ -127,6 +184,9 @@ impl Param {
             default: None,
             multiple: false,
             options: &[],
+            legacy_options: &[],
+            python_name: None,
+            python_default: PythonDefault::AsParam,
         }
     }
 
@@ -139,6 +199,9 @@ impl Param {
             default: None,
             multiple: false,
             options: &[],
+            legacy_options: &[],
+            python_name: None,
+            python_default: PythonDefault::AsParam,
         }
     }
 
@@ -151,6 +214,9 @@ impl Param {
             default: Some(default),
             multiple: false,
             options: &[],
+            legacy_options: &[],
+            python_name: None,
+            python_default: PythonDefault::AsParam,
         }
     }
 
@@ -164,6 +230,39 @@ impl Param {
     pub const fn options(mut self, options: &'static [&'static str]) -> Param {
         self.options = options;
         self
+    }
+
+    /// Adds graphite-web's non-string options ([`LegacyOption`]).
+    pub const fn legacy_options(mut self, options: &'static [LegacyOption]) -> Param {
+        self.legacy_options = options;
+        self
+    }
+
+    /// Names the Python argument, where graphite-web's Param names it otherwise.
+    pub const fn python_name(mut self, name: &'static str) -> Param {
+        self.python_name = Some(name);
+        self
+    }
+
+    /// The Python argument's default, where it differs from the Param's ([`PythonDefault`]).
+    pub const fn python_default(mut self, default: PythonDefault) -> Param {
+        self.python_default = default;
+        self
+    }
+
+    /// The default a call that leaves this argument out gets: the Python function's.
+    pub fn call_default(&self) -> Option<ParamDefault> {
+        match self.python_default {
+            PythonDefault::AsParam => self.default,
+            PythonDefault::None => None,
+            PythonDefault::Value(v) => Some(v),
+        }
+    }
+
+    /// Whether a call may leave this argument out: not `required`, or its Python argument has
+    /// a default (graphite-web's default, non-strict validation lets the call through).
+    pub fn may_omit(&self) -> bool {
+        !self.required || self.python_default != PythonDefault::AsParam
     }
 
     fn to_json(self) -> Json {
@@ -190,31 +289,41 @@ impl Param {
         if self.multiple {
             m.insert("multiple".into(), json!(true));
         }
-        if !self.options.is_empty() {
-            let mut o: Vec<&str> = self.options.to_vec();
-            o.sort();
-            m.insert("options".into(), json!(o));
+        if !self.options.is_empty() || !self.legacy_options.is_empty() {
+            // Sorted by Python's `str`, as graphite-web's `Param.options`.
+            let mut o: Vec<(&str, Json)> = self.options.iter().map(|s| (*s, json!(s))).collect();
+            o.extend(
+                self.legacy_options
+                    .iter()
+                    .map(|l| (l.py_str(), l.to_json())),
+            );
+            o.sort_by(|a, b| a.0.cmp(b.0));
+            m.insert(
+                "options".into(),
+                Json::Array(o.into_iter().map(|(_, j)| j).collect()),
+            );
         }
         Json::Object(m)
     }
 
+    /// This argument in graphite-web's `function` field, which `inspect.formatargspec` writes
+    /// from the Python signature.
     fn signature(self) -> String {
+        let name = self.python_name.unwrap_or(self.name);
         if self.multiple {
-            return format!("*{}", self.name);
+            return format!("*{name}");
         }
-        match (self.required, self.default) {
-            (true, _) => self.name.to_string(),
-            (false, None) => format!("{}=None", self.name),
-            (false, Some(ParamDefault::Int(i))) => format!("{}={i}", self.name),
-            (false, Some(ParamDefault::Float(f))) if f.is_infinite() => {
-                format!("{}=inf", self.name)
+        match (self.may_omit(), self.call_default()) {
+            (false, _) => name.to_string(),
+            (true, None) => format!("{name}=None"),
+            (true, Some(ParamDefault::Int(i))) => format!("{name}={i}"),
+            (true, Some(ParamDefault::Float(f))) if f.is_infinite() => format!("{name}=inf"),
+            (true, Some(ParamDefault::Float(f))) => {
+                format!("{name}={}", crate::python::format::repr_f64(f))
             }
-            (false, Some(ParamDefault::Float(f))) => {
-                format!("{}={}", self.name, crate::python::format::repr_f64(f))
-            }
-            (false, Some(ParamDefault::Str(s))) => format!("{}='{s}'", self.name),
-            (false, Some(ParamDefault::Bool(b))) => {
-                format!("{}={}", self.name, if b { "True" } else { "False" })
+            (true, Some(ParamDefault::Str(s))) => format!("{name}='{s}'"),
+            (true, Some(ParamDefault::Bool(b))) => {
+                format!("{name}={}", if b { "True" } else { "False" })
             }
         }
     }
@@ -327,7 +436,12 @@ impl<'a> Args<'a> {
             }
         }
         for (key, value) in &call.kwargs {
-            let Some(pi) = params.iter().position(|p| p.name == key) else {
+            // By the Param's name, as graphite-web's `validateParams`, or by the Python
+            // argument's, which graphite-web's default non-strict validation passes on to the
+            // function (`timeShift(x, '1d', alignDST=true)`).
+            let Some(pi) = params.iter().position(|p| {
+                p.name == key || (!p.multiple && p.python_name == Some(key.as_str()))
+            }) else {
                 return Err(bad(format!(
                     "Unexpected key word arguments: {key} (function \"{}\")",
                     def.name
@@ -351,7 +465,7 @@ impl<'a> Args<'a> {
                 Some(Bound::One(Expr::None)) => false,
                 Some(_) => true,
             };
-            if p.required && !given {
+            if !p.may_omit() && !given {
                 return Err(bad(format!(
                     "Missing required parameter \"{}\" for function \"{}\"",
                     p.name, def.name
@@ -428,8 +542,9 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// What an omitted argument gets: the Python function's default ([`Param::call_default`]).
     fn default(&self, name: &str) -> Option<ParamDefault> {
-        self.def.params[self.index(name)].default
+        self.def.params[self.index(name)].call_default()
     }
 
     /// The series list of a `seriesList` parameter (evaluated now). An absent optional one
@@ -593,15 +708,34 @@ fn check_literal(def: &FunctionDef, p: &Param, e: &Expr) -> Result<(), EvalError
         };
     }
     if !p.options.is_empty() {
-        if let Expr::Str(s) = e {
-            if !p.options.contains(&s.as_str()) {
-                return Err(bad(format!(
-                    "Invalid option specified for function \"{}\" parameter \"{}\": '{s}' (one of {})",
-                    def.name,
-                    p.name,
-                    p.options.join(", ")
-                )));
-            }
+        // graphite-web's `value not in self.options`, with Python's equality: `1 == True`.
+        let listed = match e {
+            Expr::Str(s) => Some(p.options.contains(&s.as_str())),
+            Expr::Bool(b) => Some(p.legacy_options.contains(&LegacyOption::Bool(*b))),
+            Expr::Int(i) => Some(
+                (*i == 0 || *i == 1) && p.legacy_options.contains(&LegacyOption::Bool(*i == 1)),
+            ),
+            Expr::Float(f) => Some(
+                (*f == 0.0 || *f == 1.0)
+                    && p.legacy_options.contains(&LegacyOption::Bool(*f == 1.0)),
+            ),
+            _ => None,
+        };
+        if listed == Some(false) {
+            let got = match e {
+                Expr::Str(s) => format!("'{s}'"),
+                Expr::Float(f) => crate::python::format::repr_f64(*f),
+                Expr::Bool(true) => "True".to_string(),
+                Expr::Bool(false) => "False".to_string(),
+                Expr::Int(i) => i.to_string(),
+                _ => String::new(),
+            };
+            return Err(bad(format!(
+                "Invalid option specified for function \"{}\" parameter \"{}\": {got} (one of {})",
+                def.name,
+                p.name,
+                p.options.join(", ")
+            )));
         }
     }
     match (p.kind, e) {

@@ -749,7 +749,10 @@ const AGGREGATE_WITH_WILDCARDS: FunctionDef = FunctionDef {
     params: &[
         Param::req("seriesList", T::SeriesList),
         Param::req("func", T::AggFunc).options(AGG_FUNCS),
-        Param::opt("position", T::Node).many(),
+        // graphite-web's Param says `position`, its Python argument `*positions`.
+        Param::opt("position", T::Node)
+            .many()
+            .python_name("positions"),
     ],
     aggregator: false,
     imp: aggregate_with_wildcards,
@@ -1023,7 +1026,10 @@ const POW_SERIES: FunctionDef = FunctionDef {
         \n\
         .. code-block:: none\n\
         \n  &target=powSeries(Server.instance01.app.requests, Server.instance01.app.replies)",
-    params: &[Param::req("seriesList", T::SeriesList).many()],
+    // graphite-web's Param says `seriesList`, its Python argument `*seriesLists`.
+    params: &[Param::req("seriesList", T::SeriesList)
+        .many()
+        .python_name("seriesLists")],
     aggregator: true,
     imp: pow_series,
 };

@@ -20,7 +20,9 @@ use crate::python::sequence::slice_end;
 use crate::query::eval::{EvalContext, EvalError};
 use crate::query::parse::parse_target;
 use crate::query::series::Series;
-use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
+use crate::query::signature::{
+    Args, FunctionDef, Param, ParamDefault, ParamType as T, PythonDefault,
+};
 
 /// An aggregation over a whole series (its values as iterated: consolidated).
 fn over(series: &Series, f: AggFn) -> Option<f64> {
@@ -363,7 +365,7 @@ const HIGHEST: FunctionDef = FunctionDef {
         Draws the 5 servers with the highest number of busy threads.",
     params: &[
         Param::req("seriesList", T::SeriesList),
-        Param::req("n", T::Integer),
+        Param::req("n", T::Integer).python_default(PythonDefault::Value(ParamDefault::Int(1))),
         Param::def("func", T::AggFunc, ParamDefault::Str("average")).options(AGG_FUNCS),
     ],
     aggregator: false,
@@ -397,7 +399,7 @@ const LOWEST: FunctionDef = FunctionDef {
         Draws the 5 servers with the lowest number of busy threads.",
     params: &[
         Param::req("seriesList", T::SeriesList),
-        Param::req("n", T::Integer),
+        Param::req("n", T::Integer).python_default(PythonDefault::Value(ParamDefault::Int(1))),
         Param::def("func", T::AggFunc, ParamDefault::Str("average")).options(AGG_FUNCS),
     ],
     aggregator: false,
@@ -1363,6 +1365,21 @@ mod tests {
         );
         assert_eq!(natural_key("web1.x10"), "web0000000001.x0000000010");
         assert_eq!(natural_key("v000000000000012"), "v0000000012");
+    }
+
+    #[test]
+    fn highest_and_lowest_default_to_one_by_average() {
+        // graphite-web's Python `n=1, func='average'` (its Param says `n` is required, but its
+        // default, non-strict validation lets the call through to the Python default).
+        assert_eq!(names("lowest(s.*)"), names("lowest(s.*, 1, 'average')"));
+        assert_eq!(names("lowest(s.*)"), vec!["s.c2"]);
+        assert_eq!(names("highest(s.*)"), vec!["s.a"]);
+        assert_eq!(names("highest(s.*, func='min')"), vec!["s.b"]);
+        let err = eval(&points(), "highestMax(s.*)", T0, T0 + 40).unwrap_err();
+        assert!(
+            err.to_string().contains("Missing required parameter \"n\""),
+            "{err}"
+        );
     }
 
     #[test]

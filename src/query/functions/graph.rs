@@ -19,7 +19,9 @@ use crate::python::format::{format_g, repr_f64};
 use crate::query::attime::parse_at_time;
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::series::{GraphHints, Series};
-use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
+use crate::query::signature::{
+    Args, FunctionDef, Param, ParamDefault, ParamType as T, PythonDefault,
+};
 
 /// graphite-web's default stack name (`stacked(seriesList, stackName='__DEFAULT__')`), also
 /// the stack of series graphite-web marks `stacked` without naming one (`areaBetween`).
@@ -238,8 +240,12 @@ const STACKED: FunctionDef = FunctionDef {
         .. code-block:: none\n\
         \n  &target=stacked(company.server.application01.ifconfig.TXPackets, 'tx')",
     params: &[
-        Param::req("seriesList", T::SeriesList),
-        Param::opt("stack", T::String),
+        // graphite-web's Params say `seriesList` and `stack`; the Python arguments are
+        // `seriesLists` and `stackName='__DEFAULT__'`.
+        Param::req("seriesList", T::SeriesList).python_name("seriesLists"),
+        Param::opt("stack", T::String)
+            .python_name("stackName")
+            .python_default(PythonDefault::Value(ParamDefault::Str(DEFAULT_STACK))),
     ],
     aggregator: false,
     imp: stacked,

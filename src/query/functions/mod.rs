@@ -80,6 +80,43 @@ mod registry_tests {
         }
         assert!(seen.len() > 100, "{} functions", seen.len());
     }
+
+    #[test]
+    fn every_default_fits_its_parameter() {
+        use crate::query::signature::{ParamDefault as D, ParamType as T};
+        for family in FAMILIES {
+            for f in family.iter() {
+                for p in f.params {
+                    let Some(d) = p.call_default() else { continue };
+                    let fits = match (p.kind, d) {
+                        (T::Boolean, D::Bool(_)) => true,
+                        (T::Integer | T::Node, D::Int(_)) => true,
+                        (T::Float, D::Int(_) | D::Float(_)) => true,
+                        (T::IntOrInf, D::Int(_)) => true,
+                        (T::IntOrInf, D::Float(x)) => x.is_infinite(),
+                        (T::IntOrInterval, D::Int(_) | D::Str(_)) => true,
+                        (T::Interval | T::Date | T::String | T::Tag, D::Str(_)) => true,
+                        (T::AggFunc | T::AggOrSeriesFunc, D::Str(s)) => p.options.contains(&s),
+                        (T::Any, _) => true,
+                        _ => false,
+                    };
+                    assert!(
+                        fits,
+                        "{}: {}'s default {d:?} is not a {:?}",
+                        f.name, p.name, p.kind
+                    );
+                    if let (false, D::Str(s)) = (p.options.is_empty(), d) {
+                        assert!(
+                            p.options.contains(&s),
+                            "{}: {}'s default {s} is no option",
+                            f.name,
+                            p.name
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

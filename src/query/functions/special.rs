@@ -421,6 +421,15 @@ mod tests {
     use crate::query::{evaluate, MemorySource, Request};
 
     #[test]
+    fn random_walk_steps_default_to_a_minute() {
+        // graphite-web's Python `step=60`, for both names.
+        for target in ["randomWalk('walk')", "randomWalkFunction('walk')"] {
+            let s = eval(&[], target, 1000, 1600).unwrap();
+            assert_eq!((s[0].step, s[0].len()), (60, 10), "{target}");
+        }
+    }
+
+    #[test]
     fn random_walk_has_graphite_shape() {
         // Values are random (as graphite-web's); the shape is not.
         let s = eval(&[], "randomWalk('walk', 30)", 1000, 1300).unwrap();

@@ -37,7 +37,9 @@ use crate::python::{number, sequence};
 use crate::query::attime::parse_at_time;
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::series::Series;
-use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
+use crate::query::signature::{
+    Args, FunctionDef, LegacyOption, Param, ParamDefault, ParamType as T, PythonDefault,
+};
 
 /// Renames in place as graphite-web's `series.name = …; series.pathExpression = series.name`.
 fn rename(s: &mut Series, name: String) {
@@ -470,7 +472,10 @@ const ROUND: FunctionDef = FunctionDef {
         \n  &target=round(Server.instance01.threads.busy,2)",
     params: &[
         Param::req("seriesList", T::SeriesList),
-        Param::def("precision", T::Integer, ParamDefault::Int(0)),
+        // graphite-web's Param says 0, its Python default is None (and names the series
+        // `round(x)` rather than `round(x,0)`).
+        Param::def("precision", T::Integer, ParamDefault::Int(0))
+            .python_default(PythonDefault::None),
     ],
     aggregator: false,
     imp: round_fn,
@@ -1220,7 +1225,8 @@ const TIME_SHIFT: FunctionDef = FunctionDef {
         Param::req("seriesList", T::SeriesList),
         Param::req("timeShift", T::Interval),
         Param::def("resetEnd", T::Boolean, ParamDefault::Bool(true)),
-        Param::def("alignDst", T::Boolean, ParamDefault::Bool(false)),
+        // graphite-web's Param says `alignDst`, its Python argument `alignDST`.
+        Param::def("alignDst", T::Boolean, ParamDefault::Bool(false)).python_name("alignDST"),
     ],
     aggregator: false,
     imp: time_shift,
@@ -1572,9 +1578,15 @@ const SMART_SUMMARIZE: FunctionDef = FunctionDef {
         Param::req("seriesList", T::SeriesList),
         Param::req("intervalString", T::Interval),
         Param::def("func", T::AggFunc, ParamDefault::Str("sum")).options(AGG_FUNCS),
-        Param::opt("alignTo", T::String).options(&[
-            "years", "months", "weeks", "days", "hours", "minutes", "seconds",
-        ]),
+        Param::opt("alignTo", T::String)
+            .options(&[
+                "years", "months", "weeks", "days", "hours", "minutes", "seconds",
+            ])
+            .legacy_options(&[
+                LegacyOption::None,
+                LegacyOption::Bool(true),
+                LegacyOption::Bool(false),
+            ]),
     ],
     aggregator: false,
     imp: smart_summarize,
@@ -1768,6 +1780,18 @@ mod tests {
             s[0].values,
             vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0), None, None]
         );
+    }
+
+    #[test]
+    fn time_slice_ends_now_by_default() {
+        // graphite-web's Python `endSliceAt='now'` (the request's now here, where graphite-web
+        // reads the wall clock).
+        let t0 = 1_700_000_000 - 100;
+        let pts = [("a", t0 + 10, 1.0), ("a", t0 + 90, 2.0)];
+        let omitted = eval(&pts, "timeSlice(a, '-1min')", t0, t0 + 100).unwrap();
+        let given = eval(&pts, "timeSlice(a, '-1min', 'now')", t0, t0 + 100).unwrap();
+        assert_eq!(omitted[0].name, given[0].name);
+        assert_eq!(omitted[0].values, given[0].values);
     }
 
     #[test]
