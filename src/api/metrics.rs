@@ -3,12 +3,14 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use chrono_tz::Tz;
 use serde_json::{json, Value};
 
 use super::formats::json_string;
 use super::params::Params;
 use super::{json_text, respond_json, ApiError, AppState};
-use crate::store::FoundNode;
+use crate::query::attime::parse_at_time;
+use crate::store::{unix_now, FoundNode};
 
 /// Most nodes one find may return.
 const FIND_LIMIT: usize = 100_000;
@@ -17,8 +19,8 @@ fn json_response(params: &Params, value: &Value) -> Response {
     respond_json(params, json_text(params, value))
 }
 
-/// graphite-web's `tree_json`: branches then leaves, each name once (the first of a name
-/// that is both, which is the branch), and a `*` node first when `wildcards` is asked and more
+/// graphite-web's `tree_json` over nodes sorted by name: branches then leaves, each name once
+/// (the first node of the name: `servers.web[1-2].cpu.*` lists `idle` once), and a `*` node first when `wildcards` is asked and more
 /// than one node matched. Written straight to JSON text: a find over thousands of nodes is a
 /// hot path of Grafana's metric browser.
 fn tree_json(nodes: &[FoundNode], base_path: &str, wildcards: bool) -> String {
@@ -47,7 +49,8 @@ fn tree_json(nodes: &[FoundNode], base_path: &str, wildcards: bool) -> String {
         sep(&mut out);
         node(&mut out, "*", base_path, !any_branch);
     }
-    // `nodes` is sorted by path, so a name that is both branch and leaf comes twice in a row.
+    // `nodes` is sorted by name, so every node of one name comes in a row: the first (by path,
+    // a branch before the leaf of its path) stands for them all, as `found` in graphite-web.
     let mut leaves: Vec<&str> = Vec::new();
     let mut previous: Option<&str> = None;
     for n in nodes {
@@ -71,22 +74,107 @@ fn tree_json(nodes: &[FoundNode], base_path: &str, wildcards: bool) -> String {
     out
 }
 
-fn flag(params: &Params, key: &str) -> Result<bool, ApiError> {
+/// graphite-web's `queryParamAsInt`: absent is `default`, anything but an integer a 400.
+fn int_param(params: &Params, key: &str, default: i64) -> Result<i64, ApiError> {
     match params.get(key) {
-        None => Ok(false),
+        None => Ok(default),
         Some(v) => v
+            .trim()
             .parse::<i64>()
-            .map(|n| n != 0)
             .map_err(|_| ApiError::bad_request(format!("Invalid int value '{v}' for param {key}"))),
     }
 }
 
-/// `/metrics/find?query=…[&format=treejson|completer|nodelist|json][&wildcards=1][&leavesOnly=1]`.
-/// `from`/`until` are accepted and not used to filter: the index holds no time intervals.
+fn flag(params: &Params, key: &str) -> Result<bool, ApiError> {
+    int_param(params, key, 0).map(|n| n != 0)
+}
+
+/// `find_view`'s time parameters: `tz` (an unknown zone falls back to UTC, as graphite-web
+/// falls back to its `TIME_ZONE`), `now`, and `from`/`until` unless `-1`, each a 400 when it
+/// is not a time reference. The standard finder does not filter by them (whisper files have
+/// no interval to match), so they are only checked.
+fn check_find_times(params: &Params) -> Result<(), ApiError> {
+    let tz: Tz = params
+        .get("tz")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(Tz::UTC);
+    let bad = |key: &str, v: &str, e: &dyn std::fmt::Display| {
+        ApiError::bad_request(format!("Invalid value '{v}' for param {key}: {e}"))
+    };
+    let real_now = unix_now();
+    let now = match params.get("now") {
+        Some(v) => parse_at_time(v, &tz, real_now).map_err(|e| bad("now", v, &e))?,
+        None => real_now,
+    };
+    for key in ["from", "until"] {
+        if let Some(v) = params.get(key).filter(|v| *v != "-1") {
+            parse_at_time(v, &tz, now).map_err(|e| bad(key, v, &e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The completer's query as `find_view` rewrites it: `..` is `*.`, a `*` is appended, and with
+/// `automatic_variants` a node with a comma but no brace becomes a `{…}` group.
+fn completer_query(query: &str, automatic_variants: bool) -> String {
+    let mut q = query.replace("..", "*.");
+    if !q.ends_with('*') {
+        q.push('*');
+    }
+    if automatic_variants {
+        q = q
+            .split('.')
+            .map(|part| {
+                if part.contains(',') && !part.contains('{') {
+                    format!("{{{part}}}")
+                } else {
+                    part.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(".");
+    }
+    q
+}
+
+/// graphite-web's `nodes_by_position`: the distinct nodes at `position` (Python indexing: a
+/// negative position counts from the end), sorted; a path too short for it is a 400 (an
+/// `IndexError`, a 500, in graphite-web).
+fn nodes_by_position(nodes: &[FoundNode], position: i64) -> Result<Vec<String>, ApiError> {
+    let mut found = std::collections::BTreeSet::new();
+    for n in nodes {
+        let parts: Vec<&str> = n.path.split('.').collect();
+        let i = if position < 0 {
+            parts.len() as i64 + position
+        } else {
+            position
+        };
+        let part = usize::try_from(i)
+            .ok()
+            .and_then(|i| parts.get(i))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "position {position} is outside the path {}",
+                    n.path
+                ))
+            })?;
+        found.insert(part.to_string());
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// `/metrics/find?query=…[&format=treejson|completer|nodelist|json][&wildcards=1][&leavesOnly=1]`,
+/// as graphite-web's `find_view`: the matches sorted by name (ties by path, a branch before
+/// the leaf of the same path), then shaped by `format`. `from`/`until` are checked and do not
+/// filter (see [`check_find_times`]); `local` is checked and ignored (there is no cluster).
 pub async fn find(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let format = params.get("format").unwrap_or("treejson").to_string();
     let leaves_only = flag(&params, "leavesOnly")?;
+    flag(&params, "local")?;
     let wildcards = flag(&params, "wildcards")?;
+    check_find_times(&params)?;
+    let position = int_param(&params, "position", -1)?;
+    let automatic_variants = flag(&params, "automatic_variants")?;
     let mut q = match params.get("query") {
         None => {
             return Err(ApiError::bad_request(
@@ -105,16 +193,17 @@ pub async fn find(State(state): State<AppState>, params: Params) -> Result<Respo
         None => String::new(),
     };
     if format == "completer" {
-        q = q.replace("..", "*.");
-        if !q.ends_with('*') {
-            q.push('*');
-        }
+        q = completer_query(&q, automatic_variants);
     }
     let store = state.store.clone();
-    let qq = q.clone();
-    let nodes = tokio::task::spawn_blocking(move || store.find(&qq, leaves_only, FIND_LIMIT))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut nodes = tokio::task::spawn_blocking(move || {
+        let mut nodes = store.find(&q, leaves_only, FIND_LIMIT);
+        // Stable: `find` answers in path order, so ties stay by path, branch first.
+        nodes.sort_by(|a, b| a.name().cmp(b.name()));
+        nodes
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
     if format == "treejson" && params.get("pretty").is_none_or(|p| p.is_empty()) {
         return Ok(respond_json(
             &params,
@@ -135,33 +224,19 @@ pub async fn find(State(state): State<AppState>, params: Params) -> Result<Respo
             }
             json!({ "metrics": metrics })
         }
-        "nodelist" => {
-            let position: i64 = params
-                .get("position")
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(-1);
-            let mut found: Vec<String> = nodes
-                .iter()
-                .filter_map(|n| {
-                    let parts: Vec<&str> = n.path.split('.').collect();
-                    let i = if position < 0 {
-                        parts.len() as i64 + position
-                    } else {
-                        position
-                    };
-                    parts.get(usize::try_from(i).ok()?).map(|s| s.to_string())
-                })
-                .collect();
-            found.sort();
-            found.dedup();
-            json!({ "nodes": found })
+        "nodelist" => json!({ "nodes": nodes_by_position(&nodes, position)? }),
+        "json" => {
+            // graphite-web's `json_nodes` re-sorts by path (stable, so a branch stays before
+            // the leaf of its path). Its leaves also carry `intervals`, which the index does
+            // not hold.
+            nodes.sort_by(|a, b| a.path.cmp(&b.path));
+            Value::Array(
+                nodes
+                    .iter()
+                    .map(|n| json!({"path": n.path, "is_leaf": n.is_leaf}))
+                    .collect(),
+            )
         }
-        "json" => Value::Array(
-            nodes
-                .iter()
-                .map(|n| json!({"path": n.path, "is_leaf": n.is_leaf}))
-                .collect(),
-        ),
         _ => {
             return Err(ApiError::bad_request(
                 "Invalid value for 'format' parameter".into(),
