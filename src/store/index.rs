@@ -296,13 +296,20 @@ fn walk(
             walk(child, rest, &mut p, leaves_only, limit, out);
         }
     };
-    match pat.literal_alternatives() {
+    // An empty node (`a..b`, `a.b.`, `{,x}`) names the directory it is in, as
+    // `os.path.join(dir, '')` does for graphite-web's finder: `a..b` is `a.b`, and a trailing
+    // empty node is the branch itself, listed as `a.b.` (name ``).
+    let stay = match pat.literal_alternatives() {
         Some(names) => {
+            let mut stay = false;
             for name in names {
-                if let Some(child) = node.children.get(name.as_str()) {
+                if name.is_empty() {
+                    stay = true;
+                } else if let Some(child) = node.children.get(name.as_str()) {
                     visit(&name, child, out);
                 }
             }
+            stay
         }
         None => {
             for (name, child) in &node.children {
@@ -316,6 +323,22 @@ fn walk(
                     visit(name, child, out);
                 }
             }
+            false
+        }
+    };
+    if stay && (prefix.is_empty() || node.is_branch()) {
+        if !rest.is_empty() {
+            walk(node, rest, prefix, leaves_only, limit, out);
+        } else if !leaves_only {
+            let path = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}.")
+            };
+            out.push(FoundNode {
+                path,
+                is_leaf: false,
+            });
         }
     }
 }
