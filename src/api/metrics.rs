@@ -302,6 +302,46 @@ pub async fn index_json(
 mod tests {
     use super::*;
 
+    fn node(path: &str, is_leaf: bool) -> FoundNode {
+        FoundNode {
+            path: path.into(),
+            is_leaf,
+        }
+    }
+
+    #[test]
+    fn tree_json_lists_a_name_once_over_several_parents() {
+        // As `find` sorts them for the view: by name, ties by path.
+        let nodes = vec![
+            node("s.db1.load", false),
+            node("s.web2.load", true),
+            node("s.web1.cpu.idle", true),
+            node("s.web2.cpu.idle", true),
+        ];
+        let v: Value = serde_json::from_str(&tree_json(&nodes, "s.*.", false)).unwrap();
+        let texts: Vec<(&str, i64)> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["text"].as_str().unwrap(), n["leaf"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(texts, vec![("load", 0), ("idle", 1)]);
+    }
+
+    #[test]
+    fn completer_query_and_positions() {
+        assert_eq!(completer_query("a..b", false), "a*.b*");
+        assert_eq!(completer_query("a.b*", false), "a.b*");
+        assert_eq!(completer_query("a.x,y.c", true), "a.{x,y}.c*");
+        assert_eq!(completer_query("a.{x,y}.c", true), "a.{x,y}.c*");
+        let nodes = vec![node("a.b.c", true), node("a.d.c", true)];
+        assert_eq!(nodes_by_position(&nodes, -1).unwrap(), vec!["c"]);
+        assert_eq!(nodes_by_position(&nodes, 1).unwrap(), vec!["b", "d"]);
+        assert_eq!(nodes_by_position(&nodes, -3).unwrap(), vec!["a"]);
+        assert!(nodes_by_position(&nodes, 3).is_err());
+        assert!(nodes_by_position(&nodes, -4).is_err());
+    }
+
     #[test]
     fn tree_json_shape() {
         let nodes = vec![

@@ -400,6 +400,47 @@ mod tests {
     }
 
     #[test]
+    fn empty_directories_are_branches() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/empty")).unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/b/c.wsp"), b"").unwrap();
+        let i = MetricIndex::new();
+        assert_eq!(i.scan(dir.path()), 1);
+        let f = i.find("a.*", false, 100);
+        assert_eq!(
+            f.iter()
+                .map(|n| (n.path.as_str(), n.is_leaf))
+                .collect::<Vec<_>>(),
+            vec![("a.b", false), ("a.empty", false)]
+        );
+        assert!(i.find("a.empty.*", false, 100).is_empty());
+        assert!(i.find("a.*", true, 100).is_empty());
+        // Removing the last metric of a scanned directory keeps the directory.
+        i.remove("a.b.c");
+        assert_eq!(i.find("a.b", false, 100).len(), 1);
+        assert!(i.is_empty());
+        assert_eq!(i.len(), 0);
+    }
+
+    #[test]
+    fn an_empty_node_names_its_directory() {
+        let i = idx(&["a.b.c", "a.d"]);
+        assert_eq!(i.find("a..b", false, 100)[0].path, "a.b");
+        let f = i.find("a.b.", false, 100);
+        assert_eq!(
+            f,
+            vec![FoundNode {
+                path: "a.b.".into(),
+                is_leaf: false
+            }]
+        );
+        assert_eq!(f[0].name(), "");
+        assert!(i.find("a.d.", false, 100).is_empty());
+        assert_eq!(i.find("a.{,b}.c", true, 100)[0].path, "a.b.c");
+    }
+
+    #[test]
     fn scans_a_whisper_tree() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
