@@ -27,7 +27,7 @@ fn tree_json(nodes: &[FoundNode], base_path: &str, wildcards: bool) -> String {
     fn node(out: &mut String, text: &str, base_path: &str, leaf: bool) {
         let branch = u8::from(!leaf);
         out.push_str("{\"text\": ");
-        json_string(out, text);
+        json_string(out, &unquote_plus(text));
         out.push_str(", \"id\": ");
         json_string(out, &format!("{base_path}{text}"));
         out.push_str(&format!(
@@ -75,6 +75,35 @@ fn tree_json(nodes: &[FoundNode], base_path: &str, wildcards: bool) -> String {
 }
 
 /// graphite-web's `queryParamAsInt`: absent is `default`, anything but an integer a 400.
+/// Python's `unquote_plus`, which `tree_json` applies to a node's `text` (not its `id`): `+`
+/// is a space and `%XX` the byte XX, the bytes read as UTF-8 (an invalid sequence becomes
+/// U+FFFD); a `%` not followed by two hex digits stays as it is.
+fn unquote_plus(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['+', '%']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
 fn int_param(params: &Params, key: &str, default: i64) -> Result<i64, ApiError> {
     match params.get(key) {
         None => Ok(default),
@@ -326,6 +355,18 @@ mod tests {
             .map(|n| (n["text"].as_str().unwrap(), n["leaf"].as_i64().unwrap()))
             .collect();
         assert_eq!(texts, vec![("load", 0), ("idle", 1)]);
+    }
+
+    #[test]
+    fn text_is_unquoted_as_python_unquote_plus() {
+        assert_eq!(unquote_plus("a+b"), "a b");
+        assert_eq!(unquote_plus("x%41y"), "xAy");
+        assert_eq!(unquote_plus("caf%C3%A9"), "café");
+        assert_eq!(unquote_plus("100%"), "100%");
+        assert_eq!(unquote_plus("%4"), "%4");
+        assert_eq!(unquote_plus("%zz%41"), "%zzA");
+        assert_eq!(unquote_plus("%FF"), "\u{FFFD}");
+        assert_eq!(unquote_plus("plain"), "plain");
     }
 
     #[test]
