@@ -6,11 +6,12 @@
 //! answered (`tests/fixtures/graphite/find_expected.jsonl`, written by
 //! `/usr/bin/python3 tests/support/find_reference.py --regenerate`).
 //!
-//! Compared: a 200 with the same content type and the same JSON (arrays in order, so the order
-//! and the deduplication of nodes count; the `jsonp` wrapper by its callback name); a request
-//! graphite-web refuses or fails on must fail here too (any non-200). Not compared: the JSON
-//! text's spacing and key order, and the `intervals` of `format=json` (the script removes them:
-//! they come from the wall clock and the files' mtime, and the index holds none).
+//! Compared: a 200 with the same content type and the same body, byte for byte (Python's
+//! `json.dumps` spacing, key order and `\uXXXX` escapes; a difference is shown as JSON first, so
+//! the order and the deduplication of nodes read plainly); a request graphite-web refuses or
+//! fails on must fail here too (any non-200). Not compared: the `intervals` of `format=json`
+//! (the script removes them: they come from the wall clock and the files' mtime, and the index
+//! holds none).
 //!
 //! A case line may end in `## divergence: reason`: it is still run and its differences
 //! printed, but they do not fail the test. `find_expectations_are_current` re-runs the script
@@ -197,8 +198,15 @@ fn check(server: &Server, request: &str, expected: &Json) -> Vec<String> {
     }
     let want = parse_body(expected["body"].as_str().unwrap_or(""));
     let ours = parse_body(&body);
+    let want_text = expected["body"].as_str().unwrap_or("");
     match (want, ours) {
-        (Ok(w), Ok(o)) if w == o => {}
+        (Ok(w), Ok(o)) if w == o => {
+            if want_text != body {
+                diffs.push(format!(
+                    "same JSON, other text:\n    graphite-web: {want_text:.400}\n    carbonhound:  {body:.400}"
+                ));
+            }
+        }
         (Ok((wc, w)), Ok((oc, o))) => {
             if wc != oc {
                 diffs.push(format!("jsonp: graphite-web {wc:?}, carbonhound {oc:?}"));

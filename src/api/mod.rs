@@ -11,6 +11,7 @@ pub mod formats;
 pub mod functions;
 pub mod metrics;
 pub mod params;
+pub mod pyjson;
 pub mod render;
 pub mod status;
 pub mod tags;
