@@ -312,35 +312,11 @@ impl NodePattern {
     }
 }
 
-/// Splits a path expression into nodes on `.` that are outside `{}` and `[]`, so
-/// `a.{b.c,d}.e` keeps its group whole.
+/// Splits a path expression into nodes on every `.`, as graphite-web's standard finder does
+/// (`pattern.split('.')`): a `{…}` or `[…]` holding a dot is cut in two and matches nothing,
+/// as there.
 pub fn split_nodes(pattern: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut depth_brace = 0i32;
-    let mut in_class = false;
-    let mut start = 0;
-    let bytes = pattern.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => {
-                i += 2;
-                continue;
-            }
-            b'{' if !in_class => depth_brace += 1,
-            b'}' if !in_class && depth_brace > 0 => depth_brace -= 1,
-            b'[' => in_class = true,
-            b']' => in_class = false,
-            b'.' if depth_brace == 0 && !in_class => {
-                out.push(&pattern[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    out.push(&pattern[start..]);
-    out
+    pattern.split('.').collect()
 }
 
 #[cfg(test)]
@@ -405,9 +381,10 @@ mod tests {
     }
 
     #[test]
-    fn splits_outside_groups() {
-        assert_eq!(split_nodes("a.{b.c,d}.e"), vec!["a", "{b.c,d}", "e"]);
-        assert_eq!(split_nodes("a.[.].b"), vec!["a", "[.]", "b"]);
+    fn splits_on_every_dot() {
+        assert_eq!(split_nodes("a.{b.c,d}.e"), vec!["a", "{b", "c,d}", "e"]);
+        assert_eq!(split_nodes("a.[.].b"), vec!["a", "[", "]", "b"]);
+        assert_eq!(split_nodes("a..b"), vec!["a", "", "b"]);
         assert_eq!(split_nodes("a"), vec!["a"]);
     }
 }

@@ -4,7 +4,12 @@
 //!
 //! It is filled by a scan of the whisper directory at start (and again every
 //! `cache.index_rescan_interval`, to see files other tools wrote) and by the cache the
-//! moment a new metric is accepted, so a point is findable before its file exists.
+//! moment a new metric is accepted, so a point is findable before its file exists. A
+//! directory of the scan is a branch even when it holds no metric file yet, as graphite-web's
+//! standard finder lists every directory it matches.
+//!
+//! It never reads or writes whisper data, and it does not order answers for a view: `find`
+//! answers in path order, and each endpoint sorts as its graphite-web view does.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,7 +21,18 @@ use super::glob::{split_nodes, NodePattern};
 #[derive(Debug, Default)]
 struct Node {
     children: BTreeMap<Box<str>, Node>,
+    /// A metric lives here (a `.wsp` file, or a name the cache accepted).
     leaf: bool,
+    /// A directory of the whisper tree lives here: a branch even with no children.
+    dir: bool,
+}
+
+impl Node {
+    /// Whether graphite-web's finder would give a branch here: a directory (an empty one too)
+    /// or a node with metrics below it (the cache's, whose directory may not exist yet).
+    fn is_branch(&self) -> bool {
+        self.dir || !self.children.is_empty()
+    }
 }
 
 /// One answer of [`MetricIndex::find`].
@@ -75,7 +91,17 @@ impl MetricIndex {
         node.leaf
     }
 
-    /// Removes a metric, and any branch left empty by it.
+    /// Adds a directory of the whisper tree (dotted path): a branch, even while empty.
+    pub fn insert_dir(&self, name: &str) {
+        let mut root = self.root.write();
+        let mut node = &mut *root;
+        for part in name.split('.') {
+            node = node.children.entry(part.into()).or_default();
+        }
+        node.dir = true;
+    }
+
+    /// Removes a metric, and any branch left empty by it (a scanned directory stays).
     pub fn remove(&self, name: &str) {
         fn rec(node: &mut Node, parts: &[&str]) -> bool {
             match parts.split_first() {
@@ -88,7 +114,7 @@ impl MetricIndex {
                     }
                 }
             }
-            !node.leaf && node.children.is_empty()
+            !node.leaf && !node.dir && node.children.is_empty()
         }
         let parts: Vec<&str> = name.split('.').collect();
         rec(&mut self.root.write(), &parts);
@@ -102,15 +128,22 @@ impl MetricIndex {
         count(&self.root.read())
     }
 
-    /// Whether the index holds no metric.
+    /// Whether the index holds no metric (empty directories do not count).
     pub fn is_empty(&self) -> bool {
-        self.root.read().children.is_empty()
+        fn any_leaf(n: &Node) -> bool {
+            n.leaf || n.children.values().any(any_leaf)
+        }
+        !any_leaf(&self.root.read())
     }
 
-    /// Every node matching a path expression, as graphite-web's standard finder answers it:
-    /// nodes sorted by path, a path that is both a metric and a branch given twice (branch
-    /// first, as graphite-web's store yields them). Hidden nodes (starting with `.`) are skipped unless the pattern names them.
-    /// `limit` caps the answer (the caller reports the overflow).
+    /// Every node matching a path expression, as graphite-web's standard finder and
+    /// `Store.find` answer it: each path once, sorted by path; a path that is both a metric
+    /// and a branch (`a.b.wsp` beside `a/b/`) given twice, branch first, as `Store._list_nodes`
+    /// yields them; a directory with no metric file is a branch. graphite-web's own order is
+    /// random (`_list_nodes` shuffles); the views sort by name (`find_view`) or by path
+    /// (`expand_view`, `json_nodes`), which this order makes deterministic. Hidden nodes
+    /// (starting with `.`) are skipped unless the pattern names them. `limit` caps the answer
+    /// (the caller reports the overflow).
     pub fn find(&self, pattern: &str, leaves_only: bool, limit: usize) -> Vec<FoundNode> {
         let patterns: Vec<NodePattern> = split_nodes(pattern)
             .into_iter()
@@ -147,11 +180,16 @@ impl MetricIndex {
         out
     }
 
-    /// Adds every `*.wsp` file under `whisper_dir` (not `_tagged/`, which the tag index
-    /// reads); returns how many metrics were found. Unreadable directories are skipped.
+    /// Adds every `*.wsp` file under `whisper_dir` as a metric and every directory as a
+    /// branch (not `_tagged/`, which the tag index reads, nor hidden entries); returns how
+    /// many metrics were found. Unreadable directories are skipped.
     pub fn scan(&self, whisper_dir: &Path) -> usize {
         let mut names = Vec::new();
-        scan_dir(whisper_dir, &mut String::new(), &mut names);
+        let mut dirs = Vec::new();
+        scan_dir(whisper_dir, &mut String::new(), &mut names, &mut dirs);
+        for dir in dirs {
+            self.insert_dir(&dir);
+        }
         let n = names.len();
         for name in names {
             self.insert(&name);
@@ -160,7 +198,7 @@ impl MetricIndex {
     }
 }
 
-fn scan_dir(dir: &Path, prefix: &mut String, out: &mut Vec<String>) {
+fn scan_dir(dir: &Path, prefix: &mut String, out: &mut Vec<String>, dirs: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -177,7 +215,8 @@ fn scan_dir(dir: &Path, prefix: &mut String, out: &mut Vec<String>) {
                 prefix.push('.');
             }
             prefix.push_str(name);
-            scan_dir(&entry.path(), prefix, out);
+            dirs.push(prefix.clone());
+            scan_dir(&entry.path(), prefix, out, dirs);
             prefix.truncate(len);
         } else if let Some(stem) = name.strip_suffix(".wsp") {
             if stem.is_empty() || stem.contains('.') {
@@ -246,7 +285,7 @@ fn walk(
                     is_leaf: true,
                 });
             }
-            if !child.children.is_empty() && !leaves_only {
+            if child.is_branch() && !leaves_only {
                 out.push(FoundNode {
                     path,
                     is_leaf: false,
@@ -257,13 +296,20 @@ fn walk(
             walk(child, rest, &mut p, leaves_only, limit, out);
         }
     };
-    match pat.literal_alternatives() {
+    // An empty node (`a..b`, `a.b.`, `{,x}`) names the directory it is in, as
+    // `os.path.join(dir, '')` does for graphite-web's finder: `a..b` is `a.b`, and a trailing
+    // empty node is the branch itself, listed as `a.b.` (name ``).
+    let stay = match pat.literal_alternatives() {
         Some(names) => {
+            let mut stay = false;
             for name in names {
-                if let Some(child) = node.children.get(name.as_str()) {
+                if name.is_empty() {
+                    stay = true;
+                } else if let Some(child) = node.children.get(name.as_str()) {
                     visit(&name, child, out);
                 }
             }
+            stay
         }
         None => {
             for (name, child) in &node.children {
@@ -277,6 +323,22 @@ fn walk(
                     visit(name, child, out);
                 }
             }
+            false
+        }
+    };
+    if stay && (prefix.is_empty() || node.is_branch()) {
+        if !rest.is_empty() {
+            walk(node, rest, prefix, leaves_only, limit, out);
+        } else if !leaves_only {
+            let path = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}.")
+            };
+            out.push(FoundNode {
+                path,
+                is_leaf: false,
+            });
         }
     }
 }
@@ -335,6 +397,47 @@ mod tests {
         assert_eq!(i.all(), vec!["a.d".to_string()]);
         assert_eq!(i.find("a.*", false, 10).len(), 1);
         assert_eq!(i.len(), 1);
+    }
+
+    #[test]
+    fn empty_directories_are_branches() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/empty")).unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/b/c.wsp"), b"").unwrap();
+        let i = MetricIndex::new();
+        assert_eq!(i.scan(dir.path()), 1);
+        let f = i.find("a.*", false, 100);
+        assert_eq!(
+            f.iter()
+                .map(|n| (n.path.as_str(), n.is_leaf))
+                .collect::<Vec<_>>(),
+            vec![("a.b", false), ("a.empty", false)]
+        );
+        assert!(i.find("a.empty.*", false, 100).is_empty());
+        assert!(i.find("a.*", true, 100).is_empty());
+        // Removing the last metric of a scanned directory keeps the directory.
+        i.remove("a.b.c");
+        assert_eq!(i.find("a.b", false, 100).len(), 1);
+        assert!(i.is_empty());
+        assert_eq!(i.len(), 0);
+    }
+
+    #[test]
+    fn an_empty_node_names_its_directory() {
+        let i = idx(&["a.b.c", "a.d"]);
+        assert_eq!(i.find("a..b", false, 100)[0].path, "a.b");
+        let f = i.find("a.b.", false, 100);
+        assert_eq!(
+            f,
+            vec![FoundNode {
+                path: "a.b.".into(),
+                is_leaf: false
+            }]
+        );
+        assert_eq!(f[0].name(), "");
+        assert!(i.find("a.d.", false, 100).is_empty());
+        assert_eq!(i.find("a.{,b}.c", true, 100)[0].path, "a.b.c");
     }
 
     #[test]
