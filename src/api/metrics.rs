@@ -10,7 +10,8 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::params::Params;
-use super::{pyjson, respond_json, ApiError, AppState};
+use super::{respond_json, ApiError, AppState};
+use crate::python::json as pyjson;
 use crate::query::attime::parse_at_time;
 use crate::store::{unix_now, FoundNode, Store};
 
@@ -30,7 +31,7 @@ fn no_cache(mut response: Response) -> Response {
 /// with a non-empty `pretty`), `jsonp`-wrapped when asked.
 fn python_json(params: &Params, value: &(impl Serialize + ?Sized)) -> Result<Response, ApiError> {
     let pretty = params.get("pretty").is_some_and(|p| !p.is_empty());
-    let text = pyjson::to_string(value, pretty).map_err(|e| ApiError::internal(e.to_string()))?;
+    let text = pyjson::dumps(value, pretty).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(respond_json(params, text))
 }
 
@@ -417,7 +418,7 @@ mod tests {
     use serde_json::{json, Value};
 
     fn tree(nodes: &[FoundNode], base_path: &str, wildcards: bool) -> String {
-        pyjson::to_string(&tree_json(nodes, base_path, wildcards), false).unwrap()
+        pyjson::dumps(&tree_json(nodes, base_path, wildcards), false).unwrap()
     }
 
     fn node(path: &str, is_leaf: bool) -> FoundNode {

@@ -12,7 +12,6 @@ pub mod functions;
 pub mod health;
 pub mod metrics;
 pub mod params;
-pub mod pyjson;
 pub mod render;
 pub mod status;
 pub mod tags;
