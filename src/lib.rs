@@ -8,35 +8,43 @@
 //! # Layout, in the order data moves
 //!
 //! ```text
-//! collectd, Monit, StatsD ─plaintext/pickle/UDP─▶ carbon ─points─▶ store::cache ─batches─▶ store::persister ─update_many─▶ *.wsp
-//!                                                                       ▲                                                 │
-//! Grafana, browsers ─HTTP─▶ api ─▶ query::parse ─▶ query::eval ─▶ store::fetch (cache ∪ whisper) ◀──────────────────────────┘
-//!                                                      └──▶ api::formats (json/csv/raw/pickle) or graph (PNG/SVG)
+//! collectd, Monit, StatsD ─plaintext/pickle/UDP─▶ carbon ─points─▶ store (cache) ─batches─▶ store (persister) ─update_many─▶ *.wsp
+//!                                                                      ▲                                                     │
+//! Grafana, browsers ─HTTP─▶ api ─▶ query::parse ─▶ query::eval ─▶ MetricSource ─ LocalSource: store (cache ∪ whisper) ◀──────┘
+//!                                                      │            (trait)       + events
+//!                                                      └──▶ api formats (json/csv/raw/pickle) or graph (PNG/SVG)
 //! alert scheduler ─every interval─▶ query::evaluate ─▶ alert state (sled) ─▶ mail (templates + graph PNG + SMTP)
 //! ```
 //!
 //! - [`carbon`]: the protocols. Pure parsers (plaintext lines with nom, a safe pickle subset),
-//!   metric-name and tag rules, and the TCP/UDP listeners that hand points to the store.
+//!   metric-name and tag rules, the ingest path a connection feeds (`ingest`), the TCP/UDP
+//!   listeners, and the self metrics.
 //! - [`store`]: the write-back cache (queryable at once), the persister threads that drain it
-//!   into whisper files, the metric and tag indexes, and `fetch` merging cache and file.
+//!   into whisper files, the metric and tag indexes, open readers, and `fetch` merging cache and
+//!   file. Knows nothing of query or HTTP.
 //! - [`whisper`]: the file format, exactly as whisper.py: create, `update_many`, `fetch`,
 //!   propagation with the aggregation method and xFilesFactor. Synchronous, knows nothing else.
-//! - [`config`]: settings (embedded defaults ← TOML file ← `CARBONHOUND_*` environment) and
-//!   carbon's `storage-schemas.conf` / `storage-aggregation.conf`.
-//! - [`python`]: CPython's semantics where graphite-web's output shows them (`repr`, `%`
-//!   formatting, `round`, slicing, and the one translator of Python `re` patterns).
+//! - [`config`]: settings (embedded defaults ← TOML file ← `CARBONHOUND_*` environment), parsed
+//!   once into types, unknown keys refused; carbon's `storage-schemas.conf` /
+//!   `storage-aggregation.conf`.
+//! - [`python`]: the one place that emulates CPython where graphite-web's answers depend on it
+//!   (`re` on fancy-regex, `%`-formatting, `repr`, `json.dumps`, `str` methods, rounding).
+//! - [`events`]: graphite-web's event store (deploy markers), sled in `data_dir/events`.
 //! - [`query`]: the target language — nom parser, `from`/`until` (attime), `Series`, the
-//!   evaluator, and the function registry (one file per family under `query::functions`).
-//! - [`graph`]: PNG and SVG graphs with plotters and an embedded font.
-//! - [`api`]: graphite-web's HTTP endpoints on axum, plus the alert status pages.
-//! - [`events`]: graphite-web's event store (deploy markers, `events()`), sled in `data_dir/events`.
+//!   evaluator, the [`query::MetricSource`] trait it reads through (the local store, an
+//!   in-memory source for tests, peers later), and the functions (each `FunctionDef` beside its
+//!   code, one file per family under `query::functions`).
+//! - [`graph`]: PNG and SVG graphs drawn in glyph.py's steps (title, legend, axes, grid, lines),
+//!   each taking its room off the plot area; an embedded font.
+//! - [`api`]: graphite-web's HTTP endpoints on axum, `/health`, and the alert status pages.
 //! - [`alert`]: Hound-style threshold rules, their state (sled), reminders and mail (lettre),
 //!   evaluated in-process through [`query`] and drawn through [`graph`].
 //! - [`cli`]: command-line tools (`carbonhound whisper …`).
 //! - [`server`]: wires it all, and takes it down cleanly (listeners, then a full flush).
 //!
 //! Everything flows one way: ingest never calls query; query never writes; alerting is a
-//! client of query and graph, as Hound is of graphite-web, without the HTTP hop.
+//! client of query and graph, as Hound is of graphite-web, without the HTTP hop. Which module
+//! may use which is written in `ARCHITECTURE.md` and checked by `tests/architecture.rs`.
 
 pub mod alert;
 pub mod api;
