@@ -179,6 +179,7 @@ fn bad_carbon_lines_are_refused_and_good_ones_kept() {
         "garbage".to_string(),
         format!("bad.nan nan {t}"),
         format!("bad.inf inf {t}"),
+        format!("bad.word abc {t}"),
         format!("bad..empty 1 {t}"),
         format!(".bad.leading 1 {t}"),
         format!("../../escape 1 {t}"),
@@ -250,7 +251,7 @@ fn bad_carbon_lines_are_refused_and_good_ones_kept() {
     let log = server.log_lines().join("\n");
     for reason in [
         "expected 'path value timestamp'",
-        "value is not a finite number",
+        "value is not a number",
         "empty path component",
         "forbidden character '/'",
         "timestamp is not a number",
@@ -261,6 +262,13 @@ fn bad_carbon_lines_are_refused_and_good_ones_kept() {
             "log should mention {reason:?}:\n{log}"
         );
     }
+    // NaN and infinite values are dropped as carbon drops them: not logged as refusals.
+    assert!(
+        !log.contains("bad.nan") && !log.contains("bad.inf"),
+        "NaN/inf lines are dropped silently:\n{log}"
+    );
+    let h = server.get_json("/health");
+    assert_eq!(h["listeners"]["plaintext_tcp"]["nan_dropped"], 2, "{h}");
     assert!(server.terminate().success());
 }
 

@@ -391,22 +391,14 @@ fn resize(out: &mut impl Write, path: &Path, defs: &[String], o: ResizeOptions<'
     };
     writeln!(out, "Creating new whisper database: {}", target.display())?;
     validate_archive_list(&mut new_archives).map_err(|e| error(&e))?;
-    if !(0.0..=1.0).contains(&xff) {
-        return Err(Failure::Error(format!(
-            "[ERROR] Invalid xFilesFactor {}, not between 0 and 1",
-            repr_f64(xff)
-        )));
-    }
-    let opts = CreateOptions {
-        x_files_factor: xff as f32,
-        aggregation_method: method,
-        preallocation: Preallocation::Zero,
-    };
-    create(&target, &new_archives, opts).map_err(|e| error(&e))?;
-    let size = std::fs::metadata(&target)
-        .map_err(|e| io_failure(&target, e))?
-        .len();
-    writeln!(out, "Created: {} ({size} bytes)", target.display())?;
+    create_reporting(
+        out,
+        &target,
+        &new_archives,
+        xff,
+        method,
+        Preallocation::Zero,
+    )?;
 
     let mut new = WhisperFile::open_rw(&target).map_err(|e| error(&e))?;
     if o.aggregate {
@@ -819,6 +811,19 @@ fn create_file(
         )));
     }
     let method: AggregationMethod = method.parse().map_err(|e| error(&e))?;
+    create_reporting(out, path, &archives, xff, method, prealloc)
+}
+
+/// Creates `path` (archives already validated) and prints `Created: PATH (N bytes)`, as
+/// whisper-create.py and whisper-resize.py do; an xFilesFactor outside 0..=1 is refused first.
+fn create_reporting(
+    out: &mut impl Write,
+    path: &Path,
+    archives: &[Retention],
+    xff: f64,
+    method: AggregationMethod,
+    preallocation: Preallocation,
+) -> Outcome {
     if !(0.0..=1.0).contains(&xff) {
         return Err(Failure::Error(format!(
             "[ERROR] Invalid xFilesFactor {}, not between 0 and 1",
@@ -828,16 +833,11 @@ fn create_file(
     let opts = CreateOptions {
         x_files_factor: xff as f32,
         aggregation_method: method,
-        preallocation: prealloc,
+        preallocation,
     };
-    create(path, &archives, opts).map_err(|e| error(&e))?;
+    create(path, archives, opts).map_err(|e| error(&e))?;
     let size = std::fs::metadata(path)
-        .map_err(|e| {
-            error(&WhisperError::Io {
-                path: path.to_path_buf(),
-                source: e,
-            })
-        })?
+        .map_err(|e| io_failure(path, e))?
         .len();
     writeln!(out, "Created: {} ({size} bytes)", path.display())?;
     Ok(())
