@@ -42,29 +42,34 @@
 //! - State of rules removed from the files stays in sled (so a rule put back resumes where
 //!   it was) but is not shown.
 
-pub mod backoff;
-pub mod board;
-pub mod check;
+mod backoff;
+mod board;
+mod check;
+// A namespace: the `carbonhound alerts` subcommands, whose names (`cli::check`,
+// `cli::preview`) would collide with the rule checker and the mail preview here.
 pub mod cli;
-pub mod error;
+mod error;
+// A namespace, not a noun: the mails' and pages' wording of numbers and times reads as
+// `format::value`, `format::utc`, `format::duration`.
 pub mod format;
-pub mod mail;
-pub mod rule;
-pub mod scheduler;
-pub mod smtp;
-pub mod state;
-pub mod statedb;
-pub mod templates;
+mod mail;
+mod rule;
+mod scheduler;
+mod smtp;
+mod state;
+mod statedb;
+mod templates;
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-pub use board::Board;
+pub use board::{Board, RuleView};
 pub use error::AlertError;
-pub use rule::{Direction, Rule, RuleSet, RuleType};
+pub use rule::{Direction, Rule, RuleErrors, RuleSet, RuleType};
 pub use scheduler::{AlertConfig, Clock, Scheduler};
 pub use state::{MailKind, RuleState, Status};
+pub use templates::Templates;
 
 use crate::config::Settings;
 use crate::query::MetricSource;

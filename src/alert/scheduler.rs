@@ -455,7 +455,7 @@ pub async fn run(sched: Scheduler, mailer: Mailer, cancel: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::schemas::StorageRules;
+    use crate::config::StorageRules;
     use crate::store::Store;
     use crate::whisper::Preallocation;
     use std::sync::atomic::{AtomicI64, Ordering};

@@ -6,14 +6,18 @@
 //! point to [`crate::store::Store`]. Nothing here writes files (the store does) or
 //! evaluates a target.
 
-pub mod ingest;
-pub mod listener;
-pub mod name;
-pub mod pickle;
-pub mod plaintext;
-pub mod self_metrics;
-pub mod stats;
+mod ingest;
+mod listener;
+mod name;
+mod pickle;
+mod plaintext;
+mod self_metrics;
+mod stats;
 
 pub use ingest::Ingest;
-pub use listener::Listeners;
-pub use stats::CarbonStats;
+pub use listener::{BoundAddrs, Listeners};
+pub use name::normalize;
+pub use pickle::{decode, PickleError};
+pub use plaintext::{for_each_line, parse_line, Line, LineError};
+pub use self_metrics::{hostname, SelfMetrics};
+pub use stats::{CarbonStats, ListenerStats};

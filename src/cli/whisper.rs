@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 
-use crate::python::format::{format_g, format_g_prec, repr_f64};
+use crate::python::{format_g, format_g_prec, repr_f64};
 use crate::whisper::{
     create, parse_retention_def, validate_archive_list, AggregationMethod, CreateOptions, Header,
     Preallocation, Retention, WhisperError, WhisperFile,

@@ -6,10 +6,10 @@
 //! parses into): it turns text into typed settings once, at load, and says clearly, with the
 //! file, line or key, what it could not read. Nothing downstream re-parses a setting.
 
-pub mod error;
-pub mod ini;
-pub mod schemas;
-pub mod value;
+mod error;
+mod ini;
+mod schemas;
+mod value;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,10 +18,10 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 pub use error::ConfigError;
+pub use schemas::{parse_schemas, SchemaError, StorageRules};
 pub use value::{parse_duration, SmtpTls, ValueError};
 
 use crate::whisper::Preallocation;
-use schemas::{SchemaError, StorageRules};
 
 /// The defaults compiled into the binary; `examples/carbonhound.toml` documents every key.
 pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::tags::py_split;
 use super::{EventError, MAX_DATA_BYTES, MAX_TAGS_CHARS, MAX_WHAT_CHARS};
-use crate::python::format::repr_f64;
+use crate::python::repr_f64;
 
 /// Microseconds per second: `when` is kept to the microsecond, as Django's `DateTimeField`.
 const US: i64 = 1_000_000;

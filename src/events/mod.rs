@@ -23,15 +23,15 @@
 //!   events and [`MAX_ANSWER_BYTES`] bytes of event text; a query matching more is refused
 //!   whole (413, "narrow from/until or the tags"), never cut short silently.
 
-pub mod db;
-pub mod event;
-pub mod tags;
+mod db;
+mod event;
+mod tags;
 
 use std::path::{Path, PathBuf};
 
-pub use db::EventStore;
-pub use event::{Event, NewEvent};
-pub use tags::{SetOperation, TagQuery};
+pub use db::{now_micros, EventStore};
+pub use event::{push_py_json_str, Event, NewEvent};
+pub use tags::{parse_tag_input, SetOperation, TagQuery};
 
 /// Longest `what`, in characters (graphite-web's `CharField(max_length=255)`).
 pub const MAX_WHAT_CHARS: usize = 255;

@@ -11,20 +11,21 @@
 mod area;
 mod axes;
 mod canvas;
-pub mod color;
-pub mod error;
+mod color;
+mod error;
 mod grid;
 mod legend;
 mod line;
 mod lines;
-pub mod params;
+mod params;
 mod plot;
-pub mod render;
-pub mod text;
+mod render;
+mod text;
 mod time_axis;
 mod title;
 mod value_axis;
 
+pub use color::parse_color;
 pub use error::GraphError;
 pub use params::GraphParams;
 pub use render::{render_png, render_svg};

@@ -16,11 +16,19 @@
 //! plain numbers and text, and report Python's exceptions as [`PyError`] (callers turn them
 //! into their own errors, e.g. an HTTP 400).
 
-pub mod datetime;
-pub mod format;
-pub mod number;
-pub mod re;
-pub mod sequence;
+mod datetime;
+mod format;
+mod number;
+mod re;
+mod sequence;
+
+pub use datetime::{DATETIME_RANGE, TIMEDELTA_MAX_SECONDS};
+pub use format::{
+    format_d, format_f, format_g, format_g_prec, ljust, percent_format, repr_f64, str_number,
+};
+pub use number::{math_exp, math_pow, round};
+pub use re::{Regex, Sub};
+pub use sequence::{index, index_of, slice_end, slice_range};
 
 /// The exception Python would raise: its message as `str(exc)` gives it (with a word of
 /// context where the bare message would puzzle a Graphite user).

@@ -210,7 +210,7 @@ impl Param {
                 format!("{}=inf", self.name)
             }
             (false, Some(ParamDefault::Float(f))) => {
-                format!("{}={}", self.name, crate::python::format::repr_f64(f))
+                format!("{}={}", self.name, crate::python::repr_f64(f))
             }
             (false, Some(ParamDefault::Str(s))) => format!("{}='{s}'", self.name),
             (false, Some(ParamDefault::Bool(b))) => {
@@ -485,9 +485,7 @@ impl<'a> Args<'a> {
                 .parse::<i64>()
                 .map(Some)
                 .map_err(|_| self.type_error(name, &format!("'{s}'"))),
-            Some(Value::Float(f)) => {
-                Err(self.type_error(name, &crate::python::format::repr_f64(f)))
-            }
+            Some(Value::Float(f)) => Err(self.type_error(name, &crate::python::repr_f64(f))),
             Some(Value::Series(_)) => Err(self.type_error(name, "a series list")),
             Some(Value::None) | None => Ok(match self.default(name) {
                 Some(ParamDefault::Int(i)) => Some(i),
@@ -506,7 +504,7 @@ impl<'a> Args<'a> {
         match self.value(name)? {
             Some(Value::Str(s)) => Ok(Some(s)),
             Some(Value::Int(i)) => Ok(Some(i.to_string())),
-            Some(Value::Float(f)) => Ok(Some(crate::python::format::repr_f64(f))),
+            Some(Value::Float(f)) => Ok(Some(crate::python::repr_f64(f))),
             Some(Value::Bool(b)) => Ok(Some(if b { "True" } else { "False" }.to_string())),
             Some(Value::Series(_)) => Err(self.type_error(name, "a series list")),
             Some(Value::None) | None => Ok(match self.default(name) {
@@ -606,7 +604,7 @@ fn check_literal(def: &FunctionDef, p: &Param, e: &Expr) -> Result<(), EvalError
     }
     match (p.kind, e) {
         (ParamType::Integer | ParamType::Node, Expr::Float(f)) if f.fract() != 0.0 => {
-            invalid(crate::python::format::repr_f64(*f))
+            invalid(crate::python::repr_f64(*f))
         }
         (ParamType::Integer | ParamType::Node | ParamType::Float, Expr::Str(s))
             if s.trim().parse::<f64>().is_err() =>

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use parking_lot::RwLock;
 
-use crate::python::re::Regex;
+use crate::python::Regex;
 
 /// Tags of one series: `name` plus each `tag=value`, sorted by tag.
 pub type TagSet = BTreeMap<String, String>;
