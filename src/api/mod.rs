@@ -17,6 +17,7 @@ mod status;
 mod tags;
 
 pub use health::router as health_router;
+pub use params::Params;
 pub use status::{router as status_router, StatusState};
 
 use std::sync::Arc;

@@ -7,4 +7,4 @@
 
 mod whisper;
 
-pub use whisper::{run as run_whisper, WhisperCommand};
+pub use whisper::{run as run_whisper, DropFilter, WhisperCommand};

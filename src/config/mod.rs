@@ -1,6 +1,6 @@
 //! Settings: embedded defaults ← `--config FILE` (TOML) ← `CARBONHOUND_<SECTION>__<KEY>`
 //! environment variables, read with the `config` crate; and carbon's own
-//! `storage-schemas.conf` / `storage-aggregation.conf` (see [`schemas`]).
+//! `storage-schemas.conf` / `storage-aggregation.conf` (see [`StorageRules`]).
 //!
 //! This module knows nothing of the rest of the server (it imports only the whisper types it
 //! parses into): it turns text into typed settings once, at load, and says clearly, with the
@@ -18,7 +18,10 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 pub use error::ConfigError;
-pub use schemas::{parse_schemas, SchemaError, StorageRules};
+pub use schemas::{
+    parse_aggregation, parse_schemas, AggregationRule, SchemaError, SchemaRule, StoragePlan,
+    StorageRules,
+};
 pub use value::{parse_duration, SmtpTls, ValueError};
 
 use crate::whisper::Preallocation;

@@ -4,7 +4,7 @@
 //!
 //! Owns the event database under `data_dir/events` ([`EventStore`], sled), the model of one
 //! event and its JSON ([`Event`], [`NewEvent`]), and django-tagging's tag semantics
-//! ([`tags`]). graphite-web 1.1.8's `graphite/events` app is the spec (models.py, views.py).
+//! ([`TagQuery`], [`SetOperation`]). graphite-web 1.1.8's `graphite/events` app is the spec (models.py, views.py).
 //! Never touches whisper files or the metric store; the HTTP side lives in `api::events`,
 //! the render function in `query::functions::events`.
 //!

@@ -3,14 +3,14 @@
 //! run on in the reference setup): every other module asks here instead of re-deriving what
 //! Python would print, round, slice or match.
 //!
-//! - [`re`]: Python `re` patterns translated for the Rust regex engine (the one translator,
+//! - `re`: Python `re` patterns translated for the Rust regex engine (the one translator,
 //!   for `grep`, `exclude`, `aliasSub`, `aliasQuery`, `useSeriesAbove`, `seriesByTag` and the
 //!   `/tags` filters), and `re.sub` with Python's replacement templates.
-//! - [`format`]: `repr(float)`, `str()` of numbers, and `%`-formatting (`%d`, `%.Nf`, `%.Ne`,
+//! - `format`: `repr(float)`, `str()` of numbers, and `%`-formatting (`%d`, `%.Nf`, `%.Ne`,
 //!   `%g`, `%s`, one-argument `fmt % value`, `%-Ns`).
-//! - [`number`]: `round(x, n)`, `math.pow`, `math.exp`, with Python's errors.
-//! - [`sequence`]: indexing and slicing (`seq[i]`, `seq[a:b]`) with negative indices.
-//! - [`datetime`]: the ranges `datetime` and `timedelta` can hold.
+//! - `number`: `round(x, n)`, `math.pow`, `math.exp`, with Python's errors.
+//! - `sequence`: indexing and slicing (`seq[i]`, `seq[a:b]`) with negative indices.
+//! - `datetime`: the ranges `datetime` and `timedelta` can hold.
 //!
 //! It must never know about series, the store, HTTP or evaluation: functions take and return
 //! plain numbers and text, and report Python's exceptions as [`PyError`] (callers turn them
@@ -27,7 +27,7 @@ pub use format::{
     format_d, format_f, format_g, format_g_prec, ljust, percent_format, repr_f64, str_number,
 };
 pub use number::{math_exp, math_pow, round};
-pub use re::{Regex, Sub};
+pub use re::{Regex, Sub, BACKTRACK_LIMIT};
 pub use sequence::{index, index_of, slice_end, slice_range};
 
 /// The exception Python would raise: its message as `str(exc)` gives it (with a word of

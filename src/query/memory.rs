@@ -37,7 +37,7 @@ impl Default for MemorySource {
 }
 
 impl MemorySource {
-    /// An empty source whose series all read as [`DEFAULT_SCHEMA`] lays them out, with no
+    /// An empty source whose series all read as `DEFAULT_SCHEMA` (`10s:1d` for all) lays them out, with no
     /// event store (`events()` refuses, as without `carbonhound serve`).
     pub fn new() -> MemorySource {
         let rules = StorageRules::new(

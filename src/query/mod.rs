@@ -19,14 +19,15 @@ mod series;
 mod signature;
 mod source;
 
-pub use ast::Expr;
-pub use attime::{format_local, parse_at_time};
+pub use ast::{Call, Expr, Template};
+pub use attime::{format_local, parse_at_time, AtTimeError};
 pub use eval::{EvalContext, EvalError, QueryLimits, RequestState, Value};
 pub use local::LocalSource;
 pub use memory::MemorySource;
 pub use parse::{parse_target, ParseError};
-pub use series::Series;
-pub use source::{MetricSource, RegexBuilderFn, TagExpr};
+pub use series::{ConsolidationFunc, GraphHints, Series};
+pub use signature::{Args, FunctionDef, Param, ParamDefault, ParamType};
+pub use source::{MetricSource, RegexBuilderFn, TagExpr, NO_EVENT_STORE};
 
 use std::time::{Duration, Instant};
 

@@ -23,11 +23,11 @@ use arc_swap::ArcSwap;
 use crate::config::StorageRules;
 use crate::whisper::{AggregationMethod, FetchResult, Header, Preallocation, WhisperError};
 
-pub use cache::Cache;
+pub use cache::{Backlog, Cache, Taken};
 pub use glob::expand_braces;
 pub use index::{FoundNode, MetricIndex};
 pub use persister::Persisters;
-pub use tags::{parse_tagged, python_regex, RegexBuilderFn, TagExpr, TagIndex};
+pub use tags::{parse_tagged, python_regex, RegexBuilderFn, TagExpr, TagIndex, TagOp};
 
 /// Counters of the store, read by the self metrics (`carbon.agents.<host>.*`) and `/health`.
 /// Each counts since start.
