@@ -435,7 +435,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn bench_store(args: &Args, dir: &Path) -> std::sync::Arc<carbonhound::store::Store> {
-    use carbonhound::config::schemas::{parse_schemas, StorageRules};
+    use carbonhound::config::{parse_schemas, StorageRules};
     let rules = StorageRules::new(
         parse_schemas(
             "[bench]\npattern = .*\nretentions = 10s:6h,1m:7d\n",
@@ -481,8 +481,8 @@ fn ingest_lines(store: &carbonhound::store::Store, bufs: &[Vec<u8>], now: i64) -
         for chunk in buf.chunks(64 * 1024) {
             // Lines cut at the chunk edge are skipped: good enough for a profile.
             let mut batch = 0u64;
-            carbonhound::carbon::plaintext::for_each_line(chunk, |line| {
-                if let Ok(l) = carbonhound::carbon::plaintext::parse_line(line) {
+            carbonhound::carbon::for_each_line(chunk, |line| {
+                if let Ok(l) = carbonhound::carbon::parse_line(line) {
                     store.insert_deferred(&l.name, l.timestamp.unwrap_or(now), l.value);
                     batch += 1;
                 }
@@ -515,7 +515,7 @@ fn micro_persist(args: &Args) {
         store.insert(name, ts(0), 1.0);
     }
     let started = Instant::now();
-    carbonhound::store::persister::Persisters::start(store.clone(), args.writers, Duration::ZERO)
+    carbonhound::store::Persisters::start(store.clone(), args.writers, Duration::ZERO)
         .flush_and_stop();
     let a = started.elapsed().as_secs_f64();
     println!(
@@ -530,7 +530,7 @@ fn micro_persist(args: &Args) {
     }
     let n = (metrics * (args.points - 1)) as f64;
     let started = Instant::now();
-    carbonhound::store::persister::Persisters::start(store.clone(), args.writers, Duration::ZERO)
+    carbonhound::store::Persisters::start(store.clone(), args.writers, Duration::ZERO)
         .flush_and_stop();
     let b = started.elapsed().as_secs_f64();
     let ops = store

@@ -30,7 +30,7 @@ enum Command {
     /// Whisper file tools: info, fetch, dump, create, set-aggregation (as python3-whisper's).
     Whisper {
         #[command(subcommand)]
-        command: carbonhound::cli::whisper::WhisperCommand,
+        command: carbonhound::cli::WhisperCommand,
     },
     /// Alert rules: check them, or preview the mail one would send.
     Alerts {
@@ -92,7 +92,7 @@ fn main() -> ExitCode {
     let result: Result<(), Box<dyn std::error::Error>> =
         match cli.command.unwrap_or(Command::Serve { config: None }) {
             Command::Serve { config } => serve(config),
-            Command::Whisper { command } => return carbonhound::cli::whisper::run(command),
+            Command::Whisper { command } => return carbonhound::cli::run_whisper(command),
             Command::CheckConfig { config } => carbonhound::server::check_config(config.as_deref())
                 .map(|m| println!("{m}"))
                 .map_err(Into::into),

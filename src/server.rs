@@ -43,15 +43,15 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::alert::rule::RuleErrors;
 use crate::alert::AlertError;
+use crate::alert::RuleErrors;
 use crate::api::{self, ApiConfig, AppState};
-use crate::carbon::listener::BoundAddrs;
-use crate::carbon::self_metrics::{hostname, SelfMetrics};
+use crate::carbon::BoundAddrs;
+use crate::carbon::{hostname, SelfMetrics};
 use crate::carbon::{CarbonStats, Ingest, Listeners};
-use crate::config::schemas::SchemaError;
+use crate::config::SchemaError;
 use crate::config::{ConfigError, Settings};
-use crate::store::persister::Persisters;
+use crate::store::Persisters;
 use crate::store::Store;
 
 /// Why the server did not start, or `check-config` refused the configuration. Each names
@@ -199,8 +199,8 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let state = AppState::new(store.clone(), ApiConfig::from_settings(&settings))
         .with_events(events.clone());
     let app = api::router(state)
-        .merge(api::health::router(store.clone(), stats.clone()))
-        .merge(api::status::router(api::status::StatusState::new(
+        .merge(api::health_router(store.clone(), stats.clone()))
+        .merge(api::status_router(api::StatusState::new(
             &settings,
             alerting.board.clone(),
         )))

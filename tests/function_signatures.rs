@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use carbonhound::query::functions;
-use carbonhound::query::signature::{FunctionDef, ParamDefault};
+use carbonhound::query::{FunctionDef, ParamDefault};
 use serde_json::{json, Value as Json};
 
 /// Differences kept on purpose: (function, what the difference line starts with, why).

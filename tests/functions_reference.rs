@@ -16,7 +16,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use carbonhound::config::schemas::{parse_schemas, StorageRules};
+use carbonhound::config::{parse_schemas, StorageRules};
 use carbonhound::query::{evaluate, QueryLimits, Request, Series};
 use carbonhound::store::{unix_now, Store};
 use carbonhound::whisper::Preallocation;

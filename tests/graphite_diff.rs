@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use carbonhound::api::{router, ApiConfig, AppState};
-use carbonhound::config::schemas::{parse_schemas, StorageRules};
+use carbonhound::config::{parse_schemas, StorageRules};
 use carbonhound::store::Store;
 use carbonhound::whisper::Preallocation;
 use serde_json::Value as Json;

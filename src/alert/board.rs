@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use super::rule::Rule;
 use super::state::RuleState;
-use super::statedb::Event;
+use super::statedb::HistoryEvent;
 
 /// Events of each rule carried in a snapshot (newest first).
 pub const HISTORY_SHOWN: usize = 50;
@@ -24,7 +24,7 @@ pub struct RuleView {
     /// Its state; `None` until first checked.
     pub state: Option<RuleState>,
     /// Its last events, newest first.
-    pub history: Vec<Event>,
+    pub history: Vec<HistoryEvent>,
 }
 
 /// Everything the pages show, at one moment.

@@ -136,7 +136,7 @@ pub fn history(
 mod tests {
     use super::*;
     use crate::alert::rule::Direction;
-    use crate::config::schemas::{parse_schemas, StorageRules};
+    use crate::config::{parse_schemas, StorageRules};
     use crate::store::Store;
     use crate::whisper::Preallocation;
 

@@ -9,8 +9,8 @@ use super::mail::MailError;
 use super::rule::RuleErrors;
 use super::smtp::SmtpError;
 use super::statedb::StateDbError;
-use crate::config::schemas::SchemaError;
 use crate::config::ConfigError;
+use crate::config::SchemaError;
 
 /// Why alerting or an alert tool stopped.
 #[derive(Debug, thiserror::Error)]

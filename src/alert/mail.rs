@@ -18,7 +18,7 @@ use super::format;
 use super::rule::{Direction, Rule, RuleType};
 use super::state::{MailKind, RuleState, Status};
 use super::templates::{TemplateError, Templates};
-use crate::graph::color::parse_color;
+use crate::graph::parse_color;
 use crate::graph::{render_png, GraphError, GraphParams};
 use crate::query::Series;
 

@@ -4,14 +4,14 @@
 //! A client of [`crate::query`] and [`crate::graph`]; never writes to the metric store.
 //!
 //! Layout, following one check:
-//! - [`rule`]: reading and validating rule files (errors as `path:line:column: message`).
-//! - [`check`]: evaluating a rule's target over the last ten minutes.
-//! - [`state`]: the per-rule state machine (OK / Failed / NoData / Error, the failure
-//!   episode and which mails it has had); [`backoff`]: the reminder ladder.
-//! - [`statedb`]: state and history in sled under `data_dir/state`.
-//! - [`mail`] + [`templates`] + [`format`](mod@format): composing the mail (text, HTML, PNG graph);
-//!   [`smtp`]: sending it with lettre.
-//! - [`scheduler`]: the loop tying these together; [`board`]: what it publishes for the
+//! - `rule`: reading and validating rule files (errors as `path:line:column: message`).
+//! - `check`: evaluating a rule's target over the last ten minutes.
+//! - `state`: the per-rule state machine (OK / Failed / NoData / Error, the failure
+//!   episode and which mails it has had); `backoff`: the reminder ladder.
+//! - `statedb`: state and history in sled under `data_dir/state`.
+//! - `mail` + `templates` + [`format`](mod@format): composing the mail (text, HTML, PNG graph);
+//!   `smtp`: sending it with lettre.
+//! - `scheduler`: the loop tying these together; `board`: what it publishes for the
 //!   status pages (the HTTP API's `status` module); [`cli`]: `carbonhound alerts check|preview`.
 //!
 //! Behaviour, and where it differs from Hound:
@@ -42,29 +42,38 @@
 //! - State of rules removed from the files stays in sled (so a rule put back resumes where
 //!   it was) but is not shown.
 
-pub mod backoff;
-pub mod board;
-pub mod check;
+mod backoff;
+mod board;
+mod check;
+// A namespace: the `carbonhound alerts` subcommands, whose names (`cli::check`,
+// `cli::preview`) would collide with the rule checker and the mail preview here.
 pub mod cli;
-pub mod error;
+mod error;
+// A namespace, not a noun: the mails' and pages' wording of numbers and times reads as
+// `format::value`, `format::utc`, `format::duration`.
 pub mod format;
-pub mod mail;
-pub mod rule;
-pub mod scheduler;
-pub mod smtp;
-pub mod state;
-pub mod statedb;
-pub mod templates;
+mod mail;
+mod rule;
+mod scheduler;
+mod smtp;
+mod state;
+mod statedb;
+mod templates;
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-pub use board::Board;
+pub use board::{Board, RuleView, Snapshot};
+pub use check::{QueryContext, Reading};
 pub use error::AlertError;
-pub use rule::{Direction, Rule, RuleSet, RuleType};
-pub use scheduler::{AlertConfig, Clock, Scheduler};
-pub use state::{MailKind, RuleState, Status};
+pub use mail::{Composed, MailError, MailSettings};
+pub use rule::{Direction, Rule, RuleError, RuleErrors, RuleSet, RuleType};
+pub use scheduler::{AlertConfig, Clock, Pending, Scheduler};
+pub use smtp::SmtpError;
+pub use state::{Episode, MailKind, RuleState, Status};
+pub use statedb::{HistoryEvent, StateDb, StateDbError};
+pub use templates::{TemplateError, Templates};
 
 use crate::config::Settings;
 use crate::query::MetricSource;

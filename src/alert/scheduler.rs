@@ -21,7 +21,7 @@ use super::mail::{self, MailError, MailSettings, GRAPH_SPAN};
 use super::rule::{self, Rule, RuleSet};
 use super::smtp::Mailer;
 use super::state::{self, MailKind, RuleState, Status};
-use super::statedb::{Event, StateDb};
+use super::statedb::{HistoryEvent, StateDb};
 use super::templates::Templates;
 use crate::config::Settings;
 use crate::query::MetricSource;
@@ -210,7 +210,7 @@ impl Scheduler {
     fn record(&self, rule: &str, kind: &str, text: String, at: i64) {
         if let Err(e) = self.db.record(
             rule,
-            &Event {
+            &HistoryEvent {
                 at,
                 kind: kind.into(),
                 text,
@@ -297,9 +297,9 @@ impl Scheduler {
     }
 
     /// Records the outcome of sending each pending mail: a delivered mail moves the state
-    /// on ([`state::delivered`]); a failed one is logged and left due for the next check.
+    /// on (`state::delivered`); a failed one is logged and left due for the next check.
     /// Then flushes the database. Blocking. A failure comes as its text (a [`MailError`] or
-    /// [`super::smtp::SmtpError`] shown): that text is what the state keeps as `mail_error`
+    /// [`SmtpError`](super::SmtpError) shown): that text is what the state keeps as `mail_error`
     /// and compares, so one error repeated is recorded once.
     pub fn settle(&mut self, results: Vec<(Pending, Result<(), String>)>) {
         for (p, result) in results {
@@ -455,7 +455,7 @@ pub async fn run(sched: Scheduler, mailer: Mailer, cancel: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::schemas::StorageRules;
+    use crate::config::StorageRules;
     use crate::store::Store;
     use crate::whisper::Preallocation;
     use std::sync::atomic::{AtomicI64, Ordering};

@@ -75,7 +75,7 @@ pub struct RuleState {
     pub series_checked: usize,
     /// Series the target gave.
     pub series_total: usize,
-    /// Failing readings, worst first, at most [`MAX_LISTED`].
+    /// Failing readings, worst first, at most `MAX_LISTED` (20).
     pub failing: Vec<Reading>,
     /// How many series fail in all.
     pub failing_total: usize,

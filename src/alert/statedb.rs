@@ -2,7 +2,7 @@
 //! the status of each rule, when its failure began, which mails went out.
 //!
 //! Two trees: `rules` (rule name → JSON [`RuleState`]) and `history` (rule name, NUL,
-//! big-endian time, big-endian id → JSON [`Event`]), the history capped at
+//! big-endian time, big-endian id → JSON [`HistoryEvent`]), the history capped at
 //! [`MAX_HISTORY`] events per rule. Only the scheduler holds this; status pages read the
 //! snapshot it publishes. Writes nothing outside its directory.
 
@@ -19,7 +19,7 @@ const CACHE_BYTES: u64 = 8 << 20;
 
 /// Something that happened to a rule: a status change or a mail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
+pub struct HistoryEvent {
     /// When (epoch seconds).
     pub at: i64,
     /// `ok`, `failed`, `nodata`, `error` (status changes), `mail` or `mail-error`.
@@ -110,8 +110,8 @@ impl StateDb {
         Ok(())
     }
 
-    /// Appends an event to rule `name`'s history, dropping the oldest beyond [`MAX_HISTORY`].
-    pub fn record(&self, name: &str, event: &Event) -> Result<(), StateDbError> {
+    /// Appends an event to rule `name`'s history, dropping the oldest beyond `MAX_HISTORY` (500).
+    pub fn record(&self, name: &str, event: &HistoryEvent) -> Result<(), StateDbError> {
         let id = self.db.generate_id()?;
         let mut key = history_prefix(name);
         key.extend_from_slice(&(event.at.max(0) as u64).to_be_bytes());
@@ -138,7 +138,7 @@ impl StateDb {
     }
 
     /// The last `limit` events of rule `name`, newest first.
-    pub fn history(&self, name: &str, limit: usize) -> Vec<Event> {
+    pub fn history(&self, name: &str, limit: usize) -> Vec<HistoryEvent> {
         self.history
             .scan_prefix(history_prefix(name))
             .values()
@@ -188,7 +188,7 @@ mod tests {
             for i in 0..(MAX_HISTORY + 5) {
                 db.record(
                     "Load high",
-                    &Event {
+                    &HistoryEvent {
                         at: i as i64,
                         kind: "mail".into(),
                         text: format!("{i}"),
@@ -198,7 +198,7 @@ mod tests {
             }
             db.record(
                 "Load",
-                &Event {
+                &HistoryEvent {
                     at: 1,
                     kind: "ok".into(),
                     text: "other rule".into(),

@@ -27,12 +27,12 @@ use chrono_tz::Tz;
 
 use super::params::Params;
 use super::{respond, AppState};
-use crate::events::db::now_micros;
+use crate::events::now_micros;
 use crate::events::{
     Event, EventError, EventStore, NewEvent, SetOperation, MAX_ANSWER_BYTES, MAX_EVENTS_PER_ANSWER,
 };
-use crate::python::json::push_str as push_py_json_str;
-use crate::query::attime::parse_at_time;
+use crate::python::json_push_str as push_py_json_str;
+use crate::query::parse_at_time;
 
 /// A JSON error answer `{"error": message}`, as graphite-web's `_jsonError`.
 fn json_error(status: StatusCode, message: &str) -> Response {

@@ -5,8 +5,8 @@ use std::fmt::Write;
 
 use chrono_tz::Tz;
 
-use crate::python::format::repr_f64;
-use crate::query::attime::format_local;
+use crate::python::repr_f64;
+use crate::query::format_local;
 use crate::query::Series;
 
 /// JSON text of a float as graphite-web emits it: Python's repr, `null` for NaN, `1e9999`
@@ -266,8 +266,8 @@ mod tests {
         let p = pickle(&[series()]);
         // The carbon decoder refuses dicts, which shows the frame is well-formed up to them.
         assert!(matches!(
-            crate::carbon::pickle::decode(&p),
-            Err(crate::carbon::pickle::PickleError::Forbidden(b'}', _))
+            crate::carbon::decode(&p),
+            Err(crate::carbon::PickleError::Forbidden(b'}', _))
         ));
         assert_eq!(&p[..2], &[0x80, 2]);
         assert_eq!(*p.last().unwrap(), b'.');

@@ -10,8 +10,8 @@ use axum::routing::get;
 use axum::Router;
 
 use super::respond;
-use crate::carbon::stats::ListenerStats;
 use crate::carbon::CarbonStats;
+use crate::carbon::ListenerStats;
 use crate::store::Store;
 
 /// The `/health` route: `{"status": "ok", "uptime_seconds", "store": {metricsReceived,

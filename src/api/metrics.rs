@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::params::Params;
 use super::{respond_json, ApiError, AppState};
-use crate::python::json as pyjson;
-use crate::query::attime::parse_at_time;
+use crate::python::json_dumps;
+use crate::query::parse_at_time;
 use crate::store::{unix_now, FoundNode, Store};
 
 /// Most nodes one find may return; a query matching more is a 413 rather than a silently
@@ -31,7 +31,7 @@ fn no_cache(mut response: Response) -> Response {
 /// with a non-empty `pretty`), `jsonp`-wrapped when asked.
 fn python_json(params: &Params, value: &(impl Serialize + ?Sized)) -> Result<Response, ApiError> {
     let pretty = params.get("pretty").is_some_and(|p| !p.is_empty());
-    let text = pyjson::dumps(value, pretty).map_err(|e| ApiError::internal(e.to_string()))?;
+    let text = json_dumps(value, pretty).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(respond_json(params, text))
 }
 
@@ -418,7 +418,7 @@ mod tests {
     use serde_json::{json, Value};
 
     fn tree(nodes: &[FoundNode], base_path: &str, wildcards: bool) -> String {
-        pyjson::dumps(&tree_json(nodes, base_path, wildcards), false).unwrap()
+        json_dumps(&tree_json(nodes, base_path, wildcards), false).unwrap()
     }
 
     fn node(path: &str, is_leaf: bool) -> FoundNode {

@@ -6,15 +6,19 @@
 //! (saying what and where), 404, 413 for limits, 503 for timeouts. Never writes to the store
 //! (`POST /events/` writes only the event store, [`crate::events`]).
 
-pub mod events;
-pub mod formats;
-pub mod functions;
-pub mod health;
-pub mod metrics;
-pub mod params;
-pub mod render;
-pub mod status;
-pub mod tags;
+mod events;
+mod formats;
+mod functions;
+mod health;
+mod metrics;
+mod params;
+mod render;
+mod status;
+mod tags;
+
+pub use health::router as health_router;
+pub use params::Params;
+pub use status::{router as status_router, StatusState};
 
 use std::sync::Arc;
 use std::time::Duration;

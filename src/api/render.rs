@@ -14,7 +14,7 @@ use super::formats;
 use super::params::Params;
 use super::{respond, respond_json, ApiError, AppState};
 use crate::graph::{render_png, render_svg, GraphParams};
-use crate::query::attime::parse_at_time;
+use crate::query::parse_at_time;
 use crate::query::{evaluate_reporting, QueryError, Request, Series};
 use crate::store::unix_now;
 

@@ -18,9 +18,9 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::respond;
-use crate::alert::board::{Board, RuleView};
-use crate::alert::templates::Templates;
+use crate::alert::Templates;
 use crate::alert::{format, Status};
+use crate::alert::{Board, RuleView};
 use crate::config::Settings;
 use crate::store::unix_now;
 

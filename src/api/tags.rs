@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 use super::params::Params;
 use super::{json_text, respond_json, AppState};
-use crate::carbon::name::normalize;
-use crate::query::functions::error::py_regex;
-use crate::store::tags::{parse_tagged, TagExpr};
+use crate::carbon::normalize;
+use crate::query::functions::py_regex;
+use crate::store::{parse_tagged, TagExpr};
 
 /// graphite-web's `TAGDB_AUTOCOMPLETE_LIMIT`.
 const AUTOCOMPLETE_LIMIT: usize = 100;
@@ -55,7 +55,7 @@ fn limit_of(params: &Params, default: Option<usize>) -> Result<Option<usize>, Ta
 }
 
 /// An anchored filter regex as graphite-web builds it: `^(filter)` unless it starts with `^`.
-fn anchored(filter: &str) -> Result<crate::python::re::Regex, TagError> {
+fn anchored(filter: &str) -> Result<crate::python::Regex, TagError> {
     let pattern = if filter.starts_with('^') {
         filter.to_string()
     } else {
@@ -68,7 +68,7 @@ fn anchored(filter: &str) -> Result<crate::python::re::Regex, TagError> {
 /// gave up on is a 400.
 fn filtered<T>(
     items: Vec<T>,
-    filter: Option<&crate::python::re::Regex>,
+    filter: Option<&crate::python::Regex>,
     text: impl Fn(&T) -> &str,
 ) -> Result<Vec<T>, TagError> {
     let Some(re) = filter else { return Ok(items) };

@@ -229,7 +229,7 @@ impl SelfMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::schemas::StorageRules;
+    use crate::config::StorageRules;
     use crate::whisper::Preallocation;
 
     #[test]

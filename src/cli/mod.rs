@@ -6,4 +6,6 @@
 //! Each tool works on the file it is given and nothing else: no server, no settings, no
 //! store. Errors go to stderr with exit status 1; a tool never panics on a bad file.
 
-pub mod whisper;
+mod whisper;
+
+pub use whisper::{run as run_whisper, DropFilter, WhisperCommand};

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 
-use crate::python::format::{format_g, format_g_prec, repr_f64};
+use crate::python::{format_g, format_g_prec, repr_f64};
 use crate::whisper::{
     create, parse_retention_def, validate_archive_list, AggregationMethod, CreateOptions, Header,
     Preallocation, Retention, WhisperError, WhisperFile,
@@ -65,7 +65,7 @@ pub enum WhisperCommand {
         /// Drop null values (`nulls`), zero values (`zeroes`) or both (`empty`). As
         /// whisper-fetch.py, timestamps are then counted from the start over the values kept.
         #[arg(long, value_enum)]
-        drop: Option<Drop>,
+        drop: Option<DropFilter>,
     },
     /// Print the header and every stored slot of every archive, as whisper-dump.py.
     Dump {
@@ -148,7 +148,7 @@ pub enum WhisperCommand {
 
 /// whisper-fetch.py's `--drop` choices.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Drop {
+pub enum DropFilter {
     /// Drop null values.
     Nulls,
     /// Drop zero values.
@@ -157,13 +157,13 @@ pub enum Drop {
     Empty,
 }
 
-impl Drop {
+impl DropFilter {
     /// whisper-fetch.py's `_DROP_FUNCTIONS`: whether a value is kept.
     fn keeps(self, v: Option<f64>) -> bool {
         match self {
-            Drop::Nulls => v.is_some(),
-            Drop::Zeroes => v != Some(0.0),
-            Drop::Empty => matches!(v, Some(x) if x != 0.0),
+            DropFilter::Nulls => v.is_some(),
+            DropFilter::Zeroes => v != Some(0.0),
+            DropFilter::Empty => matches!(v, Some(x) if x != 0.0),
         }
     }
 }
@@ -305,7 +305,7 @@ fn py_str(e: &WhisperError) -> String {
                     .unwrap_or(&text);
                 format!(
                     "[Errno {code}] {text}: {}",
-                    crate::python::text::repr_str(&path.display().to_string())
+                    crate::python::repr_str(&path.display().to_string())
                 )
             }
             None => source.to_string(),
@@ -626,7 +626,7 @@ fn fetch(
     until: Option<i64>,
     json: bool,
     pretty: Option<Option<&str>>,
-    drop: Option<Drop>,
+    drop: Option<DropFilter>,
 ) -> Outcome {
     let now = now_epoch();
     let from = from.unwrap_or(now - 86400);
@@ -892,10 +892,10 @@ mod tests {
     #[test]
     fn drop_rules_follow_whisper_fetch() {
         let vals = [None, Some(0.0), Some(-0.0), Some(1.0), Some(f64::NAN)];
-        let kept = |d: Drop| vals.iter().filter(|&&v| d.keeps(v)).count();
-        assert_eq!(kept(Drop::Nulls), 4);
-        assert_eq!(kept(Drop::Zeroes), 3);
-        assert_eq!(kept(Drop::Empty), 2);
+        let kept = |d: DropFilter| vals.iter().filter(|&&v| d.keeps(v)).count();
+        assert_eq!(kept(DropFilter::Nulls), 4);
+        assert_eq!(kept(DropFilter::Zeroes), 3);
+        assert_eq!(kept(DropFilter::Empty), 2);
     }
 
     #[test]
@@ -908,7 +908,7 @@ mod tests {
             py_str(&e),
             "[Errno 2] No such file or directory: '/no/such.wsp'"
         );
-        assert_eq!(crate::python::text::repr_str("it's"), "\"it's\"");
+        assert_eq!(crate::python::repr_str("it's"), "\"it's\"");
     }
 
     #[test]

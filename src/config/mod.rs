@@ -1,16 +1,16 @@
 //! Settings: embedded defaults ← `--config FILE` (TOML) ← `CARBONHOUND_<SECTION>__<KEY>`
 //! environment variables, read with the `config` crate; and carbon's own
-//! `storage-schemas.conf` / `storage-aggregation.conf` (see [`schemas`]).
+//! `storage-schemas.conf` / `storage-aggregation.conf` (see [`StorageRules`]).
 //!
 //! This module knows nothing of the rest of the server (it imports only the whisper types it
 //! parses into): it turns text into typed settings once, at load, and says clearly, with the
 //! file, line or key, what it could not read. Nothing downstream re-parses a setting.
 
-pub mod error;
-pub mod ini;
+mod error;
+mod ini;
 mod keys;
-pub mod schemas;
-pub mod value;
+mod schemas;
+mod value;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,10 +19,13 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 pub use error::ConfigError;
+pub use schemas::{
+    parse_aggregation, parse_schemas, AggregationRule, SchemaError, SchemaRule, StoragePlan,
+    StorageRules,
+};
 pub use value::{parse_duration, SmtpTls, ValueError};
 
 use crate::whisper::Preallocation;
-use schemas::{SchemaError, StorageRules};
 
 /// The defaults compiled into the binary; `examples/carbonhound.toml` documents every key.
 pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");

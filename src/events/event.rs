@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{EventError, MAX_DATA_BYTES, MAX_TAGS_CHARS, MAX_WHAT_CHARS};
-use crate::python::format::repr_f64;
-use crate::python::text::split as py_split;
+use crate::python::{repr_f64, split as py_split};
 
 /// Microseconds per second: `when` is kept to the microsecond, as Django's `DateTimeField`.
 const US: i64 = 1_000_000;
@@ -180,7 +179,7 @@ fn push_str_list(out: &mut String, items: &[String]) {
         if i > 0 {
             out.push_str(", ");
         }
-        crate::python::json::push_str(out, t);
+        crate::python::json_push_str(out, t);
     }
     out.push(']');
 }
@@ -230,9 +229,9 @@ impl Event {
         out.push_str("{\"when\": ");
         out.push_str(&self.when_seconds().to_string());
         out.push_str(", \"what\": ");
-        crate::python::json::push_str(out, &self.what);
+        crate::python::json_push_str(out, &self.what);
         out.push_str(", \"data\": ");
-        crate::python::json::push_str(out, &self.data);
+        crate::python::json_push_str(out, &self.data);
         out.push_str(", \"tags\": ");
         push_str_list(out, &self.listed_tags());
         out.push_str(", \"id\": ");
@@ -250,18 +249,18 @@ impl Event {
             out.push_str("{\"id\": ");
             out.push_str(&self.id.to_string());
             out.push_str(", \"when\": ");
-            crate::python::json::push_str(&mut out, &self.when_iso());
+            crate::python::json_push_str(&mut out, &self.when_iso());
             out.push_str(", \"what\": ");
-            crate::python::json::push_str(&mut out, &self.what);
+            crate::python::json_push_str(&mut out, &self.what);
             out.push_str(", \"data\": ");
-            crate::python::json::push_str(&mut out, &self.data);
+            crate::python::json_push_str(&mut out, &self.data);
             out.push_str(", \"tags\": ");
             push_str_list(&mut out, &tags);
             out.push('}');
             return out;
         }
         out.push_str("{\n  \"data\": ");
-        crate::python::json::push_str(&mut out, &self.data);
+        crate::python::json_push_str(&mut out, &self.data);
         out.push_str(",\n  \"id\": ");
         out.push_str(&self.id.to_string());
         out.push_str(",\n  \"tags\": ");
@@ -271,14 +270,14 @@ impl Event {
             out.push('[');
             for (i, t) in tags.iter().enumerate() {
                 out.push_str(if i > 0 { ",\n    " } else { "\n    " });
-                crate::python::json::push_str(&mut out, t);
+                crate::python::json_push_str(&mut out, t);
             }
             out.push_str("\n  ]");
         }
         out.push_str(",\n  \"what\": ");
-        crate::python::json::push_str(&mut out, &self.what);
+        crate::python::json_push_str(&mut out, &self.what);
         out.push_str(",\n  \"when\": ");
-        crate::python::json::push_str(&mut out, &self.when_iso());
+        crate::python::json_push_str(&mut out, &self.when_iso());
         out.push_str("\n}");
         out
     }

@@ -4,7 +4,7 @@
 //!
 //! Owns the event database under `data_dir/events` ([`EventStore`], sled), the model of one
 //! event and its JSON ([`Event`], [`NewEvent`]), and django-tagging's tag semantics
-//! ([`tags`]). graphite-web 1.1.8's `graphite/events` app is the spec (models.py, views.py).
+//! ([`TagQuery`], [`SetOperation`]). graphite-web 1.1.8's `graphite/events` app is the spec (models.py, views.py).
 //! Never touches whisper files or the metric store; the HTTP side lives in `api::events`,
 //! the render function in `query::functions::events`.
 //!
@@ -23,15 +23,15 @@
 //!   events and [`MAX_ANSWER_BYTES`] bytes of event text; a query matching more is refused
 //!   whole (413, "narrow from/until or the tags"), never cut short silently.
 
-pub mod db;
-pub mod event;
-pub mod tags;
+mod db;
+mod event;
+mod tags;
 
 use std::path::{Path, PathBuf};
 
-pub use db::EventStore;
+pub use db::{now_micros, EventStore};
 pub use event::{Event, NewEvent};
-pub use tags::{SetOperation, TagQuery};
+pub use tags::{parse_tag_input, SetOperation, TagQuery};
 
 /// Longest `what`, in characters (graphite-web's `CharField(max_length=255)`).
 pub const MAX_WHAT_CHARS: usize = 255;

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::python::text::{split as py_split, strip as py_strip};
+use crate::python::{split as py_split, strip as py_strip};
 
 /// django-tagging's `split_strip`: `input` split on `delimiter`, each piece stripped, empty
 /// pieces dropped.

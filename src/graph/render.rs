@@ -151,7 +151,6 @@ where
             match t.v {
                 VAlign::Top => VPos::Top,
                 VAlign::Middle => VPos::Center,
-                VAlign::Bottom => VPos::Bottom,
             },
         );
         let color = rgba(t.color);

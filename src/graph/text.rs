@@ -31,8 +31,6 @@ pub enum VAlign {
     Top,
     /// `y` is the middle of the line box.
     Middle,
-    /// `y` is the bottom of the line box.
-    Bottom,
 }
 
 /// One piece of text to draw, in pixels of the whole image.
@@ -109,7 +107,6 @@ pub fn rasterize(buf: &mut [u8], w: u32, h: u32, items: &[TextItem]) {
         let across = match item.v {
             VAlign::Top => 0.0,
             VAlign::Middle => -height / 2.0,
-            VAlign::Bottom => -height,
         };
         let baseline = across + scaled.ascent();
         let mut pen = along;

@@ -8,9 +8,7 @@
 //! a local time that does not exist (DST gap) or exists twice is read as pytz's
 //! `localize(is_dst=False)` reads it.
 
-use chrono::{
-    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
-};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// A time reference graphite-web would refuse, with the reason.
@@ -278,14 +276,6 @@ pub fn format_local(ts: i64, tz: &Tz) -> String {
         Some(t) => t.with_timezone(tz).format("%Y-%m-%d %H:%M:%S").to_string(),
         None => ts.to_string(),
     }
-}
-
-/// Hour of a timestamp in `tz` (used by tests and graph axis labels).
-pub fn local_hour(ts: i64, tz: &Tz) -> u32 {
-    Utc.timestamp_opt(ts, 0)
-        .single()
-        .map(|t| t.with_timezone(tz).hour())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -364,7 +364,7 @@ fn value_str(v: &Value) -> String {
     match v {
         Value::Str(s) => s.clone(),
         Value::Int(i) => i.to_string(),
-        Value::Float(f) => crate::python::format::repr_f64(*f),
+        Value::Float(f) => crate::python::repr_f64(*f),
         Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
         Value::None => "None".to_string(),
         Value::Series(_) => String::new(),

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use super::source::{MetricSource, SourceError};
 use crate::events::{Event, EventStore, SetOperation};
-use crate::store::tags::{RegexBuilderFn, TagExpr};
 use crate::store::{FetchedSeries, FoundNode, Store};
+use crate::store::{RegexBuilderFn, TagExpr};
 
 /// The metric store alone: no events (`events()` refuses, as in `carbonhound alerts check`).
 impl MetricSource for Store {
@@ -90,7 +90,7 @@ impl MetricSource for LocalSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::schemas::{parse_schemas, StorageRules};
+    use crate::config::{parse_schemas, StorageRules};
     use crate::events::NewEvent;
     use crate::query::source::NO_EVENT_STORE;
     use crate::whisper::Preallocation;

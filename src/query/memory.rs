@@ -11,8 +11,8 @@ use std::ops::ControlFlow;
 use super::source::{
     FetchedSeries, FoundNode, MetricSource, RegexBuilderFn, SourceError, TagExpr, NO_EVENT_STORE,
 };
-use crate::config::schemas::{parse_schemas, StorageRules};
-use crate::events::tags::parse_tag_input;
+use crate::config::{parse_schemas, StorageRules};
+use crate::events::parse_tag_input;
 use crate::events::{Event, NewEvent, SetOperation, TagQuery};
 use crate::store::{fetch_unwritten, find_in, MetricIndex, TagIndex};
 
@@ -37,7 +37,7 @@ impl Default for MemorySource {
 }
 
 impl MemorySource {
-    /// An empty source whose series all read as [`DEFAULT_SCHEMA`] lays them out, with no
+    /// An empty source whose series all read as `DEFAULT_SCHEMA` (`10s:1d` for all) lays them out, with no
     /// event store (`events()` refuses, as without `carbonhound serve`).
     pub fn new() -> MemorySource {
         let rules = StorageRules::new(
@@ -87,7 +87,7 @@ impl MemorySource {
         let events = self.events.get_or_insert_with(Vec::new);
         let event = Event {
             id: events.len() as u64 + 1,
-            when_us: new.when_us.unwrap_or_else(crate::events::db::now_micros),
+            when_us: new.when_us.unwrap_or_else(crate::events::now_micros),
             what: new.what,
             data: new.data,
             tags: new.tags,
@@ -227,7 +227,7 @@ mod tests {
                     .collect();
                 let tagged = s
                     .find_tagged(&[TagExpr::parse("dc=a").unwrap()], &|p| {
-                        crate::python::re::Regex::new(p).map_err(|e| e.to_string())
+                        crate::python::Regex::new(p).map_err(|e| e.to_string())
                     })
                     .unwrap();
                 let mut events = Vec::new();

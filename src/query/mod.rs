@@ -6,24 +6,28 @@
 //! Read-only: nothing in here writes to a source, and nothing here knows whether a series
 //! came from disk or from a peer.
 
-pub mod ast;
-pub mod attime;
-pub mod eval;
+mod ast;
+mod attime;
+mod eval;
+// A namespace: the function registry (`functions::lookup`, `functions::all`), one file per
+// graphite-web family inside it.
 pub mod functions;
-pub mod local;
-pub mod memory;
-pub mod parse;
-pub mod series;
-pub mod signature;
-pub mod source;
+mod local;
+mod memory;
+mod parse;
+mod series;
+mod signature;
+mod source;
 
-pub use ast::Expr;
+pub use ast::{Call, Expr, Template};
+pub use attime::{format_local, parse_at_time, AtTimeError};
 pub use eval::{EvalContext, EvalError, QueryLimits, RequestState, Value};
 pub use local::LocalSource;
 pub use memory::MemorySource;
 pub use parse::{parse_target, ParseError};
-pub use series::Series;
-pub use source::MetricSource;
+pub use series::{ConsolidationFunc, GraphHints, Series};
+pub use signature::{Args, FunctionDef, Param, ParamDefault, ParamType};
+pub use source::{MetricSource, RegexBuilderFn, TagExpr, NO_EVENT_STORE};
 
 use std::time::{Duration, Instant};
 

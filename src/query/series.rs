@@ -140,7 +140,7 @@ pub struct Series {
 /// (`name;a=b` → name, a), otherwise just `name`.
 pub fn tags_for_name(name: &str) -> BTreeMap<String, String> {
     if name.contains(';') && !looks_like_call(name) {
-        if let Some(t) = crate::store::tags::parse_tagged(name) {
+        if let Some(t) = crate::store::parse_tagged(name) {
             return t;
         }
     }

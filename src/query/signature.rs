@@ -319,7 +319,7 @@ impl Param {
             (true, Some(ParamDefault::Int(i))) => format!("{name}={i}"),
             (true, Some(ParamDefault::Float(f))) if f.is_infinite() => format!("{name}=inf"),
             (true, Some(ParamDefault::Float(f))) => {
-                format!("{name}={}", crate::python::format::repr_f64(f))
+                format!("{name}={}", crate::python::repr_f64(f))
             }
             (true, Some(ParamDefault::Str(s))) => format!("{name}='{s}'"),
             (true, Some(ParamDefault::Bool(b))) => {
@@ -600,9 +600,7 @@ impl<'a> Args<'a> {
                 .parse::<i64>()
                 .map(Some)
                 .map_err(|_| self.type_error(name, &format!("'{s}'"))),
-            Some(Value::Float(f)) => {
-                Err(self.type_error(name, &crate::python::format::repr_f64(f)))
-            }
+            Some(Value::Float(f)) => Err(self.type_error(name, &crate::python::repr_f64(f))),
             Some(Value::Series(_)) => Err(self.type_error(name, "a series list")),
             Some(Value::None) | None => Ok(match self.default(name) {
                 Some(ParamDefault::Int(i)) => Some(i),
@@ -621,7 +619,7 @@ impl<'a> Args<'a> {
         match self.value(name)? {
             Some(Value::Str(s)) => Ok(Some(s)),
             Some(Value::Int(i)) => Ok(Some(i.to_string())),
-            Some(Value::Float(f)) => Ok(Some(crate::python::format::repr_f64(f))),
+            Some(Value::Float(f)) => Ok(Some(crate::python::repr_f64(f))),
             Some(Value::Bool(b)) => Ok(Some(if b { "True" } else { "False" }.to_string())),
             Some(Value::Series(_)) => Err(self.type_error(name, "a series list")),
             Some(Value::None) | None => Ok(match self.default(name) {
@@ -724,7 +722,7 @@ fn check_literal(def: &FunctionDef, p: &Param, e: &Expr) -> Result<(), EvalError
         if listed == Some(false) {
             let got = match e {
                 Expr::Str(s) => format!("'{s}'"),
-                Expr::Float(f) => crate::python::format::repr_f64(*f),
+                Expr::Float(f) => crate::python::repr_f64(*f),
                 Expr::Bool(true) => "True".to_string(),
                 Expr::Bool(false) => "False".to_string(),
                 Expr::Int(i) => i.to_string(),
@@ -740,7 +738,7 @@ fn check_literal(def: &FunctionDef, p: &Param, e: &Expr) -> Result<(), EvalError
     }
     match (p.kind, e) {
         (ParamType::Integer | ParamType::Node, Expr::Float(f)) if f.fract() != 0.0 => {
-            invalid(crate::python::format::repr_f64(*f))
+            invalid(crate::python::repr_f64(*f))
         }
         (ParamType::Integer | ParamType::Node | ParamType::Float, Expr::Str(s))
             if s.trim().parse::<f64>().is_err() =>

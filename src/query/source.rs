@@ -9,8 +9,8 @@
 use std::ops::ControlFlow;
 
 use crate::events::Event;
-pub use crate::store::tags::{RegexBuilderFn, TagExpr};
 pub use crate::store::{FetchedSeries, FoundNode};
+pub use crate::store::{RegexBuilderFn, TagExpr};
 
 /// Why a source could not answer one question (a corrupt whisper file, an unreachable peer,
 /// a failing event database): only ever shown, to the log or in a 400 answer.

@@ -6,13 +6,13 @@
 //! ([`Store::insert`]), the query side asks it for series ([`Store::fetch`]) and names
 //! ([`Store::find`]); `query` wraps it as a `MetricSource` (`query::LocalSource`).
 
-pub mod cache;
-pub mod glob;
-pub mod index;
-pub mod layout;
-pub mod persister;
-pub mod readers;
-pub mod tags;
+mod cache;
+mod glob;
+mod index;
+mod layout;
+mod persister;
+mod readers;
+mod tags;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,12 +20,14 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::schemas::StorageRules;
+use crate::config::StorageRules;
 use crate::whisper::{AggregationMethod, FetchResult, Header, Preallocation, WhisperError};
 
-pub use cache::Cache;
+pub use cache::{Backlog, Cache, Taken};
+pub use glob::expand_braces;
 pub use index::{FoundNode, MetricIndex};
-pub use tags::TagIndex;
+pub use persister::Persisters;
+pub use tags::{parse_tagged, python_regex, RegexBuilderFn, TagExpr, TagIndex, TagOp};
 
 /// Counters of the store, read by the self metrics (`carbon.agents.<host>.*`) and `/health`.
 /// Each counts since start.
@@ -413,7 +415,7 @@ pub(crate) fn stat_add(c: &AtomicU64, n: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::schemas::{parse_schemas, StorageRules};
+    use crate::config::{parse_schemas, StorageRules};
 
     fn store(dir: &Path) -> Store {
         let rules = StorageRules::new(

@@ -298,7 +298,7 @@ fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::schemas::{parse_schemas, StorageRules};
+    use crate::config::{parse_schemas, StorageRules};
     use crate::whisper::Preallocation;
 
     #[test]

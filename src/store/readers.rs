@@ -76,11 +76,13 @@ impl Readers {
     }
 
     /// Number of files open in the cache.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.lock().len()
     }
 
     /// Whether no file is open in the cache.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use parking_lot::RwLock;
 
-use crate::python::re::Regex;
+use crate::python::Regex;
 
 /// Tags of one series: `name` plus each `tag=value`, sorted by tag.
 pub type TagSet = BTreeMap<String, String>;
@@ -181,7 +181,7 @@ fn compile<'a>(expr: &'a TagExpr, build: RegexBuilderFn<'_>) -> Result<Compiled<
     })
 }
 
-/// Compiles a Python `re` pattern with [`crate::python::re`], the one translator every
+/// Compiles a Python `re` pattern with [`crate::python::Regex`], the one translator every
 /// caller uses; the error is Python's complaint.
 pub fn python_regex(pattern: &str) -> Result<Regex, String> {
     Regex::new(pattern).map_err(|e| e.to_string())

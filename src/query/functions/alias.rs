@@ -12,9 +12,9 @@ use super::error::bad;
 
 use super::aggregate::{agg_func, safe_last, safe_max, safe_min};
 use super::naming::{first_path_expression_checked, format_units, py_str_value};
-use crate::python::format::{format_f, ljust, percent_format, repr_f64};
-use crate::python::re::Sub;
-use crate::python::sequence::{index_of, slice_range};
+use crate::python::Sub;
+use crate::python::{format_f, ljust, percent_format, repr_f64};
+use crate::python::{index_of, slice_range};
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::series::Series;
 use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};

@@ -23,9 +23,9 @@ use super::naming::py_str_value;
 use super::time::date_param;
 use super::time::shift_time;
 use super::values::{copy_series, iter_values};
-use crate::python::format::{format_g, repr_f64};
-use crate::python::number::round as py_round;
-use crate::python::sequence::{index_of as py_index_of, slice_range as py_slice_range};
+use crate::python::round as py_round;
+use crate::python::{format_g, repr_f64};
+use crate::python::{index_of as py_index_of, slice_range as py_slice_range};
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::series::Series;
 use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
@@ -119,7 +119,7 @@ fn moving(
     let agg = agg_func(func)?;
     let start = shift_time(ctx.start, -preview)?;
     let preview_list = reevaluate(ctx, args, start, ctx.end)?;
-    let tag_name = format!("moving{}", crate::python::text::capitalize(func));
+    let tag_name = format!("moving{}", crate::python::capitalize(func));
     let mut out = Vec::with_capacity(preview_list.len());
     for mut s in preview_list {
         let wp = window.points(s.step);

@@ -16,13 +16,13 @@ use super::aggregate::{agg_func, safe_sum, xff_ok, AGG_FUNCS};
 use super::callback::call_function;
 use super::naming::{agg_key, format_path_expressions, py_str};
 use super::values::{for_each_row, lcm, normalize, rows};
-use crate::python::sequence::{index as py_index, slice_end as py_slice_end};
+use crate::python::{index as py_index, slice_end as py_slice_end};
 use crate::query::ast::Expr;
 use crate::query::eval::{EvalContext, EvalError, Value};
 use crate::query::parse::parse_target;
 use crate::query::series::Series;
 use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};
-use crate::store::tags::parse_tagged;
+use crate::store::parse_tagged;
 
 /// Names an `aggOrSeriesFunc` parameter accepts (graphite-web's options for it): every
 /// aggregation function and every aggregating series function.
@@ -958,7 +958,7 @@ fn percentile_of_series(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Se
     let name = format!(
         "percentileOfSeries({},{})",
         list[0].path_expression,
-        crate::python::format::format_g(n)
+        crate::python::format_g(n)
     );
     let Some((series, start, end, step)) = normalize(vec![list]) else {
         return Ok(Vec::new());
@@ -1125,7 +1125,7 @@ const DIVIDE_SERIES_LISTS: FunctionDef = FunctionDef {
 fn total_text(v: &Value) -> Option<(f64, String)> {
     match v {
         Value::Int(i) => Some((*i as f64, i.to_string())),
-        Value::Float(f) => Some((*f, crate::python::format::repr_f64(*f))),
+        Value::Float(f) => Some((*f, crate::python::repr_f64(*f))),
         Value::Bool(b) => Some((
             *b as u8 as f64,
             if *b { "True" } else { "False" }.to_string(),

@@ -11,10 +11,10 @@ pub fn bad(msg: impl Into<String>) -> EvalError {
 }
 
 /// A Python `re` pattern compiled for graphite-web's function `function` (`grep`, `exclude`,
-/// `useSeriesAbove`, `seriesByTag`, the `/tags` filters): see [`crate::python::re`]. Errors
+/// `useSeriesAbove`, `seriesByTag`, the `/tags` filters): see [`crate::python::Regex`]. Errors
 /// are HTTP 400s naming the function.
-pub fn py_regex(pattern: &str, function: &str) -> Result<crate::python::re::Regex, EvalError> {
-    crate::python::re::Regex::new(pattern).map_err(|e| bad(format!("{function}: {e}")))
+pub fn py_regex(pattern: &str, function: &str) -> Result<crate::python::Regex, EvalError> {
+    crate::python::Regex::new(pattern).map_err(|e| bad(format!("{function}: {e}")))
 }
 
 /// A Python exception from [`crate::python`] is the user's request failing, as in

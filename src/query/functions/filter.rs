@@ -14,9 +14,9 @@ use std::cmp::Ordering;
 use super::aggregate::{agg_func, safe_avg, safe_len, safe_max, safe_min, AggFn, AGG_FUNCS};
 use super::combine::percentile;
 use super::error::py_regex;
-use crate::python::format::format_g;
-use crate::python::re::Sub;
-use crate::python::sequence::slice_end;
+use crate::python::format_g;
+use crate::python::slice_end;
+use crate::python::Sub;
 use crate::query::eval::{EvalContext, EvalError};
 use crate::query::parse::parse_target;
 use crate::query::series::Series;
@@ -695,7 +695,7 @@ fn remove_percentile(
             continue;
         };
         s.tags
-            .insert("nPercentile".into(), crate::python::format::repr_f64(n));
+            .insert("nPercentile".into(), crate::python::repr_f64(n));
         let points = if s.step > 0 {
             (s.end - s.start) / s.step
         } else {

@@ -15,9 +15,9 @@
 
 use super::error::bad;
 use super::naming::py_str_value;
-use crate::python::format::{format_g, repr_f64};
-use crate::query::attime::parse_at_time;
+use crate::python::{format_g, repr_f64};
 use crate::query::eval::{EvalContext, EvalError, Value};
+use crate::query::parse_at_time;
 use crate::query::series::{GraphHints, Series};
 use crate::query::signature::{
     Args, FunctionDef, Param, ParamDefault, ParamType as T, PythonDefault,

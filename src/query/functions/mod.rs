@@ -7,27 +7,29 @@
 //! graphite-web lists for the same Python function (`'sum': sumSeries`) is declared with
 //! [`FunctionDef::alias`], not copied. A family's `FUNCTIONS` only lists its definitions.
 
-pub mod alias;
-pub mod calculate;
-pub mod combine;
+mod alias;
+mod calculate;
+mod combine;
 // Helpers the families share (graphite-web's functions.py preamble, safe.py, aggfuncs.py):
-pub mod aggregate;
-pub mod callback;
-pub mod error;
-pub mod events;
-pub mod filter;
-pub mod graph;
-pub mod naming;
-pub mod special;
-pub mod tags;
-pub mod time;
-pub mod transform;
-pub mod values;
+mod aggregate;
+mod callback;
+mod error;
+mod events;
+mod filter;
+mod graph;
+mod naming;
+mod special;
+mod tags;
+mod time;
+mod transform;
+mod values;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use super::signature::FunctionDef;
+
+pub use error::py_regex;
 
 /// Every family's functions, in registry order.
 const FAMILIES: &[&[FunctionDef]] = &[

@@ -2,7 +2,7 @@
 //! `_getFirstPathExpression`), nodes and tags of a name (`getNodeOrTag`, `aggKey`), `str()` of
 //! an argument in a name, and glyph's `format_units` for legends. Reads names; never values.
 
-use crate::python::format::repr_f64;
+use crate::python::repr_f64;
 use crate::query::ast::Expr;
 use crate::query::eval::{EvalError, Value};
 use crate::query::series::Series;
@@ -42,7 +42,7 @@ pub fn node_or_tag(series: &Series, n: &Value, path_expression: Option<&str>) ->
         let base = path_expression.unwrap_or(&series.name);
         let untagged = base.split(';').next().unwrap_or("");
         let nodes: Vec<&str> = untagged.split('.').collect();
-        if let Some(node) = crate::python::sequence::index(&nodes, *i) {
+        if let Some(node) = crate::python::index(&nodes, *i) {
             return node.to_string();
         }
     }

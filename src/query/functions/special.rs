@@ -11,7 +11,7 @@ use super::error::bad;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::values::{iter_values, set_values};
-use crate::python::format::repr_f64;
+use crate::python::repr_f64;
 use crate::query::eval::{EvalContext, EvalError};
 use crate::query::series::{ConsolidationFunc, Series};
 use crate::query::signature::{Args, FunctionDef, Param, ParamDefault, ParamType as T};

@@ -16,7 +16,7 @@ pub fn date_param(
 ) -> Result<Option<i64>, EvalError> {
     match args.raw_value(name)? {
         None | Some(Value::None) => Ok(None),
-        Some(Value::Str(s)) => crate::query::attime::parse_at_time(&s, &ctx.tz, ctx.now)
+        Some(Value::Str(s)) => crate::query::parse_at_time(&s, &ctx.tz, ctx.now)
             .map(Some)
             .map_err(|e| bad(format!("{name}: {e}"))),
         Some(other) => Err(bad(format!(
@@ -27,10 +27,10 @@ pub fn date_param(
 }
 
 /// graphite-web's `parseTimeOffset` in seconds (`delta.seconds + delta.days * 86400`), with
-/// Python's `timedelta` limit ([`crate::python::datetime::TIMEDELTA_MAX_SECONDS`]): beyond it
+/// Python's `timedelta` limit ([`crate::python::TIMEDELTA_MAX_SECONDS`]): beyond it
 /// graphite-web fails, and so does this.
 pub fn py_time_offset(s: &str) -> Result<i64, EvalError> {
-    const MAX: i64 = crate::python::datetime::TIMEDELTA_MAX_SECONDS;
+    const MAX: i64 = crate::python::TIMEDELTA_MAX_SECONDS;
     let secs = crate::query::attime::parse_time_offset(s)
         .map_err(|e| EvalError::BadRequest(format!("Invalid interval value: '{s}': {e}")))?;
     if !(-MAX..=MAX).contains(&secs) {
@@ -45,7 +45,7 @@ pub fn py_time_offset(s: &str) -> Result<i64, EvalError> {
 /// `timedelta`: an error where Python's datetime would overflow.
 pub fn shift_time(t: i64, delta: i64) -> Result<i64, EvalError> {
     t.checked_add(delta)
-        .filter(|v| crate::python::datetime::DATETIME_RANGE.contains(v))
+        .filter(|v| crate::python::DATETIME_RANGE.contains(v))
         .ok_or_else(|| {
             EvalError::BadRequest(format!(
                 "date value out of range (shifting {t} by {delta} seconds)"

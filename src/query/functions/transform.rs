@@ -32,10 +32,10 @@ use super::aggregate::{agg_func, xff_counts, AGG_FUNCS};
 use super::callback::reevaluate;
 use super::time::{shift_time, truncate_local};
 use super::values::{copy_series, iter_values, rows, set_values};
-use crate::python::format::{format_d, format_g, repr_f64};
-use crate::python::{number, sequence};
-use crate::query::attime::parse_at_time;
+use crate::python;
+use crate::python::{format_d, format_g, repr_f64};
 use crate::query::eval::{EvalContext, EvalError, Value};
+use crate::query::parse_at_time;
 use crate::query::series::Series;
 use crate::query::signature::{
     Args, FunctionDef, LegacyOption, Param, ParamDefault, ParamType as T, PythonDefault,
@@ -107,7 +107,7 @@ fn scale_to_seconds(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Serie
             format!("scaleToSeconds({},{})", s.name, format_d(seconds)?),
         );
         let factor = seconds / s.step as f64;
-        map_values(s, |v| Ok(v.map(|x| number::round(x * factor, 6))))?;
+        map_values(s, |v| Ok(v.map(|x| python::round(x * factor, 6))))?;
     }
     Ok(list)
 }
@@ -266,7 +266,7 @@ fn simple_map(
 
 fn exp(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     simple_map(args, "exp", ("exp", "e"), |x| {
-        Ok(Some(number::math_exp(x)?))
+        Ok(Some(python::math_exp(x)?))
     })
 }
 
@@ -288,7 +288,7 @@ const EXP: FunctionDef = FunctionDef {
 
 fn sigmoid(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     simple_map(args, "sigmoid", ("sigmoid", "sigmoid"), |x| {
-        Ok(Some(1.0 / (1.0 + number::math_exp(-x)?)))
+        Ok(Some(1.0 / (1.0 + python::math_exp(-x)?)))
     })
 }
 
@@ -345,7 +345,7 @@ const LOGIT: FunctionDef = FunctionDef {
 
 fn square_root(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     simple_map(args, "squareRoot", ("squareRoot", "1"), |x| {
-        Ok(number::math_pow(x, 0.5))
+        Ok(python::math_pow(x, 0.5))
     })
 }
 
@@ -367,7 +367,7 @@ const SQUARE_ROOT: FunctionDef = FunctionDef {
 
 fn invert(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError> {
     simple_map(args, "invert", ("invert", "1"), |x| {
-        Ok(number::math_pow(x, -1.0))
+        Ok(python::math_pow(x, -1.0))
     })
 }
 
@@ -414,7 +414,7 @@ fn pow(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalError
     for s in &mut list {
         s.tags.insert("pow".into(), repr_f64(factor));
         rename(s, format!("pow({},{})", s.name, format_g(factor)));
-        map_values(s, |v| Ok(v.and_then(|x| number::math_pow(x, factor))))?;
+        map_values(s, |v| Ok(v.and_then(|x| python::math_pow(x, factor))))?;
     }
     Ok(list)
 }
@@ -452,7 +452,7 @@ fn round_fn(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Eval
             format!("round({})", s.name)
         };
         rename(s, name);
-        map_values(s, |v| Ok(v.map(|x| number::round(x, precision))))?;
+        map_values(s, |v| Ok(v.map(|x| python::round(x, precision))))?;
     }
     Ok(list)
 }
@@ -674,7 +674,7 @@ fn per_second(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, Ev
         for v in iter_values(&s) {
             let (d, p) = non_negative_delta(v, prev, max, min)?;
             prev = p;
-            vals.push(d.map(|d| number::round(d / step, 6)));
+            vals.push(d.map(|d| python::round(d / step, 6)));
         }
         s.tags.insert("perSecond".into(), "1".into());
         let name = format!("perSecond({})", s.name);
@@ -722,7 +722,7 @@ fn delay(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
         let n = raw.len();
         let vals: Vec<Option<f64>> = if steps < 0 {
             let k = steps.unsigned_abs().min(n as u64) as usize;
-            let r = sequence::slice_range(n, Some(steps.saturating_neg()), None);
+            let r = python::slice_range(n, Some(steps.saturating_neg()), None);
             raw[r]
                 .iter()
                 .copied()
@@ -730,7 +730,7 @@ fn delay(_ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalErr
                 .collect()
         } else {
             let k = (steps as u64).min(n as u64) as usize;
-            let r = sequence::slice_range(n, None, Some(steps.saturating_neg()));
+            let r = python::slice_range(n, None, Some(steps.saturating_neg()));
             std::iter::repeat_n(None, k)
                 .chain(raw[r].iter().copied())
                 .collect()
@@ -1630,7 +1630,7 @@ fn hitcount(ctx: &EvalContext<'_>, args: &Args<'_>) -> Result<Vec<Series>, EvalE
         let mut buckets: Vec<Option<f64>> = vec![None; bucket_count as usize];
         let new_start = s.end - bucket_count * interval;
         let mut add = |b: i64, x: f64| -> Result<(), EvalError> {
-            let idx = sequence::index_of(buckets.len(), b)
+            let idx = python::index_of(buckets.len(), b)
                 .ok_or_else(|| bad("list index out of range (hitcount bucket)"))?;
             buckets[idx] = Some(buckets[idx].unwrap_or(0.0) + x);
             Ok(())
