@@ -10,7 +10,7 @@ pub fn is_space(c: char) -> bool {
     c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
 }
 
-/// Python's `s.strip()`: `s` without leading and trailing [`is_space`] characters.
+/// Python's `s.strip()`: `s` without leading and trailing white space as `str.isspace()` sees it.
 pub fn strip(s: &str) -> &str {
     s.trim_matches(is_space)
 }

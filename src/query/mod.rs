@@ -26,7 +26,9 @@ pub use local::LocalSource;
 pub use memory::MemorySource;
 pub use parse::{parse_target, ParseError};
 pub use series::{ConsolidationFunc, GraphHints, Series};
-pub use signature::{Args, FunctionDef, Param, ParamDefault, ParamType};
+pub use signature::{
+    Args, FunctionDef, LegacyOption, Param, ParamDefault, ParamType, PythonDefault,
+};
 pub use source::{MetricSource, RegexBuilderFn, TagExpr, NO_EVENT_STORE};
 
 use std::time::{Duration, Instant};
