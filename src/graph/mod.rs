@@ -20,6 +20,7 @@ mod lines;
 mod params;
 mod plot;
 mod render;
+mod scale;
 mod text;
 mod time_axis;
 mod title;

@@ -5,53 +5,13 @@
 //!
 //! Maps coordinates only (with plotters' `Cartesian2d`); it never draws.
 
-use plotters::coord::cartesian::Cartesian2d;
-use plotters::coord::types::{RangedCoordf64, RangedCoordi64};
-use plotters::coord::CoordTranslate;
-
 use super::area::Area;
 use super::line::Line;
-use super::value_axis::{ValueAxes, ValueAxis};
+use super::scale::Scale;
+use super::value_axis::ValueAxes;
 
 /// Least width and height of a plot, in pixels; smaller pictures get no plot.
 pub const MIN_PLOT_PX: i32 = 10;
-
-/// One value axis' mapping of (time, value) to pixels of the image.
-pub struct Scale {
-    coords: Cartesian2d<RangedCoordi64, RangedCoordf64>,
-    start: i64,
-    /// Value at the bottom edge.
-    pub lo: f64,
-    /// Value at the top edge.
-    pub hi: f64,
-}
-
-impl Scale {
-    /// `start..end` across `area`, `axis.lo..axis.hi` up it: the last pixel column and row
-    /// are the ends, as plotters' `ChartBuilder` maps a drawing area.
-    fn new(area: &Area, (start, end): (i64, i64), axis: &ValueAxis) -> Scale {
-        Scale {
-            coords: Cartesian2d::new(
-                start..end,
-                axis.lo..axis.hi,
-                (area.left..area.right - 1, area.bottom - 1..area.top),
-            ),
-            start,
-            lo: axis.lo,
-            hi: axis.hi,
-        }
-    }
-
-    /// The pixel of `(time, value)`.
-    pub fn px(&self, point: &(i64, f64)) -> (i32, i32) {
-        self.coords.translate(point)
-    }
-
-    /// The pixel row of value `v`.
-    pub fn y(&self, v: f64) -> i32 {
-        self.px(&(self.start, v)).1
-    }
-}
 
 /// The plot area and its scales.
 pub struct Plot {
@@ -71,8 +31,11 @@ impl Plot {
             return None;
         }
         Some(Plot {
-            left: Scale::new(&area, span, &axes.left),
-            right: axes.right.as_ref().map(|a| Scale::new(&area, span, a)),
+            left: Scale::new(&area, span, (axes.left.lo, axes.left.hi)),
+            right: axes
+                .right
+                .as_ref()
+                .map(|a| Scale::new(&area, span, (a.lo, a.hi))),
             area,
         })
     }
@@ -94,6 +57,7 @@ impl Plot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::value_axis::ValueAxis;
 
     fn axes() -> ValueAxes {
         ValueAxes {

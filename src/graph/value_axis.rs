@@ -12,7 +12,7 @@ use super::area::Area;
 use super::canvas::Canvas;
 use super::error::GraphError;
 use super::line::Line;
-use super::plot::Scale;
+use super::scale::Scale;
 use super::text::{text_width, HAlign, VAlign};
 
 /// Most ticks on one axis.

@@ -17,9 +17,7 @@ use chrono_tz::Tz;
 use parking_lot::Mutex;
 
 use super::ast::{Call, Expr};
-use super::functions;
 use super::series::Series;
-use super::signature::Args;
 use super::source::MetricSource;
 
 /// Why a target could not be evaluated; the API maps each kind to an HTTP status.
@@ -148,7 +146,14 @@ pub struct EvalContext<'a> {
     pub replacements: Option<std::sync::Arc<Vec<(String, Value)>>>,
     /// Shared per-request state.
     pub state: &'a RequestState,
+    /// How a function call is evaluated: the registry's dispatch (`functions::call`: look the
+    /// name up, bind the arguments, run it), handed in by [`crate::query::evaluate`] so that
+    /// the evaluator does not import the functions that import it.
+    pub call: CallFn,
 }
+
+/// Evaluates one function call in a context (see [`EvalContext::call`]).
+pub type CallFn = fn(&EvalContext<'_>, &Call) -> Result<Vec<Series>, EvalError>;
 
 impl<'a> EvalContext<'a> {
     /// A copy over another time range (same `now`): for functions that need earlier data.
@@ -271,19 +276,7 @@ impl<'a> EvalContext<'a> {
 
     fn eval_call(&self, call: &Call) -> Result<Vec<Series>, EvalError> {
         self.check_deadline()?;
-        let def = functions::lookup(&call.name).ok_or_else(|| {
-            EvalError::BadRequest(format!(
-                "unknown function '{}' at character {}",
-                call.name, call.position
-            ))
-        })?;
-        let args = Args::bind(def, call, self).map_err(|e| match e {
-            EvalError::BadRequest(m) => {
-                EvalError::BadRequest(format!("{m} (at character {})", call.position))
-            }
-            other => other,
-        })?;
-        (def.imp)(self, &args)
+        (self.call)(self, call)
     }
 
     /// Fetches every metric a path expression matches, over this context's range, as series
@@ -368,67 +361,5 @@ fn value_str(v: &Value) -> String {
         Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
         Value::None => "None".to_string(),
         Value::Series(_) => String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::query::memory::MemorySource;
-    use crate::query::parse::parse_target;
-
-    #[test]
-    fn fetches_globs_sorted_and_templates_substitute() {
-        let now = 1_700_000_000;
-        let source = MemorySource::with_points(&[
-            ("a.y", now - 30, 2.0),
-            ("a.x", now - 30, 1.0),
-            ("b.x", now - 30, 5.0),
-        ]);
-        let limits = QueryLimits::default();
-        let state = RequestState::default();
-        let ctx = EvalContext {
-            source: &source,
-            start: now - 60,
-            end: now,
-            now,
-            tz: Tz::UTC,
-            x_files_factor: 0.0,
-            max_data_points: None,
-            limits: &limits,
-            deadline: Instant::now() + std::time::Duration::from_secs(10),
-            request_template: &[],
-            replacements: None,
-            state: &state,
-        };
-        let s = ctx.eval_target(&parse_target("a.*", 10).unwrap()).unwrap();
-        assert_eq!(
-            s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-            vec!["a.x", "a.y"]
-        );
-        assert_eq!(s[0].path_expression, "a.*");
-        assert_eq!(s[0].step, 10);
-        let s = ctx
-            .eval_target(&parse_target("template($p.x, p='b')", 10).unwrap())
-            .unwrap();
-        assert_eq!(s[0].name, "b.x");
-        let e = ctx
-            .eval_target(&parse_target("nosuch(a.x)", 10).unwrap())
-            .unwrap_err();
-        assert!(matches!(e, EvalError::BadRequest(m) if m.contains("unknown function 'nosuch'")));
-        let tight = QueryLimits {
-            max_series_per_target: 1,
-            ..QueryLimits::default()
-        };
-        let fresh = RequestState::default();
-        let ctx2 = EvalContext {
-            limits: &tight,
-            state: &fresh,
-            ..ctx.clone()
-        };
-        assert!(matches!(
-            ctx2.eval_target(&parse_target("a.*", 10).unwrap()),
-            Err(EvalError::TooLarge(_))
-        ));
     }
 }

@@ -112,6 +112,7 @@ pub fn evaluate_reporting(
         request_template: &req.template,
         replacements: None,
         state: &state,
+        call: functions::call,
     };
     let mut out = Vec::new();
     for t in &req.targets {
@@ -129,4 +130,69 @@ pub fn evaluate_reporting(
         ))));
     }
     Ok((out, failures))
+}
+
+#[cfg(test)]
+mod eval_tests {
+    use std::time::Instant;
+
+    use chrono_tz::Tz;
+
+    use super::*;
+
+    #[test]
+    fn fetches_globs_sorted_and_templates_substitute() {
+        let now = 1_700_000_000;
+        let source = MemorySource::with_points(&[
+            ("a.y", now - 30, 2.0),
+            ("a.x", now - 30, 1.0),
+            ("b.x", now - 30, 5.0),
+        ]);
+        let limits = QueryLimits::default();
+        let state = RequestState::default();
+        let ctx = EvalContext {
+            source: &source,
+            start: now - 60,
+            end: now,
+            now,
+            tz: Tz::UTC,
+            x_files_factor: 0.0,
+            max_data_points: None,
+            limits: &limits,
+            deadline: Instant::now() + std::time::Duration::from_secs(10),
+            request_template: &[],
+            replacements: None,
+            state: &state,
+            call: functions::call,
+        };
+        let s = ctx.eval_target(&parse_target("a.*", 10).unwrap()).unwrap();
+        assert_eq!(
+            s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            vec!["a.x", "a.y"]
+        );
+        assert_eq!(s[0].path_expression, "a.*");
+        assert_eq!(s[0].step, 10);
+        let s = ctx
+            .eval_target(&parse_target("template($p.x, p='b')", 10).unwrap())
+            .unwrap();
+        assert_eq!(s[0].name, "b.x");
+        let e = ctx
+            .eval_target(&parse_target("nosuch(a.x)", 10).unwrap())
+            .unwrap_err();
+        assert!(matches!(e, EvalError::BadRequest(m) if m.contains("unknown function 'nosuch'")));
+        let tight = QueryLimits {
+            max_series_per_target: 1,
+            ..QueryLimits::default()
+        };
+        let fresh = RequestState::default();
+        let ctx2 = EvalContext {
+            limits: &tight,
+            state: &fresh,
+            ..ctx.clone()
+        };
+        assert!(matches!(
+            ctx2.eval_target(&parse_target("a.*", 10).unwrap()),
+            Err(EvalError::TooLarge(_))
+        ));
+    }
 }

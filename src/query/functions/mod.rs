@@ -27,7 +27,10 @@ mod values;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use super::signature::FunctionDef;
+use super::ast::Call;
+use super::eval::{EvalContext, EvalError};
+use super::series::Series;
+use super::signature::{Args, FunctionDef};
 
 pub use error::py_regex;
 
@@ -57,6 +60,27 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static FunctionDef>> = LazyLoc
 /// The function called `name`, if implemented.
 pub fn lookup(name: &str) -> Option<&'static FunctionDef> {
     REGISTRY.get(name).copied()
+}
+
+/// Evaluates a function call: looks `call.name` up in the registry, binds the arguments to
+/// its parameters (graphite-web's `validateParams`), and runs it. An unknown name or a bad
+/// argument is a `BadRequest` giving the call's character position. This is the
+/// [`EvalContext::call`](crate::query::EvalContext) that [`crate::query::evaluate`] hands the
+/// evaluator.
+pub fn call(ctx: &EvalContext<'_>, call: &Call) -> Result<Vec<Series>, EvalError> {
+    let def = lookup(&call.name).ok_or_else(|| {
+        EvalError::BadRequest(format!(
+            "unknown function '{}' at character {}",
+            call.name, call.position
+        ))
+    })?;
+    let args = Args::bind(def, call, ctx).map_err(|e| match e {
+        EvalError::BadRequest(m) => {
+            EvalError::BadRequest(format!("{m} (at character {})", call.position))
+        }
+        other => other,
+    })?;
+    (def.imp)(ctx, &args)
 }
 
 /// Every implemented function, sorted by name.
