@@ -73,12 +73,25 @@ fn shipped_rule_targets() -> Vec<(String, String)> {
     out
 }
 
+/// Whether `/` is a mount point this process can see. In a chroot it is not (the real root
+/// lies outside), so collectd's df plugin reports no `df-root`; the df rules are then checked on
+/// whatever file systems it does report (`df-*`), which still needs `ValuesPercentage`.
+fn root_is_a_visible_mount() -> bool {
+    std::fs::read_to_string("/proc/self/mounts")
+        .map(|m| m.lines().any(|l| l.split(' ').nth(1) == Some("/")))
+        .unwrap_or(true)
+}
+
 #[test]
 fn shipped_collectd_conf_feeds_every_shipped_rule() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(dir.path(), &[]);
     let _collectd = shipped_collectd(dir.path(), server.tcp.port());
-    for (name, target) in shipped_rule_targets() {
+    let root_visible = root_is_a_visible_mount();
+    for (name, mut target) in shipped_rule_targets() {
+        if !root_visible {
+            target = target.replace(".df-root.", ".df-*.");
+        }
         wait_for(30, &format!("a value for rule {name:?} ({target})"), || {
             let v = server.get_json(&format!(
                 "/render?target={}&from=-2min&format=json",
