@@ -34,8 +34,9 @@ fn python(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn read(path: &Path) -> Value {
-    serde_json::from_str(&python(&["read", path.to_str().unwrap()])).unwrap()
+/// Both files of a comparison are read at the same `now` (epoch seconds).
+fn read(path: &Path, now: u64) -> Value {
+    serde_json::from_str(&python(&["read", path.to_str().unwrap(), &now.to_string()])).unwrap()
 }
 
 fn second() -> u64 {
@@ -142,7 +143,8 @@ fn resize_matches_whisper_resize_on_random_files() {
         let (py_text, our_text, py_file, our_file) =
             resize_both(dir.path(), &original, &retentions, extra, newfile);
         assert_eq!(our_text, py_text, "seed {seed}: output lines");
-        let (py_read, our_read) = (read(&py_file), read(&our_file));
+        let at = second();
+        let (py_read, our_read) = (read(&py_file, at), read(&our_file, at));
         assert_eq!(our_read, py_read, "seed {seed} {retentions:?} {extra:?}");
         let bak = |p: &Path| Path::new(&format!("{}.bak", p.display())).exists();
         let (py_base, our_base) = (dir.path().join("py.wsp"), dir.path().join("ours.wsp"));
@@ -153,7 +155,7 @@ fn resize_matches_whisper_resize_on_random_files() {
         );
         if newfile {
             // The original stays untouched beside the new file.
-            assert_eq!(read(&our_base), read(&original));
+            assert_eq!(read(&our_base, at), read(&original, at));
         }
         let kept = our_read["archives"]
             .as_array()
@@ -188,7 +190,7 @@ fn resize_with_aggregate_aggregates_into_the_new_steps() {
         .args(["whisper", "resize"])
         .arg(&path)
         .args(["60:60", "--aggregate", "--nobackup"]));
-    let v = read(&path);
+    let v = read(&path, second());
     let a = &v["archives"][0];
     assert_eq!(a["secondsPerPoint"], 60);
     let values: Vec<f64> = a["values"]

@@ -2,8 +2,9 @@
 
   make SEED PATH     create a random whisper file at PATH (seeded), filled over its retention;
                      prints the JSON {"retentions": [...]} to resize it to
-  read PATH          prints the JSON of info() and fetch() of every archive over its whole
-                     retention (archiveToSelect), values as repr strings, for comparison
+  read PATH NOW      prints the JSON of info() and fetch() of every archive over its whole
+                     retention ending NOW (archiveToSelect), values as repr strings, for
+                     comparison (one NOW for both files, so their windows are the same)
 """
 import json
 import random
@@ -46,9 +47,8 @@ def make(seed, path):
     print(json.dumps({"retentions": new}))
 
 
-def read(path):
+def read(path, now):
     info = whisper.info(path)
-    now = int(time.time())
     out = {"aggregationMethod": info["aggregationMethod"],
            "xFilesFactor": repr(info["xFilesFactor"]),
            "archives": []}
@@ -67,4 +67,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(int(sys.argv[2]), sys.argv[3])
     else:
-        read(sys.argv[2])
+        read(sys.argv[2], int(sys.argv[3]))
