@@ -42,6 +42,19 @@ impl RateLimitedLog {
         }
     }
 
+    /// Logs an error through `tracing` if the rate allows (a condition an operator must act
+    /// on, such as a full disk).
+    pub fn error(&self, msg: Arguments<'_>) {
+        if self.allow() {
+            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+            if suppressed > 0 {
+                tracing::error!("{msg} ({suppressed} similar messages suppressed)");
+            } else {
+                tracing::error!("{msg}");
+            }
+        }
+    }
+
     /// Logs a warning through `tracing` if the rate allows.
     pub fn warn(&self, msg: Arguments<'_>) {
         if self.allow() {

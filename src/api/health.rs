@@ -16,7 +16,8 @@ use crate::store::Store;
 
 /// The `/health` route: `{"status": "ok", "uptime_seconds", "store": {metricsReceived,
 /// committedPoints, updateOperations, creates, errors, droppedPoints, droppedOutOfRetention,
-/// corruptReads}, "corrupt_files": [{metric, reason}] (the last 100 files that failed to
+/// corruptReads, diskFullRefusals}, "disk_full": bool (the last write found no space; the
+/// points wait in the cache), "corrupt_files": [{metric, reason}] (the last 100 files that failed to
 /// read),
 /// "cache": {size, queues, max_size}, "listeners": {plaintext_tcp: {points, connections,
 /// errors, malformed, …}, plaintext_udp: …, pickle_tcp: …}}`. Counters count since start
@@ -57,7 +58,9 @@ fn report(store: &Store, carbon: &CarbonStats, started: Instant) -> serde_json::
             "droppedPoints": s.dropped_points.load(Relaxed),
             "droppedOutOfRetention": s.dropped_out_of_retention.load(Relaxed),
             "corruptReads": s.corrupt_reads.load(Relaxed),
+            "diskFullRefusals": s.disk_full_refusals.load(Relaxed),
         },
+        "disk_full": s.disk_full.load(Relaxed),
         "corrupt_files": s
             .corrupt_files
             .lock()

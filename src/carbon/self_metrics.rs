@@ -26,7 +26,8 @@
 //! `nan_dropped` (NaN/inf values dropped as carbon drops them, not errors);
 //! `droppedPoints` (points lost with the failed operations of `errors`) and
 //! `droppedOutOfRetention` (points older than their file's retention, which whisper drops);
-//! `corruptReads` (renders that met a whisper file they could not read; `/health` names them).
+//! `corruptReads` (renders that met a whisper file they could not read; `/health` names them);
+//! `diskFull` (1 while writes find the file system full and the points wait in the cache).
 //!
 //! This module only reads counters and inserts points; it never touches files or sockets.
 
@@ -156,6 +157,11 @@ impl SelfMetrics {
         let cache_size = self.store.cache.size() as f64;
         let cache_queues = self.store.cache.queues() as f64;
         let now = Totals::read(&self.store.stats, &self.carbon);
+        let store_disk_full = self
+            .store
+            .stats
+            .disk_full
+            .load(std::sync::atomic::Ordering::Relaxed);
         let prev = std::mem::replace(&mut self.last, now.clone());
         let d = |a: u64, b: u64| a.saturating_sub(b) as f64;
         let mut out: Vec<(String, f64)> = Vec::with_capacity(48);
@@ -183,6 +189,7 @@ impl SelfMetrics {
             d(now.out_of_retention, prev.out_of_retention),
         );
         put("corruptReads", d(now.corrupt_reads, prev.corrupt_reads));
+        put("diskFull", if store_disk_full { 1.0 } else { 0.0 });
         put("metricsReceived", d(now.received, prev.received));
         let cpu = cpu_seconds();
         let at = Instant::now();

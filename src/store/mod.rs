@@ -15,7 +15,7 @@ mod readers;
 mod tags;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -50,6 +50,11 @@ pub struct StoreStats {
     pub dropped_points: AtomicU64,
     /// Points dropped because whisper's retention did not cover them.
     pub dropped_out_of_retention: AtomicU64,
+    /// Whether the last write attempt found the file system full (`ENOSPC`/`EDQUOT`): the
+    /// points stay in the cache and are retried; `/health` and `diskFull` report it.
+    pub disk_full: AtomicBool,
+    /// Write attempts (creates or updates) refused for lack of space, their points kept.
+    pub disk_full_refusals: AtomicU64,
     /// Reads that failed on a file that is there but unreadable (truncated, garbled header,
     /// I/O error): `corruptReads`.
     pub corrupt_reads: AtomicU64,

@@ -9,6 +9,15 @@
 //! points stay queryable from the cache meanwhile. carbon reaches the same end with
 //! `MAX_UPDATES_PER_SECOND`; an interval bounds how long a point waits instead.
 //!
+//! A full disk (`ENOSPC`, or a quota's `EDQUOT`) loses nothing: a write refused for space puts
+//! its points back in the cache, the writer pauses [`DISK_FULL_RETRY`] between passes, and
+//! everything is written when space returns. Meanwhile the cache fills and, at
+//! `cache.max_size`, the listeners stop reading (TCP backpressure); an ERROR is logged once a
+//! minute with the counts, and `/health` and the `diskFull` self metric say so. A file is never
+//! left half-made (a failed create removes it); a refused `update_many` is simply applied again.
+//! At shutdown a full disk is retried for [`SHUTDOWN_DISK_FULL_GRACE`], then the points still
+//! unwritten are counted as dropped and logged.
+//!
 //! Plain threads with blocking file I/O; they never touch the network.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +36,10 @@ use crate::whisper::{create, CreateOptions, WhisperError, WhisperFile};
 const IDLE_SLEEP: Duration = Duration::from_millis(20);
 /// How often idle cache entries are dropped.
 const EVICT_EVERY: Duration = Duration::from_secs(300);
+/// How long a writer waits between passes while the disk is full.
+pub const DISK_FULL_RETRY: Duration = Duration::from_secs(1);
+/// How long a stopping writer keeps retrying a full disk before it gives the points up.
+pub const SHUTDOWN_DISK_FULL_GRACE: Duration = Duration::from_secs(30);
 
 /// A token bucket limiting file creations per second (0 = unlimited).
 #[derive(Debug)]
@@ -78,7 +91,10 @@ impl Persisters {
     pub fn start(store: Arc<Store>, writers: usize, write_interval: Duration) -> Persisters {
         let stop = Arc::new(AtomicBool::new(false));
         let limiter = Arc::new(CreateLimiter::new(store.max_creates_per_second));
-        let log = Arc::new(RateLimitedLog::new(Duration::from_secs(10), 5));
+        let log = Arc::new(Logs {
+            errors: RateLimitedLog::new(Duration::from_secs(10), 5),
+            disk_full: RateLimitedLog::new(Duration::from_secs(60), 1),
+        });
         let handles = (0..writers)
             .map(|id| {
                 let store = store.clone();
@@ -105,6 +121,13 @@ impl Persisters {
     }
 }
 
+/// The persisters' rate-limited logs: write errors (5 per 10 s), and the full-disk ERROR (one a
+/// minute, with the counts).
+struct Logs {
+    errors: RateLimitedLog,
+    disk_full: RateLimitedLog,
+}
+
 fn run(
     store: &Store,
     id: usize,
@@ -112,8 +135,11 @@ fn run(
     write_interval: Duration,
     stop: &AtomicBool,
     limiter: &CreateLimiter,
-    log: &RateLimitedLog,
+    logs: &Logs,
 ) {
+    let log = &logs.errors;
+    // When this writer, stopping, first met a full disk.
+    let mut stopping_full_since: Option<Instant> = None;
     let mut last_evict = Instant::now();
     let mut scratch: Vec<(i64, f64)> = Vec::new();
     // Start of the last pass that wrote something.
@@ -151,6 +177,7 @@ fn run(
         // Once the create limiter has said no in this pass, metrics already known to wait
         // for their file are skipped without being taken (no lock, open or requeue).
         let mut out_of_tokens = false;
+        let mut out_of_space = 0usize;
         for item in &backlog {
             if out_of_tokens && !stopping && waiting_for_file.contains(&item.name) {
                 throttled += 1;
@@ -172,7 +199,36 @@ fn run(
                     waiting_for_file.insert(taken.name.clone());
                     store.cache.requeue(taken);
                 }
+                Outcome::OutOfSpace => {
+                    out_of_space += 1;
+                    store.cache.requeue(taken);
+                }
             }
+        }
+        if out_of_space > 0 {
+            store.stats.disk_full.store(true, Ordering::Relaxed);
+            logs.disk_full.error(format_args!(
+                "disk full under {}: {} points of {} metrics wait in the cache and are retried \
+                 every {:?}; nothing is dropped, but at cache.max_size ({}) the listeners stop \
+                 reading. Free space on that file system.",
+                store.whisper_dir().display(),
+                store.cache.size(),
+                store.cache.queues(),
+                DISK_FULL_RETRY,
+                store.cache.max_size(),
+            ));
+            if stopping {
+                let since = *stopping_full_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > SHUTDOWN_DISK_FULL_GRACE {
+                    give_up_at_shutdown(store, id, writers);
+                    return;
+                }
+            }
+            std::thread::sleep(DISK_FULL_RETRY);
+            continue;
+        }
+        if store.stats.disk_full.swap(false, Ordering::Relaxed) {
+            tracing::info!("disk space is back: the cached points are being written");
         }
         if throttled == backlog.len() {
             // Everything left waits for creation tokens: don't spin.
@@ -184,6 +240,25 @@ fn run(
 enum Outcome {
     Done,
     Throttled,
+    /// The file system had no room: the points go back to the cache.
+    OutOfSpace,
+}
+
+/// Shutdown with a full disk past the grace time: this writer's remaining points are counted as
+/// dropped and logged, so the process can exit.
+fn give_up_at_shutdown(store: &Store, id: usize, writers: usize) {
+    let mut lost = 0u64;
+    for item in store.cache.backlog(|shard| shard % writers == id) {
+        if let Some(taken) = store.cache.take(&item) {
+            lost += taken.points.len() as u64;
+            store.cache.finish(taken);
+        }
+    }
+    stat_add(&store.stats.dropped_points, lost);
+    tracing::error!(
+        "shutting down with a full disk: {lost} cached points could not be written within \
+         {SHUTDOWN_DISK_FULL_GRACE:?} and are lost"
+    );
 }
 
 fn write(
@@ -248,6 +323,10 @@ fn write(
                 other => other,
             };
             match created {
+                Err(e) if e.is_out_of_space() => {
+                    stat_add(&store.stats.disk_full_refusals, 1);
+                    return Outcome::OutOfSpace;
+                }
                 Ok(()) => {
                     stat_add(&store.stats.creates, 1);
                     WhisperFile::open_rw(&path)
@@ -282,6 +361,10 @@ fn write(
             if dropped > 0 {
                 stat_add(&store.stats.dropped_out_of_retention, dropped as u64);
             }
+        }
+        Err(e) if e.is_out_of_space() => {
+            stat_add(&store.stats.disk_full_refusals, 1);
+            return Outcome::OutOfSpace;
         }
         Err(e) => {
             stat_add(&store.stats.errors, 1);

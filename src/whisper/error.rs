@@ -40,6 +40,19 @@ pub enum WhisperError {
 }
 
 impl WhisperError {
+    /// Whether this is the file system saying it has no room (`ENOSPC`, or a quota's
+    /// `EDQUOT`): the write may succeed later, so the caller keeps the points and retries.
+    pub fn is_out_of_space(&self) -> bool {
+        match self {
+            WhisperError::Io { source, .. } => matches!(
+                source.raw_os_error(),
+                Some(code) if code == rustix::io::Errno::NOSPC.raw_os_error()
+                    || code == rustix::io::Errno::DQUOT.raw_os_error()
+            ),
+            _ => false,
+        }
+    }
+
     pub(crate) fn corrupt(path: &std::path::Path, error: impl Into<String>) -> Self {
         WhisperError::Corrupt {
             path: path.to_path_buf(),

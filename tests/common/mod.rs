@@ -34,8 +34,27 @@ impl Server {
     /// port 0 and extra `CARBONHOUND_*` variables.
     pub fn start_in(dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_carbonhound"));
-        cmd.arg("serve")
-            .current_dir(dir)
+        cmd.arg("serve");
+        Self::start_command(cmd, dir, env)
+    }
+
+    /// As [`Server::start_in`], the binary started by `sh -c SCRIPT` inside `unshare -Urm`
+    /// (its own user and mount namespace, so SCRIPT may mount a tmpfs as an unprivileged user
+    /// too); SCRIPT ends with `exec "$0" serve`, `$0` being the binary.
+    pub fn start_in_namespace(dir: &Path, env: &[(&str, &str)], script: &str) -> Server {
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "-Urm",
+            "sh",
+            "-c",
+            script,
+            env!("CARGO_BIN_EXE_carbonhound"),
+        ]);
+        Self::start_command(cmd, dir, env)
+    }
+
+    fn start_command(mut cmd: Command, dir: &Path, env: &[(&str, &str)]) -> Server {
+        cmd.current_dir(dir)
             .env("CARBONHOUND_HTTP__LISTEN", "127.0.0.1:0")
             .env("CARBONHOUND_CARBON__PLAINTEXT_TCP", "127.0.0.1:0")
             .env("CARBONHOUND_CARBON__PLAINTEXT_UDP", "127.0.0.1:0")
