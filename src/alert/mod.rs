@@ -68,7 +68,7 @@ pub use board::{Board, RuleView, Snapshot};
 pub use check::{QueryContext, Reading};
 pub use error::AlertError;
 pub use mail::{Composed, MailError, MailSettings};
-pub use rule::{Direction, Rule, RuleError, RuleErrors, RuleSet, RuleType};
+pub use rule::{parse_rules, Direction, Rule, RuleError, RuleErrors, RuleSet, RuleType};
 pub use scheduler::{AlertConfig, Clock, Pending, Scheduler};
 pub use smtp::SmtpError;
 pub use state::{Episode, MailKind, RuleState, Status};

@@ -17,7 +17,10 @@ mod stats;
 pub use ingest::Ingest;
 pub use listener::{BoundAddrs, Listeners};
 pub use name::{normalize, NameError, MAX_NODE_LEN};
-pub use pickle::{decode, Pickle, PickleError, Value as PickleValue};
+pub use pickle::{
+    decode, decode_list, entry as pickle_entry, Entry as PickleEntry, Pickle, PickleError,
+    Value as PickleValue,
+};
 pub use plaintext::{for_each_line, parse_line, Line, LineError};
 pub use self_metrics::{hostname, SelfMetrics};
 pub use stats::{CarbonStats, ListenerStats};

@@ -218,6 +218,22 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Settings from TOML `text` over the embedded defaults, with no file and no environment,
+    /// checked exactly as a `--config` file is (unknown keys, types, ranges); `origin` names
+    /// the text in errors. For tools and the fuzz target of the settings parser.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Settings, ConfigError> {
+        use config::{Config, File, FileFormat};
+        let known: toml::Table = DEFAULTS_TOML.parse().expect("embedded defaults are TOML");
+        keys::check_file(origin, text, &known)?;
+        let builder = Config::builder()
+            .add_source(File::from_str(DEFAULTS_TOML, FileFormat::Toml))
+            .add_source(File::from_str(text, FileFormat::Toml));
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        settings.check()?;
+        settings.apply_port_offset()?;
+        Ok(settings)
+    }
+
     /// The embedded defaults alone.
     pub fn defaults() -> Settings {
         Self::load_with_env(None, false).expect("embedded defaults are valid")
