@@ -55,6 +55,7 @@ fn error_response(e: EventError) -> Response {
     let status = match e {
         EventError::BadRequest(_) => StatusCode::BAD_REQUEST,
         EventError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        EventError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
         EventError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     if status == StatusCode::INTERNAL_SERVER_ERROR {
