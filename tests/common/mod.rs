@@ -33,8 +33,14 @@ impl Server {
     /// Starts the binary in `dir` (its working directory, so `./data` lands there) with every
     /// port 0 and extra `CARBONHOUND_*` variables.
     pub fn start_in(dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_with_args(dir, &[], env)
+    }
+
+    /// As [`Server::start_in`], with extra arguments after `serve` (e.g. `--config FILE`).
+    pub fn start_with_args(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_carbonhound"));
         cmd.arg("serve")
+            .args(args)
             .current_dir(dir)
             .env("CARBONHOUND_HTTP__LISTEN", "127.0.0.1:0")
             .env("CARBONHOUND_CARBON__PLAINTEXT_TCP", "127.0.0.1:0")
