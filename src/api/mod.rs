@@ -3,11 +3,12 @@
 //!
 //! Handlers parse parameters as graphite-web does, run evaluation on the blocking pool
 //! (whisper reads are plain file I/O), and map errors to statuses: 400 for a bad request
-//! (saying what and where), 401/403 from [`auth`], 404, 413 for limits, 503 for timeouts.
-//! Never writes to the store (`POST /events/` writes only the event store, [`crate::events`]).
+//! (saying what and where), 401/403 from `auth` ([`Access`]), 404, 413 for limits, 503 for
+//! timeouts. Never writes to the store (`POST /events/` writes only the event store,
+//! [`crate::events`]).
 //!
 //! The write routes (`POST /events/`, `/tags/tagSeries`, `/tags/tagMultiSeries`,
-//! `/tags/delSeries`) are declared apart, under [`auth::guard_writes`]; a route that changes
+//! `/tags/delSeries`) are declared apart, under `auth::guard_writes`; a route that changes
 //! anything must be added there, never among the reads.
 
 mod auth;
