@@ -32,6 +32,9 @@ enum Command {
         #[command(subcommand)]
         command: carbonhound::cli::WhisperCommand,
     },
+    /// Read a password from standard input (its first line) and print its argon2 hash, for
+    /// `password_hash` of an `[[http.users]]` table.
+    HashPassword,
     /// Alert rules: check them, or preview the mail one would send.
     Alerts {
         #[command(subcommand)]
@@ -85,6 +88,19 @@ fn serve(config: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// `carbonhound hash-password`: the password from stdin (so it stays out of the shell
+/// history and `ps`), its PHC string on stdout.
+fn hash_password() -> Result<(), Box<dyn std::error::Error>> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err("no password on standard input".into());
+    }
+    println!("{}", carbonhound::api::hash_password(password)?);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
@@ -92,6 +108,7 @@ fn main() -> ExitCode {
     let result: Result<(), Box<dyn std::error::Error>> =
         match cli.command.unwrap_or(Command::Serve { config: None }) {
             Command::Serve { config } => serve(config),
+            Command::HashPassword => hash_password(),
             Command::Whisper { command } => return carbonhound::cli::run_whisper(command),
             Command::CheckConfig { config } => carbonhound::server::check_config(config.as_deref())
                 .map(|m| println!("{m}"))

@@ -155,7 +155,8 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     // Opened before anything that may read it (the alert scheduler, /render, /events).
     let events = Arc::new(
         crate::events::EventStore::open(&crate::events::dir(&settings.data_dir))
-            .map_err(ServerError::Events)?,
+            .map_err(ServerError::Events)?
+            .with_max_events(settings.events.max_events),
     );
     tracing::info!("event store: {} events", events.len());
     // What the alert rules evaluate against: the metric store with the event store (the
@@ -198,13 +199,14 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
 
     let state = AppState::new(store.clone(), ApiConfig::from_settings(&settings))
         .with_events(events.clone());
+    let access = state.config.access.clone();
     let app = api::router(state)
         .merge(api::health_router(store.clone(), stats.clone()))
         .merge(api::status_router(api::StatusState::new(
             &settings,
             alerting.board.clone(),
-        )))
-        .layer(api::catch_panic());
+        )));
+    let app = api::guard_reads(app, &access).layer(api::catch_panic());
     let http = match tokio::net::TcpListener::bind(&settings.http.listen).await {
         Ok(l) => l,
         Err(source) => {

@@ -4,7 +4,8 @@
 //! - `POST /events/` (or `/events`): a JSON object `{"what", "tags", "when", "data"}` → 200 with
 //!   an empty body; 400 `{"error": …}` for a body that is not one, bad tags (graphite-web's
 //!   message), a missing `what` or a bad `when`; 400/413 beyond the limits of
-//!   [`crate::events`].
+//!   [`crate::events`]; 507 when the store holds `[events].max_events` already. Who may post
+//!   is decided before this handler runs (`api::auth`).
 //! - `GET /events/get_data?from=&until=&tags=a b&set=union|intersection[&jsonp=cb]`: the
 //!   matching events as graphite-web's JSON list, oldest first.
 //! - `GET /events/<id>` with `Accept: application/json`: the event as graphite-web's
@@ -16,7 +17,7 @@
 //! `from`/`until` are read by `parse_at_time` in `query.timezone` (graphite-web's
 //! `settings.TIME_ZONE`), from the query string only as graphite-web does; `from` defaults to
 //! the epoch and `until` to now. Database work runs on the blocking pool. Errors are JSON
-//! `{"error": …}` with 400, 404, 413, 500, or 503 when no event store is open.
+//! `{"error": …}` with 400, 404, 413, 500, 507, or 503 when no event store is open.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -55,6 +56,7 @@ fn error_response(e: EventError) -> Response {
     let status = match e {
         EventError::BadRequest(_) => StatusCode::BAD_REQUEST,
         EventError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        EventError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
         EventError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     if status == StatusCode::INTERNAL_SERVER_ERROR {

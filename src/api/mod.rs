@@ -3,9 +3,15 @@
 //!
 //! Handlers parse parameters as graphite-web does, run evaluation on the blocking pool
 //! (whisper reads are plain file I/O), and map errors to statuses: 400 for a bad request
-//! (saying what and where), 404, 413 for limits, 503 for timeouts. Never writes to the store
-//! (`POST /events/` writes only the event store, [`crate::events`]).
+//! (saying what and where), 401/403 from `auth` ([`Access`]), 404, 413 for limits, 503 for
+//! timeouts. Never writes to the store (`POST /events/` writes only the event store,
+//! [`crate::events`]).
+//!
+//! The write routes (`POST /events/`, `/tags/tagSeries`, `/tags/tagMultiSeries`,
+//! `/tags/delSeries`) are declared apart, under `auth::guard_writes`; a route that changes
+//! anything must be added there, never among the reads.
 
+mod auth;
 mod events;
 mod formats;
 mod functions;
@@ -16,6 +22,7 @@ mod render;
 mod status;
 mod tags;
 
+pub use auth::{hash_password, Access};
 pub use health::router as health_router;
 pub use params::Params;
 pub use status::{router as status_router, StatusState};
@@ -49,6 +56,8 @@ pub struct ApiConfig {
     pub max_targets: usize,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// Who may write, and read (`[http]` credentials, loopback rule).
+    pub access: Arc<Access>,
 }
 
 impl ApiConfig {
@@ -61,6 +70,7 @@ impl ApiConfig {
             timeout: q.request_timeout,
             max_targets: q.max_targets,
             max_body_bytes: q.max_body_bytes,
+            access: Arc::new(Access::from_settings(&settings.http)),
         }
     }
 }
@@ -73,6 +83,7 @@ impl Default for ApiConfig {
             timeout: Duration::from_secs(60),
             max_targets: 100,
             max_body_bytes: 1 << 20,
+            access: Arc::new(Access::open()),
         }
     }
 }
@@ -244,6 +255,30 @@ async fn version() -> Response {
     respond("text/plain", "1.1.8")
 }
 
+/// `app` (these routes merged with `/health` and the status pages) under the layer that,
+/// with `[http].protect_reads`, asks every request for credentials; without it, a no-op.
+pub fn guard_reads(app: Router, access: &Arc<Access>) -> Router {
+    app.layer(axum::middleware::from_fn_with_state(
+        access.clone(),
+        auth::guard_reads,
+    ))
+}
+
+/// The routes that change something, each under [`auth::guard_writes`].
+fn write_routes(access: Arc<Access>) -> Router<AppState> {
+    use axum::routing::post;
+    Router::new()
+        .route("/events", post(events::post))
+        .route("/events/", post(events::post))
+        .route("/tags/tagSeries", post(tags::tag_series))
+        .route("/tags/tagMultiSeries", post(tags::tag_multi_series))
+        .route("/tags/delSeries", post(tags::del_series))
+        .route_layer(axum::middleware::from_fn_with_state(
+            access,
+            auth::guard_writes,
+        ))
+}
+
 /// The graphite-web routes.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
@@ -283,15 +318,9 @@ pub fn router(state: AppState) -> Router {
             "/tags/autoComplete/values",
             get(tags::autocomplete_values).post(tags::autocomplete_values),
         )
-        .route("/tags/tagSeries", axum::routing::post(tags::tag_series))
-        .route(
-            "/tags/tagMultiSeries",
-            axum::routing::post(tags::tag_multi_series),
-        )
-        .route("/tags/delSeries", axum::routing::post(tags::del_series))
         .route("/tags/{tag}", get(tags::details))
-        .route("/events", get(events::list).post(events::post))
-        .route("/events/", get(events::list).post(events::post))
+        .route("/events", get(events::list))
+        .route("/events/", get(events::list))
         .route(
             "/events/get_data",
             get(events::get_data).post(events::get_data),
@@ -300,6 +329,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/", get(events::detail))
         .route("/version", get(version))
         .route("/version/", get(version))
+        .merge(write_routes(state.config.access.clone()))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

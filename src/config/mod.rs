@@ -30,6 +30,9 @@ use crate::whisper::Preallocation;
 /// The defaults compiled into the binary; `examples/carbonhound.toml` documents every key.
 pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
 
+/// Shortest `[http].auth_tokens` entry, in characters.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// Every setting of a carbonhound server.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -46,6 +49,8 @@ pub struct Settings {
     pub cache: CacheSettings,
     /// The HTTP API.
     pub http: HttpSettings,
+    /// The event store.
+    pub events: EventSettings,
     /// The render API's defaults and limits.
     pub query: QuerySettings,
     /// The alert evaluator.
@@ -105,11 +110,62 @@ pub struct CacheSettings {
     pub index_rescan_interval: Duration,
 }
 
-/// `[http]`.
-#[derive(Debug, Clone, Deserialize)]
+/// `[http]`: where the API listens and who may write (see README "Security").
+#[derive(Clone, Deserialize)]
 pub struct HttpSettings {
-    /// `host:port` of the HTTP API; port 0 picks a free port.
+    /// `host:port` of the HTTP API; port 0 picks a free port. Also decides whether writes
+    /// are open without credentials: only when every address it names is loopback.
     pub listen: String,
+    /// Bearer tokens (`Authorization: Bearer <token>`) any of which allows writes; at least
+    /// 16 characters each (checked at load). Empty: no token auth.
+    pub auth_tokens: Vec<String>,
+    /// Whether reads (render, find, tags, events, status pages, `/health`) need credentials
+    /// too; graphite-web leaves them open, so `false` is the default.
+    pub protect_reads: bool,
+    /// `[[http.users]]`: basic-auth users, each with an argon2 PHC hash
+    /// (`carbonhound hash-password` prints one). Empty: no basic auth.
+    pub users: Vec<HttpUser>,
+}
+
+impl HttpSettings {
+    /// Whether any credentials are configured (tokens or users).
+    pub fn has_credentials(&self) -> bool {
+        !self.auth_tokens.is_empty() || !self.users.is_empty()
+    }
+}
+
+/// Not derived: the tokens are secrets and settings may be printed; the count is shown.
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("listen", &self.listen)
+            .field(
+                "auth_tokens",
+                &format_args!("[{} hidden]", self.auth_tokens.len()),
+            )
+            .field("protect_reads", &self.protect_reads)
+            .field("users", &self.users)
+            .finish()
+    }
+}
+
+/// One `[[http.users]]` table: `{ name, password_hash }`. Other keys are refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpUser {
+    /// The basic-auth user name (no `:`, as RFC 7617 requires).
+    pub name: String,
+    /// An argon2 hash in PHC string form (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), checked
+    /// as such at load; never the password itself.
+    pub password_hash: String,
+}
+
+/// `[events]`: the event store (`POST /events/`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventSettings {
+    /// Most events stored, all together; a post beyond it is refused (HTTP 507) naming this
+    /// setting, so a runaway script cannot fill the disk.
+    pub max_events: usize,
 }
 
 /// `[query]`: render defaults and limits.
@@ -209,6 +265,7 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("alerting.email_to")
+                    .with_list_parse_key("http.auth_tokens")
                     .try_parsing(true),
             );
         }
@@ -254,6 +311,16 @@ impl Settings {
         if self.alerting.interval.is_zero() {
             return Err(invalid("alerting.interval", "must be more than 0s"));
         }
+        if self.events.max_events == 0 {
+            return Err(invalid("events.max_events", "must be at least 1"));
+        }
+        self.check_credentials()?;
+        if self.http.protect_reads && !self.http.has_credentials() {
+            return Err(invalid(
+                "http.protect_reads",
+                "needs http.auth_tokens or [[http.users]] (nobody could read otherwise)",
+            ));
+        }
         let listeners = [
             ("carbon.plaintext_tcp", &self.carbon.plaintext_tcp, true),
             ("carbon.plaintext_udp", &self.carbon.plaintext_udp, true),
@@ -262,6 +329,59 @@ impl Settings {
         ];
         for (key, value, may_be_off) in listeners {
             value::check_listen(value, may_be_off).map_err(|reason| invalid(key, &reason))?;
+        }
+        Ok(())
+    }
+
+    /// `[http]` tokens and users: tokens long enough to resist guessing, user names basic
+    /// auth can carry, no name twice, and hashes that are argon2 PHC strings (so a pasted
+    /// plain password is refused at load, not at the first login).
+    fn check_credentials(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
+        for (n, token) in self.http.auth_tokens.iter().enumerate() {
+            if token.chars().count() < MIN_TOKEN_CHARS {
+                return Err(invalid(
+                    "http.auth_tokens",
+                    format!(
+                        "entry {} is shorter than {MIN_TOKEN_CHARS} characters",
+                        n + 1
+                    ),
+                ));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for user in &self.http.users {
+            if user.name.is_empty() || user.name.contains(':') {
+                return Err(invalid(
+                    "http.users",
+                    format!("name '{}' must be non-empty and without ':'", user.name),
+                ));
+            }
+            if !names.insert(user.name.as_str()) {
+                return Err(invalid(
+                    "http.users",
+                    format!("name '{}' appears twice", user.name),
+                ));
+            }
+            let hash = password_hash::PasswordHash::new(&user.password_hash).map_err(|e| {
+                invalid(
+                    "http.users",
+                    format!(
+                        "password_hash of '{}' is not a PHC string ({e}); \
+                         `carbonhound hash-password` prints one",
+                        user.name
+                    ),
+                )
+            })?;
+            if !hash.algorithm.as_str().starts_with("argon2") {
+                return Err(invalid(
+                    "http.users",
+                    format!(
+                        "password_hash of '{}' uses {}, not argon2",
+                        user.name, hash.algorithm
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -393,6 +513,48 @@ mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn http_users_are_tables_with_argon2_hashes_and_tokens_are_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$6sFlzZ+VeN0A/FQfHqozFg$\
+                    jDq9JTQu5+9DZXAcfj7BxTGdvwAuC3mLRUJEk/dn6GM";
+        let load = |text: String| {
+            std::fs::write(&path, text).unwrap();
+            Settings::load_with_env(Some(&path), false).map_err(|e| e.to_string())
+        };
+        let s = load(format!(
+            "[http]\nauth_tokens = [\"0123456789abcdef\"]\nprotect_reads = true\n\
+             [[http.users]]\nname = \"deploy\"\npassword_hash = \"{hash}\"\n\
+             [[http.users]]\nname = \"grafana\"\npassword_hash = \"{hash}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(s.http.users.len(), 2);
+        assert_eq!(s.http.users[1].name, "grafana");
+        assert!(s.http.protect_reads && s.http.has_credentials());
+        assert!(
+            !format!("{s:?}").contains("0123456789abcdef"),
+            "tokens not shown"
+        );
+        let e = load("[http]\nauth_tokens = [\"short\"]\n".into()).unwrap_err();
+        assert!(e.contains("http.auth_tokens") && e.contains("16"), "{e}");
+        let e = load("[[http.users]]\nname = \"a\"\npassword_hash = \"plain password\"\n".into())
+            .unwrap_err();
+        assert!(
+            e.contains("http.users") && e.contains("hash-password"),
+            "{e}"
+        );
+        let e = load(format!(
+            "[[http.users]]\nname = \"a\"\npassword = \"x\"\npassword_hash = \"{hash}\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("password"), "{e}");
+        let e = load("[http]\nprotect_reads = true\n".into()).unwrap_err();
+        assert!(e.contains("http.protect_reads"), "{e}");
+        let e = load("[events]\nmax_events = 0\n".into()).unwrap_err();
+        assert!(e.contains("events.max_events"), "{e}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use sled::Transactional;
 
 use super::event::{Event, NewEvent};
 use super::tags::{parse_tag_input, SetOperation, TagQuery};
-use super::EventError;
+use super::{EventError, DEFAULT_MAX_EVENTS};
 
 /// sled's page cache, in bytes (its default is 1 GiB; events are small and rare).
 const CACHE_BYTES: u64 = 8 << 20;
@@ -34,6 +34,8 @@ pub struct EventStore {
     tags: sled::Tree,
     /// The next id to give; held while an event is written so ids follow posting order.
     next_id: Mutex<u64>,
+    /// `[events].max_events`: `add` refuses beyond it.
+    max_events: usize,
 }
 
 /// `when` (microseconds, signed) as 8 bytes that sort as the numbers do.
@@ -87,13 +89,31 @@ impl EventStore {
             ids,
             tags,
             next_id: Mutex::new(last + 1),
+            max_events: DEFAULT_MAX_EVENTS,
         })
+    }
+
+    /// The same store holding at most `max_events` events (`[events].max_events`). Events
+    /// already stored beyond it stay; only new posts are refused.
+    pub fn with_max_events(self, max_events: usize) -> EventStore {
+        EventStore { max_events, ..self }
     }
 
     /// Stores a posted event (at "now" when it has no `when`) under the next id, and has it
     /// on disk before returning it.
+    ///
+    /// Refused with [`EventError::Full`] when `max_events` are stored already (checked under
+    /// the id lock, so concurrent posts cannot pass it together).
     pub fn add(&self, new: NewEvent) -> Result<Event, EventError> {
         let mut next = self.next_id.lock();
+        if self.ids.len() >= self.max_events {
+            return Err(EventError::Full(format!(
+                "the event store is full: it holds {} events and events.max_events is {}; \
+                 raise events.max_events to store more",
+                self.ids.len(),
+                self.max_events
+            )));
+        }
         let event = Event {
             id: *next,
             when_us: new.when_us.unwrap_or_else(now_micros),
@@ -231,6 +251,23 @@ mod tests {
             data: String::new(),
             tags: tags.into(),
         }
+    }
+
+    #[test]
+    fn a_full_store_refuses_new_events_naming_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = EventStore::open(dir.path()).unwrap().with_max_events(2);
+        db.add(new(1, "a", "")).unwrap();
+        db.add(new(2, "b", "")).unwrap();
+        let e = db.add(new(3, "c", "")).unwrap_err();
+        assert!(
+            matches!(&e, EventError::Full(m) if m.contains("events.max_events is 2")),
+            "{e:?}"
+        );
+        assert_eq!(db.len(), 2, "nothing stored, nothing evicted");
+        assert_eq!(db.add(new(3, "c", "")).map(|e| e.id).ok(), None);
+        let db = db.with_max_events(3);
+        assert_eq!(db.add(new(3, "c", "")).unwrap().id, 3, "ids carry on");
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //!   column size.
 //! - `data`: at most [`MAX_DATA_BYTES`] bytes (413); the request body is also bounded by
 //!   `query.max_body_bytes`.
+//! - The store holds at most `[events].max_events` events in all ([`DEFAULT_MAX_EVENTS`]
+//!   unless set); a post beyond it is refused (507, naming the setting), nothing evicted.
 //! - One answer of `/events/get_data` or `/events/` lists at most [`MAX_EVENTS_PER_ANSWER`]
 //!   events and [`MAX_ANSWER_BYTES`] bytes of event text; a query matching more is refused
 //!   whole (413, "narrow from/until or the tags"), never cut short silently.
@@ -39,6 +41,8 @@ pub const MAX_WHAT_CHARS: usize = 255;
 pub const MAX_TAGS_CHARS: usize = 255;
 /// Largest `data`, in bytes of UTF-8.
 pub const MAX_DATA_BYTES: usize = 64 * 1024;
+/// Most events stored when `[events].max_events` is not set (the embedded default).
+pub const DEFAULT_MAX_EVENTS: usize = 1_000_000;
 /// Most events in one `/events/get_data` or `/events/` answer.
 pub const MAX_EVENTS_PER_ANSWER: usize = 10_000;
 /// Most bytes of event text (`what` + `data` + `tags`) in one answer.
@@ -51,6 +55,9 @@ pub enum EventError {
     BadRequest(String),
     /// Over a documented limit: HTTP 413.
     TooLarge(String),
+    /// The store holds `[events].max_events` events already: HTTP 507 (Insufficient
+    /// Storage), the message naming the setting.
+    Full(String),
     /// The database failed: HTTP 500.
     Storage(String),
 }
@@ -58,9 +65,10 @@ pub enum EventError {
 impl std::fmt::Display for EventError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EventError::BadRequest(m) | EventError::TooLarge(m) | EventError::Storage(m) => {
-                f.write_str(m)
-            }
+            EventError::BadRequest(m)
+            | EventError::TooLarge(m)
+            | EventError::Full(m)
+            | EventError::Storage(m) => f.write_str(m),
         }
     }
 }

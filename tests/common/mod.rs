@@ -33,8 +33,13 @@ impl Server {
     /// Starts the binary in `dir` (its working directory, so `./data` lands there) with every
     /// port 0 and extra `CARBONHOUND_*` variables.
     pub fn start_in(dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_with_args(dir, &[], env)
+    }
+
+    /// As [`Server::start_in`], with extra arguments after `serve` (e.g. `--config FILE`).
+    pub fn start_with_args(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_carbonhound"));
-        cmd.arg("serve");
+        cmd.arg("serve").args(args);
         Self::start_command(cmd, dir, env)
     }
 
