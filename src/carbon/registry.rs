@@ -72,7 +72,8 @@ impl Connections {
     }
 
     /// Admits a connection whose shutdown is `parent` (the slot's token is its child). At
-    /// the limit, closes the longest-idle connection to make room; `None` when every open
+    /// the limit, closes the longest-idle connection to make room (of equally idle ones, the
+    /// oldest); `None` when every open
     /// connection was active within [`EVICT_AFTER_IDLE`].
     pub(crate) fn admit(self: &Arc<Self>, parent: &CancellationToken) -> Option<Slot> {
         let now = self.now_ms();
@@ -80,7 +81,7 @@ impl Connections {
         if open.len() >= self.max {
             let (&id, oldest) = open
                 .iter()
-                .min_by_key(|(_, s)| s.last_active_ms.load(Ordering::Relaxed))?;
+                .min_by_key(|(&id, s)| (s.last_active_ms.load(Ordering::Relaxed), id))?;
             let idle = now.saturating_sub(oldest.last_active_ms.load(Ordering::Relaxed));
             if idle < EVICT_AFTER_IDLE.as_millis() as u64 {
                 return None;
