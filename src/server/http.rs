@@ -2,7 +2,8 @@
 //! keep slow and idle clients from holding connections — `[http] header_timeout` (a request
 //! line and headers must arrive within it, from the connection's start or from the first
 //! byte of the next request on a keep-alive connection) and `[http] keepalive_timeout`
-//! (a keep-alive connection idle between requests is closed). `[http] body_timeout` is a
+//! (a keep-alive connection idle between requests is closed; so is one whose client reads
+//! none of a response for that long, as nginx's `send_timeout`). `[http] body_timeout` is a
 //! tower layer on the router (see `server::start`). On shutdown it stops accepting and lets
 //! each connection finish the request in flight (hyper's graceful shutdown), as
 //! `axum::serve` did.
