@@ -23,7 +23,7 @@
 //!    open connection ingests what it already read; new connections are refused after at
 //!    most 5 s of draining (`DRAIN_MAX` in `carbon::listener`). After this no point enters
 //!    the cache.
-//! 3. **HTTP**: hyper's graceful shutdown (in [`http`]'s accept loop) closes idle
+//! 3. **HTTP**: hyper's graceful shutdown (in the accept loop of `server/http.rs`) closes idle
 //!    connections and lets in-flight requests finish; a render is bounded by
 //!    `[query].request_timeout`, and nothing else here bounds it.
 //! 4. **Alerting**: a round in progress finishes its checks, sends at most the mail it is
