@@ -23,8 +23,9 @@
 //!    open connection ingests what it already read; new connections are refused after at
 //!    most 5 s of draining (`DRAIN_MAX` in `carbon::listener`). After this no point enters
 //!    the cache.
-//! 3. **HTTP**: axum's graceful shutdown lets in-flight requests finish; a render is bounded
-//!    by `[query].request_timeout`, and nothing else here bounds it.
+//! 3. **HTTP**: hyper's graceful shutdown (in the accept loop of `server/http.rs`) closes idle
+//!    connections and lets in-flight requests finish; a render is bounded by
+//!    `[query].request_timeout`, and nothing else here bounds it.
 //! 4. **Alerting**: a round in progress finishes its checks, sends at most the mail it is
 //!    sending (bounded by 4 × `[smtp].timeout`), records the outcomes, and the state
 //!    database (sled) is flushed and closed.
@@ -53,6 +54,8 @@ use crate::config::SchemaError;
 use crate::config::{ConfigError, Settings};
 use crate::store::Persisters;
 use crate::store::Store;
+
+mod http;
 
 /// Why the server did not start, or `check-config` refused the configuration. Each names
 /// the setting, file or address to fix; `main` prints it after `carbonhound: `.
@@ -180,6 +183,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         settings.carbon.max_line_length,
         settings.carbon.max_pickle_frame,
         settings.carbon.max_connections,
+        settings.carbon.idle_timeout,
     );
     let listeners = match Listeners::start(
         ingest,
@@ -207,6 +211,18 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
             alerting.board.clone(),
         )));
     let app = api::guard_reads(app, &access).layer(api::catch_panic());
+    // [http] body_timeout: the longest wait for the next piece of a request body.
+    let app = if settings.http.body_timeout.is_zero() {
+        app
+    } else {
+        app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            settings.http.body_timeout,
+        ))
+    };
+    let limits = http::ClientLimits::new(
+        settings.http.header_timeout,
+        settings.http.keepalive_timeout,
+    );
     let http = match tokio::net::TcpListener::bind(&settings.http.listen).await {
         Ok(l) => l,
         Err(source) => {
@@ -235,14 +251,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     );
 
     let http_cancel = cancel.clone();
-    let http_task = tokio::spawn(async move {
-        let r = axum::serve(http, app)
-            .with_graceful_shutdown(async move { http_cancel.cancelled().await })
-            .await;
-        if let Err(e) = r {
-            tracing::error!("http server: {e}");
-        }
-    });
+    let http_task = tokio::spawn(http::serve(http, app, limits, http_cancel));
 
     // Periodic rescan of the whisper directory, for files other tools add.
     let rescan_store = store.clone();

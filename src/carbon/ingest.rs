@@ -1,7 +1,8 @@
 //! What every carbon listener shares: [`Ingest`] (the store points go to, the counters,
-//! the limits, the rate-limited log of refused input, the connection slots), the per-read
-//! [`Batch`] that counts accepted points once, and `ConnReader`, which reads a TCP
-//! connection with backpressure (waiting while the cache is full) and drains it on shutdown.
+//! the limits, the rate-limited log of refused input, the registry of open connections), the
+//! per-read [`Batch`] that counts accepted points once, and `ConnReader`, which reads a TCP
+//! connection with backpressure (waiting while the cache is full), closes it when idle past
+//! `carbon.idle_timeout`, and drains it on shutdown or eviction.
 //!
 //! Owns no socket and parses no protocol: the listeners ([`super::listener`]) accept and run
 //! the connection loops, the parsers ([`super::plaintext`], [`super::pickle`]) read bytes.
@@ -15,6 +16,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::plaintext::{parse_line, LineError};
+use super::registry::{Connections, Slot};
 use super::stats::{CarbonStats, ListenerStats};
 use crate::ratelimit::RateLimitedLog;
 use crate::store::{unix_now, Store};
@@ -29,29 +31,34 @@ pub struct Ingest {
     pub max_line_length: usize,
     /// Largest pickle frame accepted.
     pub max_pickle_frame: usize,
+    /// A TCP connection that delivers no bytes for this long is closed, as carbon's
+    /// `idle_timeout` does (time spent waiting for cache room does not count); `None`
+    /// (`"0s"`) never closes one.
+    pub idle_timeout: Option<Duration>,
     log: RateLimitedLog,
-    /// One permit per TCP connection being served (`carbon.max_connections`); at the limit
-    /// the listeners stop accepting until a connection closes, and new ones wait in the
-    /// kernel's accept queue.
-    pub(crate) connections: Arc<tokio::sync::Semaphore>,
+    /// The TCP connections being served (`carbon.max_connections` at most); at the limit the
+    /// longest-idle one is closed for a newcomer (see [`Connections`]).
+    pub(crate) connections: Arc<Connections>,
 }
 
 impl Ingest {
-    /// Shared listener state.
+    /// Shared listener state. `idle_timeout` zero never closes an idle connection.
     pub fn new(
         store: Arc<Store>,
         stats: Arc<CarbonStats>,
         max_line_length: usize,
         max_pickle_frame: usize,
         max_connections: usize,
+        idle_timeout: Duration,
     ) -> Arc<Ingest> {
         Arc::new(Ingest {
             store,
             stats,
             max_line_length,
             max_pickle_frame,
+            idle_timeout: (!idle_timeout.is_zero()).then_some(idle_timeout),
             log: RateLimitedLog::new(Duration::from_secs(10), 10),
-            connections: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
+            connections: Connections::new(max_connections),
         })
     }
 
@@ -167,22 +174,26 @@ pub(crate) enum ReadOutcome {
     Data(usize),
     /// The peer closed the connection (or it failed).
     Eof,
-    /// Shutting down and the peer went quiet: stop, dropping any unfinished line or frame.
+    /// Shutting down (or evicted) and the peer went quiet, or the connection was idle past
+    /// `carbon.idle_timeout`: stop, dropping any unfinished line or frame.
     Stopped,
 }
 
-/// Reads a connection for a listener: waits while the cache is full (backpressure), and on
-/// shutdown switches to draining (reads on without waiting for room, until the peer is quiet
-/// for [`DRAIN_QUIET`] or [`DRAIN_MAX`] has passed).
-pub(crate) struct ConnReader {
+/// Reads a connection for a listener: waits while the cache is full (backpressure), stops
+/// when a read waits longer than `carbon.idle_timeout`, and once the slot's token fires
+/// (shutdown, or evicted for a newcomer) switches to draining (reads on without waiting for
+/// room, until the peer is quiet for [`DRAIN_QUIET`] or [`DRAIN_MAX`] has passed).
+pub(crate) struct ConnReader<'a> {
+    slot: &'a Slot,
     cancel: CancellationToken,
     drain_until: Option<tokio::time::Instant>,
 }
 
-impl ConnReader {
-    pub(crate) fn new(cancel: CancellationToken) -> ConnReader {
+impl<'a> ConnReader<'a> {
+    pub(crate) fn new(slot: &'a Slot) -> ConnReader<'a> {
         ConnReader {
-            cancel,
+            slot,
+            cancel: slot.cancel().clone(),
             drain_until: None,
         }
     }
@@ -193,9 +204,13 @@ impl ConnReader {
         buf: &mut [u8],
         ingest: &Ingest,
     ) -> ReadOutcome {
+        let slot = self.slot;
         let done = |r: std::io::Result<usize>| match r {
             Ok(0) | Err(_) => ReadOutcome::Eof,
-            Ok(n) => ReadOutcome::Data(n),
+            Ok(n) => {
+                slot.touch();
+                ReadOutcome::Data(n)
+            }
         };
         if self.drain_until.is_none() {
             if ingest.store.cache.is_full() {
@@ -205,9 +220,19 @@ impl ConnReader {
                 }
             }
             if !self.cancel.is_cancelled() {
+                let idle = async {
+                    match ingest.idle_timeout {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = self.cancel.cancelled() => {}
                     r = stream.read(buf) => return done(r),
+                    _ = idle => {
+                        slot.mark_idle_closed();
+                        return ReadOutcome::Stopped;
+                    }
                 }
             }
             self.drain_until = Some(tokio::time::Instant::now() + DRAIN_MAX);

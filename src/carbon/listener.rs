@@ -5,13 +5,18 @@
 //! task waits, so the sender feels TCP backpressure and nothing is dropped. A refused line is
 //! counted and logged (rate-limited) and the connection reads on. UDP has no backpressure:
 //! while the cache is full, datagrams wait in the socket's receive buffer and the kernel drops
-//! what does not fit (counted by the kernel, in `/proc/net/udp`). At most
-//! `carbon.max_connections` TCP connections are served at once (each holds a 64 KiB buffer);
-//! beyond that the listeners accept no more until one closes, and clients wait in the
-//! kernel's accept queue, so memory stays bounded.
+//! what does not fit (counted by the kernel, in `/proc/net/udp`).
+//!
+//! At most `carbon.max_connections` TCP connections are served at once (each holds a 64 KiB
+//! buffer). At the limit the connection idle longest is closed (counted as `evicted`) to
+//! admit the new sender, as long as it has been quiet for 5 s (`EVICT_AFTER_IDLE`); when
+//! every connection is busier than that, the listeners accept no more until one closes or
+//! goes quiet, and clients wait in the kernel's accept queue, so memory stays bounded. A
+//! connection that sends nothing for `carbon.idle_timeout` (carbon's default, 2 min) is
+//! closed (counted as `idle_closed`); an unfinished line or frame it left is dropped.
 //!
 //! On shutdown the listeners stop accepting (connections the kernel already completed are
-//! still served), and each connection drains: it reads on, without waiting for cache room,
+//! still served), and each connection drains (an evicted one does the same): it reads on, without waiting for cache room,
 //! until its peer closes, goes quiet for 250 ms, or 5 s have passed — so points a client sent
 //! just before SIGTERM are stored, not left in the socket buffer. Then the tasks end.
 
@@ -27,6 +32,8 @@ use tokio_util::task::TaskTracker;
 use super::ingest::{Batch, ConnReader, Ingest, ReadOutcome, DRAIN_MAX};
 use super::pickle::{decode_list, entry, Entry};
 use super::plaintext::{for_each_line, LineError};
+use super::registry::Slot;
+use super::stats::ListenerStats;
 
 /// Bytes read from a plaintext connection at a time (at least one line more).
 const READ_BUFFER: usize = 64 * 1024;
@@ -117,6 +124,15 @@ enum Protocol {
     Pickle,
 }
 
+impl Protocol {
+    fn stats(self, ingest: &Ingest) -> &ListenerStats {
+        match self {
+            Protocol::Plaintext => &ingest.stats.plaintext_tcp,
+            Protocol::Pickle => &ingest.stats.pickle_tcp,
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     ingest: Arc<Ingest>,
@@ -144,39 +160,39 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                // Bounded connections: this one is served once a slot is free; until then
-                // the loop accepts no other (the rest wait in the kernel's accept queue).
-                let permit = tokio::select! {
-                    _ = cancel.cancelled(), if stop_accepting_at.is_none() => None,
-                    p = ingest.connections.clone().acquire_owned() => p.ok(),
+                // Bounded connections: this one is served once it has a slot (the
+                // longest-idle connection closed for it); until then the loop accepts no
+                // other (the rest wait in the kernel's accept queue).
+                let slot = loop {
+                    if let Some(slot) = ingest.connections.admit(&cancel) {
+                        break slot;
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled(), if stop_accepting_at.is_none() => {
+                            break ingest.connections.admit_draining(&cancel);
+                        }
+                        _ = ingest.connections.wait_for_room() => {}
+                    }
                 };
                 let _ = stream.set_nodelay(true);
                 let ingest = ingest.clone();
-                let cancel = cancel.clone();
-                match protocol {
-                    Protocol::Plaintext => {
-                        ingest
-                            .stats
-                            .plaintext_tcp
-                            .connections
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tracker.spawn(async move {
-                            let _slot = permit;
-                            plaintext_connection(stream, peer, ingest, cancel).await
-                        });
+                let stats = protocol.stats(&ingest);
+                stats.connections.fetch_add(1, Ordering::Relaxed);
+                tracker.spawn(async move {
+                    match protocol {
+                        Protocol::Plaintext => {
+                            plaintext_connection(stream, peer, &ingest, &slot).await
+                        }
+                        Protocol::Pickle => pickle_connection(stream, peer, &ingest, &slot).await,
                     }
-                    Protocol::Pickle => {
-                        ingest
-                            .stats
-                            .pickle_tcp
-                            .connections
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tracker.spawn(async move {
-                            let _slot = permit;
-                            pickle_connection(stream, peer, ingest, cancel).await
-                        });
+                    let stats = protocol.stats(&ingest);
+                    if slot.idle_closed() {
+                        stats.idle_closed.fetch_add(1, Ordering::Relaxed);
                     }
-                }
+                    if slot.evicted() {
+                        stats.evicted.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
             }
             Err(e) => {
                 // Out of file descriptors and the like: wait a little rather than spin.
@@ -190,8 +206,8 @@ async fn accept_loop(
 async fn plaintext_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
-    ingest: Arc<Ingest>,
-    cancel: CancellationToken,
+    ingest: &Ingest,
+    slot: &Slot,
 ) {
     let stats = &ingest.stats.plaintext_tcp;
     let cap = READ_BUFFER.max(ingest.max_line_length + 1);
@@ -199,16 +215,16 @@ async fn plaintext_connection(
     let mut filled = 0usize;
     // Inside a line already refused as too long: skip bytes up to its end.
     let mut discarding = false;
-    let mut reader = ConnReader::new(cancel);
+    let mut reader = ConnReader::new(slot);
     loop {
-        let n = match reader.read(&mut stream, &mut buf[filled..], &ingest).await {
+        let n = match reader.read(&mut stream, &mut buf[filled..], ingest).await {
             ReadOutcome::Data(n) => n,
             ReadOutcome::Eof => {
                 // End of stream: a last line without '\n' still counts.
                 if filled > 0 && !discarding {
                     let mut batch = Batch::new();
                     ingest.line(stats, &mut batch, "plaintext_tcp", peer, &buf[..filled]);
-                    batch.commit(&ingest, stats);
+                    batch.commit(ingest, stats);
                 }
                 return;
             }
@@ -234,7 +250,7 @@ async fn plaintext_connection(
         let used = for_each_line(&buf[start..filled], |line| {
             ingest.line(stats, &mut batch, "plaintext_tcp", peer, line)
         });
-        batch.commit(&ingest, stats);
+        batch.commit(ingest, stats);
         let consumed = start + used;
         buf.copy_within(consumed..filled, 0);
         filled -= consumed;
@@ -252,7 +268,7 @@ async fn plaintext_connection(
 /// Fills `buf` completely from the connection. `Err` with the outcome that stopped it
 /// (end of stream or shutdown) when it could not.
 async fn fill(
-    reader: &mut ConnReader,
+    reader: &mut ConnReader<'_>,
     stream: &mut TcpStream,
     buf: &mut [u8],
     ingest: &Ingest,
@@ -270,23 +286,18 @@ async fn fill(
 /// Serves one pickle connection: frames until EOF or shutdown. A frame over the size limit is
 /// skipped (counted as too long) and the connection goes on with the next; a connection
 /// closed inside a frame counts that frame as a bad pickle.
-async fn pickle_connection(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    ingest: Arc<Ingest>,
-    cancel: CancellationToken,
-) {
+async fn pickle_connection(mut stream: TcpStream, peer: SocketAddr, ingest: &Ingest, slot: &Slot) {
     let stats = &ingest.stats.pickle_tcp;
-    let mut reader = ConnReader::new(cancel);
+    let mut reader = ConnReader::new(slot);
     let mut frame = Vec::new();
     loop {
         let mut len = [0u8; 4];
         // A connection may end between frames, or inside the length prefix.
-        match reader.read(&mut stream, &mut len[..1], &ingest).await {
+        match reader.read(&mut stream, &mut len[..1], ingest).await {
             ReadOutcome::Data(_) => {}
             _ => return,
         }
-        if fill(&mut reader, &mut stream, &mut len[1..], &ingest)
+        if fill(&mut reader, &mut stream, &mut len[1..], ingest)
             .await
             .is_err()
         {
@@ -312,7 +323,7 @@ async fn pickle_connection(
             let mut left = len;
             while left > 0 {
                 let n = left.min(skip.len());
-                if fill(&mut reader, &mut stream, &mut skip[..n], &ingest)
+                if fill(&mut reader, &mut stream, &mut skip[..n], ingest)
                     .await
                     .is_err()
                 {
@@ -323,7 +334,7 @@ async fn pickle_connection(
             continue;
         }
         frame.resize(len, 0);
-        if fill(&mut reader, &mut stream, &mut frame, &ingest)
+        if fill(&mut reader, &mut stream, &mut frame, ingest)
             .await
             .is_err()
         {
@@ -363,7 +374,7 @@ async fn pickle_connection(
                         }
                     }
                 }
-                batch.commit(&ingest, stats);
+                batch.commit(ingest, stats);
             }
             Err(e) => {
                 stats.bad_pickle.fetch_add(1, Ordering::Relaxed);

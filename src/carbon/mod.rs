@@ -11,6 +11,7 @@ mod listener;
 mod name;
 mod pickle;
 mod plaintext;
+mod registry;
 mod self_metrics;
 mod stats;
 

@@ -22,8 +22,10 @@
 //!
 //! carbonhound adds, under `listeners.<listener>.` (`plaintext_tcp`, `plaintext_udp`,
 //! `pickle_tcp`), each listener's counters of [`ListenerStats::snapshot`] for the interval:
-//! `points`, `connections`, `errors`, each refusal reason (`malformed`, `bad_value`, …) and
-//! `nan_dropped` (NaN/inf values dropped as carbon drops them, not errors);
+//! `points`, `connections`, `idle_closed` and `evicted` (TCP connections closed for
+//! `carbon.idle_timeout`, or to admit a new one at `carbon.max_connections`), `errors`, each
+//! refusal reason (`malformed`, `bad_value`, …) and `nan_dropped` (NaN/inf values dropped as
+//! carbon drops them, not errors);
 //! `droppedPoints` (points lost with the failed operations of `errors`) and
 //! `droppedOutOfRetention` (points older than their file's retention, which whisper drops);
 //! `corruptReads` (renders that met a whisper file they could not read; `/health` names them);

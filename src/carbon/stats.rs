@@ -11,6 +11,12 @@ pub struct ListenerStats {
     pub points: AtomicU64,
     /// Connections accepted (TCP) or datagrams received (UDP).
     pub connections: AtomicU64,
+    /// TCP connections the server closed because they sent nothing for
+    /// `carbon.idle_timeout`.
+    pub idle_closed: AtomicU64,
+    /// TCP connections closed, as the longest idle, to admit a new one at
+    /// `carbon.max_connections`.
+    pub evicted: AtomicU64,
     /// Lines (or pickle entries) refused: not `path value timestamp`.
     pub malformed: AtomicU64,
     /// Refused: value not a number.
@@ -68,6 +74,8 @@ impl ListenerStats {
         vec![
             ("points", l(&self.points)),
             ("connections", l(&self.connections)),
+            ("idle_closed", l(&self.idle_closed)),
+            ("evicted", l(&self.evicted)),
             ("errors", self.errors()),
             ("malformed", l(&self.malformed)),
             ("bad_value", l(&self.bad_value)),

@@ -80,8 +80,14 @@ pub struct CarbonSettings {
     pub max_line_length: usize,
     /// Largest pickle frame, in bytes.
     pub max_pickle_frame: usize,
-    /// TCP connections served at once; more wait in the accept queue.
+    /// TCP connections served at once (plaintext and pickle together). At the limit the
+    /// longest-idle connection (quiet for 5 s at least) is closed to admit a new one; when
+    /// all are busier, new ones wait in the accept queue.
     pub max_connections: usize,
+    /// A TCP connection that sends nothing for this long is closed, as carbon closes idle
+    /// connections (its default is 2 minutes too); zero never closes one.
+    #[serde(deserialize_with = "value::duration")]
+    pub idle_timeout: Duration,
     /// Interval of the self metrics; zero disables them.
     #[serde(deserialize_with = "value::duration")]
     pub stats_interval: Duration,
@@ -116,6 +122,19 @@ pub struct HttpSettings {
     /// `host:port` of the HTTP API; port 0 picks a free port. Also decides whether writes
     /// are open without credentials: only when every address it names is loopback.
     pub listen: String,
+    /// Longest time a client may take to send a complete request line and headers, counted
+    /// from the connection's start or, on a keep-alive connection, from the first byte of the
+    /// next request; the connection is closed beyond it (slow-header clients). Zero: no limit.
+    #[serde(deserialize_with = "value::duration")]
+    pub header_timeout: Duration,
+    /// Longest wait for the next piece of a request body (not the whole body); the request
+    /// fails beyond it. Zero: no limit.
+    #[serde(deserialize_with = "value::duration")]
+    pub body_timeout: Duration,
+    /// How long a keep-alive connection may sit idle between requests before it is closed.
+    /// Zero: no limit.
+    #[serde(deserialize_with = "value::duration")]
+    pub keepalive_timeout: Duration,
     /// Bearer tokens (`Authorization: Bearer <token>`) any of which allows writes; at least
     /// 16 characters each (checked at load). Empty: no token auth.
     pub auth_tokens: Vec<String>,
@@ -139,6 +158,9 @@ impl std::fmt::Debug for HttpSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpSettings")
             .field("listen", &self.listen)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("keepalive_timeout", &self.keepalive_timeout)
             .field(
                 "auth_tokens",
                 &format_args!("[{} hidden]", self.auth_tokens.len()),
