@@ -426,9 +426,11 @@ fn collectd_load_alert_mail_restart_and_recovery() {
 }
 
 /// `carbon.max_connections` bounds the connections served at once: a connection beyond the
-/// limit waits (its points are not read) until another closes, and then nothing is lost.
+/// limit waits while the others are busy (they sent within the last second), and once they go
+/// quiet the longest-idle one is closed (drained, counted as `evicted`) to admit it; nothing
+/// sent is lost.
 #[test]
-fn connections_beyond_the_limit_wait_their_turn() {
+fn connections_beyond_the_limit_wait_while_busy_then_evict_the_longest_idle() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(dir.path(), &[("CARBONHOUND_CARBON__MAX_CONNECTIONS", "2")]);
@@ -453,18 +455,26 @@ fn connections_beyond_the_limit_wait_their_turn() {
     third
         .write_all(format!("limit.third 3 {t}\n").as_bytes())
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(
+    // Both served connections stay busy for 1.5 s: the third waits.
+    for i in 0..15 {
+        first
+            .write_all(format!("limit.busy1 {i} {}\n", t - 10 * (15 - i)).as_bytes())
+            .unwrap();
+        second
+            .write_all(format!("limit.busy2 {i} {}\n", t - 10 * (15 - i)).as_bytes())
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
         server
-            .get_json("/metrics/find?query=limit.*")
+            .get_json("/metrics/find?query=limit.third")
             .as_array()
             .unwrap()
-            .len(),
-        2,
-        "the third waits"
+            .is_empty(),
+        "the third waits while the others are busy"
     );
-    drop(first);
-    wait_for(10, "the third served once a slot frees", || {
+    // They go quiet: the longest-idle is closed and the third gets in.
+    wait_for(10, "the third served once a connection is idle", || {
         (server
             .get_json("/metrics/find?query=limit.third")
             .as_array()?
@@ -472,6 +482,22 @@ fn connections_beyond_the_limit_wait_their_turn() {
             == 1)
             .then_some(())
     });
+    wait_for(10, "one connection counted as evicted", || {
+        let h = server.get_json("/health");
+        (h["listeners"]["plaintext_tcp"]["evicted"] == 1).then_some(())
+    });
+    // Nothing the busy connections sent was lost.
+    for m in ["limit.busy1", "limit.busy2"] {
+        let v = server.get_json(&format!("/render?target={m}&from=-5min&format=json"));
+        let known = v[0]["datapoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p[0].is_number())
+            .count();
+        assert_eq!(known, 15, "{m}: {v}");
+    }
+    drop(first);
     drop(second);
     drop(third);
 }

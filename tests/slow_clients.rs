@@ -100,6 +100,43 @@ fn at_max_connections_the_longest_idle_is_closed_for_a_new_sender() {
     idle.clear();
 }
 
+/// The probe of issue #10 at the default `max_connections` (1024): 1,200 idle connections
+/// (the ones beyond the limit wait in the accept queue) do not lock a new sender out.
+#[test]
+fn twelve_hundred_idle_connections_do_not_lock_a_new_sender_out() {
+    // This test process needs 1,200+ descriptors: raise its soft limit to the hard one.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    assert!(
+        lim.rlim_max >= 1400,
+        "the hard open-file limit is {}",
+        lim.rlim_max
+    );
+    lim.rlim_cur = lim.rlim_max;
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &[]);
+    let idle: Vec<TcpStream> = (0..1200)
+        .map(|_| TcpStream::connect(server.tcp).expect("connect an idle client"))
+        .collect();
+    let t = now() - 5;
+    let mut sender = TcpStream::connect(server.tcp).unwrap();
+    sender
+        .write_all(format!("crowd.newcomer 42 {t}\n").as_bytes())
+        .unwrap();
+    wait_for(15, "the new sender's point stored", || {
+        metric_found(&server, "crowd.newcomer").then_some(())
+    });
+    wait_for(10, "an idle connection counted as evicted", || {
+        (listener_counter(&server, "plaintext_tcp", "evicted") >= 1).then_some(())
+    });
+    drop(idle);
+}
+
 #[test]
 fn a_connection_idle_past_idle_timeout_is_closed_and_an_active_one_is_not() {
     let dir = tempfile::tempdir().unwrap();

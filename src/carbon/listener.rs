@@ -9,7 +9,7 @@
 //!
 //! At most `carbon.max_connections` TCP connections are served at once (each holds a 64 KiB
 //! buffer). At the limit the connection idle longest is closed (counted as `evicted`) to
-//! admit the new sender, as long as it has been quiet for 5 s (`EVICT_AFTER_IDLE`); when
+//! admit the new sender, as long as it has been quiet for 1 s (`EVICT_AFTER_IDLE`); when
 //! every connection is busier than that, the listeners accept no more until one closes or
 //! goes quiet, and clients wait in the kernel's accept queue, so memory stays bounded. A
 //! connection that sends nothing for `carbon.idle_timeout` (carbon's default, 2 min) is

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 /// A connection that delivered bytes more recently than this is never closed to admit a new
 /// one: at the limit with every connection that busy, the newcomer waits its turn.
-pub(crate) const EVICT_AFTER_IDLE: Duration = Duration::from_secs(5);
+pub(crate) const EVICT_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// What the registry and the connection's task share.
 struct Shared {

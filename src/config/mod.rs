@@ -81,7 +81,7 @@ pub struct CarbonSettings {
     /// Largest pickle frame, in bytes.
     pub max_pickle_frame: usize,
     /// TCP connections served at once (plaintext and pickle together). At the limit the
-    /// longest-idle connection (quiet for 5 s at least) is closed to admit a new one; when
+    /// longest-idle connection (quiet for 1 s at least) is closed to admit a new one; when
     /// all are busier, new ones wait in the accept queue.
     pub max_connections: usize,
     /// A TCP connection that sends nothing for this long is closed, as carbon closes idle
