@@ -276,6 +276,14 @@ fn is_loopback(listen: &str) -> bool {
     if let Ok(addr) = listen.parse::<SocketAddr>() {
         return loopback(addr.ip());
     }
+    // RFC 6761: `localhost` and `*.localhost` are loopback by definition, whatever the
+    // resolver (or a missing /etc/hosts) says.
+    if let Some((host, _port)) = listen.rsplit_once(':') {
+        let host = host.to_ascii_lowercase();
+        if host == "localhost" || host.ends_with(".localhost") {
+            return true;
+        }
+    }
     match listen.to_socket_addrs() {
         Ok(addrs) => {
             let addrs: Vec<SocketAddr> = addrs.collect();
