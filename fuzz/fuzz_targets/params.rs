@@ -20,7 +20,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let query = String::from_utf8_lossy(query);
     let params = Params::from_request(Some(&query), &headers, body);
-    for key in ["target", "from", "until", "format", "jsonp", "maxDataPoints", "tz"] {
+    for key in [
+        "target",
+        "from",
+        "until",
+        "format",
+        "jsonp",
+        "maxDataPoints",
+        "tz",
+    ] {
         let _ = params.get(key);
         let _ = params.all(key);
         let _ = params.has(key);
