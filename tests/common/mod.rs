@@ -43,13 +43,15 @@ impl Server {
         Self::start_command(cmd, dir, env)
     }
 
-    /// As [`Server::start_in`], the binary started by `sh -c SCRIPT` inside `unshare -Urm`
-    /// (its own user and mount namespace, so SCRIPT may mount a tmpfs as an unprivileged user
-    /// too); SCRIPT ends with `exec "$0" serve`, `$0` being the binary.
+    /// As [`Server::start_in`], the binary started by `sh -c SCRIPT` in its own mount
+    /// namespace, so SCRIPT may mount a tmpfs: `unshare -m` as root, `unshare -Urm` (a user
+    /// namespace too) otherwise — root skips the user namespace, which a chroot forbids.
+    /// SCRIPT ends with `exec "$0" serve`, `$0` being the binary.
     pub fn start_in_namespace(dir: &Path, env: &[(&str, &str)], script: &str) -> Server {
         let mut cmd = Command::new("unshare");
+        let root = unsafe { libc::geteuid() } == 0;
         cmd.args([
-            "-Urm",
+            if root { "-m" } else { "-Urm" },
             "sh",
             "-c",
             script,
