@@ -537,7 +537,14 @@ direction = "below"
             .iter()
             .map(|r| r["state"].as_str().unwrap_or("").to_string())
             .collect();
-        states == ["failed", "ok", "nodata"]
+        // …and the failing rule was evaluated after the last point arrived (its value is the
+        // newest, 95), not during the burst.
+        let latest = j["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["state"] == "failed" && r["value"] == 95.0);
+        states == ["failed", "ok", "nodata"] && latest
     });
 
     let profile = dir.path().join("chromium-profile");
