@@ -44,7 +44,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AlertsCommand {
-    /// Read every rule file of [alerting].rules_dir; print each problem as path:line:column.
+    /// Read every rule file of [alerting].rules_dir and evaluate each rule once against the
+    /// whisper files; print each problem as path:line (a bad file, a rule that cannot be
+    /// evaluated or matches no series) and exit non-zero if there is one.
     Check {
         /// TOML settings file.
         #[arg(long, short)]
@@ -61,8 +63,8 @@ enum AlertsCommand {
         /// Folder for the files (created if missing).
         #[arg(long, short, default_value = ".")]
         out: PathBuf,
-        /// Which mail: alert or recovery (default: by the rule's current state).
-        #[arg(long, value_parser = ["alert", "recovery"])]
+        /// Which mail: alert, recovery or error (default: the one a check would send now).
+        #[arg(long, value_parser = ["alert", "recovery", "error"])]
         kind: Option<String>,
     },
 }

@@ -169,7 +169,13 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         events: Some(events.clone()),
     };
     let cancel = CancellationToken::new();
-    let alerting = crate::alert::start(&settings, Arc::new(source), cancel.clone()).await?;
+    let alerting = crate::alert::start(
+        &settings,
+        Arc::new(source),
+        Some(store.clone()),
+        cancel.clone(),
+    )
+    .await?;
     let persisters = Persisters::start(
         store.clone(),
         settings.cache.writers,
@@ -236,6 +242,16 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         }
     };
     let http_addr = http.local_addr()?;
+    if settings.alerting.base_url.is_empty() {
+        let url = crate::alert::default_base_url(http_addr);
+        if http_addr.ip().is_loopback() || settings.http.listen.ends_with(":0") {
+            tracing::warn!(
+                "links in alert mail point to {url}: [http] listen is a loopback or port-0 \
+                 address, so they will not work from other machines; set [alerting] base_url"
+            );
+        }
+        alerting.board.set_base_url(url);
+    }
 
     let addrs = Addresses {
         http: http_addr,

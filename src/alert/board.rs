@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use super::rule::Rule;
 use super::state::RuleState;
-use super::statedb::HistoryEvent;
+use super::statedb::{BoardSample, HistoryEvent};
 
 /// Events of each rule carried in a snapshot (newest first).
 pub const HISTORY_SHOWN: usize = 50;
@@ -36,6 +36,8 @@ pub struct Snapshot {
     pub rules_error: Option<String>,
     /// When this snapshot was made (epoch seconds; 0 before the first).
     pub updated: i64,
+    /// How many rules were in each state, every 5 minutes of the last 7 days, oldest first.
+    pub samples: Vec<BoardSample>,
 }
 
 /// Shared between the scheduler (writer) and the status pages (readers).
@@ -43,6 +45,7 @@ pub struct Snapshot {
 pub struct Board {
     snapshot: ArcSwap<Snapshot>,
     reload: Notify,
+    base_url: ArcSwap<Option<String>>,
 }
 
 impl Board {
@@ -54,6 +57,17 @@ impl Board {
     /// Replaces the snapshot.
     pub fn publish(&self, s: Snapshot) {
         self.snapshot.store(Arc::new(s));
+    }
+
+    /// Where the status pages are reached (`http://host:port`), told by the server once the
+    /// HTTP listener has bound; links in mail use it when `[alerting].base_url` is empty.
+    pub fn set_base_url(&self, url: String) {
+        self.base_url.store(Arc::new(Some(url)));
+    }
+
+    /// The address told by [`Board::set_base_url`], if it was.
+    pub fn base_url(&self) -> Option<String> {
+        (**self.base_url.load()).clone()
     }
 
     /// Asks the scheduler to re-read the rule files and check at once (SIGHUP).

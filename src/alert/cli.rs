@@ -5,57 +5,18 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{preview as compose_preview, AlertConfig, AlertError, MailKind};
+use std::sync::Arc;
+
+use super::{check, state};
+use super::{preview as compose_preview, AlertConfig, AlertError, Backend, Level, MailKind, Outcome};
 use crate::config::Settings;
 use crate::store::{unix_now, Store};
 use crate::whisper::Preallocation;
 
-/// Reads every rule file of `[alerting].rules_dir`. Returns one line per rule and a summary,
-/// or every problem as `path:line:column: message`.
-pub fn check(config: Option<&Path>) -> Result<String, AlertError> {
-    let settings = Settings::load(config)?;
-    super::check_mail_settings(&settings)?;
-    let cfg = AlertConfig::from_settings(&settings);
-    let set = cfg.load_rules().map_err(|errors| AlertError::RulesIn {
-        dir: cfg.rules_dir.clone(),
-        errors,
-    })?;
-    let mut out = String::new();
-    for r in &set.rules {
-        let _ = writeln!(
-            out,
-            "{}: {} ({} {} {}, {})",
-            r.source,
-            r.name,
-            r.target,
-            r.direction.as_str(),
-            r.threshold,
-            r.rule_type.as_str()
-        );
-    }
-    let _ = write!(
-        out,
-        "{} alert rules in {} files OK ({})",
-        set.rules.len(),
-        set.files.len(),
-        cfg.rules_dir.display()
-    );
-    Ok(out)
-}
-
-/// Writes the mail rule `name` (or its slug) would send now into `out` as `<slug>.txt`,
-/// `<slug>.html` (its image pointing at the PNG beside it), `<slug>.png` and `<slug>.eml`.
-/// `kind` is `alert` or `recovery`; by default the rule's current state decides.
-pub fn preview(
-    config: Option<&Path>,
-    name: &str,
-    out: &Path,
-    kind: Option<&str>,
-) -> Result<String, AlertError> {
-    let settings = Settings::load(config)?;
+fn open_store(settings: &Settings) -> Result<Store, AlertError> {
     let rules = settings.storage_rules()?;
     let whisper = settings.whisper_dir();
-    let store = Store::open(
+    Store::open(
         &whisper,
         rules,
         settings.cache.max_size,
@@ -65,49 +26,144 @@ pub fn preview(
     .map_err(|source| AlertError::DataDir {
         path: whisper.clone(),
         source,
+    })
+}
+
+/// Reads every rule file of `[alerting].rules_dir` and evaluates every rule once against the
+/// whisper files of `data_dir` at `now`. Returns one line per rule (its state now) and a
+/// summary; fails with every problem as `path:line:column: message` for files that do not
+/// read, and with `path:line: rule 'name': why` for rules that cannot be evaluated or whose
+/// targets match no series (they would never fire).
+pub fn check(config: Option<&Path>) -> Result<String, AlertError> {
+    let settings = Settings::load(config)?;
+    super::check_mail_settings(&settings)?;
+    let cfg = AlertConfig::from_settings(&settings);
+    let set = cfg.load_rules().map_err(|errors| AlertError::RulesIn {
+        dir: cfg.rules_dir.clone(),
+        errors,
     })?;
+    let store = open_store(&settings)?;
+    let backend = Backend::Local {
+        source: Arc::new(store),
+        ctx: cfg.query.clone(),
+    };
+    let now = unix_now();
+    let mut out = String::new();
+    let mut problems = Vec::new();
+    for r in &set.rules {
+        let outcome = check::check(&backend, r, now);
+        let state = match &outcome {
+            Outcome::Error(e) => {
+                problems.push(format!("{}: rule '{}': cannot be evaluated: {e}", r.source, r.name));
+                "ERROR".to_string()
+            }
+            Outcome::Checked(readings) if readings.is_empty() => {
+                problems.push(format!(
+                    "{}: rule '{}': {} matches no series, so it can never fire",
+                    r.source,
+                    r.name,
+                    r.target_text()
+                ));
+                "NO SERIES".to_string()
+            }
+            Outcome::Checked(readings) => {
+                let mut firing = r.clone();
+                firing.for_secs = 0;
+                let (st, _) = state::step(&firing, None, outcome.clone(), now);
+                format!("{} ({} series)", st.state.label(), readings.len())
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{}: {} [{}, {}] {}",
+            r.source,
+            r.name,
+            r.target_text(),
+            describe_levels(r),
+            state
+        );
+    }
+    let _ = write!(
+        out,
+        "{} alert rules in {} files read ({})",
+        set.rules.len(),
+        set.files.len(),
+        cfg.rules_dir.display()
+    );
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(AlertError::RulesDoNotWork {
+            report: out,
+            problems,
+        })
+    }
+}
+
+fn describe_levels(r: &super::Rule) -> String {
+    let mut parts = Vec::new();
+    for l in [Level::Warn, Level::Crit] {
+        let t = r.level_text(l);
+        if t != l.as_str() {
+            parts.push(t);
+        }
+    }
+    if let Some(d) = r.direction() {
+        parts.push(d.as_str().to_string());
+    }
+    parts.push(r.rule_type.as_str().to_string());
+    parts.join(", ")
+}
+
+/// Writes the mail rule `name` (or its slug) would send now into `out` as `<slug>.txt`,
+/// `<slug>.html` (its images pointing at the PNGs beside it), `<slug>-last-hour.png`,
+/// `<slug>-last-24h.png` and `<slug>.eml`. `kind` is `alert`, `recovery` or `error`; by
+/// default the mail a check would send now (the NO DATA mail for a rule without data).
+pub fn preview(
+    config: Option<&Path>,
+    name: &str,
+    out: &Path,
+    kind: Option<&str>,
+) -> Result<String, AlertError> {
+    let settings = Settings::load(config)?;
+    let store = open_store(&settings)?;
     let kind = match kind {
         None => None,
-        Some("alert") => Some(MailKind::Alert),
+        Some("alert") => Some(MailKind::Fire),
         Some("recovery") => Some(MailKind::Recovery),
+        Some("error") => Some(MailKind::Error),
         Some(k) => return Err(AlertError::Kind(k.to_string())),
     };
-    let p = compose_preview(&settings, &store, name, kind, unix_now())?;
+    let p = compose_preview(&settings, Arc::new(store), name, kind, unix_now())?;
     std::fs::create_dir_all(out).map_err(|source| AlertError::CreateDir {
         path: out.to_path_buf(),
         source,
     })?;
-    let png_name = format!("{}.png", p.rule.slug);
-    // The mail names its graph by Content-ID; the file on disk points at the PNG beside it.
-    let html = p
-        .mail
-        .html
-        .replace(&format!("cid:{}", p.mail.cid), &png_name);
+    // The mail names its graphs by Content-ID; the file on disk points at the PNGs beside it.
+    let mut html = p.mail.html.clone();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for img in &p.mail.images {
+        html = html.replace(&format!("cid:{}", img.cid), &img.name);
+        files.push((img.name.clone(), img.png.clone()));
+    }
+    files.push((format!("{}.txt", p.rule.slug), p.mail.text.clone().into_bytes()));
+    files.push((format!("{}.html", p.rule.slug), html.into_bytes()));
+    files.push((format!("{}.eml", p.rule.slug), p.eml));
     let mut report = String::new();
-    let files = [
-        ("txt", p.mail.text.into_bytes()),
-        ("html", html.into_bytes()),
-        ("png", p.mail.png),
-        ("eml", p.eml),
-    ];
-    for (ext, bytes) in files {
-        let path = out.join(format!("{}.{ext}", p.rule.slug));
+    for (file, bytes) in files {
+        let path = out.join(file);
         std::fs::write(&path, bytes).map_err(|source| AlertError::Write {
             path: path.clone(),
             source,
         })?;
         let _ = writeln!(report, "wrote {}", path.display());
     }
-    let what = if p.kind == MailKind::Recovery {
-        "recovery"
-    } else {
-        "alert"
-    };
     let _ = write!(
         report,
-        "\"{}\" is {} now; this is its {what} mail, subject \"{}\"",
+        "\"{}\" is {} now; this is its {} mail, subject \"{}\"",
         p.rule.name,
-        p.status.as_str(),
+        p.state.label(),
+        p.kind.as_str(),
         p.mail.subject
     );
     Ok(report)

@@ -62,6 +62,15 @@ pub enum AlertError {
         /// The problems.
         errors: RuleErrors,
     },
+    /// `alerts check`: rules that read well but cannot be evaluated or match no series, each
+    /// as `path:line: rule 'name': why`, after the report of the rules that are fine.
+    #[error("{report}\n{} alert rules do not work:\n{}", problems.len(), problems.join("\n"))]
+    RulesDoNotWork {
+        /// One line per rule checked.
+        report: String,
+        /// One line per rule that does not work.
+        problems: Vec<String>,
+    },
     /// `alerts preview NAME` names no rule.
     #[error("no rule named '{key}' in {} (rules: {})", dir.display(), names.join(", "))]
     NoSuchRule {
@@ -86,8 +95,8 @@ pub enum AlertError {
     /// The mail could not be composed.
     #[error(transparent)]
     Mail(#[from] MailError),
-    /// `alerts preview --kind` other than `alert` or `recovery`.
-    #[error("--kind must be alert or recovery, not '{0}'")]
+    /// `alerts preview --kind` other than `alert`, `recovery` or `error`.
+    #[error("--kind must be alert, recovery or error, not '{0}'")]
     Kind(String),
     /// The preview folder could not be created.
     #[error("cannot create {}: {source}", path.display())]

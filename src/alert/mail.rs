@@ -1,8 +1,11 @@
-//! Composing alert mail: subject (`[ALERT] name`, `[NOTICE] name`, `[RECOVERED] name`), a
-//! text/plain body and an HTML body from the templates, and a PNG of the target over the
-//! last 24 hours with the threshold drawn as a red dashed line, built into one
-//! multipart/alternative message (text/plain | multipart/related(text/html, image/png
-//! inline by Content-ID)).
+//! Composing alert mail: the subject (`[CRIT] Root fs filling: web1 97.2 (crit 95)`,
+//! `[WARN] …`, `[NO DATA] …`, `[RECOVERED] …`, `[ERROR] …`, `[REMINDER 2] [CRIT] …`), a
+//! text/plain body and an HTML body from the templates, and two PNG graphs (the last hour and
+//! the last 24 hours) drawn at 2× pixel density so they read on a 375 px wide phone, with
+//! the warn and crit levels as dashed lines, the failing span shaded and the incident's start
+//! marked. Built into one multipart/alternative message (text/plain | multipart/related(
+//! text/html, image/png ×2 inline by Content-ID)). Every mail of an incident carries
+//! In-Reply-To and References to its first mail, so a mail client shows one thread.
 //!
 //! Written for the person on call at 3 a.m.: what crossed what, by how much, since when,
 //! and where to look next. Composes only; sending is [`super::smtp`].
@@ -13,17 +16,14 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use serde::Serialize;
 
-use super::backoff;
 use super::format;
-use super::rule::{Direction, Rule, RuleType};
-use super::state::{MailKind, RuleState, Status};
+use super::rule::{Direction, Level, Rule, RuleType};
+use super::state::{Incident, MailKind, RuleState, SeriesState, State, MAX_LISTED};
 use super::templates::{TemplateError, Templates};
 use crate::graph::parse_color;
 use crate::graph::{render_png, GraphError, GraphParams};
 use crate::query::Series;
 
-/// Why a mail could not be composed. It is then not sent; the scheduler logs it and records
-/// it as the rule's mail error, so the text names the setting or recipient to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     /// No template (override or built-in) rendered.
@@ -59,10 +59,18 @@ pub enum MailError {
     Build(#[source] lettre::error::Error),
 }
 
-/// Most series drawn in the mail's graph (failing ones first).
+/// Most series drawn in a mail's graph (failing ones first).
 pub const MAX_GRAPHED: usize = 8;
-/// Span of the mail's graph, in seconds.
+/// Span of the mail's long graph, in seconds (24 h).
 pub const GRAPH_SPAN: i64 = 86_400;
+/// Span of the mail's short graph, in seconds (the last hour).
+pub const SHORT_SPAN: i64 = 3_600;
+/// Width of a mail graph in CSS pixels (a phone's width); the PNG has twice as many.
+pub const GRAPH_CSS_WIDTH: u32 = 375;
+/// Height of a mail graph in CSS pixels.
+pub const GRAPH_CSS_HEIGHT: u32 = 220;
+/// Longest error message put in an `[ERROR]` subject, in characters.
+const SUBJECT_MESSAGE_CHARS: usize = 120;
 
 /// What mail needs beyond the rule and its state.
 #[derive(Debug, Clone)]
@@ -71,10 +79,38 @@ pub struct MailSettings {
     pub from: String,
     /// Recipients of rules that name none (`[alerting].email_to`).
     pub default_to: Vec<String>,
-    /// Base URL of the status pages (`[alerting].base_url`), no trailing slash needed.
+    /// Recipients of `[ERROR]` mail (`[alerting].admin_email`; `email_to` when empty).
+    pub admin: Vec<String>,
+    /// Base URL of the status pages, no trailing slash needed.
     pub base_url: String,
     /// Zone shown next to UTC (`[query].timezone`).
     pub tz: Tz,
+}
+
+impl MailSettings {
+    /// Who gets mail `kind` of `rule`.
+    pub fn recipients(&self, rule: &Rule, kind: MailKind) -> Vec<String> {
+        if kind.is_admin() {
+            if self.admin.is_empty() {
+                self.default_to.clone()
+            } else {
+                self.admin.clone()
+            }
+        } else {
+            rule.recipients(&self.default_to).to_vec()
+        }
+    }
+}
+
+/// One inline image of a mail.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// Content-ID (without angle brackets), named by the HTML's `<img src="cid:…">`.
+    pub cid: String,
+    /// File name shown by mail clients.
+    pub name: String,
+    /// The PNG.
+    pub png: Vec<u8>,
 }
 
 /// A composed mail, before it becomes MIME.
@@ -86,56 +122,69 @@ pub struct Composed {
     pub to: Vec<String>,
     /// text/plain body.
     pub text: String,
-    /// text/html body; its `<img src="cid:…">` names [`Composed::cid`].
+    /// text/html body.
     pub html: String,
-    /// The graph.
-    pub png: Vec<u8>,
-    /// Content-ID of the graph (without angle brackets).
-    pub cid: String,
+    /// The graphs: the last hour, then the last 24 hours.
+    pub images: Vec<Image>,
+    /// This mail's Message-ID (without angle brackets).
+    pub message_id: String,
+    /// The Message-ID of the incident's first mail, when this one replies to it.
+    pub in_reply_to: Option<String>,
 }
 
 #[derive(Serialize)]
 struct RuleCtx<'a> {
     name: &'a str,
     slug: &'a str,
-    target: &'a str,
-    threshold: String,
-    direction: &'static str,
-    opposite: &'static str,
+    target: String,
+    warn: Option<String>,
+    crit: Option<String>,
+    direction: Option<&'static str>,
+    opposite: Option<&'static str>,
     #[serde(rename = "type")]
     rule_type: &'static str,
+    reduce: String,
+    window: String,
+    #[serde(rename = "for")]
+    for_: Option<String>,
     runbook: Option<&'a str>,
     recipients: Vec<String>,
     source: &'a str,
+    labels: Vec<(String, String)>,
 }
 
 #[derive(Serialize)]
 struct SeriesCtx {
     series: String,
-    value: String,
-    excess: String,
+    short: String,
+    state: &'static str,
+    label: &'static str,
+    value: Option<String>,
+    level: Option<String>,
+    excess: Option<String>,
     percent: Option<String>,
-    at_utc: String,
+    since_utc: String,
+    last_seen_utc: Option<String>,
+    detail: String,
 }
 
 /// The variables every alert template sees (`alert.txt`, `alert.html`).
 #[derive(Serialize)]
 struct MailCtx<'a> {
-    /// `alert`, `reminder` or `recovery`.
+    /// `fire`, `change`, `reminder`, `recovery`, `error`, `error-reminder`, `error-recovery`.
     kind: &'static str,
-    /// `ALERT`, `NOTICE` or `RECOVERED`.
+    /// `CRIT`, `WARN`, `NO DATA`, `RECOVERED`, `ERROR` (or `NOTICE` for a notice).
     label: &'static str,
+    /// `crit`, `warn`, `nodata`, `ok`, `error`: the colour of the mail.
+    state: &'static str,
     subject: String,
     reminder: Option<u32>,
     rule: RuleCtx<'a>,
     rule_url: String,
-    status: &'static str,
     headline: String,
-    value: Option<String>,
     failing: Vec<SeriesCtx>,
     failing_total: usize,
     failing_more: usize,
-    series_checked: usize,
     series_total: usize,
     since_utc: String,
     since_local: Option<String>,
@@ -144,29 +193,187 @@ struct MailCtx<'a> {
     now_local: Option<String>,
     tz: String,
     next_reminder: Option<String>,
+    change: Option<String>,
     message: &'a str,
-    cid: &'a str,
+    cid_short: Option<&'a str>,
+    cid_long: Option<&'a str>,
+    graph_width: u32,
+    graph_height: u32,
 }
 
-fn label(rule: &Rule, kind: MailKind) -> &'static str {
-    match (kind, rule.rule_type) {
-        (MailKind::Recovery, _) => "RECOVERED",
-        (_, RuleType::Alert) => "ALERT",
-        (_, RuleType::Notice) => "NOTICE",
+/// The part of a series name that differs between the series of a glob target: the nodes
+/// matched by wildcards (`collectd.*.df-root.percent_bytes-used` and
+/// `collectd.web1.df-root.percent_bytes-used` give `web1`). The whole name for targets
+/// with functions or without wildcards; the rule's name for `""` (no series at all).
+pub fn short_name(target: &str, series: &str) -> String {
+    if series.is_empty() {
+        return "(no series)".into();
+    }
+    let plain = !target.contains('(') && !target.contains(';');
+    if plain {
+        let t: Vec<&str> = target.split('.').collect();
+        let s: Vec<&str> = series.split('.').collect();
+        if t.len() == s.len() {
+            let picked: Vec<&str> = t
+                .iter()
+                .zip(&s)
+                .filter(|(t, _)| t.contains(['*', '?', '[', '{']))
+                .map(|(_, s)| *s)
+                .collect();
+            if !picked.is_empty() {
+                return picked.join(".");
+            }
+        }
+    }
+    series.to_string()
+}
+
+fn series_target<'a>(rule: &'a Rule) -> &'a str {
+    rule.targets().first().map(|t| t.1).unwrap_or("")
+}
+
+/// How one failing series reads in a subject: `web1 97.2 (crit 95)`,
+/// `web3 (no data for 15 min)`, or an expression's `errors = 7, total = 100 (crit: …)`.
+fn series_words(rule: &Rule, name: &str, s: &SeriesState, now: i64) -> String {
+    let short = short_name(series_target(rule), name);
+    match s.state {
+        State::NoData => {
+            let quiet = s
+                .last_seen
+                .map(|t| format!("no data for {}", format::duration(now - t)))
+                .unwrap_or_else(|| "no data".into());
+            if name.is_empty() {
+                format!("{quiet}: the target matches no series")
+            } else {
+                format!("{short} ({quiet})")
+            }
+        }
+        _ => {
+            let level = s.level.map(|l| rule.level_text(l)).unwrap_or_default();
+            let value = if s.detail.is_empty() {
+                s.value.map(format::value).unwrap_or_default()
+            } else {
+                s.detail.clone()
+            };
+            if name.is_empty() || !s.detail.is_empty() && !series_target(rule).contains('*') {
+                format!("{value} ({level})")
+            } else {
+                format!("{short} {value} ({level})")
+            }
+        }
     }
 }
 
-/// The subject of `kind` for `rule`: `[ALERT] name`, `[NOTICE] name` or `[RECOVERED] name`
-/// (Hound's subjects; reminders repeat the alert's subject).
-pub fn subject(rule: &Rule, kind: MailKind) -> String {
-    format!("[{}] {}", label(rule, kind), rule.name)
+fn label(rule: &Rule, state: &RuleState, kind: MailKind) -> &'static str {
+    match kind {
+        MailKind::Recovery | MailKind::ErrorRecovery => "RECOVERED",
+        MailKind::Error | MailKind::ErrorReminder(_) => "ERROR",
+        _ if rule.rule_type == RuleType::Notice => "NOTICE",
+        _ => {
+            let worst = state
+                .failing(rule)
+                .first()
+                .map(|f| f.1.state)
+                .unwrap_or(state.state);
+            match worst {
+                State::Crit | State::Warn | State::NoData => worst.label(),
+                _ => "CRIT",
+            }
+        }
+    }
 }
 
-fn opposite(d: Direction) -> Direction {
-    match d {
-        Direction::Above => Direction::Below,
-        Direction::Below => Direction::Above,
+fn truncate(s: &str, chars: usize) -> String {
+    let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= chars {
+        one_line
+    } else {
+        let mut t: String = one_line.chars().take(chars.saturating_sub(1)).collect();
+        t.push('…');
+        t
     }
+}
+
+/// The subject of mail `kind` for `rule` in `state` at `now`.
+pub fn subject(rule: &Rule, state: &RuleState, kind: MailKind, now: i64) -> String {
+    let name = &rule.name;
+    match kind {
+        MailKind::Fire | MailKind::Change | MailKind::Reminder(_) => {
+            let failing = state.failing(rule);
+            let what = match failing.first() {
+                Some((n, s)) => {
+                    let w = series_words(rule, n, s, now);
+                    if failing.len() > 1 {
+                        format!("{w} and {} more", failing.len() - 1)
+                    } else {
+                        w
+                    }
+                }
+                None => "failing".into(),
+            };
+            let base = format!("[{}] {name}: {what}", label(rule, state, kind));
+            match kind {
+                MailKind::Reminder(n) => format!("[REMINDER {n}] {base}"),
+                _ => base,
+            }
+        }
+        MailKind::Recovery => {
+            let reason = recovery_reason(rule, state, now);
+            format!("[RECOVERED] {name}: {reason}")
+        }
+        MailKind::Error => format!(
+            "[ERROR] {name}: {}",
+            truncate(&state.message, SUBJECT_MESSAGE_CHARS)
+        ),
+        MailKind::ErrorReminder(n) => format!(
+            "[REMINDER {n}] [ERROR] {name}: {}",
+            truncate(&state.message, SUBJECT_MESSAGE_CHARS)
+        ),
+        MailKind::ErrorRecovery => format!("[RECOVERED] {name}: evaluates again"),
+    }
+}
+
+/// Why a rule recovered, in words: the edit that caused it (`rule changed: crit 0 → 1000`),
+/// the one series that was failing and its value now (`web1 back below 95: 62`), or how
+/// many series are back.
+fn recovery_reason(rule: &Rule, state: &RuleState, _now: i64) -> String {
+    if let Some((_, words)) = &state.changed {
+        return format!("rule changed: {words}");
+    }
+    let told: Vec<&String> = state
+        .incident
+        .as_ref()
+        .map(|i| i.told.keys().collect())
+        .unwrap_or_default();
+    if let [one] = told.as_slice() {
+        let short = short_name(series_target(rule), one);
+        let now = state.series.get(*one);
+        let value = now.and_then(|s| s.value).map(format::value);
+        let level = state
+            .incident
+            .as_ref()
+            .and_then(|i| i.told.get(*one))
+            .and_then(|st| match st {
+                State::Crit => rule.level_value(Level::Crit),
+                State::Warn => rule.level_value(Level::Warn),
+                _ => None,
+            });
+        let prefix = if one.is_empty() {
+            String::new()
+        } else {
+            format!("{short} ")
+        };
+        return match (rule.direction(), level, value) {
+            (Some(d), Some(l), Some(v)) => format!(
+                "{prefix}back {} {}: {v}",
+                d.opposite().as_str(),
+                format::value(l)
+            ),
+            (_, _, Some(v)) => format!("{prefix}OK again: {v}"),
+            _ => format!("{prefix}OK again"),
+        };
+    }
+    format!("{} series back to OK", told.len().max(1))
 }
 
 /// The URL of `rule`'s status page under `base_url`.
@@ -174,59 +381,132 @@ pub fn rule_url(base_url: &str, rule: &Rule) -> String {
     format!("{}/alerts/{}", base_url.trim_end_matches('/'), rule.slug)
 }
 
-fn headline(rule: &Rule, state: &RuleState, kind: MailKind) -> String {
-    let th = format::value(rule.threshold);
-    let dir = rule.direction.as_str();
-    if kind == MailKind::Recovery {
-        return match state.value {
-            Some(v) => format!(
-                "{} is back {} {}: now {}.",
-                rule.target,
-                opposite(rule.direction).as_str(),
-                th,
-                format::value(v)
+fn headline(rule: &Rule, state: &RuleState, kind: MailKind, now: i64) -> String {
+    match kind {
+        MailKind::Recovery => match &state.changed {
+            Some((_, words)) => format!(
+                "Recovered because the rule was edited ({words}), not because the data changed."
             ),
-            None => format!(
-                "{} is back {} {}.",
-                rule.target,
-                opposite(rule.direction).as_str(),
-                th
-            ),
-        };
-    }
-    match (state.failing.first(), state.failing_total) {
-        (Some(r), 1) => {
-            let (by, pct) = format::excess(r.value, rule.threshold);
-            let pct = pct.map(|p| format!(" ({p})")).unwrap_or_default();
-            format!(
-                "{} is {}, {} the threshold of {} by {}{}.",
-                r.series,
-                format::value(r.value),
-                dir,
-                th,
-                by,
-                pct
-            )
-        }
-        (Some(r), n) => {
-            let (by, pct) = format::excess(r.value, rule.threshold);
-            let pct = pct.map(|p| format!(" ({p})")).unwrap_or_default();
-            format!(
-                "{n} series are {dir} the threshold of {th}; the worst, {}, is {}: {by} {dir}{pct}.",
-                r.series,
-                format::value(r.value)
-            )
-        }
-        (None, _) => match state.status {
-            Status::NoData => format!("{} has no data right now ({}).", rule.target, state.message),
-            Status::Error => format!("{} could not be evaluated: {}", rule.target, state.message),
-            _ => format!("{} is not {} {} right now.", rule.target, dir, th),
+            None => format!("{} is OK again: {}.", rule.name, recovery_reason(rule, state, now)),
         },
+        MailKind::Error | MailKind::ErrorReminder(_) => format!(
+            "The rule cannot be evaluated, so it sees nothing: {}",
+            state.message
+        ),
+        MailKind::ErrorRecovery => "The rule evaluates again.".to_string(),
+        _ => {
+            let failing = state.failing(rule);
+            let crit = failing.iter().filter(|f| f.1.state == State::Crit).count();
+            let warn = failing.iter().filter(|f| f.1.state == State::Warn).count();
+            let nodata = failing.iter().filter(|f| f.1.state == State::NoData).count();
+            let mut parts = Vec::new();
+            if crit > 0 {
+                parts.push(format!("{crit} CRIT"));
+            }
+            if warn > 0 {
+                parts.push(format!("{warn} WARN"));
+            }
+            if nodata > 0 {
+                parts.push(format!("{nodata} NO DATA"));
+            }
+            match failing.first() {
+                Some((n, s)) if failing.len() == 1 => {
+                    format!("{}.", sentence(rule, n, s, now))
+                }
+                Some((n, s)) => format!(
+                    "{} of {} series failing ({}); the worst: {}.",
+                    failing.len(),
+                    state.series.len(),
+                    parts.join(", "),
+                    sentence(rule, n, s, now)
+                ),
+                None => format!("{} is failing.", rule.name),
+            }
+        }
+    }
+}
+
+/// One series' failure as a sentence: `web1 is 97.2, above crit 95 by 2.2 (2.3%)`.
+fn sentence(rule: &Rule, name: &str, s: &SeriesState, now: i64) -> String {
+    let short = if name.is_empty() {
+        rule.target_text()
+    } else {
+        name.to_string()
+    };
+    match s.state {
+        State::NoData => match s.last_seen {
+            Some(t) => format!(
+                "{short} has sent no data for {} (last point {})",
+                format::duration(now - t),
+                format::utc(t)
+            ),
+            None if name.is_empty() => format!("{short} matches no series"),
+            None => format!("{short} has no data"),
+        },
+        _ => {
+            let (Some(level), Some(v)) = (s.level, s.value) else {
+                return format!("{short} is {}", s.state.label());
+            };
+            if !s.detail.is_empty() {
+                return format!("{short}: {} ({})", s.detail, rule.level_text(level));
+            }
+            match (rule.direction(), rule.level_value(level)) {
+                (Some(d), Some(l)) => {
+                    let (by, pct) = format::excess(v, l);
+                    let pct = pct.map(|p| format!(" ({p})")).unwrap_or_default();
+                    format!(
+                        "{short} is {}, {} {} {} by {by}{pct}",
+                        format::value(v),
+                        d.as_str(),
+                        level.as_str(),
+                        format::value(l)
+                    )
+                }
+                _ => format!("{short} is {}", format::value(v)),
+            }
+        }
+    }
+}
+
+fn series_ctx(rule: &Rule, name: &str, s: &SeriesState) -> SeriesCtx {
+    let limit = s.level.and_then(|l| rule.level_value(l));
+    let (excess, percent) = match (s.value, limit, s.detail.is_empty()) {
+        (Some(v), Some(l), true) => {
+            let (e, p) = format::excess(v, l);
+            (Some(e), p)
+        }
+        _ => (None, None),
+    };
+    SeriesCtx {
+        series: if name.is_empty() {
+            rule.target_text()
+        } else {
+            name.to_string()
+        },
+        short: short_name(series_target(rule), name),
+        state: s.state.as_str(),
+        label: s.state.label(),
+        value: s.value.map(format::value),
+        level: s.level.map(|l| rule.level_text(l)),
+        excess,
+        percent,
+        since_utc: format::utc(s.since),
+        last_seen_utc: s.last_seen.map(format::utc),
+        detail: s.detail.clone(),
+    }
+}
+
+fn incident_of(state: &RuleState, kind: MailKind) -> Option<&Incident> {
+    if kind.is_admin() {
+        state.error_incident.as_ref()
+    } else {
+        state.incident.as_ref()
     }
 }
 
 /// Fills the template variables and renders both bodies. `now` is the send time (epoch
-/// seconds). The state is the one the check produced, before [`super::state::delivered`].
+/// seconds); `graphs` are the short and long PNGs (either may be missing). The state is the
+/// one the check produced, before [`super::state::delivered`].
 pub fn compose(
     rule: &Rule,
     state: &RuleState,
@@ -234,76 +514,83 @@ pub fn compose(
     now: i64,
     settings: &MailSettings,
     templates: &Templates,
-    png: Vec<u8>,
+    graphs: Vec<Image>,
 ) -> Result<Composed, MailError> {
     let tz = settings.tz;
     let show_local = tz != Tz::UTC;
-    let started = state
-        .episode
-        .as_ref()
-        .map(|e| e.started)
-        .unwrap_or(state.since);
-    let cid = format!("graph-{}-{}@carbonhound", rule.slug, now);
-    let next_reminder = match (kind, &state.episode) {
-        (MailKind::Recovery, _) | (_, None) => None,
-        (_, Some(ep)) => {
-            let next = backoff::slots_due(now - ep.started)
-                .max(ep.reminders_sent + u32::from(kind != MailKind::Alert));
-            let at = ep.started + backoff::offset(next);
-            Some(format!(
-                "{} from now ({}), if it is still failing",
-                format::duration(at - now),
-                format::utc(at)
-            ))
+    let incident = incident_of(state, kind);
+    let started = incident.map(|e| e.started).unwrap_or(state.since);
+    let next_reminder = match (kind, incident) {
+        (MailKind::Fire | MailKind::Change | MailKind::Reminder(_), Some(inc)) => {
+            let next = rule
+                .reminders_due(now - inc.started)
+                .max(inc.reminders_sent + u32::from(matches!(kind, MailKind::Reminder(_))));
+            rule.reminder_offset(next).map(|o| {
+                let at = inc.started + o;
+                format!(
+                    "{} from now ({}), if nothing changes",
+                    format::duration(at - now),
+                    format::utc(at)
+                )
+            })
         }
+        _ => None,
     };
-    let subject = subject(rule, kind);
+    let subject = subject(rule, state, kind, now);
+    let failing_all = state.failing(rule);
+    let failing: Vec<SeriesCtx> = failing_all
+        .iter()
+        .take(MAX_LISTED)
+        .map(|(n, s)| series_ctx(rule, n, s))
+        .collect();
+    let cid_short = graphs.first().map(|g| g.cid.as_str());
+    let cid_long = graphs.get(1).map(|g| g.cid.as_str());
+    let dir = rule.direction();
     let ctx = MailCtx {
-        kind: match kind {
-            MailKind::Alert => "alert",
-            MailKind::Reminder(_) => "reminder",
-            MailKind::Recovery => "recovery",
+        kind: kind.as_str(),
+        label: label(rule, state, kind),
+        state: match kind {
+            MailKind::Recovery | MailKind::ErrorRecovery => "ok",
+            MailKind::Error | MailKind::ErrorReminder(_) => "error",
+            _ => failing_all
+                .first()
+                .map(|f| f.1.state.as_str())
+                .unwrap_or("crit"),
         },
-        label: label(rule, kind),
         subject: subject.clone(),
         reminder: match kind {
-            MailKind::Reminder(n) => Some(n),
+            MailKind::Reminder(n) | MailKind::ErrorReminder(n) => Some(n),
             _ => None,
         },
         rule: RuleCtx {
             name: &rule.name,
             slug: &rule.slug,
-            target: &rule.target,
-            threshold: format::value(rule.threshold),
-            direction: rule.direction.as_str(),
-            opposite: opposite(rule.direction).as_str(),
+            target: rule.target_text(),
+            warn: rule
+                .level_value(Level::Warn)
+                .map(format::value)
+                .or_else(|| has_condition(rule, Level::Warn).then(|| rule.level_text(Level::Warn))),
+            crit: rule
+                .level_value(Level::Crit)
+                .map(format::value)
+                .or_else(|| has_condition(rule, Level::Crit).then(|| rule.level_text(Level::Crit))),
+            direction: dir.map(Direction::as_str),
+            opposite: dir.map(|d| d.opposite().as_str()),
             rule_type: rule.rule_type.as_str(),
+            reduce: rule.reduce.to_string(),
+            window: format::duration(rule.window),
+            for_: (rule.for_secs > 0).then(|| format::duration(rule.for_secs)),
             runbook: rule.runbook.as_deref(),
-            recipients: rule.recipients(&settings.default_to).to_vec(),
+            recipients: settings.recipients(rule, kind),
             source: &rule.source,
+            labels: rule.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         },
         rule_url: rule_url(&settings.base_url, rule),
-        status: state.status.as_str(),
-        headline: headline(rule, state, kind),
-        value: state.value.map(format::value),
-        failing: state
-            .failing
-            .iter()
-            .map(|r| {
-                let (excess, percent) = format::excess(r.value, rule.threshold);
-                SeriesCtx {
-                    series: r.series.clone(),
-                    value: format::value(r.value),
-                    excess,
-                    percent,
-                    at_utc: format::utc(r.at),
-                }
-            })
-            .collect(),
-        failing_total: state.failing_total,
-        failing_more: state.failing_total.saturating_sub(state.failing.len()),
-        series_checked: state.series_checked,
-        series_total: state.series_total,
+        headline: headline(rule, state, kind, now),
+        failing_total: failing_all.len(),
+        failing_more: failing_all.len().saturating_sub(failing.len()),
+        failing,
+        series_total: state.series.len(),
         since_utc: format::utc(started),
         since_local: show_local.then(|| format::local(started, tz)),
         failing_for: format::duration(now - started),
@@ -311,22 +598,57 @@ pub fn compose(
         now_local: show_local.then(|| format::local(now, tz)),
         tz: tz.name().to_string(),
         next_reminder,
+        change: state.changed.as_ref().map(|c| c.1.clone()),
         message: &state.message,
-        cid: &cid,
+        cid_short,
+        cid_long,
+        graph_width: GRAPH_CSS_WIDTH,
+        graph_height: GRAPH_CSS_HEIGHT,
+    };
+    let text = templates.render("alert.txt", &ctx)?;
+    let html = templates.render("alert.html", &ctx)?;
+    let thread = incident.map(|i| i.thread.clone());
+    let first = matches!(kind, MailKind::Fire | MailKind::Error);
+    let message_id = match (&thread, first) {
+        (Some(t), true) => t.clone(),
+        _ => format!("{}.{}.{}@carbonhound", kind.as_str(), rule.slug, now),
     };
     Ok(Composed {
         subject,
-        to: rule.recipients(&settings.default_to).to_vec(),
-        text: templates.render("alert.txt", &ctx)?,
-        html: templates.render("alert.html", &ctx)?,
-        png,
-        cid,
+        to: settings.recipients(rule, kind),
+        text,
+        html,
+        images: graphs,
+        message_id,
+        in_reply_to: if first { None } else { thread },
     })
 }
 
-/// The graph of a mail: `series` (the target over the last 24 h) on white, failing series in
-/// strong colours over the others in grey (at most [`MAX_GRAPHED`], failing ones first), and
-/// the threshold as a red dashed line.
+fn has_condition(rule: &Rule, level: Level) -> bool {
+    match &rule.check {
+        super::rule::Check::Expression { warn, crit, .. } => match level {
+            Level::Warn => warn.is_some(),
+            Level::Crit => crit.is_some(),
+        },
+        _ => false,
+    }
+}
+
+/// A constant line over `[start, end]`, for the levels.
+fn level_line(name: String, value: f64, start: i64, end: i64, color: &str) -> Series {
+    let step = ((end - start) / 2).max(1);
+    let mut line = Series::new(name, start, end, step, vec![Some(value); 3], 0.0);
+    line.hints.color = Some(color.into());
+    line.hints.dashed = Some(6.0);
+    line.hints.line_width = Some(2.0);
+    line
+}
+
+/// The graph of a mail over `[start, end]`: `series` on white, failing series in strong
+/// colours over the others in grey (at most [`MAX_GRAPHED`], failing ones first), the warn
+/// (amber) and crit (red) levels dashed, the span since the incident began shaded, and its
+/// start marked by a vertical line. Drawn at 2× [`GRAPH_CSS_WIDTH`] × [`GRAPH_CSS_HEIGHT`]
+/// with type large enough to read at that size.
 pub fn graph(
     rule: &Rule,
     state: &RuleState,
@@ -335,17 +657,44 @@ pub fn graph(
     end: i64,
     tz: Tz,
 ) -> Result<Vec<u8>, MailError> {
-    // Failing series in strong colours on top; the others muted grey behind them.
-    let is_failing = |s: &Series| state.failing.iter().any(|r| r.series == s.name);
+    let is_failing = |s: &Series| state.series.get(&s.name).is_some_and(|x| x.state.is_failing());
     let (failing, others): (Vec<Series>, Vec<Series>) =
         series.into_iter().partition(|s| is_failing(s));
     let mut drawn: Vec<Series> = Vec::new();
+    let width = GRAPH_CSS_WIDTH * 2;
+    let height = GRAPH_CSS_HEIGHT * 2;
+    // The incident's span, shaded: one vertical line per pixel column from its start.
+    let incident_start = state.incident.as_ref().map(|i| i.started);
+    if let Some(t0) = incident_start.filter(|t| *t < end) {
+        let from = t0.max(start);
+        let step = ((end - start) / i64::from(width)).max(1);
+        let n = ((end - from) / step).max(1) as usize;
+        let mut shade = Series::new("failing", from, from + step * n as i64, step, vec![Some(1.0); n], 0.0);
+        shade.hints.draw_as_infinite = true;
+        shade.hints.color = Some("#ffcdd2".into());
+        shade.hints.line_width = Some(1.0);
+        drawn.push(shade);
+        if t0 >= start {
+            let mut mark = Series::new(
+                format!("incident start {}", format::local(t0, tz)),
+                t0,
+                t0 + step,
+                step,
+                vec![Some(1.0)],
+                0.0,
+            );
+            mark.hints.draw_as_infinite = true;
+            mark.hints.color = Some("#b71c1c".into());
+            mark.hints.line_width = Some(3.0);
+            drawn.push(mark);
+        }
+    }
     let room_for_others = MAX_GRAPHED.saturating_sub(failing.len().min(MAX_GRAPHED));
     let muted = !failing.is_empty();
     for mut s in others.into_iter().take(room_for_others) {
         if muted {
             s.hints.color = Some("#9aa7b4".into());
-            s.hints.line_width = Some(1.0);
+            s.hints.line_width = Some(2.0);
         }
         drawn.push(s);
     }
@@ -354,36 +703,25 @@ pub fn graph(
     ];
     for (i, mut s) in failing.into_iter().take(MAX_GRAPHED).enumerate() {
         s.hints.color = Some(strong[i % strong.len()].into());
-        s.hints.line_width = Some(2.5);
+        s.hints.line_width = Some(4.0);
         drawn.push(s);
     }
-    let step = ((end - start) / 2).max(1);
-    let mut line = Series::new(
-        format!(
-            "threshold {} ({})",
-            format::value(rule.threshold),
-            rule.direction.as_str()
-        ),
-        start,
-        end,
-        step,
-        vec![Some(rule.threshold); 3],
-        0.0,
-    );
-    line.hints.color = Some("red".into());
-    line.hints.dashed = Some(5.0);
-    line.hints.line_width = Some(2.0);
-    drawn.push(line);
+    if let Some(w) = rule.level_value(Level::Warn) {
+        drawn.push(level_line(format!("warn {}", format::value(w)), w, start, end, "#ff8f00"));
+    }
+    if let Some(c) = rule.level_value(Level::Crit) {
+        drawn.push(level_line(format!("crit {}", format::value(c)), c, start, end, "#d50000"));
+    }
     let params = GraphParams {
-        width: 640,
-        height: 280,
+        width,
+        height,
         bgcolor: parse_color("white").expect("a color"),
         fgcolor: parse_color("#333333").expect("a color"),
         major_grid_color: parse_color("#dddddd").expect("a color"),
         minor_grid_color: parse_color("#f0f0f0").expect("a color"),
         color_list: strong.iter().filter_map(|c| parse_color(c)).collect(),
-        line_width: 2.0,
-        font_size: 9.0,
+        line_width: 3.0,
+        font_size: 20.0,
         hide_legend: Some(false),
         ..GraphParams::default()
     };
@@ -391,7 +729,8 @@ pub fn graph(
 }
 
 /// Builds the MIME message: multipart/alternative of text/plain and multipart/related
-/// (text/html + the inline image/png named by Content-ID). `now` dates it.
+/// (text/html + the inline images named by Content-ID), with its Message-ID and, for a
+/// reply within an incident, In-Reply-To and References. `now` dates it.
 pub fn to_message(c: &Composed, from: &str, now: i64) -> Result<Message, MailError> {
     let from: Mailbox = from.parse().map_err(|source| MailError::Sender {
         value: from.to_string(),
@@ -408,129 +747,23 @@ pub fn to_message(c: &Composed, from: &str, now: i64) -> Result<Message, MailErr
         })?;
         b = b.to(mb);
     }
+    if let Some(t) = &c.in_reply_to {
+        b = b.in_reply_to(format!("<{t}>")).references(format!("<{t}>"));
+    }
     let date = std::time::UNIX_EPOCH + std::time::Duration::from_secs(now.max(0) as u64);
     let png_type = ContentType::parse("image/png")?;
+    let mut related = MultiPart::related().singlepart(SinglePart::html(c.html.clone()));
+    for img in &c.images {
+        related = related.singlepart(
+            Attachment::new_inline_with_name(img.cid.clone(), img.name.clone())
+                .body(img.png.clone(), png_type.clone()),
+        );
+    }
     let body = MultiPart::alternative()
         .singlepart(SinglePart::plain(c.text.clone()))
-        .multipart(
-            MultiPart::related()
-                .singlepart(SinglePart::html(c.html.clone()))
-                .singlepart(
-                    Attachment::new_inline_with_name(c.cid.clone(), "graph.png".into())
-                        .body(c.png.clone(), png_type),
-                ),
-        );
+        .multipart(related);
     b.date(date)
-        .message_id(None)
+        .message_id(Some(format!("<{}>", c.message_id)))
         .multipart(body)
         .map_err(MailError::Build)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::alert::check::{Outcome, Reading};
-    use crate::alert::rule::tests::rule;
-    use crate::alert::state::step;
-
-    fn settings() -> MailSettings {
-        MailSettings {
-            from: "carbonhound@example.com".into(),
-            default_to: vec!["oncall@example.com".into()],
-            base_url: "http://graphs.example.com/".into(),
-            tz: "Europe/Berlin".parse().unwrap(),
-        }
-    }
-
-    #[test]
-    fn every_failing_series_is_listed_worst_first() {
-        let mut r = rule(4.0, Direction::Above);
-        r.target = "collectd.*.load.load.shortterm".into();
-        let readings = [("web1", 5.0), ("web2", 1.0), ("db1", 8.0)]
-            .iter()
-            .map(|(h, v)| Reading {
-                series: format!("collectd.{h}.load.load.shortterm"),
-                value: *v,
-                at: 1_700_000_000,
-            })
-            .collect();
-        let (st, kind) = step(
-            &r,
-            None,
-            Outcome::Checked {
-                readings,
-                series: 3,
-            },
-            1_700_000_060,
-        );
-        let kind = kind.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let c = compose(
-            &r,
-            &st,
-            kind,
-            1_700_000_060,
-            &settings(),
-            &Templates::new(dir.path()),
-            vec![],
-        )
-        .unwrap();
-        assert_eq!(c.subject, "[ALERT] Load high");
-        assert_eq!(c.to, vec!["oncall@example.com"]);
-        assert!(c.text.contains("2 series are above the threshold of 4; the worst, collectd.db1.load.load.shortterm, is 8: 4 above (100%)."), "{}", c.text);
-        let db1 = c
-            .text
-            .find("collectd.db1.load.load.shortterm = 8")
-            .expect("db1 listed");
-        let web1 = c
-            .text
-            .find("collectd.web1.load.load.shortterm = 5")
-            .expect("web1 listed");
-        assert!(db1 < web1, "worst first");
-        assert!(
-            !c.text.contains("web2.load.load.shortterm ="),
-            "a passing series is not listed"
-        );
-        assert!(
-            c.text.contains("CET"),
-            "the configured zone is shown: {}",
-            c.text
-        );
-        assert!(c
-            .text
-            .contains("http://graphs.example.com/alerts/load-high"));
-        assert!(c.html.contains(&format!("src=\"cid:{}\"", c.cid)));
-        let eml = String::from_utf8(
-            to_message(&c, "carbonhound@example.com", 1_700_000_060)
-                .unwrap()
-                .formatted(),
-        )
-        .unwrap();
-        assert!(eml.contains("Subject: [ALERT] Load high"));
-        assert!(eml.contains("multipart/alternative") && eml.contains("multipart/related"));
-        assert!(eml.contains(&format!("Content-ID: <{}>", c.cid)));
-    }
-
-    #[test]
-    fn recovery_and_notice_subjects() {
-        let mut r = rule(10.0, Direction::Below);
-        assert_eq!(subject(&r, MailKind::Recovery), "[RECOVERED] Load high");
-        r.rule_type = RuleType::Notice;
-        assert_eq!(subject(&r, MailKind::Alert), "[NOTICE] Load high");
-        assert_eq!(subject(&r, MailKind::Reminder(3)), "[NOTICE] Load high");
-        let mut c = Composed {
-            subject: "s".into(),
-            to: vec![],
-            text: String::new(),
-            html: String::new(),
-            png: vec![],
-            cid: "x".into(),
-        };
-        assert!(to_message(&c, "a@b.c", 0)
-            .unwrap_err()
-            .to_string()
-            .contains("no recipients"));
-        c.to = vec!["not an address".into()];
-        assert!(to_message(&c, "a@b.c", 0).is_err());
-    }
 }

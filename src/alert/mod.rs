@@ -1,48 +1,42 @@
-//! Alerting, as Hound does it for graphite-web but in-process: threshold rules from
-//! `alerts.d/*.toml`, checked every `[alerting].interval`, mailed with a graph when they fail,
-//! reminded on Hound's backoff ladder while they stay failed, and mailed again on recovery.
-//! A client of [`crate::query`] and [`crate::graph`]; never writes to the metric store.
+//! Alerting, grown from Hound's in-process: rules from `alerts.d/*.toml` with warn and crit
+//! levels (or conditions over several targets), checked per series, mailed with graphs when
+//! they fail, reminded on a ladder while they stay failed, and mailed again on recovery.
+//! A client of [`crate::query`] and [`crate::graph`]; never writes to the metric store
+//! (except its own self metrics, through the cache like any point).
 //!
 //! Layout, following one check:
 //! - `rule`: reading and validating rule files (errors as `path:line:column: message`).
-//! - `check`: evaluating a rule's target over the last ten minutes.
-//! - `state`: the per-rule state machine (OK / Failed / NoData / Error, the failure
-//!   episode and which mails it has had); `backoff`: the reminder ladder.
-//! - `statedb`: state and history in sled under `data_dir/state`.
-//! - `mail` + `templates` + [`format`](mod@format): composing the mail (text, HTML, PNG graph);
-//!   `smtp`: sending it with lettre.
+//! - `check`: evaluating a rule's targets over its window and reducing each series.
+//! - `state`: the per-series and per-rule state machine (OK, PENDING, WARN, CRIT, NODATA,
+//!   ERROR), incidents and which mails they have had.
+//! - `statedb`: state, history and the board's samples in sled under `data_dir/state`.
+//! - `mail` + `templates` + [`format`](mod@format): composing the mail (text, HTML, two
+//!   PNG graphs); `smtp`: sending it with lettre.
 //! - `scheduler`: the loop tying these together; `board`: what it publishes for the
-//!   status pages (the HTTP API's `status` module); [`cli`]: `carbonhound alerts check|preview`.
+//!   status pages (the HTTP API's `status` module); [`cli`]: `carbonhound alerts …`.
 //!
-//! Behaviour, and where it differs from Hound:
-//! - **Value checked**: the last non-null value of each series of the target within the
-//!   last 10 minutes (Hound: `keepLastValue(target)` over `-10mins`). A target giving
-//!   several series (globs) fails when ANY series crosses; the mail lists each failing
-//!   series with its value, worst first (at most 20, the rest counted). Series with no value
-//!   in the window are ignored.
-//! - **Threshold**: inclusive, as Hound: `above` fails at `value >= threshold`, `below` at
-//!   `value <= threshold`.
-//! - **No data**: when no series has a value in the window (or the target matches nothing)
-//!   the rule is `nodata` (grey on the status page) and no mail is sent. Hound counts this as
-//!   an error and mails nothing either. An evaluation error is `error` (amber), no mail.
-//!   A failure that goes `nodata` stays open: when data returns still failing there is no
-//!   second alert; when it returns OK, the recovery mail goes out.
-//! - **Mail**: `[ALERT] name` (type alert) or `[NOTICE] name` (type notice) on failure;
-//!   reminders with the same subject at +5 min, +30 min, +1 h, +2 h, +4 h, +8 h and then
-//!   every 24 h, counted from the first failing check (Hound's README words the ladder as
-//!   gaps between mails); `[RECOVERED] name` when it passes again. A failure whose alert
-//!   never got out (SMTP down throughout) ends silently.
+//! Behaviour (README "Alerting" has the user's version):
+//! - **Value checked**: each series of the target reduced over `window` (default the last
+//!   non-null value within 10 minutes, Hound's `keepLastValue(target)&from=-10mins`). A
+//!   series with no point within `no_data_after` (default: `window`) has no data.
+//! - **Levels**: inclusive, as Hound: `above` fails at `value >= level`. `crit` is checked
+//!   before `warn`. Hound's `threshold` is `crit`.
+//! - **Per series**: each series of a glob has its own state; the rule shows its worst
+//!   (ERROR > CRIT > NODATA > WARN > PENDING > OK). A series that appears later joins; one
+//!   that stops reporting becomes NODATA (`no_data = "alert"`, the default), OK or keeps its
+//!   state; one the target no longer gives at all is forgotten after a day.
+//! - **Mail**: see `state` for which mails an incident sends and `mail` for their subjects.
+//!   One incident is one thread (Message-ID, In-Reply-To, References).
 //! - **Delivery**: a mail is marked sent only when the SMTP server accepted it; a failed
 //!   send is logged and retried at the next check. State is in sled, so a restart neither
 //!   re-sends nor forgets; after a long downtime one reminder is sent, not a burst.
-//! - **Reload**: rule files are re-read when they change (checked every interval) and on
+//! - **Reload**: rule files are re-read when they change (checked every tick) and on
 //!   SIGHUP. A directory with any bad file is refused whole, logged with `path:line`, shown
 //!   on the status page, and the previous rules keep running. At start-up a bad directory
 //!   leaves no rules running (the server still starts: ingest must not stop for a typo).
 //! - State of rules removed from the files stays in sled (so a rule put back resumes where
 //!   it was) but is not shown.
 
-mod backoff;
 mod board;
 mod check;
 // A namespace: the `carbonhound alerts` subcommands, whose names (`cli::check`,
@@ -65,18 +59,22 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub use board::{Board, RuleView, Snapshot};
-pub use check::{QueryContext, Reading};
+pub use check::{Backend, Outcome, QueryContext, Reading};
 pub use error::AlertError;
-pub use mail::{Composed, MailError, MailSettings};
-pub use rule::{parse_rules, Direction, Rule, RuleError, RuleErrors, RuleSet, RuleType};
-pub use scheduler::{AlertConfig, Clock, Pending, Scheduler};
+pub use mail::{short_name, Composed, Image, MailError, MailSettings};
+pub use rule::{
+    parse_rules, Check, Condition, Direction, Level, NoData, Reduce, Rule, RuleError, RuleErrors,
+    RuleSet, RuleType,
+};
+pub use scheduler::{AlertConfig, Clock, Pending, RoundStats, Scheduler};
 pub use smtp::SmtpError;
-pub use state::{Episode, MailKind, RuleState, Status};
-pub use statedb::{HistoryEvent, StateDb, StateDbError};
+pub use state::{Incident, MailKind, RuleState, SeriesState, State};
+pub use statedb::{BoardSample, HistoryEvent, StateDb, StateDbError};
 pub use templates::{TemplateError, Templates};
 
 use crate::config::Settings;
 use crate::query::MetricSource;
+use crate::store::Store;
 
 /// Running alerting: the board the status pages read, and the scheduler task.
 pub struct Alerting {
@@ -102,7 +100,12 @@ pub fn check_mail_settings(settings: &Settings) -> Result<(), AlertError> {
             value: from.clone(),
             source,
         })?;
-    for to in &settings.alerting.email_to {
+    for to in settings
+        .alerting
+        .email_to
+        .iter()
+        .chain(&settings.alerting.admin_email)
+    {
         to.parse::<lettre::message::Mailbox>()
             .map_err(|source| AlertError::EmailTo {
                 value: to.clone(),
@@ -114,11 +117,14 @@ pub fn check_mail_settings(settings: &Settings) -> Result<(), AlertError> {
 
 /// Starts alerting for a server: checks the mail settings, opens the state database in
 /// `settings.state_dir()`, reads the rules, and spawns the scheduler, which runs until
-/// `cancel`. Errors: an `email_from` that is not an address, bad TLS settings, or a state
-/// database that cannot be opened (e.g. held by another process).
+/// `cancel`; its self metrics go into `store`. When `[alerting].base_url` is empty the first
+/// round waits until the server tells the board its address ([`Board::set_base_url`]).
+/// Errors: an `email_from` that is not an address, bad TLS settings, or a state database that
+/// cannot be opened (e.g. held by another process).
 pub async fn start(
     settings: &Settings,
     source: Arc<dyn MetricSource>,
+    store: Option<Arc<Store>>,
     cancel: CancellationToken,
 ) -> Result<Alerting, AlertError> {
     let cfg = AlertConfig::from_settings(settings);
@@ -133,7 +139,10 @@ pub async fn start(
             source,
         })?;
         let db = statedb::StateDb::open(&state_dir)?;
-        let s = Scheduler::new(cfg, source, db, scheduler::system_clock(), b);
+        let mut s = Scheduler::new(cfg, source, db, scheduler::system_clock(), b);
+        if let Some(store) = store {
+            s.record_metrics_in(store);
+        }
         s.publish();
         Ok(s)
     })
@@ -142,12 +151,12 @@ pub async fn start(
     Ok(Alerting { board, task })
 }
 
-/// What `carbonhound alerts preview` writes: the mail a rule would send now.
+/// What `carbonhound alerts preview` writes.
 pub struct Preview {
     /// The rule.
     pub rule: Rule,
-    /// Its status right now.
-    pub status: Status,
+    /// Its state right now.
+    pub state: State,
     /// Which mail was composed.
     pub kind: MailKind,
     /// The composed parts.
@@ -156,18 +165,40 @@ pub struct Preview {
     pub eml: Vec<u8>,
 }
 
+/// The address links in mail point to when `[alerting].base_url` is empty: the HTTP
+/// listener's address, with a wildcard host (`0.0.0.0`, `[::]`) replaced by this machine's
+/// name.
+pub fn default_base_url(bound: std::net::SocketAddr) -> String {
+    let host = if bound.ip().is_unspecified() {
+        gethostname::gethostname().to_string_lossy().into_owned()
+    } else if bound.is_ipv6() {
+        format!("[{}]", bound.ip())
+    } else {
+        bound.ip().to_string()
+    };
+    format!("http://{host}:{}", bound.port())
+}
+
 /// Composes the mail rule `key` (name or slug) would send now, without sending it or
-/// touching the state database: the alert when it fails or has no data, the recovery when it
-/// passes (`kind` overrides). Reads `source` (for a store opened by this process: whisper
-/// files; points still in another process's cache are not seen). Blocking.
+/// touching the state database: the mail a first check would call for — the alert of a
+/// failing or no-data rule (`[CRIT] …`, `[NO DATA] …`), the error mail of a rule that cannot
+/// evaluate, and for a passing rule the recovery from a failure an hour ago. `kind`
+/// overrides (`Recovery` shows the recovery of a rule that fails now, as if it had passed).
+/// Reads `source` (for a store opened by this process: whisper files; points still in
+/// another process's cache are not seen). Blocking.
 pub fn preview(
     settings: &Settings,
-    source: &dyn MetricSource,
+    source: Arc<dyn MetricSource>,
     key: &str,
     kind: Option<MailKind>,
     now: i64,
 ) -> Result<Preview, AlertError> {
-    let cfg = AlertConfig::from_settings(settings);
+    let mut cfg = AlertConfig::from_settings(settings);
+    if cfg.mail.base_url.is_empty() {
+        if let Ok(addr) = settings.http.listen.parse::<std::net::SocketAddr>() {
+            cfg.mail.base_url = default_base_url(addr);
+        }
+    }
     let rules = cfg.load_rules()?;
     let Some(rule) = rules.find(key).cloned() else {
         return Err(AlertError::NoSuchRule {
@@ -176,29 +207,49 @@ pub fn preview(
             names: rules.rules.iter().map(|r| r.name.clone()).collect(),
         });
     };
-    let outcome = check::check(source, &cfg.query, &rule, now);
-    let (mut st, _) = state::step(&rule, None, outcome, now);
-    let kind = kind.unwrap_or(if st.status == Status::Ok {
-        MailKind::Recovery
-    } else {
-        MailKind::Alert
-    });
-    if kind == MailKind::Recovery && st.episode.is_none() {
-        // Show a recovery from a failure that began an hour ago.
-        st.episode = Some(state::Episode {
+    let backend = Backend::Local {
+        source,
+        ctx: cfg.query.clone(),
+    };
+    let outcome = check::check(&backend, &rule, now);
+    // Bypass `for`: a preview shows the mail the rule would send once it fires.
+    let mut firing = rule.clone();
+    firing.for_secs = 0;
+    let (mut st, kinds) = state::step(&firing, None, outcome, now);
+    let natural = kinds.first().copied();
+    let kind = match (kind, natural) {
+        (Some(k), _) => k,
+        (None, Some(k)) => k,
+        (None, None) => MailKind::Recovery,
+    };
+    if kind == MailKind::Recovery {
+        // Show a recovery from a failure that began an hour ago, of the series there are.
+        let mut inc = state::Incident {
             started: now - 3600,
-            alert_sent: Some(now - 3600),
+            thread: format!("incident.{}.{}@carbonhound", rule.slug, now - 3600),
+            announced: Some(now - 3600),
+            told: Default::default(),
             reminders_sent: 0,
             last_mail: None,
-        });
+            worst: State::Crit,
+        };
+        for (name, s) in st.series.iter_mut() {
+            inc.told.insert(name.clone(), State::Crit);
+            s.state = State::Ok;
+        }
+        st.state = State::Ok;
+        st.incident = Some(inc);
     }
-    let series = check::history(source, &cfg.query, &rule, now, mail::GRAPH_SPAN);
-    let png = mail::graph(&rule, &st, series, now - mail::GRAPH_SPAN, now, cfg.mail.tz)?;
-    let composed = mail::compose(&rule, &st, kind, now, &cfg.mail, &cfg.templates, png)?;
+    let images = if kind.is_admin() {
+        Vec::new()
+    } else {
+        scheduler::graphs(&backend, &rule, &st, now, cfg.mail.tz)
+    };
+    let composed = mail::compose(&rule, &st, kind, now, &cfg.mail, &cfg.templates, images)?;
     let eml = mail::to_message(&composed, &cfg.mail.from, now)?.formatted();
     Ok(Preview {
         rule,
-        status: st.status,
+        state: st.state,
         kind,
         mail: composed,
         eml,

@@ -1,30 +1,32 @@
-//! The scheduler: every `[alerting].interval` it re-reads the rule files if they changed,
-//! checks every rule, steps its state machine, stores state and history in sled, and sends
-//! the mail that calls for; then publishes the board for the status pages.
+//! The scheduler: every tick it re-reads the rule files if they changed, checks every rule
+//! that is due (its own `interval`, or `[alerting].interval`), steps its state machine,
+//! stores state and history in sled, and sends the mail that calls for; then publishes the
+//! board for the status pages and writes alerting's self metrics.
 //!
-//! Time comes from an injected [`Clock`], so tests drive days of backoff without sleeping.
+//! Time comes from an injected [`Clock`], so tests drive days of reminders without sleeping.
 //! Checking and storing are blocking work (whisper reads, sled) done by
 //! [`Scheduler::check_all`] and [`Scheduler::settle`]; only sending is async. A mail is
 //! marked sent only after the SMTP server took it; otherwise the next check sends it again.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lettre::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::board::{Board, RuleView, Snapshot, HISTORY_SHOWN};
-use super::check::{self, QueryContext};
-use super::format;
-use super::mail::{self, MailError, MailSettings, GRAPH_SPAN};
+use super::check::{self, Backend, QueryContext};
+use super::mail::{self, Image, MailError, MailSettings, GRAPH_SPAN, SHORT_SPAN};
 use super::rule::{self, Rule, RuleSet};
 use super::smtp::Mailer;
-use super::state::{self, MailKind, RuleState, Status};
-use super::statedb::{HistoryEvent, StateDb};
+use super::state::{self, MailKind, RuleState, State};
+use super::statedb::{BoardSample, HistoryEvent, StateDb};
 use super::templates::Templates;
 use crate::config::Settings;
 use crate::query::MetricSource;
+use crate::store::Store;
 
 /// The source of "now" (epoch seconds).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -39,9 +41,10 @@ pub fn system_clock() -> Clock {
 pub struct AlertConfig {
     /// `[alerting].rules_dir`.
     pub rules_dir: PathBuf,
-    /// `[alerting].interval`.
+    /// `[alerting].interval`: how often rules without their own `interval` are checked.
     pub interval: Duration,
-    /// Mail settings.
+    /// Mail settings. An empty `base_url` is filled in by the server once the HTTP listener
+    /// has bound (see [`Board::set_base_url`]).
     pub mail: MailSettings,
     /// How targets are evaluated.
     pub query: QueryContext,
@@ -49,6 +52,8 @@ pub struct AlertConfig {
     pub max_depth: usize,
     /// Templates.
     pub templates: Templates,
+    /// Self-metric names start with this (`carbon.agents.<host>.alerting.`).
+    pub metrics_prefix: String,
 }
 
 impl AlertConfig {
@@ -60,12 +65,18 @@ impl AlertConfig {
             mail: MailSettings {
                 from: s.alerting.email_from.clone(),
                 default_to: s.alerting.email_to.clone(),
-                base_url: s.alerting.base_url.clone(),
+                admin: s.alerting.admin_email.clone(),
+                base_url: s.alerting.base_url.trim_end_matches('/').to_string(),
                 tz: s.query.timezone,
             },
             query: QueryContext::from_settings(&s.query),
             max_depth: s.query.max_expression_depth,
             templates: Templates::new(&s.alerting.templates_dir),
+            metrics_prefix: format!(
+                "{}.{}.alerting.",
+                s.carbon.stats_prefix,
+                crate::carbon::hostname()
+            ),
         }
     }
 
@@ -91,54 +102,52 @@ pub struct Pending {
     pub message: Result<Message, MailError>,
 }
 
+/// What one round did, for the self metrics and the logs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoundStats {
+    /// Rules checked in this round.
+    pub checked: usize,
+    /// Seconds spent evaluating and storing.
+    pub evaluation_seconds: f64,
+    /// Mails delivered.
+    pub mails_sent: usize,
+    /// Mails that could not be delivered (or composed).
+    pub mails_failed: usize,
+}
+
 /// The alert loop's state: rules, database, clock.
 pub struct Scheduler {
     cfg: AlertConfig,
-    /// What rules are checked against (the metric store, with the event store for `events()`).
-    source: Arc<dyn MetricSource>,
+    backend: Backend,
     db: StateDb,
     rules: RuleSet,
     fingerprint: Option<Vec<u8>>,
     rules_error: Option<String>,
     clock: Clock,
     board: Arc<Board>,
+    /// Where self metrics go (the server's store); none in tools and unit tests.
+    metrics: Option<Arc<Store>>,
+    /// When each rule was last checked (by name), for per-rule intervals.
+    last_checked: BTreeMap<String, i64>,
+    round: RoundStats,
 }
 
-fn describe(rule: &Rule, s: &RuleState) -> String {
-    let th = format::value(rule.threshold);
-    match s.status {
-        Status::Ok => match s.value {
-            Some(v) => format!(
-                "OK: {} (fails {} {th})",
-                format::value(v),
-                rule.direction.as_str()
-            ),
-            None => "OK".into(),
-        },
-        Status::Failed => match s.failing.first() {
-            Some(r) if s.failing_total > 1 => format!(
-                "FAILED: {} series {} {th}; worst {} = {}",
-                s.failing_total,
-                rule.direction.as_str(),
-                r.series,
-                format::value(r.value)
-            ),
-            Some(r) => format!(
-                "FAILED: {} = {}, {} {th}",
-                r.series,
-                format::value(r.value),
-                rule.direction.as_str()
-            ),
-            None => "FAILED".into(),
-        },
-        Status::NoData => format!("NO DATA: {}", s.message),
-        Status::Error => format!("ERROR: {}", s.message),
+/// A history line for a rule whose state changed: `CRIT: web1 97.2 (crit 95)`.
+fn describe(rule: &Rule, s: &RuleState, now: i64) -> String {
+    match s.state {
+        State::Ok => format!("OK ({} series)", s.series.len()),
+        State::Error => format!("ERROR: {}", s.message),
+        st => {
+            let subject = mail::subject(rule, s, MailKind::Fire, now);
+            let what = subject.split_once(": ").map(|x| x.1).unwrap_or("");
+            format!("{}: {what}", st.label())
+        }
     }
 }
 
 impl Scheduler {
     /// A scheduler over `db`, reading rules at once (a bad rules directory is logged and
-    /// leaves no rules running until it is fixed).
+    /// leaves no rules running until it is fixed). Rules are evaluated on `source`.
     pub fn new(
         cfg: AlertConfig,
         source: Arc<dyn MetricSource>,
@@ -146,18 +155,41 @@ impl Scheduler {
         clock: Clock,
         board: Arc<Board>,
     ) -> Scheduler {
+        let backend = Backend::Local {
+            source,
+            ctx: cfg.query.clone(),
+        };
+        Scheduler::with_backend(cfg, backend, db, clock, board)
+    }
+
+    /// A scheduler evaluating rules on `backend`.
+    pub fn with_backend(
+        cfg: AlertConfig,
+        backend: Backend,
+        db: StateDb,
+        clock: Clock,
+        board: Arc<Board>,
+    ) -> Scheduler {
         let mut s = Scheduler {
             cfg,
-            source,
+            backend,
             db,
             rules: RuleSet::default(),
             fingerprint: None,
             rules_error: None,
             clock,
             board,
+            metrics: None,
+            last_checked: BTreeMap::new(),
+            round: RoundStats::default(),
         };
         s.reload_rules(true);
         s
+    }
+
+    /// Writes alerting's self metrics into `store` after every round.
+    pub fn record_metrics_in(&mut self, store: Arc<Store>) {
+        self.metrics = Some(store);
     }
 
     /// The rules running now.
@@ -173,6 +205,23 @@ impl Scheduler {
     /// The stored state of rule `name`.
     pub fn state(&self, name: &str) -> Option<RuleState> {
         self.db.load(name)
+    }
+
+    /// How often the loop must wake: the shortest interval of any rule, or
+    /// `[alerting].interval`.
+    pub fn tick(&self) -> Duration {
+        let own = self
+            .rules
+            .rules
+            .iter()
+            .filter_map(|r| r.interval)
+            .min()
+            .map(|s| Duration::from_secs(s.max(1) as u64));
+        match own {
+            Some(o) => o.min(self.cfg.interval),
+            None => self.cfg.interval,
+        }
+        .max(Duration::from_millis(100))
     }
 
     /// Re-reads the rule files if they changed since the last read (or always, with
@@ -194,6 +243,8 @@ impl Scheduler {
                 );
                 self.rules = set;
                 self.rules_error = None;
+                // Edited rules are checked at once.
+                self.last_checked.clear();
                 true
             }
             Err(e) => {
@@ -220,71 +271,130 @@ impl Scheduler {
         }
     }
 
-    /// Checks every rule once at the clock's now: steps its state, stores it (with a history
-    /// event when the status changed) and returns the mail due. Blocking.
+    fn due(&self, rule: &Rule, now: i64) -> bool {
+        let every = rule
+            .interval
+            .unwrap_or(self.cfg.interval.as_secs() as i64)
+            .max(1);
+        match self.last_checked.get(&rule.name) {
+            None => true,
+            // Half a tick of slack, so a rule checked every tick is not skipped by jitter.
+            Some(&t) => now - t + (self.tick().as_secs() as i64 / 2).max(0) >= every,
+        }
+    }
+
+    /// Checks every rule that is due at the clock's now: steps its state, stores it (with
+    /// history events when the rule's or a series' state changed) and returns the mail due.
+    /// Blocking.
     pub fn check_all(&mut self) -> Vec<Pending> {
+        let started = Instant::now();
+        self.round = RoundStats::default();
         let mut pending = Vec::new();
-        for rule in self.rules.rules.clone() {
+        let rules = self.rules.rules.clone();
+        for rule in rules {
             let now = (self.clock)();
-            let prev = self.db.load(&rule.name);
-            let outcome = check::check(&*self.source, &self.cfg.query, &rule, now);
-            let (state, kind) = state::step(&rule, prev.as_ref(), outcome, now);
-            if prev.as_ref().map(|p| p.status) != Some(state.status) {
-                let text = describe(&rule, &state);
-                match state.status {
-                    Status::Failed => tracing::warn!("alert '{}': {text}", rule.name),
-                    _ => tracing::info!("alert '{}': {text}", rule.name),
-                }
-                self.record(&rule.name, state.status.as_str(), text, now);
+            if !self.due(&rule, now) {
+                continue;
             }
+            self.last_checked.insert(rule.name.clone(), now);
+            self.round.checked += 1;
+            let prev = self.db.load(&rule.name);
+            let outcome = check::check(&self.backend, &rule, now);
+            let (state, kinds) = state::step(&rule, prev.as_ref(), outcome, now);
+            self.record_changes(&rule, prev.as_ref(), &state, now);
             if let Err(e) = self.db.save(&rule.name, &state) {
                 tracing::error!("{e}");
             }
-            if let Some(kind) = kind {
-                pending.push(self.compose(rule, state, kind, now));
+            for kind in kinds {
+                pending.push(self.compose(rule.clone(), state.clone(), kind, now));
             }
         }
+        self.round.evaluation_seconds = started.elapsed().as_secs_f64();
         pending
     }
 
-    /// The mail `kind` for `rule` in `state`, with its graph.
+    fn record_changes(&self, rule: &Rule, prev: Option<&RuleState>, st: &RuleState, now: i64) {
+        let prev_state = prev.map(|p| p.state);
+        if prev_state != Some(st.state) {
+            let text = describe(rule, st, now);
+            match st.state {
+                State::Error => tracing::warn!(
+                    "alert '{}' ({}) cannot be evaluated: {}",
+                    rule.name,
+                    rule.source,
+                    st.message
+                ),
+                State::Crit | State::Warn | State::NoData => {
+                    tracing::warn!("alert '{}': {text}", rule.name)
+                }
+                _ => tracing::info!("alert '{}': {text}", rule.name),
+            }
+            self.record(&rule.name, st.state.as_str(), text, now);
+        }
+        if let (Some(p), Some((_, words))) = (prev, &st.changed) {
+            if p.changed.as_ref().map(|c| &c.1) != Some(words) {
+                self.record(&rule.name, "edit", format!("rule changed: {words}"), now);
+            }
+        }
+        for (name, s) in &st.series {
+            let before = prev.and_then(|p| p.series.get(name)).map(|x| x.state);
+            if before != Some(s.state) && (before.is_some() || s.state != State::Ok) {
+                let value = s.value.map(super::format::value).unwrap_or_else(|| "no data".into());
+                self.record(
+                    &rule.name,
+                    "series",
+                    format!(
+                        "{} {} → {}: {value}",
+                        if name.is_empty() { "(target)" } else { name },
+                        before.map(|b| b.label()).unwrap_or("new"),
+                        s.state.label()
+                    ),
+                    now,
+                );
+            }
+        }
+        if let Some(p) = prev {
+            for name in p.series.keys() {
+                if !st.series.contains_key(name) {
+                    self.record(&rule.name, "series", format!("{name} forgotten (no longer given by the target)"), now);
+                }
+            }
+        }
+    }
+
+    fn base_url(&self) -> String {
+        if self.cfg.mail.base_url.is_empty() {
+            self.board.base_url().unwrap_or_default()
+        } else {
+            self.cfg.mail.base_url.clone()
+        }
+    }
+
+    /// The two graphs of a mail (last hour, last 24 hours) of `rule` in `state` at `now`.
+    pub fn graphs(&self, rule: &Rule, state: &RuleState, now: i64) -> Vec<Image> {
+        graphs(&self.backend, rule, state, now, self.cfg.mail.tz)
+    }
+
+    /// The mail `kind` for `rule` in `state`, with its graphs.
     pub fn compose(&self, rule: Rule, state: RuleState, kind: MailKind, now: i64) -> Pending {
-        let series = check::history(&*self.source, &self.cfg.query, &rule, now, GRAPH_SPAN);
-        let png = mail::graph(
+        let images = if kind.is_admin() {
+            Vec::new()
+        } else {
+            self.graphs(&rule, &state, now)
+        };
+        let mut settings = self.cfg.mail.clone();
+        settings.base_url = self.base_url();
+        let composed = mail::compose(
             &rule,
             &state,
-            series,
-            now - GRAPH_SPAN,
+            kind,
             now,
-            self.cfg.mail.tz,
-        )
-        .or_else(|e| {
-            tracing::error!(
-                "alert '{}': graph failed, sending an empty one: {e}",
-                rule.name
-            );
-            mail::graph(
-                &rule,
-                &state,
-                Vec::new(),
-                now - GRAPH_SPAN,
-                now,
-                self.cfg.mail.tz,
-            )
-        });
-        let composed = png.and_then(|png| {
-            mail::compose(
-                &rule,
-                &state,
-                kind,
-                now,
-                &self.cfg.mail,
-                &self.cfg.templates,
-                png,
-            )
-        });
-        let subject = mail::subject(&rule, kind);
-        let to = rule.recipients(&self.cfg.mail.default_to).to_vec();
+            &settings,
+            &self.cfg.templates,
+            images,
+        );
+        let subject = mail::subject(&rule, &state, kind, now);
+        let to = settings.recipients(&rule, kind);
         let message = composed.and_then(|c| mail::to_message(&c, &self.cfg.mail.from, now));
         Pending {
             rule,
@@ -298,16 +408,20 @@ impl Scheduler {
 
     /// Records the outcome of sending each pending mail: a delivered mail moves the state
     /// on (`state::delivered`); a failed one is logged and left due for the next check.
-    /// Then flushes the database. Blocking. A failure comes as its text (a [`MailError`] or
-    /// [`SmtpError`](super::SmtpError) shown): that text is what the state keeps as `mail_error`
-    /// and compares, so one error repeated is recorded once.
+    /// Then flushes the database. Blocking. A failure comes as its text: that text is what
+    /// the state keeps as `mail_error` and compares, so one error repeated is recorded once.
     pub fn settle(&mut self, results: Vec<(Pending, Result<(), String>)>) {
+        // Several mails of one rule (an error recovery and a reminder) settle on one state.
+        let mut states: BTreeMap<String, RuleState> = BTreeMap::new();
         for (p, result) in results {
             let now = (self.clock)();
-            let mut st = p.state;
+            let st = states
+                .entry(p.rule.name.clone())
+                .or_insert_with(|| p.state.clone());
             match result {
                 Ok(()) => {
-                    state::delivered(&mut st, p.kind, now);
+                    self.round.mails_sent += 1;
+                    state::delivered(&p.rule, st, p.kind, now);
                     tracing::info!(
                         "alert '{}': sent \"{}\" to {}",
                         p.rule.name,
@@ -322,6 +436,7 @@ impl Scheduler {
                     );
                 }
                 Err(e) => {
+                    self.round.mails_failed += 1;
                     tracing::error!(
                         "alert '{}': \"{}\" NOT sent, retrying at the next check: {e}",
                         p.rule.name,
@@ -336,18 +451,23 @@ impl Scheduler {
                         );
                     }
                     st.mail_error = Some(e);
+                    // Not sent: check again at the next tick.
+                    self.last_checked.remove(&p.rule.name);
                 }
             }
-            if let Err(e) = self.db.save(&p.rule.name, &st) {
+        }
+        for (name, st) in states {
+            if let Err(e) = self.db.save(&name, &st) {
                 tracing::error!("{e}");
             }
         }
         self.db.flush();
     }
 
-    /// Publishes the rules and their state to the board.
+    /// Publishes the rules and their state to the board, and writes the self metrics.
     pub fn publish(&self) {
-        let rules = self
+        let now = (self.clock)();
+        let rules: Vec<RuleView> = self
             .rules
             .rules
             .iter()
@@ -357,15 +477,62 @@ impl Scheduler {
                 history: self.db.history(&r.name, HISTORY_SHOWN),
             })
             .collect();
+        let count = |s: State| {
+            rules
+                .iter()
+                .filter(|v| v.state.as_ref().map(|x| x.state) == Some(s))
+                .count() as u32
+        };
+        let sample = BoardSample {
+            at: now,
+            ok: count(State::Ok),
+            pending: count(State::Pending),
+            warn: count(State::Warn),
+            crit: count(State::Crit),
+            nodata: count(State::NoData),
+            error: count(State::Error),
+        };
+        if !rules.is_empty() {
+            if let Err(e) = self.db.record_sample(sample) {
+                tracing::error!("{e}");
+            }
+        }
+        if let Some(store) = &self.metrics {
+            let p = &self.cfg.metrics_prefix;
+            let count = |s: State| f64::from(count(s));
+            let points = [
+                ("rules", rules.len() as f64),
+                ("ok", count(State::Ok)),
+                ("pending", count(State::Pending)),
+                ("warn", count(State::Warn)),
+                ("crit", count(State::Crit)),
+                ("nodata", count(State::NoData)),
+                ("error", count(State::Error)),
+                ("checked", self.round.checked as f64),
+                ("evaluationSeconds", self.round.evaluation_seconds),
+                ("mailsSent", self.round.mails_sent as f64),
+                ("mailsFailed", self.round.mails_failed as f64),
+            ];
+            for (k, v) in points {
+                store.insert(&format!("{p}{k}"), now, v);
+            }
+        }
         self.board.publish(Snapshot {
             rules,
             rules_error: self.rules_error.clone(),
-            updated: (self.clock)(),
+            updated: now,
+            samples: self.db.samples(now - 7 * 86_400, now),
         });
     }
 
+    /// What the last round did.
+    pub fn round_stats(&self) -> &RoundStats {
+        &self.round
+    }
+
     /// One full round, for callers that are not the async loop (tests, tools): check, then
-    /// hand each mail to `send`, then settle and publish.
+    /// hand each mail to `send`, then settle and publish. Returns (subject, kind) of each
+    /// mail delivered.
     pub fn round_with(
         &mut self,
         mut send: impl FnMut(&Pending) -> Result<(), String>,
@@ -392,13 +559,60 @@ impl Scheduler {
     }
 }
 
-/// The alert loop: a round every interval (and at once on a reload request) until
-/// `cancel`. A round in progress finishes its current mail before the loop stops.
+/// The two graphs of a mail (last hour, last 24 hours), each a PNG; a graph that fails to
+/// draw is logged and left out, so the mail still goes.
+pub fn graphs(backend: &Backend, rule: &Rule, state: &RuleState, now: i64, tz: chrono_tz::Tz) -> Vec<Image> {
+    let long = check::history(backend, rule, now, GRAPH_SPAN);
+    let mut out = Vec::new();
+    for (span, name) in [(SHORT_SPAN, "last-hour"), (GRAPH_SPAN, "last-24h")] {
+        let from = now - span;
+        let series: Vec<crate::query::Series> = if span == GRAPH_SPAN {
+            long.clone()
+        } else {
+            long.iter().map(|s| slice(s, from)).collect()
+        };
+        match mail::graph(rule, state, series, from, now, tz) {
+            Ok(png) => out.push(Image {
+                cid: format!("{name}-{}-{now}@carbonhound", rule.slug),
+                name: format!("{}-{name}.png", rule.slug),
+                png,
+            }),
+            Err(e) => tracing::error!("alert '{}': {name} graph failed: {e}", rule.name),
+        }
+    }
+    out
+}
+
+/// The part of `s` from `from` on (the last hour of the 24-hour fetch: one read, two graphs).
+fn slice(s: &crate::query::Series, from: i64) -> crate::query::Series {
+    let skip = if from > s.start {
+        (((from - s.start) + s.step - 1) / s.step.max(1)) as usize
+    } else {
+        0
+    };
+    let skip = skip.min(s.values.len());
+    let mut out = s.derive(s.name.clone(), s.values[skip..].to_vec());
+    out.start = s.start + skip as i64 * s.step;
+    out
+}
+
+/// The alert loop: a round every tick (and at once on a reload request) until `cancel`.
+/// Waits first until the server has told the board its address (when `base_url` is not
+/// set), so links in the first mails point where the server listens. A round in progress
+/// finishes its current mail before the loop stops.
 pub async fn run(sched: Scheduler, mailer: Mailer, cancel: CancellationToken) {
-    let interval = sched.cfg.interval;
     let board = sched.board.clone();
+    if sched.cfg.mail.base_url.is_empty() {
+        while board.base_url().is_none() {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+    }
     let mut sched = Some(sched);
-    let mut tick = tokio::time::interval(interval);
+    let mut tick_len = sched.as_ref().map(|s| s.tick()).unwrap_or(Duration::from_secs(60));
+    let mut tick = tokio::time::interval(tick_len);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let mut force = false;
@@ -440,7 +654,15 @@ pub async fn run(sched: Scheduler, mailer: Mailer, cancel: CancellationToken) {
         })
         .await;
         match settled {
-            Ok(s) => sched = Some(s),
+            Ok(s) => {
+                let t = s.tick();
+                if t != tick_len {
+                    tick_len = t;
+                    tick = tokio::time::interval_at(tokio::time::Instant::now() + t, t);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                }
+                sched = Some(s)
+            }
             Err(e) => {
                 tracing::error!("alert scheduler stopped: {e}");
                 return;
@@ -449,158 +671,5 @@ pub async fn run(sched: Scheduler, mailer: Mailer, cancel: CancellationToken) {
     }
     if let Some(s) = sched {
         s.db.flush();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::StorageRules;
-    use crate::store::Store;
-    use crate::whisper::Preallocation;
-    use std::sync::atomic::{AtomicI64, Ordering};
-
-    struct Fixture {
-        _dir: tempfile::TempDir,
-        cfg: AlertConfig,
-        store: Arc<Store>,
-        state_dir: PathBuf,
-        now: Arc<AtomicI64>,
-    }
-
-    fn fixture(rules: &str) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings::defaults();
-        settings.data_dir = dir.path().to_path_buf();
-        settings.alerting.rules_dir = dir.path().join("alerts.d");
-        settings.alerting.templates_dir = dir.path().join("templates");
-        std::fs::create_dir_all(&settings.alerting.rules_dir).unwrap();
-        std::fs::write(settings.alerting.rules_dir.join("r.toml"), rules).unwrap();
-        let store = Arc::new(
-            Store::open(
-                &settings.whisper_dir(),
-                StorageRules::embedded(),
-                10_000,
-                Preallocation::Sparse,
-                0,
-            )
-            .unwrap(),
-        );
-        Fixture {
-            cfg: AlertConfig::from_settings(&settings),
-            store,
-            state_dir: settings.state_dir(),
-            now: Arc::new(AtomicI64::new(1_700_000_000)),
-            _dir: dir,
-        }
-    }
-
-    fn scheduler(f: &Fixture) -> Scheduler {
-        let now = f.now.clone();
-        let clock: Clock = Arc::new(move || now.load(Ordering::SeqCst));
-        Scheduler::new(
-            f.cfg.clone(),
-            f.store.clone(),
-            StateDb::open(&f.state_dir).unwrap(),
-            clock,
-            Arc::new(Board::default()),
-        )
-    }
-
-    const ALWAYS_FAILING: &str = "[[alert]]\nname = \"Always\"\ntarget = \"constantLine(5)\"\nthreshold = 4\ndirection = \"above\"\n";
-
-    #[test]
-    fn backoff_with_an_injected_clock_across_a_restart() {
-        let f = fixture(ALWAYS_FAILING);
-        let t0 = f.now.load(Ordering::SeqCst);
-        let mut sent: Vec<(i64, String, MailKind)> = Vec::new();
-        let mut sched = Some(scheduler(&f));
-        // Every minute for three days and an hour; the scheduler is dropped and re-opened
-        // (a restart) at +3 min and +40 h.
-        for minute in 0..=(3 * 24 * 60 + 60) {
-            let t = t0 + minute * 60;
-            f.now.store(t, Ordering::SeqCst);
-            if minute == 3 || minute == 40 * 60 {
-                drop(sched.take());
-                sched = Some(scheduler(&f));
-            }
-            let s = sched.as_mut().unwrap();
-            for (subject, kind) in
-                s.round_with(|p| p.message.as_ref().map(|_| ()).map_err(|e| e.to_string()))
-            {
-                sent.push((t - t0, subject, kind));
-            }
-        }
-        let offsets: Vec<i64> = sent.iter().map(|s| s.0).collect();
-        assert_eq!(
-            offsets,
-            vec![0, 300, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 259200]
-        );
-        assert!(sent.iter().all(|s| s.1 == "[ALERT] Always"), "{sent:?}");
-        assert_eq!(sent[0].2, MailKind::Alert);
-        assert_eq!(sent[9].2, MailKind::Reminder(9));
-        let s = sched.unwrap();
-        let st = s.state("Always").unwrap();
-        assert_eq!(st.episode.as_ref().unwrap().started, t0);
-        assert_eq!(
-            s.board.snapshot().rules[0]
-                .history
-                .iter()
-                .filter(|e| e.kind == "mail")
-                .count(),
-            10
-        );
-    }
-
-    #[test]
-    fn a_failed_send_is_retried_and_not_marked_sent() {
-        let f = fixture(ALWAYS_FAILING);
-        let mut s = scheduler(&f);
-        let t0 = f.now.load(Ordering::SeqCst);
-        assert!(s
-            .round_with(|_| Err("connection refused".into()))
-            .is_empty());
-        assert_eq!(
-            s.state("Always").unwrap().mail_error.as_deref(),
-            Some("connection refused")
-        );
-        f.now.store(t0 + 60, Ordering::SeqCst);
-        assert!(s
-            .round_with(|_| Err("connection refused".into()))
-            .is_empty());
-        let errors =
-            s.db.history("Always", 10)
-                .iter()
-                .filter(|e| e.kind == "mail-error")
-                .count();
-        assert_eq!(errors, 1, "the same error is recorded once");
-        f.now.store(t0 + 120, Ordering::SeqCst);
-        let sent = s.round_with(|_| Ok(()));
-        assert_eq!(sent, vec![("[ALERT] Always".to_string(), MailKind::Alert)]);
-        assert_eq!(s.state("Always").unwrap().mail_error, None);
-        f.now.store(t0 + 180, Ordering::SeqCst);
-        assert!(s.round_with(|_| Ok(())).is_empty());
-    }
-
-    #[test]
-    fn a_bad_rules_file_keeps_the_old_rules_running() {
-        let f = fixture(ALWAYS_FAILING);
-        let mut s = scheduler(&f);
-        assert_eq!(s.rules().rules.len(), 1);
-        std::fs::write(f.cfg.rules_dir.join("r.toml"), "[[alert]]\nname = \"Always\"\ntarget = \"constantLine(5)\"\nthreshold = \"high\"\ndirection = \"above\"\n").unwrap();
-        assert!(!s.reload_rules(false));
-        let e = s.rules_error().unwrap().to_string();
-        assert!(e.contains("r.toml:4"), "{e}");
-        assert_eq!(s.rules().rules.len(), 1, "old rules kept");
-        assert_eq!(s.round_with(|_| Ok(())).len(), 1, "and still checked");
-        assert_eq!(s.board.snapshot().rules_error.as_deref(), Some(e.as_str()));
-        std::fs::write(
-            f.cfg.rules_dir.join("r.toml"),
-            ALWAYS_FAILING.replace("Always", "Renamed"),
-        )
-        .unwrap();
-        assert!(s.reload_rules(false));
-        assert_eq!(s.rules().rules[0].name, "Renamed");
-        assert_eq!(s.rules_error(), None);
     }
 }

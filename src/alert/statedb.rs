@@ -33,7 +33,33 @@ pub struct StateDb {
     db: sled::Db,
     rules: sled::Tree,
     history: sled::Tree,
+    board: sled::Tree,
 }
+
+/// How many rules were in each state at one moment: a point of the board's 24 h and 7 d
+/// graphs. One sample is kept per [`SAMPLE_SECS`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct BoardSample {
+    /// When (epoch seconds, the start of its bucket).
+    pub at: i64,
+    /// Rules OK.
+    pub ok: u32,
+    /// Rules PENDING.
+    pub pending: u32,
+    /// Rules WARN.
+    pub warn: u32,
+    /// Rules CRIT.
+    pub crit: u32,
+    /// Rules NODATA.
+    pub nodata: u32,
+    /// Rules ERROR.
+    pub error: u32,
+}
+
+/// Seconds per board sample (5 minutes: 2,016 samples for 7 days).
+pub const SAMPLE_SECS: i64 = 300;
+/// Board samples older than this are dropped (8 days, in seconds).
+const SAMPLES_KEPT: i64 = 8 * 86_400;
 
 fn history_prefix(name: &str) -> Vec<u8> {
     let mut k = name.as_bytes().to_vec();
@@ -79,7 +105,13 @@ impl StateDb {
             })?;
         let rules = db.open_tree("rules")?;
         let history = db.open_tree("history")?;
-        Ok(StateDb { db, rules, history })
+        let board = db.open_tree("board")?;
+        Ok(StateDb {
+            db,
+            rules,
+            history,
+            board,
+        })
     }
 
     /// The stored state of rule `name`; `None` if there is none or it cannot be read (then
@@ -149,6 +181,39 @@ impl StateDb {
             .collect()
     }
 
+    /// Stores the counts of one moment as the sample of its [`SAMPLE_SECS`] bucket (a later
+    /// sample of the same bucket replaces it) and drops samples older than 8 days.
+    pub fn record_sample(&self, mut sample: BoardSample) -> Result<(), StateDbError> {
+        sample.at = sample.at.div_euclid(SAMPLE_SECS) * SAMPLE_SECS;
+        let key = (sample.at.max(0) as u64).to_be_bytes();
+        self.board
+            .insert(key, serde_json::to_vec(&sample)?)
+            .map_err(StateDbError::History)?;
+        let cutoff = ((sample.at - SAMPLES_KEPT).max(0) as u64).to_be_bytes();
+        let old: Vec<sled::IVec> = self
+            .board
+            .range(..cutoff)
+            .keys()
+            .filter_map(|k| k.ok())
+            .collect();
+        for k in old {
+            let _ = self.board.remove(k);
+        }
+        Ok(())
+    }
+
+    /// The board samples from `from` to `to` (epoch seconds), oldest first.
+    pub fn samples(&self, from: i64, to: i64) -> Vec<BoardSample> {
+        let a = (from.max(0) as u64).to_be_bytes();
+        let b = (to.max(0) as u64).to_be_bytes();
+        self.board
+            .range(a..=b)
+            .values()
+            .filter_map(|v| v.ok())
+            .filter_map(|v| serde_json::from_slice(&v).ok())
+            .collect()
+    }
+
     /// Writes everything to disk (after mail went out, and at shutdown).
     pub fn flush(&self) {
         if let Err(e) = self.db.flush() {
@@ -162,7 +227,7 @@ mod tests {
     use super::*;
     use crate::alert::check::{Outcome, Reading};
     use crate::alert::rule::tests::rule;
-    use crate::alert::rule::Direction;
+    use crate::alert::rule::{Direction, Level};
     use crate::alert::state::step;
 
     #[test]
@@ -172,14 +237,13 @@ mod tests {
         let (s, _) = step(
             &r,
             None,
-            Outcome::Checked {
-                readings: vec![Reading {
-                    series: "a".into(),
-                    value: 2.0,
-                    at: 5,
-                }],
-                series: 1,
-            },
+            Outcome::Checked(vec![Reading {
+                series: "a".into(),
+                value: Some(2.0),
+                level: Some(Level::Crit),
+                last_seen: Some(5),
+                detail: String::new(),
+            }]),
             100,
         );
         {
@@ -210,6 +274,20 @@ mod tests {
         let db = StateDb::open(dir.path()).unwrap();
         assert_eq!(db.load("Load high"), Some(s));
         assert_eq!(db.load("nope"), None);
+        let sample = |at: i64, crit: u32| BoardSample {
+            at,
+            crit,
+            ..BoardSample::default()
+        };
+        let got = |db: &StateDb| -> Vec<(i64, u32)> {
+            db.samples(0, i64::MAX / 2).iter().map(|s| (s.at, s.crit)).collect()
+        };
+        db.record_sample(sample(1_000_000, 1)).unwrap();
+        db.record_sample(sample(1_000_100, 2)).unwrap();
+        db.record_sample(sample(1_000_400, 3)).unwrap();
+        assert_eq!(got(&db), vec![(999_900, 2), (1_000_200, 3)], "one per 5-minute bucket, the last wins");
+        db.record_sample(sample(1_000_000 + 9 * 86_400, 4)).unwrap();
+        assert_eq!(got(&db), vec![(1_777_500, 4)], "older than 8 days: dropped");
         let h = db.history("Load high", 1000);
         assert_eq!(h.len(), MAX_HISTORY);
         assert_eq!(h[0].text, format!("{}", MAX_HISTORY + 4), "newest first");

@@ -19,7 +19,8 @@ use serde::Serialize;
 
 use super::respond;
 use crate::alert::Templates;
-use crate::alert::{format, Status};
+use crate::alert::{format, short_name, Check, Level, Rule, RuleState, SeriesState};
+use crate::alert::State as AlertState;
 use crate::alert::{Board, RuleView};
 use crate::config::Settings;
 use crate::store::unix_now;
@@ -66,6 +67,7 @@ pub fn router(state: StatusState) -> Router {
         .route("/alerts", get(index))
         .route("/alerts/", get(index))
         .route("/alerts.json", get(alerts_json))
+        .route("/api/alerts", get(alerts_json))
         .route("/alerts/{slug}", get(rule_page))
         .with_state(state)
 }
@@ -73,10 +75,17 @@ pub fn router(state: StatusState) -> Router {
 #[derive(Serialize)]
 struct SeriesRow {
     series: String,
-    value: String,
-    excess: String,
+    short: String,
+    state: &'static str,
+    label: &'static str,
+    value: Option<String>,
+    level: Option<String>,
+    excess: Option<String>,
     percent: Option<String>,
-    at_utc: String,
+    since_utc: String,
+    since_for: String,
+    last_seen_utc: Option<String>,
+    detail: String,
 }
 
 /// A rule as the pages show it: formatted for people.
@@ -85,14 +94,15 @@ struct RuleRow {
     name: String,
     slug: String,
     target: String,
-    threshold: String,
-    direction: &'static str,
+    levels: String,
+    direction: Option<&'static str>,
     #[serde(rename = "type")]
     rule_type: &'static str,
+    labels: Vec<(String, String)>,
     recipients: Vec<String>,
     runbook: Option<String>,
     source: String,
-    /// CSS class suffix: ok, failed, nodata, error or unchecked.
+    /// CSS class suffix: ok, pending, warn, crit, nodata, error or unchecked.
     status: &'static str,
     status_text: &'static str,
     value: Option<String>,
@@ -100,64 +110,158 @@ struct RuleRow {
     since_utc: String,
     since_local: Option<String>,
     since_for: String,
-    failing_since_utc: Option<String>,
-    failing_since_local: Option<String>,
+    incident_since_utc: Option<String>,
+    incident_since_local: Option<String>,
     checked_utc: String,
     message: String,
     mail_error: Option<String>,
-    series_checked: usize,
     series_total: usize,
-    failing: Vec<SeriesRow>,
+    /// Every series, worst first.
+    series: Vec<SeriesRow>,
     failing_total: usize,
-    failing_more: usize,
 }
 
-fn status_text(s: Option<Status>) -> (&'static str, &'static str) {
+fn status_text(s: Option<AlertState>) -> (&'static str, &'static str) {
     match s {
         None => ("unchecked", "NOT CHECKED YET"),
-        Some(Status::Ok) => ("ok", "OK"),
-        Some(Status::Failed) => ("failed", "FAILED"),
-        Some(Status::NoData) => ("nodata", "NO DATA"),
-        Some(Status::Error) => ("error", "ERROR"),
+        Some(s) => (s.as_str(), s.label()),
     }
 }
 
-fn row(v: &RuleView, tz: Tz, default_to: &[String], now: i64) -> RuleRow {
+fn levels_text(r: &Rule) -> String {
+    let mut parts = Vec::new();
+    for l in [Level::Warn, Level::Crit] {
+        let has = match &r.check {
+            Check::Threshold { warn, crit, .. } => match l {
+                Level::Warn => warn.is_some(),
+                Level::Crit => crit.is_some(),
+            },
+            Check::Expression { warn, crit, .. } => match l {
+                Level::Warn => warn.is_some(),
+                Level::Crit => crit.is_some(),
+            },
+        };
+        if has {
+            parts.push(r.level_text(l));
+        }
+    }
+    let mut s = parts.join(", ");
+    if let Some(d) = r.direction() {
+        s.push_str(&format!(" ({})", d.as_str()));
+    }
+    s
+}
+
+/// The series of a state, worst first (failing by severity, then the others by name).
+fn ordered<'a>(r: &Rule, st: &'a RuleState) -> Vec<(&'a str, &'a SeriesState)> {
+    let mut v = st.failing(r);
+    let mut rest: Vec<(&str, &SeriesState)> = st
+        .series
+        .iter()
+        .filter(|(_, s)| !s.state.is_failing())
+        .map(|(n, s)| (n.as_str(), s))
+        .collect();
+    rest.sort_by_key(|(n, s)| (std::cmp::Reverse(s.state.rank()), *n));
+    v.extend(rest);
+    v
+}
+
+fn series_row(r: &Rule, name: &str, s: &SeriesState, now: i64) -> SeriesRow {
+    let limit = s.level.and_then(|l| r.level_value(l));
+    let (excess, percent) = match (s.value, limit, s.detail.is_empty()) {
+        (Some(v), Some(l), true) => {
+            let (e, p) = format::excess(v, l);
+            (Some(e), p)
+        }
+        _ => (None, None),
+    };
+    let target = r.targets().first().map(|t| t.1.to_string()).unwrap_or_default();
+    SeriesRow {
+        series: if name.is_empty() {
+            r.target_text()
+        } else {
+            name.to_string()
+        },
+        short: short_name(&target, name),
+        state: s.state.as_str(),
+        label: s.state.label(),
+        value: s.value.map(format::value),
+        level: s.level.map(|l| r.level_text(l)),
+        excess,
+        percent,
+        since_utc: format::utc(s.since),
+        since_for: format::duration(now - s.since),
+        last_seen_utc: s.last_seen.map(format::utc),
+        detail: s.detail.clone(),
+    }
+}
+
+/// Most series listed per rule on its page.
+const SERIES_SHOWN: usize = 500;
+
+fn row(v: &RuleView, tz: Tz, default_to: &[String], now: i64, all_series: bool) -> RuleRow {
     let r = &v.rule;
     let st = v.state.as_ref();
-    let (status, text) = status_text(st.map(|s| s.status));
+    let (status, text) = status_text(st.map(|s| s.state));
     let show_local = tz != Tz::UTC;
-    let th = format::value(r.threshold);
-    let dir = r.direction.as_str();
-    let summary = match st {
-        Some(s) if s.status == Status::Failed && s.series_checked > 1 => format!(
-            "{} of {} series {dir} {th}",
-            s.failing_total, s.series_checked
-        ),
-        Some(s) if s.status == Status::NoData || s.status == Status::Error => s.message.clone(),
-        _ => format!("fails {dir} {th}"),
+    let levels = levels_text(r);
+    let failing = st.map(|s| s.failing(r)).unwrap_or_default();
+    let summary = match (st, failing.first()) {
+        (Some(s), _) if s.state == AlertState::Error => s.message.clone(),
+        (Some(s), Some((n, f))) => {
+            let target = r.targets().first().map(|t| t.1.to_string()).unwrap_or_default();
+            let what = match f.state {
+                AlertState::NoData => format!("{} no data", short_name(&target, n)),
+                _ => format!(
+                    "{} {}",
+                    short_name(&target, n),
+                    f.value.map(format::value).unwrap_or_default()
+                ),
+            };
+            if failing.len() > 1 {
+                format!("{what} and {} more of {}", failing.len() - 1, s.series.len())
+            } else {
+                what
+            }
+        }
+        (Some(s), None) => format!("{} series · {levels}", s.series.len()),
+        (None, _) => levels.clone(),
     };
     let since = st.map(|s| s.since).unwrap_or(now);
-    let failing_since = st.and_then(|s| s.episode.as_ref()).map(|e| e.started);
+    let incident_since = st.and_then(|s| s.incident.as_ref()).map(|e| e.started);
+    let series: Vec<SeriesRow> = st
+        .map(|s| {
+            ordered(r, s)
+                .into_iter()
+                .take(if all_series { SERIES_SHOWN } else { 0 })
+                .map(|(n, x)| series_row(r, n, x, now))
+                .collect()
+        })
+        .unwrap_or_default();
     RuleRow {
         name: r.name.clone(),
         slug: r.slug.clone(),
-        target: r.target.clone(),
-        threshold: th,
-        direction: dir,
+        target: r.target_text(),
+        levels,
+        direction: r.direction().map(|d| d.as_str()),
         rule_type: r.rule_type.as_str(),
+        labels: r.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         recipients: r.recipients(default_to).to_vec(),
         runbook: r.runbook.clone(),
         source: r.source.clone(),
         status,
         status_text: text,
-        value: st.and_then(|s| s.value).map(format::value),
+        value: failing
+            .first()
+            .and_then(|f| f.1.value)
+            .or_else(|| st.and_then(|s| s.series.values().find_map(|x| x.value)))
+            .map(format::value),
         summary,
         since_utc: format::utc(since),
         since_local: show_local.then(|| format::local(since, tz)),
         since_for: format::duration(now - since),
-        failing_since_utc: failing_since.map(format::utc),
-        failing_since_local: failing_since
+        incident_since_utc: incident_since.map(format::utc),
+        incident_since_local: incident_since
             .filter(|_| show_local)
             .map(|t| format::local(t, tz)),
         checked_utc: st
@@ -165,39 +269,22 @@ fn row(v: &RuleView, tz: Tz, default_to: &[String], now: i64) -> RuleRow {
             .unwrap_or_else(|| "not yet".into()),
         message: st.map(|s| s.message.clone()).unwrap_or_default(),
         mail_error: st.and_then(|s| s.mail_error.clone()),
-        series_checked: st.map(|s| s.series_checked).unwrap_or(0),
-        series_total: st.map(|s| s.series_total).unwrap_or(0),
-        failing: st
-            .map(|s| {
-                s.failing
-                    .iter()
-                    .map(|f| {
-                        let (excess, percent) = format::excess(f.value, r.threshold);
-                        SeriesRow {
-                            series: f.series.clone(),
-                            value: format::value(f.value),
-                            excess,
-                            percent,
-                            at_utc: format::utc(f.at),
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        failing_total: st.map(|s| s.failing_total).unwrap_or(0),
-        failing_more: st
-            .map(|s| s.failing_total.saturating_sub(s.failing.len()))
-            .unwrap_or(0),
+        series_total: st.map(|s| s.series.len()).unwrap_or(0),
+        series,
+        failing_total: failing.len(),
     }
 }
 
 #[derive(Serialize, Default)]
 struct Counts {
     ok: usize,
-    failed: usize,
+    pending: usize,
+    warn: usize,
+    crit: usize,
     nodata: usize,
     error: usize,
     unchecked: usize,
+    failing: usize,
 }
 
 #[derive(Serialize)]
@@ -239,18 +326,21 @@ async fn index(State(st): State<StatusState>) -> Response {
     let rules: Vec<RuleRow> = snap
         .rules
         .iter()
-        .map(|v| row(v, st.tz, &st.default_to, now))
+        .map(|v| row(v, st.tz, &st.default_to, now, false))
         .collect();
     let mut counts = Counts::default();
     for r in &rules {
         match r.status {
             "ok" => counts.ok += 1,
-            "failed" => counts.failed += 1,
+            "pending" => counts.pending += 1,
+            "warn" => counts.warn += 1,
+            "crit" => counts.crit += 1,
             "nodata" => counts.nodata += 1,
             "error" => counts.error += 1,
             _ => counts.unchecked += 1,
         }
     }
+    counts.failing = counts.warn + counts.crit + counts.nodata + counts.error;
     #[derive(Serialize)]
     struct Ctx {
         rules: Vec<RuleRow>,
@@ -278,14 +368,21 @@ struct HistoryRow {
     text: String,
 }
 
-/// `/render` URL of `target` with its threshold, over `from` (e.g. `-24h`).
-fn graph_url(target: &str, threshold: f64, from: &str) -> String {
+/// `/render` URL of the rule's targets with its levels drawn (warn amber, crit red, dashed),
+/// over `from` (e.g. `-24h`).
+fn graph_url(rule: &Rule, from: &str) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("target", target);
-    // A red dashed line, as in the mail, keeping its legend name (`dashed` renames).
-    let label = format!("threshold {}", format::value(threshold).replace('\'', ""));
-    let line = format!("alias(dashed(threshold({threshold:?},'{label}','red')),'{label}')");
-    q.append_pair("target", &line);
+    for (_, t) in rule.targets() {
+        q.append_pair("target", t);
+    }
+    for (level, color) in [(Level::Warn, "orange"), (Level::Crit, "red")] {
+        if let Some(v) = rule.level_value(level) {
+            // A dashed line, as in the mail, keeping its legend name (`dashed` renames).
+            let label = format!("{} {}", level.as_str(), format::value(v).replace('\'', ""));
+            let line = format!("alias(dashed(threshold({v:?},'{label}','{color}')),'{label}')");
+            q.append_pair("target", &line);
+        }
+    }
     for (k, v) in [
         ("from", from),
         ("width", "900"),
@@ -316,7 +413,7 @@ async fn rule_page(State(st): State<StatusState>, Path(slug): Path<String>) -> R
             .into_response();
     };
     let now = unix_now();
-    let r = row(v, st.tz, &st.default_to, now);
+    let r = row(v, st.tz, &st.default_to, now, true);
     let history: Vec<HistoryRow> = v
         .history
         .iter()
@@ -330,96 +427,156 @@ async fn rule_page(State(st): State<StatusState>, Path(slug): Path<String>) -> R
     struct Ctx {
         r: RuleRow,
         history: Vec<HistoryRow>,
+        graph_1h: String,
         graph_24h: String,
         graph_7d: String,
     }
     let ctx = Ctx {
-        graph_24h: graph_url(&v.rule.target, v.rule.threshold, "-24h"),
-        graph_7d: graph_url(&v.rule.target, v.rule.threshold, "-7d"),
+        graph_1h: graph_url(&v.rule, "-1h"),
+        graph_24h: graph_url(&v.rule, "-24h"),
+        graph_7d: graph_url(&v.rule, "-7d"),
         r,
         history,
     };
     html(&st, "rule.html", &page(&st, ctx))
 }
 
+/// One series in `/api/alerts`.
 #[derive(Serialize)]
-struct JsonReading {
-    series: String,
-    value: f64,
-    timestamp: i64,
+struct JsonSeries<'a> {
+    series: &'a str,
+    state: &'static str,
+    since: i64,
+    /// The reduced value; null without data (and for non-finite values).
+    value: Option<f64>,
+    /// `warn` or `crit` while past a level (also while PENDING).
+    level: Option<&'static str>,
+    last_seen: Option<i64>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    detail: &'a str,
 }
 
+/// One rule in `/api/alerts`: the shape other tools read (keys are only ever added).
 #[derive(Serialize)]
-struct JsonRule {
-    name: String,
-    slug: String,
+struct JsonRule<'a> {
+    name: &'a str,
+    slug: &'a str,
     url: String,
+    /// The target (threshold rules) or `name = target; …` (expression rules).
     target: String,
-    threshold: f64,
-    direction: &'static str,
+    /// Named targets of an expression rule.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    targets: Vec<(&'a str, &'a str)>,
+    /// Numeric levels of a threshold rule; the conditions' text of an expression rule.
+    warn: Option<serde_json::Value>,
+    crit: Option<serde_json::Value>,
+    direction: Option<&'static str>,
     #[serde(rename = "type")]
     rule_type: &'static str,
-    /// ok, failed, nodata, error, or null before the first check.
+    labels: &'a std::collections::BTreeMap<String, String>,
+    runbook: Option<&'a str>,
+    source: &'a str,
+    /// ok, pending, warn, crit, nodata, error, or null before the first check.
     state: Option<&'static str>,
     since: Option<i64>,
     checked_at: Option<i64>,
+    /// The worst failing series' value (else the first series with a value).
     value: Option<f64>,
-    failing_since: Option<i64>,
-    failing: Vec<JsonReading>,
-    failing_total: usize,
-    message: Option<String>,
-    mail_error: Option<String>,
+    /// When the open incident began.
+    incident_since: Option<i64>,
+    /// Counts of series per state.
+    counts: std::collections::BTreeMap<&'static str, usize>,
+    /// Every series, worst first.
+    series: Vec<JsonSeries<'a>>,
+    message: Option<&'a str>,
+    mail_error: Option<&'a str>,
 }
 
+fn json_rule<'a>(v: &'a RuleView) -> JsonRule<'a> {
+    let r = &v.rule;
+    let s = v.state.as_ref();
+    let (warn, crit) = match &r.check {
+        Check::Threshold { warn, crit, .. } => (
+            warn.map(serde_json::Value::from),
+            crit.map(serde_json::Value::from),
+        ),
+        Check::Expression { warn, crit, .. } => (
+            warn.as_ref().map(|c| serde_json::Value::from(c.text.clone())),
+            crit.as_ref().map(|c| serde_json::Value::from(c.text.clone())),
+        ),
+    };
+    let series: Vec<JsonSeries> = s
+        .map(|st| {
+            ordered(r, st)
+                .into_iter()
+                .map(|(n, x)| JsonSeries {
+                    series: n,
+                    state: x.state.as_str(),
+                    since: x.since,
+                    value: x.value.filter(|v| v.is_finite()),
+                    level: x.level.map(|l| l.as_str()),
+                    last_seen: x.last_seen,
+                    detail: &x.detail,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut counts = std::collections::BTreeMap::new();
+    for x in &series {
+        *counts.entry(x.state).or_insert(0) += 1;
+    }
+    JsonRule {
+        name: &r.name,
+        slug: &r.slug,
+        url: format!("/alerts/{}", r.slug),
+        target: r.target_text(),
+        targets: match &r.check {
+            Check::Expression { targets, .. } => targets
+                .iter()
+                .map(|(n, t)| (n.as_str(), t.as_str()))
+                .collect(),
+            _ => Vec::new(),
+        },
+        warn,
+        crit,
+        direction: r.direction().map(|d| d.as_str()),
+        rule_type: r.rule_type.as_str(),
+        labels: &r.labels,
+        runbook: r.runbook.as_deref(),
+        source: &r.source,
+        state: s.map(|s| s.state.as_str()),
+        since: s.map(|s| s.since),
+        checked_at: s.map(|s| s.checked_at),
+        value: series
+            .iter()
+            .find(|x| x.value.is_some())
+            .and_then(|x| x.value),
+        incident_since: s.and_then(|s| s.incident.as_ref()).map(|e| e.started),
+        counts,
+        series,
+        message: s.map(|s| s.message.as_str()).filter(|m| !m.is_empty()),
+        mail_error: s.and_then(|s| s.mail_error.as_deref()),
+    }
+}
+
+/// `/api/alerts` and `/alerts.json`: every rule and series with state, value, since and
+/// labels, plus the board's samples (how many rules were in each state, every 5 minutes of
+/// the last 7 days).
 async fn alerts_json(State(st): State<StatusState>) -> Response {
     let snap = st.board.snapshot();
-    let rules: Vec<JsonRule> = snap
-        .rules
-        .iter()
-        .map(|v| {
-            let s = v.state.as_ref();
-            JsonRule {
-                name: v.rule.name.clone(),
-                slug: v.rule.slug.clone(),
-                url: format!("/alerts/{}", v.rule.slug),
-                target: v.rule.target.clone(),
-                threshold: v.rule.threshold,
-                direction: v.rule.direction.as_str(),
-                rule_type: v.rule.rule_type.as_str(),
-                state: s.map(|s| s.status.as_str()),
-                since: s.map(|s| s.since),
-                checked_at: s.map(|s| s.checked_at),
-                value: s.and_then(|s| s.value).filter(|v| v.is_finite()),
-                failing_since: s.and_then(|s| s.episode.as_ref()).map(|e| e.started),
-                failing: s
-                    .map(|s| {
-                        s.failing
-                            .iter()
-                            .filter(|r| r.value.is_finite())
-                            .map(|r| JsonReading {
-                                series: r.series.clone(),
-                                value: r.value,
-                                timestamp: r.at,
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                failing_total: s.map(|s| s.failing_total).unwrap_or(0),
-                message: s.map(|s| s.message.clone()).filter(|m| !m.is_empty()),
-                mail_error: s.and_then(|s| s.mail_error.clone()),
-            }
-        })
-        .collect();
+    let rules: Vec<JsonRule> = snap.rules.iter().map(json_rule).collect();
     #[derive(Serialize)]
-    struct Body {
+    struct Body<'a> {
         updated: i64,
-        rules_error: Option<String>,
-        rules: Vec<JsonRule>,
+        rules_error: Option<&'a str>,
+        rules: Vec<JsonRule<'a>>,
+        samples: &'a [crate::alert::BoardSample],
     }
     let body = Body {
         updated: snap.updated,
-        rules_error: snap.rules_error.clone(),
+        rules_error: snap.rules_error.as_deref(),
         rules,
+        samples: &snap.samples,
     };
     respond(
         "application/json",
@@ -432,8 +589,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn graph_urls_draw_the_threshold() {
-        let u = graph_url("collectd.*.load.load.shortterm", 4.0, "-24h");
+    fn graph_urls_draw_the_levels() {
+        let rule = crate::alert::parse_rules(
+            std::path::Path::new("t.toml"),
+            "[[alert]]\nname = \"x\"\ntarget = \"collectd.*.load.load.shortterm\"\nwarn = 2\ncrit = 4\n",
+            8,
+        )
+        .unwrap()
+        .remove(0);
+        let u = graph_url(&rule, "-24h");
         let pairs: Vec<(String, String)> =
             form_urlencoded::parse(u.strip_prefix("/render?").unwrap().as_bytes())
                 .into_owned()
@@ -442,15 +606,11 @@ mod tests {
             pairs[0],
             ("target".into(), "collectd.*.load.load.shortterm".into())
         );
-        assert_eq!(pairs[1].0, "target");
-        assert!(
-            pairs[1].1.contains("threshold(4.0,'threshold 4','red')"),
-            "{:?}",
-            pairs[1]
-        );
+        assert!(pairs[1].1.contains("threshold(2.0,'warn 2','orange')"), "{:?}", pairs[1]);
+        assert!(pairs[2].1.contains("threshold(4.0,'crit 4','red')"), "{:?}", pairs[2]);
         assert!(pairs.contains(&("format".into(), "png".into())));
         assert!(pairs.contains(&("from".into(), "-24h".into())));
-        let t = crate::query::parse_target(&pairs[1].1, 8).unwrap();
+        let t = crate::query::parse_target(&pairs[2].1, 8).unwrap();
         assert!(matches!(t, crate::query::Expr::Call(_)));
     }
 }

@@ -226,7 +226,10 @@ pub struct AlertingSettings {
     pub email_from: String,
     /// Default recipients, for rules that name none.
     pub email_to: Vec<String>,
-    /// Base URL of this server as mail readers reach it, for links.
+    /// Recipients of `[ERROR]` mail (a rule that cannot be evaluated); empty: `email_to`.
+    pub admin_email: Vec<String>,
+    /// Base URL of this server as mail readers reach it, for links; empty: the address the
+    /// HTTP listener bound (a WARN at start-up when that is a loopback address).
     pub base_url: String,
 }
 
@@ -287,6 +290,7 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("alerting.email_to")
+                    .with_list_parse_key("alerting.admin_email")
                     .with_list_parse_key("http.auth_tokens")
                     .try_parsing(true),
             );

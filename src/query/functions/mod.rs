@@ -32,6 +32,8 @@ use super::eval::{EvalContext, EvalError};
 use super::series::Series;
 use super::signature::{Args, FunctionDef};
 
+pub use aggregate::safe_median;
+pub use calculate::percentile;
 pub use error::py_regex;
 
 /// Every family's functions, in registry order.
