@@ -1422,7 +1422,7 @@ pub(crate) mod tests {
         assert_eq!(Reduce::Sum.apply(&v), Some(16.0));
         assert_eq!(Reduce::Median.apply(&v), Some(2.5));
         assert_eq!(Reduce::Count.apply(&v), Some(4.0));
-        assert_eq!(Reduce::Percentile(50.0).apply(&v), Some(2.0), "nearest rank, as graphite-web");
+        assert_eq!(Reduce::Percentile(50.0).apply(&v), Some(3.0), "nearest rank, as graphite-web");
         assert_eq!(Reduce::Percentile(95.0).apply(&v), Some(10.0));
         assert_eq!(Reduce::Last.apply(&[None, None]), None);
         assert_eq!(Reduce::Sum.apply(&[None]), None);
