@@ -2,7 +2,8 @@
 //! interval, points pushed over the carbon plaintext port, a real SMTP server (Python's
 //! aiosmtpd, `tests/support/smtp_sink.py`) receiving the mail, mail-parser reading the MIME
 //! tree, the png crate decoding the graph, and headless Chromium (Debian's `chromium`)
-//! loading the status pages. A missing aiosmtpd or chromium FAILS these tests.
+//! loading the mail as a phone would. A missing aiosmtpd or chromium FAILS these tests.
+//! (The board and rule pages in Chromium: tests/alert_board.rs.)
 
 mod common;
 
@@ -46,11 +47,16 @@ fn setup(sink: &Sink, rules: &str) -> Setup {
     s.alerting.interval = Duration::from_secs(1);
     s.alerting.email_from = "carbonhound@test.example".into();
     s.alerting.email_to = vec!["oncall@test.example".into()];
+    s.alerting.admin_email = vec!["admin@test.example".into()];
     s.alerting.base_url = "http://carbonhound.test:8080".into();
     s.smtp.host = "127.0.0.1".into();
     s.smtp.port = sink.port;
     s.smtp.tls = carbonhound::config::SmtpTls::None;
     s.smtp.timeout = Duration::from_secs(5);
+    // One-second points, so no-data spans of a few seconds can be tested.
+    let schemas = dir.path().join("storage-schemas.conf");
+    std::fs::write(&schemas, "[all]\npattern = .*\nretentions = 1s:2h,60s:2d\n").unwrap();
+    s.carbon.schemas = Some(schemas);
     std::fs::create_dir_all(&s.alerting.rules_dir).unwrap();
     std::fs::write(s.alerting.rules_dir.join("test.toml"), rules).unwrap();
     Setup { dir, settings: s }
@@ -147,6 +153,29 @@ type = "alert"
 runbook = "https://wiki.test.example/load"
 "#;
 
+const TREE: &str =
+    "multipart/alternative(text/plain,multipart/related(text/html,image/png,image/png))";
+
+fn parse(raw: &[u8]) -> mail_parser::Message<'_> {
+    MessageParser::default()
+        .parse(raw)
+        .expect("a parsable message")
+}
+
+fn header(msg: &mail_parser::Message, name: &str) -> String {
+    msg.header_raw(name).unwrap_or("").trim().to_string()
+}
+
+fn pngs<'a>(msg: &'a mail_parser::Message<'a>) -> Vec<&'a mail_parser::MessagePart<'a>> {
+    msg.parts
+        .iter()
+        .filter(|p| {
+            p.content_type()
+                .is_some_and(|c| c.ctype() == "image" && c.subtype() == Some("png"))
+        })
+        .collect()
+}
+
 #[test]
 fn alert_once_survive_a_restart_then_recover() {
     let sink = Sink::start();
@@ -159,19 +188,21 @@ fn alert_once_survive_a_restart_then_recover() {
     // Exactly one alert arrives.
     let msgs = sink.wait_for(1, Duration::from_secs(30));
     assert_eq!(msgs.len(), 1, "one alert mail");
-    let msg = MessageParser::default()
-        .parse(&msgs[0])
-        .expect("a parsable message");
-    assert_eq!(msg.subject(), Some("[ALERT] Test load high"));
+    let msg = parse(&msgs[0]);
+    assert_eq!(
+        msg.subject(),
+        Some("[CRIT] Test load high: test.alert.load 5 (crit 0)")
+    );
     assert_eq!(
         mime_tree(&msg, 0),
-        "multipart/alternative(text/plain,multipart/related(text/html,image/png))",
+        TREE,
         "{}",
         String::from_utf8_lossy(&msgs[0])
     );
+    let first_id = msg.message_id().expect("a Message-ID").to_string();
     let text = msg.body_text(0).unwrap();
     assert!(
-        text.contains("test.alert.load is 5, above the threshold of 0"),
+        text.contains("test.alert.load is 5, above crit 0 by 5"),
         "{text}"
     );
     assert!(text.contains("https://wiki.test.example/load"), "{text}");
@@ -181,39 +212,27 @@ fn alert_once_survive_a_restart_then_recover() {
     );
     // minijinja escapes '/' in HTML as &#x2f;, which every HTML reader decodes.
     let html = msg.body_html(0).unwrap().replace("&#x2f;", "/");
-    let png_part = msg
-        .parts
-        .iter()
-        .find(|p| {
-            p.content_type()
-                .is_some_and(|c| c.ctype() == "image" && c.subtype() == Some("png"))
-        })
-        .unwrap();
-    let cid = png_part.content_id().expect("the image has a Content-ID");
-    assert!(
-        html.contains(&format!("<img src=\"cid:{cid}\"")),
-        "the HTML shows the inline image {cid}: {html}"
-    );
-    assert!(
-        png_part
+    let images = pngs(&msg);
+    assert_eq!(images.len(), 2, "the last hour and the last 24 hours");
+    for img in &images {
+        let cid = img.content_id().expect("the image has a Content-ID");
+        assert!(
+            html.contains(&format!("<img src=\"cid:{cid}\"")),
+            "the HTML shows the inline image {cid}: {html}"
+        );
+        assert!(img
             .content_disposition()
-            .is_some_and(|d| d.ctype() == "inline"),
-        "inline image"
-    );
+            .is_some_and(|d| d.ctype() == "inline"));
+        assert_eq!(decode_png(img.contents()), (750, 440), "2x a 375 px phone");
+    }
     assert!(
         html.contains("https://wiki.test.example/load") && html.contains("/alerts/test-load-high")
     );
-    let (w, h) = decode_png(png_part.contents());
-    assert_eq!((w, h), (640, 280));
 
     // No reminder within the first five minutes.
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(
-        sink.messages().len(),
-        1,
-        "no second mail while failing before +5 min"
-    );
-    assert_eq!(rule_state(&running, "test-load-high")["state"], "failed");
+    assert_eq!(sink.messages().len(), 1, "no second mail before +5 min");
+    assert_eq!(rule_state(&running, "test-load-high")["state"], "crit");
 
     // A restart does not send the alert again.
     let before = rule_state(&running, "test-load-high")["checked_at"]
@@ -235,41 +254,37 @@ fn alert_once_survive_a_restart_then_recover() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(sink.messages().len(), 1, "the restart re-sent nothing");
     let st = rule_state(&running, "test-load-high");
-    assert_eq!(st["state"], "failed");
-    assert!(
-        st["failing_since"].as_i64().unwrap() >= t - 1
-            && st["failing_since"].as_i64().unwrap() <= t + 30,
-        "{st}"
-    );
+    assert_eq!(st["state"], "crit");
+    let since = st["incident_since"].as_i64().unwrap();
+    assert!(since >= t - 1 && since <= t + 30, "{st}");
+    assert_eq!(st["series"][0]["series"], "test.alert.load");
+    assert_eq!(st["series"][0]["state"], "crit");
+    assert_eq!(st["series"][0]["value"], 5.0);
 
-    // Recovery: a newer value below the threshold is the last non-null value.
+    // Recovery: a newer value below the level is the last non-null value; in the same thread.
     push(&running, &format!("test.alert.load -1 {}\n", now()));
     let msgs = sink.wait_for(2, Duration::from_secs(30));
     assert_eq!(msgs.len(), 2, "a recovery mail");
-    let rec = MessageParser::default().parse(&msgs[1]).unwrap();
-    assert_eq!(rec.subject(), Some("[RECOVERED] Test load high"));
+    let rec = parse(&msgs[1]);
     assert_eq!(
-        mime_tree(&rec, 0),
-        "multipart/alternative(text/plain,multipart/related(text/html,image/png))"
+        rec.subject(),
+        Some("[RECOVERED] Test load high: test.alert.load back below 0: -1")
     );
-    assert!(
-        rec.body_text(0)
-            .unwrap()
-            .contains("is back below 0: now -1"),
-        "{}",
-        rec.body_text(0).unwrap()
-    );
+    assert_eq!(mime_tree(&rec, 0), TREE);
+    assert_eq!(header(&rec, "In-Reply-To"), format!("<{first_id}>"));
+    assert_eq!(header(&rec, "References"), format!("<{first_id}>"));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(sink.messages().len(), 2, "nothing more after the recovery");
     assert_eq!(rule_state(&running, "test-load-high")["state"], "ok");
     rt.block_on(running.shutdown());
 
     // `alerts preview` writes the alert mail as files, from the whisper files on disk; its
-    // HTML, opened in Chromium, shows the red header and the graph.
+    // HTML, opened in Chromium at a phone's width, shows the header and the graphs.
     preview_after_shutdown(&settings, &dir);
 }
 
-/// After the server stopped: the preview of the (now recovered) rule as an alert.
+/// After the server stopped: the preview of the (now recovered) rule as an alert, looked at
+/// in Chromium at 375 px, a phone's width.
 fn preview_after_shutdown(settings: &Settings, dir: &tempfile::TempDir) {
     let config = settings_file(settings);
     let out = dir.path().join("preview");
@@ -294,46 +309,312 @@ fn preview_after_shutdown(settings: &Settings, dir: &tempfile::TempDir) {
     );
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
-        stdout.contains("subject \"[ALERT] Test load high\""),
+        stdout.contains("subject \"[CRIT] Test load high"),
         "{stdout}"
     );
     let text = std::fs::read_to_string(out.join("test-load-high.txt")).unwrap();
-    assert!(text.starts_with("[ALERT] Test load high\n"), "{text}");
+    assert!(text.starts_with("[CRIT] Test load high"), "{text}");
     let html = std::fs::read_to_string(out.join("test-load-high.html")).unwrap();
     assert!(
-        !html.contains("cid:") && html.contains("src=\"test-load-high.png\""),
+        !html.contains("cid:") && html.contains("src=\"test-load-high-last-hour.png\""),
         "{html}"
     );
-    assert_eq!(
-        decode_png(&std::fs::read(out.join("test-load-high.png")).unwrap()),
-        (640, 280)
-    );
+    for f in [
+        "test-load-high-last-hour.png",
+        "test-load-high-last-24h.png",
+    ] {
+        assert_eq!(decode_png(&std::fs::read(out.join(f)).unwrap()), (750, 440));
+    }
     let eml = std::fs::read(out.join("test-load-high.eml")).unwrap();
-    let msg = MessageParser::default().parse(&eml).unwrap();
-    assert_eq!(
-        mime_tree(&msg, 0),
-        "multipart/alternative(text/plain,multipart/related(text/html,image/png))"
+    assert_eq!(mime_tree(&parse(&eml), 0), TREE);
+    phone_screenshot(&out.join("test-load-high.html"), dir);
+}
+
+/// Opens a mail's HTML in Chromium laid out 375 CSS px wide (a phone's width; headless
+/// Chromium's window cannot be narrower than 500 px, so the page's root is held at 375 px):
+/// the graphs fit the phone's width, the header is red (CRIT) and the crit level's red dashed
+/// line is drawn.
+fn phone_screenshot(html_file: &Path, dir: &tempfile::TempDir) {
+    let html = std::fs::read_to_string(html_file).unwrap().replace(
+        "</head>",
+        "<style>html{width:375px;overflow:hidden}</style></head>",
     );
-    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("alerting-mail.png");
+    let phone = html_file.with_extension("phone.html");
+    std::fs::write(&phone, &html).unwrap();
+    // A copy that writes each image's laid-out size into the DOM, for --dump-dom.
+    let probe = html_file.with_extension("probe.html");
+    let script = "<script>window.addEventListener('load',()=>{document.body.setAttribute('data-images',[...document.images].map(i=>i.getBoundingClientRect().width+'x'+i.getBoundingClientRect().height+'@'+i.naturalWidth).join(' '));});</script></body>";
+    std::fs::write(&probe, html.replace("</body>", script)).unwrap();
+    let profile = dir.path().join("chromium-profile");
+    let dom = chromium(
+        &[
+            "--window-size=375,1600",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            &format!("file://{}", probe.display()),
+        ],
+        &profile,
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout).to_string();
+    let sizes = dom
+        .split("data-images=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no data-images in {dom}"))
+        .to_string();
+    let sizes: Vec<(f64, f64, u32)> = sizes
+        .split_whitespace()
+        .map(|x| {
+            let (wh, natural) = x.split_once('@').unwrap();
+            let (w, h) = wh.split_once('x').unwrap();
+            (
+                w.parse().unwrap(),
+                h.parse().unwrap(),
+                natural.parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(sizes.len(), 2, "two graphs: {sizes:?}");
+    for (w, h, natural) in &sizes {
+        assert_eq!(*natural, 750, "a 2x image");
+        assert!(
+            *w >= 300.0 && *w <= 375.0,
+            "laid out within the phone: {sizes:?}"
+        );
+        assert!(
+            (h / w - 440.0 / 750.0).abs() < 0.02,
+            "aspect kept: {sizes:?}"
+        );
+    }
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("alerting-mail-phone.png");
     chromium(
         &[
-            "--window-size=760,1000",
+            "--window-size=375,1600",
             &format!("--screenshot={}", shot.display()),
-            &format!("file://{}", out.join("test-load-high.html").display()),
+            &format!("file://{}", phone.display()),
         ],
-        &dir.path().join("chromium-profile"),
+        &profile,
     );
     let page = std::fs::read(&shot).unwrap();
     assert!(
-        count_color(&page, (198, 40, 40)) > 10_000,
-        "the red [ALERT] header ({})",
+        count_color(&page, (198, 40, 40)) > 5_000,
+        "the red CRIT header ({})",
         shot.display()
     );
     assert!(
-        count_color(&page, (255, 0, 0)) > 200,
-        "the graph's red threshold line ({})",
+        count_color(&page, (213, 0, 0)) > 100,
+        "the graphs' red crit line ({})",
         shot.display()
     );
+}
+
+const LEVELS: &str = r#"
+[[alert]]
+name = "Disk"
+target = "test.disk.*.used"
+direction = "above"
+warn = 85
+crit = 95
+for = "2s"
+
+[[alert]]
+name = "Heartbeat"
+target = "test.hb.*"
+direction = "below"
+crit = 0
+window = "3s"
+no_data_after = "3s"
+
+[[alert]]
+name = "Ratio"
+targets = { errors = "test.ng.err", total = "test.ng.req" }
+crit = "errors / total > 0.05 && total > 10"
+warn = "errors / total > 0.01 && total > 10"
+
+[[alert]]
+name = "Edit me"
+target = "test.edit"
+direction = "above"
+crit = 0
+
+[[alert]]
+name = "Broken"
+target = "divideSeries(test.broken.*, test.broken.*)"
+direction = "above"
+crit = 0
+"#;
+
+/// The mails whose subject names `rule`, parsed, in arrival order.
+fn mails_of(sink: &Sink, rule: &str) -> Vec<(String, String, String, String)> {
+    sink.messages()
+        .iter()
+        .map(|raw| {
+            let m = parse(raw);
+            (
+                m.subject().unwrap_or("").to_string(),
+                m.message_id().unwrap_or("").to_string(),
+                header(&m, "In-Reply-To"),
+                header(&m, "To"),
+            )
+        })
+        .filter(|m| m.0.contains(&format!("] {rule}: ")))
+        .collect()
+}
+
+fn wait_mails(sink: &Sink, rule: &str, n: usize) -> Vec<(String, String, String, String)> {
+    let t0 = Instant::now();
+    loop {
+        let m = mails_of(sink, rule);
+        if m.len() >= n {
+            return m;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "waited for {n} mails of {rule}, got {m:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn levels_pending_no_data_expressions_edits_and_errors() {
+    let sink = Sink::start();
+    let Setup {
+        dir: _dir,
+        settings,
+    } = setup(&sink, LEVELS);
+    let rt = runtime();
+    let running = rt.block_on(server::start(settings.clone())).unwrap();
+    let t = now();
+    push(
+        &running,
+        &format!(
+            "test.disk.web1.used 90 {t}\ntest.disk.web2.used 10 {t}\ntest.hb.a 1 {t}\ntest.ng.err 7 {t}\ntest.ng.req 100 {t}\ntest.edit 5 {t}\ntest.broken.x 1 {t}\ntest.broken.y 1 {t}\n"
+        ),
+    );
+
+    // for = 2s: PENDING first, then WARN.
+    wait_until(Duration::from_secs(20), "Disk to be pending", || {
+        rule_state(&running, "disk")["state"] == "pending"
+    });
+    assert!(
+        mails_of(&sink, "Disk").is_empty(),
+        "nothing mailed while pending"
+    );
+    let disk = wait_mails(&sink, "Disk", 1);
+    assert_eq!(disk[0].0, "[WARN] Disk: web1 90 (warn 85)");
+    let thread = disk[0].1.clone();
+    assert_eq!(disk[0].2, "", "the first mail starts the thread");
+
+    // WARN → CRIT, a second series joins, CRIT → WARN, recovery: one thread.
+    push(&running, &format!("test.disk.web1.used 97 {}\n", now()));
+    let disk = wait_mails(&sink, "Disk", 2);
+    assert_eq!(disk[1].0, "[CRIT] Disk: web1 97 (crit 95)");
+    push(&running, &format!("test.disk.web2.used 99 {}\n", now()));
+    let disk = wait_mails(&sink, "Disk", 3);
+    assert_eq!(disk[2].0, "[CRIT] Disk: web2 99 (crit 95) and 1 more");
+    push(
+        &running,
+        &format!(
+            "test.disk.web1.used 50 {0}\ntest.disk.web2.used 88 {0}\n",
+            now()
+        ),
+    );
+    let disk = wait_mails(&sink, "Disk", 4);
+    assert_eq!(disk[3].0, "[WARN] Disk: web2 88 (warn 85)");
+    push(&running, &format!("test.disk.web2.used 10 {}\n", now()));
+    let disk = wait_mails(&sink, "Disk", 5);
+    assert_eq!(disk[4].0, "[RECOVERED] Disk: web2 back below 85: 10");
+    for m in &disk[1..] {
+        assert_eq!(
+            m.2,
+            format!("<{thread}>"),
+            "{} replies to the first mail",
+            m.0
+        );
+    }
+
+    // Expressions over several targets.
+    let ratio = wait_mails(&sink, "Ratio", 1);
+    assert_eq!(
+        ratio[0].0,
+        "[CRIT] Ratio: errors = 7, total = 100 (crit: errors / total > 0.05 && total > 10)"
+    );
+    push(&running, &format!("test.ng.err 2 {}\n", now()));
+    let ratio = wait_mails(&sink, "Ratio", 2);
+    assert_eq!(
+        ratio[1].0,
+        "[WARN] Ratio: errors = 2, total = 100 (warn: errors / total > 0.01 && total > 10)"
+    );
+
+    // A series that stops reporting: NO DATA after no_data_after (3 s).
+    let hb = wait_mails(&sink, "Heartbeat", 1);
+    assert!(
+        hb[0].0.starts_with("[NO DATA] Heartbeat: a (no data for "),
+        "{hb:?}"
+    );
+    let st = rule_state(&running, "heartbeat");
+    assert_eq!(st["state"], "nodata", "{st}");
+    push(&running, &format!("test.hb.a 1 {}\n", now()));
+    let hb = wait_mails(&sink, "Heartbeat", 2);
+    assert_eq!(hb[1].0, "[RECOVERED] Heartbeat: a OK again: 1");
+
+    // A recovery that comes from editing the rule says so.
+    let edit = wait_mails(&sink, "Edit me", 1);
+    assert_eq!(edit[0].0, "[CRIT] Edit me: test.edit 5 (crit 0)");
+    let rules = settings.alerting.rules_dir.join("test.toml");
+    std::fs::write(
+        &rules,
+        LEVELS.replace(
+            "target = \"test.edit\"\ndirection = \"above\"\ncrit = 0",
+            "target = \"test.edit\"\ndirection = \"above\"\ncrit = 1000",
+        ),
+    )
+    .unwrap();
+    let edit = wait_mails(&sink, "Edit me", 2);
+    assert_eq!(
+        edit[1].0,
+        "[RECOVERED] Edit me: rule changed: crit 0 → 1000"
+    );
+
+    // A rule that cannot be evaluated: ERROR, mailed to the administrator, shown as such.
+    let broken = wait_mails(&sink, "Broken", 1);
+    assert!(broken[0].0.starts_with("[ERROR] Broken: "), "{broken:?}");
+    assert!(broken[0].3.contains("admin@test.example"), "{broken:?}");
+    let st = rule_state(&running, "broken");
+    assert_eq!(st["state"], "error");
+    assert!(
+        st["message"].as_str().unwrap().contains("divideSeries"),
+        "{st}"
+    );
+
+    // Alerting's self metrics, under carbon.agents.<host>.alerting.
+    let host = carbonhound::carbon::hostname();
+    let metric = format!("carbon.agents.{host}.alerting.rules");
+    wait_until(Duration::from_secs(20), "alerting self metrics", || {
+        let (status, _, body) = get(
+            &running,
+            &format!("/render?target={metric}&from=-5min&format=json"),
+        );
+        status == 200 && String::from_utf8_lossy(&body).contains("5.0")
+    });
+    let (_, _, body) = get(
+        &running,
+        &format!("/metrics/find?query=carbon.agents.{host}.alerting.*"),
+    );
+    let found = String::from_utf8_lossy(&body).to_string();
+    for leaf in [
+        "crit",
+        "warn",
+        "nodata",
+        "error",
+        "evaluationSeconds",
+        "mailsSent",
+        "mailsFailed",
+    ] {
+        assert!(found.contains(&format!("\"{leaf}\"")), "{leaf} in {found}");
+    }
+    rt.block_on(running.shutdown());
 }
 
 #[test]
@@ -345,6 +626,15 @@ fn a_bad_rule_file_is_refused_with_its_line_and_the_old_rules_keep_running() {
     } = setup(&sink, RULE);
     let rt = runtime();
     let running = rt.block_on(server::start(settings.clone())).unwrap();
+    push(
+        &running,
+        &format!("test.alert.load -1 {0}\na.b 0 {0}\n", now()),
+    );
+    // `alerts check` reads the whisper files: wait until both are written.
+    let whisper = settings.whisper_dir();
+    wait_until(Duration::from_secs(20), "the whisper files", || {
+        whisper.join("a/b.wsp").exists() && whisper.join("test/alert/load.wsp").exists()
+    });
     wait_until(Duration::from_secs(20), "a first check", || {
         !rule_state(&running, "test-load-high")["state"].is_null()
     });
@@ -424,7 +714,52 @@ fn a_bad_rule_file_is_refused_with_its_line_and_the_old_rules_keep_running() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("2 alert rules in 2 files OK"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2 alert rules in 2 files read"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // `[alert]` for `[[alert]]`: refused at its line, saying what to write.
+    std::fs::write(
+        &bad,
+        "# one rule\n[alert]\nname = \"Other\"\ntarget = \"a.b\"\nthreshold = 1\ndirection = \"above\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_carbonhound"))
+        .args(["alerts", "check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:2:1:", bad.display())) && stderr.contains("use [[alert]]"),
+        "{stderr}"
+    );
+    // A rule that reads well but can never fire (its target matches nothing, or cannot be
+    // evaluated) fails the check, naming file:line.
+    std::fs::write(
+        &bad,
+        "[[alert]]\nname = \"Typo\"\ntarget = \"test.alert.lod\"\ncrit = 1\ndirection = \"above\"\n\n[[alert]]\nname = \"Broken\"\ntarget = \"divideSeries(a.b, group(a.b, test.alert.load))\"\ncrit = 1\ndirection = \"above\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_carbonhound"))
+        .args(["alerts", "check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:1: rule 'Typo'", bad.display()))
+            && stderr.contains("matches no series"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{}:7: rule 'Broken'", bad.display()))
+            && stderr.contains("cannot be evaluated"),
+        "{stderr}"
+    );
     rt.block_on(running.shutdown());
 }
 
@@ -482,190 +817,4 @@ fn count_color(png_bytes: &[u8], rgb: (u8, u8, u8)) -> usize {
             px[0].abs_diff(rgb.0) <= 4 && px[1].abs_diff(rgb.1) <= 4 && px[2].abs_diff(rgb.2) <= 4
         })
         .count()
-}
-
-#[test]
-fn status_pages_in_headless_chromium() {
-    let sink = Sink::start();
-    let rules = r#"
-[[alert]]
-name = "Disk full"
-target = "test.disk.used"
-threshold = 90
-direction = "above"
-runbook = "https://wiki.test.example/disk"
-
-[[alert]]
-name = "Load fine"
-target = "test.load"
-threshold = 4
-direction = "above"
-type = "notice"
-
-[[alert]]
-name = "Gone quiet"
-target = "test.missing.*"
-threshold = 1
-direction = "below"
-"#;
-    let Setup { dir, settings } = setup(&sink, rules);
-    let rt = runtime();
-    let running = rt.block_on(server::start(settings)).unwrap();
-    let t = now();
-    let mut lines = String::new();
-    // An hour of 10-second points (the default schema's finest archive), so that the 24 h
-    // graphs, read from the 1-minute archive, have data (whisper propagates a minute only when
-    // half its 10-second slots are known: xFilesFactor 0.5).
-    for i in (0..360).rev() {
-        lines.push_str(&format!(
-            "test.disk.used {} {}\n",
-            95.0 - i as f64 * 0.05,
-            t - i * 10
-        ));
-        lines.push_str(&format!(
-            "test.load {} {}\n",
-            1.0 + (i % 7) as f64 * 0.1,
-            t - i * 10
-        ));
-    }
-    push(&running, &lines);
-    wait_until(Duration::from_secs(30), "all three states", || {
-        let j = alerts_json(&running);
-        let states: Vec<String> = j["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["state"].as_str().unwrap_or("").to_string())
-            .collect();
-        // …and the failing rule was evaluated after the last point arrived (its value is the
-        // newest, 95), not during the burst.
-        let latest = j["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["state"] == "failed" && r["value"] == 95.0);
-        states == ["failed", "ok", "nodata"] && latest
-    });
-
-    let profile = dir.path().join("chromium-profile");
-    let base = format!("http://{}", running.addrs.http);
-    let dom =
-        String::from_utf8(chromium(&["--dump-dom", &format!("{base}/")], &profile).stdout).unwrap();
-    for (slug, class, name) in [
-        ("disk-full", "state-failed", "Disk full"),
-        ("load-fine", "state-ok", "Load fine"),
-        ("gone-quiet", "state-nodata", "Gone quiet"),
-    ] {
-        let want = format!("<a class=\"rule {class}\" id=\"rule-{slug}\" href=\"/alerts/{slug}\"");
-        assert!(dom.contains(&want), "{want} in\n{dom}");
-        assert!(
-            dom.contains(&format!("<div class=\"name\">{name}</div>")),
-            "{name}"
-        );
-    }
-    assert!(
-        dom.contains("<div class=\"value\">95</div>"),
-        "the failing value is shown: {dom}"
-    );
-    assert!(dom.contains("http-equiv=\"refresh\""), "auto-refresh");
-
-    // The squares are painted in their colours: red, green and grey as the stylesheet says.
-    let shot = dir.path().join("status.png");
-    chromium(
-        &[
-            "--window-size=1000,700",
-            &format!("--screenshot={}", shot.display()),
-            &format!("{base}/"),
-        ],
-        &profile,
-    );
-    let png_bytes = std::fs::read(&shot).unwrap();
-    let artifact = Path::new(env!("CARGO_TARGET_TMPDIR")).join("alerting-status.png");
-    std::fs::write(&artifact, &png_bytes).unwrap();
-    let square = 150 * 150;
-    for (what, rgb) in [
-        ("failed red #c62828", (198, 40, 40)),
-        ("ok green #2e7d32", (46, 125, 50)),
-        ("no-data grey #9e9e9e", (158, 158, 158)),
-    ] {
-        let n = count_color(&png_bytes, rgb);
-        assert!(
-            n > square,
-            "{what}: {n} pixels in the screenshot {}",
-            artifact.display()
-        );
-    }
-
-    // The rule page: its facts, state, history and both graphs from our own /render.
-    let dom = String::from_utf8(
-        chromium(
-            &["--dump-dom", &format!("{base}/alerts/disk-full")],
-            &profile,
-        )
-        .stdout,
-    )
-    .unwrap();
-    assert!(
-        dom.contains("<span class=\"badge state-failed\" id=\"state\">FAILED</span>"),
-        "{dom}"
-    );
-    assert!(dom.contains("<td id=\"target\">test.disk.used</td>"));
-    assert!(dom.contains("value above 90 (threshold included)"));
-    assert!(dom.contains("https://wiki.test.example/disk"));
-    assert!(dom.contains("oncall@test.example"));
-    assert!(
-        dom.contains("FAILED: test.disk.used = 95, above 90"),
-        "history: {dom}"
-    );
-    let re = regex::Regex::new(r#"<img id="graph-(24h|7d)"[^>]* src="([^"]+)""#).unwrap();
-    let srcs: Vec<(String, String)> = re
-        .captures_iter(&dom)
-        .map(|c| (c[1].to_string(), c[2].replace("&amp;", "&")))
-        .collect();
-    assert_eq!(
-        srcs.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
-        vec!["24h", "7d"]
-    );
-    for (_, src) in &srcs {
-        assert!(
-            src.starts_with("/render?target=test.disk.used&target="),
-            "{src}"
-        );
-        assert!(
-            src.contains("threshold%2890.0"),
-            "the threshold is drawn: {src}"
-        );
-        let (status, ct, body) = get(&running, src);
-        assert_eq!(
-            (status, ct.as_str()),
-            (200, "image/png"),
-            "{src}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        assert_eq!(decode_png(&body), (900, 300));
-    }
-    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("alerting-rule.png");
-    chromium(
-        &[
-            "--window-size=1000,1400",
-            &format!("--screenshot={}", shot.display()),
-            &format!("{base}/alerts/disk-full"),
-        ],
-        &profile,
-    );
-    let rule_png = std::fs::read(&shot).unwrap();
-    assert!(
-        count_color(&rule_png, (255, 0, 0)) > 500,
-        "the red threshold line shows in the page's graphs ({})",
-        shot.display()
-    );
-    assert!(
-        count_color(&rule_png, (0x1f, 0x5f, 0xa8)) > 300,
-        "the series is drawn in the page's graphs ({})",
-        shot.display()
-    );
-
-    let (status, _, _) = get(&running, "/alerts/no-such-rule");
-    assert_eq!(status, 404);
-    rt.block_on(running.shutdown());
 }

@@ -212,7 +212,11 @@ pub fn check(backend: &Backend, rule: &Rule, now: i64) -> Outcome {
                 let mut missing = false;
                 let mut last_seen: Option<i64> = None;
                 for (j, (name, series)) in evaluated.iter().enumerate() {
-                    let s = if j == dim { series.get(i) } else { series.first() };
+                    let s = if j == dim {
+                        series.get(i)
+                    } else {
+                        series.first()
+                    };
                     let (v, seen) = match s {
                         Some(s) => reduce(rule, s, now),
                         None => (None, None),
@@ -350,13 +354,17 @@ mod tests {
             panic!()
         };
         assert_eq!((r[0].value, r[0].level), (Some(2.0), Some(Level::Crit)));
-        let nothing = parse("[[alert]]\nname = \"x\"\ntarget = \"h.nothing\"\ncrit = 1\ndirection = \"above\"\n")
-            .unwrap()
-            .remove(0);
+        let nothing = parse(
+            "[[alert]]\nname = \"x\"\ntarget = \"h.nothing\"\ncrit = 1\ndirection = \"above\"\n",
+        )
+        .unwrap()
+        .remove(0);
         assert_eq!(check(&b, &nothing, NOW), Outcome::Checked(vec![]));
-        let bad = parse("[[alert]]\nname = \"x\"\ntarget = \"h.a.load\"\ncrit = 1\ndirection = \"above\"\n")
-            .unwrap()
-            .remove(0);
+        let bad = parse(
+            "[[alert]]\nname = \"x\"\ntarget = \"h.a.load\"\ncrit = 1\ndirection = \"above\"\n",
+        )
+        .unwrap()
+        .remove(0);
         let mut bad = bad;
         bad.check = Check::Threshold {
             target: "nosuch(h.a.load)".into(),
@@ -376,7 +384,11 @@ mod tests {
         let Outcome::Checked(r) = check(&b, &rule, NOW) else {
             panic!()
         };
-        assert_eq!(r[0].value, Some(5.0), "outside the window, inside no_data_after: the last value");
+        assert_eq!(
+            r[0].value,
+            Some(5.0),
+            "outside the window, inside no_data_after: the last value"
+        );
         assert_eq!(r[1].value, None);
         assert_eq!(r[1].last_seen, None, "older than the fetched span");
     }
@@ -396,7 +408,10 @@ mod tests {
             panic!()
         };
         assert_eq!(r.len(), 2);
-        assert_eq!((r[0].series.as_str(), r[0].level), ("ng.web1.status.5xx", Some(Level::Crit)));
+        assert_eq!(
+            (r[0].series.as_str(), r[0].level),
+            ("ng.web1.status.5xx", Some(Level::Crit))
+        );
         assert_eq!(r[1].level, None, "1/100 is not above 0.01");
         assert_eq!(r[0].detail, "errors = 6, total = 100");
         let both = parse("[[alert]]\nname = \"x\"\ntargets = { a = \"ng.*.status.5xx\", b = \"ng.*.requests\" }\ncrit = \"a > b\"\n")

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{check, state};
-use super::{preview as compose_preview, AlertConfig, AlertError, Backend, Level, MailKind, Outcome};
+use super::{
+    preview as compose_preview, AlertConfig, AlertError, Backend, Level, MailKind, Outcome,
+};
 use crate::config::Settings;
 use crate::store::{unix_now, Store};
 use crate::whisper::Preallocation;
@@ -54,7 +56,10 @@ pub fn check(config: Option<&Path>) -> Result<String, AlertError> {
         let outcome = check::check(&backend, r, now);
         let state = match &outcome {
             Outcome::Error(e) => {
-                problems.push(format!("{}: rule '{}': cannot be evaluated: {e}", r.source, r.name));
+                problems.push(format!(
+                    "{}: rule '{}': cannot be evaluated: {e}",
+                    r.source, r.name
+                ));
                 "ERROR".to_string()
             }
             Outcome::Checked(readings) if readings.is_empty() => {
@@ -146,7 +151,10 @@ pub fn preview(
         html = html.replace(&format!("cid:{}", img.cid), &img.name);
         files.push((img.name.clone(), img.png.clone()));
     }
-    files.push((format!("{}.txt", p.rule.slug), p.mail.text.clone().into_bytes()));
+    files.push((
+        format!("{}.txt", p.rule.slug),
+        p.mail.text.clone().into_bytes(),
+    ));
     files.push((format!("{}.html", p.rule.slug), html.into_bytes()));
     files.push((format!("{}.eml", p.rule.slug), p.eml));
     let mut report = String::new();

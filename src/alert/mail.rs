@@ -228,7 +228,7 @@ pub fn short_name(target: &str, series: &str) -> String {
     series.to_string()
 }
 
-fn series_target<'a>(rule: &'a Rule) -> &'a str {
+fn series_target(rule: &Rule) -> &str {
     rule.targets().first().map(|t| t.1).unwrap_or("")
 }
 
@@ -387,7 +387,11 @@ fn headline(rule: &Rule, state: &RuleState, kind: MailKind, now: i64) -> String 
             Some((_, words)) => format!(
                 "Recovered because the rule was edited ({words}), not because the data changed."
             ),
-            None => format!("{} is OK again: {}.", rule.name, recovery_reason(rule, state, now)),
+            None => format!(
+                "{} is OK again: {}.",
+                rule.name,
+                recovery_reason(rule, state, now)
+            ),
         },
         MailKind::Error | MailKind::ErrorReminder(_) => format!(
             "The rule cannot be evaluated, so it sees nothing: {}",
@@ -398,7 +402,10 @@ fn headline(rule: &Rule, state: &RuleState, kind: MailKind, now: i64) -> String 
             let failing = state.failing(rule);
             let crit = failing.iter().filter(|f| f.1.state == State::Crit).count();
             let warn = failing.iter().filter(|f| f.1.state == State::Warn).count();
-            let nodata = failing.iter().filter(|f| f.1.state == State::NoData).count();
+            let nodata = failing
+                .iter()
+                .filter(|f| f.1.state == State::NoData)
+                .count();
             let mut parts = Vec::new();
             if crit > 0 {
                 parts.push(format!("{crit} CRIT"));
@@ -583,7 +590,11 @@ pub fn compose(
             runbook: rule.runbook.as_deref(),
             recipients: settings.recipients(rule, kind),
             source: &rule.source,
-            labels: rule.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            labels: rule
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         },
         rule_url: rule_url(&settings.base_url, rule),
         headline: headline(rule, state, kind, now),
@@ -657,7 +668,12 @@ pub fn graph(
     end: i64,
     tz: Tz,
 ) -> Result<Vec<u8>, MailError> {
-    let is_failing = |s: &Series| state.series.get(&s.name).is_some_and(|x| x.state.is_failing());
+    let is_failing = |s: &Series| {
+        state
+            .series
+            .get(&s.name)
+            .is_some_and(|x| x.state.is_failing())
+    };
     let (failing, others): (Vec<Series>, Vec<Series>) =
         series.into_iter().partition(|s| is_failing(s));
     let mut drawn: Vec<Series> = Vec::new();
@@ -669,7 +685,14 @@ pub fn graph(
         let from = t0.max(start);
         let step = ((end - start) / i64::from(width)).max(1);
         let n = ((end - from) / step).max(1) as usize;
-        let mut shade = Series::new("failing", from, from + step * n as i64, step, vec![Some(1.0); n], 0.0);
+        let mut shade = Series::new(
+            "failing",
+            from,
+            from + step * n as i64,
+            step,
+            vec![Some(1.0); n],
+            0.0,
+        );
         shade.hints.draw_as_infinite = true;
         shade.hints.color = Some("#ffcdd2".into());
         shade.hints.line_width = Some(1.0);
@@ -707,10 +730,22 @@ pub fn graph(
         drawn.push(s);
     }
     if let Some(w) = rule.level_value(Level::Warn) {
-        drawn.push(level_line(format!("warn {}", format::value(w)), w, start, end, "#ff8f00"));
+        drawn.push(level_line(
+            format!("warn {}", format::value(w)),
+            w,
+            start,
+            end,
+            "#ff8f00",
+        ));
     }
     if let Some(c) = rule.level_value(Level::Crit) {
-        drawn.push(level_line(format!("crit {}", format::value(c)), c, start, end, "#d50000"));
+        drawn.push(level_line(
+            format!("crit {}", format::value(c)),
+            c,
+            start,
+            end,
+            "#d50000",
+        ));
     }
     let params = GraphParams {
         width,
@@ -766,4 +801,223 @@ pub fn to_message(c: &Composed, from: &str, now: i64) -> Result<Message, MailErr
         .message_id(Some(format!("<{}>", c.message_id)))
         .multipart(body)
         .map_err(MailError::Build)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::check::{Outcome, Reading};
+    use crate::alert::rule::tests::parse;
+    use crate::alert::state::{delivered, step};
+
+    fn settings() -> MailSettings {
+        MailSettings {
+            from: "carbonhound@example.com".into(),
+            default_to: vec!["oncall@example.com".into()],
+            admin: vec!["admin@example.com".into()],
+            base_url: "http://graphs.example.com/".into(),
+            tz: "Europe/Berlin".parse().unwrap(),
+        }
+    }
+
+    fn readings(rule: &Rule, v: &[(&str, Option<f64>)], at: i64) -> Outcome {
+        let d = rule.direction().unwrap();
+        Outcome::Checked(
+            v.iter()
+                .map(|(h, x)| Reading {
+                    series: format!("collectd.{h}.df-root.percent_bytes-used"),
+                    value: *x,
+                    level: x.and_then(|x| {
+                        if d.crossed(x, rule.level_value(Level::Crit).unwrap()) {
+                            Some(Level::Crit)
+                        } else if d.crossed(x, rule.level_value(Level::Warn).unwrap()) {
+                            Some(Level::Warn)
+                        } else {
+                            None
+                        }
+                    }),
+                    last_seen: Some(at - 1200),
+                    detail: String::new(),
+                })
+                .collect(),
+        )
+    }
+
+    const RULE: &str = "[[alert]]\nname = \"Root fs filling\"\ntarget = \"collectd.*.df-root.percent_bytes-used\"\ndirection = \"above\"\nwarn = 85\ncrit = 95\n";
+
+    #[test]
+    fn subjects_name_the_worst_series_and_its_level() {
+        let r = parse(RULE).unwrap().remove(0);
+        let t = 1_700_000_000;
+        let o = readings(
+            &r,
+            &[
+                ("web1", Some(97.2)),
+                ("web2", Some(10.0)),
+                ("db1", Some(90.0)),
+                ("db2", None),
+            ],
+            t,
+        );
+        let (st, kinds) = step(&r, None, o, t);
+        assert_eq!(kinds, vec![MailKind::Fire]);
+        assert_eq!(
+            subject(&r, &st, MailKind::Fire, t),
+            "[CRIT] Root fs filling: web1 97.2 (crit 95) and 2 more"
+        );
+        assert_eq!(
+            subject(&r, &st, MailKind::Reminder(2), t),
+            "[REMINDER 2] [CRIT] Root fs filling: web1 97.2 (crit 95) and 2 more"
+        );
+        let one = readings(&r, &[("web3", None)], t);
+        let (nd, _) = step(&r, None, one, t);
+        assert_eq!(
+            subject(&r, &nd, MailKind::Fire, t),
+            "[NO DATA] Root fs filling: web3 (no data for 20 min)"
+        );
+        let mut notice = r.clone();
+        notice.rule_type = RuleType::Notice;
+        let warn = readings(&r, &[("web1", Some(90.0))], t);
+        let (w, _) = step(&notice, None, warn, t);
+        assert_eq!(
+            subject(&notice, &w, MailKind::Fire, t),
+            "[NOTICE] Root fs filling: web1 90 (warn 85)"
+        );
+        let mut e = st.clone();
+        e.message = "divideSeries second argument must reference exactly 1 series".into();
+        assert_eq!(
+            subject(&r, &e, MailKind::Error, t),
+            "[ERROR] Root fs filling: divideSeries second argument must reference exactly 1 series"
+        );
+        assert_eq!(short_name("a.*.c.{x,y}", "a.b.c.x"), "b.x");
+        assert_eq!(
+            short_name("sumSeries(a.*)", "sumSeries(a.*)"),
+            "sumSeries(a.*)"
+        );
+    }
+
+    #[test]
+    fn every_mail_of_an_incident_is_one_thread() {
+        let r = parse(RULE).unwrap().remove(0);
+        let dir = tempfile::tempdir().unwrap();
+        let templates = Templates::new(dir.path());
+        let t = 1_700_000_000;
+        let (mut st, _) = step(&r, None, readings(&r, &[("web1", Some(97.2))], t), t);
+        let first = compose(&r, &st, MailKind::Fire, t, &settings(), &templates, vec![]).unwrap();
+        assert_eq!(first.in_reply_to, None);
+        assert_eq!(first.to, vec!["oncall@example.com"]);
+        assert!(
+            first.text.contains("web1") && first.text.contains("97.2"),
+            "{}",
+            first.text
+        );
+        assert!(
+            first.text.contains("2.2 past crit 95"),
+            "every failing series with how far past: {}",
+            first.text
+        );
+        assert!(
+            first.text.contains("CET"),
+            "the configured zone: {}",
+            first.text
+        );
+        assert!(first
+            .text
+            .contains("http://graphs.example.com/alerts/root-fs-filling"));
+        delivered(&r, &mut st, MailKind::Fire, t);
+        let (st2, kinds) = step(
+            &r,
+            Some(&st),
+            readings(&r, &[("web1", Some(10.0))], t + 60),
+            t + 60,
+        );
+        assert_eq!(kinds, vec![MailKind::Recovery]);
+        let rec = compose(
+            &r,
+            &st2,
+            MailKind::Recovery,
+            t + 60,
+            &settings(),
+            &templates,
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(
+            rec.subject,
+            "[RECOVERED] Root fs filling: web1 back below 95: 10"
+        );
+        assert_eq!(rec.in_reply_to.as_deref(), Some(first.message_id.as_str()));
+        let eml = String::from_utf8(
+            to_message(&rec, "carbonhound@example.com", t + 60)
+                .unwrap()
+                .formatted(),
+        )
+        .unwrap();
+        assert!(
+            eml.contains(&format!("In-Reply-To: <{}>", first.message_id)),
+            "{eml}"
+        );
+        assert!(
+            eml.contains(&format!("References: <{}>", first.message_id)),
+            "{eml}"
+        );
+        let err = compose(
+            &r,
+            &st2,
+            MailKind::Error,
+            t,
+            &settings(),
+            &templates,
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(
+            err.to,
+            vec!["admin@example.com"],
+            "errors go to admin_email"
+        );
+    }
+
+    #[test]
+    fn the_graph_is_drawn_at_twice_a_phones_width_with_the_levels() {
+        let r = parse(RULE).unwrap().remove(0);
+        let t = 1_700_000_000;
+        let (mut st, _) = step(&r, None, readings(&r, &[("web1", Some(97.2))], t), t);
+        st.incident.as_mut().unwrap().started = t - 1800;
+        let s = Series::new(
+            "collectd.web1.df-root.percent_bytes-used",
+            t - 3600,
+            t,
+            60,
+            (0..60).map(|i| Some(80.0 + i as f64 / 3.0)).collect(),
+            0.0,
+        );
+        let png = graph(&r, &st, vec![s], t - 3600, t, Tz::UTC).unwrap();
+        let mut reader = png::Decoder::new(&png[..]).read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!(
+            (info.width, info.height),
+            (GRAPH_CSS_WIDTH * 2, GRAPH_CSS_HEIGHT * 2)
+        );
+        let ch = info.color_type.samples();
+        let count = |rgb: (u8, u8, u8)| {
+            buf[..info.buffer_size()]
+                .chunks(ch)
+                .filter(|p| {
+                    p[0].abs_diff(rgb.0) < 8 && p[1].abs_diff(rgb.1) < 8 && p[2].abs_diff(rgb.2) < 8
+                })
+                .count()
+        };
+        assert!(count((0xd5, 0, 0)) > 200, "the crit line");
+        assert!(count((0xff, 0x8f, 0)) > 200, "the warn line");
+        assert!(
+            count((0xff, 0xcd, 0xd2)) > 10_000,
+            "the failing span shaded"
+        );
+        assert!(
+            count((0xb7, 0x1c, 0x1c)) > 100,
+            "the incident's start marked"
+        );
+    }
 }

@@ -108,7 +108,9 @@ impl RuleType {
 }
 
 /// A failing level. `Crit` is worse than `Warn`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// `warn`: look soon.
@@ -187,7 +189,11 @@ impl Reduce {
             "count" => Reduce::Count,
             p if p.starts_with('p') => match p[1..].parse::<f64>() {
                 Ok(n) if (0.0..=100.0).contains(&n) => Reduce::Percentile(n),
-                _ => return Err(format!("reduce '{s}': a percentile is p0 to p100, e.g. p95")),
+                _ => {
+                    return Err(format!(
+                        "reduce '{s}': a percentile is p0 to p100, e.g. p95"
+                    ))
+                }
             },
             _ => {
                 return Err(format!(
@@ -202,7 +208,7 @@ impl Reduce {
     pub fn apply(self, values: &[Option<f64>]) -> Option<f64> {
         let known = || values.iter().flatten().copied().filter(|v| !v.is_nan());
         match self {
-            Reduce::Last => known().last(),
+            Reduce::Last => known().next_back(),
             Reduce::Count => Some(known().count() as f64),
             Reduce::Sum => {
                 let mut it = known().peekable();
@@ -273,7 +279,7 @@ impl Condition {
                 ));
             }
         }
-        for f in node.iter_function_identifiers() {
+        if let Some(f) = node.iter_function_identifiers().next() {
             return Err(format!(
                 "condition '{text}' calls '{f}': conditions compare numbers with + - * / % ^ \
                  < <= > >= == != && || ! and parentheses"
@@ -472,12 +478,18 @@ impl Rule {
                 d.push(("warn".into(), opt(*warn)));
                 d.push(("crit".into(), opt(*crit)));
             }
-            Check::Expression { targets, warn, crit } => {
+            Check::Expression {
+                targets,
+                warn,
+                crit,
+            } => {
                 for (n, t) in targets {
                     d.push((format!("targets.{n}"), t.clone()));
                 }
                 let text = |c: &Option<Condition>| {
-                    c.as_ref().map(|c| c.text.clone()).unwrap_or_else(|| "none".into())
+                    c.as_ref()
+                        .map(|c| c.text.clone())
+                        .unwrap_or_else(|| "none".into())
                 };
                 d.push(("warn".into(), text(warn)));
                 d.push(("crit".into(), text(crit)));
@@ -496,9 +508,8 @@ impl Rule {
         let last = *self.repeat.last()?;
         Some(match self.repeat.get(k as usize) {
             Some(&o) => o,
-            None => last.saturating_add(
-                last.saturating_mul(i64::from(k) - self.repeat.len() as i64 + 1),
-            ),
+            None => last
+                .saturating_add(last.saturating_mul(i64::from(k) - self.repeat.len() as i64 + 1)),
         })
     }
 
@@ -859,7 +870,10 @@ pub fn parse_rules(path: &Path, text: &str, max_depth: usize) -> Result<Vec<Rule
             for d in r.get_ref() {
                 match parse_duration(d, "repeat") {
                     Ok(s) if s > 0 => repeat.push(s),
-                    Ok(_) => errors.push(err(r.span().start, "repeat: every step must be longer than 0".into())),
+                    Ok(_) => errors.push(err(
+                        r.span().start,
+                        "repeat: every step must be longer than 0".into(),
+                    )),
                     Err(m) => errors.push(err(r.span().start, m)),
                 }
             }
@@ -892,13 +906,12 @@ pub fn parse_rules(path: &Path, text: &str, max_depth: usize) -> Result<Vec<Rule
         let mut labels = BTreeMap::new();
         if let Some(l) = &spec.labels {
             if l.get_ref().len() > MAX_LABELS {
-                errors.push(err(
-                    l.span().start,
-                    format!("at most {MAX_LABELS} labels"),
-                ));
+                errors.push(err(l.span().start, format!("at most {MAX_LABELS} labels")));
             }
             for (k, v) in l.get_ref() {
-                if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                if !k
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                     || k.is_empty()
                 {
                     errors.push(err(
@@ -940,7 +953,10 @@ pub fn parse_rules(path: &Path, text: &str, max_depth: usize) -> Result<Vec<Rule
                     Some(s) => match s.get_ref() {
                         LevelSpec::Number(v) if v.is_finite() => Some(*v),
                         LevelSpec::Number(v) => {
-                            errors.push(err(s.span().start, format!("{key} must be a finite number, not {v}")));
+                            errors.push(err(
+                                s.span().start,
+                                format!("{key} must be a finite number, not {v}"),
+                            ));
                             None
                         }
                         LevelSpec::Condition(c) => {
@@ -956,14 +972,25 @@ pub fn parse_rules(path: &Path, text: &str, max_depth: usize) -> Result<Vec<Rule
                 if let Some(th) = &spec.threshold {
                     let v = *th.get_ref();
                     if spec.crit.is_some() {
-                        errors.push(err(th.span().start, "threshold means crit: give one of them, not both".into()));
+                        errors.push(err(
+                            th.span().start,
+                            "threshold means crit: give one of them, not both".into(),
+                        ));
                     } else if !v.is_finite() {
-                        errors.push(err(th.span().start, format!("threshold must be a finite number, not {v}")));
+                        errors.push(err(
+                            th.span().start,
+                            format!("threshold must be a finite number, not {v}"),
+                        ));
                     } else {
                         crit = Some(v);
                     }
                 }
-                if warn.is_none() && crit.is_none() && spec.threshold.is_none() && spec.crit.is_none() && spec.warn.is_none() {
+                if warn.is_none()
+                    && crit.is_none()
+                    && spec.threshold.is_none()
+                    && spec.crit.is_none()
+                    && spec.warn.is_none()
+                {
                     errors.push(err(
                         header,
                         format!("rule '{name}' has no level: give crit (or Hound's threshold) and/or warn"),
@@ -988,13 +1015,16 @@ pub fn parse_rules(path: &Path, text: &str, max_depth: usize) -> Result<Vec<Rule
                     };
                     if !ordered {
                         let at = spec.warn.as_ref().map(|s| s.span().start).unwrap_or(header);
-                        errors.push(err(at, format!(
+                        errors.push(err(
+                            at,
+                            format!(
                             "warn {} must be {} crit {} for direction {}: warn is crossed first",
                             super::format::value(w),
                             if d == Direction::Above { "below" } else { "above" },
                             super::format::value(c),
                             d.as_str()
-                        )));
+                        ),
+                        ));
                     }
                 }
                 direction.map(|direction| Check::Threshold {
@@ -1007,7 +1037,10 @@ pub fn parse_rules(path: &Path, text: &str, max_depth: usize) -> Result<Vec<Rule
             (None, Some(t)) => {
                 let mut targets = Vec::new();
                 if t.get_ref().is_empty() || t.get_ref().len() > MAX_TARGETS {
-                    errors.push(err(t.span().start, format!("targets needs 1 to {MAX_TARGETS} named targets")));
+                    errors.push(err(
+                        t.span().start,
+                        format!("targets needs 1 to {MAX_TARGETS} named targets"),
+                    ));
                 }
                 for (n, target) in t.get_ref() {
                     if !is_identifier(n) {
@@ -1023,7 +1056,11 @@ pub fn parse_rules(path: &Path, text: &str, max_depth: usize) -> Result<Vec<Rule
                 }
                 let vars: Vec<&str> = targets.iter().map(|(n, _)| n.as_str()).collect();
                 if let Some(th) = &spec.threshold {
-                    errors.push(err(th.span().start, "an expression rule (targets) takes crit/warn conditions, not threshold".into()));
+                    errors.push(err(
+                        th.span().start,
+                        "an expression rule (targets) takes crit/warn conditions, not threshold"
+                            .into(),
+                    ));
                 }
                 if let Some(d) = &spec.direction {
                     errors.push(err(d.span().start, "an expression rule (targets) has no direction: its conditions say what fails".into()));
@@ -1050,9 +1087,16 @@ pub fn parse_rules(path: &Path, text: &str, max_depth: usize) -> Result<Vec<Rule
                 let warn = condition(&spec.warn, "warn");
                 let crit = condition(&spec.crit, "crit");
                 if spec.warn.is_none() && spec.crit.is_none() {
-                    errors.push(err(header, format!("rule '{name}' has no condition: give crit and/or warn")));
+                    errors.push(err(
+                        header,
+                        format!("rule '{name}' has no condition: give crit and/or warn"),
+                    ));
                 }
-                Some(Check::Expression { targets, warn, crit })
+                Some(Check::Expression {
+                    targets,
+                    warn,
+                    crit,
+                })
             }
         };
         let mut email_to = Vec::new();
@@ -1268,7 +1312,11 @@ pub(crate) mod tests {
         let r = &r[0];
         assert_eq!(r.name, "Load high on web1");
         assert_eq!(r.slug, "load-high-on-web1");
-        assert_eq!(r.level_value(Level::Crit), Some(4.0), "threshold means crit");
+        assert_eq!(
+            r.level_value(Level::Crit),
+            Some(4.0),
+            "threshold means crit"
+        );
         assert_eq!(r.level_value(Level::Warn), None);
         assert_eq!(r.direction(), Some(Direction::Above));
         assert_eq!(r.rule_type, RuleType::Notice);
@@ -1278,10 +1326,22 @@ pub(crate) mod tests {
         assert_eq!((r.reduce, r.no_data), (Reduce::Last, NoData::Alert));
         assert_eq!(r.repeat, HOUND_LADDER.to_vec());
         let r = parse("[[alert]]\nname = \"x\"\ntarget = \"a.b\"\nthreshold = 1\ndirection = \"below\"\nemail_to = \"a@b.c, d@e.f\"\n").unwrap();
-        assert_eq!(r[0].rule_type, RuleType::Alert, "type defaults to alert, as in Hound");
-        assert_eq!(r[0].email_to.len(), 2, "a comma-separated string, as Hound's EmailTo");
+        assert_eq!(
+            r[0].rule_type,
+            RuleType::Alert,
+            "type defaults to alert, as in Hound"
+        );
+        assert_eq!(
+            r[0].email_to.len(),
+            2,
+            "a comma-separated string, as Hound's EmailTo"
+        );
         let hound = parse("[[alert]]\nname = \"x\"\ntarget = \"a\"\nthreshold = 1\ndirection = \"above\"\ntype = \"Notice\"\n").unwrap();
-        assert_eq!(hound[0].rule_type, RuleType::Notice, "Hound's capitalised type");
+        assert_eq!(
+            hound[0].rule_type,
+            RuleType::Notice,
+            "Hound's capitalised type"
+        );
     }
 
     #[test]
@@ -1296,7 +1356,10 @@ pub(crate) mod tests {
         assert_eq!(r.level_value(Level::Crit), Some(95.0));
         assert_eq!(r.for_secs, 300);
         assert_eq!(r.reduce, Reduce::Percentile(95.0));
-        assert_eq!((r.window, r.no_data_after, r.interval), (600, 900, Some(30)));
+        assert_eq!(
+            (r.window, r.no_data_after, r.interval),
+            (600, 900, Some(30))
+        );
         assert_eq!(r.no_data, NoData::Keep);
         assert_eq!(r.labels.get("team").map(String::as_str), Some("web"));
         assert_eq!(r.repeat, vec![300, 1800, 3600]);
@@ -1307,9 +1370,11 @@ pub(crate) mod tests {
         assert_eq!(r.reminders_due(3599), 2);
         assert_eq!(r.reminders_due(7200), 4);
         // Without direction, the order of warn and crit says it.
-        let below = parse("[[alert]]\nname = \"Free\"\ntarget = \"a\"\nwarn = 20\ncrit = 10\n").unwrap();
+        let below =
+            parse("[[alert]]\nname = \"Free\"\ntarget = \"a\"\nwarn = 20\ncrit = 10\n").unwrap();
         assert_eq!(below[0].direction(), Some(Direction::Below));
-        let none = parse("[[alert]]\nname = \"x\"\ntarget = \"a\"\ncrit = 1\nrepeat = []\n").unwrap_err();
+        let none =
+            parse("[[alert]]\nname = \"x\"\ntarget = \"a\"\ncrit = 1\nrepeat = []\n").unwrap_err();
         assert!(none.to_string().contains("direction"), "{none}");
         let quiet = parse("[[alert]]\nname = \"x\"\ntarget = \"a\"\ncrit = 1\ndirection = \"above\"\nrepeat = []\n").unwrap();
         assert_eq!(quiet[0].reminders_due(1_000_000), 0);
@@ -1342,15 +1407,27 @@ pub(crate) mod tests {
         )
         .unwrap()
         .remove(0);
-        let Check::Expression { targets, warn, crit } = &r.check else {
+        let Check::Expression {
+            targets,
+            warn,
+            crit,
+        } = &r.check
+        else {
             panic!("an expression rule")
         };
         assert_eq!(targets[0].0, "errors");
         let crit = crit.as_ref().unwrap();
         assert!(crit.eval(&[("errors", 7.0), ("total", 100.0)]).unwrap());
         assert!(!crit.eval(&[("errors", 7.0), ("total", 8.0)]).unwrap());
-        assert!(!warn.as_ref().unwrap().eval(&[("errors", 0.0), ("total", 0.0)]).unwrap());
-        assert_eq!(r.level_text(Level::Crit), "crit: errors / total > 0.05 && total > 10");
+        assert!(!warn
+            .as_ref()
+            .unwrap()
+            .eval(&[("errors", 0.0), ("total", 0.0)])
+            .unwrap());
+        assert_eq!(
+            r.level_text(Level::Crit),
+            "crit: errors / total > 0.05 && total > 10"
+        );
         for (bad, want) in [
             ("crit = \"errors > \"", "condition"),
             ("crit = \"nope > 1\"", "'nope'"),
@@ -1358,15 +1435,24 @@ pub(crate) mod tests {
             ("crit = \"errors = 1\"", "condition"),
             ("crit = \"max(errors, 1) > 2\"", "calls 'max'"),
             ("crit = 5", "condition such as"),
-            ("crit = \"errors > 1\"\ndirection = \"above\"", "no direction"),
+            (
+                "crit = \"errors > 1\"\ndirection = \"above\"",
+                "no direction",
+            ),
         ] {
-            let text = format!("[[alert]]\nname = \"x\"\ntargets = {{ errors = \"a.b\" }}\n{bad}\n");
+            let text =
+                format!("[[alert]]\nname = \"x\"\ntargets = {{ errors = \"a.b\" }}\n{bad}\n");
             let e = parse(&text).unwrap_err().to_string();
             assert!(e.contains(want), "{bad}: {e}");
             let line = if bad.contains("direction") { 5 } else { 4 };
-            assert!(e.starts_with(&format!("alerts.d/t.toml:{line}:")), "{bad}: {e}");
+            assert!(
+                e.starts_with(&format!("alerts.d/t.toml:{line}:")),
+                "{bad}: {e}"
+            );
         }
-        let e = parse("[[alert]]\nname = \"x\"\ntargets = { \"5xx\" = \"a.b\" }\ncrit = \"a > 1\"\n").unwrap_err();
+        let e =
+            parse("[[alert]]\nname = \"x\"\ntargets = { \"5xx\" = \"a.b\" }\ncrit = \"a > 1\"\n")
+                .unwrap_err();
         assert!(e.to_string().contains("'5xx'"), "{e}");
     }
 
@@ -1376,28 +1462,48 @@ pub(crate) mod tests {
         assert_eq!(e.0[0].at.map(|a| a.0), Some(6), "{e}");
         assert!(e.to_string().starts_with("alerts.d/t.toml:6:"), "{e}");
         assert!(e.to_string().contains("colour"), "{e}");
-        let e = parse("[[alert]]\nname = \"x\"\ntarget = \"a.b\"\nthreshold = 1\ndirection = \"sideways\"\n").unwrap_err();
+        let e = parse(
+            "[[alert]]\nname = \"x\"\ntarget = \"a.b\"\nthreshold = 1\ndirection = \"sideways\"\n",
+        )
+        .unwrap_err();
         assert_eq!(e.0[0].at.map(|a| a.0), Some(5), "{e}");
         let e = parse("[[alert]]\nname = \"x\"\n\ntarget = \"sumSeries(a.b\"\nthreshold = 1\ndirection = \"above\"\n").unwrap_err();
         assert_eq!(e.0[0].at.map(|a| a.0), Some(4), "{e}");
         let e = parse("[[alert]]\nname = \"x\"\ntarget = \"nosuchFunction(a.b)\"\nthreshold = 1\ndirection = \"above\"\n").unwrap_err();
         assert!(e.to_string().contains("nosuchFunction"), "{e}");
-        let e = parse("[[alert]]\nname = \"x\"\ntarget = \"a\"\nthreshold = nan\ndirection = \"above\"\n").unwrap_err();
+        let e = parse(
+            "[[alert]]\nname = \"x\"\ntarget = \"a\"\nthreshold = nan\ndirection = \"above\"\n",
+        )
+        .unwrap_err();
         assert_eq!(e.0[0].at.map(|a| a.0), Some(4), "{e}");
         let e = parse("[[alert]]\nname = \"x\"\ntarget = \"a\"\nthreshold = 1\ndirection = \"above\"\nemail_to = [\"not an address\"]\n").unwrap_err();
         assert_eq!(e.0[0].at.map(|a| a.0), Some(6), "{e}");
         let e = parse("[[alert]]\nname = \"x\"\ntarget = \"a\"\nthreshold = 1\ndirection = \"above\"\nrunbook = \"javascript:alert(1)\"\n").unwrap_err();
         assert_eq!(e.0[0].at.map(|a| a.0), Some(6), "{e}");
         // A rule's own problems point at its [[alert]] line.
-        let e = parse("# one\n[[alert]]\nname = \"x\"\ntarget = \"a\"\ndirection = \"above\"\n").unwrap_err();
+        let e = parse("# one\n[[alert]]\nname = \"x\"\ntarget = \"a\"\ndirection = \"above\"\n")
+            .unwrap_err();
         assert!(e.to_string().starts_with("alerts.d/t.toml:2:"), "{e}");
         assert!(e.to_string().contains("no level"), "{e}");
         let e = parse("[[alert]]\nname = \"x\"\ntarget = \"a\"\ndirection = \"above\"\nwarn = 95\ncrit = 85\n").unwrap_err();
-        assert!(e.to_string().contains("warn 95 must be below crit 85"), "{e}");
+        assert!(
+            e.to_string().contains("warn 95 must be below crit 85"),
+            "{e}"
+        );
         let e = parse("[[alert]]\nname = \"x\"\ntarget = \"a\"\ndirection = \"above\"\nthreshold = 1\ncrit = 2\n").unwrap_err();
         assert!(e.to_string().contains("threshold means crit"), "{e}");
-        for (bad, line) in [("for = \"5 parsecs\"", 5), ("reduce = \"p101\"", 5), ("reduce = \"mode\"", 5), ("no_data = \"panic\"", 5), ("repeat = [\"1h\", \"5m\"]", 5), ("window = \"0s\"", 5)] {
-            let e = parse(&format!("[[alert]]\nname = \"x\"\ntarget = \"a\"\ncrit = 1\n{bad}\ndirection = \"above\"\n")).unwrap_err();
+        for (bad, line) in [
+            ("for = \"5 parsecs\"", 5),
+            ("reduce = \"p101\"", 5),
+            ("reduce = \"mode\"", 5),
+            ("no_data = \"panic\"", 5),
+            ("repeat = [\"1h\", \"5m\"]", 5),
+            ("window = \"0s\"", 5),
+        ] {
+            let e = parse(&format!(
+                "[[alert]]\nname = \"x\"\ntarget = \"a\"\ncrit = 1\n{bad}\ndirection = \"above\"\n"
+            ))
+            .unwrap_err();
             assert_eq!(e.0[0].at.map(|a| a.0), Some(line), "{bad}: {e}");
         }
         let e = parse("[[alert]\n").unwrap_err();
@@ -1414,7 +1520,14 @@ pub(crate) mod tests {
 
     #[test]
     fn reducers() {
-        let v = [Some(3.0), None, Some(1.0), Some(f64::NAN), Some(2.0), Some(10.0)];
+        let v = [
+            Some(3.0),
+            None,
+            Some(1.0),
+            Some(f64::NAN),
+            Some(2.0),
+            Some(10.0),
+        ];
         assert_eq!(Reduce::Last.apply(&v), Some(10.0));
         assert_eq!(Reduce::Avg.apply(&v), Some(4.0));
         assert_eq!(Reduce::Min.apply(&v), Some(1.0));
@@ -1422,7 +1535,11 @@ pub(crate) mod tests {
         assert_eq!(Reduce::Sum.apply(&v), Some(16.0));
         assert_eq!(Reduce::Median.apply(&v), Some(2.5));
         assert_eq!(Reduce::Count.apply(&v), Some(4.0));
-        assert_eq!(Reduce::Percentile(50.0).apply(&v), Some(3.0), "nearest rank, as graphite-web");
+        assert_eq!(
+            Reduce::Percentile(50.0).apply(&v),
+            Some(3.0),
+            "nearest rank, as graphite-web"
+        );
         assert_eq!(Reduce::Percentile(95.0).apply(&v), Some(10.0));
         assert_eq!(Reduce::Last.apply(&[None, None]), None);
         assert_eq!(Reduce::Sum.apply(&[None]), None);
@@ -1434,7 +1551,10 @@ pub(crate) mod tests {
     fn definition_changes_are_worded() {
         let a = rule(0.0, Direction::Above);
         let b = rule(1000.0, Direction::Above);
-        assert_eq!(definition_change(&a.definition(), &b.definition()), "crit 0 → 1000");
+        assert_eq!(
+            definition_change(&a.definition(), &b.definition()),
+            "crit 0 → 1000"
+        );
         assert_eq!(definition_change(&a.definition(), &a.definition()), "");
     }
 
@@ -1442,10 +1562,16 @@ pub(crate) mod tests {
     fn names_are_unique_across_files() {
         let dir = tempfile::tempdir().unwrap();
         let rule = |n: &str| {
-            format!("[[alert]]\nname = \"{n}\"\ntarget = \"a\"\nthreshold = 1\ndirection = \"above\"\n")
+            format!(
+                "[[alert]]\nname = \"{n}\"\ntarget = \"a\"\nthreshold = 1\ndirection = \"above\"\n"
+            )
         };
         std::fs::write(dir.path().join("a.toml"), rule("Disk full")).unwrap();
-        std::fs::write(dir.path().join("b.toml"), format!("# comment\n{}", rule("Disk full"))).unwrap();
+        std::fs::write(
+            dir.path().join("b.toml"),
+            format!("# comment\n{}", rule("Disk full")),
+        )
+        .unwrap();
         let e = load_dir(dir.path(), 64, &["root@localhost".into()]).unwrap_err();
         let s = e.to_string();
         assert!(s.contains("b.toml:2"), "{s}");
@@ -1457,9 +1583,21 @@ pub(crate) mod tests {
         std::fs::write(dir.path().join("notes.txt"), "not a rule file").unwrap();
         let set = load_dir(dir.path(), 64, &["root@localhost".into()]).unwrap();
         assert_eq!(set.rules.len(), 2);
-        assert_eq!(set.find("disk-nearly-full").unwrap().name, "Disk nearly full");
-        assert!(load_dir(dir.path(), 64, &[]).is_err(), "no recipients anywhere");
-        assert_eq!(load_dir(&dir.path().join("missing"), 64, &[]).unwrap().rules.len(), 0);
+        assert_eq!(
+            set.find("disk-nearly-full").unwrap().name,
+            "Disk nearly full"
+        );
+        assert!(
+            load_dir(dir.path(), 64, &[]).is_err(),
+            "no recipients anywhere"
+        );
+        assert_eq!(
+            load_dir(&dir.path().join("missing"), 64, &[])
+                .unwrap()
+                .rules
+                .len(),
+            0
+        );
     }
 
     #[test]
@@ -1467,9 +1605,18 @@ pub(crate) mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts.d");
         let set = load_dir(&dir, 64, &["root@localhost".into()]).unwrap_or_else(|e| panic!("{e}"));
         assert!(set.rules.len() >= 4);
-        assert!(set.rules.iter().any(|r| r.target_text() == "collectd.*.load.load.shortterm"));
-        assert!(set.rules.iter().any(|r| r.direction() == Some(Direction::Below)));
-        assert!(set.rules.iter().any(|r| matches!(r.check, Check::Expression { .. })));
+        assert!(set
+            .rules
+            .iter()
+            .any(|r| r.target_text() == "collectd.*.load.load.shortterm"));
+        assert!(set
+            .rules
+            .iter()
+            .any(|r| r.direction() == Some(Direction::Below)));
+        assert!(set
+            .rules
+            .iter()
+            .any(|r| matches!(r.check, Check::Expression { .. })));
     }
 
     #[test]

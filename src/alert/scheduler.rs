@@ -339,7 +339,10 @@ impl Scheduler {
         for (name, s) in &st.series {
             let before = prev.and_then(|p| p.series.get(name)).map(|x| x.state);
             if before != Some(s.state) && (before.is_some() || s.state != State::Ok) {
-                let value = s.value.map(super::format::value).unwrap_or_else(|| "no data".into());
+                let value = s
+                    .value
+                    .map(super::format::value)
+                    .unwrap_or_else(|| "no data".into());
                 self.record(
                     &rule.name,
                     "series",
@@ -356,7 +359,12 @@ impl Scheduler {
         if let Some(p) = prev {
             for name in p.series.keys() {
                 if !st.series.contains_key(name) {
-                    self.record(&rule.name, "series", format!("{name} forgotten (no longer given by the target)"), now);
+                    self.record(
+                        &rule.name,
+                        "series",
+                        format!("{name} forgotten (no longer given by the target)"),
+                        now,
+                    );
                 }
             }
         }
@@ -561,7 +569,13 @@ impl Scheduler {
 
 /// The two graphs of a mail (last hour, last 24 hours), each a PNG; a graph that fails to
 /// draw is logged and left out, so the mail still goes.
-pub fn graphs(backend: &Backend, rule: &Rule, state: &RuleState, now: i64, tz: chrono_tz::Tz) -> Vec<Image> {
+pub fn graphs(
+    backend: &Backend,
+    rule: &Rule,
+    state: &RuleState,
+    now: i64,
+    tz: chrono_tz::Tz,
+) -> Vec<Image> {
     let long = check::history(backend, rule, now, GRAPH_SPAN);
     let mut out = Vec::new();
     for (span, name) in [(SHORT_SPAN, "last-hour"), (GRAPH_SPAN, "last-24h")] {
@@ -611,7 +625,10 @@ pub async fn run(sched: Scheduler, mailer: Mailer, cancel: CancellationToken) {
         }
     }
     let mut sched = Some(sched);
-    let mut tick_len = sched.as_ref().map(|s| s.tick()).unwrap_or(Duration::from_secs(60));
+    let mut tick_len = sched
+        .as_ref()
+        .map(|s| s.tick())
+        .unwrap_or(Duration::from_secs(60));
     let mut tick = tokio::time::interval(tick_len);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -671,5 +688,197 @@ pub async fn run(sched: Scheduler, mailer: Mailer, cancel: CancellationToken) {
     }
     if let Some(s) = sched {
         s.db.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StorageRules;
+    use crate::whisper::Preallocation;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        cfg: AlertConfig,
+        store: Arc<Store>,
+        state_dir: PathBuf,
+        now: Arc<AtomicI64>,
+    }
+
+    fn fixture(rules: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::defaults();
+        settings.data_dir = dir.path().to_path_buf();
+        settings.alerting.rules_dir = dir.path().join("alerts.d");
+        settings.alerting.templates_dir = dir.path().join("templates");
+        settings.alerting.base_url = "http://alerts.example".into();
+        std::fs::create_dir_all(&settings.alerting.rules_dir).unwrap();
+        std::fs::write(settings.alerting.rules_dir.join("r.toml"), rules).unwrap();
+        let store = Arc::new(
+            Store::open(
+                &settings.whisper_dir(),
+                StorageRules::embedded(),
+                10_000,
+                Preallocation::Sparse,
+                0,
+            )
+            .unwrap(),
+        );
+        Fixture {
+            cfg: AlertConfig::from_settings(&settings),
+            store,
+            state_dir: settings.state_dir(),
+            now: Arc::new(AtomicI64::new(1_700_000_000)),
+            _dir: dir,
+        }
+    }
+
+    fn scheduler(f: &Fixture) -> Scheduler {
+        let now = f.now.clone();
+        let clock: Clock = Arc::new(move || now.load(Ordering::SeqCst));
+        let mut s = Scheduler::new(
+            f.cfg.clone(),
+            f.store.clone(),
+            StateDb::open(&f.state_dir).unwrap(),
+            clock,
+            Arc::new(Board::default()),
+        );
+        s.record_metrics_in(f.store.clone());
+        s
+    }
+
+    const ALWAYS_FAILING: &str = "[[alert]]\nname = \"Always\"\ntarget = \"constantLine(5)\"\nthreshold = 4\ndirection = \"above\"\n";
+
+    #[test]
+    fn reminders_with_an_injected_clock_across_a_restart() {
+        let f = fixture(ALWAYS_FAILING);
+        let t0 = f.now.load(Ordering::SeqCst);
+        let mut sent: Vec<(i64, String, MailKind)> = Vec::new();
+        let mut sched = Some(scheduler(&f));
+        // Every minute for three days and an hour; the scheduler is dropped and re-opened
+        // (a restart) at +3 min and +40 h.
+        for minute in 0..=(3 * 24 * 60 + 60) {
+            let t = t0 + minute * 60;
+            f.now.store(t, Ordering::SeqCst);
+            if minute == 3 || minute == 40 * 60 {
+                drop(sched.take());
+                sched = Some(scheduler(&f));
+            }
+            let s = sched.as_mut().unwrap();
+            for (subject, kind) in
+                s.round_with(|p| p.message.as_ref().map(|_| ()).map_err(|e| e.to_string()))
+            {
+                sent.push((t - t0, subject, kind));
+            }
+        }
+        let offsets: Vec<i64> = sent.iter().map(|s| s.0).collect();
+        assert_eq!(
+            offsets,
+            vec![0, 300, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 259200]
+        );
+        assert_eq!(sent[0].1, "[CRIT] Always: 5.0 5 (crit 4)");
+        assert_eq!(sent[0].2, MailKind::Fire);
+        assert_eq!(sent[9].1, "[REMINDER 9] [CRIT] Always: 5.0 5 (crit 4)");
+        let s = sched.unwrap();
+        let st = s.state("Always").unwrap();
+        assert_eq!(st.incident.as_ref().unwrap().started, t0);
+        let snap = s.board.snapshot();
+        assert_eq!(
+            snap.rules[0]
+                .history
+                .iter()
+                .filter(|e| e.kind == "mail")
+                .count(),
+            10
+        );
+        assert!(
+            snap.samples.iter().all(|x| x.crit == 1),
+            "{:?}",
+            snap.samples.first()
+        );
+        assert!(
+            snap.samples.len() > 3 * 24 * 12 - 5,
+            "a 5-minute sample for each of the 3 days"
+        );
+    }
+
+    #[test]
+    fn a_failed_send_is_retried_and_not_marked_sent() {
+        let f = fixture(ALWAYS_FAILING);
+        let mut s = scheduler(&f);
+        let t0 = f.now.load(Ordering::SeqCst);
+        assert!(s
+            .round_with(|_| Err("connection refused".into()))
+            .is_empty());
+        assert_eq!(
+            s.state("Always").unwrap().mail_error.as_deref(),
+            Some("connection refused")
+        );
+        assert_eq!(s.round_stats().mails_failed, 1);
+        f.now.store(t0 + 60, Ordering::SeqCst);
+        assert!(s
+            .round_with(|_| Err("connection refused".into()))
+            .is_empty());
+        let errors =
+            s.db.history("Always", 10)
+                .iter()
+                .filter(|e| e.kind == "mail-error")
+                .count();
+        assert_eq!(errors, 1, "the same error is recorded once");
+        f.now.store(t0 + 120, Ordering::SeqCst);
+        let sent = s.round_with(|_| Ok(()));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].1, MailKind::Fire);
+        assert_eq!(s.state("Always").unwrap().mail_error, None);
+        f.now.store(t0 + 180, Ordering::SeqCst);
+        assert!(s.round_with(|_| Ok(())).is_empty());
+        // Self metrics went into the store.
+        let host = crate::carbon::hostname();
+        assert!(f
+            .store
+            .find(&format!("carbon.agents.{host}.alerting.*"), true, 100)
+            .iter()
+            .any(|n| n.path.ends_with(".mailsSent")));
+    }
+
+    #[test]
+    fn per_rule_intervals() {
+        let f = fixture("[[alert]]\nname = \"Fast\"\ntarget = \"constantLine(1)\"\ncrit = 5\ndirection = \"above\"\ninterval = \"10s\"\n\n[[alert]]\nname = \"Slow\"\ntarget = \"constantLine(1)\"\ncrit = 5\ndirection = \"above\"\n");
+        let mut s = scheduler(&f);
+        assert_eq!(s.tick(), Duration::from_secs(10));
+        let t0 = f.now.load(Ordering::SeqCst);
+        let mut checks = (0, 0);
+        for i in 0..12 {
+            f.now.store(t0 + i * 10, Ordering::SeqCst);
+            s.round_with(|_| Ok(()));
+            let fast = s.state("Fast").unwrap().checked_at;
+            let slow = s.state("Slow").unwrap().checked_at;
+            checks.0 += i64::from(fast == t0 + i * 10);
+            checks.1 += i64::from(slow == t0 + i * 10);
+        }
+        assert_eq!(checks, (12, 2), "every 10 s, and every 60 s");
+    }
+
+    #[test]
+    fn a_bad_rules_file_keeps_the_old_rules_running() {
+        let f = fixture(ALWAYS_FAILING);
+        let mut s = scheduler(&f);
+        assert_eq!(s.rules().rules.len(), 1);
+        std::fs::write(f.cfg.rules_dir.join("r.toml"), "[[alert]]\nname = \"Always\"\ntarget = \"constantLine(5)\"\nthreshold = \"high\"\ndirection = \"above\"\n").unwrap();
+        assert!(!s.reload_rules(false));
+        let e = s.rules_error().unwrap().to_string();
+        assert!(e.contains("r.toml:4"), "{e}");
+        assert_eq!(s.rules().rules.len(), 1, "old rules kept");
+        assert_eq!(s.round_with(|_| Ok(())).len(), 1, "and still checked");
+        assert_eq!(s.board.snapshot().rules_error.as_deref(), Some(e.as_str()));
+        std::fs::write(
+            f.cfg.rules_dir.join("r.toml"),
+            ALWAYS_FAILING.replace("Always", "Renamed"),
+        )
+        .unwrap();
+        assert!(s.reload_rules(false));
+        assert_eq!(s.rules().rules[0].name, "Renamed");
+        assert_eq!(s.rules_error(), None);
     }
 }

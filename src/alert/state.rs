@@ -338,7 +338,8 @@ pub fn step(
         Outcome::Error(m) => {
             message = m;
             state = State::Error;
-            let ei = error_incident.get_or_insert_with(|| new_incident(rule, now, State::Error, true));
+            let ei =
+                error_incident.get_or_insert_with(|| new_incident(rule, now, State::Error, true));
             if ei.announced.is_none() {
                 mails.push(MailKind::Error);
             } else {
@@ -362,7 +363,10 @@ pub fn step(
                 series.insert(r.series.clone(), next);
             }
             if empty {
+                // No series at all: no data once `no_data_after` has passed since the
+                // target was first seen empty (a fresh server is given time to fill).
                 message = "the target matches no series".into();
+                let first = series.get("").and_then(|s| s.absent_since).unwrap_or(now);
                 let r = Reading {
                     series: String::new(),
                     value: None,
@@ -371,7 +375,21 @@ pub fn step(
                     detail: String::new(),
                 };
                 seen.insert("");
-                let next = step_series(rule, series.get(""), &r, now);
+                let mut next = if now - first >= rule.no_data_after {
+                    step_series(rule, series.get(""), &r, now)
+                } else {
+                    SeriesState {
+                        state: State::Ok,
+                        since: now,
+                        failing_since: None,
+                        level: None,
+                        value: None,
+                        last_seen: None,
+                        detail: String::new(),
+                        absent_since: None,
+                    }
+                };
+                next.absent_since = Some(first);
                 series.insert(String::new(), next);
             } else {
                 series.remove("");
@@ -541,9 +559,15 @@ mod tests {
             v.iter()
                 .map(|(s, x)| {
                     let level = x.and_then(|x| {
-                        if rule.level_value(Level::Crit).is_some_and(|c| d.crossed(x, c)) {
+                        if rule
+                            .level_value(Level::Crit)
+                            .is_some_and(|c| d.crossed(x, c))
+                        {
                             Some(Level::Crit)
-                        } else if rule.level_value(Level::Warn).is_some_and(|w| d.crossed(x, w)) {
+                        } else if rule
+                            .level_value(Level::Warn)
+                            .is_some_and(|w| d.crossed(x, w))
+                        {
                             Some(Level::Warn)
                         } else {
                             None
@@ -600,18 +624,43 @@ mod tests {
         assert_eq!(r.state(), State::Ok);
         assert_eq!(r.at(60, &[("d.a", Some(90.0))]), vec![MailKind::Fire]);
         assert_eq!(r.state(), State::Warn);
-        let thread = r.state.as_ref().unwrap().incident.as_ref().unwrap().thread.clone();
+        let thread = r
+            .state
+            .as_ref()
+            .unwrap()
+            .incident
+            .as_ref()
+            .unwrap()
+            .thread
+            .clone();
         assert!(r.at(120, &[("d.a", Some(91.0))]).is_empty(), "nothing new");
         assert_eq!(r.at(180, &[("d.a", Some(97.0))]), vec![MailKind::Change]);
         assert_eq!(r.state(), State::Crit);
-        assert_eq!(r.at(240, &[("d.a", Some(88.0))]), vec![MailKind::Change], "CRIT→WARN is mailed");
-        assert_eq!(r.state.as_ref().unwrap().incident.as_ref().unwrap().thread, thread, "one thread");
-        assert_eq!(r.state.as_ref().unwrap().incident.as_ref().unwrap().worst, State::Crit);
+        assert_eq!(
+            r.at(240, &[("d.a", Some(88.0))]),
+            vec![MailKind::Change],
+            "CRIT→WARN is mailed"
+        );
+        assert_eq!(
+            r.state.as_ref().unwrap().incident.as_ref().unwrap().thread,
+            thread,
+            "one thread"
+        );
+        assert_eq!(
+            r.state.as_ref().unwrap().incident.as_ref().unwrap().worst,
+            State::Crit
+        );
         assert_eq!(r.at(300, &[("d.a", Some(10.0))]), vec![MailKind::Recovery]);
         assert_eq!(r.state(), State::Ok);
         assert!(r.state.as_ref().unwrap().incident.is_none());
-        assert!(r.at(360, &[("d.a", Some(90.0))]) == vec![MailKind::Fire], "a new incident");
-        assert_ne!(r.state.as_ref().unwrap().incident.as_ref().unwrap().thread, thread);
+        assert!(
+            r.at(360, &[("d.a", Some(90.0))]) == vec![MailKind::Fire],
+            "a new incident"
+        );
+        assert_ne!(
+            r.state.as_ref().unwrap().incident.as_ref().unwrap().thread,
+            thread
+        );
     }
 
     #[test]
@@ -624,7 +673,10 @@ mod tests {
         }
         let got: Vec<(i64, MailKind)> = r.mails.clone();
         let mut want = vec![(0, MailKind::Fire)];
-        for (i, o) in [300, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 259200].iter().enumerate() {
+        for (i, o) in [300, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 259200]
+            .iter()
+            .enumerate()
+        {
             want.push((*o, MailKind::Reminder(i as u32 + 1)));
         }
         assert_eq!(got, want);
@@ -636,30 +688,68 @@ mod tests {
         assert!(r.at(0, &[("d.a", Some(99.0))]).is_empty());
         assert_eq!(r.state(), State::Pending);
         assert!(r.at(240, &[("d.a", Some(99.0))]).is_empty());
-        assert!(r.at(250, &[("d.a", Some(10.0))]).is_empty(), "a pending that clears is silent");
+        assert!(
+            r.at(250, &[("d.a", Some(10.0))]).is_empty(),
+            "a pending that clears is silent"
+        );
         assert_eq!(r.state(), State::Ok);
         assert!(r.at(300, &[("d.a", Some(99.0))]).is_empty());
-        assert!(r.at(599, &[("d.a", Some(90.0))]).is_empty(), "warn or crit: still failing");
+        assert!(
+            r.at(599, &[("d.a", Some(90.0))]).is_empty(),
+            "warn or crit: still failing"
+        );
         assert_eq!(r.at(600, &[("d.a", Some(99.0))]), vec![MailKind::Fire]);
         assert_eq!(r.state(), State::Crit);
-        assert_eq!(r.state.as_ref().unwrap().series["d.a"].failing_since, Some(300));
+        assert_eq!(
+            r.state.as_ref().unwrap().series["d.a"].failing_since,
+            Some(300)
+        );
     }
 
     #[test]
     fn glob_series_join_and_leave() {
         let mut r = Run::new(LEVELS);
         r.at(0, &[("d.a", Some(10.0)), ("d.b", Some(10.0))]);
-        assert_eq!(r.at(60, &[("d.a", Some(99.0)), ("d.b", Some(10.0))]), vec![MailKind::Fire]);
+        assert_eq!(
+            r.at(60, &[("d.a", Some(99.0)), ("d.b", Some(10.0))]),
+            vec![MailKind::Fire]
+        );
         // A new series joins failing: mailed in the thread.
         assert_eq!(
-            r.at(120, &[("d.a", Some(99.0)), ("d.b", Some(10.0)), ("d.c", Some(90.0))]),
+            r.at(
+                120,
+                &[
+                    ("d.a", Some(99.0)),
+                    ("d.b", Some(10.0)),
+                    ("d.c", Some(90.0))
+                ]
+            ),
             vec![MailKind::Change]
         );
         assert_eq!(r.series("d.c"), State::Warn);
         // One recovers while another fails: recorded, not mailed.
-        assert!(r.at(180, &[("d.a", Some(10.0)), ("d.b", Some(10.0)), ("d.c", Some(90.0))]).is_empty());
+        assert!(r
+            .at(
+                180,
+                &[
+                    ("d.a", Some(10.0)),
+                    ("d.b", Some(10.0)),
+                    ("d.c", Some(90.0))
+                ]
+            )
+            .is_empty());
         assert_eq!(r.state(), State::Warn);
-        assert_eq!(r.at(240, &[("d.a", Some(10.0)), ("d.b", Some(10.0)), ("d.c", Some(10.0))]), vec![MailKind::Recovery]);
+        assert_eq!(
+            r.at(
+                240,
+                &[
+                    ("d.a", Some(10.0)),
+                    ("d.b", Some(10.0)),
+                    ("d.c", Some(10.0))
+                ]
+            ),
+            vec![MailKind::Recovery]
+        );
     }
 
     #[test]
@@ -667,15 +757,24 @@ mod tests {
         let mut r = Run::new(LEVELS);
         r.at(0, &[("d.a", Some(10.0)), ("d.b", Some(10.0))]);
         // d.b's file is still there, its values are null: the check says no value.
-        assert_eq!(r.at(60, &[("d.a", Some(10.0)), ("d.b", None)]), vec![MailKind::Fire]);
+        assert_eq!(
+            r.at(60, &[("d.a", Some(10.0)), ("d.b", None)]),
+            vec![MailKind::Fire]
+        );
         assert_eq!((r.state(), r.series("d.b")), (State::NoData, State::NoData));
-        assert_eq!(r.at(120, &[("d.a", Some(10.0)), ("d.b", Some(10.0))]), vec![MailKind::Recovery]);
+        assert_eq!(
+            r.at(120, &[("d.a", Some(10.0)), ("d.b", Some(10.0))]),
+            vec![MailKind::Recovery]
+        );
         // Gone from the target altogether: no data after no_data_after, forgotten after a day.
         r.at(200, &[("d.a", Some(10.0))]);
         assert_eq!(r.series("d.b"), State::Ok, "last seen 80 s ago: not yet");
         assert_eq!(r.at(800, &[("d.a", Some(10.0))]), vec![MailKind::Fire]);
         assert_eq!(r.series("d.b"), State::NoData);
-        assert_eq!(r.at(800 + FORGET_AFTER, &[("d.a", Some(10.0))]), vec![MailKind::Recovery]);
+        assert_eq!(
+            r.at(800 + FORGET_AFTER, &[("d.a", Some(10.0))]),
+            vec![MailKind::Recovery]
+        );
         assert!(!r.state.as_ref().unwrap().series.contains_key("d.b"));
     }
 
@@ -689,7 +788,15 @@ mod tests {
         assert!(keep.at(60, &[("d.a", None)]).is_empty());
         assert_eq!(keep.state(), State::Crit, "keeps its state");
         let mut none = Run::new(LEVELS);
-        assert_eq!(none.outcome(0, Outcome::Checked(vec![])), vec![MailKind::Fire]);
+        assert!(
+            none.outcome(0, Outcome::Checked(vec![])).is_empty(),
+            "given no_data_after to fill"
+        );
+        assert!(none.outcome(599, Outcome::Checked(vec![])).is_empty());
+        assert_eq!(
+            none.outcome(600, Outcome::Checked(vec![])),
+            vec![MailKind::Fire]
+        );
         assert_eq!(none.state(), State::NoData);
         assert!(none.state.as_ref().unwrap().message.contains("no series"));
     }
@@ -698,13 +805,22 @@ mod tests {
     fn errors_have_their_own_incident_and_keep_the_failure() {
         let mut r = Run::new(LEVELS);
         assert_eq!(r.at(0, &[("d.a", Some(99.0))]), vec![MailKind::Fire]);
-        assert_eq!(r.outcome(60, Outcome::Error("boom".into())), vec![MailKind::Error]);
+        assert_eq!(
+            r.outcome(60, Outcome::Error("boom".into())),
+            vec![MailKind::Error]
+        );
         assert_eq!(r.state(), State::Error);
         assert_eq!(r.series("d.a"), State::Crit, "series states are kept");
         assert!(r.outcome(120, Outcome::Error("boom".into())).is_empty());
-        assert_eq!(r.outcome(60 + 300, Outcome::Error("boom".into())), vec![MailKind::ErrorReminder(1)]);
+        assert_eq!(
+            r.outcome(60 + 300, Outcome::Error("boom".into())),
+            vec![MailKind::ErrorReminder(1)]
+        );
         // Evaluates again, still failing: the error recovers, the failure goes on.
-        assert_eq!(r.at(400, &[("d.a", Some(99.0))]), vec![MailKind::ErrorRecovery, MailKind::Reminder(1)]);
+        assert_eq!(
+            r.at(400, &[("d.a", Some(99.0))]),
+            vec![MailKind::ErrorRecovery, MailKind::Reminder(1)]
+        );
         assert!(r.state.as_ref().unwrap().error_incident.is_none());
     }
 
@@ -735,13 +851,22 @@ mod tests {
 
     #[test]
     fn a_recovery_from_an_edit_says_so() {
-        let mut r = Run::new("[[alert]]\nname = \"x\"\ntarget = \"d.a\"\ndirection = \"above\"\ncrit = 0\n");
+        let mut r = Run::new(
+            "[[alert]]\nname = \"x\"\ntarget = \"d.a\"\ndirection = \"above\"\ncrit = 0\n",
+        );
         assert_eq!(r.at(0, &[("d.a", Some(50.0))]), vec![MailKind::Fire]);
-        r.rule = parse("[[alert]]\nname = \"x\"\ntarget = \"d.a\"\ndirection = \"above\"\ncrit = 1000\n").unwrap().remove(0);
+        r.rule = parse(
+            "[[alert]]\nname = \"x\"\ntarget = \"d.a\"\ndirection = \"above\"\ncrit = 1000\n",
+        )
+        .unwrap()
+        .remove(0);
         let o = values(&r.rule, &[("d.a", Some(50.0))], 60);
         let (s, m) = step(&r.rule, r.state.as_ref(), o, 60);
         assert_eq!(m, vec![MailKind::Recovery]);
-        assert_eq!(s.changed.as_ref().map(|c| c.1.as_str()), Some("crit 0 → 1000"));
+        assert_eq!(
+            s.changed.as_ref().map(|c| c.1.as_str()),
+            Some("crit 0 → 1000")
+        );
         // An edit while it keeps failing, then a real recovery later: not "rule changed".
         let mut r = Run::new(LEVELS);
         r.at(0, &[("d.a", Some(99.0))]);
@@ -761,7 +886,15 @@ mod tests {
         assert!(State::NoData.rank() > State::Warn.rank());
         assert!(State::Warn.rank() > State::Pending.rank());
         let mut r = Run::new(LEVELS);
-        r.at(0, &[("d.a", Some(90.0)), ("d.b", Some(99.0)), ("d.c", Some(97.0)), ("d.d", None)]);
+        r.at(
+            0,
+            &[
+                ("d.a", Some(90.0)),
+                ("d.b", Some(99.0)),
+                ("d.c", Some(97.0)),
+                ("d.d", None),
+            ],
+        );
         let s = r.state.as_ref().unwrap();
         let order: Vec<&str> = s.failing(&r.rule).iter().map(|f| f.0).collect();
         assert_eq!(order, vec!["d.b", "d.c", "d.d", "d.a"]);

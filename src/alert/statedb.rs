@@ -280,12 +280,19 @@ mod tests {
             ..BoardSample::default()
         };
         let got = |db: &StateDb| -> Vec<(i64, u32)> {
-            db.samples(0, i64::MAX / 2).iter().map(|s| (s.at, s.crit)).collect()
+            db.samples(0, i64::MAX / 2)
+                .iter()
+                .map(|s| (s.at, s.crit))
+                .collect()
         };
         db.record_sample(sample(1_000_000, 1)).unwrap();
         db.record_sample(sample(1_000_100, 2)).unwrap();
         db.record_sample(sample(1_000_400, 3)).unwrap();
-        assert_eq!(got(&db), vec![(999_900, 2), (1_000_200, 3)], "one per 5-minute bucket, the last wins");
+        assert_eq!(
+            got(&db),
+            vec![(999_900, 2), (1_000_200, 3)],
+            "one per 5-minute bucket, the last wins"
+        );
         db.record_sample(sample(1_000_000 + 9 * 86_400, 4)).unwrap();
         assert_eq!(got(&db), vec![(1_777_500, 4)], "older than 8 days: dropped");
         let h = db.history("Load high", 1000);

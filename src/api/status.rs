@@ -18,9 +18,9 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::respond;
+use crate::alert::State as AlertState;
 use crate::alert::Templates;
 use crate::alert::{format, short_name, Check, Level, Rule, RuleState, SeriesState};
-use crate::alert::State as AlertState;
 use crate::alert::{Board, RuleView};
 use crate::config::Settings;
 use crate::store::unix_now;
@@ -175,7 +175,11 @@ fn series_row(r: &Rule, name: &str, s: &SeriesState, now: i64) -> SeriesRow {
         }
         _ => (None, None),
     };
-    let target = r.targets().first().map(|t| t.1.to_string()).unwrap_or_default();
+    let target = r
+        .targets()
+        .first()
+        .map(|t| t.1.to_string())
+        .unwrap_or_default();
     SeriesRow {
         series: if name.is_empty() {
             r.target_text()
@@ -209,7 +213,11 @@ fn row(v: &RuleView, tz: Tz, default_to: &[String], now: i64, all_series: bool) 
     let summary = match (st, failing.first()) {
         (Some(s), _) if s.state == AlertState::Error => s.message.clone(),
         (Some(s), Some((n, f))) => {
-            let target = r.targets().first().map(|t| t.1.to_string()).unwrap_or_default();
+            let target = r
+                .targets()
+                .first()
+                .map(|t| t.1.to_string())
+                .unwrap_or_default();
             let what = match f.state {
                 AlertState::NoData => format!("{} no data", short_name(&target, n)),
                 _ => format!(
@@ -219,7 +227,11 @@ fn row(v: &RuleView, tz: Tz, default_to: &[String], now: i64, all_series: bool) 
                 ),
             };
             if failing.len() > 1 {
-                format!("{what} and {} more of {}", failing.len() - 1, s.series.len())
+                format!(
+                    "{what} and {} more of {}",
+                    failing.len() - 1,
+                    s.series.len()
+                )
             } else {
                 what
             }
@@ -245,7 +257,11 @@ fn row(v: &RuleView, tz: Tz, default_to: &[String], now: i64, all_series: bool) 
         levels,
         direction: r.direction().map(|d| d.as_str()),
         rule_type: r.rule_type.as_str(),
-        labels: r.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        labels: r
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         recipients: r.recipients(default_to).to_vec(),
         runbook: r.runbook.clone(),
         source: r.source.clone(),
@@ -501,8 +517,10 @@ fn json_rule<'a>(v: &'a RuleView) -> JsonRule<'a> {
             crit.map(serde_json::Value::from),
         ),
         Check::Expression { warn, crit, .. } => (
-            warn.as_ref().map(|c| serde_json::Value::from(c.text.clone())),
-            crit.as_ref().map(|c| serde_json::Value::from(c.text.clone())),
+            warn.as_ref()
+                .map(|c| serde_json::Value::from(c.text.clone())),
+            crit.as_ref()
+                .map(|c| serde_json::Value::from(c.text.clone())),
         ),
     };
     let series: Vec<JsonSeries> = s
@@ -606,8 +624,16 @@ mod tests {
             pairs[0],
             ("target".into(), "collectd.*.load.load.shortterm".into())
         );
-        assert!(pairs[1].1.contains("threshold(2.0,'warn 2','orange')"), "{:?}", pairs[1]);
-        assert!(pairs[2].1.contains("threshold(4.0,'crit 4','red')"), "{:?}", pairs[2]);
+        assert!(
+            pairs[1].1.contains("threshold(2.0,'warn 2','orange')"),
+            "{:?}",
+            pairs[1]
+        );
+        assert!(
+            pairs[2].1.contains("threshold(4.0,'crit 4','red')"),
+            "{:?}",
+            pairs[2]
+        );
         assert!(pairs.contains(&("format".into(), "png".into())));
         assert!(pairs.contains(&("from".into(), "-24h".into())));
         let t = crate::query::parse_target(&pairs[2].1, 8).unwrap();
