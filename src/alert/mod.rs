@@ -69,7 +69,7 @@ pub use rule::{
 pub use scheduler::{AlertConfig, Clock, Pending, RoundStats, Scheduler};
 pub use smtp::SmtpError;
 pub use state::{Incident, MailKind, RuleState, SeriesState, State};
-pub use statedb::{BoardSample, HistoryEvent, StateDb, StateDbError};
+pub use statedb::{BoardSample, HistoryEvent, StateDb, StateDbError, SAMPLE_SECS};
 pub use templates::{TemplateError, Templates};
 
 use crate::config::Settings;

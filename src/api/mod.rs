@@ -19,6 +19,7 @@ mod health;
 mod metrics;
 mod params;
 mod render;
+mod state_chart;
 mod status;
 mod tags;
 

@@ -1,7 +1,17 @@
-//! Alert status pages: `/` (one square per rule: green OK, red failed, grey no data, amber
-//! error; auto-refreshing), `/alerts/<slug>` (the rule, its state and since when, recent
-//! history, 24 h and 7 d graphs served by our own `/render` with the threshold drawn), and
-//! `/alerts.json` (every rule's state, for scripts).
+//! Alert status pages:
+//! - `/`, the board: one small square per rule, worst first, coloured by state (WARN amber,
+//!   CRIT red, NODATA grey, ERROR purple, OK green, PENDING a light square outlined in the
+//!   colour of the level it waits on, not yet checked light grey); a notice is a circle where
+//!   an alert is a square. Name, state and value on hover, a click opens the rule. Query
+//!   parameters (also set by the page's form, so it works without script): `group=<label>`
+//!   (a heading per value of that label, "(none)" for rules without it), `q=` (name or target
+//!   contains, any case), `state=crit,warn` (only those states; `state` may repeat). Counts per
+//!   state on top; below, how many rules were WARN/CRIT/NODATA/ERROR over 24 h and 7 d as
+//!   inline SVG from the board's samples. Refreshes itself, keeping its query string.
+//! - `/alerts/<slug>`: the rule's state, facts, every series (worst first), a 24 h state
+//!   timeline drawn from its history, the history itself, and 1 h / 24 h / 7 d graphs served
+//!   by our own `/render` with the levels drawn.
+//! - `/alerts.json` and `/api/alerts`: every rule's state, for scripts.
 //!
 //! Reads the board the alert scheduler publishes; never touches the state database or the
 //! store.
@@ -9,7 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,6 +28,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::respond;
+use super::state_chart;
 use crate::alert::State as AlertState;
 use crate::alert::Templates;
 use crate::alert::{format, short_name, Check, Level, Rule, RuleState, SeriesState};
@@ -119,6 +130,15 @@ struct RuleRow {
     /// Every series, worst first.
     series: Vec<SeriesRow>,
     failing_total: usize,
+    /// Sort key: the state's rank (ERROR highest), -1 before the first check.
+    rank: i32,
+    /// While PENDING: the level it waits on (`warn` or `crit`), which colours its outline.
+    pending_level: Option<&'static str>,
+    /// `reduce`, `window`, `for` and `no_data`, as the rule file spells them.
+    reduce: String,
+    window: String,
+    for_text: String,
+    no_data: &'static str,
 }
 
 fn status_text(s: Option<AlertState>) -> (&'static str, &'static str) {
@@ -288,19 +308,22 @@ fn row(v: &RuleView, tz: Tz, default_to: &[String], now: i64, all_series: bool) 
         series_total: st.map(|s| s.series.len()).unwrap_or(0),
         series,
         failing_total: failing.len(),
+        rank: st.map(|s| i32::from(s.state.rank())).unwrap_or(-1),
+        pending_level: st
+            .filter(|s| s.state == AlertState::Pending)
+            .and_then(|s| {
+                s.series
+                    .values()
+                    .filter(|x| x.state == AlertState::Pending)
+                    .filter_map(|x| x.level)
+                    .max()
+            })
+            .map(|l| l.as_str()),
+        reduce: r.reduce.to_string(),
+        window: format::duration(r.window),
+        for_text: format::duration(r.for_secs),
+        no_data: r.no_data.as_str(),
     }
-}
-
-#[derive(Serialize, Default)]
-struct Counts {
-    ok: usize,
-    pending: usize,
-    warn: usize,
-    crit: usize,
-    nodata: usize,
-    error: usize,
-    unchecked: usize,
-    failing: usize,
 }
 
 #[derive(Serialize)]
@@ -336,45 +359,196 @@ fn html(st: &StatusState, name: &str, ctx: &impl Serialize) -> Response {
     }
 }
 
-async fn index(State(st): State<StatusState>) -> Response {
+/// The board's query: `group`, `q`, `state` (comma-separated, may repeat).
+#[derive(Debug, Default, PartialEq)]
+struct Filter {
+    group: String,
+    q: String,
+    states: Vec<String>,
+}
+
+impl Filter {
+    fn parse(raw: Option<&str>) -> Filter {
+        let mut f = Filter::default();
+        for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            match &*k {
+                "group" => f.group = v.trim().to_string(),
+                "q" => f.q = v.trim().to_string(),
+                "state" => f.states.extend(
+                    v.split(',')
+                        .map(|s| s.trim().to_ascii_lowercase())
+                        .filter(|s| !s.is_empty()),
+                ),
+                _ => {}
+            }
+        }
+        f.states.sort();
+        f.states.dedup();
+        f
+    }
+
+    fn matches(&self, r: &RuleRow) -> bool {
+        let q = self.q.to_lowercase();
+        (q.is_empty() || r.name.to_lowercase().contains(&q) || r.target.to_lowercase().contains(&q))
+            && (self.states.is_empty() || self.states.iter().any(|s| s == r.status))
+    }
+}
+
+/// Squares under one heading (one value of the chosen label; a single unnamed group when
+/// the board is not grouped).
+#[derive(Serialize)]
+struct Group {
+    /// The label's value, `(none)` for rules without the label; `None` when not grouped.
+    name: Option<String>,
+    counts: Counts,
+    rules: Vec<RuleRow>,
+}
+
+#[derive(Serialize, Default)]
+struct Counts {
+    ok: usize,
+    pending: usize,
+    warn: usize,
+    crit: usize,
+    nodata: usize,
+    error: usize,
+    unchecked: usize,
+    failing: usize,
+    total: usize,
+}
+
+impl Counts {
+    fn of<'a>(rules: impl IntoIterator<Item = &'a RuleRow>) -> Counts {
+        let mut c = Counts::default();
+        for r in rules {
+            c.total += 1;
+            match r.status {
+                "ok" => c.ok += 1,
+                "pending" => c.pending += 1,
+                "warn" => c.warn += 1,
+                "crit" => c.crit += 1,
+                "nodata" => c.nodata += 1,
+                "error" => c.error += 1,
+                _ => c.unchecked += 1,
+            }
+        }
+        c.failing = c.warn + c.crit + c.nodata + c.error;
+        c
+    }
+}
+
+/// A state filter button: (value of `state`, label, rules in that state, selected).
+#[derive(Serialize)]
+struct StateOption {
+    value: &'static str,
+    label: &'static str,
+    count: usize,
+    selected: bool,
+}
+
+/// Label shown for rules that lack the grouping label.
+const NO_LABEL: &str = "(none)";
+
+async fn index(State(st): State<StatusState>, RawQuery(raw): RawQuery) -> Response {
     let snap = st.board.snapshot();
     let now = unix_now();
-    let rules: Vec<RuleRow> = snap
+    let filter = Filter::parse(raw.as_deref());
+    let mut all: Vec<(RuleRow, Option<String>)> = snap
         .rules
         .iter()
-        .map(|v| row(v, st.tz, &st.default_to, now, false))
+        .map(|v| {
+            let label = v.rule.labels.get(&filter.group).cloned();
+            (row(v, st.tz, &st.default_to, now, false), label)
+        })
         .collect();
-    let mut counts = Counts::default();
-    for r in &rules {
-        match r.status {
-            "ok" => counts.ok += 1,
-            "pending" => counts.pending += 1,
-            "warn" => counts.warn += 1,
-            "crit" => counts.crit += 1,
-            "nodata" => counts.nodata += 1,
-            "error" => counts.error += 1,
-            _ => counts.unchecked += 1,
+    all.sort_by(|a, b| {
+        b.0.rank
+            .cmp(&a.0.rank)
+            .then_with(|| a.0.name.cmp(&b.0.name))
+    });
+    let counts = Counts::of(all.iter().map(|(r, _)| r));
+    let mut label_keys: Vec<String> = snap
+        .rules
+        .iter()
+        .flat_map(|v| v.rule.labels.keys().cloned())
+        .collect();
+    label_keys.sort();
+    label_keys.dedup();
+    let states = [
+        ("crit", "CRIT", counts.crit),
+        ("error", "ERROR", counts.error),
+        ("nodata", "NODATA", counts.nodata),
+        ("warn", "WARN", counts.warn),
+        ("pending", "PENDING", counts.pending),
+        ("ok", "OK", counts.ok),
+        ("unchecked", "not checked", counts.unchecked),
+    ]
+    .into_iter()
+    .map(|(value, label, count)| StateOption {
+        value,
+        label,
+        count,
+        selected: filter.states.iter().any(|s| s == value),
+    })
+    .collect();
+
+    let shown: Vec<(RuleRow, Option<String>)> =
+        all.into_iter().filter(|(r, _)| filter.matches(r)).collect();
+    let shown_total = shown.len();
+    let groups = if filter.group.is_empty() {
+        vec![Group {
+            name: None,
+            counts: Counts::of(shown.iter().map(|(r, _)| r)),
+            rules: shown.into_iter().map(|(r, _)| r).collect(),
+        }]
+    } else {
+        let mut by: std::collections::BTreeMap<(bool, String), Vec<RuleRow>> = Default::default();
+        for (r, label) in shown {
+            let key = match label {
+                Some(l) => (false, l),
+                None => (true, NO_LABEL.to_string()),
+            };
+            by.entry(key).or_default().push(r);
         }
-    }
-    counts.failing = counts.warn + counts.crit + counts.nodata + counts.error;
+        by.into_iter()
+            .map(|((_, name), rules)| Group {
+                name: Some(name),
+                counts: Counts::of(&rules),
+                rules,
+            })
+            .collect()
+    };
     #[derive(Serialize)]
     struct Ctx {
-        rules: Vec<RuleRow>,
+        groups: Vec<Group>,
         counts: Counts,
+        shown: usize,
+        states: Vec<StateOption>,
+        label_keys: Vec<String>,
+        group: String,
+        q: String,
+        filtered: bool,
         rules_error: Option<String>,
+        chart_24h: String,
+        chart_7d: String,
+        tz: String,
     }
-    html(
-        &st,
-        "status.html",
-        &page(
-            &st,
-            Ctx {
-                rules,
-                counts,
-                rules_error: snap.rules_error.clone(),
-            },
-        ),
-    )
+    let what = |span: &str| format!("rules WARN, CRIT, NODATA and ERROR over the last {span}");
+    let ctx = Ctx {
+        groups,
+        shown: shown_total,
+        states,
+        label_keys,
+        filtered: !filter.q.is_empty() || !filter.states.is_empty(),
+        group: filter.group,
+        q: filter.q,
+        rules_error: snap.rules_error.clone(),
+        chart_24h: state_chart::board_chart(&snap.samples, now, 86_400, st.tz, &what("24 hours")),
+        chart_7d: state_chart::board_chart(&snap.samples, now, 7 * 86_400, st.tz, &what("7 days")),
+        tz: st.tz.name().to_string(),
+        counts,
+    };
+    html(&st, "status.html", &page(&st, ctx))
 }
 
 #[derive(Serialize)]
@@ -419,6 +593,10 @@ fn graph_url(rule: &Rule, from: &str) -> String {
     format!("/render?{}", q.finish())
 }
 
+/// History kinds that are changes of the rule's state (the others: `series`, `mail`,
+/// `mail-error`, `edit`).
+const STATE_KINDS: [&str; 6] = ["ok", "pending", "warn", "crit", "nodata", "error"];
+
 async fn rule_page(State(st): State<StatusState>, Path(slug): Path<String>) -> Response {
     let snap = st.board.snapshot();
     let Some(v) = snap.rules.iter().find(|v| v.rule.slug == slug) else {
@@ -439,15 +617,27 @@ async fn rule_page(State(st): State<StatusState>, Path(slug): Path<String>) -> R
             text: e.text.clone(),
         })
         .collect();
+    // The rule's state changes, oldest first, for the timeline.
+    let changes: Vec<(i64, String)> = v
+        .history
+        .iter()
+        .rev()
+        .filter(|e| STATE_KINDS.contains(&e.kind.as_str()))
+        .map(|e| (e.at, e.kind.clone()))
+        .collect();
     #[derive(Serialize)]
     struct Ctx {
         r: RuleRow,
         history: Vec<HistoryRow>,
+        timeline: String,
         graph_1h: String,
         graph_24h: String,
         graph_7d: String,
+        tz: String,
     }
     let ctx = Ctx {
+        timeline: state_chart::timeline(&changes, r.status, now, st.tz),
+        tz: st.tz.name().to_string(),
         graph_1h: graph_url(&v.rule, "-1h"),
         graph_24h: graph_url(&v.rule, "-24h"),
         graph_7d: graph_url(&v.rule, "-7d"),
