@@ -64,6 +64,10 @@ fn rules_file() -> String {
         if expected_state(i) == "pending" {
             s.push_str("for = \"1h\"\n");
         }
+        if expected_state(i) == "nodata" {
+            // A target that matches nothing is NODATA once no_data_after has passed.
+            s.push_str("no_data_after = \"1s\"\n");
+        }
         if is_notice(i) {
             s.push_str("type = \"notice\"\n");
         }
