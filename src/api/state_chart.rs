@@ -95,8 +95,11 @@ fn nice_ceiling(max: u32) -> u32 {
     }
 }
 
+/// How many rules of one state a sample holds.
+type Count = fn(&BoardSample) -> u32;
+
 /// The layers stacked from the bottom: (class, value of a sample).
-const LAYERS: [(&str, fn(&BoardSample) -> u32); 4] = [
+const LAYERS: [(&str, Count); 4] = [
     ("crit", |s| s.crit),
     ("warn", |s| s.warn),
     ("nodata", |s| s.nodata),

@@ -797,6 +797,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn board_query_takes_comma_lists_and_repeats() {
+        let f = Filter::parse(Some("state=crit,WARN&state=crit&q=+Disk+&group=team&x=1"));
+        assert_eq!(
+            f,
+            Filter {
+                group: "team".into(),
+                q: "Disk".into(),
+                states: vec!["crit".into(), "warn".into()],
+            }
+        );
+        assert_eq!(Filter::parse(None), Filter::default());
+    }
+
+    #[test]
     fn graph_urls_draw_the_levels() {
         let rule = crate::alert::parse_rules(
             std::path::Path::new("t.toml"),
