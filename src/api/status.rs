@@ -134,10 +134,10 @@ struct RuleRow {
     rank: i32,
     /// While PENDING: the level it waits on (`warn` or `crit`), which colours its outline.
     pending_level: Option<&'static str>,
-    /// `reduce`, `window`, `for` and `no_data`, as the rule file spells them.
+    /// `reduce`, `window`, `for` (`None` when 0) and `no_data`, as the rule file spells them.
     reduce: String,
     window: String,
-    for_text: String,
+    for_text: Option<String>,
     no_data: &'static str,
 }
 
@@ -321,7 +321,7 @@ fn row(v: &RuleView, tz: Tz, default_to: &[String], now: i64, all_series: bool) 
             .map(|l| l.as_str()),
         reduce: r.reduce.to_string(),
         window: format::duration(r.window),
-        for_text: format::duration(r.for_secs),
+        for_text: (r.for_secs > 0).then(|| format::duration(r.for_secs)),
         no_data: r.no_data.as_str(),
     }
 }
