@@ -457,6 +457,10 @@ fn three_hundred_rules_on_one_screen_in_headless_chromium() {
     );
     assert!(dom.contains("<td id=\"levels\">"), "levels");
     assert!(!dom.contains("id=\"labels\""), "svc000 has no labels");
+    assert!(
+        dom.contains("<td>last over 10 min; no data → alert</td>"),
+        "reduce, window, no for"
+    );
     let (_, svc001) = get(&running, "/alerts/svc001-load");
     assert!(
         svc001.contains("<td id=\"labels\">team=db</td>"),
@@ -518,6 +522,62 @@ fn three_hundred_rules_on_one_screen_in_headless_chromium() {
     for g in ["1h", "24h", "7d"] {
         assert!(dom.contains(&format!("<img id=\"graph-{g}\"")), "graph {g}");
     }
+    // Painted: the CRIT badge and series badge, the series' graphs (blue #1f5fa8).
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("alert-board-rule.png");
+    chromium(
+        &[
+            "--window-size=1280,1400",
+            &format!("--screenshot={}", shot.display()),
+            &format!("{base}/alerts/svc000-load"),
+        ],
+        &profile,
+    );
+    let img = decode(&std::fs::read(&shot).unwrap());
+    let count = |rgb: (u8, u8, u8)| {
+        img.rgb
+            .iter()
+            .filter(|p| {
+                p.0.abs_diff(rgb.0) <= 4 && p.1.abs_diff(rgb.1) <= 4 && p.2.abs_diff(rgb.2) <= 4
+            })
+            .count()
+    };
+    assert!(
+        count((0xc6, 0x28, 0x28)) > 500,
+        "CRIT badges ({})",
+        shot.display()
+    );
+    assert!(
+        count((0xff, 0xa0, 0x00)) > 200,
+        "the WARN series' badge ({})",
+        shot.display()
+    );
+    let grouped = Path::new(env!("CARGO_TARGET_TMPDIR")).join("alert-board-grouped.png");
+    chromium(
+        &[
+            "--window-size=1280,900",
+            &format!("--screenshot={}", grouped.display()),
+            &format!("{base}/?group=team"),
+        ],
+        &profile,
+    );
+    let img = decode(&std::fs::read(&grouped).unwrap());
+    assert_eq!(
+        count_blobs(&img, (0xc6, 0x28, 0x28), 24, 30),
+        want["crit"],
+        "grouped, every CRIT square still on one screen ({})",
+        grouped.display()
+    );
+
+    let (_, svc007) = get(&running, "/alerts/svc007-load");
+    assert!(
+        svc007.contains("last over 10 min, for 1 h;"),
+        "for is shown"
+    );
+    assert!(
+        svc007.contains("id=\"state\">PENDING</span>"),
+        "pending badge"
+    );
+
     let (status, _) = get(&running, "/alerts/no-such-rule");
     assert_eq!(status, 404);
     rt.block_on(running.shutdown());

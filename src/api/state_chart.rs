@@ -95,7 +95,7 @@ fn nice_ceiling(max: u32) -> u32 {
     }
 }
 
-/// How many rules of a sample are in one state.
+/// How many rules of one state a sample holds.
 type Count = fn(&BoardSample) -> u32;
 
 /// The layers stacked from the bottom: (class, value of a sample).

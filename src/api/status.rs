@@ -134,10 +134,10 @@ struct RuleRow {
     rank: i32,
     /// While PENDING: the level it waits on (`warn` or `crit`), which colours its outline.
     pending_level: Option<&'static str>,
-    /// `reduce`, `window`, `for` and `no_data`, as the rule file spells them.
+    /// `reduce`, `window`, `for` (`None` when 0) and `no_data`, as the rule file spells them.
     reduce: String,
     window: String,
-    for_text: String,
+    for_text: Option<String>,
     no_data: &'static str,
 }
 
@@ -321,7 +321,7 @@ fn row(v: &RuleView, tz: Tz, default_to: &[String], now: i64, all_series: bool) 
             .map(|l| l.as_str()),
         reduce: r.reduce.to_string(),
         window: format::duration(r.window),
-        for_text: format::duration(r.for_secs),
+        for_text: (r.for_secs > 0).then(|| format::duration(r.for_secs)),
         no_data: r.no_data.as_str(),
     }
 }
@@ -795,6 +795,20 @@ async fn alerts_json(State(st): State<StatusState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn board_query_takes_comma_lists_and_repeats() {
+        let f = Filter::parse(Some("state=crit,WARN&state=crit&q=+Disk+&group=team&x=1"));
+        assert_eq!(
+            f,
+            Filter {
+                group: "team".into(),
+                q: "Disk".into(),
+                states: vec!["crit".into(), "warn".into()],
+            }
+        );
+        assert_eq!(Filter::parse(None), Filter::default());
+    }
 
     #[test]
     fn graph_urls_draw_the_levels() {
