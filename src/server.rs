@@ -172,7 +172,8 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let alerting = crate::alert::start(
         &settings,
         Arc::new(source),
-        Some(store.clone()),
+        // Alerting's self metrics follow carbon's: off with `[carbon] stats_interval = 0`.
+        (!settings.carbon.stats_interval.is_zero()).then(|| store.clone()),
         cancel.clone(),
     )
     .await?;

@@ -481,8 +481,10 @@ fn levels_pending_no_data_expressions_edits_and_errors() {
     let sink = Sink::start();
     let Setup {
         dir: _dir,
-        settings,
+        mut settings,
     } = setup(&sink, LEVELS);
+    // Alerting's self metrics are written when carbon's are on, every stats_interval.
+    settings.carbon.stats_interval = Duration::from_secs(1);
     let rt = runtime();
     let running = rt.block_on(server::start(settings.clone())).unwrap();
     let t = now();

@@ -363,10 +363,15 @@ fn collectd_load_alert_mail_restart_and_recovery() {
     let msg = MessageParser::default()
         .parse(&msgs[0])
         .expect("a MIME message");
-    assert_eq!(msg.subject(), Some("[ALERT] Load on e2e-host"));
+    let subject = msg.subject().unwrap_or("");
+    assert!(
+        subject.starts_with("[CRIT] Load on e2e-host: collectd.e2e-host.load.load.shortterm ")
+            && subject.ends_with(" (crit 0)"),
+        "{subject}"
+    );
     let mut kinds = Vec::new();
     let mut cid_in_html = None;
-    let mut png_cid = None;
+    let mut png_cids = Vec::new();
     for part in msg.parts.iter() {
         let ct = part
             .content_type()
@@ -392,9 +397,10 @@ fn collectd_load_alert_mail_restart_and_recovery() {
                 cid_in_html = Some(rest[..rest.find('"').unwrap()].to_string());
             }
             "image/png" => {
-                png_cid = part
-                    .content_id()
-                    .map(|c| c.trim_matches(['<', '>']).to_string());
+                png_cids.extend(
+                    part.content_id()
+                        .map(|c| c.trim_matches(['<', '>']).to_string()),
+                );
                 let reader = png::Decoder::new(part.contents())
                     .read_info()
                     .expect("a valid PNG");
@@ -407,7 +413,15 @@ fn collectd_load_alert_mail_restart_and_recovery() {
     for want in ["text/plain", "text/html", "image/png", "multipart/related"] {
         assert!(kinds.iter().any(|k| k == want), "{want} in {kinds:?}");
     }
-    assert_eq!(cid_in_html, png_cid, "the HTML shows the attached PNG");
+    assert_eq!(
+        png_cids.len(),
+        2,
+        "graphs of the last hour and the last 24 hours"
+    );
+    assert!(
+        cid_in_html.is_some_and(|c| png_cids.contains(&c)),
+        "the HTML shows the attached PNGs"
+    );
 
     // A restart does not send the alert again.
     assert!(server.terminate().success());
@@ -422,7 +436,11 @@ fn collectd_load_alert_mail_restart_and_recovery() {
     let msgs = sink.wait_for(2, Duration::from_secs(30));
     assert_eq!(msgs.len(), 2, "a recovery mail");
     let msg = MessageParser::default().parse(&msgs[1]).unwrap();
-    assert_eq!(msg.subject(), Some("[RECOVERED] Load on e2e-host"));
+    assert_eq!(
+        msg.subject(),
+        Some("[RECOVERED] Load on e2e-host: rule changed: crit 0 → 1000"),
+        "a recovery caused by the edit says so"
+    );
 }
 
 /// `carbon.max_connections` bounds the connections served at once: a connection beyond the

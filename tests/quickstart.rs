@@ -65,8 +65,16 @@ fn shipped_rule_targets() -> Vec<(String, String)> {
         let doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
         for rule in doc["alert"].as_array().expect("[[alert]] tables") {
             let name = rule["name"].as_str().unwrap().to_string();
-            let target = rule["target"].as_str().unwrap().to_string();
-            out.push((name, target));
+            match (rule.get("target"), rule.get("targets")) {
+                (Some(t), _) => out.push((name, t.as_str().unwrap().to_string())),
+                (None, Some(targets)) => {
+                    // An expression rule: every one of its targets must have data.
+                    for (var, t) in targets.as_table().expect("targets = { name = target }") {
+                        out.push((format!("{name} ({var})"), t.as_str().unwrap().to_string()));
+                    }
+                }
+                (None, None) => panic!("rule {name} has neither target nor targets"),
+            }
         }
     }
     assert!(out.len() >= 4, "shipped rules: {out:?}");

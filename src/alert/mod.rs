@@ -117,7 +117,8 @@ pub fn check_mail_settings(settings: &Settings) -> Result<(), AlertError> {
 
 /// Starts alerting for a server: checks the mail settings, opens the state database in
 /// `settings.state_dir()`, reads the rules, and spawns the scheduler, which runs until
-/// `cancel`; its self metrics go into `store`. When `[alerting].base_url` is empty the first
+/// `cancel`; its self metrics go into `store` (given when carbon's self metrics are on,
+/// `[carbon] stats_interval` > 0). When `[alerting].base_url` is empty the first
 /// round waits until the server tells the board its address ([`Board::set_base_url`]).
 /// Errors: an `email_from` that is not an address, bad TLS settings, or a state database that
 /// cannot be opened (e.g. held by another process).
@@ -131,6 +132,7 @@ pub async fn start(
     check_mail_settings(settings)?;
     let mailer = smtp::Mailer::new(&settings.smtp)?;
     let state_dir = settings.state_dir();
+    let stats_interval = settings.carbon.stats_interval;
     let board = Arc::new(Board::default());
     let b = board.clone();
     let sched = tokio::task::spawn_blocking(move || -> Result<Scheduler, AlertError> {
@@ -141,7 +143,7 @@ pub async fn start(
         let db = statedb::StateDb::open(&state_dir)?;
         let mut s = Scheduler::new(cfg, source, db, scheduler::system_clock(), b);
         if let Some(store) = store {
-            s.record_metrics_in(store);
+            s.record_metrics_in(store, stats_interval);
         }
         s.publish();
         Ok(s)
@@ -215,7 +217,12 @@ pub fn preview(
     // Bypass `for`: a preview shows the mail the rule would send once it fires.
     let mut firing = rule.clone();
     firing.for_secs = 0;
-    let (mut st, kinds) = state::step(&firing, None, outcome, now);
+    let no_series = matches!(&outcome, Outcome::Checked(r) if r.is_empty());
+    let prev = no_series.then(|| {
+        // A target with no series is NODATA once no_data_after has passed: preview that mail.
+        state::step(&firing, None, outcome.clone(), now - firing.no_data_after).0
+    });
+    let (mut st, kinds) = state::step(&firing, prev.as_ref(), outcome, now);
     let natural = kinds.first().copied();
     let kind = match (kind, natural) {
         (Some(k), _) => k,

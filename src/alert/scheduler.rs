@@ -125,8 +125,10 @@ pub struct Scheduler {
     rules_error: Option<String>,
     clock: Clock,
     board: Arc<Board>,
-    /// Where self metrics go (the server's store); none in tools and unit tests.
-    metrics: Option<Arc<Store>>,
+    /// Where self metrics go (the server's store) and how often; none in tools and tests.
+    metrics: Option<(Arc<Store>, Duration)>,
+    /// What the rounds since the last self-metrics write did, and when that was.
+    since_metrics: (RoundStats, i64),
     /// When each rule was last checked (by name), for per-rule intervals.
     last_checked: BTreeMap<String, i64>,
     round: RoundStats,
@@ -180,6 +182,7 @@ impl Scheduler {
             clock,
             board,
             metrics: None,
+            since_metrics: (RoundStats::default(), 0),
             last_checked: BTreeMap::new(),
             round: RoundStats::default(),
         };
@@ -187,9 +190,13 @@ impl Scheduler {
         s
     }
 
-    /// Writes alerting's self metrics into `store` after every round.
-    pub fn record_metrics_in(&mut self, store: Arc<Store>) {
-        self.metrics = Some(store);
+    /// Writes alerting's self metrics into `store` every `interval` (carbon's
+    /// `stats_interval`): the counts of rules per state then, and what the rounds since the
+    /// last write did (checks, evaluation seconds, mails sent and failed), as carbon's
+    /// counters are "during the last interval".
+    pub fn record_metrics_in(&mut self, store: Arc<Store>, interval: Duration) {
+        self.since_metrics = (RoundStats::default(), (self.clock)());
+        self.metrics = Some((store, interval));
     }
 
     /// The rules running now.
@@ -473,7 +480,7 @@ impl Scheduler {
     }
 
     /// Publishes the rules and their state to the board, and writes the self metrics.
-    pub fn publish(&self) {
+    pub fn publish(&mut self) {
         let now = (self.clock)();
         let rules: Vec<RuleView> = self
             .rules
@@ -505,24 +512,45 @@ impl Scheduler {
                 tracing::error!("{e}");
             }
         }
-        if let Some(store) = &self.metrics {
-            let p = &self.cfg.metrics_prefix;
-            let count = |s: State| f64::from(count(s));
-            let points = [
-                ("rules", rules.len() as f64),
-                ("ok", count(State::Ok)),
-                ("pending", count(State::Pending)),
-                ("warn", count(State::Warn)),
-                ("crit", count(State::Crit)),
-                ("nodata", count(State::NoData)),
-                ("error", count(State::Error)),
-                ("checked", self.round.checked as f64),
-                ("evaluationSeconds", self.round.evaluation_seconds),
-                ("mailsSent", self.round.mails_sent as f64),
-                ("mailsFailed", self.round.mails_failed as f64),
-            ];
-            for (k, v) in points {
-                store.insert(&format!("{p}{k}"), now, v);
+        if let Some((store, interval)) = &self.metrics {
+            let (acc, last) = (self.since_metrics.0.clone(), self.since_metrics.1);
+            let (checked, seconds, sent, failed) = (
+                acc.checked + self.round.checked,
+                acc.evaluation_seconds + self.round.evaluation_seconds,
+                acc.mails_sent + self.round.mails_sent,
+                acc.mails_failed + self.round.mails_failed,
+            );
+            if now - last >= interval.as_secs().max(1) as i64 {
+                let p = &self.cfg.metrics_prefix;
+                let count = |s: State| f64::from(count(s));
+                let points = [
+                    ("rules", rules.len() as f64),
+                    ("ok", count(State::Ok)),
+                    ("pending", count(State::Pending)),
+                    ("warn", count(State::Warn)),
+                    ("crit", count(State::Crit)),
+                    ("nodata", count(State::NoData)),
+                    ("error", count(State::Error)),
+                    ("checked", checked as f64),
+                    ("evaluationSeconds", seconds),
+                    ("mailsSent", sent as f64),
+                    ("mailsFailed", failed as f64),
+                ];
+                for (k, v) in points {
+                    // Not counted as received, as carbon's own self metrics are not.
+                    store.insert_uncounted(&format!("{p}{k}"), now, v);
+                }
+                self.since_metrics = (RoundStats::default(), now);
+            } else {
+                self.since_metrics = (
+                    RoundStats {
+                        checked,
+                        evaluation_seconds: seconds,
+                        mails_sent: sent,
+                        mails_failed: failed,
+                    },
+                    last,
+                );
             }
         }
         self.board.publish(Snapshot {
@@ -744,7 +772,7 @@ mod tests {
             clock,
             Arc::new(Board::default()),
         );
-        s.record_metrics_in(f.store.clone());
+        s.record_metrics_in(f.store.clone(), Duration::from_secs(60));
         s
     }
 
