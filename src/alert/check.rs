@@ -1,19 +1,21 @@
-//! Checking a rule: its target evaluated in-process over the last ten minutes (Hound's
-//! window, where Hound asks graphite-web for `keepLastValue(target)&from=-10mins`), keeping
-//! the last non-null value of every series. Also the series drawn in the mail's graph.
+//! Checking a rule: its target evaluated over the last ten minutes (Hound's window, where
+//! Hound asks graphite-web for `keepLastValue(target)&from=-10mins`), in-process or by a
+//! remote Graphite (an [`Evaluator`]), keeping the last non-null value of every series. Also
+//! the series drawn in the mail's graph.
 //!
 //! Owns what a check finds ([`Outcome`], [`Reading`]) and its window ([`WINDOW`]);
 //! the state machine (`state.rs`) steps on outcomes, and nothing here knows of rule state.
-//! A client of [`crate::query`] only: reads the store, never writes it.
+//! A client of [`crate::query`] (or of a remote render API) only: reads, never writes.
 
 use std::time::Duration;
 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use super::remote::Evaluator;
 use super::rule::Rule;
 use crate::config::QuerySettings;
-use crate::query::{evaluate, MetricSource, QueryLimits, Request, Series};
+use crate::query::{QueryLimits, Series};
 
 /// The check window, in seconds: a rule looks at the last non-null value within it.
 pub const WINDOW: i64 = 600;
@@ -65,20 +67,6 @@ pub enum Outcome {
     Error(String),
 }
 
-fn request(target: &str, start: i64, end: i64, q: &QueryContext) -> Request {
-    Request {
-        targets: vec![target.to_string()],
-        start,
-        end,
-        now: end,
-        tz: q.tz,
-        x_files_factor: 0.0,
-        max_data_points: None,
-        template: Vec::new(),
-        timeout: q.timeout,
-    }
-}
-
 /// The last non-null (and non-NaN) value of `s`, with its timestamp.
 pub fn last_value(s: &Series) -> Option<(f64, i64)> {
     s.datapoints()
@@ -87,14 +75,11 @@ pub fn last_value(s: &Series) -> Option<(f64, i64)> {
         .find_map(|(v, t)| v.filter(|v| !v.is_nan()).map(|v| (v, t)))
 }
 
-/// Evaluates `rule`'s target over `[now - WINDOW, now]` (epoch seconds). Never panics on
-/// bad data: an evaluation failure is [`Outcome::Error`] with its message.
-pub fn check(source: &dyn MetricSource, q: &QueryContext, rule: &Rule, now: i64) -> Outcome {
-    match evaluate(
-        source,
-        &q.limits,
-        &request(&rule.target, now - WINDOW, now, q),
-    ) {
+/// Evaluates `rule`'s target over `[now - WINDOW, now]` (epoch seconds), in-process or in
+/// remote mode as `eval` says. Never panics on bad data: an evaluation failure is
+/// [`Outcome::Error`] with its message.
+pub fn check(eval: &Evaluator<'_>, rule: &Rule, now: i64) -> Outcome {
+    match eval.series(&rule.target, now - WINDOW, now) {
         Err(e) => Outcome::Error(e.to_string()),
         Ok(series) => {
             let readings = series
@@ -117,19 +102,9 @@ pub fn check(source: &dyn MetricSource, q: &QueryContext, rule: &Rule, now: i64)
 
 /// The series of `rule`'s target over `[now - span, now]`, for graphs. An evaluation error
 /// gives no series (the graph then says "No Data").
-pub fn history(
-    source: &dyn MetricSource,
-    q: &QueryContext,
-    rule: &Rule,
-    now: i64,
-    span: i64,
-) -> Vec<Series> {
-    evaluate(
-        source,
-        &q.limits,
-        &request(&rule.target, now - span, now, q),
-    )
-    .unwrap_or_default()
+pub fn history(eval: &Evaluator<'_>, rule: &Rule, now: i64, span: i64) -> Vec<Series> {
+    eval.series(&rule.target, now - span, now)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -160,7 +135,11 @@ mod tests {
         };
         let mut rule = crate::alert::rule::tests::rule(5.0, Direction::Above);
         rule.target = "h.*.load".into();
-        let Outcome::Checked { readings, series } = check(&store, &q, &rule, now) else {
+        let eval = Evaluator::Local {
+            source: &store,
+            ctx: &q,
+        };
+        let Outcome::Checked { readings, series } = check(&eval, &rule, now) else {
             panic!("evaluates")
         };
         assert_eq!(series, 3);
@@ -181,13 +160,13 @@ mod tests {
         );
         rule.target = "h.nothing".into();
         assert_eq!(
-            check(&store, &q, &rule, now),
+            check(&eval, &rule, now),
             Outcome::Checked {
                 readings: vec![],
                 series: 0
             }
         );
         rule.target = "nosuch(h.a.load)".into();
-        assert!(matches!(check(&store, &q, &rule, now), Outcome::Error(_)));
+        assert!(matches!(check(&eval, &rule, now), Outcome::Error(_)));
     }
 }

@@ -5,14 +5,16 @@
 //!
 //! Layout, following one check:
 //! - `rule`: reading and validating rule files (errors as `path:line:column: message`).
-//! - `check`: evaluating a rule's target over the last ten minutes.
+//! - `check`: evaluating a rule's target over the last ten minutes; `remote`: remote mode
+//!   (`[alerting].graphite_url`), the target evaluated by another Graphite's `/render`.
 //! - `state`: the per-rule state machine (OK / Failed / NoData / Error, the failure
 //!   episode and which mails it has had); `backoff`: the reminder ladder.
 //! - `statedb`: state and history in sled under `data_dir/state`.
 //! - `mail` + `templates` + [`format`](mod@format): composing the mail (text, HTML, PNG graph);
 //!   `smtp`: sending it with lettre.
 //! - `scheduler`: the loop tying these together; `board`: what it publishes for the
-//!   status pages (the HTTP API's `status` module); [`cli`]: `carbonhound alerts check|preview`.
+//!   status pages (the HTTP API's `status` module); [`cli`]: `carbonhound alerts
+//!   check|preview|import-hound`; `hound`: reading a Hound `config.json` into rules.
 //!
 //! Behaviour, and where it differs from Hound:
 //! - **Value checked**: the last non-null value of each series of the target within the
@@ -52,7 +54,9 @@ mod error;
 // A namespace, not a noun: the mails' and pages' wording of numbers and times reads as
 // `format::value`, `format::utc`, `format::duration`.
 pub mod format;
+mod hound;
 mod mail;
+mod remote;
 mod rule;
 mod scheduler;
 mod smtp;
@@ -67,7 +71,11 @@ use tokio_util::sync::CancellationToken;
 pub use board::{Board, RuleView, Snapshot};
 pub use check::{QueryContext, Reading};
 pub use error::AlertError;
+pub use hound::{import_hound, HoundError, HoundImport};
 pub use mail::{Composed, MailError, MailSettings};
+pub use remote::{
+    parse_render_json, Evaluator, EvaluatorError, RemoteError, RemoteGraphite, MAX_RESPONSE_BYTES,
+};
 pub use rule::{parse_rules, Direction, Rule, RuleError, RuleErrors, RuleSet, RuleType};
 pub use scheduler::{AlertConfig, Clock, Pending, Scheduler};
 pub use smtp::SmtpError;
@@ -123,6 +131,12 @@ pub async fn start(
 ) -> Result<Alerting, AlertError> {
     let cfg = AlertConfig::from_settings(settings);
     check_mail_settings(settings)?;
+    if let Some(r) = &cfg.remote {
+        tracing::info!(
+            "alerting: remote mode, rules are evaluated by {}",
+            r.render_url()
+        );
+    }
     let mailer = smtp::Mailer::new(&settings.smtp)?;
     let state_dir = settings.state_dir();
     let board = Arc::new(Board::default());
@@ -159,7 +173,8 @@ pub struct Preview {
 /// Composes the mail rule `key` (name or slug) would send now, without sending it or
 /// touching the state database: the alert when it fails or has no data, the recovery when it
 /// passes (`kind` overrides). Reads `source` (for a store opened by this process: whisper
-/// files; points still in another process's cache are not seen). Blocking.
+/// files; points still in another process's cache are not seen), or in remote mode
+/// (`[alerting].graphite_url`) the remote render API. Blocking.
 pub fn preview(
     settings: &Settings,
     source: &dyn MetricSource,
@@ -176,7 +191,8 @@ pub fn preview(
             names: rules.rules.iter().map(|r| r.name.clone()).collect(),
         });
     };
-    let outcome = check::check(source, &cfg.query, &rule, now);
+    let eval = Evaluator::choose(source, &cfg.query, cfg.remote.as_ref());
+    let outcome = check::check(&eval, &rule, now);
     let (mut st, _) = state::step(&rule, None, outcome, now);
     let kind = kind.unwrap_or(if st.status == Status::Ok {
         MailKind::Recovery
@@ -192,7 +208,7 @@ pub fn preview(
             last_mail: None,
         });
     }
-    let series = check::history(source, &cfg.query, &rule, now, mail::GRAPH_SPAN);
+    let series = check::history(&eval, &rule, now, mail::GRAPH_SPAN);
     let png = mail::graph(&rule, &st, series, now - mail::GRAPH_SPAN, now, cfg.mail.tz)?;
     let composed = mail::compose(&rule, &st, kind, now, &cfg.mail, &cfg.templates, png)?;
     let eml = mail::to_message(&composed, &cfg.mail.from, now)?.formatted();

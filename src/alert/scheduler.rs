@@ -18,6 +18,7 @@ use super::board::{Board, RuleView, Snapshot, HISTORY_SHOWN};
 use super::check::{self, QueryContext};
 use super::format;
 use super::mail::{self, MailError, MailSettings, GRAPH_SPAN};
+use super::remote::{Evaluator, RemoteGraphite};
 use super::rule::{self, Rule, RuleSet};
 use super::smtp::Mailer;
 use super::state::{self, MailKind, RuleState, Status};
@@ -49,6 +50,8 @@ pub struct AlertConfig {
     pub max_depth: usize,
     /// Templates.
     pub templates: Templates,
+    /// Remote mode (`[alerting].graphite_url`): rules are evaluated there, not in-process.
+    pub remote: Option<RemoteGraphite>,
 }
 
 impl AlertConfig {
@@ -66,6 +69,7 @@ impl AlertConfig {
             query: QueryContext::from_settings(&s.query),
             max_depth: s.query.max_expression_depth,
             templates: Templates::new(&s.alerting.templates_dir),
+            remote: RemoteGraphite::from_settings(s),
         }
     }
 
@@ -160,6 +164,11 @@ impl Scheduler {
         s
     }
 
+    /// Where targets are evaluated: the remote Graphite in remote mode, else `source`.
+    fn evaluator(&self) -> Evaluator<'_> {
+        Evaluator::choose(&*self.source, &self.cfg.query, self.cfg.remote.as_ref())
+    }
+
     /// The rules running now.
     pub fn rules(&self) -> &RuleSet {
         &self.rules
@@ -227,7 +236,7 @@ impl Scheduler {
         for rule in self.rules.rules.clone() {
             let now = (self.clock)();
             let prev = self.db.load(&rule.name);
-            let outcome = check::check(&*self.source, &self.cfg.query, &rule, now);
+            let outcome = check::check(&self.evaluator(), &rule, now);
             let (state, kind) = state::step(&rule, prev.as_ref(), outcome, now);
             if prev.as_ref().map(|p| p.status) != Some(state.status) {
                 let text = describe(&rule, &state);
@@ -249,7 +258,7 @@ impl Scheduler {
 
     /// The mail `kind` for `rule` in `state`, with its graph.
     pub fn compose(&self, rule: Rule, state: RuleState, kind: MailKind, now: i64) -> Pending {
-        let series = check::history(&*self.source, &self.cfg.query, &rule, now, GRAPH_SPAN);
+        let series = check::history(&self.evaluator(), &rule, now, GRAPH_SPAN);
         let png = mail::graph(
             &rule,
             &state,
