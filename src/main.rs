@@ -35,7 +35,7 @@ enum Command {
     /// Read a password from standard input (its first line) and print its argon2 hash, for
     /// `password_hash` of an `[[http.users]]` table.
     HashPassword,
-    /// Alert rules: check them, or preview the mail one would send.
+    /// Alert rules: check them, preview the mail one would send, import Hound's.
     Alerts {
         #[command(subcommand)]
         action: AlertsCommand,
@@ -66,6 +66,19 @@ enum AlertsCommand {
         /// Which mail: alert, recovery or error (default: the one a check would send now).
         #[arg(long, value_parser = ["alert", "recovery", "error"])]
         kind: Option<String>,
+    },
+    /// Convert a Hound config.json: its Alerts become a rule file (--out), and the
+    /// carbonhound.toml settings to add (email_from, email_to, interval, graphite_url) are
+    /// printed on stdout. Nothing is written when any alert is refused.
+    ImportHound {
+        /// Hound's JSON configuration file.
+        config_json: PathBuf,
+        /// The rule file to write (the default is in the default [alerting].rules_dir).
+        #[arg(long, short, default_value = "alerts.d/hound.toml")]
+        out: PathBuf,
+        /// Replace --out if it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -130,6 +143,19 @@ fn main() -> ExitCode {
                     },
             } => carbonhound::alert::cli::preview(config.as_deref(), &name, &out, kind.as_deref())
                 .map(|m| println!("{m}"))
+                .map_err(Into::into),
+            Command::Alerts {
+                action:
+                    AlertsCommand::ImportHound {
+                        config_json,
+                        out,
+                        force,
+                    },
+            } => carbonhound::alert::cli::import_hound(&config_json, &out, force)
+                .map(|m| {
+                    print!("{}", m.settings);
+                    eprintln!("{}", m.report);
+                })
                 .map_err(Into::into),
         };
     match result {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use super::remote::RemoteGraphite;
 use super::rule::{Check, Level, Rule};
 use crate::config::QuerySettings;
 use crate::query::{evaluate, MetricSource, QueryLimits, Request, Series};
@@ -48,6 +49,8 @@ pub enum Backend {
         /// Limits, zone and timeout.
         ctx: QueryContext,
     },
+    /// Remote mode (`[alerting] graphite_url`): another Graphite's `/render?format=json`.
+    Remote(Arc<RemoteGraphite>),
 }
 
 impl Backend {
@@ -70,6 +73,9 @@ impl Backend {
                 },
             )
             .map_err(|e| e.to_string()),
+            Backend::Remote(r) => r
+                .render(&[target.to_string()], from, until)
+                .map_err(|e| e.to_string()),
         }
     }
 }

@@ -1,6 +1,6 @@
-//! `carbonhound alerts check` and `carbonhound alerts preview`: the rule tools of the
-//! command line. They read settings, rule files and whisper files; `preview` writes only the
-//! files it is asked for, into the folder it is given, and sends nothing.
+//! `carbonhound alerts check`, `preview` and `import-hound`: the rule tools of the command
+//! line. They read settings, rule files and whisper files (or a Hound `config.json`);
+//! `preview` and `import-hound` write only the files they are asked for, and send nothing.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use super::{check, state};
 use super::{
-    preview as compose_preview, AlertConfig, AlertError, Backend, Level, MailKind, Outcome,
+    import_hound as read_hound, preview as compose_preview, AlertConfig, AlertError, Level,
+    MailKind, Outcome,
 };
 use crate::config::Settings;
 use crate::store::{unix_now, Store};
@@ -45,10 +46,7 @@ pub fn check(config: Option<&Path>) -> Result<String, AlertError> {
         errors,
     })?;
     let store = open_store(&settings)?;
-    let backend = Backend::Local {
-        source: Arc::new(store),
-        ctx: cfg.query.clone(),
-    };
+    let backend = cfg.backend(Arc::new(store));
     let now = unix_now();
     let mut out = String::new();
     let mut problems = Vec::new();
@@ -95,6 +93,9 @@ pub fn check(config: Option<&Path>) -> Result<String, AlertError> {
         set.files.len(),
         cfg.rules_dir.display()
     );
+    if let Some(r) = &cfg.remote {
+        let _ = write!(out, "\nremote mode: evaluated by {}", r.render_url());
+    }
     if problems.is_empty() {
         Ok(out)
     } else {
@@ -175,4 +176,82 @@ pub fn preview(
         p.mail.subject
     );
     Ok(report)
+}
+
+/// Largest Hound configuration read, in bytes.
+const MAX_HOUND_FILE_BYTES: u64 = 16 << 20;
+
+/// What `alerts import-hound` did: the settings to print on stdout, and the report line
+/// (which file it wrote, how many rules) for stderr.
+pub struct Imported {
+    /// The `carbonhound.toml` lines to add (TOML with comments).
+    pub settings: String,
+    /// `wrote FILE: N rules (…)`.
+    pub report: String,
+}
+
+/// Reads Hound's `config.json` at `hound` and writes the equivalent rule file to `out`
+/// (its folder created if missing). An existing `out` is replaced only with `force`;
+/// nothing is written when the configuration has any problem (see
+/// [`import_hound`](super::import_hound) for what is refused and why). Targets are checked
+/// with the default `[query].max_expression_depth`.
+pub fn import_hound(hound: &Path, out: &Path, force: bool) -> Result<Imported, AlertError> {
+    let read_error = |source| AlertError::ReadFile {
+        path: hound.to_path_buf(),
+        source,
+    };
+    let len = std::fs::metadata(hound).map_err(read_error)?.len();
+    if len > MAX_HOUND_FILE_BYTES {
+        return Err(read_error(std::io::Error::other(format!(
+            "{len} bytes; a Hound configuration is at most {MAX_HOUND_FILE_BYTES}"
+        ))));
+    }
+    let bytes = std::fs::read(hound).map_err(read_error)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text (JSON is UTF-8)",
+        ))
+    })?;
+    let max_depth = Settings::defaults().query.max_expression_depth;
+    let imported = read_hound(&text, &hound.display().to_string(), max_depth)?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| AlertError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        // Atomic: a file appearing between a check and the write is not overwritten either.
+        options.create_new(true);
+    }
+    let write_error = |source| AlertError::Write {
+        path: out.to_path_buf(),
+        source,
+    };
+    let mut file = options.open(out).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            AlertError::Exists {
+                path: out.to_path_buf(),
+            }
+        } else {
+            write_error(e)
+        }
+    })?;
+    std::io::Write::write_all(&mut file, imported.rules_toml.as_bytes()).map_err(write_error)?;
+    file.sync_all().map_err(write_error)?;
+    Ok(Imported {
+        settings: imported.settings_toml,
+        report: format!(
+            "wrote {}: {} rule{} ({}); the settings to add to carbonhound.toml are on stdout",
+            out.display(),
+            imported.names.len(),
+            if imported.names.len() == 1 { "" } else { "s" },
+            imported.names.join(", ")
+        ),
+    })
 }

@@ -1,10 +1,12 @@
 //! [`AlertError`]: why alerting could not start, or an alert tool (`carbonhound alerts
-//! check|preview`) could not do its job. Messages name the setting, file or rule to fix.
+//! check|preview|import-hound`) could not do its job. Messages name the setting, file or
+//! rule to fix.
 //! Errors of a running check or send are not here: they are logged and shown on the status
 //! page (see [`super::scheduler`]), never fatal.
 
 use std::path::PathBuf;
 
+use super::hound::HoundError;
 use super::mail::MailError;
 use super::rule::RuleErrors;
 use super::smtp::SmtpError;
@@ -105,6 +107,23 @@ pub enum AlertError {
         path: PathBuf,
         /// The operating system's reason.
         source: std::io::Error,
+    },
+    /// `alerts import-hound`: the Hound configuration could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// `alerts import-hound`: the Hound configuration is not one carbonhound can take over.
+    #[error(transparent)]
+    Hound(#[from] HoundError),
+    /// `alerts import-hound`: the output file exists and `--force` was not given.
+    #[error("{} exists; not overwriting it (use --force to replace it)", path.display())]
+    Exists {
+        /// The file.
+        path: PathBuf,
     },
     /// A preview file could not be written.
     #[error("cannot write {}: {source}", path.display())]

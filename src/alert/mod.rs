@@ -6,14 +6,17 @@
 //!
 //! Layout, following one check:
 //! - `rule`: reading and validating rule files (errors as `path:line:column: message`).
-//! - `check`: evaluating a rule's targets over its window and reducing each series.
+//! - `check`: evaluating a rule's targets over its window and reducing each series;
+//!   `remote`: remote mode (`[alerting].graphite_url`), targets evaluated by another
+//!   Graphite's `/render`.
 //! - `state`: the per-series and per-rule state machine (OK, PENDING, WARN, CRIT, NODATA,
 //!   ERROR), incidents and which mails they have had.
 //! - `statedb`: state, history and the board's samples in sled under `data_dir/state`.
 //! - `mail` + `templates` + [`format`](mod@format): composing the mail (text, HTML, two
 //!   PNG graphs); `smtp`: sending it with lettre.
 //! - `scheduler`: the loop tying these together; `board`: what it publishes for the
-//!   status pages (the HTTP API's `status` module); [`cli`]: `carbonhound alerts …`.
+//!   status pages (the HTTP API's `status` module); [`cli`]: `carbonhound alerts
+//!   check|preview|import-hound`; `hound`: reading a Hound `config.json` into rules.
 //!
 //! Behaviour (README "Alerting" has the user's version):
 //! - **Value checked**: each series of the target reduced over `window` (default the last
@@ -46,7 +49,9 @@ mod error;
 // A namespace, not a noun: the mails' and pages' wording of numbers and times reads as
 // `format::value`, `format::utc`, `format::duration`.
 pub mod format;
+mod hound;
 mod mail;
+mod remote;
 mod rule;
 mod scheduler;
 mod smtp;
@@ -61,7 +66,9 @@ use tokio_util::sync::CancellationToken;
 pub use board::{Board, RuleView, Snapshot};
 pub use check::{Backend, Outcome, QueryContext, Reading};
 pub use error::AlertError;
+pub use hound::{import_hound, HoundError, HoundImport};
 pub use mail::{short_name, Composed, Image, MailError, MailSettings};
+pub use remote::{parse_render_json, RemoteError, RemoteGraphite, MAX_RESPONSE_BYTES};
 pub use rule::{
     parse_rules, Check, Condition, Direction, Level, NoData, Reduce, Rule, RuleError, RuleErrors,
     RuleSet, RuleType,
@@ -130,6 +137,12 @@ pub async fn start(
 ) -> Result<Alerting, AlertError> {
     let cfg = AlertConfig::from_settings(settings);
     check_mail_settings(settings)?;
+    if let Some(r) = &cfg.remote {
+        tracing::info!(
+            "alerting: remote mode, rules are evaluated by {}",
+            r.render_url()
+        );
+    }
     let mailer = smtp::Mailer::new(&settings.smtp)?;
     let state_dir = settings.state_dir();
     let stats_interval = settings.carbon.stats_interval;
@@ -187,7 +200,8 @@ pub fn default_base_url(bound: std::net::SocketAddr) -> String {
 /// evaluate, and for a passing rule the recovery from a failure an hour ago. `kind`
 /// overrides (`Recovery` shows the recovery of a rule that fails now, as if it had passed).
 /// Reads `source` (for a store opened by this process: whisper files; points still in
-/// another process's cache are not seen). Blocking.
+/// another process's cache are not seen), or in remote mode (`[alerting].graphite_url`) the
+/// remote render API. Blocking.
 pub fn preview(
     settings: &Settings,
     source: Arc<dyn MetricSource>,
@@ -209,10 +223,7 @@ pub fn preview(
             names: rules.rules.iter().map(|r| r.name.clone()).collect(),
         });
     };
-    let backend = Backend::Local {
-        source,
-        ctx: cfg.query.clone(),
-    };
+    let backend = cfg.backend(source);
     let outcome = check::check(&backend, &rule, now);
     // Bypass `for`: a preview shows the mail the rule would send once it fires.
     let mut firing = rule.clone();

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::board::{Board, RuleView, Snapshot, HISTORY_SHOWN};
 use super::check::{self, Backend, QueryContext};
 use super::mail::{self, Image, MailError, MailSettings, GRAPH_SPAN, SHORT_SPAN};
+use super::remote::RemoteGraphite;
 use super::rule::{self, Rule, RuleSet};
 use super::smtp::Mailer;
 use super::state::{self, MailKind, RuleState, State};
@@ -54,6 +55,8 @@ pub struct AlertConfig {
     pub templates: Templates,
     /// Self-metric names start with this (`carbon.agents.<host>.alerting.`).
     pub metrics_prefix: String,
+    /// Remote mode (`[alerting].graphite_url`): rules are evaluated there, not in-process.
+    pub remote: Option<Arc<RemoteGraphite>>,
 }
 
 impl AlertConfig {
@@ -77,6 +80,18 @@ impl AlertConfig {
                 s.carbon.stats_prefix,
                 crate::carbon::hostname()
             ),
+            remote: RemoteGraphite::from_settings(s).map(Arc::new),
+        }
+    }
+
+    /// Where rules are evaluated: the remote Graphite in remote mode, else `source`.
+    pub fn backend(&self, source: Arc<dyn MetricSource>) -> Backend {
+        match &self.remote {
+            Some(r) => Backend::Remote(r.clone()),
+            None => Backend::Local {
+                source,
+                ctx: self.query.clone(),
+            },
         }
     }
 
@@ -149,7 +164,8 @@ fn describe(rule: &Rule, s: &RuleState, now: i64) -> String {
 
 impl Scheduler {
     /// A scheduler over `db`, reading rules at once (a bad rules directory is logged and
-    /// leaves no rules running until it is fixed). Rules are evaluated on `source`.
+    /// leaves no rules running until it is fixed). Rules are evaluated on `source`, or in
+    /// remote mode by `[alerting] graphite_url`.
     pub fn new(
         cfg: AlertConfig,
         source: Arc<dyn MetricSource>,
@@ -157,10 +173,7 @@ impl Scheduler {
         clock: Clock,
         board: Arc<Board>,
     ) -> Scheduler {
-        let backend = Backend::Local {
-            source,
-            ctx: cfg.query.clone(),
-        };
+        let backend = cfg.backend(source);
         Scheduler::with_backend(cfg, backend, db, clock, board)
     }
 

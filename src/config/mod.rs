@@ -23,7 +23,7 @@ pub use schemas::{
     parse_aggregation, parse_schemas, AggregationRule, SchemaError, SchemaRule, StoragePlan,
     StorageRules,
 };
-pub use value::{parse_duration, SmtpTls, ValueError};
+pub use value::{parse_duration, GraphiteUrl, SmtpTls, ValueError};
 
 use crate::whisper::Preallocation;
 
@@ -231,6 +231,12 @@ pub struct AlertingSettings {
     /// Base URL of this server as mail readers reach it, for links; empty: the address the
     /// HTTP listener bound (a WARN at start-up when that is a loopback address).
     pub base_url: String,
+    /// Remote mode: the Graphite render API (graphite-web, carbonapi, another carbonhound)
+    /// whose `/render?format=json` rules are evaluated against and mail graphs drawn from;
+    /// `None` (`""` in the file, the default) evaluates rules in-process on this server's
+    /// own store.
+    #[serde(default, deserialize_with = "value::graphite_url")]
+    pub graphite_url: Option<GraphiteUrl>,
 }
 
 /// `[smtp]`.
@@ -624,6 +630,55 @@ mod tests {
             e.contains("port_offset") && e.contains("carbon.plaintext_tcp port 2003"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn graphite_url_is_a_checked_base_url_whose_password_is_never_shown() {
+        assert_eq!(
+            Settings::defaults().alerting.graphite_url,
+            None,
+            "\"\" is in-process"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let load = |v: &str| {
+            std::fs::write(&path, format!("[alerting]\ngraphite_url = {v:?}\n")).unwrap();
+            Settings::load_with_env(Some(&path), false).map_err(|e| e.to_string())
+        };
+        let s = load("https://ops:s%40cret@graphite.example.com/gw/").unwrap();
+        let url = s.alerting.graphite_url.clone().unwrap();
+        assert_eq!(url.public(), "https://graphite.example.com/gw");
+        assert_eq!(
+            url.credentials(),
+            Some(("ops".to_string(), "s@cret".to_string()))
+        );
+        assert!(
+            !format!("{s:?}").contains("cret"),
+            "Debug hides the password"
+        );
+        assert_eq!(
+            load("http://127.0.0.1:8080")
+                .unwrap()
+                .alerting
+                .graphite_url
+                .unwrap()
+                .to_string(),
+            "http://127.0.0.1:8080"
+        );
+        for (bad, why) in [
+            ("graphite:8080", "http"),
+            ("ftp://graphite", "http"),
+            ("http://graphite/render/", "without /render"),
+            ("http://graphite/?target=x", "query"),
+        ] {
+            let e = load(bad).unwrap_err();
+            assert!(
+                e.contains("alerting.graphite_url") && e.contains(why),
+                "{bad}: {e}"
+            );
+        }
+        let e = load("http://ops:hunter2@graph ite/").unwrap_err();
+        assert!(!e.contains("hunter2") && e.contains("***@"), "{e}");
     }
 
     #[test]

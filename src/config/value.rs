@@ -27,6 +27,14 @@ pub enum ValueError {
     /// Not one of `none`, `starttls`, `tls`.
     #[error("invalid value '{0}' (expected none, starttls or tls)")]
     SmtpTls(String),
+    /// Not the base URL of a Graphite render API.
+    #[error("invalid graphite URL '{value}': {reason}")]
+    GraphiteUrl {
+        /// The text given, any password in it replaced by `***`.
+        value: String,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
 }
 
 /// Parses durations such as `60s`, `5m`, `1h 30m`, `500ms` (humantime's syntax).
@@ -77,6 +85,125 @@ impl<'de> Deserialize<'de> for SmtpTls {
             .parse()
             .map_err(serde::de::Error::custom)
     }
+}
+
+/// `[alerting].graphite_url`: the base URL of a Graphite render API (graphite-web, carbonapi
+/// or another carbonhound), to which `/render` is appended: `http://graphite:8080` or
+/// `https://user:password@graphite.example.com/prefix`. Checked once, at load: `http` or
+/// `https`, a host, no query or fragment, and not already ending in `/render` (Hound's
+/// `GraphiteBase` does; carbonhound wants the base). A trailing `/` is dropped.
+///
+/// Credentials in the URL are sent as HTTP basic auth and never shown: `Display` and `Debug`
+/// give the URL without them (see [`GraphiteUrl::public`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct GraphiteUrl {
+    url: url::Url,
+}
+
+impl GraphiteUrl {
+    /// Parses and checks `text` (see the type's documentation for what is accepted).
+    pub fn parse(text: &str) -> Result<GraphiteUrl, ValueError> {
+        let bad = |reason: &str| ValueError::GraphiteUrl {
+            value: redact(text),
+            reason: reason.to_string(),
+        };
+        let mut url = url::Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("must start with http:// or https://"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("has no host"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad(
+                "must be the base URL, without ?query or #fragment (/render?... is added)",
+            ));
+        }
+        let path = url.path().trim_end_matches('/').to_string();
+        if path.ends_with("/render") {
+            return Err(bad(
+                "must be the base URL without /render (carbonhound adds /render itself)",
+            ));
+        }
+        url.set_path(&path);
+        Ok(GraphiteUrl { url })
+    }
+
+    /// The URL without user name and password, and without a trailing `/`
+    /// (`http://graphite:8080`, `https://graphite.example.com/prefix`): where requests go
+    /// (with `/render` added) and what messages show.
+    pub fn public(&self) -> String {
+        let mut u = self.url.clone();
+        // Cannot fail for http(s) URLs with a host, which parse() guarantees.
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.as_str().trim_end_matches('/').to_string()
+    }
+
+    /// The user name and password of the URL, percent-decoded, when it has a user name.
+    pub fn credentials(&self) -> Option<(String, String)> {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        if self.url.username().is_empty() {
+            return None;
+        }
+        Some((
+            decode(self.url.username()),
+            decode(self.url.password().unwrap_or("")),
+        ))
+    }
+}
+
+impl FromStr for GraphiteUrl {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        GraphiteUrl::parse(s)
+    }
+}
+
+/// The public form: credentials are never shown.
+impl std::fmt::Display for GraphiteUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.public())
+    }
+}
+
+/// As `Display`: settings are printed in logs and tests, passwords must not be.
+impl std::fmt::Debug for GraphiteUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GraphiteUrl({})", self.public())
+    }
+}
+
+/// `text` with whatever stands between `://` and the `@` of a `user:password@` replaced by
+/// `***`, for messages about a URL that did not parse.
+fn redact(text: &str) -> String {
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return text.to_string();
+    };
+    let authority_end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| start + i);
+    match text[start..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &text[..start], &text[start + at..]),
+        None => text.to_string(),
+    }
+}
+
+/// `[alerting].graphite_url`: `""` is none (rules are evaluated in-process).
+pub(crate) fn graphite_url<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<GraphiteUrl>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    GraphiteUrl::parse(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// A duration in humantime's syntax (`60s`, `5m`).

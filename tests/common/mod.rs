@@ -1,6 +1,9 @@
 //! Shared helpers of the integration tests: the real `carbonhound` binary started on free
-//! ports in a temporary directory, and small HTTP/carbon clients.
+//! ports in a temporary directory, small HTTP/carbon clients, the SMTP sink, and
+//! graphite-web as an HTTP server ([`graphite_web`]).
 #![allow(dead_code)]
+
+pub mod graphite_web;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
