@@ -485,6 +485,8 @@ fn levels_pending_no_data_expressions_edits_and_errors() {
     } = setup(&sink, LEVELS);
     // Alerting's self metrics are written when carbon's are on, every stats_interval.
     settings.carbon.stats_interval = Duration::from_secs(1);
+    // No base_url: links point where the HTTP listener bound.
+    settings.alerting.base_url = String::new();
     let rt = runtime();
     let running = rt.block_on(server::start(settings.clone())).unwrap();
     let t = now();
@@ -507,6 +509,16 @@ fn levels_pending_no_data_expressions_edits_and_errors() {
     assert_eq!(disk[0].0, "[WARN] Disk: web1 90 (warn 85)");
     let thread = disk[0].1.clone();
     assert_eq!(disk[0].2, "", "the first mail starts the thread");
+    let first = sink
+        .messages()
+        .into_iter()
+        .find(|raw| parse(raw).subject().is_some_and(|x| x.contains("] Disk: ")))
+        .unwrap();
+    let body = parse(&first).body_text(0).unwrap().to_string();
+    assert!(
+        body.contains(&format!("http://{}/alerts/disk", running.addrs.http)),
+        "the link points at the bound listener: {body}"
+    );
 
     // WARN → CRIT, a second series joins, CRIT → WARN, recovery: one thread.
     push(&running, &format!("test.disk.web1.used 97 {}\n", now()));
@@ -762,6 +774,38 @@ fn a_bad_rule_file_is_refused_with_its_line_and_the_old_rules_keep_running() {
             && stderr.contains("cannot be evaluated"),
         "{stderr}"
     );
+    // `alerts preview` writes the mail a check would send: NO DATA for the rule that matches
+    // nothing, ERROR for the one that cannot be evaluated.
+    for (rule, want) in [
+        (
+            "Typo",
+            "[NO DATA] Typo: no data: the target matches no series",
+        ),
+        ("Broken", "[ERROR] Broken: "),
+    ] {
+        let out_dir = settings
+            .data_dir
+            .parent()
+            .unwrap()
+            .join(format!("preview-{rule}"));
+        let run = Command::new(env!("CARGO_BIN_EXE_carbonhound"))
+            .args(["alerts", "preview", rule, "--out"])
+            .arg(&out_dir)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("subject \"{want}")),
+            "{rule}: {stdout}"
+        );
+    }
     rt.block_on(running.shutdown());
 }
 
