@@ -46,6 +46,7 @@ pub struct Board {
     snapshot: ArcSwap<Snapshot>,
     reload: Notify,
     base_url: ArcSwap<Option<String>>,
+    outbox: std::sync::OnceLock<super::outbox::Outbox>,
 }
 
 impl Board {
@@ -68,6 +69,17 @@ impl Board {
     /// The address told by [`Board::set_base_url`], if it was.
     pub fn base_url(&self) -> Option<String> {
         (**self.base_url.load()).clone()
+    }
+
+    /// Hands the pages the outbox (once, when alerting starts), for `/api/outbox` and the
+    /// rule page's notifications.
+    pub fn set_outbox(&self, outbox: super::outbox::Outbox) {
+        let _ = self.outbox.set(outbox);
+    }
+
+    /// The outbox, once alerting has started.
+    pub fn outbox(&self) -> Option<&super::outbox::Outbox> {
+        self.outbox.get()
     }
 
     /// Asks the scheduler to re-read the rule files and check at once (SIGHUP).

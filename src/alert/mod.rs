@@ -51,6 +51,8 @@ mod error;
 pub mod format;
 mod hound;
 mod mail;
+mod notify;
+mod outbox;
 mod remote;
 mod rule;
 mod scheduler;
@@ -67,7 +69,9 @@ pub use board::{Board, RuleView, Snapshot};
 pub use check::{Backend, Outcome, QueryContext, Reading};
 pub use error::AlertError;
 pub use hound::{import_hound, HoundError, HoundImport};
-pub use mail::{short_name, Composed, Image, MailError, MailSettings};
+pub use mail::{graph_url, short_name, Composed, Image, MailError, MailSettings};
+pub use notify::{Channel, Routing, Target};
+pub use outbox::{Body, Delivery, Notification, Outbox};
 pub use remote::{parse_render_json, RemoteError, RemoteGraphite, MAX_RESPONSE_BYTES};
 pub use rule::{
     parse_rules, Check, Condition, Direction, Level, NoData, Reduce, Rule, RuleError, RuleErrors,
@@ -148,21 +152,36 @@ pub async fn start(
     let stats_interval = settings.carbon.stats_interval;
     let board = Arc::new(Board::default());
     let b = board.clone();
-    let sched = tokio::task::spawn_blocking(move || -> Result<Scheduler, AlertError> {
+    let give_up_after = settings.alerting.give_up_after;
+    let sched = tokio::task::spawn_blocking(move || -> Result<(Scheduler, Outbox), AlertError> {
         std::fs::create_dir_all(&state_dir).map_err(|source| AlertError::StateDir {
             path: state_dir.clone(),
             source,
         })?;
         let db = statedb::StateDb::open(&state_dir)?;
+        let outbox = Outbox::open(db.sled())?;
         let mut s = Scheduler::new(cfg, source, db, scheduler::system_clock(), b);
+        s.use_outbox(outbox.clone());
         if let Some(store) = store {
             s.record_metrics_in(store, stats_interval);
         }
         s.publish();
-        Ok(s)
+        Ok((s, outbox))
     })
     .await??;
-    let task = tokio::spawn(scheduler::run(sched, mailer, cancel));
+    let (sched, outbox) = sched;
+    board.set_outbox(outbox.clone());
+    let delivery = tokio::spawn(outbox::run(
+        outbox,
+        mailer,
+        scheduler::system_clock(),
+        give_up_after,
+        cancel.clone(),
+    ));
+    let task = tokio::spawn(async move {
+        scheduler::run(sched, cancel).await;
+        let _ = delivery.await;
+    });
     Ok(Alerting { board, task })
 }
 

@@ -374,6 +374,8 @@ pub struct Rule {
     pub rule_type: RuleType,
     /// Recipients; empty means `[alerting].email_to`.
     pub email_to: Vec<String>,
+    /// Contacts (`[[contact]]` names) told directly, before any `[[route]]`.
+    pub notify: Vec<String>,
     /// Optional runbook link (http or https).
     pub runbook: Option<String>,
     /// File and line of the rule's `[[alert]]` header (`alerts.d/load.toml:3`).
@@ -681,6 +683,7 @@ struct RuleSpec {
     #[serde(rename = "type", default)]
     rule_type: RuleType,
     email_to: Option<Spanned<OneOrMany>>,
+    notify: Option<Spanned<OneOrMany>>,
     runbook: Option<Spanned<String>>,
 }
 
@@ -1149,6 +1152,11 @@ pub fn parse_rules(path: &Path, text: &str, max_depth: usize) -> Result<Vec<Rule
                 }
             }
         }
+        let notify = spec
+            .notify
+            .as_ref()
+            .map(|n| n.get_ref().items())
+            .unwrap_or_default();
         let runbook = match &spec.runbook {
             Some(r) => {
                 let link = r.get_ref().trim().to_string();
@@ -1178,6 +1186,7 @@ pub fn parse_rules(path: &Path, text: &str, max_depth: usize) -> Result<Vec<Rule
                 repeat,
                 rule_type: spec.rule_type,
                 email_to,
+                notify,
                 runbook,
                 source: format!("{}:{}", path.display(), line),
             });
@@ -1250,13 +1259,33 @@ pub fn fingerprint(dir: &Path) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
+#[cfg(test)]
 /// Reads every `*.toml` rule file of `dir`. Names (and their slugs) must be unique across
-/// files. `default_to` is `[alerting].email_to`: a rule with no `email_to` of its own needs it
-/// to be non-empty. All problems of all files are returned together.
+/// files. `default_to` is `[alerting].email_to`: a rule with no `email_to` (or `notify`) of
+/// its own needs it to be non-empty. All problems of all files are returned together.
 pub fn load_dir(
     dir: &Path,
     max_depth: usize,
     default_to: &[String],
+) -> Result<RuleSet, RuleErrors> {
+    load_dir_with(dir, max_depth, &|r: &Rule| {
+        if r.email_to.is_empty() && r.notify.is_empty() && default_to.is_empty() {
+            Err(format!(
+                "rule '{}' has no email_to and [alerting].email_to is empty",
+                r.name
+            ))
+        } else {
+            Ok(())
+        }
+    })
+}
+
+/// As [`load_dir`], with `reaches` deciding whether each rule's notifications reach someone
+/// (and its `notify` names contacts that exist); its `Err` is reported at the rule's line.
+pub fn load_dir_with(
+    dir: &Path,
+    max_depth: usize,
+    reaches: &dyn Fn(&Rule) -> Result<(), String>,
 ) -> Result<RuleSet, RuleErrors> {
     let files = rule_files(dir)?;
     let mut errors = Vec::new();
@@ -1300,16 +1329,9 @@ pub fn load_dir(
             names.insert(&r.name, r);
             slugs.insert(&r.slug, r);
         }
-        if r.email_to.is_empty() && default_to.is_empty() {
+        if let Err(message) = reaches(r) {
             let (path, at) = split(&r.source);
-            errors.push(RuleError {
-                path,
-                at,
-                message: format!(
-                    "rule '{}' has no email_to and [alerting].email_to is empty",
-                    r.name
-                ),
-            });
+            errors.push(RuleError { path, at, message });
         }
     }
     if errors.is_empty() {

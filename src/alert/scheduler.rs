@@ -13,15 +13,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use lettre::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::board::{Board, RuleView, Snapshot, HISTORY_SHOWN};
 use super::check::{self, Backend, QueryContext};
 use super::mail::{self, Image, MailError, MailSettings, GRAPH_SPAN, SHORT_SPAN};
+use super::notify::{self, Channel, Facts, Routing, Target};
+use super::outbox::{self, Body, Delivery, Notification, Outbox};
 use super::remote::RemoteGraphite;
 use super::rule::{self, Rule, RuleSet};
-use super::smtp::Mailer;
 use super::state::{self, MailKind, RuleState, State};
 use super::statedb::{BoardSample, HistoryEvent, StateDb};
 use super::templates::Templates;
@@ -57,6 +59,10 @@ pub struct AlertConfig {
     pub metrics_prefix: String,
     /// Remote mode (`[alerting].graphite_url`): rules are evaluated there, not in-process.
     pub remote: Option<Arc<RemoteGraphite>>,
+    /// Contacts and routes: who is told.
+    pub routing: Routing,
+    /// `[alerting].give_up_after`.
+    pub give_up_after: Duration,
 }
 
 impl AlertConfig {
@@ -81,6 +87,13 @@ impl AlertConfig {
                 crate::carbon::hostname()
             ),
             remote: RemoteGraphite::from_settings(s).map(Arc::new),
+            routing: Routing {
+                contacts: s.contact.clone(),
+                routes: s.route.clone(),
+                default_to: s.alerting.email_to.clone(),
+                admin: s.alerting.admin_email.clone(),
+            },
+            give_up_after: s.alerting.give_up_after,
         }
     }
 
@@ -95,9 +108,12 @@ impl AlertConfig {
         }
     }
 
-    /// Reads the rules directory.
+    /// Reads the rules directory; each rule must reach someone (its `notify` naming
+    /// contacts that exist).
     pub fn load_rules(&self) -> Result<RuleSet, rule::RuleErrors> {
-        rule::load_dir(&self.rules_dir, self.max_depth, &self.mail.default_to)
+        rule::load_dir_with(&self.rules_dir, self.max_depth, &|r| {
+            self.routing.check_rule(r)
+        })
     }
 }
 
@@ -113,8 +129,14 @@ pub struct Pending {
     pub subject: String,
     /// Recipients, for logs and history.
     pub to: Vec<String>,
-    /// The message, or why it could not be composed.
+    /// The message to the rule's own recipients, or why it could not be composed.
     pub message: Result<Message, MailError>,
+    /// The composed parts, from which each contact's notification is built.
+    pub composed: Option<mail::Composed>,
+    /// Who gets it: one per contact and channel.
+    pub targets: Vec<Target>,
+    /// When it was composed (epoch seconds).
+    pub at: i64,
 }
 
 /// What one round did, for the self metrics and the logs.
@@ -140,6 +162,8 @@ pub struct Scheduler {
     rules_error: Option<String>,
     clock: Clock,
     board: Arc<Board>,
+    /// Where notifications are queued (the server's); none in tools and unit tests.
+    outbox: Option<Outbox>,
     /// Where self metrics go (the server's store) and how often; none in tools and tests.
     metrics: Option<(Arc<Store>, Duration)>,
     /// What the rounds since the last self-metrics write did, and when that was.
@@ -194,6 +218,7 @@ impl Scheduler {
             rules_error: None,
             clock,
             board,
+            outbox: None,
             metrics: None,
             since_metrics: (RoundStats::default(), 0),
             last_checked: BTreeMap::new(),
@@ -422,8 +447,18 @@ impl Scheduler {
             images,
         );
         let subject = mail::subject(&rule, &state, kind, now);
-        let to = settings.recipients(&rule, kind);
-        let message = composed.and_then(|c| mail::to_message(&c, &self.cfg.mail.from, now));
+        let targets = self.cfg.routing.targets(&rule, &state, kind);
+        let to: Vec<String> = targets
+            .iter()
+            .map(|t| match t.channel {
+                Channel::Email => format!("{} ({})", t.contact, t.to.join(", ")),
+                c => format!("{} ({})", t.contact, c.as_str()),
+            })
+            .collect();
+        let (message, composed) = match composed {
+            Ok(c) => (mail::to_message(&c, &self.cfg.mail.from, now), Some(c)),
+            Err(e) => (Err(e), None),
+        };
         Pending {
             rule,
             state,
@@ -431,7 +466,120 @@ impl Scheduler {
             subject,
             to,
             message,
+            composed,
+            targets,
+            at: now,
         }
+    }
+
+    /// The outbox entries of `p`, one per target: the mail (re-addressed to each contact's
+    /// addresses) or the webhook, Slack or PagerDuty body. `Err` says why there are none.
+    pub fn notifications(&self, p: &Pending) -> Result<Vec<Notification>, String> {
+        let composed = match (&p.composed, &p.message) {
+            (Some(c), _) => c,
+            (None, Err(e)) => return Err(e.to_string()),
+            (None, Ok(_)) => return Err("no composed mail".into()),
+        };
+        if p.targets.is_empty() {
+            return Err(format!(
+                "rule '{}' reaches nobody (no notify, email_to, matching [[route]] or [alerting].email_to)",
+                p.rule.name
+            ));
+        }
+        let base = self.base_url();
+        let facts = |id: String| Facts {
+            rule: &p.rule,
+            state: &p.state,
+            kind: p.kind,
+            mail: composed,
+            rule_url: mail::rule_url(&base, &p.rule),
+            graph_url: format!("{}{}", base, mail::graph_url(&p.rule, "-24h")),
+            now: p.at,
+            id,
+        };
+        let mut out = Vec::with_capacity(p.targets.len());
+        for t in &p.targets {
+            // The id the receiver sees: stable for this notification, whatever the retries.
+            let id = format!("{}.{}.{}.{}", p.rule.slug, p.kind.as_str(), p.at, t.contact);
+            let (destination, body) = match t.channel {
+                Channel::Email => {
+                    let mut c = composed.clone();
+                    c.to = t.to.clone();
+                    let msg = mail::to_message(&c, &self.cfg.mail.from, p.at)
+                        .map_err(|e| e.to_string())?;
+                    (
+                        t.to.join(", "),
+                        Body::Mail {
+                            from: self.cfg.mail.from.clone(),
+                            to: t.to.clone(),
+                            eml: base64::engine::general_purpose::STANDARD.encode(msg.formatted()),
+                        },
+                    )
+                }
+                Channel::Webhook | Channel::Slack | Channel::Pagerduty => {
+                    let f = facts(id);
+                    let json = match t.channel {
+                        Channel::Webhook => notify::webhook(&f),
+                        Channel::Slack => notify::slack(&f),
+                        _ => notify::pagerduty(&f, &t.key),
+                    };
+                    let url = t.to.first().cloned().unwrap_or_default();
+                    (
+                        outbox::public_url(&url),
+                        Body::Http {
+                            url,
+                            json: json.to_string(),
+                        },
+                    )
+                }
+            };
+            out.push(Notification {
+                id: 0,
+                rule: p.rule.name.clone(),
+                kind: p.kind,
+                contact: t.contact.clone(),
+                channel: t.channel,
+                destination,
+                subject: p.subject.clone(),
+                created: p.at,
+                attempts: 0,
+                next_try: p.at,
+                last_error: None,
+                status: Delivery::Pending,
+                done_at: None,
+                body,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Writes every pending notification to the outbox (which delivers them, with retries);
+    /// a notification queued counts as sent for the state machine. One that cannot be built
+    /// or stored is left due, and tried again at the next check. Then stores the states.
+    /// Blocking. Without an outbox (tools), nothing is queued and nothing is marked sent.
+    pub fn enqueue(&mut self, pending: Vec<Pending>) {
+        let mut results = Vec::with_capacity(pending.len());
+        for p in pending {
+            let r = match &self.outbox {
+                None => Err("no outbox".to_string()),
+                Some(ob) => self.notifications(&p).and_then(|ns| {
+                    for n in ns {
+                        ob.enqueue(n).map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                }),
+            };
+            results.push((p, r));
+        }
+        self.settle(results);
+        if let Some(ob) = &self.outbox {
+            ob.wake();
+        }
+    }
+
+    /// Sends notifications through `outbox` from now on ([`Scheduler::enqueue`]).
+    pub fn use_outbox(&mut self, outbox: Outbox) {
+        self.outbox = Some(outbox);
     }
 
     /// Records the outcome of sending each pending mail: a delivered mail moves the state
@@ -451,7 +599,7 @@ impl Scheduler {
                     self.round.mails_sent += 1;
                     state::delivered(&p.rule, st, p.kind, now);
                     tracing::info!(
-                        "alert '{}': sent \"{}\" to {}",
+                        "alert '{}': queued \"{}\" for {}",
                         p.rule.name,
                         p.subject,
                         p.to.join(", ")
@@ -459,7 +607,7 @@ impl Scheduler {
                     self.record(
                         &p.rule.name,
                         "mail",
-                        format!("sent \"{}\" to {}", p.subject, p.to.join(", ")),
+                        format!("queued \"{}\" for {}", p.subject, p.to.join(", ")),
                         now,
                     );
                 }
@@ -651,11 +799,12 @@ fn slice(s: &crate::query::Series, from: i64) -> crate::query::Series {
     out
 }
 
-/// The alert loop: a round every tick (and at once on a reload request) until `cancel`.
+/// The alert loop: a round every tick (and at once on a reload request) until `cancel`;
+/// what a round calls for is queued in the outbox, which `outbox::run` delivers.
 /// Waits first until the server has told the board its address (when `base_url` is not
 /// set), so links in the first mails point where the server listens. A round in progress
 /// finishes its current mail before the loop stops.
-pub async fn run(sched: Scheduler, mailer: Mailer, cancel: CancellationToken) {
+pub async fn run(sched: Scheduler, cancel: CancellationToken) {
     let board = sched.board.clone();
     if sched.cfg.mail.base_url.is_empty() {
         while board.base_url().is_none() {
@@ -693,20 +842,9 @@ pub async fn run(sched: Scheduler, mailer: Mailer, cancel: CancellationToken) {
                 return;
             }
         };
-        let mut results = Vec::with_capacity(pending.len());
-        for p in pending {
-            let r = match &p.message {
-                Ok(m) => mailer.send(m.clone()).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            results.push((p, r));
-            if cancel.is_cancelled() {
-                break;
-            }
-        }
         let mut s = s;
         let settled = tokio::task::spawn_blocking(move || {
-            s.settle(results);
+            s.enqueue(pending);
             s.publish();
             s
         })

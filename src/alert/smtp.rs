@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::config::{SmtpSettings, SmtpTls};
 
@@ -26,6 +26,9 @@ pub enum SmtpError {
         /// lettre's reason (includes the server's reply).
         source: lettre::transport::smtp::Error,
     },
+    /// An envelope address is not an address (a stored notification that was edited).
+    #[error("SMTP envelope: {0}")]
+    Envelope(String),
     /// The whole exchange took longer than four times `[smtp].timeout`.
     #[error("SMTP {server}: no answer within {after:?}")]
     Timeout {
@@ -71,11 +74,20 @@ impl Mailer {
         })
     }
 
-    /// Sends `msg`; the error names the server and what failed. The whole exchange is
-    /// bounded by four times the timeout.
-    pub async fn send(&self, msg: Message) -> Result<(), SmtpError> {
+    /// Sends a whole stored message `eml` from `from` to the envelope recipients `to` (the
+    /// outbox's mail); the error names the server and
+    /// what failed; the whole exchange is bounded by four times the timeout.
+    pub async fn send_raw(&self, from: &str, to: &[String], eml: &[u8]) -> Result<(), SmtpError> {
+        let parse = |a: &str| {
+            a.parse::<lettre::message::Mailbox>()
+                .map(|m| m.email)
+                .map_err(|e| SmtpError::Envelope(format!("'{a}': {e}")))
+        };
+        let recipients = to.iter().map(|a| parse(a)).collect::<Result<Vec<_>, _>>()?;
+        let envelope = lettre::address::Envelope::new(Some(parse(from)?), recipients)
+            .map_err(|e| SmtpError::Envelope(e.to_string()))?;
         let after = self.timeout * 4;
-        match tokio::time::timeout(after, self.transport.send(msg)).await {
+        match tokio::time::timeout(after, self.transport.send_raw(&envelope, eml)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(source)) => Err(SmtpError::Send {
                 server: self.server.clone(),

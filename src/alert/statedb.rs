@@ -214,6 +214,11 @@ impl StateDb {
             .collect()
     }
 
+    /// The sled database itself, for the other trees of alerting's state (the outbox).
+    pub fn sled(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// Writes everything to disk (after mail went out, and at shutdown).
     pub fn flush(&self) {
         if let Err(e) = self.db.flush() {

@@ -79,6 +79,7 @@ pub fn router(state: StatusState) -> Router {
         .route("/alerts/", get(index))
         .route("/alerts.json", get(alerts_json))
         .route("/api/alerts", get(alerts_json))
+        .route("/api/outbox", get(outbox_json))
         .route("/alerts/{slug}", get(rule_page))
         .with_state(state)
 }
@@ -558,41 +559,6 @@ struct HistoryRow {
     text: String,
 }
 
-/// `/render` URL of the rule's targets with its levels drawn (warn amber, crit red, dashed),
-/// over `from` (e.g. `-24h`).
-fn graph_url(rule: &Rule, from: &str) -> String {
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    for (_, t) in rule.targets() {
-        q.append_pair("target", t);
-    }
-    for (level, color) in [(Level::Warn, "orange"), (Level::Crit, "red")] {
-        if let Some(v) = rule.level_value(level) {
-            // A dashed line, as in the mail, keeping its legend name (`dashed` renames).
-            let label = format!("{} {}", level.as_str(), format::value(v).replace('\'', ""));
-            let line = format!("alias(dashed(threshold({v:?},'{label}','{color}')),'{label}')");
-            q.append_pair("target", &line);
-        }
-    }
-    for (k, v) in [
-        ("from", from),
-        ("width", "900"),
-        ("height", "300"),
-        ("bgcolor", "white"),
-        ("fgcolor", "333333"),
-        ("majorGridLineColor", "dddddd"),
-        ("minorGridLineColor", "f0f0f0"),
-        (
-            "colorList",
-            "1f5fa8,e07b00,2e8b57,8e44ad,8b5a2b,00838f,c2185b,546e7a",
-        ),
-        ("lineWidth", "2"),
-        ("format", "png"),
-    ] {
-        q.append_pair(k, v);
-    }
-    format!("/render?{}", q.finish())
-}
-
 /// History kinds that are changes of the rule's state (the others: `series`, `mail`,
 /// `mail-error`, `edit`).
 const STATE_KINDS: [&str; 6] = ["ok", "pending", "warn", "crit", "nodata", "error"];
@@ -634,13 +600,30 @@ async fn rule_page(State(st): State<StatusState>, Path(slug): Path<String>) -> R
         graph_24h: String,
         graph_7d: String,
         tz: String,
+        notifications: Vec<NotificationRow>,
     }
+    let name = v.rule.name.clone();
+    let board = st.board.clone();
+    let notifications = tokio::task::spawn_blocking(move || {
+        board
+            .outbox()
+            .map(|ob| {
+                ob.of_rule(&name, 50)
+                    .into_iter()
+                    .map(notification_row)
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default();
     let ctx = Ctx {
+        notifications,
         timeline: state_chart::timeline(&changes, r.status, now, st.tz),
         tz: st.tz.name().to_string(),
-        graph_1h: graph_url(&v.rule, "-1h"),
-        graph_24h: graph_url(&v.rule, "-24h"),
-        graph_7d: graph_url(&v.rule, "-7d"),
+        graph_1h: crate::alert::graph_url(&v.rule, "-1h"),
+        graph_24h: crate::alert::graph_url(&v.rule, "-24h"),
+        graph_7d: crate::alert::graph_url(&v.rule, "-7d"),
         r,
         history,
     };
@@ -792,6 +775,86 @@ async fn alerts_json(State(st): State<StatusState>) -> Response {
     )
 }
 
+/// A notification as `/api/outbox` and the rule page show it: everything but its body
+/// (which holds webhook URLs, and the whole mail).
+#[derive(Serialize)]
+struct NotificationRow {
+    id: u64,
+    rule: String,
+    event: &'static str,
+    contact: String,
+    channel: &'static str,
+    destination: String,
+    subject: String,
+    created: i64,
+    created_utc: String,
+    status: crate::alert::Delivery,
+    attempts: u32,
+    next_try: Option<i64>,
+    next_try_utc: Option<String>,
+    last_error: Option<String>,
+    done_at: Option<i64>,
+    done_utc: Option<String>,
+}
+
+fn notification_row(n: crate::alert::Notification) -> NotificationRow {
+    let pending = n.status == crate::alert::Delivery::Pending;
+    NotificationRow {
+        id: n.id,
+        rule: n.rule,
+        event: n.kind.as_str(),
+        contact: n.contact,
+        channel: n.channel.as_str(),
+        destination: n.destination,
+        subject: n.subject,
+        created: n.created,
+        created_utc: format::utc(n.created),
+        status: n.status,
+        attempts: n.attempts,
+        next_try: pending.then_some(n.next_try),
+        next_try_utc: pending.then(|| format::utc(n.next_try)),
+        last_error: n.last_error,
+        done_at: n.done_at,
+        done_utc: n.done_at.map(format::utc),
+    }
+}
+
+/// Most notifications `/api/outbox` lists (newest first).
+const OUTBOX_SHOWN: usize = 1000;
+
+#[derive(serde::Deserialize)]
+struct OutboxQuery {
+    rule: Option<String>,
+}
+
+/// `/api/outbox[?rule=NAME]`: the newest notifications (at most 1,000) with their delivery:
+/// `pending` (with the next try and the last error), `sent` or `given_up`.
+async fn outbox_json(
+    State(st): State<StatusState>,
+    axum::extract::Query(q): axum::extract::Query<OutboxQuery>,
+) -> Response {
+    let board = st.board.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        let Some(ob) = board.outbox() else {
+            return Vec::new();
+        };
+        let mut all = ob.all();
+        all.reverse();
+        all.into_iter()
+            .filter(|n| q.rule.as_ref().is_none_or(|r| &n.rule == r))
+            .take(OUTBOX_SHOWN)
+            .map(notification_row)
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    respond(
+        "application/json",
+        serde_json::to_string(&serde_json::json!({ "notifications": rows }))
+            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -819,7 +882,7 @@ mod tests {
         )
         .unwrap()
         .remove(0);
-        let u = graph_url(&rule, "-24h");
+        let u = crate::alert::graph_url(&rule, "-24h");
         let pairs: Vec<(String, String)> =
             form_urlencoded::parse(u.strip_prefix("/render?").unwrap().as_bytes())
                 .into_owned()

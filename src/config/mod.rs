@@ -57,6 +57,55 @@ pub struct Settings {
     pub alerting: AlertingSettings,
     /// Where alert mail goes out.
     pub smtp: SmtpSettings,
+    /// `[[contact]]`: who is told of alerts, and by which channels.
+    #[serde(default)]
+    pub contact: Vec<ContactSettings>,
+    /// `[[route]]`: which contacts a rule's notifications go to, by its labels and level.
+    #[serde(default)]
+    pub route: Vec<RouteSettings>,
+}
+
+/// One `[[contact]]`: a person or team and the channels that reach them. Every channel is
+/// optional; a contact needs at least one.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ContactSettings {
+    /// Unique name, used by `notify = [...]` in rules and `contacts = [...]` in routes.
+    pub name: String,
+    /// Mail addresses (checked as addresses when alerting starts).
+    #[serde(default)]
+    pub email: Vec<String>,
+    /// A URL that gets one JSON POST per notification (carbonhound's webhook schema, README).
+    #[serde(default)]
+    pub webhook: String,
+    /// A Slack (or Mattermost) incoming-webhook URL.
+    #[serde(default)]
+    pub slack_webhook: String,
+    /// A PagerDuty Events API v2 routing (integration) key.
+    #[serde(default)]
+    pub pagerduty_routing_key: String,
+    /// Where PagerDuty events are posted.
+    #[serde(default = "default_pagerduty_url")]
+    pub pagerduty_url: String,
+}
+
+fn default_pagerduty_url() -> String {
+    "https://events.pagerduty.com/v2/enqueue".to_string()
+}
+
+/// One `[[route]]`: rules whose labels (and level, as `severity`) match go to `contacts`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSettings {
+    /// Label = value pairs that must all hold; `severity` matches the notification's level
+    /// (`crit`, `warn`, `nodata`, `error`). Empty: every rule.
+    #[serde(rename = "match", default)]
+    pub matches: std::collections::BTreeMap<String, String>,
+    /// Contact names.
+    pub contacts: Vec<String>,
+    /// Whether a match goes on to the next route (otherwise the first match wins).
+    #[serde(rename = "continue", default)]
+    pub continue_: bool,
 }
 
 /// `[carbon]`: the listeners and carbon's storage rule files.
@@ -228,6 +277,9 @@ pub struct AlertingSettings {
     pub email_to: Vec<String>,
     /// Recipients of `[ERROR]` mail (a rule that cannot be evaluated); empty: `email_to`.
     pub admin_email: Vec<String>,
+    /// How long an undeliverable notification is retried before it is given up.
+    #[serde(deserialize_with = "value::duration")]
+    pub give_up_after: Duration,
     /// Base URL of this server as mail readers reach it, for links; empty: the address the
     /// HTTP listener bound (a WARN at start-up when that is a loopback address).
     pub base_url: String,
@@ -329,6 +381,64 @@ impl Settings {
     }
 
     /// The checks that span more than one value's syntax: ranges and listen addresses.
+    /// Contacts have unique names and at least one channel with http(s) URLs; routes name
+    /// contacts that exist.
+    fn check_contacts(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
+        let mut names = std::collections::HashSet::new();
+        for (i, c) in self.contact.iter().enumerate() {
+            let at = format!("[[contact]] #{} ({:?})", i + 1, c.name);
+            if c.name.trim().is_empty() || c.name.chars().any(char::is_control) {
+                return Err(invalid("contact.name", format!("{at}: needs a name")));
+            }
+            if !names.insert(c.name.as_str()) {
+                return Err(invalid(
+                    "contact.name",
+                    format!("{at}: the name is used twice"),
+                ));
+            }
+            if c.email.is_empty()
+                && c.webhook.is_empty()
+                && c.slack_webhook.is_empty()
+                && c.pagerduty_routing_key.is_empty()
+            {
+                return Err(invalid(
+                    "contact",
+                    format!("{at}: give at least one of email, webhook, slack_webhook, pagerduty_routing_key"),
+                ));
+            }
+            for (key, url) in [
+                ("contact.webhook", &c.webhook),
+                ("contact.slack_webhook", &c.slack_webhook),
+                ("contact.pagerduty_url", &c.pagerduty_url),
+            ] {
+                if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(invalid(
+                        key,
+                        format!("{at}: '{url}' is not an http:// or https:// URL"),
+                    ));
+                }
+            }
+        }
+        for (i, r) in self.route.iter().enumerate() {
+            if r.contacts.is_empty() {
+                return Err(invalid(
+                    "route.contacts",
+                    format!("[[route]] #{}: names no contact", i + 1),
+                ));
+            }
+            for c in &r.contacts {
+                if !names.contains(c.as_str()) {
+                    return Err(invalid(
+                        "route.contacts",
+                        format!("[[route]] #{}: no [[contact]] is named {c:?}", i + 1),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check(&self) -> Result<(), ConfigError> {
         let invalid = |key: &'static str, reason: &str| ConfigError::Invalid {
             key,
@@ -346,6 +456,7 @@ impl Settings {
         if self.events.max_events == 0 {
             return Err(invalid("events.max_events", "must be at least 1"));
         }
+        self.check_contacts()?;
         self.check_credentials()?;
         if self.http.protect_reads && !self.http.has_credentials() {
             return Err(invalid(

@@ -1,0 +1,497 @@
+//! The durable outbox: every notification (one per contact and channel) is written to sled
+//! (tree `outbox` of the alert state database) before anything is sent, then delivered by
+//! [`run`] with retries until it is delivered or older than `[alerting].give_up_after`.
+//!
+//! - **Order**: entries are numbered in the order they were queued; an entry is not sent
+//!   while an earlier one of the same rule, contact and channel is still pending, so a
+//!   recovery never overtakes its alert.
+//! - **Retries**: exponential backoff from 5 s, doubling, at most 10 min between tries (the
+//!   `backon` crate's schedule), counted from each failure; a delivery error is kept as
+//!   `last_error` and shown on the rule page and `/api/outbox`.
+//! - **Once**: an entry is marked sent right after the receiver accepted it (SMTP 250, HTTP
+//!   2xx). A crash between those two moments sends it again after the restart; every
+//!   notification carries a stable id (its Message-ID, the webhook's `id`, PagerDuty's
+//!   `dedup_key`) by which a receiver can drop the repeat.
+//! - **Bounds**: delivered and given-up entries are kept 7 days for the pages, then dropped;
+//!   at most [`MAX_PENDING`] pending entries (beyond, the oldest pending are given up, loudly).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::notify::Channel;
+use super::scheduler::Clock;
+use super::smtp::Mailer;
+use super::state::MailKind;
+use super::statedb::StateDbError;
+
+/// Most pending notifications kept.
+pub const MAX_PENDING: usize = 100_000;
+/// Delivered and given-up notifications are kept this long (seconds) for the pages.
+pub const KEEP_DONE: i64 = 7 * 86_400;
+/// Time allowed for one HTTP delivery.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest HTTP answer read (the body is only kept as the error text).
+const MAX_ANSWER_BYTES: u64 = 64 * 1024;
+
+/// Where a notification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Waiting for its first or next try.
+    Pending,
+    /// Accepted by the receiver.
+    Sent,
+    /// Older than `give_up_after` and still not delivered.
+    GivenUp,
+}
+
+/// What is sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Body {
+    /// A whole RFC 5322 message (base64 in the store) for these envelope recipients.
+    Mail {
+        /// Envelope sender.
+        from: String,
+        /// Envelope recipients.
+        to: Vec<String>,
+        /// The message, base64.
+        eml: String,
+    },
+    /// A JSON POST.
+    Http {
+        /// Where to.
+        url: String,
+        /// The JSON body.
+        json: String,
+    },
+}
+
+/// One notification to one contact by one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Its number: queue order, and its stable id.
+    pub id: u64,
+    /// The rule's name.
+    pub rule: String,
+    /// Which notification of the incident.
+    pub kind: MailKind,
+    /// The contact's name.
+    pub contact: String,
+    /// The channel.
+    pub channel: Channel,
+    /// Where, for people: addresses, or the URL's scheme and host (never a secret).
+    pub destination: String,
+    /// The subject (the mail's).
+    pub subject: String,
+    /// When it was queued (epoch seconds).
+    pub created: i64,
+    /// Tries so far.
+    pub attempts: u32,
+    /// When the next try is due (epoch seconds).
+    pub next_try: i64,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+    /// Where it stands.
+    pub status: Delivery,
+    /// When it was delivered or given up.
+    pub done_at: Option<i64>,
+    /// What is sent.
+    pub body: Body,
+}
+
+/// A URL shown without its path and query (Slack's and webhooks' secrets live there).
+pub fn public_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let host = host.rsplit('@').next().unwrap_or(host);
+            format!("{scheme}://{host}/…")
+        }
+        None => "(not a URL)".into(),
+    }
+}
+
+/// The outbox tree.
+#[derive(Clone)]
+pub struct Outbox {
+    db: sled::Db,
+    tree: sled::Tree,
+    wake: Arc<Notify>,
+}
+
+fn key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+/// The delay before try `attempts + 1` after `attempts` failures: 5 s doubling to 10 min.
+pub fn retry_delay(attempts: u32) -> Duration {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(5))
+        .with_max_delay(Duration::from_secs(600))
+        .with_factor(2.0)
+        .with_max_times(usize::MAX)
+        .build()
+        .nth(attempts.saturating_sub(1) as usize)
+        .unwrap_or(Duration::from_secs(600))
+}
+
+impl Outbox {
+    /// The outbox in `db` (tree `outbox`).
+    pub fn open(db: &sled::Db) -> Result<Outbox, StateDbError> {
+        Ok(Outbox {
+            db: db.clone(),
+            tree: db.open_tree("outbox")?,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Queues a notification (its `id` is assigned here) and flushes it to disk before
+    /// returning: once this is `Ok`, a crash does not lose it.
+    pub fn enqueue(&self, mut n: Notification) -> Result<u64, StateDbError> {
+        n.id = self.db.generate_id()?;
+        self.tree
+            .insert(key(n.id), serde_json::to_vec(&n)?)
+            .map_err(StateDbError::State)?;
+        self.tree.flush().map_err(StateDbError::State)?;
+        self.wake.notify_one();
+        Ok(n.id)
+    }
+
+    fn put(&self, n: &Notification) {
+        match serde_json::to_vec(n) {
+            Ok(v) => {
+                if let Err(e) = self
+                    .tree
+                    .insert(key(n.id), v)
+                    .and_then(|_| self.tree.flush().map(|_| ()))
+                {
+                    tracing::error!("outbox: cannot record notification {}: {e}", n.id);
+                }
+            }
+            Err(e) => tracing::error!("outbox: {e}"),
+        }
+    }
+
+    /// Every notification, oldest first.
+    pub fn all(&self) -> Vec<Notification> {
+        self.tree
+            .iter()
+            .values()
+            .filter_map(|v| v.ok())
+            .filter_map(|v| serde_json::from_slice(&v).ok())
+            .collect()
+    }
+
+    /// The notifications of rule `name`, newest first, at most `limit`.
+    pub fn of_rule(&self, name: &str, limit: usize) -> Vec<Notification> {
+        let mut v: Vec<Notification> = self
+            .tree
+            .iter()
+            .rev()
+            .filter_map(|kv| kv.ok())
+            .filter_map(|(_, v)| serde_json::from_slice::<Notification>(&v).ok())
+            .filter(|n| n.rule == name)
+            .take(limit)
+            .collect();
+        v.truncate(limit);
+        v
+    }
+
+    /// The pending notifications due at `now`, oldest first, leaving out any that has an
+    /// earlier pending one of the same rule, contact and channel.
+    pub fn due(&self, now: i64) -> Vec<Notification> {
+        let mut blocked = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for n in self.all() {
+            if n.status != Delivery::Pending {
+                continue;
+            }
+            let lane = (n.rule.clone(), n.contact.clone(), n.channel);
+            if blocked.contains(&lane) {
+                continue;
+            }
+            blocked.insert(lane);
+            if n.next_try <= now {
+                out.push(n);
+            }
+        }
+        out
+    }
+
+    /// Records a delivery.
+    pub fn sent(&self, mut n: Notification, now: i64) {
+        n.attempts += 1;
+        n.status = Delivery::Sent;
+        n.done_at = Some(now);
+        n.last_error = None;
+        self.put(&n);
+    }
+
+    /// Records a failed try: the next is due after [`retry_delay`], or the notification is
+    /// given up once it is older than `give_up_after`. Returns whether it was given up.
+    pub fn failed(
+        &self,
+        mut n: Notification,
+        error: String,
+        now: i64,
+        give_up_after: Duration,
+    ) -> bool {
+        n.attempts += 1;
+        n.last_error = Some(error);
+        let given_up = now - n.created >= give_up_after.as_secs() as i64;
+        if given_up {
+            n.status = Delivery::GivenUp;
+            n.done_at = Some(now);
+        } else {
+            n.next_try = now + retry_delay(n.attempts).as_secs() as i64;
+        }
+        self.put(&n);
+        given_up
+    }
+
+    /// Drops delivered and given-up notifications older than [`KEEP_DONE`], and gives up the
+    /// oldest pending beyond [`MAX_PENDING`].
+    pub fn prune(&self, now: i64) {
+        let mut pending = 0usize;
+        let all = self.all();
+        let total_pending = all.iter().filter(|n| n.status == Delivery::Pending).count();
+        for mut n in all {
+            match n.status {
+                Delivery::Pending => {
+                    pending += 1;
+                    if total_pending > MAX_PENDING && pending <= total_pending - MAX_PENDING {
+                        tracing::error!(
+                            "outbox: more than {MAX_PENDING} notifications pending; giving up #{} \"{}\" to {}",
+                            n.id, n.subject, n.contact
+                        );
+                        n.status = Delivery::GivenUp;
+                        n.done_at = Some(now);
+                        n.last_error = Some("given up: too many notifications pending".into());
+                        self.put(&n);
+                    }
+                }
+                _ => {
+                    if n.done_at.is_some_and(|t| now - t > KEEP_DONE) {
+                        let _ = self.tree.remove(key(n.id));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Wakes [`run`] at once (a notification was queued).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Sends one HTTP notification (blocking): `Ok` on a 2xx answer.
+fn post_json(url: &str, json: &str) -> Result<(), String> {
+    let agent = ureq::AgentBuilder::new().timeout(HTTP_TIMEOUT).build();
+    match agent
+        .post(url)
+        .set("Content-Type", "application/json")
+        .set(
+            "User-Agent",
+            concat!("carbonhound/", env!("CARGO_PKG_VERSION")),
+        )
+        .send_string(json)
+    {
+        Ok(_) => Ok(()),
+        Err(ureq::Error::Status(code, r)) => {
+            let mut body = String::new();
+            let _ = std::io::Read::read_to_string(
+                &mut std::io::Read::take(r.into_reader(), MAX_ANSWER_BYTES),
+                &mut body,
+            );
+            let body: String = body.chars().take(200).collect();
+            Err(format!("{}: HTTP {code}: {}", public_url(url), body.trim()))
+        }
+        Err(ureq::Error::Transport(t)) => Err(format!("{}: {}", public_url(url), t.kind())),
+    }
+}
+
+/// One delivery attempt of `n`.
+async fn deliver(n: &Notification, mailer: &Mailer) -> Result<(), String> {
+    match &n.body {
+        Body::Mail { from, to, eml } => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(eml)
+                .map_err(|e| format!("stored message unreadable: {e}"))?;
+            mailer
+                .send_raw(from, to, &bytes)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Body::Http { url, json } => {
+            let (url, json) = (url.clone(), json.clone());
+            tokio::task::spawn_blocking(move || post_json(&url, &json))
+                .await
+                .map_err(|e| e.to_string())?
+        }
+    }
+}
+
+/// The delivery loop: every second (and at once when a notification is queued) it sends
+/// what is due, in order, until `cancel`. A delivery in progress finishes first.
+pub async fn run(
+    outbox: Outbox,
+    mailer: Mailer,
+    clock: Clock,
+    give_up_after: Duration,
+    cancel: CancellationToken,
+) {
+    let mut last_prune = 0i64;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = outbox.wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let now = clock();
+        let ob = outbox.clone();
+        let due = match tokio::task::spawn_blocking(move || ob.due(now)).await {
+            Ok(d) => d,
+            Err(_) => continue,
+        };
+        for n in due {
+            if cancel.is_cancelled() {
+                return;
+            }
+            let result = deliver(&n, &mailer).await;
+            let now = clock();
+            let ob = outbox.clone();
+            let _ = tokio::task::spawn_blocking(move || match result {
+                Ok(()) => {
+                    tracing::info!(
+                        "notified {} by {} ({}): \"{}\"",
+                        n.contact,
+                        n.channel.as_str(),
+                        n.destination,
+                        n.subject
+                    );
+                    ob.sent(n, now);
+                }
+                Err(e) => {
+                    let (id, contact, channel, subject) =
+                        (n.id, n.contact.clone(), n.channel, n.subject.clone());
+                    if ob.failed(n, e.clone(), now, give_up_after) {
+                        tracing::error!(
+                            "GAVE UP notifying {contact} by {} of \"{subject}\" (#{id}) after {}: {e}",
+                            channel.as_str(),
+                            humantime::format_duration(give_up_after)
+                        );
+                    } else {
+                        tracing::warn!(
+                            "notifying {contact} by {} of \"{subject}\" (#{id}) failed, will retry: {e}",
+                            channel.as_str()
+                        );
+                    }
+                }
+            })
+            .await;
+        }
+        if now - last_prune > 3600 {
+            last_prune = now;
+            let ob = outbox.clone();
+            let _ = tokio::task::spawn_blocking(move || ob.prune(now)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(rule: &str, contact: &str, created: i64) -> Notification {
+        Notification {
+            id: 0,
+            rule: rule.into(),
+            kind: MailKind::Fire,
+            contact: contact.into(),
+            channel: Channel::Webhook,
+            destination: "http://x/…".into(),
+            subject: format!("[CRIT] {rule}"),
+            created,
+            attempts: 0,
+            next_try: created,
+            last_error: None,
+            status: Delivery::Pending,
+            done_at: None,
+            body: Body::Http {
+                url: "http://127.0.0.1:1/hook".into(),
+                json: "{}".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn queued_in_order_retried_with_backoff_and_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let ob = Outbox::open(&db).unwrap();
+        let a1 = ob.enqueue(note("A", "web", 100)).unwrap();
+        let a2 = ob.enqueue(note("A", "web", 101)).unwrap();
+        let b1 = ob.enqueue(note("B", "web", 101)).unwrap();
+        assert!(a1 < a2 && a2 < b1);
+        let due: Vec<u64> = ob.due(200).iter().map(|n| n.id).collect();
+        assert_eq!(due, vec![a1, b1], "A's second waits for its first");
+        let first = ob.due(200).remove(0);
+        assert!(!ob.failed(first, "refused".into(), 200, Duration::from_secs(86_400)));
+        assert_eq!(
+            ob.due(204).iter().map(|n| n.id).collect::<Vec<_>>(),
+            vec![b1],
+            "A waits 5 s"
+        );
+        assert_eq!(ob.due(205)[0].id, a1);
+        let again = ob.due(205).remove(0);
+        ob.failed(again, "refused".into(), 205, Duration::from_secs(86_400));
+        assert_eq!(ob.due(214).len(), 1, "then 10 s");
+        assert_eq!(ob.due(215).len(), 2);
+        let n = ob.due(215).remove(0);
+        ob.sent(n, 215);
+        assert_eq!(
+            ob.due(215).iter().map(|n| n.id).collect::<Vec<_>>(),
+            vec![a2, b1]
+        );
+        // Past give_up_after: given up, the lane opens.
+        let b = ob.due(215).into_iter().find(|n| n.id == b1).unwrap();
+        assert!(ob.failed(b, "down".into(), 101 + 86_400, Duration::from_secs(86_400)));
+        let given = ob.all().into_iter().find(|n| n.id == b1).unwrap();
+        assert_eq!(given.status, Delivery::GivenUp);
+        assert_eq!(given.last_error.as_deref(), Some("down"));
+        assert_eq!(ob.of_rule("A", 10).len(), 2);
+        // Reopened (a restart): everything is still there.
+        drop(ob);
+        let ob = Outbox::open(&db).unwrap();
+        assert_eq!(ob.all().len(), 3);
+        ob.prune(215 + KEEP_DONE + 90_000);
+        assert_eq!(
+            ob.all().len(),
+            1,
+            "only the pending one is kept after 7 days"
+        );
+    }
+
+    #[test]
+    fn delays_and_public_urls() {
+        assert_eq!(retry_delay(1), Duration::from_secs(5));
+        assert_eq!(retry_delay(2), Duration::from_secs(10));
+        assert_eq!(retry_delay(30), Duration::from_secs(600));
+        assert_eq!(
+            public_url("https://hooks.slack.com/services/T/B/X"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            public_url("http://u:p@127.0.0.1:9/hook?k=1"),
+            "http://127.0.0.1:9/…"
+        );
+    }
+}
