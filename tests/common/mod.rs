@@ -285,11 +285,18 @@ pub struct Sink {
 impl Sink {
     /// Starts aiosmtpd (fails the test when python3-aiosmtpd is missing).
     pub fn start() -> Sink {
+        Sink::start_on(0)
+    }
+
+    /// Starts aiosmtpd on `port` (0: any free port), e.g. one a server was already told
+    /// to use while nothing listened there (an SMTP server that was down).
+    pub fn start_on(port: u16) -> Sink {
         let dir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
         let mut child = Command::new("/usr/bin/python3")
             .arg(&script)
             .arg(dir.path())
+            .arg(port.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

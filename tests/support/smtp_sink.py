@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A real SMTP server for carbonhound's alerting tests: aiosmtpd on 127.0.0.1 at a free port.
 
-Usage: smtp_sink.py DIR
+Usage: smtp_sink.py DIR [PORT]
 Saves every message it accepts, exactly as received, to DIR/0001.eml, DIR/0002.eml, ...
 (written to a temporary name first, then renamed, so a reader never sees half a message).
 Prints "PORT <n>" on stdout once it listens, and exits when its stdin closes, so it dies
@@ -34,10 +34,10 @@ class Saver:
         return "250 Message accepted for delivery"
 
 
-async def main(directory):
+async def main(directory, port):
     loop = asyncio.get_running_loop()
     saver = Saver(directory)
-    server = await loop.create_server(lambda: SMTP(saver, hostname="smtp-sink.test"), "127.0.0.1", 0)
+    server = await loop.create_server(lambda: SMTP(saver, hostname="smtp-sink.test"), "127.0.0.1", port)
     port = server.sockets[0].getsockname()[1]
     print(f"PORT {port}", flush=True)
     await loop.run_in_executor(None, sys.stdin.read)
@@ -45,7 +45,8 @@ async def main(directory):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
-        print("usage: smtp_sink.py DIR (an existing directory)", file=sys.stderr)
+    if len(sys.argv) not in (2, 3) or not os.path.isdir(sys.argv[1]):
+        print("usage: smtp_sink.py DIR [PORT] (an existing directory; port 0 or none: any)",
+              file=sys.stderr)
         sys.exit(64)
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) == 3 else 0))

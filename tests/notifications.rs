@@ -1,0 +1,468 @@
+//! Notifications against real parts: the server started in-process with a 1-second alert
+//! interval, points pushed over the carbon plaintext port, a real SMTP server (aiosmtpd,
+//! `tests/support/smtp_sink.py`) and an HTTP receiver (`tests/support/http_receiver.py`)
+//! standing in for a webhook endpoint, Slack's incoming webhooks and PagerDuty's Events API
+//! v2, which validates every payload against that service's documented schema. A missing
+//! aiosmtpd or python3 FAILS these tests.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use carbonhound::config::{ContactSettings, RouteSettings, Settings};
+use carbonhound::server::{self, Running};
+use common::{now, Sink};
+use mail_parser::MessageParser;
+use serde_json::Value;
+
+/// The HTTP receiver: saves each valid request as `NNNN-<kind>.json`.
+struct Receiver {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let dir = tempfile::tempdir().unwrap();
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/http_receiver.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(&script)
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("/usr/bin/python3 runs the HTTP receiver");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the HTTP receiver did not start: {line:?}"));
+        Receiver { child, dir, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Valid requests of `kind` (`webhook`, `slack`, `pagerduty`), in arrival order.
+    fn got(&self, kind: &str) -> Vec<Value> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(&format!("-{kind}.json")) && !n.starts_with('.'))
+            })
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
+    }
+
+    /// Requests refused as invalid, with the reason.
+    fn invalid(&self) -> Vec<String> {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "invalid"))
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    fn set_down(&self, down: bool) {
+        let f = self.dir.path().join("down");
+        if down {
+            std::fs::write(f, "").unwrap();
+        } else {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn settings(dir: &std::path::Path, smtp_port: u16, rules: &str) -> Settings {
+    let mut s = Settings::defaults();
+    s.data_dir = dir.join("data");
+    s.carbon.plaintext_tcp = "127.0.0.1:0".into();
+    s.carbon.plaintext_udp = String::new();
+    s.carbon.pickle_tcp = String::new();
+    s.carbon.stats_interval = Duration::ZERO;
+    s.http.listen = "127.0.0.1:0".into();
+    s.alerting.rules_dir = dir.join("alerts.d");
+    s.alerting.templates_dir = dir.join("no-templates-here");
+    s.alerting.interval = Duration::from_secs(1);
+    s.alerting.email_from = "carbonhound@test.example".into();
+    s.alerting.email_to = vec!["fallback@test.example".into()];
+    s.alerting.base_url = "http://carbonhound.test:8080".into();
+    s.smtp.host = "127.0.0.1".into();
+    s.smtp.port = smtp_port;
+    s.smtp.tls = carbonhound::config::SmtpTls::None;
+    s.smtp.timeout = Duration::from_secs(5);
+    std::fs::create_dir_all(&s.alerting.rules_dir).unwrap();
+    std::fs::write(s.alerting.rules_dir.join("rules.toml"), rules).unwrap();
+    s
+}
+
+fn contact(name: &str, email: &[&str]) -> ContactSettings {
+    ContactSettings {
+        name: name.into(),
+        email: email.iter().map(|e| e.to_string()).collect(),
+        webhook: String::new(),
+        slack_webhook: String::new(),
+        pagerduty_routing_key: String::new(),
+        pagerduty_url: String::new(),
+    }
+}
+
+fn route(matches: &[(&str, &str)], contacts: &[&str], cont: bool) -> RouteSettings {
+    RouteSettings {
+        matches: matches
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        contacts: contacts.iter().map(|c| c.to_string()).collect(),
+        continue_: cont,
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn push(running: &Running, lines: &str) {
+    let addr = running.addrs.carbon.plaintext_tcp.unwrap();
+    TcpStream::connect(addr)
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+}
+
+fn outbox(running: &Running) -> Vec<Value> {
+    let (status, _, body) = common::http_get(running.addrs.http, "/api/outbox");
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    v["notifications"].as_array().unwrap().clone()
+}
+
+/// (To, subject) of every mail the sink got, in arrival order.
+fn mails(sink: &Sink) -> Vec<(String, String)> {
+    sink.messages()
+        .iter()
+        .map(|raw| {
+            let m = MessageParser::default().parse(raw).unwrap();
+            (
+                m.header_raw("To").unwrap_or("").trim().to_string(),
+                m.subject().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn wait<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const RULES: &str = r#"
+[[alert]]
+name = "Web down"
+target = "test.web"
+direction = "above"
+crit = 0
+labels = { team = "web" }
+runbook = "https://wiki.test.example/web"
+
+[[alert]]
+name = "DB slow"
+target = "test.db"
+direction = "above"
+warn = 5
+crit = 10
+labels = { team = "db" }
+
+[[alert]]
+name = "Direct"
+target = "test.direct"
+direction = "above"
+crit = 0
+notify = ["db-oncall"]
+"#;
+
+#[test]
+fn routes_contacts_and_every_channel() {
+    let sink = Sink::start();
+    let rx = Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), sink.port, RULES);
+    let mut web = contact("web-oncall", &["web@test.example"]);
+    web.webhook = rx.url("/hook");
+    web.slack_webhook = rx.url("/slack/services/T000/B000/XXXX");
+    web.pagerduty_routing_key = "R0UT1NGKEY".into();
+    web.pagerduty_url = rx.url("/v2/enqueue");
+    s.contact = vec![
+        web,
+        contact("db-oncall", &["db@test.example"]),
+        contact("lead", &["lead@test.example"]),
+    ];
+    s.route = vec![
+        route(&[("team", "web")], &["web-oncall"], true),
+        route(&[("severity", "crit")], &["lead"], false),
+        route(&[("team", "db")], &["db-oncall"], false),
+    ];
+    let rt = runtime();
+    let running = rt.block_on(server::start(s)).unwrap();
+    let t = now();
+    push(
+        &running,
+        &format!("test.web 5 {t}\ntest.db 7 {t}\ntest.direct 1 {t}\n"),
+    );
+
+    // Mail: "Web down" to web-oncall (route 1, continue) and lead (route 2, severity crit);
+    // "DB slow" is WARN, so route 2 does not match and route 3 gives db-oncall; "Direct"
+    // names db-oncall itself. Nobody gets the [alerting].email_to fallback.
+    let got = wait(30, "four mails", || {
+        let m = mails(&sink);
+        (m.len() >= 4).then_some(m)
+    });
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    assert_eq!(
+        got_sorted,
+        vec![
+            (
+                "db@test.example".to_string(),
+                "[CRIT] Direct: test.direct 1 (crit 0)".to_string()
+            ),
+            (
+                "db@test.example".to_string(),
+                "[WARN] DB slow: test.db 7 (warn 5)".to_string()
+            ),
+            (
+                "lead@test.example".to_string(),
+                "[CRIT] Web down: test.web 5 (crit 0)".to_string()
+            ),
+            (
+                "web@test.example".to_string(),
+                "[CRIT] Web down: test.web 5 (crit 0)".to_string()
+            ),
+        ]
+    );
+
+    // The other channels of web-oncall, each valid for its service.
+    let hooks = wait(30, "the webhook", || {
+        let h = rx.got("webhook");
+        (!h.is_empty()).then_some(h)
+    });
+    let h = &hooks[0];
+    assert_eq!(h["event"], "fire");
+    assert_eq!(h["state"], "crit");
+    assert_eq!(h["subject"], "[CRIT] Web down: test.web 5 (crit 0)");
+    assert_eq!(h["rule"]["name"], "Web down");
+    assert_eq!(h["rule"]["labels"]["team"], "web");
+    assert_eq!(h["rule"]["runbook"], "https://wiki.test.example/web");
+    assert_eq!(
+        h["rule"]["url"],
+        "http://carbonhound.test:8080/alerts/web-down"
+    );
+    assert_eq!(h["series"][0]["series"], "test.web");
+    assert_eq!(h["series"][0]["value"], 5.0);
+    assert!(h["graph_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://carbonhound.test:8080/render?"));
+    let slack = wait(30, "the Slack message", || {
+        let v = rx.got("slack");
+        (!v.is_empty()).then_some(v)
+    });
+    assert_eq!(slack[0]["text"], "[CRIT] Web down: test.web 5 (crit 0)");
+    assert_eq!(
+        slack[0]["attachments"][0]["title_link"],
+        "http://carbonhound.test:8080/alerts/web-down"
+    );
+    let pd = wait(30, "the PagerDuty event", || {
+        let v = rx.got("pagerduty");
+        (!v.is_empty()).then_some(v)
+    });
+    assert_eq!(pd[0]["event_action"], "trigger");
+    assert_eq!(pd[0]["routing_key"], "R0UT1NGKEY");
+    assert_eq!(pd[0]["payload"]["severity"], "critical");
+    assert_eq!(pd[0]["payload"]["source"], "test.web");
+    let dedup = pd[0]["dedup_key"].as_str().unwrap().to_string();
+    assert_eq!(
+        h["incident"]["id"],
+        dedup.as_str(),
+        "one incident id across channels"
+    );
+
+    // Recovery: every channel again, PagerDuty resolves the same incident.
+    push(&running, &format!("test.web -1 {}\n", now()));
+    let pd = wait(30, "the PagerDuty resolve", || {
+        let v = rx.got("pagerduty");
+        (v.len() >= 2).then_some(v)
+    });
+    assert_eq!(pd[1]["event_action"], "resolve");
+    assert_eq!(pd[1]["dedup_key"], dedup.as_str());
+    let hooks = wait(30, "the webhook recovery", || {
+        let h = rx.got("webhook");
+        (h.len() >= 2).then_some(h)
+    });
+    assert_eq!(hooks[1]["event"], "recovery");
+    assert_eq!(hooks[1]["state"], "ok");
+    assert_ne!(
+        hooks[0]["id"], hooks[1]["id"],
+        "each notification has its own id"
+    );
+    let m = wait(30, "the recovery mails", || {
+        let m = mails(&sink);
+        (m.len() >= 6).then_some(m)
+    });
+    let recovered: Vec<&(String, String)> = m
+        .iter()
+        .filter(|(_, s)| s.starts_with("[RECOVERED] Web down"))
+        .collect();
+    assert_eq!(recovered.len(), 2, "to web-oncall and lead: {m:?}");
+    assert!(
+        rx.invalid().is_empty(),
+        "payloads refused by the receiver: {:?}",
+        rx.invalid()
+    );
+
+    // The outbox lists every notification, delivered, without the secrets of its URLs.
+    let ob = wait(10, "the outbox to show it all delivered", || {
+        let ob = outbox(&running);
+        let web: Vec<Value> = ob.into_iter().filter(|n| n["rule"] == "Web down").collect();
+        (web.len() == 10 && web.iter().all(|n| n["status"] == "sent")).then_some(web)
+    });
+    let mut channels: Vec<&str> = ob.iter().map(|n| n["channel"].as_str().unwrap()).collect();
+    channels.sort();
+    channels.dedup();
+    assert_eq!(channels, vec!["email", "pagerduty", "slack", "webhook"]);
+    let text = serde_json::to_string(&ob).unwrap();
+    assert!(
+        !text.contains("XXXX") && !text.contains("R0UT1NGKEY"),
+        "{text}"
+    );
+    let (_, _, page) = common::http_get(running.addrs.http, "/alerts/web-down");
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains("id=\"notifications\"") && page.contains("pagerduty"),
+        "rule page"
+    );
+    rt.block_on(running.shutdown());
+}
+
+#[test]
+fn receivers_down_then_up_every_notification_arrives_once_in_order() {
+    // Nothing listens on the SMTP port yet, and the HTTP receiver answers 503.
+    let smtp_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let rx = Receiver::start();
+    rx.set_down(true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(
+        dir.path(),
+        smtp_port,
+        "[[alert]]\nname = \"Flappy\"\ntarget = \"test.flap\"\ndirection = \"above\"\ncrit = 0\nnotify = [\"ops\"]\n",
+    );
+    let mut ops = contact("ops", &["ops@test.example"]);
+    ops.webhook = rx.url("/hook");
+    s.contact = vec![ops];
+    let rt = runtime();
+    let running = rt.block_on(server::start(s)).unwrap();
+    let pending = |n: usize| {
+        let ob = outbox(&running);
+        (ob.len() == n && ob.iter().all(|x| x["status"] == "pending")).then_some(ob)
+    };
+    // Fire, recover, fire again, while both receivers are down.
+    push(&running, &format!("test.flap 5 {}\n", now()));
+    wait(30, "the first notifications queued", || pending(2));
+    push(&running, &format!("test.flap -1 {}\n", now()));
+    wait(30, "the recovery queued", || pending(4));
+    push(&running, &format!("test.flap 7 {}\n", now()));
+    let ob = wait(30, "the second alert queued", || pending(6));
+    let tried = wait(30, "failed tries to be recorded", || {
+        let ob = outbox(&running);
+        ob.iter()
+            .any(|n| n["attempts"].as_u64() >= Some(1) && n["last_error"].is_string())
+            .then_some(ob)
+    });
+    let errors: Vec<&str> = tried
+        .iter()
+        .filter_map(|n| n["last_error"].as_str())
+        .collect();
+    assert!(
+        errors.iter().any(|e| e.contains("503")) && errors.iter().any(|e| e.contains("SMTP")),
+        "the errors name what failed: {errors:?}"
+    );
+    assert_eq!(ob.len(), 6);
+
+    // Both come back: everything arrives, once, in order.
+    let sink = Sink::start_on(smtp_port);
+    rx.set_down(false);
+    let m = wait(90, "three mails", || {
+        let m = mails(&sink);
+        (m.len() >= 3).then_some(m)
+    });
+    let subjects: Vec<&str> = m.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(
+        subjects,
+        vec![
+            "[CRIT] Flappy: test.flap 5 (crit 0)",
+            "[RECOVERED] Flappy: test.flap back below 0: -1",
+            "[CRIT] Flappy: test.flap 7 (crit 0)",
+        ]
+    );
+    let hooks = wait(90, "three webhooks", || {
+        let h = rx.got("webhook");
+        (h.len() >= 3).then_some(h)
+    });
+    let events: Vec<&str> = hooks.iter().map(|h| h["event"].as_str().unwrap()).collect();
+    assert_eq!(events, vec!["fire", "recovery", "fire"]);
+    wait(10, "the outbox to show all six delivered", || {
+        outbox(&running)
+            .iter()
+            .all(|n| n["status"] == "sent")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(mails(&sink).len(), 3, "nothing twice");
+    assert_eq!(rx.got("webhook").len(), 3, "nothing twice");
+    rt.block_on(running.shutdown());
+}
