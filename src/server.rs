@@ -217,7 +217,15 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
             &settings,
             alerting.board.clone(),
         )));
-    let app = api::guard_reads(app, &access).layer(api::catch_panic());
+    let ack = api::AckState {
+        board: alerting.board.clone(),
+        templates: crate::alert::Templates::new(&settings.alerting.templates_dir),
+    };
+    let app = app.merge(api::ack_write_router(ack.clone(), access.clone()));
+    // The signed acknowledge links carry their own credential: outside the read guard.
+    let app = api::guard_reads(app, &access)
+        .merge(api::ack_link_router(ack))
+        .layer(api::catch_panic());
     // [http] body_timeout: the longest wait for the next piece of a request body.
     let app = if settings.http.body_timeout.is_zero() {
         app

@@ -144,6 +144,8 @@ fn route(matches: &[(&str, &str)], contacts: &[&str], cont: bool) -> RouteSettin
             .collect::<BTreeMap<_, _>>(),
         contacts: contacts.iter().map(|c| c.to_string()).collect(),
         continue_: cont,
+        escalate_after: None,
+        escalate_to: Vec::new(),
     }
 }
 
@@ -464,5 +466,135 @@ fn receivers_down_then_up_every_notification_arrives_once_in_order() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(mails(&sink).len(), 3, "nothing twice");
     assert_eq!(rx.got("webhook").len(), 3, "nothing twice");
+    rt.block_on(running.shutdown());
+}
+
+#[test]
+fn ack_by_link_stops_reminders_and_escalation_and_tells_pagerduty() {
+    let sink = Sink::start();
+    let rx = Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "[[alert]]\nname = \"Acked\"\ntarget = \"test.acked\"\ndirection = \"above\"\ncrit = 0\nlabels = { team = \"ops\" }\nrepeat = [\"5s\", \"10s\"]\n\n[[alert]]\nname = \"Unacked\"\ntarget = \"test.unacked\"\ndirection = \"above\"\ncrit = 0\nlabels = { team = \"ops\" }\nrepeat = []\n";
+    let mut s = settings(dir.path(), sink.port, rules);
+    let mut ops = contact("ops", &["ops@test.example"]);
+    ops.webhook = rx.url("/hook");
+    ops.pagerduty_routing_key = "OPSKEY".into();
+    ops.pagerduty_url = rx.url("/v2/enqueue");
+    s.contact = vec![ops, contact("lead", &["lead@test.example"])];
+    let mut r = route(&[("team", "ops")], &["ops"], false);
+    r.escalate_after = Some(Duration::from_secs(8));
+    r.escalate_to = vec!["lead".into()];
+    s.route = vec![r];
+    let rt = runtime();
+    let running = rt.block_on(server::start(s)).unwrap();
+    let t = now();
+    push(&running, &format!("test.acked 5 {t}\ntest.unacked 5 {t}\n"));
+
+    // The alert mail carries a signed acknowledge link.
+    let raw = wait(30, "the alert mail of Acked", || {
+        sink.messages().into_iter().find(|raw| {
+            MessageParser::default()
+                .parse(raw)
+                .and_then(|m| m.subject().map(|s| s.starts_with("[CRIT] Acked:")))
+                .unwrap_or(false)
+        })
+    });
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    let text = msg.body_text(0).unwrap().to_string();
+    let link = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Acknowledge:"))
+        .map(|l| l.trim().to_string())
+        .unwrap_or_else(|| panic!("no acknowledge link in {text}"));
+    assert!(
+        link.starts_with("http://carbonhound.test:8080/ack/"),
+        "{link}"
+    );
+    let path = link.trim_start_matches("http://carbonhound.test:8080");
+
+    // A tampered link is refused; the real one shows a form, and its POST acknowledges.
+    let mut bad = path.to_string();
+    let last = bad.pop().unwrap();
+    bad.push(if last == 'A' { 'B' } else { 'A' });
+    let (status, _, _) = common::http_get(running.addrs.http, &bad);
+    assert_eq!(status, 403, "a tampered link");
+    let (status, _, page) = common::http_get(running.addrs.http, path);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&page).contains("id=\"ack-form\""));
+    let (status, _, page) = common::http_post_form(
+        running.addrs.http,
+        path,
+        &[("author", "ann"), ("comment", "on it")],
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&page));
+    assert!(String::from_utf8_lossy(&page).contains("Acknowledged by ann"));
+
+    // The systems are told; the board says who.
+    let hooks = wait(30, "the acknowledged webhook", || {
+        let h = rx.got("webhook");
+        h.iter().any(|h| h["event"] == "acknowledged").then_some(h)
+    });
+    let ack = hooks.iter().find(|h| h["event"] == "acknowledged").unwrap();
+    assert_eq!(ack["rule"]["name"], "Acked");
+    assert_eq!(ack["acknowledged"]["by"], "ann");
+    let pd = wait(30, "the PagerDuty acknowledge", || {
+        let v = rx.got("pagerduty");
+        v.iter()
+            .any(|e| e["event_action"] == "acknowledge")
+            .then_some(v)
+    });
+    let trigger = pd
+        .iter()
+        .find(|e| e["event_action"] == "trigger" && e["payload"]["class"] == "Acked")
+        .unwrap();
+    let acked = pd
+        .iter()
+        .find(|e| e["event_action"] == "acknowledge")
+        .unwrap();
+    assert_eq!(acked["dedup_key"], trigger["dedup_key"]);
+    let (_, _, body) = common::http_get(running.addrs.http, "/api/alerts");
+    let j: Value = serde_json::from_slice(&body).unwrap();
+    let rule = j["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Acked")
+        .unwrap();
+    assert_eq!(rule["acknowledged"]["by"], "ann", "{rule}");
+    assert_eq!(rule["acknowledged"]["comment"], "on it");
+
+    // Unacknowledged after escalate_after (8 s): the lead is told, once. The acknowledged
+    // incident neither reminds (+5 s, +10 s) nor escalates.
+    let escalated = wait(40, "the escalation of Unacked", || {
+        let m = mails(&sink);
+        m.iter()
+            .find(|(to, s)| to.contains("lead@") && s.starts_with("[ESCALATED] [CRIT] Unacked:"))
+            .cloned()
+    });
+    assert_eq!(
+        escalated.1,
+        "[ESCALATED] [CRIT] Unacked: test.unacked 5 (crit 0)"
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let m = mails(&sink);
+    let of = |rule: &str| -> Vec<&(String, String)> {
+        m.iter()
+            .filter(|(_, s)| s.contains(&format!("] {rule}: ")))
+            .collect()
+    };
+    assert_eq!(
+        of("Acked").len(),
+        1,
+        "after the acknowledgement: no reminder, no escalation: {m:?}"
+    );
+    assert_eq!(
+        of("Unacked")
+            .iter()
+            .filter(|(to, _)| to.contains("lead@"))
+            .count(),
+        1,
+        "escalated once: {m:?}"
+    );
+    assert!(rx.invalid().is_empty(), "{:?}", rx.invalid());
     rt.block_on(running.shutdown());
 }

@@ -47,6 +47,7 @@ pub struct Board {
     reload: Notify,
     base_url: ArcSwap<Option<String>>,
     outbox: std::sync::OnceLock<super::outbox::Outbox>,
+    acks: std::sync::OnceLock<super::ack::AckDesk>,
 }
 
 impl Board {
@@ -75,6 +76,16 @@ impl Board {
     /// rule page's notifications.
     pub fn set_outbox(&self, outbox: super::outbox::Outbox) {
         let _ = self.outbox.set(outbox);
+    }
+
+    /// Hands the pages the acknowledgement desk (once, when alerting starts).
+    pub fn set_acks(&self, desk: super::ack::AckDesk) {
+        let _ = self.acks.set(desk);
+    }
+
+    /// Where acknowledgements are asked for, once alerting has started.
+    pub fn acks(&self) -> Option<&super::ack::AckDesk> {
+        self.acks.get()
     }
 
     /// The outbox, once alerting has started.

@@ -50,6 +50,9 @@ pub enum AlertError {
     /// The state database could not be opened (often: another process holds it).
     #[error(transparent)]
     StateDb(#[from] StateDbError),
+    /// The acknowledge-link key could not be read or created.
+    #[error(transparent)]
+    Ack(#[from] super::ack::AckError),
     /// The start-up task panicked or was cancelled.
     #[error("{0}")]
     Task(#[from] tokio::task::JoinError),

@@ -85,6 +85,9 @@ pub struct MailSettings {
     pub base_url: String,
     /// Zone shown next to UTC (`[query].timezone`).
     pub tz: Tz,
+    /// The signed acknowledge link of this mail's incident, when it calls for action (set
+    /// per mail by the scheduler).
+    pub ack_url: Option<String>,
 }
 
 impl MailSettings {
@@ -195,6 +198,7 @@ struct MailCtx<'a> {
     next_reminder: Option<String>,
     change: Option<String>,
     message: &'a str,
+    ack_url: Option<&'a str>,
     cid_short: Option<&'a str>,
     cid_long: Option<&'a str>,
     graph_width: u32,
@@ -330,6 +334,14 @@ pub fn subject(rule: &Rule, state: &RuleState, kind: MailKind, now: i64) -> Stri
             truncate(&state.message, SUBJECT_MESSAGE_CHARS)
         ),
         MailKind::ErrorRecovery => format!("[RECOVERED] {name}: evaluates again"),
+        MailKind::Ack => match state.incident.as_ref().and_then(|i| i.acked.as_ref()) {
+            Some(a) if a.comment.is_empty() => format!("[ACK] {name}: acknowledged by {}", a.by),
+            Some(a) => format!("[ACK] {name}: acknowledged by {}: {}", a.by, a.comment),
+            None => format!("[ACK] {name}: acknowledged"),
+        },
+        MailKind::Escalation(_) => {
+            format!("[ESCALATED] {}", subject(rule, state, MailKind::Fire, now))
+        }
     }
 }
 
@@ -434,6 +446,15 @@ fn headline(rule: &Rule, state: &RuleState, kind: MailKind, now: i64) -> String 
             state.message
         ),
         MailKind::ErrorRecovery => "The rule evaluates again.".to_string(),
+        MailKind::Ack => match state.incident.as_ref().and_then(|i| i.acked.as_ref()) {
+            Some(a) => format!(
+                "{} acknowledged this incident at {}{}: reminders and escalation stop until it changes level or recovers.",
+                a.by,
+                format::utc(a.at),
+                if a.comment.is_empty() { String::new() } else { format!(" (\"{}\")", a.comment) }
+            ),
+            None => "Acknowledged.".to_string(),
+        },
         _ => {
             let failing = state.failing(rule);
             let crit = failing.iter().filter(|f| f.1.state == State::Crit).count();
@@ -647,6 +668,7 @@ pub fn compose(
         next_reminder,
         change: state.changed.as_ref().map(|c| c.1.clone()),
         message: &state.message,
+        ack_url: settings.ack_url.as_deref(),
         cid_short,
         cid_long,
         graph_width: GRAPH_CSS_WIDTH,
@@ -853,6 +875,7 @@ mod tests {
             admin: vec!["admin@example.com".into()],
             base_url: "http://graphs.example.com/".into(),
             tz: "Europe/Berlin".parse().unwrap(),
+            ack_url: None,
         }
     }
 

@@ -40,6 +40,7 @@
 //! - State of rules removed from the files stays in sled (so a rule put back resumes where
 //!   it was) but is not shown.
 
+mod ack;
 mod board;
 mod check;
 // A namespace: the `carbonhound alerts` subcommands, whose names (`cli::check`,
@@ -65,6 +66,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+pub use ack::{clean_text, AckClaim, AckDesk, AckError, AckKey, AckRequest, LINK_LIFETIME};
 pub use board::{Board, RuleView, Snapshot};
 pub use check::{Backend, Outcome, QueryContext, Reading};
 pub use error::AlertError;
@@ -79,7 +81,7 @@ pub use rule::{
 };
 pub use scheduler::{AlertConfig, Clock, Pending, RoundStats, Scheduler};
 pub use smtp::SmtpError;
-pub use state::{Incident, MailKind, RuleState, SeriesState, State};
+pub use state::{Acked, Incident, MailKind, RuleState, SeriesState, State};
 pub use statedb::{BoardSample, HistoryEvent, StateDb, StateDbError, SAMPLE_SECS};
 pub use templates::{TemplateError, Templates};
 
@@ -160,8 +162,12 @@ pub async fn start(
         })?;
         let db = statedb::StateDb::open(&state_dir)?;
         let outbox = Outbox::open(db.sled())?;
-        let mut s = Scheduler::new(cfg, source, db, scheduler::system_clock(), b);
+        let key = AckKey::load_or_create(&state_dir).map_err(AlertError::Ack)?;
+        let desk = AckDesk::open(db.sled(), key)?;
+        let mut s = Scheduler::new(cfg, source, db, scheduler::system_clock(), b.clone());
         s.use_outbox(outbox.clone());
+        s.use_acks(desk.clone());
+        b.set_acks(desk);
         if let Some(store) = store {
             s.record_metrics_in(store, stats_interval);
         }
@@ -269,6 +275,8 @@ pub fn preview(
             reminders_sent: 0,
             last_mail: None,
             worst: State::Crit,
+            acked: None,
+            escalated: Vec::new(),
         };
         for (name, s) in st.series.iter_mut() {
             inc.told.insert(name.clone(), State::Crit);

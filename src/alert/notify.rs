@@ -17,12 +17,13 @@
 //!
 //! ## The webhook schema (version 1), one POST per notification
 //! ```json
-//! {"version": 1, "id": "…", "event": "fire|change|reminder|recovery|error|error-reminder|error-recovery",
+//! {"version": 1, "id": "…", "event": "fire|change|reminder|recovery|error|error-reminder|error-recovery|acknowledged|escalation",
 //!  "subject": "[CRIT] Disk: web1 97 (crit 95)", "state": "crit", "level": "crit",
 //!  "rule": {"name": "…", "slug": "…", "type": "alert", "labels": {…}, "runbook": "…", "url": "…"},
 //!  "incident": {"id": "…", "started": 1700000000}, "since": 1700000000, "time": 1700000060,
 //!  "series": [{"series": "…", "state": "crit", "value": 97.0, "level": "crit 95", "since": …}],
-//!  "graph_url": "http://…/render?…&format=png", "text": "the mail's text body"}
+//!  "graph_url": "http://…/render?…&format=png", "text": "the mail's text body",
+//!  "ack_url": "http://…/ack/<token>" | null, "acknowledged": {"by", "comment", "at"} | null}
 //! ```
 //! `id` is the notification's own id (stable across retries: a receiver can drop repeats);
 //! `incident.id` is the same for every notification of one incident.
@@ -181,6 +182,19 @@ impl Routing {
             to,
             key: String::new(),
         };
+        if kind == MailKind::Ack {
+            // People who acknowledged know; the systems (webhooks, Slack, PagerDuty) are told.
+            let mut t = self.targets(rule, state, MailKind::Fire);
+            t.retain(|t| t.channel != Channel::Email);
+            return t;
+        }
+        if let MailKind::Escalation(i) = kind {
+            return self
+                .routes
+                .get(i as usize)
+                .map(|r| self.contact_targets(&r.escalate_to))
+                .unwrap_or_default();
+        }
         if kind.is_admin() {
             let to = if self.admin.is_empty() {
                 self.default_to.clone()
@@ -223,6 +237,36 @@ impl Routing {
         } else {
             vec![email("default", self.default_to.clone())]
         }
+    }
+
+    /// The escalations that apply to `rule` at `severity`: (route index, seconds after the
+    /// incident began, the contacts told), from the routes that match it (first match wins,
+    /// `continue` goes on), as routing picks them.
+    pub fn escalations(&self, rule: &Rule, severity: &str) -> Vec<(u32, i64, Vec<String>)> {
+        let mut out = Vec::new();
+        if !rule.notify.is_empty() || !rule.email_to.is_empty() {
+            return out;
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            if route_matches(r, rule, severity) {
+                if let Some(after) = r.escalate_after {
+                    out.push((i as u32, after.as_secs() as i64, r.escalate_to.clone()));
+                }
+                if !r.continue_ {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// The targets of named contacts (escalation).
+    pub fn contact_targets(&self, names: &[String]) -> Vec<Target> {
+        names
+            .iter()
+            .filter_map(|n| self.contacts.iter().find(|c| &c.name == n))
+            .flat_map(contact_targets)
+            .collect()
     }
 
     /// Whether a rule's notifications can reach anyone at all, and its `notify` names
@@ -273,6 +317,8 @@ pub struct Facts<'a> {
     pub now: i64,
     /// The notification's id, stable across retries.
     pub id: String,
+    /// The signed link that acknowledges the incident, on notifications that call for action.
+    pub ack_url: Option<String>,
 }
 
 fn series_json(f: &Facts<'_>) -> Vec<Value> {
@@ -340,6 +386,8 @@ pub fn webhook(f: &Facts<'_>) -> Value {
         "time": f.now,
         "series": series_json(f),
         "message": (!f.state.message.is_empty()).then_some(&f.state.message),
+        "ack_url": f.ack_url,
+        "acknowledged": inc.and_then(|i| i.acked.as_ref()).map(|a| json!({"by": a.by, "comment": a.comment, "at": a.at})),
         "graph_url": f.graph_url,
         "text": f.mail.text,
     })
@@ -377,6 +425,9 @@ pub fn slack(f: &Facts<'_>) -> Value {
     if let Some(r) = &f.rule.runbook {
         fields.push(json!({"title": "Runbook", "value": r, "short": false}));
     }
+    if let Some(a) = &f.ack_url {
+        fields.push(json!({"title": "Acknowledge", "value": a, "short": false}));
+    }
     let since = incident(f).map(|i| i.started).unwrap_or(f.state.since);
     json!({
         "text": f.mail.subject,
@@ -402,10 +453,11 @@ pub fn pagerduty(f: &Facts<'_>, routing_key: &str) -> Value {
         .unwrap_or_else(|| f.id.clone());
     let action = match f.kind {
         MailKind::Recovery | MailKind::ErrorRecovery => "resolve",
+        MailKind::Ack => "acknowledge",
         _ => "trigger",
     };
-    if action == "resolve" {
-        return json!({"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup});
+    if action != "trigger" {
+        return json!({"routing_key": routing_key, "event_action": action, "dedup_key": dedup});
     }
     let severity = match state_of(f) {
         "warn" => "warning",
@@ -438,6 +490,9 @@ pub fn pagerduty(f: &Facts<'_>, routing_key: &str) -> Value {
         details.insert("runbook", json!(r));
     }
     let mut links = vec![json!({"href": f.rule_url, "text": "carbonhound rule page"})];
+    if let Some(a) = &f.ack_url {
+        links.push(json!({"href": a, "text": "Acknowledge in carbonhound"}));
+    }
     if let Some(r) = &f.rule.runbook {
         links.push(json!({"href": r, "text": "Runbook"}));
     }

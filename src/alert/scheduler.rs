@@ -17,6 +17,7 @@ use base64::Engine as _;
 use lettre::Message;
 use tokio_util::sync::CancellationToken;
 
+use super::ack::AckDesk;
 use super::board::{Board, RuleView, Snapshot, HISTORY_SHOWN};
 use super::check::{self, Backend, QueryContext};
 use super::mail::{self, Image, MailError, MailSettings, GRAPH_SPAN, SHORT_SPAN};
@@ -77,6 +78,7 @@ impl AlertConfig {
                 admin: s.alerting.admin_email.clone(),
                 base_url: s.alerting.base_url.trim_end_matches('/').to_string(),
                 tz: s.query.timezone,
+                ack_url: None,
             },
             query: QueryContext::from_settings(&s.query),
             max_depth: s.query.max_expression_depth,
@@ -164,6 +166,8 @@ pub struct Scheduler {
     board: Arc<Board>,
     /// Where notifications are queued (the server's); none in tools and unit tests.
     outbox: Option<Outbox>,
+    /// Acknowledgement requests and the link key.
+    acks: Option<AckDesk>,
     /// Where self metrics go (the server's store) and how often; none in tools and tests.
     metrics: Option<(Arc<Store>, Duration)>,
     /// What the rounds since the last self-metrics write did, and when that was.
@@ -219,6 +223,7 @@ impl Scheduler {
             clock,
             board,
             outbox: None,
+            acks: None,
             metrics: None,
             since_metrics: (RoundStats::default(), 0),
             last_checked: BTreeMap::new(),
@@ -343,9 +348,42 @@ impl Scheduler {
             }
             self.last_checked.insert(rule.name.clone(), now);
             self.round.checked += 1;
-            let prev = self.db.load(&rule.name);
+            let mut prev = self.db.load(&rule.name);
+            let mut acked = false;
+            if let Some(req) = self.acks.as_ref().and_then(|d| d.take(&rule.name)) {
+                if let Some(p) = prev.as_mut() {
+                    let ack = state::Acked {
+                        by: req.by.clone(),
+                        comment: req.comment.clone(),
+                        at: req.at,
+                        series: req.series.clone(),
+                    };
+                    acked = state::acknowledge(p, req.incident.as_deref(), ack);
+                }
+                let text = if acked {
+                    format!(
+                        "acknowledged by {}{}",
+                        req.by,
+                        if req.comment.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", req.comment)
+                        }
+                    )
+                } else {
+                    format!(
+                        "acknowledgement by {} dropped: that incident is over",
+                        req.by
+                    )
+                };
+                self.record(&rule.name, "ack", text, now);
+            }
             let outcome = check::check(&self.backend, &rule, now);
-            let (state, kinds) = state::step(&rule, prev.as_ref(), outcome, now);
+            let (state, mut kinds) = state::step(&rule, prev.as_ref(), outcome, now);
+            if acked && state.incident.as_ref().is_some_and(|i| i.acked.is_some()) {
+                kinds.push(MailKind::Ack);
+            }
+            kinds.extend(self.escalations_due(&rule, &state, now));
             self.record_changes(&rule, prev.as_ref(), &state, now);
             if let Err(e) = self.db.save(&rule.name, &state) {
                 tracing::error!("{e}");
@@ -356,6 +394,25 @@ impl Scheduler {
         }
         self.round.evaluation_seconds = started.elapsed().as_secs_f64();
         pending
+    }
+
+    /// The escalations due for `rule` in `state` at `now`: its incident is announced, not
+    /// acknowledged, older than a matching route's `escalate_after`, and that route's
+    /// escalation has not gone out.
+    fn escalations_due(&self, rule: &Rule, state: &RuleState, now: i64) -> Vec<MailKind> {
+        let Some(inc) = state.incident.as_ref() else {
+            return Vec::new();
+        };
+        if inc.announced.is_none() || inc.acked.is_some() || !state.state.is_failing() {
+            return Vec::new();
+        }
+        self.cfg
+            .routing
+            .escalations(rule, notify::severity(state, MailKind::Fire))
+            .into_iter()
+            .filter(|(i, after, _)| now - inc.started >= *after && !inc.escalated.contains(i))
+            .map(|(i, _, _)| MailKind::Escalation(i))
+            .collect()
     }
 
     fn record_changes(&self, rule: &Rule, prev: Option<&RuleState>, st: &RuleState, now: i64) {
@@ -403,7 +460,8 @@ impl Scheduler {
         }
         if let Some(p) = prev {
             for name in p.series.keys() {
-                if !st.series.contains_key(name) {
+                // "" stood for "no series yet"; real series replacing it is not forgetting.
+                if !name.is_empty() && !st.series.contains_key(name) {
                     self.record(
                         &rule.name,
                         "series",
@@ -437,6 +495,7 @@ impl Scheduler {
         };
         let mut settings = self.cfg.mail.clone();
         settings.base_url = self.base_url();
+        settings.ack_url = self.ack_link(&rule, &state, kind, now);
         let composed = mail::compose(
             &rule,
             &state,
@@ -487,7 +546,9 @@ impl Scheduler {
             ));
         }
         let base = self.base_url();
+        let ack_url = self.ack_link(&p.rule, &p.state, p.kind, p.at);
         let facts = |id: String| Facts {
+            ack_url: ack_url.clone(),
             rule: &p.rule,
             state: &p.state,
             kind: p.kind,
@@ -575,6 +636,29 @@ impl Scheduler {
         if let Some(ob) = &self.outbox {
             ob.wake();
         }
+    }
+
+    /// The signed acknowledge link of `rule`'s open incident, for the notifications that call
+    /// for action (fire, change, reminder, escalation).
+    pub fn ack_link(
+        &self,
+        rule: &Rule,
+        state: &RuleState,
+        kind: MailKind,
+        now: i64,
+    ) -> Option<String> {
+        let desk = self.acks.as_ref()?;
+        let inc = state.incident.as_ref()?;
+        matches!(
+            kind,
+            MailKind::Fire | MailKind::Change | MailKind::Reminder(_) | MailKind::Escalation(_)
+        )
+        .then(|| desk.link(&self.base_url(), &rule.slug, &inc.thread, now))
+    }
+
+    /// Takes acknowledgements from `desk` at each check, and signs links with its key.
+    pub fn use_acks(&mut self, desk: AckDesk) {
+        self.acks = Some(desk);
     }
 
     /// Sends notifications through `outbox` from now on ([`Scheduler::enqueue`]).

@@ -140,6 +140,10 @@ pub enum MailKind {
     ErrorReminder(u32),
     /// The rule evaluates again (to the administrator).
     ErrorRecovery,
+    /// Someone acknowledged the incident (webhooks, Slack and PagerDuty are told).
+    Ack,
+    /// Nobody acknowledged within route `n`'s `escalate_after`: its `escalate_to` are told.
+    Escalation(u32),
 }
 
 impl MailKind {
@@ -153,6 +157,8 @@ impl MailKind {
             MailKind::Error => "error",
             MailKind::ErrorReminder(_) => "error-reminder",
             MailKind::ErrorRecovery => "error-recovery",
+            MailKind::Ack => "acknowledged",
+            MailKind::Escalation(_) => "escalation",
         }
     }
 
@@ -183,6 +189,26 @@ pub struct Incident {
     pub last_mail: Option<i64>,
     /// The worst state it reached.
     pub worst: State,
+    /// Who acknowledged it; cleared when it changes level (then it reminds and escalates
+    /// again).
+    #[serde(default)]
+    pub acked: Option<Acked>,
+    /// The routes (by index in `[[route]]`) whose escalation has gone out.
+    #[serde(default)]
+    pub escalated: Vec<u32>,
+}
+
+/// An acknowledgement of an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Acked {
+    /// Who.
+    pub by: String,
+    /// What they said.
+    pub comment: String,
+    /// When (epoch seconds).
+    pub at: i64,
+    /// The series it was about, if one.
+    pub series: Option<String>,
 }
 
 /// Everything known about a rule, persisted after every check.
@@ -250,6 +276,8 @@ fn new_incident(rule: &Rule, now: i64, worst: State, admin: bool) -> Incident {
         reminders_sent: 0,
         last_mail: None,
         worst,
+        acked: None,
+        escalated: Vec::new(),
     }
 }
 
@@ -439,8 +467,12 @@ pub fn step(
                 if inc.announced.is_none() {
                     mails.push(MailKind::Fire);
                 } else if failing.iter().any(|(n, s)| inc.told.get(n) != Some(s)) {
+                    // A change of level ends an acknowledgement: it reminds and escalates again.
+                    inc.acked = None;
                     mails.push(MailKind::Change);
-                } else if rule.reminders_due(now - inc.started) > inc.reminders_sent {
+                } else if inc.acked.is_none()
+                    && rule.reminders_due(now - inc.started) > inc.reminders_sent
+                {
                     mails.push(MailKind::Reminder(inc.reminders_sent + 1));
                 }
             } else {
@@ -488,6 +520,19 @@ fn reminders_due(ladder: &[i64], elapsed: i64) -> u32 {
     }
 }
 
+/// Applies an acknowledgement to the open incident it names (`incident`: its thread id, or
+/// `None` for whichever is open). Only an announced incident can be acknowledged. Returns
+/// whether it was applied.
+pub fn acknowledge(state: &mut RuleState, incident: Option<&str>, ack: Acked) -> bool {
+    match state.incident.as_mut() {
+        Some(inc) if inc.announced.is_some() && incident.is_none_or(|t| t == inc.thread) => {
+            inc.acked = Some(ack);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Records that mail `kind` was delivered at `now`. The first mail opens the thread; every
 /// mail of an incident records the failing series it told of; a reminder (or the first
 /// mail, sent late) uses up every reminder slot already due, so a server that was down for
@@ -506,6 +551,15 @@ pub fn delivered(rule: &Rule, state: &mut RuleState, kind: MailKind, now: i64) {
             state.changed = None;
         }
         MailKind::ErrorRecovery => state.error_incident = None,
+        MailKind::Ack => {}
+        MailKind::Escalation(route) => {
+            if let Some(inc) = state.incident.as_mut() {
+                if !inc.escalated.contains(&route) {
+                    inc.escalated.push(route);
+                }
+                inc.last_mail = Some(now);
+            }
+        }
         MailKind::Fire | MailKind::Change | MailKind::Reminder(_) => {
             if let Some(inc) = state.incident.as_mut() {
                 if kind == MailKind::Fire {

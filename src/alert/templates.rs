@@ -18,6 +18,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("page.html", include_str!("../../templates/page.html")),
     ("status.html", include_str!("../../templates/status.html")),
     ("rule.html", include_str!("../../templates/rule.html")),
+    ("ack.html", include_str!("../../templates/ack.html")),
 ];
 
 /// Largest template file read from the templates folder, in bytes.

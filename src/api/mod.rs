@@ -11,6 +11,7 @@
 //! `/tags/delSeries`) are declared apart, under `auth::guard_writes`; a route that changes
 //! anything must be added there, never among the reads.
 
+mod ack;
 mod auth;
 mod events;
 mod formats;
@@ -23,6 +24,7 @@ mod state_chart;
 mod status;
 mod tags;
 
+pub use ack::{link_router as ack_link_router, write_router as ack_write_router, AckState};
 pub use auth::{hash_password, Access};
 pub use health::router as health_router;
 pub use params::Params;

@@ -124,6 +124,10 @@ struct RuleRow {
     since_for: String,
     incident_since_utc: Option<String>,
     incident_since_local: Option<String>,
+    /// Whether an announced incident is open (it can be acknowledged).
+    incident_open: bool,
+    /// Who acknowledged the open incident, when, and what they said.
+    acked: Option<(String, String, String)>,
     checked_utc: String,
     message: String,
     mail_error: Option<String>,
@@ -301,6 +305,13 @@ fn row(v: &RuleView, tz: Tz, default_to: &[String], now: i64, all_series: bool) 
         incident_since_local: incident_since
             .filter(|_| show_local)
             .map(|t| format::local(t, tz)),
+        incident_open: st
+            .and_then(|s| s.incident.as_ref())
+            .is_some_and(|i| i.announced.is_some()),
+        acked: st
+            .and_then(|s| s.incident.as_ref())
+            .and_then(|i| i.acked.as_ref())
+            .map(|a| (a.by.clone(), format::utc(a.at), a.comment.clone())),
         checked_utc: st
             .map(|s| format::utc(s.checked_at))
             .unwrap_or_else(|| "not yet".into()),
@@ -673,6 +684,8 @@ struct JsonRule<'a> {
     value: Option<f64>,
     /// When the open incident began.
     incident_since: Option<i64>,
+    /// Who acknowledged the open incident: `{"by", "at", "comment"}`, or null.
+    acknowledged: Option<serde_json::Value>,
     /// Counts of series per state.
     counts: std::collections::BTreeMap<&'static str, usize>,
     /// Every series, worst first.
@@ -743,6 +756,10 @@ fn json_rule<'a>(v: &'a RuleView) -> JsonRule<'a> {
             .find(|x| x.value.is_some())
             .and_then(|x| x.value),
         incident_since: s.and_then(|s| s.incident.as_ref()).map(|e| e.started),
+        acknowledged: s
+            .and_then(|s| s.incident.as_ref())
+            .and_then(|i| i.acked.as_ref())
+            .map(|a| serde_json::json!({"by": a.by, "at": a.at, "comment": a.comment})),
         counts,
         series,
         message: s.map(|s| s.message.as_str()).filter(|m| !m.is_empty()),

@@ -106,6 +106,12 @@ pub struct RouteSettings {
     /// Whether a match goes on to the next route (otherwise the first match wins).
     #[serde(rename = "continue", default)]
     pub continue_: bool,
+    /// Still unacknowledged this long after the incident began: `escalate_to` are told too.
+    #[serde(default, deserialize_with = "value::optional_duration")]
+    pub escalate_after: Option<Duration>,
+    /// Contacts told when the incident escalates.
+    #[serde(default)]
+    pub escalate_to: Vec<String>,
 }
 
 /// `[carbon]`: the listeners and carbon's storage rule files.
@@ -427,7 +433,16 @@ impl Settings {
                     format!("[[route]] #{}: names no contact", i + 1),
                 ));
             }
-            for c in &r.contacts {
+            if r.escalate_after.is_some() != !r.escalate_to.is_empty() {
+                return Err(invalid(
+                    "route.escalate_after",
+                    format!(
+                        "[[route]] #{}: escalate_after and escalate_to go together",
+                        i + 1
+                    ),
+                ));
+            }
+            for c in r.contacts.iter().chain(&r.escalate_to) {
                 if !names.contains(c.as_str()) {
                     return Err(invalid(
                         "route.contacts",

@@ -212,6 +212,19 @@ pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::E
     parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
+/// An optional duration (`escalate_after`): `""` or absent means none.
+pub(crate) fn optional_duration<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    parse_duration(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 /// `[smtp].timeout`: a duration where zero means lettre's usual 30 s (a zero timeout
 /// would fail every send).
 pub(crate) fn smtp_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

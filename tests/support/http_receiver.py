@@ -37,7 +37,7 @@ def check_webhook(b):
     for k in ("id", "event", "subject", "state", "rule", "time", "series", "graph_url", "text"):
         need(k in b, f"missing {k}")
     need(b["event"] in ("fire", "change", "reminder", "recovery", "error", "error-reminder",
-                        "error-recovery"), f"bad event {b['event']}")
+                        "error-recovery", "acknowledged", "escalation"), f"bad event {b['event']}")
     need(b["state"] in ("ok", "warn", "crit", "nodata", "error"), f"bad state {b['state']}")
     for k in ("name", "slug", "url", "labels", "type"):
         need(k in b["rule"], f"missing rule.{k}")
