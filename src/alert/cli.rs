@@ -72,7 +72,7 @@ pub fn check(config: Option<&Path>) -> Result<String, AlertError> {
             Outcome::Checked(readings) => {
                 let mut firing = r.clone();
                 firing.for_secs = 0;
-                let (st, _) = state::step(&firing, None, outcome.clone(), now);
+                let (st, _) = state::step(&firing, None, outcome.clone(), now, &|_| false);
                 format!("{} ({} series)", st.state.label(), readings.len())
             }
         };

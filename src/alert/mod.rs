@@ -54,6 +54,7 @@ mod mail;
 mod remote;
 mod rule;
 mod scheduler;
+mod silence;
 mod smtp;
 mod state;
 mod statedb;
@@ -74,6 +75,10 @@ pub use rule::{
     RuleSet, RuleType,
 };
 pub use scheduler::{AlertConfig, Clock, Pending, RoundStats, Scheduler};
+pub use silence::{
+    NewSilence, Silence, SilenceError, SilenceMatcher, SilencedBy, Silences, MAX_SILENCES,
+    MAX_SILENCE_SECS,
+};
 pub use smtp::SmtpError;
 pub use state::{Incident, MailKind, RuleState, SeriesState, State};
 pub use statedb::{BoardSample, HistoryEvent, StateDb, StateDbError, SAMPLE_SECS};
@@ -231,9 +236,16 @@ pub fn preview(
     let no_series = matches!(&outcome, Outcome::Checked(r) if r.is_empty());
     let prev = no_series.then(|| {
         // A target with no series is NODATA once no_data_after has passed: preview that mail.
-        state::step(&firing, None, outcome.clone(), now - firing.no_data_after).0
+        state::step(
+            &firing,
+            None,
+            outcome.clone(),
+            now - firing.no_data_after,
+            &|_| false,
+        )
+        .0
     });
-    let (mut st, kinds) = state::step(&firing, prev.as_ref(), outcome, now);
+    let (mut st, kinds) = state::step(&firing, prev.as_ref(), outcome, now, &|_| false);
     let natural = kinds.first().copied();
     let kind = match (kind, natural) {
         (Some(k), _) => k,

@@ -57,6 +57,8 @@ pub struct AlertConfig {
     pub metrics_prefix: String,
     /// Remote mode (`[alerting].graphite_url`): rules are evaluated there, not in-process.
     pub remote: Option<Arc<RemoteGraphite>>,
+    /// `[[maintenance]]` windows.
+    pub maintenance: Vec<crate::config::MaintenanceWindow>,
 }
 
 impl AlertConfig {
@@ -81,6 +83,7 @@ impl AlertConfig {
                 crate::carbon::hostname()
             ),
             remote: RemoteGraphite::from_settings(s).map(Arc::new),
+            maintenance: s.maintenance.clone(),
         }
     }
 
@@ -311,6 +314,10 @@ impl Scheduler {
         self.round = RoundStats::default();
         let mut pending = Vec::new();
         let rules = self.rules.rules.clone();
+        let silences = self
+            .db
+            .silences()
+            .matcher(&self.cfg.maintenance, (self.clock)());
         for rule in rules {
             let now = (self.clock)();
             if !self.due(&rule, now) {
@@ -320,7 +327,9 @@ impl Scheduler {
             self.round.checked += 1;
             let prev = self.db.load(&rule.name);
             let outcome = check::check(&self.backend, &rule, now);
-            let (state, kinds) = state::step(&rule, prev.as_ref(), outcome, now);
+            let silenced = |series: &str| silences.silenced(&rule, series).is_some();
+            let (mut state, kinds) = state::step(&rule, prev.as_ref(), outcome, now, &silenced);
+            silences.annotate(&rule, &mut state);
             self.record_changes(&rule, prev.as_ref(), &state, now);
             if let Err(e) = self.db.save(&rule.name, &state) {
                 tracing::error!("{e}");

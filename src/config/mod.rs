@@ -9,6 +9,7 @@
 mod error;
 mod ini;
 mod keys;
+mod maintenance;
 mod schemas;
 mod value;
 
@@ -19,6 +20,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 pub use error::ConfigError;
+pub use maintenance::{MaintenanceWindow, Weekly, MAX_WINDOWS};
 pub use schemas::{
     parse_aggregation, parse_schemas, AggregationRule, SchemaError, SchemaRule, StoragePlan,
     StorageRules,
@@ -57,6 +59,9 @@ pub struct Settings {
     pub alerting: AlertingSettings,
     /// Where alert mail goes out.
     pub smtp: SmtpSettings,
+    /// `[[maintenance]]`: weekly windows in which matching rules send no mail.
+    #[serde(default, deserialize_with = "maintenance::windows")]
+    pub maintenance: Vec<MaintenanceWindow>,
 }
 
 /// `[carbon]`: the listeners and carbon's storage rule files.
