@@ -213,10 +213,17 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let access = state.config.access.clone();
     let app = api::router(state)
         .merge(api::health_router(store.clone(), stats.clone()))
-        .merge(api::status_router(api::StatusState::new(
-            &settings,
-            alerting.board.clone(),
-        )));
+        .merge(api::status_router(
+            api::StatusState::new(&settings, alerting.board.clone())
+                .with_silences(alerting.silences.clone()),
+        ))
+        .merge(api::silences_router(
+            api::SilencesState {
+                silences: alerting.silences.clone(),
+                board: alerting.board.clone(),
+            },
+            access.clone(),
+        ));
     let app = api::guard_reads(app, &access).layer(api::catch_panic());
     // [http] body_timeout: the longest wait for the next piece of a request body.
     let app = if settings.http.body_timeout.is_zero() {

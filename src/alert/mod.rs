@@ -92,6 +92,8 @@ use crate::store::Store;
 pub struct Alerting {
     /// What the status pages show; also takes reload requests.
     pub board: Arc<Board>,
+    /// The silences of the state database, for the HTTP API (which adds and expires them).
+    pub silences: Silences,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -153,22 +155,27 @@ pub async fn start(
     let stats_interval = settings.carbon.stats_interval;
     let board = Arc::new(Board::default());
     let b = board.clone();
-    let sched = tokio::task::spawn_blocking(move || -> Result<Scheduler, AlertError> {
+    let (sched, silences) = tokio::task::spawn_blocking(move || -> Result<_, AlertError> {
         std::fs::create_dir_all(&state_dir).map_err(|source| AlertError::StateDir {
             path: state_dir.clone(),
             source,
         })?;
         let db = statedb::StateDb::open(&state_dir)?;
+        let silences = db.silences();
         let mut s = Scheduler::new(cfg, source, db, scheduler::system_clock(), b);
         if let Some(store) = store {
             s.record_metrics_in(store, stats_interval);
         }
         s.publish();
-        Ok(s)
+        Ok((s, silences))
     })
     .await??;
     let task = tokio::spawn(scheduler::run(sched, mailer, cancel));
-    Ok(Alerting { board, task })
+    Ok(Alerting {
+        board,
+        silences,
+        task,
+    })
 }
 
 /// What `carbonhound alerts preview` writes.

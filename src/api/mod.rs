@@ -8,8 +8,9 @@
 //! [`crate::events`]).
 //!
 //! The write routes (`POST /events/`, `/tags/tagSeries`, `/tags/tagMultiSeries`,
-//! `/tags/delSeries`) are declared apart, under `auth::guard_writes`; a route that changes
-//! anything must be added there, never among the reads.
+//! `/tags/delSeries`; and in `silences`, `POST /api/silences`, `DELETE /api/silences/{id}`
+//! and the rule page's silence forms) are declared apart, under `auth::guard_writes`; a
+//! route that changes anything must be added there, never among the reads.
 
 mod auth;
 mod events;
@@ -19,6 +20,7 @@ mod health;
 mod metrics;
 mod params;
 mod render;
+mod silences;
 mod state_chart;
 mod status;
 mod tags;
@@ -26,6 +28,7 @@ mod tags;
 pub use auth::{hash_password, Access};
 pub use health::router as health_router;
 pub use params::Params;
+pub use silences::{router as silences_router, SilencesState};
 pub use status::{router as status_router, StatusState};
 
 use std::sync::Arc;
