@@ -414,23 +414,25 @@ impl Scheduler {
 
     /// The mail `kind` for `rule` in `state`, with its graphs.
     pub fn compose(&self, rule: Rule, state: RuleState, kind: MailKind, now: i64) -> Pending {
+        // The mail leaves silenced failing series out; the state kept is the whole one.
+        let told = state.mailable();
         let images = if kind.is_admin() {
             Vec::new()
         } else {
-            self.graphs(&rule, &state, now)
+            self.graphs(&rule, &told, now)
         };
         let mut settings = self.cfg.mail.clone();
         settings.base_url = self.base_url();
         let composed = mail::compose(
             &rule,
-            &state,
+            &told,
             kind,
             now,
             &settings,
             &self.cfg.templates,
             images,
         );
-        let subject = mail::subject(&rule, &state, kind, now);
+        let subject = mail::subject(&rule, &told, kind, now);
         let to = settings.recipients(&rule, kind);
         let message = composed.and_then(|c| mail::to_message(&c, &self.cfg.mail.from, now));
         Pending {

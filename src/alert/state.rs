@@ -242,6 +242,15 @@ impl RuleState {
         f
     }
 
+    /// This state as mail tells it: failing series that are silenced left out (the mail is
+    /// about the others).
+    pub fn mailable(&self) -> RuleState {
+        let mut st = self.clone();
+        st.series
+            .retain(|_, s| !(s.silenced && s.state.is_failing()));
+        st
+    }
+
     /// How many series are in `state`.
     pub fn count(&self, state: State) -> usize {
         self.series.values().filter(|s| s.state == state).count()
