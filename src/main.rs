@@ -40,6 +40,56 @@ enum Command {
         #[command(subcommand)]
         action: AlertsCommand,
     },
+    /// Silences of a running server (no mail from matching rules or series for a while):
+    /// add, list, expire. Talks to its HTTP API.
+    Silence {
+        #[command(subcommand)]
+        action: SilenceCommand,
+        /// TOML settings file (for the default --url, from [http] listen).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        /// The server, e.g. http://127.0.0.1:8080 (default: [http] listen).
+        #[arg(long, global = true)]
+        url: Option<String>,
+        /// An [http] auth_tokens entry, sent as a bearer token.
+        #[arg(long, global = true)]
+        token: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SilenceCommand {
+    /// Silence a rule, series or labels for --duration or --until; prints the new id.
+    Add {
+        /// Rule name or slug.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Graphite glob over series names (e.g. 'web.*.cpu').
+        #[arg(long)]
+        series: Option<String>,
+        /// key=value: the rule must have this label (repeatable).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// How long, e.g. 2h, 30m, 1d (at most 90 days).
+        #[arg(long, conflicts_with = "until", required_unless_present = "until")]
+        duration: Option<String>,
+        /// Until this time (epoch seconds).
+        #[arg(long)]
+        until: Option<i64>,
+        /// Why.
+        #[arg(long)]
+        comment: String,
+        /// Who.
+        #[arg(long)]
+        author: String,
+    },
+    /// List silences in force, then those ended in the last 7 days.
+    List,
+    /// End silence ID now.
+    Expire {
+        /// The silence's id (from add or list).
+        id: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -116,6 +166,43 @@ fn hash_password() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// `carbonhound silence …`: prints the server's answer.
+fn silence(
+    action: SilenceCommand,
+    config: Option<PathBuf>,
+    server: carbonhound::alert::cli::silence::Server,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use carbonhound::alert::cli::silence;
+    let config = config.as_deref();
+    let out = match action {
+        SilenceCommand::Add {
+            rule,
+            series,
+            labels,
+            duration,
+            until,
+            comment,
+            author,
+        } => silence::add(
+            config,
+            &server,
+            &silence::AddArgs {
+                rule,
+                series,
+                labels,
+                duration,
+                until,
+                comment,
+                author,
+            },
+        )?,
+        SilenceCommand::List => silence::list(config, &server)?,
+        SilenceCommand::Expire { id } => silence::expire(config, &server, id)?,
+    };
+    println!("{out}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
@@ -157,6 +244,16 @@ fn main() -> ExitCode {
                     eprintln!("{}", m.report);
                 })
                 .map_err(Into::into),
+            Command::Silence {
+                action,
+                config,
+                url,
+                token,
+            } => silence(
+                action,
+                config,
+                carbonhound::alert::cli::silence::Server { url, token },
+            ),
         };
     match result {
         Ok(()) => ExitCode::SUCCESS,

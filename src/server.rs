@@ -213,10 +213,17 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let access = state.config.access.clone();
     let app = api::router(state)
         .merge(api::health_router(store.clone(), stats.clone()))
-        .merge(api::status_router(api::StatusState::new(
-            &settings,
-            alerting.board.clone(),
-        )));
+        .merge(api::status_router(
+            api::StatusState::new(&settings, alerting.board.clone())
+                .with_silences(alerting.silences.clone()),
+        ))
+        .merge(api::silences_router(
+            api::SilencesState {
+                silences: alerting.silences.clone(),
+                board: alerting.board.clone(),
+            },
+            access.clone(),
+        ));
     let ack = api::AckState {
         board: alerting.board.clone(),
         templates: crate::alert::Templates::new(&settings.alerting.templates_dir),

@@ -1,6 +1,10 @@
 //! `carbonhound alerts check`, `preview` and `import-hound`: the rule tools of the command
 //! line. They read settings, rule files and whisper files (or a Hound `config.json`);
 //! `preview` and `import-hound` write only the files they are asked for, and send nothing.
+//! [`silence`]: `carbonhound silence add|list|expire`, through a running server's HTTP API.
+
+// A namespace: `silence::add`, `silence::list`, `silence::expire`.
+pub mod silence;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -72,7 +76,7 @@ pub fn check(config: Option<&Path>) -> Result<String, AlertError> {
             Outcome::Checked(readings) => {
                 let mut firing = r.clone();
                 firing.for_secs = 0;
-                let (st, _) = state::step(&firing, None, outcome.clone(), now);
+                let (st, _) = state::step(&firing, None, outcome.clone(), now, &|_| false);
                 format!("{} ({} series)", st.state.label(), readings.len())
             }
         };

@@ -918,7 +918,7 @@ mod tests {
             ],
             t,
         );
-        let (st, kinds) = step(&r, None, o, t);
+        let (st, kinds) = step(&r, None, o, t, &|_| false);
         assert_eq!(kinds, vec![MailKind::Fire]);
         assert_eq!(
             subject(&r, &st, MailKind::Fire, t),
@@ -929,7 +929,7 @@ mod tests {
             "[REMINDER 2] [CRIT] Root fs filling: web1 97.2 (crit 95) and 2 more"
         );
         let one = readings(&r, &[("web3", None)], t);
-        let (nd, _) = step(&r, None, one, t);
+        let (nd, _) = step(&r, None, one, t, &|_| false);
         assert_eq!(
             subject(&r, &nd, MailKind::Fire, t),
             "[NO DATA] Root fs filling: web3 (no data for 20 min)"
@@ -937,7 +937,7 @@ mod tests {
         let mut notice = r.clone();
         notice.rule_type = RuleType::Notice;
         let warn = readings(&r, &[("web1", Some(90.0))], t);
-        let (w, _) = step(&notice, None, warn, t);
+        let (w, _) = step(&notice, None, warn, t, &|_| false);
         assert_eq!(
             subject(&notice, &w, MailKind::Fire, t),
             "[NOTICE] Root fs filling: web1 90 (warn 85)"
@@ -961,7 +961,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let templates = Templates::new(dir.path());
         let t = 1_700_000_000;
-        let (mut st, _) = step(&r, None, readings(&r, &[("web1", Some(97.2))], t), t);
+        let (mut st, _) = step(
+            &r,
+            None,
+            readings(&r, &[("web1", Some(97.2))], t),
+            t,
+            &|_| false,
+        );
         let first = compose(&r, &st, MailKind::Fire, t, &settings(), &templates, vec![]).unwrap();
         assert_eq!(first.in_reply_to, None);
         assert_eq!(first.to, vec!["oncall@example.com"]);
@@ -989,6 +995,7 @@ mod tests {
             Some(&st),
             readings(&r, &[("web1", Some(10.0))], t + 60),
             t + 60,
+            &|_| false,
         );
         assert_eq!(kinds, vec![MailKind::Recovery]);
         let rec = compose(
@@ -1041,7 +1048,13 @@ mod tests {
     fn the_graph_is_drawn_at_twice_a_phones_width_with_the_levels() {
         let r = parse(RULE).unwrap().remove(0);
         let t = 1_700_000_000;
-        let (mut st, _) = step(&r, None, readings(&r, &[("web1", Some(97.2))], t), t);
+        let (mut st, _) = step(
+            &r,
+            None,
+            readings(&r, &[("web1", Some(97.2))], t),
+            t,
+            &|_| false,
+        );
         st.incident.as_mut().unwrap().started = t - 1800;
         let s = Series::new(
             "collectd.web1.df-root.percent_bytes-used",

@@ -57,6 +57,7 @@ mod outbox;
 mod remote;
 mod rule;
 mod scheduler;
+mod silence;
 mod smtp;
 mod state;
 mod statedb;
@@ -80,6 +81,10 @@ pub use rule::{
     RuleSet, RuleType,
 };
 pub use scheduler::{AlertConfig, Clock, Pending, RoundStats, Scheduler};
+pub use silence::{
+    NewSilence, Silence, SilenceError, SilenceMatcher, SilencedBy, Silences, MAX_SILENCES,
+    MAX_SILENCE_SECS,
+};
 pub use smtp::SmtpError;
 pub use state::{Acked, Incident, MailKind, RuleState, SeriesState, State};
 pub use statedb::{BoardSample, HistoryEvent, StateDb, StateDbError, SAMPLE_SECS};
@@ -93,6 +98,8 @@ use crate::store::Store;
 pub struct Alerting {
     /// What the status pages show; also takes reload requests.
     pub board: Arc<Board>,
+    /// The silences of the state database, for the HTTP API (which adds and expires them).
+    pub silences: Silences,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -155,27 +162,28 @@ pub async fn start(
     let board = Arc::new(Board::default());
     let b = board.clone();
     let give_up_after = settings.alerting.give_up_after;
-    let sched = tokio::task::spawn_blocking(move || -> Result<(Scheduler, Outbox), AlertError> {
-        std::fs::create_dir_all(&state_dir).map_err(|source| AlertError::StateDir {
-            path: state_dir.clone(),
-            source,
-        })?;
-        let db = statedb::StateDb::open(&state_dir)?;
-        let outbox = Outbox::open(db.sled())?;
-        let key = AckKey::load_or_create(&state_dir).map_err(AlertError::Ack)?;
-        let desk = AckDesk::open(db.sled(), key)?;
-        let mut s = Scheduler::new(cfg, source, db, scheduler::system_clock(), b.clone());
-        s.use_outbox(outbox.clone());
-        s.use_acks(desk.clone());
-        b.set_acks(desk);
-        if let Some(store) = store {
-            s.record_metrics_in(store, stats_interval);
-        }
-        s.publish();
-        Ok((s, outbox))
-    })
-    .await??;
-    let (sched, outbox) = sched;
+    let (sched, outbox, silences) =
+        tokio::task::spawn_blocking(move || -> Result<_, AlertError> {
+            std::fs::create_dir_all(&state_dir).map_err(|source| AlertError::StateDir {
+                path: state_dir.clone(),
+                source,
+            })?;
+            let db = statedb::StateDb::open(&state_dir)?;
+            let outbox = Outbox::open(db.sled())?;
+            let key = AckKey::load_or_create(&state_dir).map_err(AlertError::Ack)?;
+            let desk = AckDesk::open(db.sled(), key)?;
+            let silences = db.silences();
+            let mut s = Scheduler::new(cfg, source, db, scheduler::system_clock(), b.clone());
+            s.use_outbox(outbox.clone());
+            s.use_acks(desk.clone());
+            b.set_acks(desk);
+            if let Some(store) = store {
+                s.record_metrics_in(store, stats_interval);
+            }
+            s.publish();
+            Ok((s, outbox, silences))
+        })
+        .await??;
     board.set_outbox(outbox.clone());
     let delivery = tokio::spawn(outbox::run(
         outbox,
@@ -188,7 +196,11 @@ pub async fn start(
         scheduler::run(sched, cancel).await;
         let _ = delivery.await;
     });
-    Ok(Alerting { board, task })
+    Ok(Alerting {
+        board,
+        silences,
+        task,
+    })
 }
 
 /// What `carbonhound alerts preview` writes.
@@ -256,9 +268,16 @@ pub fn preview(
     let no_series = matches!(&outcome, Outcome::Checked(r) if r.is_empty());
     let prev = no_series.then(|| {
         // A target with no series is NODATA once no_data_after has passed: preview that mail.
-        state::step(&firing, None, outcome.clone(), now - firing.no_data_after).0
+        state::step(
+            &firing,
+            None,
+            outcome.clone(),
+            now - firing.no_data_after,
+            &|_| false,
+        )
+        .0
     });
-    let (mut st, kinds) = state::step(&firing, prev.as_ref(), outcome, now);
+    let (mut st, kinds) = state::step(&firing, prev.as_ref(), outcome, now, &|_| false);
     let natural = kinds.first().copied();
     let kind = match (kind, natural) {
         (Some(k), _) => k,

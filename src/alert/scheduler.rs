@@ -64,6 +64,8 @@ pub struct AlertConfig {
     pub routing: Routing,
     /// `[alerting].give_up_after`.
     pub give_up_after: Duration,
+    /// `[[maintenance]]` windows.
+    pub maintenance: Vec<crate::config::MaintenanceWindow>,
 }
 
 impl AlertConfig {
@@ -96,6 +98,7 @@ impl AlertConfig {
                 admin: s.alerting.admin_email.clone(),
             },
             give_up_after: s.alerting.give_up_after,
+            maintenance: s.maintenance.clone(),
         }
     }
 
@@ -341,6 +344,10 @@ impl Scheduler {
         self.round = RoundStats::default();
         let mut pending = Vec::new();
         let rules = self.rules.rules.clone();
+        let silences = self
+            .db
+            .silences()
+            .matcher(&self.cfg.maintenance, (self.clock)());
         for rule in rules {
             let now = (self.clock)();
             if !self.due(&rule, now) {
@@ -379,7 +386,9 @@ impl Scheduler {
                 self.record(&rule.name, "ack", text, now);
             }
             let outcome = check::check(&self.backend, &rule, now);
-            let (state, mut kinds) = state::step(&rule, prev.as_ref(), outcome, now);
+            let silenced = |series: &str| silences.silenced(&rule, series).is_some();
+            let (mut state, mut kinds) = state::step(&rule, prev.as_ref(), outcome, now, &silenced);
+            silences.annotate(&rule, &mut state);
             if acked && state.incident.as_ref().is_some_and(|i| i.acked.is_some()) {
                 kinds.push(MailKind::Ack);
             }
@@ -488,24 +497,26 @@ impl Scheduler {
 
     /// The mail `kind` for `rule` in `state`, with its graphs.
     pub fn compose(&self, rule: Rule, state: RuleState, kind: MailKind, now: i64) -> Pending {
+        // The mail leaves silenced failing series out; the state kept is the whole one.
+        let told = state.mailable();
         let images = if kind.is_admin() {
             Vec::new()
         } else {
-            self.graphs(&rule, &state, now)
+            self.graphs(&rule, &told, now)
         };
         let mut settings = self.cfg.mail.clone();
         settings.base_url = self.base_url();
         settings.ack_url = self.ack_link(&rule, &state, kind, now);
         let composed = mail::compose(
             &rule,
-            &state,
+            &told,
             kind,
             now,
             &settings,
             &self.cfg.templates,
             images,
         );
-        let subject = mail::subject(&rule, &state, kind, now);
+        let subject = mail::subject(&rule, &told, kind, now);
         let targets = self.cfg.routing.targets(&rule, &state, kind);
         let to: Vec<String> = targets
             .iter()
@@ -547,10 +558,12 @@ impl Scheduler {
         }
         let base = self.base_url();
         let ack_url = self.ack_link(&p.rule, &p.state, p.kind, p.at);
+        // As the mail: silenced failing series are left out.
+        let told = p.state.mailable();
         let facts = |id: String| Facts {
             ack_url: ack_url.clone(),
             rule: &p.rule,
-            state: &p.state,
+            state: &told,
             kind: p.kind,
             mail: composed,
             rule_url: mail::rule_url(&base, &p.rule),

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::check::{Outcome, Reading};
 use super::rule::{Level, NoData, Rule, HOUND_LADDER};
+use super::silence::SilencedBy;
 
 /// Most failing series listed in a mail; the rest are counted.
 pub const MAX_LISTED: usize = 20;
@@ -120,6 +121,13 @@ pub struct SeriesState {
     pub detail: String,
     /// Since when the target no longer gives this series at all.
     pub absent_since: Option<i64>,
+    /// Left out of mail at the last check: a silence or maintenance window covered it
+    /// ([`step`]'s `silenced`). Its state is kept and shown all the same.
+    #[serde(default)]
+    pub silenced: bool,
+    /// What silenced it, for the board and `/api/alerts` (filled in by the scheduler).
+    #[serde(default)]
+    pub silenced_by: Option<SilencedBy>,
 }
 
 /// Which mail an incident calls for.
@@ -260,6 +268,15 @@ impl RuleState {
         f
     }
 
+    /// This state as mail tells it: failing series that are silenced left out (the mail is
+    /// about the others).
+    pub fn mailable(&self) -> RuleState {
+        let mut st = self.clone();
+        st.series
+            .retain(|_, s| !(s.silenced && s.state.is_failing()));
+        st
+    }
+
     /// How many series are in `state`.
     pub fn count(&self, state: State) -> usize {
         self.series.values().filter(|s| s.state == state).count()
@@ -322,6 +339,8 @@ fn step_series(rule: &Rule, prev: Option<&SeriesState>, r: &Reading, now: i64) -
         last_seen: r.last_seen.or(prev.and_then(|p| p.last_seen)),
         detail: r.detail.clone(),
         absent_since: None,
+        silenced: false,
+        silenced_by: None,
     }
 }
 
@@ -335,14 +354,22 @@ fn worst(series: &BTreeMap<String, SeriesState>) -> State {
 }
 
 /// The state after a check: `prev` is the stored state (`None` for a new rule), `outcome`
-/// what the check found, `now` its time (epoch seconds). Returns the new state and the mails
-/// it calls for (at most one for the rule's recipients and one for the administrator); the
-/// caller sends them and then calls [`delivered`] for each that went out.
+/// what the check found, `now` its time (epoch seconds), `silenced` whether a series (by
+/// name; `""` for a target with no series) is silenced now. Returns the new state and the
+/// mails it calls for (at most one for the rule's recipients and one for the administrator);
+/// the caller sends them and then calls [`delivered`] for each that went out.
+///
+/// A silenced series is checked and keeps its state, but is left out of what mails: it opens
+/// no incident and causes no Fire or Change; while every failing series is silenced there are
+/// no reminders, and an open incident stays open (no Recovery until its series are really
+/// OK). When its silence ends while it still fails it is mailed as any new failure (Fire, or
+/// Change in an open incident). Evaluation errors (the administrator's) are not silenced.
 pub fn step(
     rule: &Rule,
     prev: Option<&RuleState>,
     outcome: Outcome,
     now: i64,
+    silenced: &dyn Fn(&str) -> bool,
 ) -> (RuleState, Vec<MailKind>) {
     let definition = rule.definition();
     let mut changed = prev.and_then(|p| p.changed.clone());
@@ -415,6 +442,8 @@ pub fn step(
                         last_seen: None,
                         detail: String::new(),
                         absent_since: None,
+                        silenced: false,
+                        silenced_by: None,
                     }
                 };
                 next.absent_since = Some(first);
@@ -449,13 +478,23 @@ pub fn step(
                 *s = step_series(rule, Some(s), &r, now);
                 s.absent_since = absent_since;
             }
+            for (name, s) in series.iter_mut() {
+                s.silenced = silenced(name);
+            }
             state = worst(&series);
+            // What mails: the failing series no silence covers.
             let failing: BTreeMap<String, State> = series
                 .iter()
-                .filter(|(_, s)| s.state.is_failing())
+                .filter(|(_, s)| s.state.is_failing() && !s.silenced)
                 .map(|(n, s)| (n.clone(), s.state))
                 .collect();
+            let held = series.values().any(|s| s.state.is_failing() && s.silenced);
             if !failing.is_empty() {
+                let state = failing
+                    .values()
+                    .copied()
+                    .max_by_key(|s| s.rank())
+                    .unwrap_or(state);
                 if !edited_now {
                     // Still failing after an edit: a later recovery is a real one.
                     changed = None;
@@ -475,6 +514,8 @@ pub fn step(
                 {
                     mails.push(MailKind::Reminder(inc.reminders_sent + 1));
                 }
+            } else if held {
+                // Every failing series is silenced: no mail, and the incident stays open.
             } else {
                 match &incident {
                     Some(inc) if inc.announced.is_some() => mails.push(MailKind::Recovery),
@@ -542,7 +583,7 @@ pub fn delivered(rule: &Rule, state: &mut RuleState, kind: MailKind, now: i64) {
     let failing: BTreeMap<String, State> = state
         .series
         .iter()
-        .filter(|(_, s)| s.state.is_failing())
+        .filter(|(_, s)| s.state.is_failing() && !s.silenced)
         .map(|(n, s)| (n.clone(), s.state))
         .collect();
     match kind {
@@ -637,6 +678,8 @@ mod tests {
         rule: Rule,
         state: Option<RuleState>,
         mails: Vec<(i64, MailKind)>,
+        /// Series silenced at the next checks.
+        silenced: Vec<String>,
     }
 
     impl Run {
@@ -645,6 +688,7 @@ mod tests {
                 rule: parse(text).unwrap().remove(0),
                 state: None,
                 mails: Vec::new(),
+                silenced: Vec::new(),
             }
         }
         /// One check at `t` with `v`, every mail delivered; returns its mails.
@@ -653,7 +697,10 @@ mod tests {
             self.outcome(t, o)
         }
         fn outcome(&mut self, t: i64, o: Outcome) -> Vec<MailKind> {
-            let (mut s, mails) = step(&self.rule, self.state.as_ref(), o, t);
+            let silenced = self.silenced.clone();
+            let (mut s, mails) = step(&self.rule, self.state.as_ref(), o, t, &|n| {
+                silenced.iter().any(|x| x == n)
+            });
             for m in &mails {
                 delivered(&self.rule, &mut s, *m, t);
                 self.mails.push((t, *m));
@@ -882,24 +929,24 @@ mod tests {
     fn undelivered_mail_is_asked_for_again() {
         let rule = parse(LEVELS).unwrap().remove(0);
         let o = |v: f64, t: i64| values(&rule, &[("d.a", Some(v))], t);
-        let (s, m) = step(&rule, None, o(99.0, 1000), 1000);
+        let (s, m) = step(&rule, None, o(99.0, 1000), 1000, &|_| false);
         assert_eq!(m, vec![MailKind::Fire]);
-        let (mut s, m) = step(&rule, Some(&s), o(99.0, 1060), 1060);
+        let (mut s, m) = step(&rule, Some(&s), o(99.0, 1060), 1060, &|_| false);
         assert_eq!(m, vec![MailKind::Fire], "not delivered: asked again");
         assert_eq!(s.incident.as_ref().unwrap().started, 1000);
         // Delivered late (at +20 min): the +5 min reminder is used up, +30 min comes next.
         delivered(&rule, &mut s, MailKind::Fire, 2200);
-        let (s, m) = step(&rule, Some(&s), o(99.0, 2260), 2260);
+        let (s, m) = step(&rule, Some(&s), o(99.0, 2260), 2260, &|_| false);
         assert!(m.is_empty());
-        let (mut s, m) = step(&rule, Some(&s), o(99.0, 2800), 2800);
+        let (mut s, m) = step(&rule, Some(&s), o(99.0, 2800), 2800, &|_| false);
         assert_eq!(m, vec![MailKind::Reminder(2)]);
         delivered(&rule, &mut s, MailKind::Reminder(2), 2800);
-        let (s, m) = step(&rule, Some(&s), o(1.0, 3000), 3000);
+        let (s, m) = step(&rule, Some(&s), o(1.0, 3000), 3000, &|_| false);
         assert_eq!(m, vec![MailKind::Recovery]);
-        let (mut s, m) = step(&rule, Some(&s), o(1.0, 3060), 3060);
+        let (mut s, m) = step(&rule, Some(&s), o(1.0, 3060), 3060, &|_| false);
         assert_eq!(m, vec![MailKind::Recovery]);
         delivered(&rule, &mut s, MailKind::Recovery, 3060);
-        let (_, m) = step(&rule, Some(&s), o(1.0, 3120), 3120);
+        let (_, m) = step(&rule, Some(&s), o(1.0, 3120), 3120, &|_| false);
         assert!(m.is_empty());
     }
 
@@ -915,7 +962,7 @@ mod tests {
         .unwrap()
         .remove(0);
         let o = values(&r.rule, &[("d.a", Some(50.0))], 60);
-        let (s, m) = step(&r.rule, r.state.as_ref(), o, 60);
+        let (s, m) = step(&r.rule, r.state.as_ref(), o, 60, &|_| false);
         assert_eq!(m, vec![MailKind::Recovery]);
         assert_eq!(
             s.changed.as_ref().map(|c| c.1.as_str()),
@@ -928,9 +975,109 @@ mod tests {
         r.at(60, &[("d.a", Some(99.0))]);
         r.at(120, &[("d.a", Some(99.0))]);
         let o = values(&r.rule, &[("d.a", Some(1.0))], 180);
-        let (s, m) = step(&r.rule, r.state.as_ref(), o, 180);
+        let (s, m) = step(&r.rule, r.state.as_ref(), o, 180, &|_| false);
         assert_eq!(m, vec![MailKind::Recovery]);
         assert_eq!(s.changed, None);
+    }
+
+    #[test]
+    fn a_silenced_failing_series_sends_no_mail_and_is_mailed_when_the_silence_ends() {
+        let mut r = Run::new(LEVELS);
+        r.silenced = vec!["d.a".into()];
+        assert!(r.at(0, &[("d.a", Some(99.0))]).is_empty(), "no Fire");
+        assert_eq!(r.state(), State::Crit, "still checked, state kept");
+        let st = r.state.as_ref().unwrap();
+        assert!(st.series["d.a"].silenced);
+        assert!(st.incident.is_none(), "no incident opened");
+        // An hour of checks: no reminders either.
+        for t in (60..3600).step_by(60) {
+            assert!(r.at(t, &[("d.a", Some(97.0))]).is_empty());
+        }
+        r.silenced.clear();
+        assert_eq!(
+            r.at(3600, &[("d.a", Some(99.0))]),
+            vec![MailKind::Fire],
+            "the silence ended while failing: a new failure"
+        );
+        assert!(!r.state.as_ref().unwrap().series["d.a"].silenced);
+    }
+
+    #[test]
+    fn a_silence_on_an_open_incident_holds_it_without_reminders_or_recovery() {
+        let mut r = Run::new(LEVELS);
+        assert_eq!(r.at(0, &[("d.a", Some(99.0))]), vec![MailKind::Fire]);
+        r.silenced = vec!["d.a".into()];
+        for t in (60..7200).step_by(60) {
+            assert!(r.at(t, &[("d.a", Some(99.0))]).is_empty(), "at {t}");
+        }
+        assert!(
+            r.state.as_ref().unwrap().incident.is_some(),
+            "not recovered by the silence"
+        );
+        assert_eq!(
+            r.at(7200, &[("d.a", Some(1.0))]),
+            vec![MailKind::Recovery],
+            "recovered when really OK"
+        );
+        // Silenced, fails again, recovers: nothing at all.
+        assert!(r.at(7260, &[("d.a", Some(99.0))]).is_empty());
+        assert!(r.at(7320, &[("d.a", Some(1.0))]).is_empty());
+        assert!(r.state.as_ref().unwrap().incident.is_none());
+    }
+
+    #[test]
+    fn a_silence_ending_within_an_open_incident_is_a_change() {
+        let mut r = Run::new(LEVELS);
+        r.silenced = vec!["d.b".into()];
+        assert_eq!(
+            r.at(0, &[("d.a", Some(99.0)), ("d.b", Some(99.0))]),
+            vec![MailKind::Fire]
+        );
+        let told = &r.state.as_ref().unwrap().incident.as_ref().unwrap().told;
+        assert_eq!(told.keys().collect::<Vec<_>>(), vec!["d.a"], "d.b left out");
+        assert!(r
+            .at(60, &[("d.a", Some(99.0)), ("d.b", Some(99.0))])
+            .is_empty());
+        r.silenced.clear();
+        assert_eq!(
+            r.at(120, &[("d.a", Some(99.0)), ("d.b", Some(99.0))]),
+            vec![MailKind::Change]
+        );
+    }
+
+    #[test]
+    fn a_partial_silence_leaves_the_other_series_mailing() {
+        let mut r = Run::new(LEVELS);
+        r.silenced = vec!["d.a".into()];
+        r.at(0, &[("d.a", Some(10.0)), ("d.b", Some(10.0))]);
+        assert!(r
+            .at(60, &[("d.a", Some(99.0)), ("d.b", Some(10.0))])
+            .is_empty());
+        assert_eq!(
+            r.at(120, &[("d.a", Some(99.0)), ("d.b", Some(90.0))]),
+            vec![MailKind::Fire],
+            "d.b is not silenced"
+        );
+        assert_eq!(
+            r.state.as_ref().unwrap().incident.as_ref().unwrap().worst,
+            State::Warn,
+            "the incident is d.b's WARN"
+        );
+        assert_eq!(
+            r.state(),
+            State::Crit,
+            "the rule shows its worst, silenced or not"
+        );
+        assert_eq!(
+            r.at(420, &[("d.a", Some(99.0)), ("d.b", Some(90.0))]),
+            vec![MailKind::Reminder(1)],
+            "d.b keeps being reminded"
+        );
+        // d.b recovers while d.a still fails silenced: the incident stays open, silent.
+        assert!(r
+            .at(480, &[("d.a", Some(99.0)), ("d.b", Some(1.0))])
+            .is_empty());
+        assert!(r.state.as_ref().unwrap().incident.is_some());
     }
 
     #[test]

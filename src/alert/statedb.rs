@@ -1,15 +1,18 @@
 //! Alert state and history in sled (`data_dir/state`), so a restart knows what was sent:
 //! the status of each rule, when its failure began, which mails went out.
 //!
-//! Two trees: `rules` (rule name → JSON [`RuleState`]) and `history` (rule name, NUL,
+//! Trees: `rules` (rule name → JSON [`RuleState`]), `history` (rule name, NUL,
 //! big-endian time, big-endian id → JSON [`HistoryEvent`]), the history capped at
-//! [`MAX_HISTORY`] events per rule. Only the scheduler holds this; status pages read the
-//! snapshot it publishes. Writes nothing outside its directory.
+//! [`MAX_HISTORY`] events per rule, `board` (the board's samples) and `silences` (see
+//! `silence`). The scheduler holds it; the HTTP API holds a clone for the silences only;
+//! status pages read the snapshot the scheduler publishes. Writes nothing outside its
+//! directory.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::silence::Silences;
 use super::state::RuleState;
 
 /// Events kept per rule; older ones are dropped.
@@ -28,12 +31,15 @@ pub struct HistoryEvent {
     pub text: String,
 }
 
-/// The open sled database.
+/// The open sled database. A clone shares it (sled's handles are reference-counted): the
+/// scheduler holds one, the HTTP API the [`Silences`] of another.
+#[derive(Clone)]
 pub struct StateDb {
     db: sled::Db,
     rules: sled::Tree,
     history: sled::Tree,
     board: sled::Tree,
+    silences: sled::Tree,
 }
 
 /// How many rules were in each state at one moment: a point of the board's 24 h and 7 d
@@ -106,11 +112,13 @@ impl StateDb {
         let rules = db.open_tree("rules")?;
         let history = db.open_tree("history")?;
         let board = db.open_tree("board")?;
+        let silences = db.open_tree("silences")?;
         Ok(StateDb {
             db,
             rules,
             history,
             board,
+            silences,
         })
     }
 
@@ -219,6 +227,11 @@ impl StateDb {
         &self.db
     }
 
+    /// The silences (`silences` tree), to add, list and expire them, or match at a moment.
+    pub fn silences(&self) -> Silences {
+        Silences::new(self.db.clone(), self.silences.clone())
+    }
+
     /// Writes everything to disk (after mail went out, and at shutdown).
     pub fn flush(&self) {
         if let Err(e) = self.db.flush() {
@@ -250,6 +263,7 @@ mod tests {
                 detail: String::new(),
             }]),
             100,
+            &|_| false,
         );
         {
             let db = StateDb::open(dir.path()).unwrap();

@@ -8,8 +8,9 @@
 //! [`crate::events`]).
 //!
 //! The write routes (`POST /events/`, `/tags/tagSeries`, `/tags/tagMultiSeries`,
-//! `/tags/delSeries`) are declared apart, under `auth::guard_writes`; a route that changes
-//! anything must be added there, never among the reads.
+//! `/tags/delSeries`; and in `silences`, `POST /api/silences`, `DELETE /api/silences/{id}`
+//! and the rule page's silence forms) are declared apart, under `auth::guard_writes`; a
+//! route that changes anything must be added there, never among the reads.
 
 mod ack;
 mod auth;
@@ -20,6 +21,7 @@ mod health;
 mod metrics;
 mod params;
 mod render;
+mod silences;
 mod state_chart;
 mod status;
 mod tags;
@@ -28,6 +30,7 @@ pub use ack::{link_router as ack_link_router, write_router as ack_write_router, 
 pub use auth::{hash_password, Access};
 pub use health::router as health_router;
 pub use params::Params;
+pub use silences::{router as silences_router, SilencesState};
 pub use status::{router as status_router, StatusState};
 
 use std::sync::Arc;

@@ -13,8 +13,9 @@
 //!   by our own `/render` with the levels drawn.
 //! - `/alerts.json` and `/api/alerts`: every rule's state, for scripts.
 //!
-//! Reads the board the alert scheduler publishes; never touches the state database or the
-//! store.
+//! Reads the board the alert scheduler publishes, and the silences (the rule page lists
+//! those in force); never writes the state database, never touches the store. Silences are
+//! added and expired by `silences`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +33,7 @@ use super::state_chart;
 use crate::alert::State as AlertState;
 use crate::alert::Templates;
 use crate::alert::{format, short_name, Check, Level, Rule, RuleState, SeriesState};
-use crate::alert::{Board, RuleView};
+use crate::alert::{Board, RuleView, SilencedBy, Silences};
 use crate::config::Settings;
 use crate::store::unix_now;
 
@@ -51,6 +52,8 @@ pub struct StatusState {
     pub rules_dir: String,
     /// `[alerting].email_to`: recipients of rules that name none.
     pub default_to: Vec<String>,
+    /// The silences, listed on the rule page; `None` where alerting has no database.
+    pub silences: Option<Silences>,
 }
 
 impl StatusState {
@@ -63,6 +66,15 @@ impl StatusState {
             interval: settings.alerting.interval,
             rules_dir: settings.alerting.rules_dir.display().to_string(),
             default_to: settings.alerting.email_to.clone(),
+            silences: None,
+        }
+    }
+
+    /// The same state listing `silences` on the rule pages.
+    pub fn with_silences(self, silences: Silences) -> StatusState {
+        StatusState {
+            silences: Some(silences),
+            ..self
         }
     }
 
@@ -98,6 +110,8 @@ struct SeriesRow {
     since_for: String,
     last_seen_utc: Option<String>,
     detail: String,
+    /// Who silenced it, why and until when, while silenced.
+    silenced: Option<String>,
 }
 
 /// A rule as the pages show it: formatted for people.
@@ -144,6 +158,8 @@ struct RuleRow {
     window: String,
     for_text: Option<String>,
     no_data: &'static str,
+    /// While every failing series (or every series) is silenced: by whom, why, until when.
+    silenced: Option<String>,
 }
 
 fn status_text(s: Option<AlertState>) -> (&'static str, &'static str) {
@@ -222,7 +238,36 @@ fn series_row(r: &Rule, name: &str, s: &SeriesState, now: i64) -> SeriesRow {
         since_for: format::duration(now - s.since),
         last_seen_utc: s.last_seen.map(format::utc),
         detail: s.detail.clone(),
+        silenced: s.silenced_by.as_ref().map(silenced_text),
     }
+}
+
+/// `silenced by silence 3 (ops: deploy) until 2024-06-02 04:00 UTC`.
+fn silenced_text(b: &SilencedBy) -> String {
+    format!(
+        "silenced by {} ({}: {}) until {}",
+        b.by,
+        b.author,
+        b.comment,
+        format::utc(b.until)
+    )
+}
+
+/// The rule's silence, for the board: when every failing series is silenced (or, with none
+/// failing, every series), what silences the first.
+fn rule_silenced(r: &Rule, st: &RuleState) -> Option<String> {
+    let failing = st.failing(r);
+    let all: Vec<&SeriesState> = if failing.is_empty() {
+        st.series.values().collect()
+    } else {
+        failing.iter().map(|f| f.1).collect()
+    };
+    if all.is_empty() || all.iter().any(|s| s.silenced_by.is_none()) {
+        return None;
+    }
+    all.first()
+        .and_then(|s| s.silenced_by.as_ref())
+        .map(silenced_text)
 }
 
 /// Most series listed per rule on its page.
@@ -335,6 +380,7 @@ fn row(v: &RuleView, tz: Tz, default_to: &[String], now: i64, all_series: bool) 
         window: format::duration(r.window),
         for_text: (r.for_secs > 0).then(|| format::duration(r.for_secs)),
         no_data: r.no_data.as_str(),
+        silenced: st.and_then(|s| rule_silenced(r, s)),
     }
 }
 
@@ -602,9 +648,49 @@ async fn rule_page(State(st): State<StatusState>, Path(slug): Path<String>) -> R
         .filter(|e| STATE_KINDS.contains(&e.kind.as_str()))
         .map(|e| (e.at, e.kind.clone()))
         .collect();
+    let silences: Vec<SilenceRow> = match &st.silences {
+        Some(all) => {
+            let all = all.clone();
+            let rule = v.rule.clone();
+            tokio::task::spawn_blocking(move || {
+                all.list(now)
+                    .into_iter()
+                    .filter(|s| s.active(now) && s.covers_rule(&rule))
+                    .take(SERIES_SHOWN)
+                    .map(|s| SilenceRow {
+                        id: s.id,
+                        series: s.series.unwrap_or_else(|| "(every series)".into()),
+                        labels: s
+                            .labels
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        until_utc: format::utc(s.ends),
+                        author: s.author,
+                        comment: s.comment,
+                    })
+                    .collect()
+            })
+            .await
+            .unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    #[derive(Serialize)]
+    struct SilenceRow {
+        id: u64,
+        series: String,
+        labels: String,
+        until_utc: String,
+        author: String,
+        comment: String,
+    }
     #[derive(Serialize)]
     struct Ctx {
         r: RuleRow,
+        silences: Vec<SilenceRow>,
+        silences_on: bool,
         history: Vec<HistoryRow>,
         timeline: String,
         graph_1h: String,
@@ -636,6 +722,8 @@ async fn rule_page(State(st): State<StatusState>, Path(slug): Path<String>) -> R
         graph_24h: crate::alert::graph_url(&v.rule, "-24h"),
         graph_7d: crate::alert::graph_url(&v.rule, "-7d"),
         r,
+        silences_on: st.silences.is_some(),
+        silences,
         history,
     };
     html(&st, "rule.html", &page(&st, ctx))
@@ -654,6 +742,8 @@ struct JsonSeries<'a> {
     last_seen: Option<i64>,
     #[serde(skip_serializing_if = "str::is_empty")]
     detail: &'a str,
+    /// `{by, id, author, comment, until}` while a silence or maintenance window covers it.
+    silenced: Option<&'a SilencedBy>,
 }
 
 /// One rule in `/api/alerts`: the shape other tools read (keys are only ever added).
@@ -721,6 +811,7 @@ fn json_rule<'a>(v: &'a RuleView) -> JsonRule<'a> {
                     level: x.level.map(|l| l.as_str()),
                     last_seen: x.last_seen,
                     detail: &x.detail,
+                    silenced: x.silenced_by.as_ref(),
                 })
                 .collect()
         })

@@ -9,6 +9,7 @@
 mod error;
 mod ini;
 mod keys;
+mod maintenance;
 mod schemas;
 mod value;
 
@@ -19,6 +20,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 pub use error::ConfigError;
+pub use maintenance::{MaintenanceWindow, Weekly, MAX_WINDOWS};
 pub use schemas::{
     parse_aggregation, parse_schemas, AggregationRule, SchemaError, SchemaRule, StoragePlan,
     StorageRules,
@@ -63,6 +65,9 @@ pub struct Settings {
     /// `[[route]]`: which contacts a rule's notifications go to, by its labels and level.
     #[serde(default)]
     pub route: Vec<RouteSettings>,
+    /// `[[maintenance]]`: weekly windows in which matching rules send no mail.
+    #[serde(default, deserialize_with = "maintenance::windows")]
+    pub maintenance: Vec<MaintenanceWindow>,
 }
 
 /// One `[[contact]]`: a person or team and the channels that reach them. Every channel is
@@ -433,7 +438,7 @@ impl Settings {
                     format!("[[route]] #{}: names no contact", i + 1),
                 ));
             }
-            if r.escalate_after.is_some() != !r.escalate_to.is_empty() {
+            if r.escalate_after.is_some() == r.escalate_to.is_empty() {
                 return Err(invalid(
                     "route.escalate_after",
                     format!(

@@ -319,12 +319,65 @@ pub fn split_nodes(pattern: &str) -> Vec<&str> {
     pattern.split('.').collect()
 }
 
+/// A whole path expression (`collectd.*.load.{short,mid}term`, `servers.**.cpu`), compiled
+/// once and matched against metric or series names node by node, as the finder matches the
+/// index; `**` spans any number of nodes (zero included). For callers that hold a name, not
+/// the index (alert silences).
+#[derive(Debug, Clone)]
+pub struct PathGlob {
+    nodes: Vec<NodePattern>,
+}
+
+impl PathGlob {
+    /// Compiles `pattern` (never fails: a malformed class or brace is literal or matches
+    /// nothing, as in the finder).
+    pub fn compile(pattern: &str) -> PathGlob {
+        PathGlob {
+            nodes: split_nodes(pattern)
+                .into_iter()
+                .map(NodePattern::compile)
+                .collect(),
+        }
+    }
+
+    /// Whether `name` (dot-separated) matches the whole pattern.
+    pub fn matches(&self, name: &str) -> bool {
+        let parts: Vec<&str> = name.split('.').collect();
+        match_nodes(&self.nodes, &parts)
+    }
+}
+
+fn match_nodes(patterns: &[NodePattern], parts: &[&str]) -> bool {
+    match patterns.split_first() {
+        None => parts.is_empty(),
+        Some((NodePattern::GlobStar, rest)) => {
+            (0..=parts.len()).any(|skip| match_nodes(rest, &parts[skip..]))
+        }
+        Some((p, rest)) => match parts.split_first() {
+            Some((first, others)) => p.matches(first) && match_nodes(rest, others),
+            None => false,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn m(p: &str, s: &str) -> bool {
         NodePattern::compile(p).matches(s)
+    }
+
+    #[test]
+    fn whole_paths_match_node_by_node() {
+        let g = PathGlob::compile("web.*.cpu");
+        assert!(g.matches("web.a.cpu"));
+        assert!(!g.matches("web.a.b.cpu"));
+        assert!(!g.matches("web.a"));
+        let g = PathGlob::compile("web.**.cpu");
+        assert!(g.matches("web.cpu") && g.matches("web.a.b.cpu"));
+        assert!(PathGlob::compile("d.{a,b}").matches("d.b"));
+        assert!(!PathGlob::compile("d.{a,b}").matches("d.c"));
     }
 
     #[test]

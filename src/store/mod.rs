@@ -24,7 +24,7 @@ use crate::config::StorageRules;
 use crate::whisper::{AggregationMethod, FetchResult, Header, Preallocation, WhisperError};
 
 pub use cache::{Backlog, Cache, Taken};
-pub use glob::expand_braces;
+pub use glob::{expand_braces, PathGlob};
 pub use index::{FoundNode, MetricIndex};
 pub use persister::Persisters;
 pub use tags::{parse_tagged, python_regex, RegexBuilderFn, TagExpr, TagIndex, TagOp};
