@@ -598,3 +598,54 @@ fn ack_by_link_stops_reminders_and_escalation_and_tells_pagerduty() {
     assert!(rx.invalid().is_empty(), "{:?}", rx.invalid());
     rt.block_on(running.shutdown());
 }
+
+#[test]
+fn many_incidents_at_once_are_one_summary_per_contact() {
+    let sink = Sink::start();
+    let rx = Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut rules = String::new();
+    let mut points = String::new();
+    let t = now();
+    for i in 0..12 {
+        rules.push_str(&format!(
+            "[[alert]]\nname = \"Host {i:02} down\"\ntarget = \"test.host{i:02}\"\ndirection = \"above\"\ncrit = 0\nnotify = [\"ops\"]\n\n"
+        ));
+        points.push_str(&format!("test.host{i:02} 1 {t}\n"));
+    }
+    let mut s = settings(dir.path(), sink.port, &rules);
+    s.alerting.throttle = 10;
+    let mut ops = contact("ops", &["ops@test.example"]);
+    ops.webhook = rx.url("/hook");
+    s.contact = vec![ops];
+    let rt = runtime();
+    let running = rt.block_on(server::start(s)).unwrap();
+    push(&running, &points);
+    wait(30, "the summary mail", || {
+        (!mails(&sink).is_empty()).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let m = mails(&sink);
+    assert_eq!(m.len(), 1, "one summary, not twelve mails: {m:?}");
+    assert!(
+        m[0].1
+            .starts_with("[ALERTS] 12 incidents started: Host 00 down, "),
+        "{m:?}"
+    );
+    let hooks = rx.got("webhook");
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert_eq!(hooks[0]["event"], "summary");
+    assert_eq!(hooks[0]["notifications"].as_array().unwrap().len(), 12);
+    // Each incident is open and announced: the next change or recovery is mailed as usual.
+    push(&running, &format!("test.host03 -1 {}\n", now()));
+    let m = wait(30, "a recovery", || {
+        let m = mails(&sink);
+        (m.len() >= 2).then_some(m)
+    });
+    assert_eq!(
+        m[1].1,
+        "[RECOVERED] Host 03 down: test.host03 back below 0: -1"
+    );
+    assert!(rx.invalid().is_empty(), "{:?}", rx.invalid());
+    rt.block_on(running.shutdown());
+}

@@ -64,6 +64,9 @@ pub struct AlertConfig {
     pub routing: Routing,
     /// `[alerting].give_up_after`.
     pub give_up_after: Duration,
+    /// `[alerting].throttle`: more incidents than this starting in one check are announced
+    /// as one summary per contact (0: never).
+    pub throttle: usize,
     /// `[[maintenance]]` windows.
     pub maintenance: Vec<crate::config::MaintenanceWindow>,
 }
@@ -98,6 +101,7 @@ impl AlertConfig {
                 admin: s.alerting.admin_email.clone(),
             },
             give_up_after: s.alerting.give_up_after,
+            throttle: s.alerting.throttle,
             maintenance: s.maintenance.clone(),
         }
     }
@@ -632,23 +636,185 @@ impl Scheduler {
     /// or stored is left due, and tried again at the next check. Then stores the states.
     /// Blocking. Without an outbox (tools), nothing is queued and nothing is marked sent.
     pub fn enqueue(&mut self, pending: Vec<Pending>) {
+        let throttle = self.cfg.throttle;
+        let starting = pending.iter().filter(|p| p.kind == MailKind::Fire).count();
         let mut results = Vec::with_capacity(pending.len());
+        let mut summarized: Vec<Pending> = Vec::new();
         for p in pending {
-            let r = match &self.outbox {
-                None => Err("no outbox".to_string()),
-                Some(ob) => self.notifications(&p).and_then(|ns| {
-                    for n in ns {
-                        ob.enqueue(n).map_err(|e| e.to_string())?;
-                    }
-                    Ok(())
-                }),
-            };
+            if throttle > 0 && starting > throttle && p.kind == MailKind::Fire {
+                summarized.push(p);
+                continue;
+            }
+            let r = self.queue(&p);
             results.push((p, r));
+        }
+        if !summarized.is_empty() {
+            let r = self.queue_summary(&summarized);
+            tracing::warn!(
+                "{} incidents started in one check: each contact gets one summary ([alerting] throttle = {throttle})",
+                summarized.len()
+            );
+            for p in summarized {
+                results.push((p, r.clone()));
+            }
         }
         self.settle(results);
         if let Some(ob) = &self.outbox {
             ob.wake();
         }
+    }
+
+    fn queue(&self, p: &Pending) -> Result<(), String> {
+        match &self.outbox {
+            None => Err("no outbox".to_string()),
+            Some(ob) => self.notifications(p).and_then(|ns| {
+                for n in ns {
+                    ob.enqueue(n).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    /// Hound's global throttle: the first mails of many incidents started in one check, as one
+    /// summary per contact and channel (mail, webhook, Slack) listing them all; PagerDuty
+    /// still gets one trigger per incident (each needs its own to be resolved).
+    fn queue_summary(&self, ps: &[Pending]) -> Result<(), String> {
+        let Some(ob) = &self.outbox else {
+            return Err("no outbox".to_string());
+        };
+        let base = self.base_url();
+        // (contact, channel) → its target and the incidents it is told of.
+        let mut groups: BTreeMap<(String, Channel), (Target, Vec<&Pending>)> = BTreeMap::new();
+        for p in ps {
+            for t in &p.targets {
+                if t.channel == Channel::Pagerduty {
+                    continue;
+                }
+                groups
+                    .entry((t.contact.clone(), t.channel))
+                    .or_insert_with(|| (t.clone(), Vec::new()))
+                    .1
+                    .push(p);
+            }
+            // PagerDuty: one event per incident, as without the throttle.
+            let pd: Vec<Target> = p
+                .targets
+                .iter()
+                .filter(|t| t.channel == Channel::Pagerduty)
+                .cloned()
+                .collect();
+            if !pd.is_empty() {
+                let mut one = Pending {
+                    rule: p.rule.clone(),
+                    state: p.state.clone(),
+                    kind: p.kind,
+                    subject: p.subject.clone(),
+                    to: Vec::new(),
+                    message: Err(MailError::NoRecipients),
+                    composed: p.composed.clone(),
+                    targets: pd,
+                    at: p.at,
+                };
+                one.to = one.targets.iter().map(|t| t.contact.clone()).collect();
+                self.queue(&one)?;
+            }
+        }
+        let now = ps.first().map(|p| p.at).unwrap_or(0);
+        for ((contact, channel), (target, items)) in groups {
+            let subject = format!(
+                "[ALERTS] {} incidents started: {}",
+                items.len(),
+                items
+                    .iter()
+                    .take(5)
+                    .map(|p| p.rule.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    + if items.len() > 5 { ", …" } else { "" }
+            );
+            let lines: Vec<String> = items
+                .iter()
+                .map(|p| format!("{}\n    {}", p.subject, mail::rule_url(&base, &p.rule)))
+                .collect();
+            let text = format!(
+                "{} incidents started in one check, more than [alerting] throttle allows one mail each:\n\n{}\n\nBoard: {}/\n",
+                items.len(),
+                lines.join("\n"),
+                base
+            );
+            let body = match channel {
+                Channel::Email => {
+                    let mut b = lettre::Message::builder()
+                        .from(
+                            self.cfg
+                                .mail
+                                .from
+                                .parse()
+                                .map_err(|e| format!("email_from: {e}"))?,
+                        )
+                        .subject(subject.clone())
+                        .date(std::time::UNIX_EPOCH + Duration::from_secs(now.max(0) as u64));
+                    for a in &target.to {
+                        b = b.to(a.parse().map_err(|e| format!("{a}: {e}"))?);
+                    }
+                    let msg = b
+                        .message_id(Some(format!("<summary.{now}.{contact}@carbonhound>")))
+                        .body(text.clone())
+                        .map_err(|e| e.to_string())?;
+                    Body::Mail {
+                        from: self.cfg.mail.from.clone(),
+                        to: target.to.clone(),
+                        eml: base64::engine::general_purpose::STANDARD.encode(msg.formatted()),
+                    }
+                }
+                Channel::Webhook | Channel::Slack => {
+                    let json = if channel == Channel::Webhook {
+                        serde_json::json!({
+                            "version": 1,
+                            "id": format!("summary.{now}.{contact}"),
+                            "event": "summary",
+                            "subject": subject,
+                            "time": now,
+                            "notifications": items.iter().map(|p| serde_json::json!({
+                                "rule": p.rule.name,
+                                "subject": p.subject,
+                                "url": mail::rule_url(&base, &p.rule),
+                            })).collect::<Vec<_>>(),
+                            "text": text,
+                        })
+                    } else {
+                        serde_json::json!({"text": format!("{subject}\n{}", lines.join("\n"))})
+                    };
+                    Body::Http {
+                        url: target.to.first().cloned().unwrap_or_default(),
+                        json: json.to_string(),
+                    }
+                }
+                Channel::Pagerduty => continue,
+            };
+            ob.enqueue(Notification {
+                id: 0,
+                rule: format!("(summary of {} rules)", items.len()),
+                kind: MailKind::Fire,
+                contact,
+                channel,
+                destination: match channel {
+                    Channel::Email => target.to.join(", "),
+                    _ => outbox::public_url(target.to.first().map(String::as_str).unwrap_or("")),
+                },
+                subject,
+                created: now,
+                attempts: 0,
+                next_try: now,
+                last_error: None,
+                status: Delivery::Pending,
+                done_at: None,
+                body,
+            })
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     /// The signed acknowledge link of `rule`'s open incident, for the notifications that call

@@ -288,6 +288,9 @@ pub struct AlertingSettings {
     pub email_to: Vec<String>,
     /// Recipients of `[ERROR]` mail (a rule that cannot be evaluated); empty: `email_to`.
     pub admin_email: Vec<String>,
+    /// More incidents than this starting in one check are announced as one summary per
+    /// contact and channel (Hound's GlobalThrottle); 0 turns it off.
+    pub throttle: usize,
     /// How long an undeliverable notification is retried before it is given up.
     #[serde(deserialize_with = "value::duration")]
     pub give_up_after: Duration,

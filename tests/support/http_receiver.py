@@ -34,6 +34,13 @@ def need(cond, why):
 
 def check_webhook(b):
     need(b.get("version") == 1, "version must be 1")
+    if b.get("event") == "summary":
+        for k in ("id", "subject", "time", "notifications", "text"):
+            need(k in b, f"missing {k}")
+        for n in b["notifications"]:
+            for k in ("rule", "subject", "url"):
+                need(k in n, f"missing notifications[].{k}")
+        return
     for k in ("id", "event", "subject", "state", "rule", "time", "series", "graph_url", "text"):
         need(k in b, f"missing {k}")
     need(b["event"] in ("fire", "change", "reminder", "recovery", "error", "error-reminder",
