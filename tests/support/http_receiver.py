@@ -14,12 +14,14 @@ Each request's body is validated against that service's documented schema; a val
 saved as DIR/NNNN-<kind>.json (written to a temporary name, then renamed), an invalid one is
 answered 400 (as Slack and PagerDuty do) and saved as DIR/NNNN-<kind>.invalid with the reason.
 While the file DIR/down exists every request is answered 503 and nothing is saved (the
-receiver is "down").
+receiver is "down"). While DIR/delay holds a number of seconds, each valid request is saved
+first and answered that much later (a slow receiver, for crash-during-send tests).
 """
 import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DIR = sys.argv[1]
@@ -97,11 +99,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def answer(self, code, body, ctype="text/plain"):
         data = body.encode()
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the sender went away (killed by a test)
 
     def do_POST(self):
         global COUNT
@@ -131,6 +136,11 @@ class Handler(BaseHTTPRequestHandler):
         with open(tmp, "wb") as f:
             f.write(raw)
         os.rename(tmp, os.path.join(DIR, f"{n:04d}-{kind}.json"))
+        try:
+            with open(os.path.join(DIR, "delay")) as f:
+                time.sleep(float(f.read().strip() or 0))
+        except (OSError, ValueError):
+            pass
         if kind == "pagerduty":
             return self.answer(202, json.dumps({"status": "success", "message": "Event processed",
                                                 "dedup_key": body.get("dedup_key", "")}),
