@@ -9,17 +9,18 @@
 //! Mail is pointed at a closed port: sending fails and is only logged, which is all a board
 //! test needs.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use carbonhound::config::Settings;
 use carbonhound::server::{self, Running};
+use common::chromium;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const RULES: usize = 300;
 
 fn now() -> i64 {
@@ -162,36 +163,6 @@ fn wanted_states() -> BTreeMap<String, usize> {
         *m.entry(expected_state(i).to_string()).or_insert(0) += 1;
     }
     m
-}
-
-fn chromium(args: &[&str], profile: &Path) -> std::process::Output {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
-    );
-    let out = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn dump_dom(url: &str, profile: &Path) -> String {

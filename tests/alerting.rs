@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::chromium;
+
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -17,8 +19,6 @@ use carbonhound::config::Settings;
 use carbonhound::server::{self, Running};
 use common::Sink;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 fn now() -> i64 {
     SystemTime::now()
@@ -820,35 +820,6 @@ fn settings_file(s: &Settings) -> PathBuf {
     );
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn chromium(args: &[&str], profile: &Path) -> std::process::Output {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
-    );
-    let out = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// Pixels of `png` within 4 of `rgb` in every channel.

@@ -720,3 +720,70 @@ fn sigkill_while_sending_loses_nothing() {
         "at most the one in flight repeated ({total} for 20)"
     );
 }
+
+/// Headless Chromium opens the acknowledge link of a mail and presses its button (a script
+/// in a user template fills the form and submits it on load, as a person would).
+#[test]
+fn acknowledged_from_a_browser() {
+    let sink = Sink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(
+        dir.path(),
+        sink.port,
+        "[[alert]]\nname = \"Clicked\"\ntarget = \"test.clicked\"\ndirection = \"above\"\ncrit = 0\n",
+    );
+    s.alerting.base_url = String::new();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    let builtin = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates/ack.html"),
+    )
+    .unwrap();
+    let script = "<script>window.addEventListener('load', () => { const f = document.getElementById('ack-form'); if (f) { f.author.value = 'chromium'; f.comment.value = 'clicked'; document.getElementById('ack-button').click(); } });</script>\n{% endblock %}";
+    let at = builtin.rfind("{% endblock %}").unwrap();
+    std::fs::write(
+        templates.join("ack.html"),
+        format!("{}{script}", &builtin[..at]),
+    )
+    .unwrap();
+    s.alerting.templates_dir = templates;
+    let rt = runtime();
+    let running = rt.block_on(server::start(s)).unwrap();
+    push(&running, &format!("test.clicked 5 {}\n", now()));
+    let raw = wait(30, "the alert mail", || sink.messages().into_iter().next());
+    let text = MessageParser::default()
+        .parse(&raw)
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .to_string();
+    let link = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Acknowledge:"))
+        .map(|l| l.trim().to_string())
+        .unwrap();
+    assert!(
+        link.starts_with(&format!("http://{}/ack/", running.addrs.http)),
+        "{link}"
+    );
+    let out = common::chromium(
+        &["--virtual-time-budget=5000", "--dump-dom", &link],
+        &dir.path().join("chromium-profile"),
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("Acknowledged by chromium"), "{dom}");
+    let acked = wait(30, "the acknowledgement to be applied", || {
+        let (_, _, body) = common::http_get(running.addrs.http, "/api/alerts");
+        let j: Value = serde_json::from_slice(&body).unwrap();
+        let r = j["rules"][0]["acknowledged"].clone();
+        (!r.is_null()).then_some(r)
+    });
+    assert_eq!(acked["by"], "chromium");
+    assert_eq!(acked["comment"], "clicked");
+    let (_, _, board) = common::http_get(running.addrs.http, "/");
+    assert!(
+        String::from_utf8_lossy(&board).contains("acknowledged by chromium"),
+        "the board says who is on it"
+    );
+    rt.block_on(running.shutdown());
+}

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::chromium;
+
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
@@ -16,7 +18,6 @@ use carbonhound::server::{self, Running};
 use common::{now, Sink};
 use mail_parser::MessageParser;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const TOKEN: &str = "silence-test-token-0123456789";
 
 const RULES: &str = r#"
@@ -492,32 +493,4 @@ fn writes_need_the_token_and_the_cli_adds_lists_and_expires() {
     .concat());
     assert!(!ok && out.contains("400") && out.contains("rule"), "{out}");
     rt.block_on(running.shutdown());
-}
-
-fn chromium(args: &[&str], profile: &Path) -> std::process::Output {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
-    );
-    let out = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }

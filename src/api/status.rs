@@ -309,6 +309,14 @@ fn row(v: &RuleView, tz: Tz, default_to: &[String], now: i64, all_series: bool) 
         (Some(s), None) => format!("{} series · {levels}", s.series.len()),
         (None, _) => levels.clone(),
     };
+    // Who is on it, for the square's tooltip and the page's header.
+    let summary = match st
+        .and_then(|s| s.incident.as_ref())
+        .and_then(|i| i.acked.as_ref())
+    {
+        Some(a) => format!("{summary} · acknowledged by {}", a.by),
+        None => summary,
+    };
     let since = st.map(|s| s.since).unwrap_or(now);
     let incident_since = st.and_then(|s| s.incident.as_ref()).map(|e| e.started);
     let series: Vec<SeriesRow> = st

@@ -351,3 +351,38 @@ impl Drop for Sink {
         let _ = self.child.wait();
     }
 }
+
+/// Debian's Chromium.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Runs headless Chromium with a profile of its own and `args` (e.g. `--dump-dom URL`,
+/// `--screenshot=F --window-size=W,H URL`); fails the test when Chromium is missing or fails.
+pub fn chromium(args: &[&str], profile: &Path) -> std::process::Output {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
+    );
+    let out = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
