@@ -133,6 +133,7 @@ fn contact(name: &str, email: &[&str]) -> ContactSettings {
         slack_webhook: String::new(),
         pagerduty_routing_key: String::new(),
         pagerduty_url: String::new(),
+        max_per_hour: 0,
     }
 }
 
@@ -785,5 +786,56 @@ fn acknowledged_from_a_browser() {
         String::from_utf8_lossy(&board).contains("acknowledged by chromium"),
         "the board says who is on it"
     );
+    rt.block_on(running.shutdown());
+}
+
+#[test]
+fn max_per_hour_bundles_the_rest_of_the_hour() {
+    let rx = Receiver::start();
+    let sink = Sink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut rules = String::new();
+    let mut points = String::new();
+    let t = now();
+    for i in 0..5 {
+        rules.push_str(&format!(
+            "[[alert]]\nname = \"Job {i}\"\ntarget = \"test.job{i}\"\ndirection = \"above\"\ncrit = 0\nnotify = [\"ops\"]\n\n"
+        ));
+        points.push_str(&format!("test.job{i} 1 {t}\n"));
+    }
+    let mut s = settings(dir.path(), sink.port, &rules);
+    s.alerting.throttle = 0;
+    let mut ops = contact("ops", &[]);
+    ops.webhook = rx.url("/hook");
+    ops.max_per_hour = 2;
+    s.contact = vec![ops];
+    let rt = runtime();
+    let running = rt.block_on(server::start(s)).unwrap();
+    push(&running, &points);
+    let hooks = wait(30, "a single and a bundle", || {
+        let h = rx.got("webhook");
+        let n: usize = h
+            .iter()
+            .map(|x| x["notifications"].as_array().map(|a| a.len()).unwrap_or(1))
+            .sum();
+        (n >= 5).then_some(h)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let hooks2 = rx.got("webhook");
+    assert_eq!(hooks2.len(), hooks.len(), "nothing more this hour");
+    assert_eq!(
+        hooks.len(),
+        2,
+        "max_per_hour = 2: one alone, the rest bundled: {hooks:?}"
+    );
+    let bundle = hooks
+        .iter()
+        .find(|h| h["event"] == "bundle")
+        .expect("a bundle");
+    let inside = bundle["notifications"].as_array().unwrap();
+    assert!(inside
+        .iter()
+        .all(|n| n["event"] == "fire" && n["version"] == 1));
+    assert!(rx.invalid().is_empty(), "{:?}", rx.invalid());
     rt.block_on(running.shutdown());
 }

@@ -162,6 +162,12 @@ pub async fn start(
     let board = Arc::new(Board::default());
     let b = board.clone();
     let give_up_after = settings.alerting.give_up_after;
+    let limits: outbox::Limits = settings
+        .contact
+        .iter()
+        .filter(|c| c.max_per_hour > 0)
+        .map(|c| (c.name.clone(), c.max_per_hour))
+        .collect();
     let (sched, outbox, silences) =
         tokio::task::spawn_blocking(move || -> Result<_, AlertError> {
             std::fs::create_dir_all(&state_dir).map_err(|source| AlertError::StateDir {
@@ -190,6 +196,7 @@ pub async fn start(
         mailer,
         scheduler::system_clock(),
         give_up_after,
+        limits,
         cancel.clone(),
     ));
     let task = tokio::spawn(async move {

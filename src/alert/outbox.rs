@@ -339,16 +339,183 @@ async fn deliver(n: &Notification, mailer: &Mailer) -> Result<(), String> {
     }
 }
 
+/// How many notifications each contact may receive per hour and channel (`max_per_hour` of
+/// `[[contact]]`; absent or 0: no limit).
+pub type Limits = std::collections::HashMap<String, u32>;
+
+/// What one pass of the loop sends: single notifications, and bundles (the rest of a contact's
+/// hour when its `max_per_hour` is nearly used up).
+#[derive(Debug)]
+pub enum Send {
+    /// One notification.
+    One(Notification),
+    /// Several notifications for one contact and channel, sent as one message.
+    Bundle(Vec<Notification>),
+}
+
+/// Plans a pass: `due` (from [`Outbox::due`]) against each contact's hourly limit, given what
+/// was sent in the hour before `now`. A contact with `r` sends left this hour and `k > r`
+/// notifications due gets `r - 1` of them singly and the rest as one bundle (Moira's);
+/// with none left, they wait. PagerDuty is never bundled (each event names its incident).
+pub fn plan(due: Vec<Notification>, all: &[Notification], limits: &Limits, now: i64) -> Vec<Send> {
+    let mut sent: std::collections::HashMap<(String, Channel), u32> = Default::default();
+    for n in all {
+        if n.status == Delivery::Sent && n.done_at.is_some_and(|t| now - t < 3600) {
+            *sent.entry((n.contact.clone(), n.channel)).or_default() += 1;
+        }
+    }
+    let mut lanes: std::collections::BTreeMap<(String, Channel), Vec<Notification>> =
+        Default::default();
+    let mut out = Vec::new();
+    for n in due {
+        let limit = limits.get(&n.contact).copied().unwrap_or(0);
+        if limit == 0 || n.channel == Channel::Pagerduty {
+            out.push(Send::One(n));
+        } else {
+            lanes
+                .entry((n.contact.clone(), n.channel))
+                .or_default()
+                .push(n);
+        }
+    }
+    for (key, mut ns) in lanes {
+        let limit = limits.get(&key.0).copied().unwrap_or(0);
+        let left = limit.saturating_sub(sent.get(&key).copied().unwrap_or(0)) as usize;
+        if left == 0 {
+            continue; // wait for the hour to pass
+        }
+        if ns.len() <= left {
+            out.extend(ns.into_iter().map(Send::One));
+        } else {
+            let rest = ns.split_off(left - 1);
+            out.extend(ns.into_iter().map(Send::One));
+            out.push(Send::Bundle(rest));
+        }
+    }
+    out
+}
+
+/// The message a bundle is sent as: a mail listing the notifications with each one attached
+/// whole (message/rfc822), or a webhook `{"version": 1, "event": "bundle", "id", "subject",
+/// "notifications": [each one's own body]}`, or a Slack text listing the subjects.
+fn bundle_body(ns: &[Notification]) -> Result<Body, String> {
+    let subject = format!(
+        "[BUNDLE] {} notifications for {} (max_per_hour reached)",
+        ns.len(),
+        ns.first().map(|n| n.contact.as_str()).unwrap_or("")
+    );
+    let list: Vec<String> = ns.iter().map(|n| format!("- {}", n.subject)).collect();
+    match ns.first().map(|n| &n.body) {
+        Some(Body::Mail { from, to, .. }) => {
+            use lettre::message::{header::ContentType, Attachment, MultiPart, SinglePart};
+            let mut b = lettre::Message::builder()
+                .from(from.parse().map_err(|e| format!("{from}: {e}"))?)
+                .subject(subject.clone());
+            for a in to {
+                b = b.to(a.parse().map_err(|e| format!("{a}: {e}"))?);
+            }
+            let mut mp = MultiPart::mixed().singlepart(SinglePart::plain(format!(
+                "This contact's max_per_hour is reached; the rest of the hour's notifications come together:\n\n{}\n\nEach is attached whole.\n",
+                list.join("\n")
+            )));
+            let rfc822 = ContentType::parse("message/rfc822").map_err(|e| e.to_string())?;
+            for n in ns {
+                if let Body::Mail { eml, .. } = &n.body {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(eml)
+                        .map_err(|e| e.to_string())?;
+                    mp = mp.singlepart(
+                        Attachment::new(format!("notification-{}.eml", n.id))
+                            .body(bytes, rfc822.clone()),
+                    );
+                }
+            }
+            let msg = b.multipart(mp).map_err(|e| e.to_string())?;
+            Ok(Body::Mail {
+                from: from.clone(),
+                to: to.clone(),
+                eml: base64::engine::general_purpose::STANDARD.encode(msg.formatted()),
+            })
+        }
+        Some(Body::Http { url, .. }) => {
+            let slack = ns.first().is_some_and(|n| n.channel == Channel::Slack);
+            let json = if slack {
+                serde_json::json!({"text": format!("{subject}\n{}", list.join("\n"))})
+            } else {
+                let bodies: Vec<serde_json::Value> = ns
+                    .iter()
+                    .filter_map(|n| match &n.body {
+                        Body::Http { json, .. } => serde_json::from_str(json).ok(),
+                        _ => None,
+                    })
+                    .collect();
+                serde_json::json!({
+                    "version": 1,
+                    "event": "bundle",
+                    "id": format!("bundle.{}", ns.iter().map(|n| n.id.to_string()).collect::<Vec<_>>().join("-")),
+                    "subject": subject,
+                    "notifications": bodies,
+                })
+            };
+            Ok(Body::Http {
+                url: url.clone(),
+                json: json.to_string(),
+            })
+        }
+        None => Err("an empty bundle".into()),
+    }
+}
+
+fn settle_one(
+    ob: &Outbox,
+    n: Notification,
+    result: Result<(), String>,
+    now: i64,
+    give_up_after: Duration,
+) {
+    match result {
+        Ok(()) => {
+            tracing::info!(
+                "notified {} by {} ({}): \"{}\"",
+                n.contact,
+                n.channel.as_str(),
+                n.destination,
+                n.subject
+            );
+            ob.sent(n, now);
+        }
+        Err(e) => {
+            let (id, contact, channel, subject) =
+                (n.id, n.contact.clone(), n.channel, n.subject.clone());
+            if ob.failed(n, e.clone(), now, give_up_after) {
+                tracing::error!(
+                    "GAVE UP notifying {contact} by {} of \"{subject}\" (#{id}) after {}: {e}",
+                    channel.as_str(),
+                    humantime::format_duration(give_up_after)
+                );
+            } else {
+                tracing::warn!(
+                    "notifying {contact} by {} of \"{subject}\" (#{id}) failed, will retry: {e}",
+                    channel.as_str()
+                );
+            }
+        }
+    }
+}
+
 /// The delivery loop: every second (and at once when a notification is queued) it sends
-/// what is due, in order, until `cancel`. A delivery in progress finishes first.
+/// what is due, in order and within each contact's `max_per_hour` ([`plan`]), until
+/// `cancel`. A delivery in progress finishes first.
 pub async fn run(
     outbox: Outbox,
     mailer: Mailer,
     clock: Clock,
     give_up_after: Duration,
+    limits: Limits,
     cancel: CancellationToken,
 ) {
     let mut last_prune = 0i64;
+    let limits = Arc::new(limits);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -357,46 +524,53 @@ pub async fn run(
         }
         let now = clock();
         let ob = outbox.clone();
-        let due = match tokio::task::spawn_blocking(move || ob.due(now)).await {
+        let lim = limits.clone();
+        let sends = match tokio::task::spawn_blocking(move || {
+            let due = ob.due(now);
+            if lim.is_empty() {
+                due.into_iter().map(Send::One).collect()
+            } else {
+                plan(due, &ob.all(), &lim, now)
+            }
+        })
+        .await
+        {
             Ok(d) => d,
             Err(_) => continue,
         };
-        for n in due {
+        for send in sends {
             if cancel.is_cancelled() {
                 return;
             }
-            let result = deliver(&n, &mailer).await;
-            let now = clock();
-            let ob = outbox.clone();
-            let _ = tokio::task::spawn_blocking(move || match result {
-                Ok(()) => {
-                    tracing::info!(
-                        "notified {} by {} ({}): \"{}\"",
-                        n.contact,
-                        n.channel.as_str(),
-                        n.destination,
-                        n.subject
-                    );
-                    ob.sent(n, now);
+            match send {
+                Send::One(n) => {
+                    let result = deliver(&n, &mailer).await;
+                    let now = clock();
+                    let ob = outbox.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        settle_one(&ob, n, result, now, give_up_after)
+                    })
+                    .await;
                 }
-                Err(e) => {
-                    let (id, contact, channel, subject) =
-                        (n.id, n.contact.clone(), n.channel, n.subject.clone());
-                    if ob.failed(n, e.clone(), now, give_up_after) {
-                        tracing::error!(
-                            "GAVE UP notifying {contact} by {} of \"{subject}\" (#{id}) after {}: {e}",
-                            channel.as_str(),
-                            humantime::format_duration(give_up_after)
-                        );
-                    } else {
-                        tracing::warn!(
-                            "notifying {contact} by {} of \"{subject}\" (#{id}) failed, will retry: {e}",
-                            channel.as_str()
-                        );
-                    }
+                Send::Bundle(ns) => {
+                    let result = match bundle_body(&ns) {
+                        Ok(body) => {
+                            let mut b = ns[0].clone();
+                            b.body = body;
+                            deliver(&b, &mailer).await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let now = clock();
+                    let ob = outbox.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        for n in ns {
+                            settle_one(&ob, n, result.clone(), now, give_up_after);
+                        }
+                    })
+                    .await;
                 }
-            })
-            .await;
+            }
         }
         if now - last_prune > 3600 {
             last_prune = now;
@@ -478,6 +652,50 @@ mod tests {
             1,
             "only the pending one is kept after 7 days"
         );
+    }
+
+    #[test]
+    fn max_per_hour_sends_singly_then_bundles_then_waits() {
+        let mut all = Vec::new();
+        let mut due = Vec::new();
+        for i in 0..5 {
+            let mut n = note(&format!("R{i}"), "web", 1000);
+            n.id = i;
+            due.push(n);
+        }
+        let mut limits = Limits::new();
+        limits.insert("web".into(), 3);
+        let p = plan(due.clone(), &all, &limits, 1000);
+        let shape: Vec<usize> = p
+            .iter()
+            .map(|s| match s {
+                Send::One(_) => 1,
+                Send::Bundle(v) => v.len(),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![1, 1, 3],
+            "3 left: 2 singly, the rest as one bundle"
+        );
+        // Three sent in the last hour: nothing more until it passes.
+        for i in 10..13 {
+            let mut n = note("X", "web", 900);
+            n.id = i;
+            n.status = Delivery::Sent;
+            n.done_at = Some(950);
+            all.push(n);
+        }
+        assert!(plan(due.clone(), &all, &limits, 1000).is_empty());
+        assert_eq!(plan(due.clone(), &all, &limits, 950 + 3600).len(), 3);
+        assert_eq!(plan(due, &all, &Limits::new(), 1000).len(), 5, "no limit");
+        let body = bundle_body(&[note("A", "web", 1), note("B", "web", 1)]).unwrap();
+        let Body::Http { json, .. } = body else {
+            panic!()
+        };
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["event"], "bundle");
+        assert_eq!(v["notifications"].as_array().unwrap().len(), 2);
     }
 
     #[test]

@@ -92,6 +92,10 @@ pub struct ContactSettings {
     /// Where PagerDuty events are posted.
     #[serde(default = "default_pagerduty_url")]
     pub pagerduty_url: String,
+    /// At most this many notifications per hour and channel; the rest of the hour's come as
+    /// one bundle (Moira's). 0: no limit. PagerDuty is never bundled.
+    #[serde(default)]
+    pub max_per_hour: u32,
 }
 
 fn default_pagerduty_url() -> String {

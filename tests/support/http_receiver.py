@@ -36,6 +36,12 @@ def need(cond, why):
 
 def check_webhook(b):
     need(b.get("version") == 1, "version must be 1")
+    if b.get("event") == "bundle":
+        for k in ("id", "subject", "notifications"):
+            need(k in b, f"missing {k}")
+        for n in b["notifications"]:
+            check_webhook(n)
+        return
     if b.get("event") == "summary":
         for k in ("id", "subject", "time", "notifications", "text"):
             need(k in b, f"missing {k}")
