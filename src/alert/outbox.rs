@@ -348,7 +348,7 @@ pub type Limits = std::collections::HashMap<String, u32>;
 #[derive(Debug)]
 pub enum Send {
     /// One notification.
-    One(Notification),
+    One(Box<Notification>),
     /// Several notifications for one contact and channel, sent as one message.
     Bundle(Vec<Notification>),
 }
@@ -370,7 +370,7 @@ pub fn plan(due: Vec<Notification>, all: &[Notification], limits: &Limits, now: 
     for n in due {
         let limit = limits.get(&n.contact).copied().unwrap_or(0);
         if limit == 0 || n.channel == Channel::Pagerduty {
-            out.push(Send::One(n));
+            out.push(Send::One(Box::new(n)));
         } else {
             lanes
                 .entry((n.contact.clone(), n.channel))
@@ -385,10 +385,10 @@ pub fn plan(due: Vec<Notification>, all: &[Notification], limits: &Limits, now: 
             continue; // wait for the hour to pass
         }
         if ns.len() <= left {
-            out.extend(ns.into_iter().map(Send::One));
+            out.extend(ns.into_iter().map(|n| Send::One(Box::new(n))));
         } else {
             let rest = ns.split_off(left - 1);
-            out.extend(ns.into_iter().map(Send::One));
+            out.extend(ns.into_iter().map(|n| Send::One(Box::new(n))));
             out.push(Send::Bundle(rest));
         }
     }
@@ -528,7 +528,7 @@ pub async fn run(
         let sends = match tokio::task::spawn_blocking(move || {
             let due = ob.due(now);
             if lim.is_empty() {
-                due.into_iter().map(Send::One).collect()
+                due.into_iter().map(|n| Send::One(Box::new(n))).collect()
             } else {
                 plan(due, &ob.all(), &lim, now)
             }
@@ -544,6 +544,7 @@ pub async fn run(
             }
             match send {
                 Send::One(n) => {
+                    let n = *n;
                     let result = deliver(&n, &mailer).await;
                     let now = clock();
                     let ob = outbox.clone();
