@@ -12,14 +12,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use carbonhound::config::Settings;
 use carbonhound::server::{self, Running};
-use common::chromium;
+use common::{chromium, push};
 
 const RULES: usize = 300;
 
@@ -103,36 +101,9 @@ fn closed_port() -> u16 {
 }
 
 fn settings(dir: &Path) -> Settings {
-    let mut s = Settings::defaults();
-    s.data_dir = dir.join("data");
-    s.carbon.plaintext_tcp = "127.0.0.1:0".into();
-    s.carbon.plaintext_udp = String::new();
-    s.carbon.pickle_tcp = String::new();
-    s.carbon.stats_interval = Duration::ZERO;
-    s.http.listen = "127.0.0.1:0".into();
-    s.alerting.rules_dir = dir.join("alerts.d");
-    s.alerting.templates_dir = dir.join("no-templates-here");
-    s.alerting.interval = Duration::from_secs(1);
-    s.alerting.email_from = "carbonhound@test.example".into();
-    s.alerting.email_to = vec!["oncall@test.example".into()];
-    s.alerting.base_url = "http://carbonhound.test:8080".into();
-    s.smtp.host = "127.0.0.1".into();
-    s.smtp.port = closed_port();
-    s.smtp.tls = carbonhound::config::SmtpTls::None;
+    let mut s = common::alert_settings(dir, closed_port(), "board.toml", &rules_file());
     s.smtp.timeout = Duration::from_secs(2);
-    std::fs::create_dir_all(&s.alerting.rules_dir).unwrap();
-    std::fs::write(s.alerting.rules_dir.join("board.toml"), rules_file()).unwrap();
     s
-}
-
-fn push(running: &Running, lines: &str) {
-    let addr = running
-        .addrs
-        .carbon
-        .plaintext_tcp
-        .expect("plaintext listener");
-    let mut c = TcpStream::connect(addr).unwrap();
-    c.write_all(lines.as_bytes()).unwrap();
 }
 
 fn get(running: &Running, path: &str) -> (u16, String) {

@@ -26,7 +26,7 @@ use carbonhound::server::{self, Running};
 use carbonhound::store::Store;
 use carbonhound::whisper::Preallocation;
 use common::graphite_web::GraphiteWeb;
-use common::{now, wait_for, Sink};
+use common::{now, runtime, wait_for, Sink};
 use mail_parser::{MessageParser, MimeHeaders};
 
 /// Writes the test's whisper files under argv[1], points on the minute up to argv[2]:
@@ -99,34 +99,12 @@ const TARGETS: [&str; 4] = [
     "remote.gappy.count",
 ];
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// Settings of an in-process test server under `dir`: free ports, 1-second alert interval,
-/// mail to `sink`.
+/// mail to `sink`, links to the address the listener binds.
 fn settings(dir: &Path, sink_port: u16) -> Settings {
-    let mut s = Settings::defaults();
-    s.data_dir = dir.join("data");
-    s.carbon.plaintext_tcp = "127.0.0.1:0".into();
-    s.carbon.plaintext_udp = String::new();
-    s.carbon.pickle_tcp = String::new();
-    s.carbon.stats_interval = Duration::ZERO;
-    s.http.listen = "127.0.0.1:0".into();
-    s.alerting.rules_dir = dir.join("alerts.d");
-    s.alerting.templates_dir = dir.join("no-templates-here");
-    s.alerting.interval = Duration::from_secs(1);
-    s.alerting.email_from = "carbonhound@test.example".into();
-    s.alerting.email_to = vec!["oncall@test.example".into()];
-    s.smtp.host = "127.0.0.1".into();
-    s.smtp.port = sink_port;
-    s.smtp.timeout = Duration::from_secs(5);
+    let mut s = common::alert_settings(dir, sink_port, "", "");
+    s.alerting.base_url = String::new();
     s.query.request_timeout = Duration::from_secs(10);
-    std::fs::create_dir_all(&s.alerting.rules_dir).unwrap();
     s
 }
 

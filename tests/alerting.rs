@@ -9,15 +9,13 @@ mod common;
 
 use common::chromium;
 
-use std::io::Write;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use carbonhound::config::Settings;
 use carbonhound::server::{self, Running};
-use common::Sink;
+use common::{push, runtime, Sink};
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
 fn now() -> i64 {
@@ -35,49 +33,14 @@ struct Setup {
 
 fn setup(sink: &Sink, rules: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Settings::defaults();
-    s.data_dir = dir.path().join("data");
-    s.carbon.plaintext_tcp = "127.0.0.1:0".into();
-    s.carbon.plaintext_udp = String::new();
-    s.carbon.pickle_tcp = String::new();
-    s.carbon.stats_interval = Duration::ZERO;
-    s.http.listen = "127.0.0.1:0".into();
-    s.alerting.rules_dir = dir.path().join("alerts.d");
+    let mut s = common::alert_settings(dir.path(), sink.port, "test.toml", rules);
     s.alerting.templates_dir = dir.path().join("no-templates-here");
-    s.alerting.interval = Duration::from_secs(1);
-    s.alerting.email_from = "carbonhound@test.example".into();
-    s.alerting.email_to = vec!["oncall@test.example".into()];
     s.alerting.admin_email = vec!["admin@test.example".into()];
-    s.alerting.base_url = "http://carbonhound.test:8080".into();
-    s.smtp.host = "127.0.0.1".into();
-    s.smtp.port = sink.port;
-    s.smtp.tls = carbonhound::config::SmtpTls::None;
-    s.smtp.timeout = Duration::from_secs(5);
     // One-second points, so no-data spans of a few seconds can be tested.
     let schemas = dir.path().join("storage-schemas.conf");
     std::fs::write(&schemas, "[all]\npattern = .*\nretentions = 1s:2h,60s:2d\n").unwrap();
     s.carbon.schemas = Some(schemas);
-    std::fs::create_dir_all(&s.alerting.rules_dir).unwrap();
-    std::fs::write(s.alerting.rules_dir.join("test.toml"), rules).unwrap();
     Setup { dir, settings: s }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn push(running: &Running, lines: &str) {
-    let addr = running
-        .addrs
-        .carbon
-        .plaintext_tcp
-        .expect("plaintext listener");
-    let mut c = TcpStream::connect(addr).unwrap();
-    c.write_all(lines.as_bytes()).unwrap();
 }
 
 fn get(running: &Running, path: &str) -> (u16, String, Vec<u8>) {

@@ -7,15 +7,13 @@ mod common;
 
 use common::chromium;
 
-use std::io::Write;
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use carbonhound::config::{MaintenanceWindow, Settings, Weekly};
 use carbonhound::server::{self, Running};
-use common::{now, Sink};
+use common::{now, push, runtime, Sink};
 use mail_parser::MessageParser;
 
 const TOKEN: &str = "silence-test-token-0123456789";
@@ -37,42 +35,7 @@ labels = { team = "db" }
 "#;
 
 fn setup(sink: &Sink, dir: &Path) -> Settings {
-    let mut s = Settings::defaults();
-    s.data_dir = dir.join("data");
-    s.carbon.plaintext_tcp = "127.0.0.1:0".into();
-    s.carbon.plaintext_udp = String::new();
-    s.carbon.pickle_tcp = String::new();
-    s.carbon.stats_interval = Duration::ZERO;
-    s.http.listen = "127.0.0.1:0".into();
-    s.alerting.rules_dir = dir.join("alerts.d");
-    s.alerting.templates_dir = dir.join("templates");
-    s.alerting.interval = Duration::from_secs(1);
-    s.alerting.email_from = "carbonhound@test.example".into();
-    s.alerting.email_to = vec!["oncall@test.example".into()];
-    s.alerting.base_url = "http://carbonhound.test:8080".into();
-    s.smtp.host = "127.0.0.1".into();
-    s.smtp.port = sink.port;
-    s.smtp.tls = carbonhound::config::SmtpTls::None;
-    s.smtp.timeout = Duration::from_secs(5);
-    std::fs::create_dir_all(&s.alerting.rules_dir).unwrap();
-    std::fs::write(s.alerting.rules_dir.join("test.toml"), RULES).unwrap();
-    s
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn push(running: &Running, lines: &str) {
-    let addr = running.addrs.carbon.plaintext_tcp.unwrap();
-    TcpStream::connect(addr)
-        .unwrap()
-        .write_all(lines.as_bytes())
-        .unwrap();
+    common::alert_settings(dir, sink.port, "test.toml", RULES)
 }
 
 /// (status, body) of a request with an optional JSON body and bearer token.

@@ -153,14 +153,15 @@ impl Outbox {
     }
 
     /// Queues a notification (its `id` is assigned here) and flushes it to disk before
-    /// returning: once this is `Ok`, a crash does not lose it.
+    /// returning: once this is `Ok`, a crash does not lose it. The delivery loop finds it
+    /// within a second, or at once after [`Outbox::wake`] (called once per round, so a
+    /// round's notifications are planned together).
     pub fn enqueue(&self, mut n: Notification) -> Result<u64, StateDbError> {
         n.id = self.db.generate_id()?;
         self.tree
             .insert(key(n.id), serde_json::to_vec(&n)?)
             .map_err(StateDbError::State)?;
         self.tree.flush().map_err(StateDbError::State)?;
-        self.wake.notify_one();
         Ok(n.id)
     }
 

@@ -386,3 +386,61 @@ pub fn chromium(args: &[&str], profile: &Path) -> std::process::Output {
     );
     out
 }
+
+/// Settings of an in-process test server with alerting, under `dir`: every listener on
+/// 127.0.0.1 port 0 (UDP and pickle off), no self metrics, rules in `dir/alerts.d` (written
+/// as `file` with `rules`) checked every second, user templates in `dir/templates` (absent
+/// unless a test writes one), links to `http://carbonhound.test:8080`, mail from
+/// `carbonhound@test.example` to `oncall@test.example` through 127.0.0.1:`smtp_port` without
+/// TLS.
+pub fn alert_settings(
+    dir: &Path,
+    smtp_port: u16,
+    file: &str,
+    rules: &str,
+) -> carbonhound::config::Settings {
+    let mut s = carbonhound::config::Settings::defaults();
+    s.data_dir = dir.join("data");
+    s.carbon.plaintext_tcp = "127.0.0.1:0".into();
+    s.carbon.plaintext_udp = String::new();
+    s.carbon.pickle_tcp = String::new();
+    s.carbon.stats_interval = Duration::ZERO;
+    s.http.listen = "127.0.0.1:0".into();
+    s.alerting.rules_dir = dir.join("alerts.d");
+    s.alerting.templates_dir = dir.join("templates");
+    s.alerting.interval = Duration::from_secs(1);
+    s.alerting.email_from = "carbonhound@test.example".into();
+    s.alerting.email_to = vec!["oncall@test.example".into()];
+    s.alerting.base_url = "http://carbonhound.test:8080".into();
+    s.smtp.host = "127.0.0.1".into();
+    s.smtp.port = smtp_port;
+    s.smtp.tls = carbonhound::config::SmtpTls::None;
+    s.smtp.timeout = Duration::from_secs(5);
+    std::fs::create_dir_all(&s.alerting.rules_dir).unwrap();
+    if !rules.is_empty() {
+        std::fs::write(s.alerting.rules_dir.join(file), rules).unwrap();
+    }
+    s
+}
+
+/// A two-worker tokio runtime for an in-process server.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Sends plaintext `lines` to an in-process server's carbon listener.
+pub fn push(running: &carbonhound::server::Running, lines: &str) {
+    let addr = running
+        .addrs
+        .carbon
+        .plaintext_tcp
+        .expect("plaintext listener");
+    std::net::TcpStream::connect(addr)
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+}
