@@ -532,15 +532,21 @@ fn sentence(rule: &Rule, name: &str, s: &SeriesState, now: i64) -> String {
     }
 }
 
-fn series_ctx(rule: &Rule, name: &str, s: &SeriesState) -> SeriesCtx {
+/// How far series `s` of `rule` is past the level it crosses, and by what percentage of it
+/// (`("2.2", Some("2.3%"))`); nothing without a value, a numeric level, or for an expression.
+pub fn excess_of(rule: &Rule, s: &SeriesState) -> (Option<String>, Option<String>) {
     let limit = s.level.and_then(|l| rule.level_value(l));
-    let (excess, percent) = match (s.value, limit, s.detail.is_empty()) {
+    match (s.value, limit, s.detail.is_empty()) {
         (Some(v), Some(l), true) => {
             let (e, p) = format::excess(v, l);
             (Some(e), p)
         }
         _ => (None, None),
-    };
+    }
+}
+
+fn series_ctx(rule: &Rule, name: &str, s: &SeriesState) -> SeriesCtx {
+    let (excess, percent) = excess_of(rule, s);
     SeriesCtx {
         series: if name.is_empty() {
             rule.target_text()

@@ -72,7 +72,7 @@ pub use board::{Board, RuleView, Snapshot};
 pub use check::{Backend, Outcome, QueryContext, Reading};
 pub use error::AlertError;
 pub use hound::{import_hound, HoundError, HoundImport};
-pub use mail::{graph_url, short_name, Composed, Image, MailError, MailSettings};
+pub use mail::{excess_of, graph_url, short_name, Composed, Image, MailError, MailSettings};
 pub use notify::{Channel, Routing, Target};
 pub use outbox::{Body, Delivery, Notification, Outbox};
 pub use remote::{parse_render_json, RemoteError, RemoteGraphite, MAX_RESPONSE_BYTES};

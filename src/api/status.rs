@@ -208,14 +208,7 @@ fn ordered<'a>(r: &Rule, st: &'a RuleState) -> Vec<(&'a str, &'a SeriesState)> {
 }
 
 fn series_row(r: &Rule, name: &str, s: &SeriesState, now: i64) -> SeriesRow {
-    let limit = s.level.and_then(|l| r.level_value(l));
-    let (excess, percent) = match (s.value, limit, s.detail.is_empty()) {
-        (Some(v), Some(l), true) => {
-            let (e, p) = format::excess(v, l);
-            (Some(e), p)
-        }
-        _ => (None, None),
-    };
+    let (excess, percent) = crate::alert::excess_of(r, s);
     let target = r
         .targets()
         .first()
