@@ -817,3 +817,55 @@ fn max_per_hour_bundles_the_rest_of_the_hour() {
     assert!(rx.invalid().is_empty(), "{:?}", rx.invalid());
     rt.block_on(running.shutdown());
 }
+
+/// With `[http] auth_tokens`, acknowledging through the API or the rule page's form needs a
+/// token; the signed link needs none (it is its own credential).
+#[test]
+fn acknowledging_by_api_needs_the_token_but_the_link_does_not() {
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+    let sink = Sink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(
+        dir.path(),
+        sink.port,
+        "[[alert]]\nname = \"Guarded\"\ntarget = \"test.guarded\"\ndirection = \"above\"\ncrit = 0\n",
+    );
+    s.http.auth_tokens = vec![TOKEN.into()];
+    let rt = runtime();
+    let running = rt.block_on(server::start(s)).unwrap();
+    push(&running, &format!("test.guarded 5 {}\n", now()));
+    wait(30, "the alert mail", || sink.messages().into_iter().next());
+    let url = format!("http://{}/api/alerts/guarded/ack", running.addrs.http);
+    let body = r#"{"author": "ann", "comment": "on it"}"#;
+    let status = |r: Result<ureq::Response, ureq::Error>| match r {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(c, _)) => c,
+        Err(e) => panic!("{e}"),
+    };
+    let no_token = status(
+        ureq::post(&url)
+            .set("Content-Type", "application/json")
+            .send_string(body),
+    );
+    assert_eq!(no_token, 401, "no token");
+    let form = status(
+        ureq::post(&format!("http://{}/alerts/guarded/ack", running.addrs.http))
+            .send_form(&[("author", "ann")]),
+    );
+    assert_eq!(form, 401, "the rule page's form without credentials");
+    let with = status(
+        ureq::post(&url)
+            .set("Content-Type", "application/json")
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .send_string(body),
+    );
+    assert_eq!(with, 202);
+    let acked = wait(30, "the acknowledgement", || {
+        let (_, _, body) = common::http_get(running.addrs.http, "/api/alerts");
+        let j: Value = serde_json::from_slice(&body).unwrap();
+        let a = j["rules"][0]["acknowledged"].clone();
+        (!a.is_null()).then_some(a)
+    });
+    assert_eq!(acked["by"], "ann");
+    rt.block_on(running.shutdown());
+}

@@ -700,6 +700,114 @@ mod tests {
         assert_eq!(v["notifications"].as_array().unwrap().len(), 2);
     }
 
+    /// A receiver on 127.0.0.1 that answers 503 while `down`, else 200, recording the
+    /// bodies it accepted.
+    fn receiver(
+        down: Arc<std::sync::atomic::AtomicBool>,
+    ) -> (u16, Arc<parking_lot::Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let got = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let g = got.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { continue };
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body);
+                let answer = if down.load(std::sync::atomic::Ordering::SeqCst) {
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndown"
+                } else {
+                    g.lock().push(String::from_utf8_lossy(&body).into_owned());
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                };
+                let _ = c.write_all(answer.as_bytes());
+            }
+        });
+        (port, got)
+    }
+
+    /// Ten minutes of injected time with the receiver down, then up: every notification
+    /// arrives once, in order, after retries on the backoff schedule.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ten_minutes_down_then_everything_once_in_order() {
+        use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let ob = Outbox::open(&db).unwrap();
+        let down = Arc::new(AtomicBool::new(true));
+        let (port, got) = receiver(down.clone());
+        let t0 = 1_700_000_000;
+        let now = Arc::new(AtomicI64::new(t0));
+        for i in 0..3 {
+            let mut n = note("Flappy", "ops", t0);
+            n.body = Body::Http {
+                url: format!("http://127.0.0.1:{port}/hook"),
+                json: format!("{{\"n\": {i}}}"),
+            };
+            ob.enqueue(n).unwrap();
+        }
+        let c = now.clone();
+        let clock: Clock = Arc::new(move || c.load(Ordering::SeqCst));
+        let mailer = Mailer::new(&crate::config::Settings::defaults().smtp).unwrap();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(
+            ob.clone(),
+            mailer,
+            clock,
+            Duration::from_secs(86_400),
+            Limits::new(),
+            cancel.clone(),
+        ));
+        // Ten minutes, ten seconds at a time.
+        for _ in 0..60 {
+            now.fetch_add(10, Ordering::SeqCst);
+            ob.wake();
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        assert!(got.lock().is_empty(), "down: nothing accepted");
+        let first = ob.all().into_iter().next().unwrap();
+        assert!(
+            first.attempts >= 6,
+            "retried on the backoff schedule: {} tries",
+            first.attempts
+        );
+        assert!(first
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("503")));
+        assert!(ob.all().iter().all(|n| n.status == Delivery::Pending));
+        down.store(false, Ordering::SeqCst);
+        for _ in 0..120 {
+            now.fetch_add(10, Ordering::SeqCst);
+            ob.wake();
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            if got.lock().len() == 3 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            *got.lock(),
+            vec!["{\"n\": 0}", "{\"n\": 1}", "{\"n\": 2}"],
+            "once each, in order"
+        );
+        assert!(ob.all().iter().all(|n| n.status == Delivery::Sent));
+        cancel.cancel();
+        let _ = task.await;
+    }
+
     #[test]
     fn delays_and_public_urls() {
         assert_eq!(retry_delay(1), Duration::from_secs(5));
