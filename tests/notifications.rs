@@ -580,14 +580,25 @@ fn many_incidents_at_once_are_one_summary_per_contact() {
         ));
         points.push_str(&format!("test.host{i:02} 1 {t}\n"));
     }
-    let mut s = settings(dir.path(), sink.port, &rules);
+    // The rules come after the data, so that all twelve fire in one check.
+    let mut s = settings(dir.path(), sink.port, "");
     s.alerting.throttle = 10;
     let mut ops = contact("ops", &["ops@test.example"]);
     ops.webhook = rx.url("/hook");
     s.contact = vec![ops];
+    let rules_file = s.alerting.rules_dir.join("rules.toml");
     let rt = runtime();
     let running = rt.block_on(server::start(s)).unwrap();
     push(&running, &points);
+    wait(30, "the points", || {
+        let (_, _, body) = common::http_get(
+            running.addrs.http,
+            "/render?target=test.host*&from=-5min&format=json",
+        );
+        let v: Value = serde_json::from_slice(&body).ok()?;
+        (v.as_array()?.len() == 12).then_some(())
+    });
+    std::fs::write(&rules_file, rules).unwrap();
     wait(30, "the summary mail", || {
         (!mails(&sink).is_empty()).then_some(())
     });

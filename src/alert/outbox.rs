@@ -51,10 +51,15 @@ pub enum Delivery {
     GivenUp,
 }
 
-/// What is sent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What is sent. Stored apart from the notification (tree `outbox_bodies`), read only to
+/// send it, and dropped once it is delivered or given up: the notifications themselves stay
+/// small however many the pages keep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Body {
+    /// Not loaded (a notification read from the `outbox` tree, before it is sent).
+    #[default]
+    Unloaded,
     /// A whole RFC 5322 message (base64 in the store) for these envelope recipients.
     Mail {
         /// Envelope sender.
@@ -102,7 +107,8 @@ pub struct Notification {
     pub status: Delivery,
     /// When it was delivered or given up.
     pub done_at: Option<i64>,
-    /// What is sent.
+    /// What is sent ([`Body::Unloaded`] until [`Outbox::load_body`]).
+    #[serde(skip)]
     pub body: Body,
 }
 
@@ -123,6 +129,7 @@ pub fn public_url(url: &str) -> String {
 pub struct Outbox {
     db: sled::Db,
     tree: sled::Tree,
+    bodies: sled::Tree,
     wake: Arc<Notify>,
 }
 
@@ -148,6 +155,7 @@ impl Outbox {
         Ok(Outbox {
             db: db.clone(),
             tree: db.open_tree("outbox")?,
+            bodies: db.open_tree("outbox_bodies")?,
             wake: Arc::new(Notify::new()),
         })
     }
@@ -158,6 +166,9 @@ impl Outbox {
     /// round's notifications are planned together).
     pub fn enqueue(&self, mut n: Notification) -> Result<u64, StateDbError> {
         n.id = self.db.generate_id()?;
+        self.bodies
+            .insert(key(n.id), serde_json::to_vec(&n.body)?)
+            .map_err(StateDbError::State)?;
         self.tree
             .insert(key(n.id), serde_json::to_vec(&n)?)
             .map_err(StateDbError::State)?;
@@ -178,6 +189,21 @@ impl Outbox {
             }
             Err(e) => tracing::error!("outbox: {e}"),
         }
+    }
+
+    /// Reads `n`'s body from the store (to send it); `Err` when it is gone or unreadable.
+    pub fn load_body(&self, n: &mut Notification) -> Result<(), String> {
+        let v = self
+            .bodies
+            .get(key(n.id))
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("notification #{} has no stored body", n.id))?;
+        n.body = serde_json::from_slice(&v).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn drop_body(&self, id: u64) {
+        let _ = self.bodies.remove(key(id));
     }
 
     /// Every notification, oldest first.
@@ -233,6 +259,7 @@ impl Outbox {
         n.done_at = Some(now);
         n.last_error = None;
         self.put(&n);
+        self.drop_body(n.id);
     }
 
     /// Records a failed try: the next is due after [`retry_delay`], or the notification is
@@ -250,6 +277,7 @@ impl Outbox {
         if given_up {
             n.status = Delivery::GivenUp;
             n.done_at = Some(now);
+            self.drop_body(n.id);
         } else {
             n.next_try = now + retry_delay(n.attempts).as_secs() as i64;
         }
@@ -276,11 +304,13 @@ impl Outbox {
                         n.done_at = Some(now);
                         n.last_error = Some("given up: too many notifications pending".into());
                         self.put(&n);
+                        self.drop_body(n.id);
                     }
                 }
                 _ => {
                     if n.done_at.is_some_and(|t| now - t > KEEP_DONE) {
                         let _ = self.tree.remove(key(n.id));
+                        self.drop_body(n.id);
                     }
                 }
             }
@@ -337,6 +367,7 @@ async fn deliver(n: &Notification, mailer: &Mailer) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?
         }
+        Body::Unloaded => Err("the notification's body was not loaded".into()),
     }
 }
 
@@ -463,7 +494,7 @@ fn bundle_body(ns: &[Notification]) -> Result<Body, String> {
                 json: json.to_string(),
             })
         }
-        None => Err("an empty bundle".into()),
+        Some(Body::Unloaded) | None => Err("an empty bundle".into()),
     }
 }
 
@@ -528,11 +559,24 @@ pub async fn run(
         let lim = limits.clone();
         let sends = match tokio::task::spawn_blocking(move || {
             let due = ob.due(now);
-            if lim.is_empty() {
+            let mut sends: Vec<Send> = if lim.is_empty() {
                 due.into_iter().map(|n| Send::One(Box::new(n))).collect()
             } else {
                 plan(due, &ob.all(), &lim, now)
+            };
+            // Bodies are read only now, for what is sent in this pass.
+            for s in sends.iter_mut() {
+                let ns: Vec<&mut Notification> = match s {
+                    Send::One(n) => vec![&mut **n],
+                    Send::Bundle(v) => v.iter_mut().collect(),
+                };
+                for n in ns {
+                    if let Err(e) = ob.load_body(n) {
+                        tracing::error!("outbox: {e}");
+                    }
+                }
             }
+            sends
         })
         .await
         {
@@ -644,6 +688,11 @@ mod tests {
         assert_eq!(given.status, Delivery::GivenUp);
         assert_eq!(given.last_error.as_deref(), Some("down"));
         assert_eq!(ob.of_rule("A", 10).len(), 2);
+        assert_eq!(ob.bodies.len(), 1, "bodies kept only while pending");
+        let mut pending = ob.due(300).remove(0);
+        assert_eq!(pending.body, Body::Unloaded, "read without its body");
+        ob.load_body(&mut pending).unwrap();
+        assert!(matches!(pending.body, Body::Http { .. }));
         // Reopened (a restart): everything is still there.
         drop(ob);
         let ob = Outbox::open(&db).unwrap();
