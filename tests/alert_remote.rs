@@ -310,6 +310,21 @@ fn a_rule_fails_on_remote_data_and_mails_a_graph_of_it() {
         gw.log.lock().unwrap().contains("GET /render?"),
         "graphite-web was asked"
     );
+    // The rule page's graphs are drawn by graphite-web, which has the data.
+    let (_, _, page) = common::http_get(running.addrs.http, "/alerts/remote-load-high");
+    let page = String::from_utf8(page).unwrap();
+    let img = page
+        .split("id=\"graph-24h\"")
+        .nth(1)
+        .and_then(|rest| rest.split("src=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .expect("the 24 h graph")
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/")
+        .replace("&#x27;", "'");
+    assert!(img.starts_with(&format!("{}/render?", gw.url)), "{img}");
+    let r = ureq::get(&img).call().expect("graphite-web draws it");
+    assert_eq!(r.content_type(), "image/png");
     rt.block_on(running.shutdown());
 }
 

@@ -571,7 +571,16 @@ impl Scheduler {
             kind: p.kind,
             mail: composed,
             rule_url: mail::rule_url(&base, &p.rule),
-            graph_url: format!("{}{}", base, mail::graph_url(&p.rule, "-24h")),
+            // In remote mode the data is there: link its render API (without credentials).
+            graph_url: format!(
+                "{}{}",
+                self.cfg
+                    .remote
+                    .as_ref()
+                    .map(|r| r.url().public())
+                    .unwrap_or_else(|| base.clone()),
+                mail::graph_url(&p.rule, "-24h")
+            ),
             now: p.at,
             id,
         };

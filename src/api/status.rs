@@ -54,6 +54,9 @@ pub struct StatusState {
     pub default_to: Vec<String>,
     /// The silences, listed on the rule page; `None` where alerting has no database.
     pub silences: Option<Silences>,
+    /// Where the rule pages' graphs are drawn: `""` (this server's `/render`), or in remote
+    /// mode the remote Graphite's base URL (without credentials), whose `/render` has the data.
+    pub graphs_from: String,
 }
 
 impl StatusState {
@@ -67,6 +70,12 @@ impl StatusState {
             rules_dir: settings.alerting.rules_dir.display().to_string(),
             default_to: settings.alerting.email_to.clone(),
             silences: None,
+            graphs_from: settings
+                .alerting
+                .graphite_url
+                .as_ref()
+                .map(|u| u.public())
+                .unwrap_or_default(),
         }
     }
 
@@ -719,9 +728,21 @@ async fn rule_page(State(st): State<StatusState>, Path(slug): Path<String>) -> R
         notifications,
         timeline: state_chart::timeline(&changes, r.status, now, st.tz),
         tz: st.tz.name().to_string(),
-        graph_1h: crate::alert::graph_url(&v.rule, "-1h"),
-        graph_24h: crate::alert::graph_url(&v.rule, "-24h"),
-        graph_7d: crate::alert::graph_url(&v.rule, "-7d"),
+        graph_1h: format!(
+            "{}{}",
+            st.graphs_from,
+            crate::alert::graph_url(&v.rule, "-1h")
+        ),
+        graph_24h: format!(
+            "{}{}",
+            st.graphs_from,
+            crate::alert::graph_url(&v.rule, "-24h")
+        ),
+        graph_7d: format!(
+            "{}{}",
+            st.graphs_from,
+            crate::alert::graph_url(&v.rule, "-7d")
+        ),
         r,
         silences_on: st.silences.is_some(),
         silences,
