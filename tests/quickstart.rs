@@ -94,6 +94,17 @@ fn root_is_a_visible_mount() -> bool {
 fn shipped_collectd_conf_feeds_every_shipped_rule() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(dir.path(), &[]);
+    // On the embedded defaults (no base_url) links in alert mail point at the bound
+    // listener, and since that is loopback, a start-up WARN says they work only here.
+    let warn = format!("links in alert mail point to http://{}", server.http);
+    assert!(
+        server
+            .seen_log
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains(&warn) && l.contains("loopback")),
+        "{:#?}",
+        server.seen_log
+    );
     let _collectd = shipped_collectd(dir.path(), server.tcp.port());
     let root_visible = root_is_a_visible_mount();
     for (name, mut target) in shipped_rule_targets() {
