@@ -323,12 +323,15 @@ impl Outbox {
     }
 }
 
-/// Sends one HTTP notification (blocking): `Ok` on a 2xx answer.
-fn post_json(url: &str, json: &str) -> Result<(), String> {
+/// Sends one HTTP notification (blocking), with an `Idempotency-Key` header naming it:
+/// `Ok` on a 2xx answer.
+fn post_json(url: &str, json: &str, id: u64) -> Result<(), String> {
     let agent = ureq::AgentBuilder::new().timeout(HTTP_TIMEOUT).build();
     match agent
         .post(url)
         .set("Content-Type", "application/json")
+        // The same on every try of this notification: a receiver can drop a repeat.
+        .set("Idempotency-Key", &format!("carbonhound-{id}"))
         .set(
             "User-Agent",
             concat!("carbonhound/", env!("CARGO_PKG_VERSION")),
@@ -362,8 +365,8 @@ async fn deliver(n: &Notification, mailer: &Mailer) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         }
         Body::Http { url, json } => {
-            let (url, json) = (url.clone(), json.clone());
-            tokio::task::spawn_blocking(move || post_json(&url, &json))
+            let (url, json, id) = (url.clone(), json.clone(), n.id);
+            tokio::task::spawn_blocking(move || post_json(&url, &json, id))
                 .await
                 .map_err(|e| e.to_string())?
         }
