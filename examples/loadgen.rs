@@ -480,15 +480,14 @@ fn ingest_lines(store: &carbonhound::store::Store, bufs: &[Vec<u8>], now: i64) -
     for buf in bufs {
         for chunk in buf.chunks(64 * 1024) {
             // Lines cut at the chunk edge are skipped: good enough for a profile.
-            let mut batch = 0u64;
+            let mut batch = carbonhound::store::Points::new();
             carbonhound::carbon::for_each_line(chunk, |line| {
                 if let Ok(l) = carbonhound::carbon::parse_line(line) {
-                    store.insert_deferred(&l.name, l.timestamp.unwrap_or(now), l.value);
-                    batch += 1;
+                    batch.push(&l.name, l.timestamp.unwrap_or(now), l.value);
                 }
             });
-            store.count_received(batch);
-            n += batch;
+            n += batch.len();
+            store.insert_points(&mut batch);
         }
     }
     n
