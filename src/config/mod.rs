@@ -834,6 +834,30 @@ mod tests {
     }
 
     #[test]
+    fn wal_sync_is_a_duration_or_always() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        for (text, want) in [
+            ("always", WalSync::Always),
+            ("200ms", WalSync::Every(Duration::from_millis(200))),
+        ] {
+            std::fs::write(
+                &path,
+                format!("[cache]\nwal = false\nwal_sync = \"{text}\"\n"),
+            )
+            .unwrap();
+            let s = Settings::load_with_env(Some(&path), false).unwrap();
+            assert_eq!(s.cache.wal_sync, want);
+            assert!(!s.cache.wal);
+        }
+        std::fs::write(&path, "[cache]\nwal_sync = \"0s\"\n").unwrap();
+        let e = Settings::load_with_env(Some(&path), false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cache.wal_sync") && e.contains("always"), "{e}");
+    }
+
+    #[test]
     fn bad_values_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
