@@ -29,7 +29,10 @@
 //! append returned, so in between it is counted in its segment's `unsettled` counter (the
 //! [`Ticket`]). [`Wal::collect`], called about once a second by a persister, takes the closed
 //! segments whose `unsettled` is zero (final: a closed segment takes no appends), *then* scans
-//! the cache, and deletes those older than the oldest id still referenced. This works under
+//! the cache, and deletes those older than the oldest id still referenced — oldest first,
+//! stopping at the first that must stay, so the segments left are always the newest ones and a
+//! replay (in id order, a timestamp's last value winning) never puts an older value over a
+//! newer one already in whisper. This works under
 //! continuous load, when the cache is never empty: a segment goes once the metrics it touched
 //! have each been written once since. If closed segments pile up past [`PILE_UP_BYTES`] (the
 //! disk is full, or the persisters cannot keep up) an ERROR says so once a minute; nothing is
@@ -434,14 +437,14 @@ impl Wal {
         }
         let oldest = oldest_in_cache();
         let mut st = sh.state.lock();
-        let mut deleted = Vec::new();
-        st.closed.retain(|s| {
-            let go = s.id < oldest && settled.contains(&s.id);
-            if go {
-                deleted.push(s.id);
-            }
-            !go
-        });
+        // Oldest first, and only a prefix: what stays is always every segment from some id on,
+        // so a replay never applies an older value over a newer one from a deleted segment.
+        let go = st
+            .closed
+            .iter()
+            .take_while(|s| s.id < oldest && settled.contains(&s.id))
+            .count();
+        let deleted: Vec<u64> = st.closed.drain(..go).map(|s| s.id).collect();
         let waiting: u64 = st.closed.iter().map(|s| s.bytes).sum();
         let waiting_segments = st.closed.len();
         drop(st);
@@ -707,11 +710,26 @@ mod tests {
         // The cache still holds a point of segment 0: kept.
         wal.collect(|| 0);
         assert_eq!(segment_files(dir.path()), vec![0, 1]);
-        // Only segment 1 is referenced: 0 goes, the open segment stays.
+        // Only a prefix goes: a newer settled segment waits behind an older one.
+        {
+            let mut st = wal.shared.state.lock();
+            wal.shared.rotate(&mut st);
+        }
+        drop(wal.append(&mut batch(&[("c", 3, 3.0)])));
+        {
+            let mut st = wal.shared.state.lock();
+            wal.shared.rotate(&mut st);
+        }
+        // Segment 1 is referenced: 0 goes, and 2 (settled) waits behind 1.
         wal.collect(|| 1);
-        assert_eq!(segment_files(dir.path()), vec![1]);
-        assert_eq!(wal.info().segments, 1);
+        assert_eq!(segment_files(dir.path()), vec![1, 2, 3]);
+        // 1's batch is not in the cache yet: nothing goes, whatever the cache says.
+        wal.collect(|| NO_SEGMENT);
+        assert_eq!(segment_files(dir.path()), vec![1, 2, 3]);
         drop(t1);
+        wal.collect(|| NO_SEGMENT);
+        assert_eq!(segment_files(dir.path()), vec![3]);
+        assert_eq!(wal.info().segments, 1);
         wal.finish(true);
         assert!(segment_files(dir.path()).is_empty());
         assert_eq!(wal.info().bytes, 0);
