@@ -62,6 +62,12 @@ struct Args {
     /// The server's cache.preallocation: fallocate | zero | sparse.
     #[arg(long, default_value = "fallocate")]
     preallocation: String,
+    /// The server's cache.wal: log every read before the cache (true | false).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    wal: bool,
+    /// The server's cache.wal_sync (a duration, or "always").
+    #[arg(long, default_value = "1s")]
+    wal_sync: String,
     /// Whole runs (fresh data directory each); medians are reported.
     #[arg(long, default_value_t = 1)]
     runs: usize,
@@ -240,13 +246,15 @@ fn start_server(args: &Args, dir: &Path) -> Server {
     let (carbon_port, http_port) = (free_port(), free_port());
     let config = dir.join("carbonhound.toml");
     let toml = format!(
-        "data_dir = {data:?}\n\n[carbon]\nplaintext_tcp = \"127.0.0.1:{carbon_port}\"\nplaintext_udp = \"\"\npickle_tcp = \"\"\nschemas = {schemas:?}\nstats_interval = \"0s\"\n\n[cache]\nwriters = {w}\nmax_size = {max}\npreallocation = {pre:?}\nwrite_interval = {wi:?}\nindex_rescan_interval = \"0s\"\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n",
+        "data_dir = {data:?}\n\n[carbon]\nplaintext_tcp = \"127.0.0.1:{carbon_port}\"\nplaintext_udp = \"\"\npickle_tcp = \"\"\nschemas = {schemas:?}\nstats_interval = \"0s\"\n\n[cache]\nwriters = {w}\nmax_size = {max}\npreallocation = {pre:?}\nwrite_interval = {wi:?}\nindex_rescan_interval = \"0s\"\nwal = {wal}\nwal_sync = {ws:?}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n",
         data = dir.join("data").display().to_string(),
         schemas = schemas.display().to_string(),
         w = args.writers,
         max = args.cache_max_size,
         pre = args.preallocation,
         wi = args.write_interval,
+        wal = args.wal,
+        ws = args.wal_sync,
     );
     std::fs::write(&config, toml).unwrap();
     let log = std::fs::File::create(dir.join("server.log")).unwrap();
@@ -480,15 +488,14 @@ fn ingest_lines(store: &carbonhound::store::Store, bufs: &[Vec<u8>], now: i64) -
     for buf in bufs {
         for chunk in buf.chunks(64 * 1024) {
             // Lines cut at the chunk edge are skipped: good enough for a profile.
-            let mut batch = 0u64;
+            let mut batch = carbonhound::store::Points::new();
             carbonhound::carbon::for_each_line(chunk, |line| {
                 if let Ok(l) = carbonhound::carbon::parse_line(line) {
-                    store.insert_deferred(&l.name, l.timestamp.unwrap_or(now), l.value);
-                    batch += 1;
+                    batch.push(&l.name, l.timestamp.unwrap_or(now), l.value);
                 }
             });
-            store.count_received(batch);
-            n += batch;
+            n += batch.len();
+            store.insert_points(&mut batch);
         }
     }
     n

@@ -19,9 +19,9 @@
 //! - [`carbon`]: the protocols. Pure parsers (plaintext lines with nom, a safe pickle subset),
 //!   metric-name and tag rules, the ingest path a connection feeds (`ingest`), the TCP/UDP
 //!   listeners, and the self metrics.
-//! - [`store`]: the write-back cache (queryable at once), the persister threads that drain it
-//!   into whisper files, the metric and tag indexes, open readers, and `fetch` merging cache and
-//!   file. Knows nothing of query or HTTP.
+//! - [`store`]: the write-ahead log (`data_dir/wal`, replayed at start), the write-back cache
+//!   (queryable at once), the persister threads that drain it into whisper files, the metric and
+//!   tag indexes, open readers, and `fetch` merging cache and file. Knows nothing of query or HTTP.
 //! - [`whisper`]: the file format, exactly as whisper.py: create, `update_many`, `fetch`,
 //!   propagation with the aggregation method and xFilesFactor. Synchronous, knows nothing else.
 //! - [`config`]: settings (embedded defaults ← TOML file ← `CARBONHOUND_*` environment), parsed

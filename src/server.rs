@@ -32,6 +32,11 @@
 //! 5. **Event store** flushed (sled), then the **cache flushed to disk**: the persister
 //!    threads write every cached point (throttled creations forced through) and stop. No
 //!    time bound: this is as long as the disk takes, because dropping points is worse.
+//! 6. **Write-ahead log** removed (`data_dir/wal`): every point it holds is in whisper. It is
+//!    kept, to be replayed at the next start, if some point is not (a full disk).
+//!
+//! At start the write-ahead log is replayed into the cache right after the store opens,
+//! before alerting, the persisters and the listeners start.
 //!
 //! A start-up that fails half-way (a listener or `[http].listen` cannot bind) stops
 //! alerting, and the carbon listeners if they were up, before returning the error; the
@@ -136,19 +141,37 @@ impl Running {
 pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let rules = settings.storage_rules()?;
     let whisper_dir = settings.whisper_dir();
-    let store = Arc::new(
-        Store::open(
-            &whisper_dir,
-            rules,
-            settings.cache.max_size,
-            settings.cache.preallocation,
-            settings.cache.max_creates_per_second,
-        )
-        .map_err(|source| ServerError::DataDir {
-            path: whisper_dir.clone(),
-            source,
-        })?,
-    );
+    let mut store = Store::open(
+        &whisper_dir,
+        rules,
+        settings.cache.max_size,
+        settings.cache.preallocation,
+        settings.cache.max_creates_per_second,
+    )
+    .map_err(|source| ServerError::DataDir {
+        path: whisper_dir.clone(),
+        source,
+    })?;
+    if settings.cache.wal {
+        // Replayed into the cache before anything inserts; the persisters write it out.
+        let wal_dir = settings.wal_dir();
+        let report = store
+            .open_wal(&wal_dir, settings.cache.wal_sync)
+            .map_err(|source| ServerError::DataDir {
+                path: wal_dir.clone(),
+                source,
+            })?;
+        tracing::info!(
+            "write-ahead log {}: replayed {} points from {} segments ({} damaged records \
+             skipped, {} torn bytes cut off)",
+            wal_dir.display(),
+            report.points,
+            report.segments,
+            report.skipped_records,
+            report.truncated_bytes
+        );
+    }
+    let store = Arc::new(store);
     tracing::info!(
         "data directory {}: {} metrics, {} tagged series",
         whisper_dir.display(),
@@ -319,6 +342,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     });
 
     let done_cancel = cancel.clone();
+    let store_for_wal = store.clone();
     let done = tokio::spawn(async move {
         done_cancel.cancelled().await;
         tracing::info!("shutting down: stopping listeners");
@@ -329,9 +353,12 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         let _ = http_task.await;
         alerting.stopped().await;
         tracing::info!("closing the event store; flushing the cache to disk");
+        let wal_store = store_for_wal;
         let _ = tokio::task::spawn_blocking(move || {
             events.flush();
-            persisters.flush_and_stop()
+            persisters.flush_and_stop();
+            // Every logged point is in whisper now: nothing to replay.
+            wal_store.close_wal();
         })
         .await;
         tracing::info!("shutdown complete");

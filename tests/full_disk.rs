@@ -1,8 +1,11 @@
-//! A full disk loses nothing: the data directory is a 1 MiB tmpfs (in the server's own mount
+//! A full disk loses nothing: the data directory is a 2 MiB tmpfs (in the server's own mount
 //! namespace, `unshare -Urm`, so no root is needed) nearly filled before the server starts; a
 //! burst of new metrics fills it mid-way; the points stay in the cache (readable), `/health` says
 //! `disk_full`, and once space is freed every point is written — read back from the files
-//! with Python's whisper module through the server's `/proc/<pid>/root`.
+//! with Python's whisper module through the server's `/proc/<pid>/root`. The write-ahead log
+//! lives on the same file system: its appends fail too while it is full (logged, the points
+//! kept in the cache), and once space is back it needs room beside the 120 files (a page each
+//! on tmpfs), hence 2 MiB.
 
 mod common;
 
@@ -35,8 +38,8 @@ fn points_wait_in_the_cache_while_the_disk_is_full_and_all_reach_it_after() {
     )
     .unwrap();
     let script = format!(
-        "mount -t tmpfs -o size=1m tmpfs '{d}/data' && \
-         head -c 850000 /dev/zero > '{d}/data/filler' && \
+        "mount -t tmpfs -o size=2m tmpfs '{d}/data' && \
+         head -c 1900000 /dev/zero > '{d}/data/filler' && \
          ( while [ ! -e '{d}/free-space' ]; do sleep 0.1; done; rm -f '{d}/data/filler' ) & \
          exec \"$0\" serve"
     );

@@ -19,7 +19,8 @@ use crate::store::Store;
 /// corruptReads, diskFullRefusals}, "disk_full": bool (the last write found no space; the
 /// points wait in the cache), "corrupt_files": [{metric, reason}] (the last 100 files that failed to
 /// read),
-/// "cache": {size, queues, max_size}, "listeners": {plaintext_tcp: {points, connections,
+/// "cache": {size, queues, max_size}, "wal": {enabled, segments, bytes, errors} (the
+/// write-ahead log under `data_dir/wal`), "listeners": {plaintext_tcp: {points, connections,
 /// errors, malformed, …}, plaintext_udp: …, pickle_tcp: …}}`. Counters count since start
 /// (the self metrics give per-interval values); sizes are now. Uptime counts from this call.
 pub fn router(store: Arc<Store>, carbon: Arc<CarbonStats>) -> Router {
@@ -71,6 +72,15 @@ fn report(store: &Store, carbon: &CarbonStats, started: Instant) -> serde_json::
             "size": store.cache.size(),
             "queues": store.cache.queues(),
             "max_size": store.cache.max_size(),
+        },
+        "wal": match store.wal_info() {
+            Some(w) => serde_json::json!({
+                "enabled": true,
+                "segments": w.segments,
+                "bytes": w.bytes,
+                "errors": w.errors,
+            }),
+            None => serde_json::json!({"enabled": false, "segments": 0, "bytes": 0, "errors": 0}),
         },
         "listeners": {
             "plaintext_tcp": listener(&carbon.plaintext_tcp),

@@ -19,7 +19,7 @@ use super::plaintext::{parse_line, LineError};
 use super::registry::{Connections, Slot};
 use super::stats::{CarbonStats, ListenerStats};
 use crate::ratelimit::RateLimitedLog;
-use crate::store::{unix_now, Store};
+use crate::store::{unix_now, Points, Store};
 
 /// Everything a listener needs, shared by its connections.
 pub struct Ingest {
@@ -97,9 +97,9 @@ impl Ingest {
         }
         match parse_line(line) {
             Ok(l) => {
-                self.store
-                    .insert_deferred(&l.name, l.timestamp.unwrap_or(batch.now), l.value);
-                batch.points += 1;
+                batch
+                    .points
+                    .push(&l.name, l.timestamp.unwrap_or(batch.now), l.value);
             }
             Err(e) => {
                 stats.refused(&e);
@@ -128,13 +128,13 @@ impl std::fmt::Display for Shown<'_> {
     }
 }
 
-/// Points ingested in one read, counted once at the end (one atomic add per read, not per
-/// point).
+/// Points ingested in one read, handed to the store at the end: one write-ahead-log record
+/// and one count per read, not per point.
 pub struct Batch {
     /// "Now" for `-1` timestamps, read once per batch.
     pub now: i64,
     /// Points accepted so far.
-    pub points: u64,
+    pub points: Points,
 }
 
 impl Batch {
@@ -142,17 +142,18 @@ impl Batch {
     pub fn new() -> Batch {
         Batch {
             now: unix_now(),
-            points: 0,
+            points: Points::new(),
         }
     }
 
-    /// Adds the batch's count to the listener's and the store's counters.
-    pub fn commit(self, ingest: &Ingest, stats: &ListenerStats) {
-        if self.points > 0 {
+    /// Hands the points to the store (logged, then cached; see [`Store::insert_points`]) and
+    /// counts them in the listener's counters.
+    pub fn commit(mut self, ingest: &Ingest, stats: &ListenerStats) {
+        if !self.points.is_empty() {
             stats
                 .points
-                .fetch_add(self.points, std::sync::atomic::Ordering::Relaxed);
-            ingest.store.count_received(self.points);
+                .fetch_add(self.points.len(), std::sync::atomic::Ordering::Relaxed);
+            ingest.store.insert_points(&mut self.points);
         }
     }
 }

@@ -358,12 +358,9 @@ async fn pickle_connection(mut stream: TcpStream, peer: SocketAddr, ingest: &Ing
                             timestamp,
                             value,
                         } => {
-                            ingest.store.insert_deferred(
-                                &name,
-                                timestamp.unwrap_or(batch.now),
-                                value,
-                            );
-                            batch.points += 1;
+                            batch
+                                .points
+                                .push(&name, timestamp.unwrap_or(batch.now), value);
                         }
                         Entry::Bad { reason, detail } => {
                             stats.refused(&reason);

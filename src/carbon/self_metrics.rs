@@ -30,6 +30,7 @@
 //! `droppedOutOfRetention` (points older than their file's retention, which whisper drops);
 //! `corruptReads` (renders that met a whisper file they could not read; `/health` names them);
 //! `diskFull` (1 while writes find the file system full and the points wait in the cache).
+//! `wal.segments` and `wal.bytes` (the write-ahead log's size now, when `[cache] wal` is on).
 //!
 //! This module only reads counters and inserts points; it never touches files or sockets.
 
@@ -192,6 +193,10 @@ impl SelfMetrics {
         );
         put("corruptReads", d(now.corrupt_reads, prev.corrupt_reads));
         put("diskFull", if store_disk_full { 1.0 } else { 0.0 });
+        if let Some(w) = self.store.wal_info() {
+            put("wal.segments", w.segments as f64);
+            put("wal.bytes", w.bytes as f64);
+        }
         put("metricsReceived", d(now.received, prev.received));
         let cpu = cpu_seconds();
         let at = Instant::now();

@@ -25,7 +25,7 @@ pub use schemas::{
     parse_aggregation, parse_schemas, AggregationRule, SchemaError, SchemaRule, StoragePlan,
     StorageRules,
 };
-pub use value::{parse_duration, GraphiteUrl, SmtpTls, ValueError};
+pub use value::{parse_duration, GraphiteUrl, SmtpTls, ValueError, WalSync};
 
 use crate::whisper::Preallocation;
 
@@ -178,6 +178,13 @@ pub struct CacheSettings {
     /// How often the metric index rescans the data directory.
     #[serde(deserialize_with = "value::duration")]
     pub index_rescan_interval: Duration,
+    /// Whether accepted points are logged to `data_dir/wal` before they enter the cache, so a
+    /// crash (SIGKILL, power loss) loses at most the last `wal_sync` of them.
+    pub wal: bool,
+    /// How often the write-ahead log is synced to disk: a duration, or `always` (before a
+    /// point counts as received).
+    #[serde(deserialize_with = "value::wal_sync")]
+    pub wal_sync: WalSync,
 }
 
 /// `[http]`: where the API listens and who may write (see README "Security").
@@ -603,6 +610,11 @@ impl Settings {
         self.data_dir.join("whisper")
     }
 
+    /// Where the write-ahead log's segments live: `data_dir/wal`.
+    pub fn wal_dir(&self) -> PathBuf {
+        self.data_dir.join("wal")
+    }
+
     /// Where alert state (sled) lives: `data_dir/state`.
     pub fn state_dir(&self) -> PathBuf {
         self.data_dir.join("state")
@@ -626,6 +638,8 @@ mod tests {
         assert_eq!(s.smtp.tls, SmtpTls::None);
         assert_eq!(s.alerting.email_to, vec!["root@localhost".to_string()]);
         assert_eq!(s.cache.preallocation, Preallocation::Fallocate);
+        assert!(s.cache.wal);
+        assert_eq!(s.cache.wal_sync, WalSync::Every(Duration::from_secs(1)));
         assert_eq!(s.query.timezone, Tz::UTC);
         assert_eq!(s.carbon.schemas, None, "\"\" is the embedded default");
         assert_eq!(s.smtp.username, None, "\"\" is no login");
@@ -820,6 +834,30 @@ mod tests {
     }
 
     #[test]
+    fn wal_sync_is_a_duration_or_always() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        for (text, want) in [
+            ("always", WalSync::Always),
+            ("200ms", WalSync::Every(Duration::from_millis(200))),
+        ] {
+            std::fs::write(
+                &path,
+                format!("[cache]\nwal = false\nwal_sync = \"{text}\"\n"),
+            )
+            .unwrap();
+            let s = Settings::load_with_env(Some(&path), false).unwrap();
+            assert_eq!(s.cache.wal_sync, want);
+            assert!(!s.cache.wal);
+        }
+        std::fs::write(&path, "[cache]\nwal_sync = \"0s\"\n").unwrap();
+        let e = Settings::load_with_env(Some(&path), false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cache.wal_sync") && e.contains("always"), "{e}");
+    }
+
+    #[test]
     fn bad_values_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
@@ -836,6 +874,7 @@ mod tests {
         for (text, key) in [
             ("[query]\ntimezone = \"Mars/Olympus\"\n", "query.timezone"),
             ("[cache]\npreallocation = \"lazy\"\n", "cache.preallocation"),
+            ("[cache]\nwal_sync = \"sometimes\"\n", "cache.wal_sync"),
             ("[http]\nlisten = \"8080\"\n", "http.listen"),
             (
                 "[carbon]\npickle_tcp = \"localhost\"\n",

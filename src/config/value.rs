@@ -258,6 +258,30 @@ pub(crate) fn preallocation<'de, D: Deserializer<'de>>(d: D) -> Result<Prealloca
     }
 }
 
+/// `[cache].wal_sync`: when the write-ahead log is synced to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalSync {
+    /// `"always"`: before a read's points count as received (one fsync per listener read).
+    Always,
+    /// A duration: at most this often, by a background thread; a crash loses at most the
+    /// points of the last interval.
+    Every(Duration),
+}
+
+/// `always`, or a duration other than zero.
+pub(crate) fn wal_sync<'de, D: Deserializer<'de>>(d: D) -> Result<WalSync, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim() == "always" {
+        return Ok(WalSync::Always);
+    }
+    match parse_duration(&s) {
+        Ok(d) if !d.is_zero() => Ok(WalSync::Every(d)),
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid value '{s}' (expected always or a duration such as \"1s\", \"200ms\")"
+        ))),
+    }
+}
+
 /// A path where `""` (or blanks) means "none": the embedded default is used instead.
 pub(crate) fn optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
     let s = String::deserialize(d)?;

@@ -20,6 +20,8 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use parking_lot::Mutex;
 
+use super::wal::NO_SEGMENT;
+
 /// A cached point: `(timestamp in epoch seconds, value)`.
 pub type CachedPoint = (i64, f64);
 
@@ -32,6 +34,10 @@ struct Entry {
     hash: u64,
     queue: Vec<CachedPoint>,
     inflight: Option<Arc<Vec<CachedPoint>>>,
+    /// The lowest write-ahead-log segment of the queued points ([`NO_SEGMENT`]: none).
+    queue_segment: u64,
+    /// The lowest segment of the in-flight points.
+    inflight_segment: u64,
 }
 
 #[derive(Default)]
@@ -154,6 +160,12 @@ impl Cache {
     /// counts a whole read's worth with one [`Cache::add_size`] (one contended atomic add per
     /// read instead of per point).
     pub fn insert_deferred(&self, name: &str, timestamp: i64, value: f64) -> bool {
+        self.insert_logged(name, timestamp, value, NO_SEGMENT)
+    }
+
+    /// As [`Cache::insert_deferred`], for a point logged in write-ahead-log `segment`: the
+    /// entry remembers the lowest segment its points come from ([`Cache::oldest_segment`]).
+    pub fn insert_logged(&self, name: &str, timestamp: i64, value: f64, segment: u64) -> bool {
         let hash = self.hash(name);
         let mut shard = self.shard(hash).lock();
         match shard
@@ -162,6 +174,7 @@ impl Cache {
         {
             Some(e) => {
                 e.queue.push((timestamp, value));
+                e.queue_segment = e.queue_segment.min(segment);
                 false
             }
             None => {
@@ -172,6 +185,8 @@ impl Cache {
                         hash,
                         queue: vec![(timestamp, value)],
                         inflight: None,
+                        queue_segment: segment,
+                        inflight_segment: NO_SEGMENT,
                     },
                     |e| e.hash,
                 );
@@ -254,6 +269,7 @@ impl Cache {
         let room = e.queue.len().min(MAX_KEPT_CAPACITY);
         let points = Arc::new(std::mem::replace(&mut e.queue, Vec::with_capacity(room)));
         e.inflight = Some(points.clone());
+        e.inflight_segment = std::mem::replace(&mut e.queue_segment, NO_SEGMENT);
         Some(Taken {
             name: e.name.clone(),
             hash: e.hash,
@@ -273,6 +289,7 @@ impl Cache {
                     .is_some_and(|f| Arc::ptr_eq(f, &taken.points))
                 {
                     e.inflight = None;
+                    e.inflight_segment = NO_SEGMENT;
                 }
             }
         }
@@ -290,10 +307,31 @@ impl Cache {
         if let Some(e) = shard.table.find_mut(taken.hash, |e| e.name == taken.name) {
             // Drop the entry's in-flight reference first, so the points move back uncopied.
             e.inflight = None;
+            e.queue_segment = e
+                .queue_segment
+                .min(std::mem::replace(&mut e.inflight_segment, NO_SEGMENT));
             let mut points = Arc::try_unwrap(taken.points).unwrap_or_else(|a| (*a).clone());
             points.append(&mut e.queue);
             e.queue = points;
         }
+    }
+
+    /// The lowest write-ahead-log segment any cached point (queued or in flight) was logged
+    /// in; [`NO_SEGMENT`] when none. Walks every entry (about once a second, for
+    /// `Wal::collect`).
+    pub fn oldest_segment(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.0.lock()
+                    .table
+                    .iter()
+                    .map(|e| e.queue_segment.min(e.inflight_segment))
+                    .min()
+                    .unwrap_or(NO_SEGMENT)
+            })
+            .min()
+            .unwrap_or(NO_SEGMENT)
     }
 
     /// Drops entries with nothing queued or in flight (their names stay in the index), so a
@@ -346,6 +384,35 @@ mod tests {
         c.requeue(t);
         assert_eq!(c.get("m"), vec![(1, 1.0), (2, 2.0)]);
         assert_eq!(c.size(), 2);
+    }
+
+    #[test]
+    fn entries_remember_their_oldest_segment_until_written() {
+        let c = Cache::new(10);
+        assert_eq!(c.oldest_segment(), NO_SEGMENT);
+        c.insert_logged("m", 1, 1.0, 3);
+        c.insert_logged("m", 2, 1.0, 4);
+        c.insert_logged("n", 2, 1.0, 5);
+        c.insert("self", 2, 1.0);
+        assert_eq!(c.oldest_segment(), 3);
+        let b: Vec<_> = c
+            .backlog(|_| true)
+            .into_iter()
+            .filter(|b| &*b.name == "m")
+            .collect();
+        let t = c.take(&b[0]).unwrap();
+        assert_eq!(c.oldest_segment(), 3, "in flight still counts");
+        c.insert_logged("m", 3, 1.0, 6);
+        c.requeue(t);
+        assert_eq!(c.oldest_segment(), 3, "requeued keeps its segment");
+        let b: Vec<_> = c
+            .backlog(|_| true)
+            .into_iter()
+            .filter(|b| &*b.name == "m")
+            .collect();
+        let t = c.take(&b[0]).unwrap();
+        c.finish(t);
+        assert_eq!(c.oldest_segment(), 5);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! and file together so a point is readable the moment a listener accepts it.
 //!
 //! The store never parses a protocol and never evaluates a target: listeners hand it points
-//! ([`Store::insert`]), the query side asks it for series ([`Store::fetch`]) and names
+//! ([`Store::insert_points`]; logged first in the write-ahead log, [`Wal`], when it is on),
+//! the query side asks it for series ([`Store::fetch`]) and names
 //! ([`Store::find`]); `query` wraps it as a `MetricSource` (`query::LocalSource`).
 
 mod cache;
@@ -13,6 +14,7 @@ mod layout;
 mod persister;
 mod readers;
 mod tags;
+mod wal;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,7 +22,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::StorageRules;
+use crate::config::{StorageRules, WalSync};
 use crate::whisper::{AggregationMethod, FetchResult, Header, Preallocation, WhisperError};
 
 pub use cache::{Backlog, Cache, Taken};
@@ -28,6 +30,7 @@ pub use glob::{expand_braces, PathGlob};
 pub use index::{FoundNode, MetricIndex};
 pub use persister::Persisters;
 pub use tags::{parse_tagged, python_regex, RegexBuilderFn, TagExpr, TagIndex, TagOp};
+pub use wal::{Points, ReplayReport, Wal, WalInfo, NO_SEGMENT};
 
 /// Counters of the store, read by the self metrics (`carbon.agents.<host>.*`) and `/health`.
 /// Each counts since start.
@@ -131,6 +134,8 @@ pub struct Store {
     max_creates_per_second: u32,
     /// Whisper files kept open for reading.
     readers: readers::Readers,
+    /// The write-ahead log, when `[cache] wal` is on ([`Store::open_wal`]).
+    wal: Option<Wal>,
 }
 
 /// Seconds since the epoch, now.
@@ -161,9 +166,47 @@ impl Store {
             preallocation,
             max_creates_per_second,
             readers: readers::Readers::sized_for_this_process(),
+            wal: None,
         };
         store.rescan();
         Ok(store)
+    }
+
+    /// Opens the write-ahead log in `dir` (under `data_dir`) and replays it into the cache,
+    /// before anything else inserts; from now on [`Store::insert_points`] logs every batch
+    /// before caching it. The replayed points are counted in the cache size, not in
+    /// `metricsReceived`.
+    pub fn open_wal(&mut self, dir: &Path, sync: WalSync) -> std::io::Result<ReplayReport> {
+        let (wal, report) = Wal::open(dir, sync, |segment, name, ts, v| {
+            self.insert_one(name, ts, v, segment);
+        })?;
+        self.cache.add_size(report.points as usize);
+        self.wal = Some(wal);
+        Ok(report)
+    }
+
+    /// Deletes the write-ahead-log segments whose points are all in whisper files (the
+    /// persisters call it about once a second).
+    pub fn collect_wal(&self) {
+        if let Some(wal) = &self.wal {
+            wal.collect(|| self.cache.oldest_segment());
+        }
+    }
+
+    /// At shutdown, after the persisters flushed: removes the write-ahead log when every
+    /// logged point reached whisper; keeps it (replayed at the next start) when some did not
+    /// (a full disk).
+    pub fn close_wal(&self) {
+        if let Some(wal) = &self.wal {
+            let persisted = self.cache.oldest_segment() == NO_SEGMENT
+                && !self.stats.disk_full.load(Ordering::Relaxed);
+            wal.finish(persisted);
+        }
+    }
+
+    /// The write-ahead log's size, `None` when it is off.
+    pub fn wal_info(&self) -> Option<WalInfo> {
+        self.wal.as_ref().map(Wal::info)
     }
 
     /// Rescans the whisper directory into the indexes; returns (metrics, tagged series) found.
@@ -194,24 +237,34 @@ impl Store {
         layout::relative_path(name).map(|p| self.whisper_dir.join(p))
     }
 
-    /// Accepts one point (a validated, normalized metric name) into the cache; a new name
-    /// enters the index at once. Does not wait: listeners check [`Cache::is_full`].
+    /// Accepts one point (a validated, normalized metric name): logged, then cached; a new
+    /// name enters the index at once. Does not wait: listeners check [`Cache::is_full`].
     pub fn insert(&self, name: &str, timestamp: i64, value: f64) {
-        self.insert_deferred(name, timestamp, value);
-        self.count_received(1);
+        let mut points = Points::new();
+        points.push(name, timestamp, value);
+        self.insert_points(&mut points);
     }
 
-    /// As [`Store::insert`] without counting it in `metricsReceived` (the self metrics).
-    pub fn insert_uncounted(&self, name: &str, timestamp: i64, value: f64) {
-        self.insert_deferred(name, timestamp, value);
-        self.cache.add_size(1);
+    /// The listeners' insert: a read's worth of points goes to the write-ahead log as one
+    /// record (one `write`; synced first with `wal_sync = "always"`), then into the cache and
+    /// the indexes, counted once in the cache size and `metricsReceived`. Empties `points`.
+    pub fn insert_points(&self, points: &mut Points) {
+        if points.is_empty() {
+            return;
+        }
+        // Held until the points are in the cache, so their segment is not deleted meanwhile.
+        let ticket = self.wal.as_ref().map(|w| w.append(points));
+        let segment = ticket.as_ref().map_or(NO_SEGMENT, |t| t.segment);
+        for (name, ts, v) in points.iter() {
+            self.insert_one(name, ts, v, segment);
+        }
+        drop(ticket);
+        self.count_received(points.len());
+        points.clear();
     }
 
-    /// The listeners' insert: the point is queued and indexed, but counted neither in the
-    /// cache size nor in `metricsReceived` until [`Store::count_received`] counts a whole
-    /// read's worth at once (two atomic adds per read instead of per point).
-    pub fn insert_deferred(&self, name: &str, timestamp: i64, value: f64) {
-        if self.cache.insert_deferred(name, timestamp, value) {
+    fn insert_one(&self, name: &str, timestamp: i64, value: f64, segment: u64) {
+        if self.cache.insert_logged(name, timestamp, value, segment) {
             if name.contains(';') {
                 self.tags.insert(name);
             } else {
@@ -220,9 +273,21 @@ impl Store {
         }
     }
 
-    /// Counts `n` points inserted with [`Store::insert_deferred`]: in the cache size and in
-    /// `metricsReceived`.
-    pub fn count_received(&self, n: u64) {
+    /// As [`Store::insert`] without counting it in `metricsReceived` and without the
+    /// write-ahead log (the self metrics: a crash may lose their last interval).
+    pub fn insert_uncounted(&self, name: &str, timestamp: i64, value: f64) {
+        self.insert_deferred(name, timestamp, value);
+        self.cache.add_size(1);
+    }
+
+    /// The point is queued and indexed, but counted neither in the cache size nor in
+    /// `metricsReceived` (nor logged: not for accepted points, see [`Store::insert_points`]).
+    fn insert_deferred(&self, name: &str, timestamp: i64, value: f64) {
+        self.insert_one(name, timestamp, value, NO_SEGMENT);
+    }
+
+    /// Counts `n` points in the cache size and in `metricsReceived`.
+    fn count_received(&self, n: u64) {
         self.cache.add_size(n as usize);
         self.stats.metrics_received.fetch_add(n, Ordering::Relaxed);
     }
@@ -449,6 +514,45 @@ mod tests {
         assert_eq!(known, vec![(now - 30, 2.0), (now - 10, 3.0)]);
         assert_eq!(s.find("a.*", false, 10).len(), 1);
         assert!(s.fetch("nope", now - 60, now, now).unwrap().is_none());
+    }
+
+    #[test]
+    fn logged_points_are_replayed_written_and_their_segments_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal_dir = dir.path().join("wal");
+        let now = unix_now();
+        {
+            let mut s = store(&dir.path().join("whisper"));
+            s.open_wal(&wal_dir, WalSync::Always).unwrap();
+            let mut p = Points::new();
+            p.push("a.b", now - 20, 1.0);
+            p.push("a.c", now - 20, 2.0);
+            s.insert_points(&mut p);
+            assert!(p.is_empty());
+            assert_eq!(s.cache.size(), 2);
+            assert_eq!(s.stats.metrics_received.load(Ordering::Relaxed), 2);
+        } // dropped without close_wal: as a crash
+        let mut s = store(&dir.path().join("whisper"));
+        let report = s.open_wal(&wal_dir, WalSync::Always).unwrap();
+        assert_eq!((report.segments, report.points), (1, 2));
+        assert_eq!(s.cache.size(), 2);
+        assert_eq!(
+            s.find("a.*", false, 10).len(),
+            2,
+            "replayed names are indexed"
+        );
+        assert_eq!(s.cache.oldest_segment(), 0);
+        let s = Arc::new(s);
+        Persisters::start(s.clone(), 1, std::time::Duration::ZERO).flush_and_stop();
+        assert_eq!(s.cache.oldest_segment(), NO_SEGMENT);
+        s.collect_wal();
+        assert_eq!(
+            s.wal_info().unwrap().segments,
+            1,
+            "only the open segment is left"
+        );
+        s.close_wal();
+        assert_eq!(std::fs::read_dir(&wal_dir).unwrap().count(), 0);
     }
 
     #[test]

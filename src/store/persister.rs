@@ -34,6 +34,8 @@ use crate::whisper::{create, CreateOptions, WhisperError, WhisperFile};
 
 /// How long an idle persister sleeps before looking at the cache again.
 const IDLE_SLEEP: Duration = Duration::from_millis(20);
+/// How often the first writer deletes the write-ahead-log segments already persisted.
+const COLLECT_WAL_EVERY: Duration = Duration::from_secs(1);
 /// How often idle cache entries are dropped.
 const EVICT_EVERY: Duration = Duration::from_secs(300);
 /// How long a writer waits between passes while the disk is full.
@@ -141,6 +143,7 @@ fn run(
     // When this writer, stopping, first met a full disk.
     let mut stopping_full_since: Option<Instant> = None;
     let mut last_evict = Instant::now();
+    let mut last_collect = Instant::now();
     let mut scratch: Vec<(i64, f64)> = Vec::new();
     // Start of the last pass that wrote something.
     let mut last_pass: Option<Instant> = None;
@@ -149,6 +152,10 @@ fn run(
         std::collections::HashSet::new();
     loop {
         let stopping = stop.load(Ordering::SeqCst);
+        if id == 0 && !stopping && last_collect.elapsed() >= COLLECT_WAL_EVERY {
+            store.collect_wal();
+            last_collect = Instant::now();
+        }
         if !stopping {
             let wait = last_pass.map_or(Duration::ZERO, |t| {
                 write_interval.saturating_sub(t.elapsed())
