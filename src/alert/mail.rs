@@ -793,23 +793,11 @@ pub fn graph(
         s.hints.line_width = Some(4.0);
         drawn.push(s);
     }
-    if let Some(w) = rule.level_value(Level::Warn) {
-        drawn.push(level_line(
-            format!("warn {}", format::value(w)),
-            w,
-            start,
-            end,
-            "#ff8f00",
-        ));
-    }
-    if let Some(c) = rule.level_value(Level::Crit) {
-        drawn.push(level_line(
-            format!("crit {}", format::value(c)),
-            c,
-            start,
-            end,
-            "#d50000",
-        ));
+    for (level, color) in [(Level::Warn, "#ff8f00"), (Level::Crit, "#d50000")] {
+        if let Some(v) = rule.level_value(level) {
+            let name = format!("{} {}", level.as_str(), format::value(v));
+            drawn.push(level_line(name, v, start, end, color));
+        }
     }
     let params = GraphParams {
         width,

@@ -112,6 +112,24 @@ pub struct Notification {
     pub body: Body,
 }
 
+/// [`Outbox::due`] over notifications already read (oldest first).
+fn due_of(all: &[Notification], now: i64) -> Vec<Notification> {
+    let mut blocked = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for n in all {
+        if n.status != Delivery::Pending {
+            continue;
+        }
+        if !blocked.insert((n.rule.as_str(), n.contact.as_str(), n.channel)) {
+            continue;
+        }
+        if n.next_try <= now {
+            out.push(n.clone());
+        }
+    }
+    out
+}
+
 /// A URL shown without its path and query (Slack's and webhooks' secrets live there).
 pub fn public_url(url: &str) -> String {
     match url.split_once("://") {
@@ -234,22 +252,7 @@ impl Outbox {
     /// The pending notifications due at `now`, oldest first, leaving out any that has an
     /// earlier pending one of the same rule, contact and channel.
     pub fn due(&self, now: i64) -> Vec<Notification> {
-        let mut blocked = std::collections::HashSet::new();
-        let mut out = Vec::new();
-        for n in self.all() {
-            if n.status != Delivery::Pending {
-                continue;
-            }
-            let lane = (n.rule.clone(), n.contact.clone(), n.channel);
-            if blocked.contains(&lane) {
-                continue;
-            }
-            blocked.insert(lane);
-            if n.next_try <= now {
-                out.push(n);
-            }
-        }
-        out
+        due_of(&self.all(), now)
     }
 
     /// Records a delivery.
@@ -561,11 +564,13 @@ pub async fn run(
         let ob = outbox.clone();
         let lim = limits.clone();
         let sends = match tokio::task::spawn_blocking(move || {
-            let due = ob.due(now);
+            // One read of the tree per pass, for what is due and for the hourly counts.
+            let all = ob.all();
+            let due = due_of(&all, now);
             let mut sends: Vec<Send> = if lim.is_empty() {
                 due.into_iter().map(|n| Send::One(Box::new(n))).collect()
             } else {
-                plan(due, &ob.all(), &lim, now)
+                plan(due, &all, &lim, now)
             };
             // Bodies are read only now, for what is sent in this pass.
             for s in sends.iter_mut() {
