@@ -162,12 +162,15 @@ pub async fn start(
     let board = Arc::new(Board::default());
     let b = board.clone();
     let give_up_after = settings.alerting.give_up_after;
-    let limits: outbox::Limits = settings
-        .contact
-        .iter()
-        .filter(|c| c.max_per_hour > 0)
-        .map(|c| (c.name.clone(), c.max_per_hour))
-        .collect();
+    let limits = outbox::Limits {
+        default: settings.alerting.max_per_hour,
+        contacts: settings
+            .contact
+            .iter()
+            .filter(|c| c.max_per_hour > 0)
+            .map(|c| (c.name.clone(), c.max_per_hour))
+            .collect(),
+    };
     let (sched, outbox, silences) =
         tokio::task::spawn_blocking(move || -> Result<_, AlertError> {
             std::fs::create_dir_all(&state_dir).map_err(|source| AlertError::StateDir {

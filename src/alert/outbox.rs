@@ -377,9 +377,27 @@ async fn deliver(n: &Notification, mailer: &Mailer) -> Result<(), String> {
     }
 }
 
-/// How many notifications each contact may receive per hour and channel (`max_per_hour` of
-/// `[[contact]]`; absent or 0: no limit).
-pub type Limits = std::collections::HashMap<String, u32>;
+/// How many notifications each contact may receive per hour and channel: its own
+/// `max_per_hour` (of `[[contact]]`), else `[alerting].max_per_hour`; 0: no limit.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// `[alerting].max_per_hour`: every contact's, unless it sets its own.
+    pub default: u32,
+    /// Contacts with their own `max_per_hour`.
+    pub contacts: std::collections::HashMap<String, u32>,
+}
+
+impl Limits {
+    /// The hourly limit of `contact` (0: none).
+    pub fn of(&self, contact: &str) -> u32 {
+        self.contacts.get(contact).copied().unwrap_or(self.default)
+    }
+
+    /// Whether no contact is limited.
+    pub fn is_empty(&self) -> bool {
+        self.default == 0 && self.contacts.values().all(|&l| l == 0)
+    }
+}
 
 /// What one pass of the loop sends: single notifications, and bundles (the rest of a contact's
 /// hour when its `max_per_hour` is nearly used up).
@@ -406,7 +424,7 @@ pub fn plan(due: Vec<Notification>, all: &[Notification], limits: &Limits, now: 
         Default::default();
     let mut out = Vec::new();
     for n in due {
-        let limit = limits.get(&n.contact).copied().unwrap_or(0);
+        let limit = limits.of(&n.contact);
         if limit == 0 || n.channel == Channel::Pagerduty {
             out.push(Send::One(Box::new(n)));
         } else {
@@ -417,7 +435,7 @@ pub fn plan(due: Vec<Notification>, all: &[Notification], limits: &Limits, now: 
         }
     }
     for (key, mut ns) in lanes {
-        let limit = limits.get(&key.0).copied().unwrap_or(0);
+        let limit = limits.of(&key.0);
         let left = limit.saturating_sub(sent.get(&key).copied().unwrap_or(0)) as usize;
         if left == 0 {
             continue; // wait for the hour to pass
@@ -722,8 +740,8 @@ mod tests {
             n.id = i;
             due.push(n);
         }
-        let mut limits = Limits::new();
-        limits.insert("web".into(), 3);
+        let mut limits = Limits::default();
+        limits.contacts.insert("web".into(), 3);
         let p = plan(due.clone(), &all, &limits, 1000);
         let shape: Vec<usize> = p
             .iter()
@@ -747,7 +765,20 @@ mod tests {
         }
         assert!(plan(due.clone(), &all, &limits, 1000).is_empty());
         assert_eq!(plan(due.clone(), &all, &limits, 950 + 3600).len(), 3);
-        assert_eq!(plan(due, &all, &Limits::new(), 1000).len(), 5, "no limit");
+        assert_eq!(
+            plan(due.clone(), &all, &Limits::default(), 1000).len(),
+            5,
+            "no limit"
+        );
+        // [alerting].max_per_hour holds for contacts without their own.
+        let global = Limits {
+            default: 3,
+            contacts: Default::default(),
+        };
+        assert!(
+            plan(due, &all, &global, 1000).is_empty(),
+            "3 sent this hour already"
+        );
         let body = bundle_body(&[note("A", "web", 1), note("B", "web", 1)]).unwrap();
         let Body::Http { json, .. } = body else {
             panic!()
@@ -824,7 +855,7 @@ mod tests {
             mailer,
             clock,
             Duration::from_secs(86_400),
-            Limits::new(),
+            Limits::default(),
             cancel.clone(),
         ));
         // Ten minutes, ten seconds at a time.

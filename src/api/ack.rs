@@ -3,7 +3,8 @@
 //!   form); `POST /ack/<token>` (form `author`, `comment`) acknowledges. The token is the
 //!   credential (HMAC-signed, expiring: `alert::AckKey`), so these work from a phone without
 //!   logging in, even with `[http] protect_reads`; a tampered or expired token gets 403.
-//! - `POST /api/alerts/<slug>/ack` (JSON `{"author", "comment", "series"}`) → 202, and the
+//! - `POST /api/alerts/<rule>/ack` (the rule's page slug or its name; JSON `{"author",
+//!   "comment", "series"}`) → 202, and the
 //!   rule page's form `POST /alerts/<slug>/ack` → 303 back to the page: writes, under the
 //!   write authentication of [`super::auth`].
 //!
@@ -190,10 +191,16 @@ async fn acknowledge(
 
 fn rule_name(st: &AckState, slug: &str) -> Result<String, (StatusCode, String)> {
     let snap = st.board.snapshot();
-    let v = snap.rules.iter().find(|v| v.rule.slug == slug).ok_or((
-        StatusCode::NOT_FOUND,
-        format!("no alert rule at /alerts/{slug}\n"),
-    ))?;
+    // The rule by its page slug, or by its name.
+    let v = snap
+        .rules
+        .iter()
+        .find(|v| v.rule.slug == slug)
+        .or_else(|| snap.rules.iter().find(|v| v.rule.name == slug))
+        .ok_or((
+            StatusCode::NOT_FOUND,
+            format!("no alert rule named {slug:?} or at /alerts/{slug}\n"),
+        ))?;
     let open = v
         .state
         .as_ref()

@@ -93,7 +93,7 @@ pub struct ContactSettings {
     #[serde(default = "default_pagerduty_url")]
     pub pagerduty_url: String,
     /// At most this many notifications per hour and channel; the rest of the hour's come as
-    /// one bundle (Moira's). 0: no limit. PagerDuty is never bundled.
+    /// one bundle (Moira's). 0: `[alerting].max_per_hour`. PagerDuty is never bundled.
     #[serde(default)]
     pub max_per_hour: u32,
 }
@@ -302,6 +302,9 @@ pub struct AlertingSettings {
     /// More incidents than this starting in one check are announced as one summary per
     /// contact and channel (Hound's GlobalThrottle); 0 turns it off.
     pub throttle: usize,
+    /// At most this many notifications per contact, hour and channel, the rest as one bundle
+    /// (Moira's); a contact's own `max_per_hour` overrides it. 0: no limit.
+    pub max_per_hour: u32,
     /// How long an undeliverable notification is retried before it is given up.
     #[serde(deserialize_with = "value::duration")]
     pub give_up_after: Duration,
