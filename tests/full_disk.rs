@@ -37,9 +37,11 @@ fn points_wait_in_the_cache_while_the_disk_is_full_and_all_reach_it_after() {
         "[all]\npattern = .*\nretentions = 10s:1h\n",
     )
     .unwrap();
+    // The mount and the filler finish before the server starts (only the waiter runs in the
+    // background): otherwise the server may create `data/wal` beneath the mount point.
     let script = format!(
         "mount -t tmpfs -o size=2m tmpfs '{d}/data' && \
-         head -c 1900000 /dev/zero > '{d}/data/filler' && \
+         head -c 1900000 /dev/zero > '{d}/data/filler' || exit 1; \
          ( while [ ! -e '{d}/free-space' ]; do sleep 0.1; done; rm -f '{d}/data/filler' ) & \
          exec \"$0\" serve"
     );
