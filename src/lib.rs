@@ -53,6 +53,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod graph;
+pub mod malloc;
 pub mod python;
 pub mod query;
 pub mod ratelimit;

@@ -204,6 +204,7 @@ fn silence(
 }
 
 fn main() -> ExitCode {
+    carbonhound::malloc::limit_arenas();
     let cli = Cli::parse();
     init_logging();
     // Every command's error is shown the same way: `carbonhound: <message>`, exit status 1.

@@ -9,9 +9,89 @@ use crate::python::repr_f64;
 use crate::query::format_local;
 use crate::query::Series;
 
+/// Where a format writes: a buffer that is either the whole answer ([`Out::whole`]) or is
+/// handed on in chunks of about [`CHUNK`] bytes as it fills ([`Out::streamed`]), so that a
+/// large answer never exists whole in memory.
+pub struct Out {
+    buf: Vec<u8>,
+    sink: Option<Sink>,
+}
+
+/// Takes one full chunk of a streamed answer; an error (the client went away or stopped
+/// reading) ends the writing.
+pub type Sink = Box<dyn FnMut(Vec<u8>) -> std::io::Result<()> + Send>;
+
+/// Bytes a streamed answer buffers before it hands a chunk on.
+pub const CHUNK: usize = 64 * 1024;
+
+impl Out {
+    /// A buffer for a whole answer, `capacity` bytes reserved.
+    pub fn whole(capacity: usize) -> Out {
+        Out {
+            buf: Vec::with_capacity(capacity),
+            sink: None,
+        }
+    }
+
+    /// A buffer handing each chunk to `sink`.
+    pub fn streamed(sink: Sink) -> Out {
+        Out {
+            buf: Vec::with_capacity(CHUNK + 4096),
+            sink: Some(sink),
+        }
+    }
+
+    fn push_str(&mut self, s: &str) {
+        self.buf.extend_from_slice(s.as_bytes());
+    }
+
+    fn push(&mut self, b: u8) {
+        self.buf.push(b);
+    }
+
+    /// Hands a chunk on once enough is buffered (a no-op for a whole answer).
+    pub fn spill(&mut self) -> std::io::Result<()> {
+        match &mut self.sink {
+            Some(sink) if self.buf.len() >= CHUNK => {
+                let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK + 4096));
+                sink(full)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Hands on whatever is buffered, however little (the end of a streamed answer).
+    pub fn flush_all(&mut self) -> std::io::Result<()> {
+        match &mut self.sink {
+            Some(sink) if !self.buf.is_empty() => sink(std::mem::take(&mut self.buf)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends the answer: the whole text, or (streamed) the last chunk handed on and an empty
+    /// vector returned.
+    pub fn finish(mut self) -> std::io::Result<Vec<u8>> {
+        if self.sink.is_none() {
+            return Ok(std::mem::take(&mut self.buf));
+        }
+        self.flush_all()?;
+        Ok(Vec::new())
+    }
+}
+
+impl Write for Out {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
+}
+
+/// How often (in datapoints) a long series checks whether a chunk is due.
+const SPILL_EVERY: usize = 1024;
+
 /// JSON text of a float as graphite-web emits it: Python's repr, `null` for NaN, `1e9999`
 /// for infinity (its encoder's substitute; valid JSON that reads back as infinity).
-pub fn json_number(out: &mut String, v: f64) {
+fn json_number(out: &mut Out, v: f64) {
     if v.is_nan() {
         out.push_str("null");
     } else if v.is_infinite() {
@@ -22,7 +102,7 @@ pub fn json_number(out: &mut String, v: f64) {
 }
 
 /// A JSON string literal.
-pub fn json_string(out: &mut String, s: &str) {
+fn json_string(out: &mut Out, s: &str) {
     out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
 }
 
@@ -58,60 +138,140 @@ pub fn apply_max_data_points(series: &mut [Series], max_data_points: usize) {
     }
 }
 
-/// `format=json`: `[{"target": …, "tags": {…}, "datapoints": [[value|null, ts], …]}, …]`.
-pub fn json(series: &[Series], no_null_points: bool) -> String {
-    let mut out =
-        String::with_capacity(64 + series.iter().map(|s| s.values.len() * 24).sum::<usize>());
-    out.push('[');
-    let mut first = true;
-    for s in series {
-        let points = s.datapoints();
-        if no_null_points && !points.iter().any(|(v, _)| v.is_some_and(|v| !v.is_nan())) {
-            continue;
+/// The formats a render answer can be streamed in (everything but the images).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `format=json`, with `noNullPoints` when set.
+    Json {
+        /// Leave out null points, and series with no other.
+        no_null_points: bool,
+    },
+    /// `format=csv`.
+    Csv,
+    /// `format=raw`.
+    Raw,
+    /// `format=pickle`.
+    Pickle,
+}
+
+/// Writes one format series by series: [`Self::start`], [`Self::series`] for each (in
+/// order), [`Self::end`], so a streamed answer can drop each series once it is written.
+pub struct Writer {
+    format: Format,
+    tz: Tz,
+    first: bool,
+}
+
+impl Writer {
+    /// A writer of `format`, CSV times in `tz`.
+    pub fn new(format: Format, tz: Tz) -> Writer {
+        Writer {
+            format,
+            tz,
+            first: true,
         }
-        if !first {
+    }
+
+    /// The opening of the answer.
+    pub fn start(&mut self, out: &mut Out) {
+        match self.format {
+            Format::Json { .. } => out.push(b'['),
+            Format::Pickle => out.buf.extend_from_slice(&[0x80, 2, b']', b'(']),
+            Format::Csv | Format::Raw => {}
+        }
+    }
+
+    /// One series of the answer.
+    pub fn series(&mut self, out: &mut Out, s: &Series) -> std::io::Result<()> {
+        match self.format {
+            Format::Json { no_null_points } => self.json_series(out, s, no_null_points),
+            Format::Csv => csv_series(out, s, &self.tz),
+            Format::Raw => raw_series(out, s),
+            Format::Pickle => pickle_series(out, s),
+        }
+    }
+
+    /// The close of the answer.
+    pub fn end(&mut self, out: &mut Out) {
+        match self.format {
+            Format::Json { .. } => out.push(b']'),
+            Format::Pickle => out.buf.extend_from_slice(b"e."),
+            Format::Csv | Format::Raw => {}
+        }
+    }
+
+    /// `format=json`: `[{"target": …, "tags": {…}, "datapoints": [[value|null, ts], …]}, …]`.
+    fn json_series(&mut self, out: &mut Out, s: &Series, no_null: bool) -> std::io::Result<()> {
+        let points = s.datapoints();
+        if no_null && !points.iter().any(|(v, _)| v.is_some_and(|v| !v.is_nan())) {
+            return Ok(());
+        }
+        if !self.first {
             out.push_str(", ");
         }
-        first = false;
+        self.first = false;
         out.push_str("{\"target\": ");
-        json_string(&mut out, &s.name);
+        json_string(out, &s.name);
         out.push_str(", \"tags\": {");
         for (i, (k, v)) in s.tags.iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");
             }
-            json_string(&mut out, k);
+            json_string(out, k);
             out.push_str(": ");
-            json_string(&mut out, v);
+            json_string(out, v);
         }
         out.push_str("}, \"datapoints\": [");
         let mut firstp = true;
-        for (v, t) in points {
-            if no_null_points && v.is_none_or(|v| v.is_nan()) {
+        for (i, (v, t)) in points.into_iter().enumerate() {
+            if no_null && v.is_none_or(|v| v.is_nan()) {
                 continue;
             }
             if !firstp {
                 out.push_str(", ");
             }
             firstp = false;
-            out.push('[');
+            out.push(b'[');
             match v {
-                Some(v) => json_number(&mut out, v),
+                Some(v) => json_number(out, v),
                 None => out.push_str("null"),
             }
             let _ = write!(out, ", {t}]");
+            if i % SPILL_EVERY == SPILL_EVERY - 1 {
+                out.spill()?;
+            }
         }
         out.push_str("]}");
+        out.spill()
     }
-    out.push(']');
-    out
 }
 
-fn csv_field(out: &mut String, s: &str) {
+/// A whole answer of `series` in `format`.
+pub fn whole(format: Format, series: &[Series], tz: &Tz) -> Vec<u8> {
+    let points: usize = series.iter().map(|s| s.values.len()).sum();
+    let mut out = Out::whole(64 + points * 24);
+    let mut w = Writer::new(format, *tz);
+    w.start(&mut out);
+    for s in series {
+        // A whole answer has no sink, so writing cannot fail.
+        let _ = w.series(&mut out, s);
+    }
+    w.end(&mut out);
+    out.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+/// `format=json` of `series`, whole (see [`Writer`]).
+pub fn json(series: &[Series], no_null_points: bool) -> String {
+    let bytes = whole(Format::Json { no_null_points }, series, &Tz::UTC);
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+fn csv_field(out: &mut Out, s: &str) {
     if s.contains([',', '"', '\n', '\r']) {
-        out.push('"');
+        out.push(b'"');
         out.push_str(&s.replace('"', "\"\""));
-        out.push('"');
+        out.push(b'"');
     } else {
         out.push_str(s);
     }
@@ -120,101 +280,118 @@ fn csv_field(out: &mut String, s: &str) {
 /// `format=csv`: `name,YYYY-MM-DD HH:MM:SS,value` rows (empty value for null), times in the
 /// request's zone, `\r\n` line ends (Python's csv "excel" dialect). As in graphite-web, the
 /// timestamp advances by the raw step even for a consolidated series.
-pub fn csv(series: &[Series], tz: &Tz) -> String {
-    let mut out = String::new();
-    for s in series {
-        for (i, v) in s.consolidated().iter().enumerate() {
-            csv_field(&mut out, &s.name);
-            out.push(',');
-            out.push_str(&format_local(s.start + i as i64 * s.step, tz));
-            out.push(',');
-            if let Some(v) = v {
-                out.push_str(&repr_f64(*v));
-            }
-            out.push_str("\r\n");
+fn csv_series(out: &mut Out, s: &Series, tz: &Tz) -> std::io::Result<()> {
+    for (i, v) in s.consolidated().iter().enumerate() {
+        csv_field(out, &s.name);
+        out.push(b',');
+        out.push_str(&format_local(s.start + i as i64 * s.step, tz));
+        out.push(b',');
+        if let Some(v) = v {
+            out.push_str(&repr_f64(*v));
+        }
+        out.push_str("\r\n");
+        if i % SPILL_EVERY == SPILL_EVERY - 1 {
+            out.spill()?;
         }
     }
-    out
+    out.spill()
+}
+
+#[cfg(test)]
+/// `format=csv` of `series`, whole.
+pub fn csv(series: &[Series], tz: &Tz) -> String {
+    String::from_utf8(whole(Format::Csv, series, tz)).unwrap_or_default()
 }
 
 /// `format=raw`: `name,start,end,step|v1,v2,…` per series, values as Python's repr, `None`
 /// for null.
-pub fn raw(series: &[Series]) -> String {
-    let mut out = String::new();
-    for s in series {
-        let _ = write!(out, "{},{},{},{}|", s.name, s.start, s.end, s.step);
-        for (i, v) in s.consolidated().iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            match v {
-                Some(v) => out.push_str(&repr_f64(*v)),
-                None => out.push_str("None"),
-            }
+fn raw_series(out: &mut Out, s: &Series) -> std::io::Result<()> {
+    let _ = write!(out, "{},{},{},{}|", s.name, s.start, s.end, s.step);
+    for (i, v) in s.consolidated().iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        out.push('\n');
+        match v {
+            Some(v) => out.push_str(&repr_f64(*v)),
+            None => out.push_str("None"),
+        }
+        if i % SPILL_EVERY == SPILL_EVERY - 1 {
+            out.spill()?;
+        }
     }
-    out
+    out.push(b'\n');
+    out.spill()
 }
 
-/// A tiny pickle (protocol 2) writer for `format=pickle`: a list of dicts as graphite-web's
-/// `series.getInfo()` (name, start, end, step, values, pathExpression, valuesPerPoint,
+#[cfg(test)]
+/// `format=raw` of `series`, whole.
+pub fn raw(series: &[Series]) -> String {
+    String::from_utf8(whole(Format::Raw, series, &Tz::UTC)).unwrap_or_default()
+}
+
+/// One series of `format=pickle` (protocol 2, a list of dicts as graphite-web's
+/// `series.getInfo()`: name, start, end, step, values, pathExpression, valuesPerPoint,
 /// consolidationFunc, xFilesFactor).
-pub fn pickle(series: &[Series]) -> Vec<u8> {
-    fn s(out: &mut Vec<u8>, v: &str) {
+fn pickle_series(out: &mut Out, se: &Series) -> std::io::Result<()> {
+    fn s(out: &mut Out, v: &str) {
         out.push(b'X');
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        out.extend_from_slice(v.as_bytes());
+        out.buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        out.push_str(v);
     }
-    fn int(out: &mut Vec<u8>, v: i64) {
+    fn int(out: &mut Out, v: i64) {
         if let Ok(i) = i32::try_from(v) {
             out.push(b'J');
-            out.extend_from_slice(&i.to_le_bytes());
+            out.buf.extend_from_slice(&i.to_le_bytes());
         } else {
             out.push(0x8a);
             out.push(8);
-            out.extend_from_slice(&v.to_le_bytes());
+            out.buf.extend_from_slice(&v.to_le_bytes());
         }
     }
-    fn float(out: &mut Vec<u8>, v: f64) {
+    fn float(out: &mut Out, v: f64) {
         out.push(b'G');
-        out.extend_from_slice(&v.to_be_bytes());
+        out.buf.extend_from_slice(&v.to_be_bytes());
     }
-    let mut out = vec![0x80, 2, b']', b'('];
-    for se in series {
-        out.push(b'}');
-        out.push(b'(');
-        s(&mut out, "name");
-        s(&mut out, &se.name);
-        s(&mut out, "start");
-        int(&mut out, se.start);
-        s(&mut out, "end");
-        int(&mut out, se.end);
-        s(&mut out, "step");
-        int(&mut out, se.step);
-        s(&mut out, "values");
-        out.push(b']');
-        out.push(b'(');
-        for v in se.consolidated().iter() {
-            match v {
-                Some(v) => float(&mut out, *v),
-                None => out.push(b'N'),
-            }
+    out.push(b'}');
+    out.push(b'(');
+    s(out, "name");
+    s(out, &se.name);
+    s(out, "start");
+    int(out, se.start);
+    s(out, "end");
+    int(out, se.end);
+    s(out, "step");
+    int(out, se.step);
+    s(out, "values");
+    out.push(b']');
+    out.push(b'(');
+    for (i, v) in se.consolidated().iter().enumerate() {
+        match v {
+            Some(v) => float(out, *v),
+            None => out.push(b'N'),
         }
-        out.push(b'e');
-        s(&mut out, "pathExpression");
-        s(&mut out, &se.path_expression);
-        s(&mut out, "valuesPerPoint");
-        int(&mut out, se.values_per_point as i64);
-        s(&mut out, "consolidationFunc");
-        s(&mut out, se.consolidation_func.name());
-        s(&mut out, "xFilesFactor");
-        float(&mut out, se.x_files_factor);
-        out.push(b'u');
+        // A MARK ... APPENDS run may be split across chunks: the bytes stay in order.
+        if i % SPILL_EVERY == SPILL_EVERY - 1 {
+            out.spill()?;
+        }
     }
     out.push(b'e');
-    out.push(b'.');
-    out
+    s(out, "pathExpression");
+    s(out, &se.path_expression);
+    s(out, "valuesPerPoint");
+    int(out, se.values_per_point as i64);
+    s(out, "consolidationFunc");
+    s(out, se.consolidation_func.name());
+    s(out, "xFilesFactor");
+    float(out, se.x_files_factor);
+    out.push(b'u');
+    out.spill()
+}
+
+#[cfg(test)]
+/// `format=pickle` of `series`, whole.
+pub fn pickle(series: &[Series]) -> Vec<u8> {
+    whole(Format::Pickle, series, &Tz::UTC)
 }
 
 #[cfg(test)]
@@ -242,6 +419,55 @@ mod tests {
     fn csv_and_raw() {
         assert_eq!(csv(&[series()], &Tz::UTC), "a.b,1970-01-01 00:01:00,1.0\r\na.b,1970-01-01 00:02:00,\r\na.b,1970-01-01 00:03:00,0.5\r\n");
         assert_eq!(raw(&[series()]), "a.b,60,240,60|1.0,None,0.5\n");
+    }
+
+    #[test]
+    fn streamed_answers_are_the_whole_answer_in_chunks() {
+        let big: Vec<Series> = (0..3)
+            .map(|k| {
+                let values = (0..10_000)
+                    .map(|i| (i % 7 != 0).then_some(i as f64 * 0.5 + k as f64))
+                    .collect();
+                Series::new(&format!("big.s{k}"), 0, 100_000, 10, values, 0.0)
+            })
+            .collect();
+        for format in [
+            Format::Json {
+                no_null_points: false,
+            },
+            Format::Json {
+                no_null_points: true,
+            },
+            Format::Csv,
+            Format::Raw,
+            Format::Pickle,
+        ] {
+            let chunks = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<Vec<u8>>::new()));
+            let seen = chunks.clone();
+            let mut out = Out::streamed(Box::new(move |c| {
+                seen.lock().push(c);
+                Ok(())
+            }));
+            let mut w = Writer::new(format, Tz::UTC);
+            w.start(&mut out);
+            for s in &big {
+                w.series(&mut out, s).unwrap();
+            }
+            w.end(&mut out);
+            assert!(out.finish().unwrap().is_empty());
+            let chunks = chunks.lock();
+            assert!(chunks.len() > 1, "{format:?}: {} chunks", chunks.len());
+            assert!(chunks.iter().all(|c| c.len() < 2 * CHUNK), "{format:?}");
+            assert_eq!(chunks.concat(), whole(format, &big, &Tz::UTC), "{format:?}");
+        }
+    }
+
+    #[test]
+    fn a_failing_sink_stops_the_writer() {
+        let s = Series::new("a", 0, 100_000, 10, vec![Some(1.0); 10_000], 0.0);
+        let mut out = Out::streamed(Box::new(|_| Err(std::io::ErrorKind::BrokenPipe.into())));
+        let mut w = Writer::new(Format::Csv, Tz::UTC);
+        assert!(w.series(&mut out, &s).is_err());
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod render;
 mod silences;
 mod state_chart;
 mod status;
+mod stream;
 mod tags;
 
 pub use ack::{link_router as ack_link_router, write_router as ack_write_router, AckState};
@@ -46,7 +47,7 @@ use chrono_tz::Tz;
 use crate::config::Settings;
 use crate::events::EventStore;
 use crate::query::LocalSource;
-use crate::query::{EvalError, QueryLimits};
+use crate::query::{EvalError, MemoryBudget, QueryLimits};
 use crate::store::Store;
 
 /// What the API needs beyond the store.
@@ -62,6 +63,8 @@ pub struct ApiConfig {
     pub max_targets: usize,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// The render memory budget, bytes (`query.max_memory`).
+    pub max_memory: usize,
     /// Who may write, and read (`[http]` credentials, loopback rule).
     pub access: Arc<Access>,
 }
@@ -76,6 +79,7 @@ impl ApiConfig {
             timeout: q.request_timeout,
             max_targets: q.max_targets,
             max_body_bytes: q.max_body_bytes,
+            max_memory: q.memory_budget(),
             access: Arc::new(Access::from_settings(&settings.http)),
         }
     }
@@ -89,10 +93,14 @@ impl Default for ApiConfig {
             timeout: Duration::from_secs(60),
             max_targets: 100,
             max_body_bytes: 1 << 20,
+            max_memory: 512 << 20,
             access: Arc::new(Access::open()),
         }
     }
 }
+
+/// How long a render waits for room in the memory budget before it gets a 503.
+pub const MEMORY_WAIT: Duration = Duration::from_secs(5);
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -107,6 +115,8 @@ pub struct AppState {
     /// Renders evaluated at once (4 per core): more wait their turn (within the request
     /// timeout), so a burst of heavy requests cannot take memory without bound.
     pub renders: Arc<tokio::sync::Semaphore>,
+    /// What all renders together may hold in series data (`query.max_memory`).
+    pub memory: Arc<MemoryBudget>,
 }
 
 impl AppState {
@@ -118,8 +128,9 @@ impl AppState {
         AppState {
             store,
             events: None,
-            config: Arc::new(config),
             renders: Arc::new(tokio::sync::Semaphore::new(4 * cores)),
+            memory: MemoryBudget::new(config.max_memory, MEMORY_WAIT),
+            config: Arc::new(config),
         }
     }
 
@@ -194,6 +205,7 @@ impl From<EvalError> for ApiError {
             EvalError::TooLarge(m) => ApiError::too_large(m),
             EvalError::Timeout(m) => ApiError::unavailable(m),
             EvalError::Unreadable(m) => ApiError::internal(m),
+            EvalError::Busy(m) => ApiError::unavailable(m),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! when absent), `maxDataPoints`, `noNullPoints`, `jsonp`, `xFilesFactor`, `template[…]`,
 //! and the graph parameters.
 
+use std::fmt::Write;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -10,12 +11,13 @@ use axum::http::HeaderValue;
 use axum::response::Response;
 use chrono_tz::Tz;
 
-use super::formats;
+use super::formats::{self, Format, Writer};
 use super::params::Params;
-use super::{respond, respond_json, ApiError, AppState};
+use super::stream;
+use super::{respond, ApiError, AppState};
 use crate::graph::{render_png, render_svg, GraphParams};
 use crate::query::parse_at_time;
-use crate::query::{evaluate_reporting, QueryError, Request, Series};
+use crate::query::{evaluate_within, QueryError, Request, Reservation, Series, BYTES_PER_POINT};
 use crate::store::unix_now;
 
 /// The time range and zone of a request, as graphite-web's `parseOptions` reads them: `tz`,
@@ -168,12 +170,14 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
         g
     });
     let source = state.source();
-    let (mut series, failures) =
-        evaluate_reporting(&source, &state.config.limits, &req).map_err(|e| match e {
-            QueryError::Parse(p) => ApiError::bad_request(p.to_string()),
-            QueryError::Eval(e) => ApiError::from(e),
-        })?;
-    let mut response = answer(state, params, &req, graph, &format, &mut series)?;
+    let (mut series, failures, reservation) =
+        evaluate_within(&source, &state.config.limits, &req, &state.memory).map_err(
+            |e| match e {
+                QueryError::Parse(p) => ApiError::bad_request(p.to_string()),
+                QueryError::Eval(e) => ApiError::from(e),
+            },
+        )?;
+    let mut response = answer(params, &req, graph, &format, &mut series, reservation)?;
     if !failures.is_empty() {
         if let Ok(v) = HeaderValue::from_str(&unreadable_warning(&failures)) {
             response.headers_mut().insert(WARNING_HEADER, v);
@@ -209,48 +213,85 @@ fn unreadable_warning(failures: &[String]) -> String {
         .collect()
 }
 
-/// The answer of one render in its format.
+/// Answers with more datapoints than this are streamed (see [`super::stream`]); smaller ones
+/// are built whole, which is quicker for the common small request.
+const STREAM_ABOVE_POINTS: usize = 64 * 1024;
+
+/// The answer of one render in its format. `reservation` covers `series` in the render
+/// memory budget: it is held until they are written, and a streamed answer gives each
+/// series' share back as it is written.
 fn answer(
-    _state: &AppState,
     params: &Params,
     req: &Request,
     graph: Option<GraphParams>,
     format: &str,
     series: &mut Vec<Series>,
+    mut reservation: Reservation,
 ) -> Result<Response, ApiError> {
     let mut series = std::mem::take(series);
-    let format = format.to_string();
     let jsonp = params.get("jsonp").filter(|j| !j.is_empty());
-    match format.as_str() {
+    let (kind, content_type) = match format {
         "json" => {
             if let Some(mdp) = req.max_data_points {
                 formats::apply_max_data_points(&mut series, mdp);
             }
-            Ok(respond_json(
-                params,
-                formats::json(&series, params.has("noNullPoints")),
-            ))
+            let no_null_points = params.has("noNullPoints");
+            let ct = if jsonp.is_some() {
+                "text/javascript"
+            } else {
+                "application/json"
+            };
+            (Format::Json { no_null_points }, ct)
         }
-        "csv" => Ok(respond("text/csv", formats::csv(&series, &req.tz))),
-        "raw" => Ok(respond("text/plain", formats::raw(&series))),
-        "pickle" => Ok(respond("application/pickle", formats::pickle(&series))),
+        "csv" => (Format::Csv, "text/csv"),
+        "raw" => (Format::Raw, "text/plain"),
+        "pickle" => (Format::Pickle, "application/pickle"),
         "svg" => {
             let svg = render_svg(&series, graph.as_ref().expect("graph params"), req.tz)
                 .map_err(|e| ApiError::internal(e.to_string()))?;
-            Ok(match jsonp {
+            return Ok(match jsonp {
                 Some(cb) => respond(
                     "text/javascript",
                     format!("{cb}({})", serde_json::to_string(&svg).unwrap_or_default()),
                 ),
                 None => respond("image/svg+xml", svg),
-            })
+            });
         }
         _ => {
             let png = render_png(&series, graph.as_ref().expect("graph params"), req.tz)
                 .map_err(|e| ApiError::internal(e.to_string()))?;
-            Ok(respond("image/png", png))
+            return Ok(respond("image/png", png));
         }
+    };
+    // The JSONP wrapper only ever goes around JSON (graphite-web's `jsonp` parameter).
+    let wrap = matches!(kind, Format::Json { .. }).then(|| jsonp.map(str::to_string));
+    let wrap = wrap.flatten();
+    let points: usize = series.iter().map(|s| s.values.len()).sum();
+    if points <= STREAM_ABOVE_POINTS {
+        let body = formats::whole(kind, &series, &req.tz);
+        let body = match wrap {
+            Some(cb) => [cb.as_bytes(), b"(", &body, b")"].concat(),
+            None => body,
+        };
+        return Ok(respond(content_type, body));
     }
+    let tz = req.tz;
+    Ok(stream::streamed(content_type, move |out| {
+        if let Some(cb) = &wrap {
+            let _ = write!(out, "{cb}(");
+        }
+        let mut w = Writer::new(kind, tz);
+        w.start(out);
+        for s in series {
+            w.series(out, &s)?;
+            reservation.release(s.values.len() * BYTES_PER_POINT);
+        }
+        w.end(out);
+        if wrap.is_some() {
+            let _ = write!(out, ")");
+        }
+        Ok(())
+    }))
 }
 
 /// The `/render` handler (GET and POST).

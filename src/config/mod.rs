@@ -281,6 +281,30 @@ pub struct QuerySettings {
     pub request_timeout: Duration,
     /// Largest POST body, in bytes (HTTP 413 beyond).
     pub max_body_bytes: usize,
+    /// Bytes every render together may hold in series data (see
+    /// [`crate::query::MemoryBudget`]); `None` (`"auto"`, the default): a quarter of the
+    /// machine's RAM, at most 512 MiB ([`QuerySettings::memory_budget`]).
+    #[serde(deserialize_with = "value::byte_size")]
+    pub max_memory: Option<usize>,
+}
+
+impl QuerySettings {
+    /// The render memory budget in bytes: `max_memory`, or for `"auto"` a quarter of the
+    /// RAM `/proc/meminfo` reports, at most 512 MiB (512 MiB when it cannot be read).
+    pub fn memory_budget(&self) -> usize {
+        const CAP: usize = 512 << 20;
+        self.max_memory.unwrap_or_else(|| {
+            let total = std::fs::read_to_string("/proc/meminfo")
+                .ok()
+                .and_then(|m| {
+                    m.lines()
+                        .find_map(|l| l.strip_prefix("MemTotal:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+                })
+                .map(|kib| kib * 1024);
+            total.map_or(CAP, |t| (t / 4).min(CAP))
+        })
+    }
 }
 
 /// `[alerting]`.

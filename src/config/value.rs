@@ -282,6 +282,46 @@ pub(crate) fn wal_sync<'de, D: Deserializer<'de>>(d: D) -> Result<WalSync, D::Er
     }
 }
 
+/// A size in bytes: a whole number of bytes, or a number with a unit (`KiB`, `MiB`, `GiB`,
+/// or `K`, `M`, `G` for the same powers of 1024, `B`), e.g. `"512MiB"`; `"auto"` is `None`
+/// (the setting's own default, e.g. a fraction of RAM).
+pub fn parse_byte_size(s: &str) -> Result<Option<usize>, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("auto") {
+        return Ok(None);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        _ => usize::MAX,
+    };
+    match digits.parse::<usize>().ok().and_then(|n| n.checked_mul(scale)) {
+        Some(n) if n > 0 && scale != usize::MAX => Ok(Some(n)),
+        _ => Err(format!(
+            "invalid size '{s}' (expected \"auto\", a number of bytes or one with a unit such as \"512MiB\" or \"2GiB\")"
+        )),
+    }
+}
+
+/// [`parse_byte_size`] of a TOML string or integer.
+pub(crate) fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(u64),
+        Text(String),
+    }
+    let text = match Raw::deserialize(d)? {
+        Raw::Int(n) => n.to_string(),
+        Raw::Text(s) => s,
+    };
+    parse_byte_size(&text).map_err(serde::de::Error::custom)
+}
+
 /// A path where `""` (or blanks) means "none": the embedded default is used instead.
 pub(crate) fn optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
     let s = String::deserialize(d)?;

@@ -17,6 +17,7 @@ use chrono_tz::Tz;
 use parking_lot::Mutex;
 
 use super::ast::{Call, Expr};
+use super::budget::{BudgetError, RequestMemory, BYTES_PER_POINT};
 use super::series::Series;
 use super::source::MetricSource;
 
@@ -32,6 +33,8 @@ pub enum EvalError {
     /// Every series the request read failed to read (corrupt or unreadable files): HTTP 500,
     /// as graphite-web fails when all its fetches fail.
     Unreadable(String),
+    /// The render memory budget (`query.max_memory`) stayed taken by other requests: HTTP 503.
+    Busy(String),
 }
 
 impl fmt::Display for EvalError {
@@ -40,7 +43,8 @@ impl fmt::Display for EvalError {
             EvalError::BadRequest(m)
             | EvalError::TooLarge(m)
             | EvalError::Timeout(m)
-            | EvalError::Unreadable(m) => f.write_str(m),
+            | EvalError::Unreadable(m)
+            | EvalError::Busy(m) => f.write_str(m),
         }
     }
 }
@@ -117,6 +121,28 @@ pub struct RequestState {
     /// graphite-web's `requestContext['xFilesFactor']` once `setXFilesFactor` changed it: the
     /// xFilesFactor of series fetched afterwards and of series functions build from nothing.
     pub x_files_factor: Mutex<Option<f64>>,
+    /// The request's share of the render memory budget, charged by every fetch; `None` for
+    /// evaluations outside it (alert rules, tests).
+    pub memory: Option<RequestMemory>,
+}
+
+impl RequestState {
+    /// The state of a request evaluated within its share of the render memory budget.
+    pub fn with_memory(memory: RequestMemory) -> RequestState {
+        RequestState {
+            memory: Some(memory),
+            ..RequestState::default()
+        }
+    }
+}
+
+impl From<BudgetError> for EvalError {
+    fn from(e: BudgetError) -> Self {
+        match e {
+            BudgetError::TooLarge { .. } => EvalError::TooLarge(e.to_string()),
+            BudgetError::Busy { .. } => EvalError::Busy(e.to_string()),
+        }
+    }
 }
 
 /// Everything a target is evaluated against.
@@ -274,6 +300,15 @@ impl<'a> EvalContext<'a> {
         self.fetch(&expression).map(Value::Series)
     }
 
+    /// Charges a copy of fetched series (the request's fetch cache) to the memory budget.
+    fn charge_copy(&self, series: &[Series]) -> Result<(), EvalError> {
+        if let Some(m) = &self.state.memory {
+            let points: usize = series.iter().map(|s| s.values.len()).sum();
+            m.charge(points * BYTES_PER_POINT)?;
+        }
+        Ok(())
+    }
+
     fn eval_call(&self, call: &Call) -> Result<Vec<Series>, EvalError> {
         self.check_deadline()?;
         (self.call)(self, call)
@@ -292,6 +327,7 @@ impl<'a> EvalContext<'a> {
         let seen_before = match self.state.fetched.lock().get(&key) {
             Some(Some(hit)) => {
                 let mut hit = hit.clone();
+                self.charge_copy(&hit)?;
                 for s in &mut hit {
                     s.x_files_factor = xff;
                 }
@@ -325,6 +361,9 @@ impl<'a> EvalContext<'a> {
                             self.limits.max_points
                         )));
                     }
+                    if let Some(m) = &self.state.memory {
+                        m.charge(f.values.len() * BYTES_PER_POINT)?;
+                    }
                     self.state.read.fetch_add(1, Ordering::Relaxed);
                     let mut s = Series::new(f.name, f.start, f.end, f.step, f.values, xff);
                     s.path_expression = pattern.to_string();
@@ -341,6 +380,9 @@ impl<'a> EvalContext<'a> {
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        if seen_before {
+            self.charge_copy(&out)?;
+        }
         let keep = seen_before.then(|| out.clone());
         self.state.fetched.lock().insert(key, keep);
         Ok(out)

@@ -8,7 +8,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use super::source::{MetricSource, SourceError};
+use super::source::{points_in_layout, MetricSource, SourceError};
 use crate::events::{Event, EventStore, SetOperation};
 use crate::store::{FetchedSeries, FoundNode, Store};
 use crate::store::{RegexBuilderFn, TagExpr};
@@ -27,6 +27,10 @@ impl MetricSource for Store {
         now: i64,
     ) -> Result<Option<FetchedSeries>, SourceError> {
         Ok(Store::fetch(self, name, from, until, now)?)
+    }
+
+    fn points_hint(&self, name: &str, from: i64, until: i64, now: i64) -> usize {
+        points_in_layout(&self.rules().plan(name).retentions, from, until, now)
     }
 
     fn find_tagged(
@@ -61,6 +65,10 @@ impl MetricSource for LocalSource {
         now: i64,
     ) -> Result<Option<FetchedSeries>, SourceError> {
         Ok(self.metrics.fetch(name, from, until, now)?)
+    }
+
+    fn points_hint(&self, name: &str, from: i64, until: i64, now: i64) -> usize {
+        MetricSource::points_hint(&*self.metrics, name, from, until, now)
     }
 
     fn find_tagged(

@@ -121,6 +121,10 @@ impl MetricSource for MemorySource {
         )?)
     }
 
+    fn points_hint(&self, name: &str, from: i64, until: i64, now: i64) -> usize {
+        super::source::points_in_layout(&self.rules.plan(name).retentions, from, until, now)
+    }
+
     fn find_tagged(
         &self,
         exprs: &[TagExpr],

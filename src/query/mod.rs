@@ -8,6 +8,7 @@
 
 mod ast;
 mod attime;
+mod budget;
 mod eval;
 // A namespace: the function registry (`functions::lookup`, `functions::all`), one file per
 // graphite-web family inside it.
@@ -21,6 +22,7 @@ mod source;
 
 pub use ast::{Call, Expr, Template};
 pub use attime::{format_local, parse_at_time, AtTimeError};
+pub use budget::{BudgetError, MemoryBudget, Reservation, BYTES_PER_POINT};
 pub use eval::{EvalContext, EvalError, QueryLimits, RequestState, Value};
 pub use local::LocalSource;
 pub use memory::MemorySource;
@@ -98,7 +100,112 @@ pub fn evaluate_reporting(
     limits: &QueryLimits,
     req: &Request,
 ) -> Result<(Vec<Series>, Vec<String>), QueryError> {
-    let state = RequestState::default();
+    let exprs = parse_all(req, limits)?;
+    evaluate_parsed(source, limits, req, &exprs, RequestState::default()).map(|(s, f, _)| (s, f))
+}
+
+/// As [`evaluate_reporting`], within the render memory budget `budget`: before anything is
+/// fetched the request reserves what its series are estimated to hold (for each path
+/// expression, the series it matches × [`MetricSource::points_hint`] ×
+/// [`BYTES_PER_POINT`]); each fetch charges what it really read, growing the reservation
+/// when the estimate fell short; the reservation returned covers the answer's series, to be
+/// held until they are written out. Errors as [`evaluate_reporting`], and
+/// [`EvalError::TooLarge`] (more than the whole budget) or [`EvalError::Busy`] (the budget
+/// stayed taken by other requests).
+pub fn evaluate_within(
+    source: &dyn MetricSource,
+    limits: &QueryLimits,
+    req: &Request,
+    budget: &std::sync::Arc<MemoryBudget>,
+) -> Result<(Vec<Series>, Vec<String>, Reservation), QueryError> {
+    let exprs = parse_all(req, limits)?;
+    let deadline = Instant::now() + req.timeout;
+    let estimate = estimate_points(source, limits, req, &exprs) * BYTES_PER_POINT;
+    let reservation = budget
+        .reserve(estimate, deadline)
+        .map_err(|e| QueryError::Eval(e.into()))?;
+    let state = RequestState::with_memory(budget::RequestMemory::new(reservation, deadline));
+    let (series, failures, memory) = evaluate_parsed(source, limits, req, &exprs, state)?;
+    let mut reservation = match memory {
+        Some(m) => m.into_reservation(),
+        None => budget
+            .reserve(0, deadline)
+            .map_err(|e| QueryError::Eval(e.into()))?,
+    };
+    // What is held now is the answer (fetched series not in it are gone): the reservation
+    // follows it, up or down.
+    let held: usize = series.iter().map(|s| s.values.len()).sum::<usize>() * BYTES_PER_POINT;
+    if held > reservation.bytes() {
+        reservation
+            .grow(held - reservation.bytes(), deadline)
+            .map_err(|e| QueryError::Eval(e.into()))?;
+    } else {
+        reservation.release(reservation.bytes() - held);
+    }
+    Ok((series, failures, reservation))
+}
+
+fn parse_all(req: &Request, limits: &QueryLimits) -> Result<Vec<Expr>, QueryError> {
+    req.targets
+        .iter()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| parse_target(t, limits.max_depth).map_err(QueryError::Parse))
+        .collect()
+}
+
+/// The datapoints `exprs` will fetch, as far as can be told before fetching: for each path
+/// expression (templated ones aside), the series it matches × the points the first, middle
+/// and last of them would return (the most of the three). Functions that widen the range
+/// (`movingAverage`'s preview, `timeStack`) or find series by tags are not foreseen: their
+/// fetches charge as they go.
+fn estimate_points(
+    source: &dyn MetricSource,
+    limits: &QueryLimits,
+    req: &Request,
+    exprs: &[Expr],
+) -> usize {
+    let mut paths = Vec::new();
+    for e in exprs {
+        e.paths(&mut paths);
+    }
+    // Each occurrence is fetched (or copied from the request's fetch cache) into its own
+    // series; a path met more than once also keeps one copy in that cache.
+    paths.sort_unstable();
+    let mut total = 0usize;
+    for group in paths.chunk_by(|a, b| a == b) {
+        let p = group[0];
+        let copies = if group.len() > 1 { group.len() + 1 } else { 1 };
+        if p.contains('$') {
+            continue;
+        }
+        let nodes = source.find(p, true, limits.max_series_per_target + 1);
+        let leaves: Vec<&str> = nodes
+            .iter()
+            .filter(|n| n.is_leaf)
+            .map(|n| n.path.as_str())
+            .collect();
+        if leaves.is_empty() || leaves.len() > limits.max_series_per_target {
+            continue;
+        }
+        let per = [0, leaves.len() / 2, leaves.len() - 1]
+            .iter()
+            .map(|&i| source.points_hint(leaves[i], req.start, req.end, req.now))
+            .max()
+            .unwrap_or(0);
+        total = total.saturating_add(per.saturating_mul(leaves.len()).saturating_mul(copies));
+    }
+    total
+}
+
+type Evaluated = (Vec<Series>, Vec<String>, Option<budget::RequestMemory>);
+
+fn evaluate_parsed(
+    source: &dyn MetricSource,
+    limits: &QueryLimits,
+    req: &Request,
+    exprs: &[Expr],
+    state: RequestState,
+) -> Result<Evaluated, QueryError> {
     let ctx = EvalContext {
         source,
         start: req.start,
@@ -115,12 +222,8 @@ pub fn evaluate_reporting(
         call: functions::call,
     };
     let mut out = Vec::new();
-    for t in &req.targets {
-        if t.trim().is_empty() {
-            continue;
-        }
-        let expr = parse_target(t, limits.max_depth).map_err(QueryError::Parse)?;
-        out.extend(ctx.eval_target(&expr).map_err(QueryError::Eval)?);
+    for expr in exprs {
+        out.extend(ctx.eval_target(expr).map_err(QueryError::Eval)?);
     }
     let failures = std::mem::take(&mut *state.failures.lock());
     if !failures.is_empty() && state.read.load(std::sync::atomic::Ordering::Relaxed) == 0 {
@@ -129,7 +232,7 @@ pub fn evaluate_reporting(
             failures.join("; ")
         ))));
     }
-    Ok((out, failures))
+    Ok((out, failures, state.memory))
 }
 
 #[cfg(test)]

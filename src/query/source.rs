@@ -43,6 +43,15 @@ pub trait MetricSource: Send + Sync {
         now: i64,
     ) -> Result<Option<FetchedSeries>, SourceError>;
 
+    /// About how many datapoints [`Self::fetch`] of `name` over `[from, until)` relative to
+    /// `now` would return, without reading it: the render memory budget's estimate (an
+    /// estimate only: fetches charge what they really read). The default assumes one-minute
+    /// steps; the local store answers from its storage schemas.
+    fn points_hint(&self, name: &str, from: i64, until: i64, now: i64) -> usize {
+        let _ = (name, now);
+        ((until - from).max(0) / 60 + 1) as usize
+    }
+
     /// The tagged series (`name;tag=value;…`) matching every expression, sorted by name, as
     /// graphite-web's `TagDB.find_series` (see [`crate::store::TagIndex::find_series`]);
     /// `regex` compiles the patterns of `=~`/`!=~`. Errors (a bad regex, no expression
@@ -68,4 +77,27 @@ pub trait MetricSource: Send + Sync {
         let _ = (from_us, until_us, tags, visit);
         Err(NO_EVENT_STORE.into())
     }
+}
+
+/// [`MetricSource::points_hint`] for a series laid out as `retentions` (finest first): the
+/// archive whisper's `fetch` would pick (the first covering `now - from`, else the coarsest)
+/// and the points it holds over the range, clipped to that archive's history.
+pub fn points_in_layout(
+    retentions: &[crate::whisper::Retention],
+    from: i64,
+    until: i64,
+    now: i64,
+) -> usize {
+    let Some(last) = retentions.last() else {
+        return 0;
+    };
+    let age = now.saturating_sub(from).max(0) as u64;
+    let archive = retentions
+        .iter()
+        .find(|r| r.retention() >= age)
+        .unwrap_or(last);
+    let oldest = now.saturating_sub(archive.retention() as i64);
+    let from = from.max(oldest);
+    let step = i64::from(archive.seconds_per_point.max(1));
+    ((until - from).max(0) / step + 1) as usize
 }
