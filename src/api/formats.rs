@@ -428,7 +428,7 @@ mod tests {
                 let values = (0..10_000)
                     .map(|i| (i % 7 != 0).then_some(i as f64 * 0.5 + k as f64))
                     .collect();
-                Series::new(&format!("big.s{k}"), 0, 100_000, 10, values, 0.0)
+                Series::new(format!("big.s{k}"), 0, 100_000, 10, values, 0.0)
             })
             .collect();
         for format in [
