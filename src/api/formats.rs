@@ -1,5 +1,6 @@
 //! Render output formats as graphite-web writes them: `json` (with `maxDataPoints`
-//! consolidation, `noNullPoints`, `tags`, `jsonp`), `csv`, `raw` and `pickle`.
+//! consolidation, `noNullPoints`, `tags`, `jsonp`), `csv`, `raw` and `pickle` (whose writer
+//! is in `pickle.rs`; `msgpack` is in `msgpack.rs`).
 
 use std::fmt::Write;
 
@@ -157,64 +158,11 @@ pub fn raw(series: &[Series]) -> String {
     out
 }
 
-/// A tiny pickle (protocol 2) writer for `format=pickle`: a list of dicts as graphite-web's
-/// `series.getInfo()` (name, start, end, step, values, pathExpression, valuesPerPoint,
-/// consolidationFunc, xFilesFactor).
+/// `format=pickle`: a list of dicts as graphite-web's `series.getInfo()` (name, start, end,
+/// step, values, pathExpression, valuesPerPoint, consolidationFunc, xFilesFactor); written by
+/// [`super::pickle::series`], beside the cluster protocol's other pickles.
 pub fn pickle(series: &[Series]) -> Vec<u8> {
-    fn s(out: &mut Vec<u8>, v: &str) {
-        out.push(b'X');
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        out.extend_from_slice(v.as_bytes());
-    }
-    fn int(out: &mut Vec<u8>, v: i64) {
-        if let Ok(i) = i32::try_from(v) {
-            out.push(b'J');
-            out.extend_from_slice(&i.to_le_bytes());
-        } else {
-            out.push(0x8a);
-            out.push(8);
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    fn float(out: &mut Vec<u8>, v: f64) {
-        out.push(b'G');
-        out.extend_from_slice(&v.to_be_bytes());
-    }
-    let mut out = vec![0x80, 2, b']', b'('];
-    for se in series {
-        out.push(b'}');
-        out.push(b'(');
-        s(&mut out, "name");
-        s(&mut out, &se.name);
-        s(&mut out, "start");
-        int(&mut out, se.start);
-        s(&mut out, "end");
-        int(&mut out, se.end);
-        s(&mut out, "step");
-        int(&mut out, se.step);
-        s(&mut out, "values");
-        out.push(b']');
-        out.push(b'(');
-        for v in se.consolidated().iter() {
-            match v {
-                Some(v) => float(&mut out, *v),
-                None => out.push(b'N'),
-            }
-        }
-        out.push(b'e');
-        s(&mut out, "pathExpression");
-        s(&mut out, &se.path_expression);
-        s(&mut out, "valuesPerPoint");
-        int(&mut out, se.values_per_point as i64);
-        s(&mut out, "consolidationFunc");
-        s(&mut out, se.consolidation_func.name());
-        s(&mut out, "xFilesFactor");
-        float(&mut out, se.x_files_factor);
-        out.push(b'u');
-    }
-    out.push(b'e');
-    out.push(b'.');
-    out
+    super::pickle::series(series)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `/render`: graphite-web's render API. Targets from the query string and a POST form,
-//! `from`/`until`/`now`/`tz`, `format` (`json`, `csv`, `raw`, `pickle`, `png`, `svg`; PNG
-//! when absent), `maxDataPoints`, `noNullPoints`, `jsonp`, `xFilesFactor`, `template[…]`,
-//! and the graph parameters.
+//! `from`/`until`/`now`/`tz`, `format` (`json`, `csv`, `raw`, `pickle`, `msgpack`, `png`,
+//! `svg`; PNG when absent), `maxDataPoints`, `noNullPoints`, `jsonp`, `xFilesFactor`,
+//! `template[…]`, and the graph parameters.
 
 use std::time::Duration;
 
@@ -151,10 +151,10 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
     let format = output_format(params);
     if !matches!(
         format.as_str(),
-        "" | "json" | "csv" | "raw" | "pickle" | "png" | "svg"
+        "" | "json" | "csv" | "raw" | "pickle" | "msgpack" | "png" | "svg"
     ) {
         return Err(ApiError::bad_request(format!(
-            "unknown format '{format}' (json, csv, raw, pickle, png or svg)"
+            "unknown format '{format}' (json, csv, raw, pickle, msgpack, png or svg)"
         )));
     }
     let graph = if matches!(format.as_str(), "" | "png" | "svg") {
@@ -234,6 +234,10 @@ fn answer(
         "csv" => Ok(respond("text/csv", formats::csv(&series, &req.tz))),
         "raw" => Ok(respond("text/plain", formats::raw(&series))),
         "pickle" => Ok(respond("application/pickle", formats::pickle(&series))),
+        "msgpack" => Ok(respond(
+            super::msgpack::CONTENT_TYPE,
+            super::msgpack::series(&series),
+        )),
         "svg" => {
             let svg = render_svg(&series, graph.as_ref().expect("graph params"), req.tz)
                 .map_err(|e| ApiError::internal(e.to_string()))?;
