@@ -143,6 +143,39 @@ fn node_infos<'a>(store: &Store, nodes: &'a [FoundNode]) -> Vec<NodeInfo<'a>> {
         .collect()
 }
 
+/// The find formats of the cluster protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClusterFormat {
+    /// `format=pickle`, graphite-web's `pickle_nodes`.
+    Pickle,
+    /// `format=msgpack`, graphite-web's `msgpack_nodes`.
+    Msgpack,
+}
+
+impl ClusterFormat {
+    fn parse(format: &str) -> Option<ClusterFormat> {
+        match format {
+            "pickle" => Some(ClusterFormat::Pickle),
+            "msgpack" => Some(ClusterFormat::Msgpack),
+            _ => None,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            ClusterFormat::Pickle => pickle::CONTENT_TYPE,
+            ClusterFormat::Msgpack => msgpack::CONTENT_TYPE,
+        }
+    }
+
+    fn write(self, nodes: &[NodeInfo]) -> Vec<u8> {
+        match self {
+            ClusterFormat::Pickle => pickle::nodes(nodes),
+            ClusterFormat::Msgpack => msgpack::nodes(nodes),
+        }
+    }
+}
+
 /// One node of `format=json` (graphite-web's `json_nodes`, without `intervals`).
 #[derive(Debug, Serialize)]
 struct JsonNode<'a> {
@@ -267,8 +300,9 @@ fn nodes_by_position(nodes: &[FoundNode], position: i64) -> Result<Vec<String>, 
     Ok(found.into_iter().collect())
 }
 
-/// `/metrics/find?query=…[&format=treejson|completer|nodelist|json|pickle|msgpack][&wildcards=1][&leavesOnly=1]`,
-/// as graphite-web's `find_view`: the matches sorted by name (ties by path, a branch before
+/// `/metrics/find?query=…[&format=…][&wildcards=1][&leavesOnly=1]`, `format` one of
+/// `treejson` (the default), `completer`, `nodelist`, `json`, `pickle`, `msgpack`, as
+/// graphite-web's `find_view`: the matches sorted by name (ties by path, a branch before
 /// the leaf of the same path), then shaped by `format`. `from`/`until` are checked and do not
 /// filter (see [`check_find_times`]); `local` is checked and changes nothing (a node answers
 /// from its own store only, as a graphite-web node does with `local=1`).
@@ -306,24 +340,19 @@ pub async fn find(State(state): State<AppState>, params: Params) -> Result<Respo
         q = completer_query(&q, automatic_variants);
     }
     let store = state.store.clone();
-    // The cluster formats: their content type and writer.
-    let cluster: Option<(&'static str, fn(&[NodeInfo]) -> Vec<u8>)> = match format.as_str() {
-        "pickle" => Some((pickle::CONTENT_TYPE, pickle::nodes)),
-        "msgpack" => Some((msgpack::CONTENT_TYPE, msgpack::nodes)),
-        _ => None,
-    };
+    let cluster = ClusterFormat::parse(&format);
     let (mut nodes, body) = tokio::task::spawn_blocking(move || {
         let mut nodes = find_nodes(&store, &q, leaves_only)?;
         // Stable: `find` answers in path order, so ties stay by path, branch first.
         nodes.sort_by(|a, b| a.name().cmp(b.name()));
         // Their intervals read headers and file times: here, on the blocking pool.
-        let body = cluster.map(|(_, write)| write(&node_infos(&store, &nodes)));
+        let body = cluster.map(|f| f.write(&node_infos(&store, &nodes)));
         Ok::<_, ApiError>((nodes, body))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
-    if let (Some((content_type, _)), Some(body)) = (cluster, body) {
-        return Ok(no_cache(respond(content_type, body)));
+    if let (Some(f), Some(body)) = (cluster, body) {
+        return Ok(no_cache(respond(f.content_type(), body)));
     }
     let response = match format.as_str() {
         "treejson" => python_json(&params, &tree_json(&nodes, &base_path, wildcards)),
