@@ -1,5 +1,6 @@
 //! `/metrics/find`, `/metrics/expand`, `/metrics/index.json`: the metric tree as graphite-web
-//! serves it (the shapes Grafana's Graphite data source reads).
+//! serves it (the shapes Grafana's Graphite data source reads, and the `pickle` and `msgpack`
+//! finds a graphite-web front sends the nodes of its `CLUSTER_SERVERS`).
 
 use std::borrow::Cow;
 
@@ -10,10 +11,10 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::params::Params;
-use super::{respond_json, ApiError, AppState};
+use super::{msgpack, pickle, respond, respond_json, ApiError, AppState};
 use crate::python::json_dumps;
 use crate::query::parse_at_time;
-use crate::store::{unix_now, FoundNode, Store};
+use crate::store::{unix_now, FoundNode, Interval, Store};
 
 /// Most nodes one find may return; a query matching more is a 413 rather than a silently
 /// partial answer (graphite-web's `METRICS_FIND_FAILURE_THRESHOLD`, unlimited by default).
@@ -113,6 +114,66 @@ enum Completion<'a> {
     Wildcard {
         name: &'static str,
     },
+}
+
+/// One node of a `pickle` or `msgpack` find, as graphite-web's `pickle_nodes` and
+/// `msgpack_nodes` build it from a node: `intervals` (the leaf's
+/// [`Store::intervals`]) for a leaf, `None` for a branch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeInfo<'a> {
+    /// The node's full path (`servers.web1.cpu`).
+    pub path: &'a str,
+    /// Whether it is a metric (a leaf) rather than a branch.
+    pub is_leaf: bool,
+    /// The leaf's time spans; `None` for a branch.
+    pub intervals: Option<Vec<Interval>>,
+}
+
+/// The nodes of a cluster find with their intervals, in `nodes`' order (graphite-web's
+/// `pickle_nodes` and `msgpack_nodes` keep the view's order, by name). Reads each leaf's
+/// header and file time.
+fn node_infos<'a>(store: &Store, nodes: &'a [FoundNode]) -> Vec<NodeInfo<'a>> {
+    nodes
+        .iter()
+        .map(|n| NodeInfo {
+            path: &n.path,
+            is_leaf: n.is_leaf,
+            intervals: n.is_leaf.then(|| store.intervals(&n.path)),
+        })
+        .collect()
+}
+
+/// The find formats of the cluster protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClusterFormat {
+    /// `format=pickle`, graphite-web's `pickle_nodes`.
+    Pickle,
+    /// `format=msgpack`, graphite-web's `msgpack_nodes`.
+    Msgpack,
+}
+
+impl ClusterFormat {
+    fn parse(format: &str) -> Option<ClusterFormat> {
+        match format {
+            "pickle" => Some(ClusterFormat::Pickle),
+            "msgpack" => Some(ClusterFormat::Msgpack),
+            _ => None,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            ClusterFormat::Pickle => pickle::CONTENT_TYPE,
+            ClusterFormat::Msgpack => msgpack::CONTENT_TYPE,
+        }
+    }
+
+    fn write(self, nodes: &[NodeInfo]) -> Vec<u8> {
+        match self {
+            ClusterFormat::Pickle => pickle::nodes(nodes),
+            ClusterFormat::Msgpack => msgpack::nodes(nodes),
+        }
+    }
 }
 
 /// One node of `format=json` (graphite-web's `json_nodes`, without `intervals`).
@@ -239,10 +300,17 @@ fn nodes_by_position(nodes: &[FoundNode], position: i64) -> Result<Vec<String>, 
     Ok(found.into_iter().collect())
 }
 
-/// `/metrics/find?query=…[&format=treejson|completer|nodelist|json][&wildcards=1][&leavesOnly=1]`,
-/// as graphite-web's `find_view`: the matches sorted by name (ties by path, a branch before
+/// `/metrics/find?query=…[&format=…][&wildcards=1][&leavesOnly=1]`, `format` one of
+/// `treejson` (the default), `completer`, `nodelist`, `json`, `pickle`, `msgpack`, as
+/// graphite-web's `find_view`: the matches sorted by name (ties by path, a branch before
 /// the leaf of the same path), then shaped by `format`. `from`/`until` are checked and do not
-/// filter (see [`check_find_times`]); `local` is checked and ignored (there is no cluster).
+/// filter (see [`check_find_times`]); `local` is checked and changes nothing (a node answers
+/// from its own store only, as a graphite-web node does with `local=1`).
+///
+/// `pickle` (`application/pickle`) and `msgpack` (`application/x-msgpack`) are what a
+/// graphite-web front's remote finder asks its `CLUSTER_SERVERS` for (`local=1&format=pickle`
+/// unless the server's URL says `format=msgpack`): see [`pickle::nodes`] and
+/// [`msgpack::nodes`].
 pub async fn find(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let format = params.get("format").unwrap_or("treejson").to_string();
     let leaves_only = flag(&params, "leavesOnly")?;
@@ -272,14 +340,20 @@ pub async fn find(State(state): State<AppState>, params: Params) -> Result<Respo
         q = completer_query(&q, automatic_variants);
     }
     let store = state.store.clone();
-    let mut nodes = tokio::task::spawn_blocking(move || {
+    let cluster = ClusterFormat::parse(&format);
+    let (mut nodes, body) = tokio::task::spawn_blocking(move || {
         let mut nodes = find_nodes(&store, &q, leaves_only)?;
         // Stable: `find` answers in path order, so ties stay by path, branch first.
         nodes.sort_by(|a, b| a.name().cmp(b.name()));
-        Ok::<_, ApiError>(nodes)
+        // Their intervals read headers and file times: here, on the blocking pool.
+        let body = cluster.map(|f| f.write(&node_infos(&store, &nodes)));
+        Ok::<_, ApiError>((nodes, body))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
+    if let (Some(f), Some(body)) = (cluster, body) {
+        return Ok(no_cache(respond(f.content_type(), body)));
+    }
     let response = match format.as_str() {
         "treejson" => python_json(&params, &tree_json(&nodes, &base_path, wildcards)),
         "completer" => {

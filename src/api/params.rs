@@ -1,6 +1,8 @@
-//! Request parameters as graphite-web reads them: the query string and a form-encoded POST
-//! body merged (Django's `GET.copy().update(POST)`), so list parameters (`target`) gather
-//! from both and single ones take the last value given.
+//! Request parameters as graphite-web reads them: the query string and a form POST body
+//! merged (Django's `GET.copy().update(POST)`), so list parameters (`target`) gather from
+//! both and single ones take the last value given. The body may be URL-encoded or, as a
+//! graphite-web cluster front POSTs its finds and renders with `REMOTE_STORE_USE_POST`
+//! (urllib3's `request(…, fields=…)`), `multipart/form-data`; Django reads both.
 //!
 //! One parameter is checked here for every endpoint, because every endpoint echoes it into
 //! its answer: `jsonp` must be a JavaScript identifier path (`cb`, `jQuery123_4`,
@@ -90,10 +92,16 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
         use axum::response::IntoResponse;
         let query = req.uri().query().map(str::to_string);
         let headers = req.headers().clone();
-        let body = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let params = Params::from_request(query.as_deref(), &headers, &body);
+        let params = if is_multipart(&headers) {
+            let mut params = Params::from_request(query.as_deref(), &HeaderMap::new(), b"");
+            params.pairs.extend(multipart_fields(req, state).await?);
+            params
+        } else {
+            let body = axum::body::Bytes::from_request(req, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            Params::from_request(query.as_deref(), &headers, &body)
+        };
         if let Some(cb) = params.get("jsonp").filter(|cb| !cb.is_empty()) {
             if !is_jsonp_callback(cb) {
                 // The refused text is not echoed back, not even in an error.
@@ -108,6 +116,38 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
         }
         Ok(params)
     }
+}
+
+/// Whether the body is `multipart/form-data`.
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"))
+}
+
+/// The fields of a `multipart/form-data` body, in order, each as text (a field that is not
+/// UTF-8, or a malformed body, is a 400; over `query.max_body_bytes` a 413).
+async fn multipart_fields<S: Send + Sync>(
+    req: axum::extract::Request,
+    state: &S,
+) -> Result<Vec<(String, String)>, axum::response::Response> {
+    use axum::extract::{FromRequest, Multipart};
+    use axum::response::IntoResponse;
+    let mut form = Multipart::from_request(req, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let mut pairs = Vec::new();
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(IntoResponse::into_response)?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        let value = field.text().await.map_err(IntoResponse::into_response)?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
 }
 
 #[cfg(test)]
@@ -133,6 +173,35 @@ mod tests {
         ] {
             assert!(!is_jsonp_callback(bad), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn reads_a_multipart_form_as_urllib3_posts_it() {
+        // What graphite-web's remote reader sends with REMOTE_STORE_USE_POST.
+        let body = "--b0\r\nContent-Disposition: form-data; name=\"format\"\r\n\r\npickle\r\n\
+                    --b0\r\nContent-Disposition: form-data; name=\"target\"\r\n\r\na.b\r\n\
+                    --b0\r\nContent-Disposition: form-data; name=\"target\"\r\n\r\nsumSeries(c.*)\r\n\
+                    --b0--\r\n";
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .uri("/render/?local=1&target=q.s")
+            .header("content-type", "multipart/form-data; boundary=b0")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let p = <Params as axum::extract::FromRequest<()>>::from_request(req, &())
+            .await
+            .unwrap();
+        assert_eq!(p.all("target"), vec!["q.s", "a.b", "sumSeries(c.*)"]);
+        assert_eq!(p.get("format"), Some("pickle"));
+        assert_eq!(p.get("local"), Some("1"));
+        let bad = axum::http::Request::builder()
+            .method("POST")
+            .uri("/render/")
+            .header("content-type", "multipart/form-data; boundary=b0")
+            .body(axum::body::Body::from("--b0\r\ngarbage"))
+            .unwrap();
+        let refused = <Params as axum::extract::FromRequest<()>>::from_request(bad, &()).await;
+        assert_eq!(refused.unwrap_err().status(), 400);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `/render`: graphite-web's render API. Targets from the query string and a POST form,
-//! `from`/`until`/`now`/`tz`, `format` (`json`, `csv`, `raw`, `pickle`, `png`, `svg`; PNG
-//! when absent), `maxDataPoints`, `noNullPoints`, `jsonp`, `xFilesFactor`, `template[…]`,
-//! and the graph parameters.
+//! `from`/`until`/`now`/`tz`, `format` (`json`, `csv`, `raw`, `pickle`, `msgpack`, `png`,
+//! `svg`; PNG when absent), `maxDataPoints`, `noNullPoints`, `jsonp`, `xFilesFactor`,
+//! `template[…]`, and the graph parameters.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -153,10 +153,10 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
     let format = output_format(params);
     if !matches!(
         format.as_str(),
-        "" | "json" | "csv" | "raw" | "pickle" | "png" | "svg"
+        "" | "json" | "csv" | "raw" | "pickle" | "msgpack" | "png" | "svg"
     ) {
         return Err(ApiError::bad_request(format!(
-            "unknown format '{format}' (json, csv, raw, pickle, png or svg)"
+            "unknown format '{format}' (json, csv, raw, pickle, msgpack, png or svg)"
         )));
     }
     let graph = if matches!(format.as_str(), "" | "png" | "svg") {
@@ -246,6 +246,13 @@ fn answer(
         "csv" => (Format::Csv, "text/csv"),
         "raw" => (Format::Raw, "text/plain"),
         "pickle" => (Format::Pickle, "application/pickle"),
+        // The cluster protocol's other wire format: built whole (a front reads it whole too).
+        "msgpack" => {
+            return Ok(respond(
+                super::msgpack::CONTENT_TYPE,
+                super::msgpack::series(&series),
+            ))
+        }
         "svg" => {
             let svg = render_svg(&series, graph.as_ref().expect("graph params"), req.tz)
                 .map_err(|e| ApiError::internal(e.to_string()))?;

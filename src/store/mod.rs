@@ -4,12 +4,14 @@
 //!
 //! The store never parses a protocol and never evaluates a target: listeners hand it points
 //! ([`Store::insert_points`]; logged first in the write-ahead log, [`Wal`], when it is on),
-//! the query side asks it for series ([`Store::fetch`]) and names
-//! ([`Store::find`]); `query` wraps it as a `MetricSource` (`query::LocalSource`).
+//! the query side asks it for series ([`Store::fetch`]), names ([`Store::find`]) and the
+//! time spans of leaves for the cluster protocol ([`Store::intervals`]); `query` wraps it
+//! as a `MetricSource` (`query::LocalSource`).
 
 mod cache;
 mod glob;
 mod index;
+mod interval;
 mod layout;
 mod persister;
 mod readers;
@@ -28,6 +30,7 @@ use crate::whisper::{AggregationMethod, FetchResult, Header, Preallocation, Whis
 pub use cache::{Backlog, Cache, Taken};
 pub use glob::{expand_braces, PathGlob};
 pub use index::{FoundNode, MetricIndex};
+pub use interval::Interval;
 pub use persister::Persisters;
 pub use tags::{parse_tagged, python_regex, RegexBuilderFn, TagExpr, TagIndex, TagOp};
 pub use wal::{Points, ReplayReport, Wal, WalInfo, NO_SEGMENT};

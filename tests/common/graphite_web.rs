@@ -1,5 +1,6 @@
 //! graphite-web 1.1.8 (Debian's `graphite-web`) as a real HTTP server for the tests: a
-//! remote Graphite for alerting's remote mode, and a cluster front later.
+//! remote Graphite for alerting's remote mode, and a cluster front over carbonhound nodes
+//! ([`GraphiteWeb::start_front`]).
 //!
 //! [`GraphiteWeb::start`] runs `tests/support/graphite_web.py` with `/usr/bin/python3` (the
 //! interpreter that sees the Debian packages): it writes graphite-web's settings and sqlite
@@ -15,10 +16,25 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// How a graphite-web cluster front reaches its nodes: the settings of graphite-web's
+/// `finders/remote.py` that [`GraphiteWeb::start_front`] sets.
+#[derive(Debug, Clone)]
+pub struct ClusterFront {
+    /// `CLUSTER_SERVERS`, each `host:port`, optionally with `?format=msgpack` (the remote
+    /// finder's and reader's wire format; pickle without it). The same server may be listed
+    /// twice: graphite-web then has two finders holding the same nodes, and merges them.
+    pub servers: Vec<String>,
+    /// `REMOTE_STORE_USE_POST`: finds and renders are sent as `multipart/form-data` POSTs
+    /// (GETs otherwise).
+    pub use_post: bool,
+}
+
 /// A running graphite-web.
 pub struct GraphiteWeb {
     child: Option<Child>,
     _storage: tempfile::TempDir,
+    /// The empty whisper folder of a cluster front.
+    _whisper: Option<tempfile::TempDir>,
     /// Its port on 127.0.0.1.
     pub port: u16,
     /// Its base URL, `http://127.0.0.1:<port>` (what `[alerting].graphite_url` takes).
@@ -32,12 +48,34 @@ impl GraphiteWeb {
     /// Panics, failing the test, when it does not start within 60 s or graphite-web is not
     /// installed.
     pub fn start(whisper_dir: &Path) -> GraphiteWeb {
+        GraphiteWeb::launch(whisper_dir, &[])
+    }
+
+    /// Starts graphite-web as a cluster front with no data of its own: every find and
+    /// render goes to `front.servers` (see [`ClusterFront`]). Panics as [`GraphiteWeb::start`].
+    pub fn start_front(front: &ClusterFront) -> GraphiteWeb {
+        let whisper = tempfile::tempdir().expect("a temporary folder");
+        let mut args = Vec::new();
+        for server in &front.servers {
+            args.push("--cluster-server".to_string());
+            args.push(server.clone());
+        }
+        if front.use_post {
+            args.push("--remote-use-post".into());
+        }
+        let mut gw = GraphiteWeb::launch(whisper.path(), &args);
+        gw._whisper = Some(whisper);
+        gw
+    }
+
+    fn launch(whisper_dir: &Path, args: &[String]) -> GraphiteWeb {
         let storage = tempfile::tempdir().expect("a temporary folder");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/graphite_web.py");
         let mut child = Command::new("/usr/bin/python3")
             .arg(&script)
             .arg(storage.path())
             .arg(whisper_dir)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -82,6 +120,7 @@ impl GraphiteWeb {
         GraphiteWeb {
             child: Some(child),
             _storage: storage,
+            _whisper: None,
             port,
             url: format!("http://127.0.0.1:{port}"),
             log,
@@ -107,6 +146,14 @@ impl GraphiteWeb {
                 String::from_utf8_lossy(&body)
             )
         })
+    }
+
+    /// GETs `path_and_query`; (status, content type, body), whatever the status.
+    pub fn get(&self, path_and_query: &str) -> (u16, String, Vec<u8>) {
+        super::http_get(
+            std::net::SocketAddr::from(([127, 0, 0, 1], self.port)),
+            path_and_query,
+        )
     }
 
     /// Stops the server (closing its stdin; killed after 10 s) and waits for it to exit, so
