@@ -8,8 +8,12 @@
 //! Elsewhere than glibc (musl, other systems) both calls do nothing.
 
 /// Arenas the process may use (glibc's `M_ARENA_MAX`): 2, enough for the two cores this is
-/// sized for without lock contention becoming the bound. Call once, at start, before threads.
+/// sized for without lock contention becoming the bound. An operator's own `MALLOC_ARENA_MAX`
+/// in the environment wins (glibc reads it itself). Call once, at start, before threads.
 pub fn limit_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread
     // exists, and an unsupported parameter is reported by its return value, not undefined.
