@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 const RULES: &[(&str, &[&str])] = &[
     ("whisper", &[]),
     ("ratelimit", &[]),
+    ("malloc", &[]),
     ("python", &[]),
     ("config", &["whisper"]),
     ("events", &["python", "ratelimit"]),
@@ -25,6 +26,7 @@ const RULES: &[(&str, &[&str])] = &[
             "whisper",
             "python",
             "ratelimit",
+            "malloc",
         ],
     ),
     ("graph", &["query", "config", "python"]),
@@ -56,6 +58,7 @@ const RULES: &[(&str, &[&str])] = &[
             "whisper",
             "python",
             "ratelimit",
+            "malloc",
         ],
     ),
     (

@@ -87,19 +87,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::config::{parse_schemas, StorageRules};
-    use crate::whisper::Preallocation;
-
-    fn store(dir: &Path) -> Store {
-        let rules = StorageRules::new(
-            parse_schemas("[all]\npattern = .*\nretentions = 10s:1h,60s:1d\n", "t").unwrap(),
-            vec![],
-        );
-        Store::open(dir, rules, 1000, Preallocation::Sparse, 0).unwrap()
-    }
+    use crate::store::tests::store;
 
     #[test]
     fn a_file_spans_its_retention_up_to_its_mtime() {

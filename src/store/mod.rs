@@ -486,11 +486,12 @@ pub(crate) fn stat_add(c: &AtomicU64, n: u64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::{parse_schemas, StorageRules};
 
-    fn store(dir: &Path) -> Store {
+    /// A store in `dir` with `10s:1h,60s:1d` for every metric (shared by the store's tests).
+    pub(crate) fn store(dir: &Path) -> Store {
         let rules = StorageRules::new(
             parse_schemas("[all]\npattern = .*\nretentions = 10s:1h,60s:1d\n", "t").unwrap(),
             vec![],
