@@ -12,6 +12,7 @@
 //!                                                                      ▲                                                     │
 //! Grafana, browsers ─HTTP─▶ api ─▶ query::parse ─▶ query::eval ─▶ MetricSource ─ LocalSource: store (cache ∪ whisper) ◀──────┘
 //!                                                      │            (trait)       + events
+//!                                                      │              └─ ClusterSource: + [cluster] servers (HTTP, local=1), merged
 //!                                                      └──▶ api formats (json/csv/raw/pickle) or graph (PNG/SVG)
 //! alert scheduler ─every interval─▶ query::evaluate ─▶ alert state (sled) ─▶ mail (templates + graph PNG + SMTP)
 //! ```
@@ -32,7 +33,8 @@
 //! - [`events`]: graphite-web's event store (deploy markers), sled in `data_dir/events`.
 //! - [`query`]: the target language — nom parser, `from`/`until` (attime), `Series`, the
 //!   evaluator, the [`query::MetricSource`] trait it reads through (the local store, an
-//!   in-memory source for tests, peers later), and the functions (each `FunctionDef` beside its
+//!   in-memory source for tests, and [`query::ClusterSource`]: the local store merged with
+//!   the `[cluster] servers`, asked with `local=1`), and the functions (each `FunctionDef` beside its
 //!   code, one file per family under `query::functions`).
 //! - [`graph`]: PNG and SVG graphs drawn in glyph.py's steps (title, legend, axes, grid, lines),
 //!   each taking its room off the plot area; an embedded font.

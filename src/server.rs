@@ -186,15 +186,30 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     );
     tracing::info!("event store: {} events", events.len());
     // What the alert rules evaluate against: the metric store with the event store (the
-    // API's state carries both too, for /render and /events).
-    let source = crate::query::LocalSource {
+    // API's state carries both too, for /render and /events), and with `[cluster] servers`
+    // the other servers' data merged in, so that one server alerts for the cluster.
+    let local = crate::query::LocalSource {
         metrics: store.clone(),
         events: Some(events.clone()),
+    };
+    let cluster = crate::query::Cluster::from_settings(&settings);
+    let source: Arc<dyn crate::query::MetricSource> = match &cluster {
+        Some(c) => {
+            tracing::info!(
+                "cluster: answering for this server and {}",
+                c.servers().collect::<Vec<_>>().join(", ")
+            );
+            Arc::new(crate::query::ClusterSource::shared(
+                Arc::new(local),
+                c.clone(),
+            ))
+        }
+        None => Arc::new(local),
     };
     let cancel = CancellationToken::new();
     let alerting = crate::alert::start(
         &settings,
-        Arc::new(source),
+        source,
         // Alerting's self metrics follow carbon's: off with `[carbon] stats_interval = 0`.
         (!settings.carbon.stats_interval.is_zero()).then(|| store.clone()),
         cancel.clone(),
@@ -232,10 +247,11 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     };
 
     let state = AppState::new(store.clone(), ApiConfig::from_settings(&settings))
-        .with_events(events.clone());
+        .with_events(events.clone())
+        .with_cluster(cluster.clone());
     let access = state.config.access.clone();
     let app = api::router(state)
-        .merge(api::health_router(store.clone(), stats.clone()))
+        .merge(api::health_router(store.clone(), stats.clone(), cluster))
         .merge(api::status_router(
             api::StatusState::new(&settings, alerting.board.clone())
                 .with_silences(alerting.silences.clone()),

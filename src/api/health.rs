@@ -12,6 +12,7 @@ use axum::Router;
 use super::respond;
 use crate::carbon::CarbonStats;
 use crate::carbon::ListenerStats;
+use crate::query::Cluster;
 use crate::store::Store;
 
 /// The `/health` route: `{"status": "ok", "uptime_seconds", "store": {metricsReceived,
@@ -21,15 +22,27 @@ use crate::store::Store;
 /// read),
 /// "cache": {size, queues, max_size}, "wal": {enabled, segments, bytes, errors} (the
 /// write-ahead log under `data_dir/wal`), "listeners": {plaintext_tcp: {points, connections,
-/// errors, malformed, …}, plaintext_udp: …, pickle_tcp: …}}`. Counters count since start
-/// (the self metrics give per-interval values); sizes are now. Uptime counts from this call.
-pub fn router(store: Arc<Store>, carbon: Arc<CarbonStats>) -> Router {
+/// errors, malformed, …}, plaintext_udp: …, pickle_tcp: …}, "cluster": {servers: [{server,
+/// url, state ("up", "down" while not asked after a failure, "unknown" before the first
+/// call), calls, failures, last_error, retry_in_seconds}], partial_answers,
+/// remote_timeout_seconds, retry_delay_seconds} (see [`Cluster::health`]; `null` without
+/// `[cluster] servers`)}`. Counters count since start (the self metrics give per-interval
+/// values); sizes are now. Uptime counts from this call.
+pub fn router(
+    store: Arc<Store>,
+    carbon: Arc<CarbonStats>,
+    cluster: Option<Arc<Cluster>>,
+) -> Router {
     let started = Instant::now();
     let handler = move || {
         let store = store.clone();
         let carbon = carbon.clone();
+        let cluster = cluster.clone();
         async move {
-            let body = report(&store, &carbon, started);
+            let mut body = report(&store, &carbon, started);
+            body["cluster"] = cluster
+                .map(|c| c.health())
+                .unwrap_or(serde_json::Value::Null);
             respond("application/json", body.to_string())
         }
     };

@@ -11,9 +11,9 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::params::Params;
-use super::{msgpack, pickle, respond, respond_json, ApiError, AppState};
+use super::{mark_partial, msgpack, pickle, respond, respond_json, ApiError, AppState};
 use crate::python::json_dumps;
-use crate::query::parse_at_time;
+use crate::query::{parse_at_time, MetricSource};
 use crate::store::{unix_now, FoundNode, Interval, Store};
 
 /// Most nodes one find may return; a query matching more is a 413 rather than a silently
@@ -36,9 +36,14 @@ fn python_json(params: &Params, value: &(impl Serialize + ?Sized)) -> Result<Res
     Ok(respond_json(params, text))
 }
 
-/// The index's matches of one query, at most [`FIND_LIMIT`].
-fn find_nodes(store: &Store, query: &str, leaves_only: bool) -> Result<Vec<FoundNode>, ApiError> {
-    let nodes = store.find(query, leaves_only, FIND_LIMIT + 1);
+/// The matches of one query in `source` (this server's index, or the cluster's merged),
+/// at most [`FIND_LIMIT`].
+fn find_nodes(
+    source: &dyn MetricSource,
+    query: &str,
+    leaves_only: bool,
+) -> Result<Vec<FoundNode>, ApiError> {
+    let nodes = source.find(query, leaves_only, FIND_LIMIT + 1);
     if nodes.len() > FIND_LIMIT {
         return Err(ApiError::too_large(format!(
             "query {query:?} matches more than {FIND_LIMIT} nodes"
@@ -304,8 +309,11 @@ fn nodes_by_position(nodes: &[FoundNode], position: i64) -> Result<Vec<String>, 
 /// `treejson` (the default), `completer`, `nodelist`, `json`, `pickle`, `msgpack`, as
 /// graphite-web's `find_view`: the matches sorted by name (ties by path, a branch before
 /// the leaf of the same path), then shaped by `format`. `from`/`until` are checked and do not
-/// filter (see [`check_find_times`]); `local` is checked and changes nothing (a node answers
-/// from its own store only, as a graphite-web node does with `local=1`).
+/// filter (see [`check_find_times`]). With `[cluster] servers` the matches are the cluster's,
+/// merged ([`crate::query::ClusterSource`]), unless `local=1` (another server asking, as a
+/// graphite-web node answers from its own store only) or the format is `pickle` or
+/// `msgpack` (the cluster protocol's, answered for this server alone); an answer missing a
+/// server's share carries [`super::PARTIAL_HEADER`].
 ///
 /// `pickle` (`application/pickle`) and `msgpack` (`application/x-msgpack`) are what a
 /// graphite-web front's remote finder asks its `CLUSTER_SERVERS` for (`local=1&format=pickle`
@@ -341,13 +349,23 @@ pub async fn find(State(state): State<AppState>, params: Params) -> Result<Respo
     }
     let store = state.store.clone();
     let cluster = ClusterFormat::parse(&format);
-    let (mut nodes, body) = tokio::task::spawn_blocking(move || {
-        let mut nodes = find_nodes(&store, &q, leaves_only)?;
+    // The cluster protocol's own formats answer for this server only: they carry each
+    // leaf's intervals, which only the server holding the file knows.
+    let federated = match cluster {
+        Some(_) => None,
+        None => state.cluster_source(&params),
+    };
+    let (mut nodes, body, federated) = tokio::task::spawn_blocking(move || {
+        let source: &dyn MetricSource = match &federated {
+            Some(c) => c,
+            None => &*store,
+        };
+        let mut nodes = find_nodes(source, &q, leaves_only)?;
         // Stable: `find` answers in path order, so ties stay by path, branch first.
         nodes.sort_by(|a, b| a.name().cmp(b.name()));
         // Their intervals read headers and file times: here, on the blocking pool.
         let body = cluster.map(|f| f.write(&node_infos(&store, &nodes)));
-        Ok::<_, ApiError>((nodes, body))
+        Ok::<_, ApiError>((nodes, body, federated))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
@@ -404,7 +422,10 @@ pub async fn find(State(state): State<AppState>, params: Params) -> Result<Respo
             "Invalid value for 'format' parameter".into(),
         )),
     };
-    response.map(no_cache)
+    response.map(|mut r| {
+        mark_partial(&mut r, federated.as_ref());
+        no_cache(r)
+    })
 }
 
 /// `expand_view`'s `{"results": {query: [paths]}}` with the queries in request order (a
@@ -446,11 +467,16 @@ pub async fn expand(State(state): State<AppState>, params: Params) -> Result<Res
         }
     }
     let store = state.store.clone();
-    let results = tokio::task::spawn_blocking(move || {
-        queries
+    let federated = state.cluster_source(&params);
+    let (results, federated) = tokio::task::spawn_blocking(move || {
+        let source: &dyn MetricSource = match &federated {
+            Some(c) => c,
+            None => &*store,
+        };
+        let results = queries
             .into_iter()
             .map(|q| {
-                let mut paths: Vec<String> = find_nodes(&store, &q, leaves_only)?
+                let mut paths: Vec<String> = find_nodes(source, &q, leaves_only)?
                     .into_iter()
                     .map(|n| n.path)
                     .collect();
@@ -458,7 +484,8 @@ pub async fn expand(State(state): State<AppState>, params: Params) -> Result<Res
                 paths.dedup();
                 Ok((q, paths))
             })
-            .collect::<Result<Vec<_>, ApiError>>()
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        Ok::<_, ApiError>((results, federated))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
@@ -471,19 +498,34 @@ pub async fn expand(State(state): State<AppState>, params: Params) -> Result<Res
         all.dedup();
         python_json(&params, &Union { results: all })
     };
-    response.map(no_cache)
+    response.map(|mut r| {
+        mark_partial(&mut r, federated.as_ref());
+        no_cache(r)
+    })
 }
 
-/// `/metrics/index.json`: every metric name, sorted.
+/// `/metrics/index.json`: every metric name, sorted; over the cluster unless `local=1`
+/// (graphite-web's `Store.get_index` over its finders).
 pub async fn index_json(
     State(state): State<AppState>,
     params: Params,
 ) -> Result<Response, ApiError> {
     let store = state.store.clone();
-    let all = tokio::task::spawn_blocking(move || store.index.all())
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    python_json(&params, &all)
+    let federated = state.cluster_source(&params);
+    let (all, federated) = tokio::task::spawn_blocking(move || {
+        let all = store.index.all();
+        let all = match &federated {
+            Some(c) => c.index(all),
+            None => all,
+        };
+        (all, federated)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    python_json(&params, &all).map(|mut r| {
+        mark_partial(&mut r, federated.as_ref());
+        r
+    })
 }
 
 #[cfg(test)]

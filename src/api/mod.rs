@@ -48,7 +48,7 @@ use chrono_tz::Tz;
 
 use crate::config::Settings;
 use crate::events::EventStore;
-use crate::query::LocalSource;
+use crate::query::{Cluster, ClusterSource, LocalSource};
 use crate::query::{EvalError, MemoryBudget, QueryLimits};
 use crate::store::Store;
 
@@ -119,6 +119,9 @@ pub struct AppState {
     pub renders: Arc<tokio::sync::Semaphore>,
     /// What all renders together may hold in series data (`query.max_memory`).
     pub memory: Arc<MemoryBudget>,
+    /// The other servers of `[cluster]`, which finds and renders also ask unless the request
+    /// says `local=1`; `None` without federation.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl AppState {
@@ -133,7 +136,14 @@ impl AppState {
             renders: Arc::new(tokio::sync::Semaphore::new(4 * cores)),
             memory: MemoryBudget::new(config.max_memory, MEMORY_WAIT),
             config: Arc::new(config),
+            cluster: None,
         }
+    }
+
+    /// The same state answering for the cluster `cluster` (finds and renders without
+    /// `local=1` ask its servers too).
+    pub fn with_cluster(self, cluster: Option<Arc<Cluster>>) -> AppState {
+        AppState { cluster, ..self }
     }
 
     /// The same state with the event store `events`.
@@ -144,12 +154,69 @@ impl AppState {
         }
     }
 
-    /// What `/render` evaluates against: the metric store and the event store.
+    /// What `/render` evaluates against on this server alone: the metric store and the
+    /// event store.
     pub fn source(&self) -> LocalSource {
         LocalSource {
             metrics: self.store.clone(),
             events: self.events.clone(),
         }
+    }
+
+    /// The source of one request over the whole cluster, or `None` when this server answers
+    /// alone: without `[cluster] servers`, or when the request has `local=1` (another server
+    /// asking, as graphite-web's `localOnly`: its answer must hold this server's data only,
+    /// so that nobody asks further).
+    pub fn cluster_source(&self, params: &Params) -> Option<ClusterSource> {
+        if params.get("local") == Some("1") {
+            return None;
+        }
+        let cluster = self.cluster.clone()?;
+        Some(ClusterSource::for_request(Arc::new(self.source()), cluster))
+    }
+}
+
+/// The header of an answer that lacks some server's share:
+/// `X-Carbonhound-Partial: 10.0.0.2:8080: connection refused; 10.0.0.3:8080: no complete
+/// answer within 5s`.
+pub const PARTIAL_HEADER: &str = "x-carbonhound-partial";
+
+/// Marks `response` partial when `source` missed a server's share: the
+/// [`PARTIAL_HEADER`] (`server: reason` each, `; `-separated, printable ASCII, at most
+/// 1,000 characters) and one more partial answer counted in `/health`.
+pub fn mark_partial(response: &mut Response, source: Option<&ClusterSource>) {
+    let Some(source) = source else {
+        return;
+    };
+    let missing = source.partial();
+    if missing.is_empty() {
+        return;
+    }
+    source.cluster().count_partial();
+    let mut text = String::new();
+    for (i, (server, reason)) in missing.iter().enumerate() {
+        let item = format!("{server}: {reason}");
+        if !text.is_empty() && text.len() + item.len() > 1000 {
+            text.push_str(&format!("; … and {} more", missing.len() - i));
+            break;
+        }
+        if !text.is_empty() {
+            text.push_str("; ");
+        }
+        text.push_str(&item);
+    }
+    let text: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if let Ok(v) = header::HeaderValue::from_str(&text) {
+        response.headers_mut().insert(PARTIAL_HEADER, v);
     }
 }
 

@@ -2,6 +2,10 @@
 //! `from`/`until`/`now`/`tz`, `format` (`json`, `csv`, `raw`, `pickle`, `msgpack`, `png`,
 //! `svg`; PNG when absent), `maxDataPoints`, `noNullPoints`, `jsonp`, `xFilesFactor`,
 //! `template[…]`, and the graph parameters.
+//!
+//! With `[cluster] servers` the targets are evaluated over the whole cluster
+//! ([`crate::query::ClusterSource`]) unless the request has `local=1` (another server
+//! asking); an answer missing a server's share carries [`super::PARTIAL_HEADER`].
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -17,7 +21,9 @@ use super::stream;
 use super::{respond, ApiError, AppState};
 use crate::graph::{render_png, render_svg, GraphParams};
 use crate::query::parse_at_time;
-use crate::query::{evaluate_within, QueryError, Request, Reservation, Series, BYTES_PER_POINT};
+use crate::query::{
+    evaluate_within, MetricSource, QueryError, Request, Reservation, Series, BYTES_PER_POINT,
+};
 use crate::store::unix_now;
 
 /// The time range and zone of a request, as graphite-web's `parseOptions` reads them: `tz`,
@@ -169,15 +175,21 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
         g.x_range = Some((req.start, req.end));
         g
     });
-    let source = state.source();
+    let local = state.source();
+    let cluster = state.cluster_source(params);
+    let source: &dyn MetricSource = match &cluster {
+        Some(c) => c,
+        None => &local,
+    };
     let (mut series, failures, reservation) =
-        evaluate_within(&source, &state.config.limits, &req, &state.memory).map_err(
+        evaluate_within(source, &state.config.limits, &req, &state.memory).map_err(
             |e| match e {
                 QueryError::Parse(p) => ApiError::bad_request(p.to_string()),
                 QueryError::Eval(e) => ApiError::from(e),
             },
         )?;
     let mut response = answer(params, &req, graph, &format, &mut series, reservation)?;
+    super::mark_partial(&mut response, cluster.as_ref());
     if !failures.is_empty() {
         if let Ok(v) = HeaderValue::from_str(&unreadable_warning(&failures)) {
             response.headers_mut().insert(WARNING_HEADER, v);

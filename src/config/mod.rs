@@ -25,7 +25,7 @@ pub use schemas::{
     parse_aggregation, parse_schemas, AggregationRule, SchemaError, SchemaRule, StoragePlan,
     StorageRules,
 };
-pub use value::{parse_duration, GraphiteUrl, SmtpTls, ValueError, WalSync};
+pub use value::{parse_duration, ClusterServer, GraphiteUrl, SmtpTls, ValueError, WalSync};
 
 use crate::whisper::Preallocation;
 
@@ -55,6 +55,8 @@ pub struct Settings {
     pub events: EventSettings,
     /// The render API's defaults and limits.
     pub query: QuerySettings,
+    /// Federation: the other servers this one answers for.
+    pub cluster: ClusterSettings,
     /// The alert evaluator.
     pub alerting: AlertingSettings,
     /// Where alert mail goes out.
@@ -307,6 +309,25 @@ impl QuerySettings {
     }
 }
 
+/// `[cluster]`: federation, as graphite-web's `CLUSTER_SERVERS` with
+/// `REMOTE_STORE_MERGE_RESULTS = True` (see [`crate::query::Cluster`]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClusterSettings {
+    /// The other servers finds, renders and alert rules also ask (graphite-web's
+    /// `CLUSTER_SERVERS`); empty: this server's own data only.
+    #[serde(deserialize_with = "value::cluster_servers")]
+    pub servers: Vec<ClusterServer>,
+    /// Bound on each call to a server, connecting and reading the whole answer together
+    /// (graphite-web's `REMOTE_FIND_TIMEOUT` / `REMOTE_FETCH_TIMEOUT`, 3 s and 6 s there);
+    /// never zero.
+    #[serde(deserialize_with = "value::duration")]
+    pub remote_timeout: Duration,
+    /// How long a server that failed is not asked again (graphite-web's
+    /// `REMOTE_RETRY_DELAY`, 60 s); zero asks it every time.
+    #[serde(deserialize_with = "value::duration")]
+    pub retry_delay: Duration,
+}
+
 /// `[alerting]`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AlertingSettings {
@@ -402,6 +423,7 @@ impl Settings {
                     .with_list_parse_key("alerting.email_to")
                     .with_list_parse_key("alerting.admin_email")
                     .with_list_parse_key("http.auth_tokens")
+                    .with_list_parse_key("cluster.servers")
                     .try_parsing(true),
             );
         }
@@ -513,6 +535,9 @@ impl Settings {
         }
         if self.alerting.interval.is_zero() {
             return Err(invalid("alerting.interval", "must be more than 0s"));
+        }
+        if self.cluster.remote_timeout.is_zero() {
+            return Err(invalid("cluster.remote_timeout", "must be more than 0s"));
         }
         if self.events.max_events == 0 {
             return Err(invalid("events.max_events", "must be at least 1"));
@@ -858,6 +883,57 @@ mod tests {
         }
         let e = load("http://ops:hunter2@graph ite/").unwrap_err();
         assert!(!e.contains("hunter2") && e.contains("***@"), "{e}");
+    }
+
+    #[test]
+    fn cluster_servers_are_host_port_or_base_urls() {
+        let s = Settings::defaults();
+        assert!(s.cluster.servers.is_empty(), "no federation by default");
+        assert_eq!(s.cluster.remote_timeout, Duration::from_secs(5));
+        assert_eq!(s.cluster.retry_delay, Duration::from_secs(60));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Settings::load_with_env(Some(&path), false).map_err(|e| e.to_string())
+        };
+        let s = load(
+            "[cluster]\nservers = [\"10.0.0.2:8080\", \"http://b.example/gw/\", \" \", \
+             \"https://c.example\"]\nremote_timeout = \"1500ms\"\nretry_delay = \"0s\"\n",
+        )
+        .unwrap();
+        let urls: Vec<(&str, &str)> = s
+            .cluster
+            .servers
+            .iter()
+            .map(|c| (c.name(), c.base_url()))
+            .collect();
+        assert_eq!(
+            urls,
+            vec![
+                ("10.0.0.2:8080", "http://10.0.0.2:8080"),
+                ("http://b.example/gw", "http://b.example/gw"),
+                ("https://c.example", "https://c.example"),
+            ]
+        );
+        assert_eq!(s.cluster.remote_timeout, Duration::from_millis(1500));
+        assert!(s.cluster.retry_delay.is_zero());
+        for (bad, why) in [
+            ("[cluster]\nservers = [\"ftp://a\"]\n", "http://"),
+            ("[cluster]\nservers = [\"a:1?format=pickle\"]\n", "query"),
+            ("[cluster]\nservers = [\"u:pw@a:1\"]\n", "password"),
+            ("[cluster]\nservers = [\"a:1\", \"http://a:1/\"]\n", "twice"),
+            (
+                "[cluster]\nremote_timeout = \"0s\"\n",
+                "cluster.remote_timeout",
+            ),
+            ("[cluster]\nserver = []\n", "servers"),
+        ] {
+            let e = load(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let e = load("[cluster]\nservers = [\"u:hunter2@a:1\"]\n").unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
     }
 
     #[test]

@@ -27,6 +27,14 @@ pub enum ValueError {
     /// Not one of `none`, `starttls`, `tls`.
     #[error("invalid value '{0}' (expected none, starttls or tls)")]
     SmtpTls(String),
+    /// Not a cluster server (`host:port`, `http://` or `https://` optional).
+    #[error("invalid cluster server '{value}': {reason}")]
+    ClusterServer {
+        /// The text given, any password in it replaced by `***`.
+        value: String,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
     /// Not the base URL of a Graphite render API.
     #[error("invalid graphite URL '{value}': {reason}")]
     GraphiteUrl {
@@ -176,6 +184,95 @@ impl std::fmt::Debug for GraphiteUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "GraphiteUrl({})", self.public())
     }
+}
+
+/// One `[cluster].servers` entry: another server answering graphite-web's cluster protocol
+/// (`/metrics/find?local=1`, `/render?local=1`, `/tags/findSeries?local=1`), as graphite-web's
+/// `RemoteFinder.parse_host` reads a `CLUSTER_SERVERS` entry: `host:port`, `host` (port 80),
+/// or with an `http://` / `https://` scheme and a path prefix (`http://graphite/gw`). Checked
+/// once, at load: a host, no user name or password, no query or fragment (graphite-web reads
+/// `format`/`local` from one; carbonhound always asks `local=1&format=msgpack`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClusterServer {
+    /// The entry as written, without a trailing `/` (what logs, headers and `/health` show).
+    name: String,
+    /// The base URL requests go to, without a trailing `/`.
+    base: String,
+}
+
+impl ClusterServer {
+    /// Parses and checks one entry (see the type's documentation).
+    pub fn parse(text: &str) -> Result<ClusterServer, ValueError> {
+        let text = text.trim();
+        let shown = match text.contains("://") {
+            true => redact(text),
+            false => redact(&format!("http://{text}"))["http://".len()..].to_string(),
+        };
+        let bad = |reason: &str| ValueError::ClusterServer {
+            value: shown.clone(),
+            reason: reason.to_string(),
+        };
+        let with_scheme = if text.starts_with("http://") || text.starts_with("https://") {
+            text.to_string()
+        } else if text.contains("://") {
+            return Err(bad("must be host:port, or start with http:// or https://"));
+        } else {
+            format!("http://{text}")
+        };
+        let url = url::Url::parse(&with_scheme).map_err(|e| bad(&e.to_string()))?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("has no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("must not carry a user name or password"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad(
+                "must be host:port or a base URL, without ?query or #fragment",
+            ));
+        }
+        let base = url.as_str().trim_end_matches('/').to_string();
+        Ok(ClusterServer {
+            name: text.trim_end_matches('/').to_string(),
+            base,
+        })
+    }
+
+    /// The entry as written (`10.0.0.2:8080`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The base URL requests go to (`http://10.0.0.2:8080`), `/render` etc. appended.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+}
+
+impl std::fmt::Debug for ClusterServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClusterServer({})", self.base)
+    }
+}
+
+/// `[cluster].servers`: a list of [`ClusterServer`] entries; blank entries are skipped (so
+/// `CARBONHOUND_CLUSTER__SERVERS=` means none), and an entry given twice is refused.
+pub(crate) fn cluster_servers<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<ClusterServer>, D::Error> {
+    let entries = Vec::<String>::deserialize(d)?;
+    let mut out: Vec<ClusterServer> = Vec::new();
+    for e in entries.iter().filter(|e| !e.trim().is_empty()) {
+        let server = ClusterServer::parse(e).map_err(serde::de::Error::custom)?;
+        if out.iter().any(|s| s.base == server.base) {
+            return Err(serde::de::Error::custom(format!(
+                "cluster server '{}' is listed twice",
+                server.name
+            )));
+        }
+        out.push(server);
+    }
+    Ok(out)
 }
 
 /// `text` with whatever stands between `://` and the `@` of a `user:password@` replaced by

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -19,7 +20,7 @@ use parking_lot::Mutex;
 use super::ast::{Call, Expr};
 use super::budget::{BudgetError, RequestMemory, BYTES_PER_POINT};
 use super::series::Series;
-use super::source::MetricSource;
+use super::source::{FetchedSeries, MetricSource};
 
 /// Why a target could not be evaluated; the API maps each kind to an HTTP status.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +128,19 @@ pub struct RequestState {
 }
 
 impl RequestState {
+    /// Notes that each of `paths` will be fetched more than once over `[start, end)` at
+    /// `now`, so that its first fetch is kept for the others (as graphite-web prefetches each
+    /// path of a request once): without it a path is kept only from its second fetch on,
+    /// and read twice — from every server, in a cluster.
+    pub fn expect_repeats(&self, paths: &[&str], start: i64, end: i64, now: i64) {
+        let mut fetched = self.fetched.lock();
+        for p in paths {
+            fetched
+                .entry((p.to_string(), start, end, now))
+                .or_insert(None);
+        }
+    }
+
     /// The state of a request evaluated within its share of the render memory budget.
     pub fn with_memory(memory: RequestMemory) -> RequestState {
         RequestState {
@@ -316,14 +330,52 @@ impl<'a> EvalContext<'a> {
 
     /// Fetches every metric a path expression matches, over this context's range, as series
     /// sorted by name (graphite-web's `fetchData`). Tagged names and globs both work. A
-    /// metric whose file is corrupt is left out and noted in the request's failures.
+    /// metric whose file is corrupt is left out and noted in the request's failures. The
+    /// matches are read with one [`MetricSource::fetch_batch`] for the expression.
     pub fn fetch(&self, pattern: &str) -> Result<Vec<Series>, EvalError> {
+        self.fetch_expression(pattern, || {
+            let limit = self.limits.max_series_per_target;
+            let nodes = self.source.find(pattern, true, limit + 1);
+            if nodes.len() > limit {
+                return Err(EvalError::TooLarge(format!(
+                    "'{pattern}' matches more than {limit} series (query.max_series_per_target)"
+                )));
+            }
+            Ok(nodes
+                .into_iter()
+                .filter(|n| n.is_leaf)
+                .map(|n| n.path)
+                .collect())
+        })
+    }
+
+    /// Fetches the tagged series `names` that `expression` (a `seriesByTag(…)` call as
+    /// written) selected, as [`Self::fetch`] fetches a path expression's matches: one
+    /// [`MetricSource::fetch_batch`] for the call, series sorted by name, each with the
+    /// call as its path expression, kept for a second use in the request.
+    pub fn fetch_named(
+        &self,
+        expression: &str,
+        names: Vec<String>,
+    ) -> Result<Vec<Series>, EvalError> {
+        self.fetch_expression(expression, || Ok(names))
+    }
+
+    /// The fetch of one expression whose series are named by `names` (called only when the
+    /// request has not kept the expression's series): the request's fetch cache, the point
+    /// and memory budgets, and the failures list.
+    fn fetch_expression(
+        &self,
+        expression: &str,
+        names: impl FnOnce() -> Result<Vec<String>, EvalError>,
+    ) -> Result<Vec<Series>, EvalError> {
         self.check_deadline()?;
-        let key = (pattern.to_string(), self.start, self.end, self.now);
+        let key = (expression.to_string(), self.start, self.end, self.now);
         let xff = self.default_x_files_factor();
         // A path fetched twice in one request (e.g. `asPercent(a.*, sumSeries(a.*))`) is kept
-        // from its second fetch on; the first fetch only notes it, so the common request that
-        // reads each path once pays for no copy.
+        // from its second fetch on (from its first when the request said it would repeat,
+        // `RequestState::expect_repeats`); a first fetch only notes it, so the common request
+        // that reads each path once pays for no copy.
         let seen_before = match self.state.fetched.lock().get(&key) {
             Some(Some(hit)) => {
                 let mut hit = hit.clone();
@@ -336,48 +388,34 @@ impl<'a> EvalContext<'a> {
             Some(None) => true,
             None => false,
         };
-        let limit = self.limits.max_series_per_target;
-        let nodes = self.source.find(pattern, true, limit + 1);
-        if nodes.len() > limit {
-            return Err(EvalError::TooLarge(format!(
-                "'{pattern}' matches more than {limit} series (query.max_series_per_target)"
-            )));
-        }
-        let mut out = Vec::with_capacity(nodes.len());
-        for node in nodes.iter().filter(|n| n.is_leaf) {
-            match self
-                .source
-                .fetch(&node.path, self.start, self.end, self.now)
-            {
+        let names = names()?;
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut out = Vec::with_capacity(names.len());
+        let mut stopped = None;
+        let mut visit = |name: &str, result: Result<Option<FetchedSeries>, _>| {
+            match result {
                 Ok(Some(f)) => {
-                    let n = self
-                        .state
-                        .points
-                        .fetch_add(f.values.len(), Ordering::Relaxed)
-                        + f.values.len();
-                    if n > self.limits.max_points {
-                        return Err(EvalError::TooLarge(format!(
-                            "request reads more than {} datapoints (query.max_points_per_response)",
-                            self.limits.max_points
-                        )));
+                    if let Err(e) = self.charge_fetched(&f) {
+                        stopped = Some(e);
+                        return ControlFlow::Break(());
                     }
-                    if let Some(m) = &self.state.memory {
-                        m.charge(f.values.len() * BYTES_PER_POINT)?;
-                    }
-                    self.state.read.fetch_add(1, Ordering::Relaxed);
                     let mut s = Series::new(f.name, f.start, f.end, f.step, f.values, xff);
-                    s.path_expression = pattern.to_string();
+                    s.path_expression = expression.to_string();
                     out.push(s);
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!("series {} skipped: {e}", node.path);
-                    self.state
-                        .failures
-                        .lock()
-                        .push(format!("{}: {e}", node.path));
+                    tracing::warn!("series {name} skipped: {e}");
+                    self.state.failures.lock().push(format!("{name}: {e}"));
                 }
             }
+            ControlFlow::Continue(())
+        };
+        self.source.fetch_batch(
+            expression, &names, self.start, self.end, self.now, &mut visit,
+        );
+        if let Some(e) = stopped {
+            return Err(e);
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         if seen_before {
@@ -386,6 +424,27 @@ impl<'a> EvalContext<'a> {
         let keep = seen_before.then(|| out.clone());
         self.state.fetched.lock().insert(key, keep);
         Ok(out)
+    }
+
+    /// Counts one fetched series against `query.max_points_per_response` and the request's
+    /// memory share, and as read.
+    fn charge_fetched(&self, f: &FetchedSeries) -> Result<(), EvalError> {
+        let n = self
+            .state
+            .points
+            .fetch_add(f.values.len(), Ordering::Relaxed)
+            + f.values.len();
+        if n > self.limits.max_points {
+            return Err(EvalError::TooLarge(format!(
+                "request reads more than {} datapoints (query.max_points_per_response)",
+                self.limits.max_points
+            )));
+        }
+        if let Some(m) = &self.state.memory {
+            m.charge(f.values.len() * BYTES_PER_POINT)?;
+        }
+        self.state.read.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 

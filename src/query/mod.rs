@@ -1,6 +1,7 @@
 //! The Graphite target language: parse a target (`parse`), read `from`/`until` (`attime`),
 //! evaluate it (`eval`) with the registered functions (`functions`) against a
-//! [`MetricSource`] (`source`: the local store, a cluster, or [`MemorySource`] in tests),
+//! [`MetricSource`] (`source`: the local store, the cluster of `[cluster].servers` merged
+//! with it ([`ClusterSource`]), or [`MemorySource`] in tests),
 //! giving [`Series`] for the output formats and the graph renderer.
 //!
 //! Read-only: nothing in here writes to a source, and nothing here knows whether a series
@@ -9,6 +10,7 @@
 mod ast;
 mod attime;
 mod budget;
+mod cluster;
 mod eval;
 // A namespace: the function registry (`functions::lookup`, `functions::all`), one file per
 // graphite-web family inside it.
@@ -23,6 +25,7 @@ mod source;
 pub use ast::{Call, Expr, Template};
 pub use attime::{format_local, parse_at_time, AtTimeError};
 pub use budget::{BudgetError, MemoryBudget, Reservation, BYTES_PER_POINT};
+pub use cluster::{merge_nodes, merge_series, Cluster, ClusterSource, PeerError};
 pub use eval::{EvalContext, EvalError, QueryLimits, RequestState, Value};
 pub use local::LocalSource;
 pub use memory::MemorySource;
@@ -31,7 +34,7 @@ pub use series::{ConsolidationFunc, GraphHints, Series};
 pub use signature::{
     Args, FunctionDef, LegacyOption, Param, ParamDefault, ParamType, PythonDefault,
 };
-pub use source::{MetricSource, RegexBuilderFn, TagExpr, NO_EVENT_STORE};
+pub use source::{BatchVisitor, MetricSource, RegexBuilderFn, TagExpr, NO_EVENT_STORE};
 
 use std::time::{Duration, Instant};
 
@@ -206,6 +209,18 @@ fn evaluate_parsed(
     exprs: &[Expr],
     state: RequestState,
 ) -> Result<Evaluated, QueryError> {
+    // A path met more than once (`asPercent(a.*, sumSeries(a.*))`) is read once.
+    let mut paths = Vec::new();
+    for e in exprs {
+        e.paths(&mut paths);
+    }
+    paths.sort_unstable();
+    let repeated: Vec<&str> = paths
+        .chunk_by(|a, b| a == b)
+        .filter(|g| g.len() > 1 && !g[0].contains('$'))
+        .map(|g| g[0])
+        .collect();
+    state.expect_repeats(&repeated, req.start, req.end, req.now);
     let ctx = EvalContext {
         source,
         start: req.start,

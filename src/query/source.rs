@@ -1,8 +1,9 @@
 //! [`MetricSource`]: everything query evaluation reads, and the only way it reads. The local
 //! store (cache ∪ whisper, [`crate::store::Store`], with the event store beside it in
-//! [`crate::query::LocalSource`]) implements it; so can a cluster of peers merged, or the
-//! in-memory [`super::MemorySource`] of the tests. `query` never knows whether a series came
-//! from disk or from a peer.
+//! [`crate::query::LocalSource`]) implements it; so do the cluster of `[cluster] servers`
+//! merged with it ([`crate::query::ClusterSource`]) and the in-memory
+//! [`super::MemorySource`] of the tests. `query` never knows whether a series came from disk
+//! or from a peer.
 //!
 //! A source only answers: it never evaluates a target, and nothing query asks of it writes.
 
@@ -19,6 +20,11 @@ pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
 /// What `events()` says when the source holds no event store.
 pub const NO_EVENT_STORE: &str =
     "events() needs the event store, which only `carbonhound serve` opens";
+
+/// What [`MetricSource::fetch_batch`] calls with each name and its series (`Ok(None)`: no
+/// such series over the range); [`ControlFlow::Break`] stops the batch.
+pub type BatchVisitor<'a> =
+    dyn FnMut(&str, Result<Option<FetchedSeries>, SourceError>) -> ControlFlow<()> + 'a;
 
 /// Metrics, tagged series and events, as query evaluation needs them.
 pub trait MetricSource: Send + Sync {
@@ -42,6 +48,33 @@ pub trait MetricSource: Send + Sync {
         until: i64,
         now: i64,
     ) -> Result<Option<FetchedSeries>, SourceError>;
+
+    /// Every series of `names` over `[from, until)` relative to `now`, each as [`Self::fetch`]
+    /// reads it: `visit` is called once per name, in `names`' order, with the name and its
+    /// result, until it breaks. `expression` is what the names were found by — the path
+    /// expression (`servers.*.cpu`) or the `seriesByTag(…)` call as written — so that a
+    /// source reading other servers asks each of them once for the expression, rather than
+    /// once per series, as graphite-web 1.1.8's `Store.fetch` hands each finder the pattern
+    /// list and `RemoteReader.fetch_multi` sends the patterns as `target`s.
+    ///
+    /// The default reads each name with [`Self::fetch`], one after the other, so `visit` may
+    /// stop early (a limit reached) before the rest are read.
+    fn fetch_batch(
+        &self,
+        expression: &str,
+        names: &[&str],
+        from: i64,
+        until: i64,
+        now: i64,
+        visit: &mut BatchVisitor<'_>,
+    ) {
+        let _ = expression;
+        for name in names {
+            if visit(name, self.fetch(name, from, until, now)).is_break() {
+                return;
+            }
+        }
+    }
 
     /// About how many datapoints [`Self::fetch`] of `name` over `[from, until)` relative to
     /// `now` would return, without reading it: the render memory budget's estimate (an

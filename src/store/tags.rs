@@ -89,6 +89,20 @@ impl TagExpr {
     }
 }
 
+/// The expression as graphite-web writes it (`tag=value`, `tag!=~re`): what
+/// [`TagExpr::parse`] reads back to the same expression.
+impl std::fmt::Display for TagExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = match self.op {
+            TagOp::Eq => "=",
+            TagOp::NotEq => "!=",
+            TagOp::Match => "=~",
+            TagOp::NotMatch => "!=~",
+        };
+        write!(f, "{}{op}{}", self.tag, self.spec)
+    }
+}
+
 /// A compiled expression: how it tests a series' value of its tag (`None` when the series
 /// has no such tag).
 struct Compiled<'a> {
