@@ -18,7 +18,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+use common::graphite_web::{ClusterFront, GraphiteWeb};
 use common::{enc, now, wait_for, Server};
+use serde_json::Value as Json;
 
 /// The header a partial answer carries.
 const PARTIAL: &str = "x-carbonhound-partial";
@@ -264,6 +266,42 @@ fn corpus(end: i64) -> (Vec<String>, usize) {
     (out, renders)
 }
 
+/// The data set on three servers (`shards`, each holding its share) and on one `single`
+/// server holding everything, loaded and ingested.
+struct Cluster {
+    _dirs: Vec<tempfile::TempDir>,
+    single: Server,
+    shards: [Server; 3],
+}
+
+impl Cluster {
+    /// Starts and loads the servers; with `federate`, the first shard's `[cluster] servers`
+    /// names the other two.
+    fn start(data: &[Metric], end: i64, federate: bool) -> Cluster {
+        let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let single = Server::start_in(dirs[3].path(), &[]);
+        let b = Server::start_in(dirs[1].path(), &[]);
+        let c = Server::start_in(dirs[2].path(), &[]);
+        let servers = servers_env(&[b.http, c.http]);
+        let env: &[(&str, &str)] = if federate {
+            &[("CARBONHOUND_CLUSTER__SERVERS", servers.as_str())]
+        } else {
+            &[]
+        };
+        let a = Server::start_in(dirs[0].path(), env);
+        load(&single, &lines_for(data, None, end), end);
+        let shards = [a, b, c];
+        for (i, server) in shards.iter().enumerate() {
+            load(server, &lines_for(data, Some(i), end), end);
+        }
+        Cluster {
+            _dirs: dirs,
+            single,
+            shards,
+        }
+    }
+}
+
 /// Three servers each holding a share, a fourth (`a`, index 0) federating the other two, and
 /// one single server holding everything, answering the whole corpus byte for byte alike;
 /// then one server stopped.
@@ -271,19 +309,11 @@ fn corpus(end: i64) -> (Vec<String>, usize) {
 fn a_federating_node_answers_as_one_node_holding_everything() {
     let data = data_set();
     let end = now() / 60 * 60 - 60;
-    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let single = Server::start_in(dirs[3].path(), &[]);
-    let mut b = Server::start_in(dirs[1].path(), &[]);
-    let c = Server::start_in(dirs[2].path(), &[]);
-    let servers = servers_env(&[b.http, c.http]);
-    let a = Server::start_in(
-        dirs[0].path(),
-        &[("CARBONHOUND_CLUSTER__SERVERS", servers.as_str())],
-    );
-    load(&single, &lines_for(&data, None, end), end);
-    for (i, server) in [&a, &b, &c].into_iter().enumerate() {
-        load(server, &lines_for(&data, Some(i), end), end);
-    }
+    let Cluster {
+        single,
+        shards: [a, mut b, _c],
+        _dirs,
+    } = Cluster::start(&data, end, true);
 
     let (requests, renders) = corpus(end);
     assert!(renders >= 200, "{renders} render targets");
@@ -414,6 +444,156 @@ fn a_federating_node_answers_as_one_node_holding_everything() {
         own.as_array().unwrap().len(),
         4,
         "dup.d1, d3, d4, d6 are on a: {own}"
+    );
+}
+
+/// Whether two JSON answers are the same: numbers within 1e-9 relative, everything else
+/// equal (objects key by key, arrays in order). The first difference, with its path.
+fn json_difference(front: &Json, single: &Json, at: &str) -> Option<String> {
+    match (front, single) {
+        (Json::Array(a), Json::Array(b)) => {
+            if a.len() != b.len() {
+                return Some(format!("{at}: {} vs {} items", a.len(), b.len()));
+            }
+            a.iter()
+                .zip(b)
+                .enumerate()
+                .find_map(|(i, (x, y))| json_difference(x, y, &format!("{at}[{i}]")))
+        }
+        (Json::Object(a), Json::Object(b)) => {
+            if !a.keys().eq(b.keys()) {
+                return Some(format!("{at}: keys {:?} vs {:?}", a.keys(), b.keys()));
+            }
+            a.iter()
+                .find_map(|(k, x)| json_difference(x, &b[k], &format!("{at}.{k}")))
+        }
+        (Json::Number(x), Json::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            let close = x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs());
+            (!close).then(|| format!("{at}: {x} vs {y}"))
+        }
+        _ => (front != single).then(|| format!("{at}: {front} vs {single}")),
+    }
+}
+
+/// A find answer's list of nodes (treejson and json: the answer; completer: its
+/// `metrics`), sorted by their JSON text. A front finds nodes on every server and lists
+/// same-named ones (`mixed.a`, a leaf on one server and a branch on another) in whatever
+/// order its finders answered (`Store._list_nodes` runs them in a pool), so that order is
+/// not graphite-web's to define; the order of names is checked before sorting. The json
+/// format's `intervals` are removed: a front passes on those each server sent with its
+/// nodes (`time.time() - maxRetention` to the file's mtime), which one node asked without
+/// `from`/`until` does not list.
+fn sorted_nodes(v: &mut Json) -> Option<Vec<String>> {
+    let list = match v.get_mut("metrics") {
+        Some(list) => list.as_array_mut()?,
+        None => v.as_array_mut()?,
+    };
+    let names = list
+        .iter()
+        .map(|n| {
+            let name = n
+                .get("text")
+                .or_else(|| n.get("name"))
+                .or_else(|| n.get("path"));
+            name.map_or_else(String::new, Json::to_string)
+        })
+        .collect();
+    for node in list.iter_mut() {
+        if let Some(n) = node.as_object_mut() {
+            n.remove("intervals");
+        }
+    }
+    list.sort_by_key(|n| n.to_string());
+    Some(names)
+}
+
+/// graphite-web 1.1.8 with `CLUSTER_SERVERS` naming the three shards (none federating, no
+/// data of its own) answers the whole corpus as the single server: renders and finds
+/// compared as parsed JSON (see `json_difference`, `sorted_nodes`). No request is excluded:
+/// graphite-web answers every one of them as the single server does.
+#[test]
+fn graphite_web_in_front_of_the_three_shards_answers_as_one_node() {
+    let data = data_set();
+    let end = now() / 60 * 60 - 60;
+    let Cluster {
+        single,
+        shards,
+        _dirs,
+    } = Cluster::start(&data, end, false);
+    let gw = GraphiteWeb::start_front(&ClusterFront {
+        servers: shards.iter().map(|s| s.http.to_string()).collect(),
+        use_post: false,
+    });
+    let front: SocketAddr = ([127, 0, 0, 1], gw.port).into();
+
+    let (requests, renders) = corpus(end);
+    let t0 = Instant::now();
+    let mut differ = Vec::new();
+    let (mut compared_renders, mut with_series) = (0, 0);
+    for (i, path) in requests.iter().enumerate() {
+        let (sf, _, body_f) = get(front, path);
+        let (ss, _, body_s) = get(single.http, path);
+        let text = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        };
+        let parsed = (
+            serde_json::from_slice::<Json>(&body_f),
+            serde_json::from_slice::<Json>(&body_s),
+        );
+        let difference = match parsed {
+            _ if sf != ss => Some(format!("status {sf} vs {ss}")),
+            (Ok(mut f), Ok(mut s)) => {
+                if path.starts_with("/metrics/find") {
+                    let names = (sorted_nodes(&mut f), sorted_nodes(&mut s));
+                    if names.0 != names.1 {
+                        Some(format!("names {:?} vs {:?}", names.0, names.1))
+                    } else {
+                        json_difference(&f, &s, "")
+                    }
+                } else {
+                    json_difference(&f, &s, "")
+                }
+            }
+            (Err(e), _) => Some(format!("the front's answer is not JSON: {e}")),
+            (_, Err(e)) => Some(format!("the single server's answer is not JSON: {e}")),
+        };
+        if let Some(d) = difference {
+            differ.push(format!(
+                "{path}: {d}\n  front  {sf}: {}\n  single {ss}: {}",
+                text(&body_f),
+                text(&body_s)
+            ));
+        }
+        if i < renders {
+            compared_renders += 1;
+            if sf == 200 && body_s.starts_with(b"[{") {
+                with_series += 1;
+            }
+        }
+    }
+    eprintln!(
+        "{} requests compared ({compared_renders} renders) in {:?}",
+        requests.len(),
+        t0.elapsed()
+    );
+    assert!(
+        differ.is_empty(),
+        "{} of {} requests differ:\n{}",
+        differ.len(),
+        requests.len(),
+        differ.join("\n")
+    );
+    assert!(
+        compared_renders >= 200,
+        "{compared_renders} renders compared"
+    );
+    assert!(
+        with_series > compared_renders / 2,
+        "{with_series} of {compared_renders} renders have series"
     );
 }
 
