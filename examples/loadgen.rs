@@ -22,12 +22,15 @@
 //! `--help` lists the knobs (connections, writers, sizes, preallocation, server binary).
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use server::{free_port, Server};
+
+#[path = "support/server.rs"]
+mod server;
 
 /// The ingest benchmark of issue #3.
 #[derive(Parser, Debug, Clone)]
@@ -103,13 +106,6 @@ struct RunResult {
     cpu_s_per_million: f64,
     phase_a_cpu_s: f64,
     phase_b_cpu_s: f64,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn health(http: &str) -> Option<serde_json::Value> {
@@ -226,20 +222,6 @@ fn send(conns: &mut [TcpStream], bufs: &[Vec<u8>]) {
     });
 }
 
-struct Server {
-    child: Child,
-    http: String,
-    carbon: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
 fn start_server(args: &Args, dir: &Path) -> Server {
     let schemas = dir.join("storage-schemas.conf");
     std::fs::write(&schemas, "[bench]\npattern = ^bench\\.\nretentions = 10s:6h,1m:7d\n\n[default]\npattern = .*\nretentions = 60s:1d\n").unwrap();
@@ -257,25 +239,13 @@ fn start_server(args: &Args, dir: &Path) -> Server {
         ws = args.wal_sync,
     );
     std::fs::write(&config, toml).unwrap();
-    let log = std::fs::File::create(dir.join("server.log")).unwrap();
-    let child = Command::new(&args.server)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start {}: {e} (build it with `cargo build --release`)",
-                args.server.display()
-            )
-        });
-    let server = Server {
-        child,
-        http: format!("127.0.0.1:{http_port}"),
-        carbon: format!("127.0.0.1:{carbon_port}"),
-    };
+    let server = server::spawn(
+        &args.server,
+        &config,
+        &dir.join("server.log"),
+        http_port,
+        carbon_port,
+    );
     wait_until(
         &server.http,
         "the server to start",

@@ -17,14 +17,17 @@
 //! ```
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
+use server::{free_port, Server};
+
+#[path = "support/server.rs"]
+mod server;
 
 /// The soak of issue #10.
 #[derive(Parser, Debug, Clone)]
@@ -53,13 +56,6 @@ struct Args {
     /// Parent of the data directory (default: the system temp dir).
     #[arg(long)]
     work_dir: Option<PathBuf>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn unix_now() -> i64 {
@@ -95,20 +91,6 @@ fn rss_and_fds(pid: u32) -> (f64, usize) {
     (rss, fds)
 }
 
-struct Server {
-    child: Child,
-    http: String,
-    carbon: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
 fn start_server(args: &Args, dir: &Path) -> Server {
     let schemas = dir.join("storage-schemas.conf");
     std::fs::write(
@@ -136,25 +118,13 @@ fn start_server(args: &Args, dir: &Path) -> Server {
         rules = rules.display().to_string(),
     );
     std::fs::write(&config, toml).unwrap();
-    let log = std::fs::File::create(dir.join("server.log")).unwrap();
-    let child = Command::new(&args.server)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start {}: {e} (build it with `cargo build --release`)",
-                args.server.display()
-            )
-        });
-    let server = Server {
-        child,
-        http: format!("127.0.0.1:{http_port}"),
-        carbon: format!("127.0.0.1:{carbon_port}"),
-    };
+    let server = server::spawn(
+        &args.server,
+        &config,
+        &dir.join("server.log"),
+        http_port,
+        carbon_port,
+    );
     let start = Instant::now();
     while get_json(&server.http, "/health").is_none() {
         assert!(

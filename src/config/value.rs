@@ -452,3 +452,28 @@ pub(crate) fn check_listen(value: &str, may_be_off: bool) -> Result<(), String> 
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_byte_size;
+
+    #[test]
+    fn byte_sizes_take_units_and_auto_and_refuse_the_rest() {
+        assert_eq!(parse_byte_size("auto"), Ok(None));
+        assert_eq!(parse_byte_size("1048576"), Ok(Some(1 << 20)));
+        assert_eq!(parse_byte_size("512MiB"), Ok(Some(512 << 20)));
+        assert_eq!(parse_byte_size("2 GiB"), Ok(Some(2 << 30)));
+        assert_eq!(parse_byte_size("64k"), Ok(Some(64 << 10)));
+        for bad in [
+            "",
+            "0",
+            "12 parsecs",
+            "-5MiB",
+            "1.5GiB",
+            "99999999999999999999GiB",
+        ] {
+            let e = parse_byte_size(bad).unwrap_err();
+            assert!(e.contains("512MiB"), "{bad}: {e}");
+        }
+    }
+}
