@@ -320,9 +320,13 @@ fn a_federating_node_answers_as_one_node_holding_everything() {
     let mut differ = Vec::new();
     let mut with_series = 0;
     for path in &requests {
-        let (sa, partial, body_a) = get(a.http, path);
-        let (ss, _, body_s) = get(single.http, path);
+        let (sa, partial, mut body_a) = get(a.http, path);
+        let (ss, _, mut body_s) = get(single.http, path);
         assert_eq!(partial, None, "{path}: every server is up");
+        if path.starts_with("/metrics/find") && path.contains("format=json") && sa == 200 {
+            body_a = without_intervals(path, &body_a);
+            body_s = without_intervals(path, &body_s);
+        }
         if sa != ss || body_a != body_s {
             differ.push(format!(
                 "{path}\n  federated {sa}: {}\n  single    {ss}: {}",
@@ -609,6 +613,26 @@ fn silent_server() -> SocketAddr {
         }
     });
     addr
+}
+
+/// A `format=json` find's body with its leaves' `intervals` removed, after checking every
+/// leaf has them (one interval, as each copy's file spans `now - maxRetention` to its mtime
+/// and the copies overlap): they come from each server's clock and file times, so two
+/// servers never give the same bytes.
+fn without_intervals(path: &str, body: &[u8]) -> Vec<u8> {
+    let mut nodes: Json = serde_json::from_slice(body).expect("a JSON find");
+    for n in nodes.as_array_mut().expect("a list of nodes") {
+        let n = n.as_object_mut().expect("a node");
+        let intervals = n.remove("intervals");
+        if n["is_leaf"] == Json::Bool(true) {
+            let list = intervals.as_ref().and_then(Json::as_array);
+            assert!(
+                list.is_some_and(|l| l.len() == 1 && l[0]["start"].as_f64() <= l[0]["end"].as_f64()),
+                "{path}: intervals of {n:?}: {intervals:?}"
+            );
+        }
+    }
+    serde_json::to_vec(&nodes).unwrap()
 }
 
 /// A fake server answering every request `200 OK` with bytes that are not msgpack.

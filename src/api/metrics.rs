@@ -181,11 +181,22 @@ impl ClusterFormat {
     }
 }
 
-/// One node of `format=json` (graphite-web's `json_nodes`, without `intervals`).
+/// One node of `format=json`, as graphite-web's `json_nodes`: `path`, `is_leaf` and, for a
+/// leaf only, `intervals` as `[{"start": s, "end": e}]` (float epoch seconds, from
+/// [`Store::intervals`]).
 #[derive(Debug, Serialize)]
 struct JsonNode<'a> {
     path: &'a str,
     is_leaf: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    intervals: Option<Vec<JsonInterval>>,
+}
+
+/// One interval of a [`JsonNode`] (graphite-web's `{'start': i.start, 'end': i.end}`).
+#[derive(Debug, Serialize)]
+struct JsonInterval {
+    start: f64,
+    end: f64,
 }
 
 /// Python's `unquote_plus`, which `tree_json` applies to a node's `text` (not its `id`): `+`
@@ -355,7 +366,9 @@ pub async fn find(State(state): State<AppState>, params: Params) -> Result<Respo
         Some(_) => None,
         None => state.cluster_source(&params),
     };
-    let (mut nodes, body, federated) = tokio::task::spawn_blocking(move || {
+    let json_format = format.clone();
+    let (nodes, body, federated, intervals) = tokio::task::spawn_blocking(move || {
+        let format = json_format;
         let source: &dyn MetricSource = match &federated {
             Some(c) => c,
             None => &*store,
@@ -365,7 +378,17 @@ pub async fn find(State(state): State<AppState>, params: Params) -> Result<Respo
         nodes.sort_by(|a, b| a.name().cmp(b.name()));
         // Their intervals read headers and file times: here, on the blocking pool.
         let body = cluster.map(|f| f.write(&node_infos(&store, &nodes)));
-        Ok::<_, ApiError>((nodes, body, federated))
+        // `format=json` gives each leaf its intervals too (a federating node's: the union of
+        // every server's copy).
+        let intervals: Vec<Option<Vec<Interval>>> = if format == "json" {
+            nodes
+                .iter()
+                .map(|n| n.is_leaf.then(|| source.intervals(&n.path)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok::<_, ApiError>((nodes, body, federated, intervals))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
@@ -406,16 +429,24 @@ pub async fn find(State(state): State<AppState>, params: Params) -> Result<Respo
         }
         "json" => {
             // graphite-web's `json_nodes` re-sorts by path (stable, so a branch stays before
-            // the leaf of its path). Its leaves also carry `intervals`, which the index does
-            // not hold.
-            nodes.sort_by(|a, b| a.path.cmp(&b.path));
-            let out: Vec<JsonNode> = nodes
+            // the leaf of its path).
+            let mut out: Vec<JsonNode> = nodes
                 .iter()
-                .map(|n| JsonNode {
+                .zip(intervals)
+                .map(|(n, intervals)| JsonNode {
                     path: &n.path,
                     is_leaf: n.is_leaf,
+                    intervals: intervals.map(|list| {
+                        list.iter()
+                            .map(|i| JsonInterval {
+                                start: i.start,
+                                end: i.end,
+                            })
+                            .collect()
+                    }),
                 })
                 .collect();
+            out.sort_by(|a, b| a.path.cmp(b.path));
             python_json(&params, &out)
         }
         _ => Err(ApiError::bad_request(

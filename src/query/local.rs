@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::source::{points_in_layout, MetricSource, SourceError};
 use crate::events::{Event, EventStore, SetOperation};
-use crate::store::{FetchedSeries, FoundNode, Store};
+use crate::store::{FetchedSeries, FoundNode, Interval, Store};
 use crate::store::{RegexBuilderFn, TagExpr};
 
 /// The metric store alone: no events (`events()` refuses, as in `carbonhound alerts check`).
@@ -31,6 +31,10 @@ impl MetricSource for Store {
 
     fn points_hint(&self, name: &str, from: i64, until: i64, now: i64) -> usize {
         points_in_layout(&self.rules().plan(name).retentions, from, until, now)
+    }
+
+    fn intervals(&self, name: &str) -> Vec<Interval> {
+        Store::intervals(self, name)
     }
 
     fn find_tagged(
@@ -69,6 +73,10 @@ impl MetricSource for LocalSource {
 
     fn points_hint(&self, name: &str, from: i64, until: i64, now: i64) -> usize {
         MetricSource::points_hint(&*self.metrics, name, from, until, now)
+    }
+
+    fn intervals(&self, name: &str) -> Vec<Interval> {
+        self.metrics.intervals(name)
     }
 
     fn find_tagged(

@@ -10,7 +10,7 @@
 use std::ops::ControlFlow;
 
 use crate::events::Event;
-pub use crate::store::{FetchedSeries, FoundNode};
+pub use crate::store::{FetchedSeries, FoundNode, Interval};
 pub use crate::store::{RegexBuilderFn, TagExpr};
 
 /// Why a source could not answer one question (a corrupt whisper file, an unreachable peer,
@@ -83,6 +83,16 @@ pub trait MetricSource: Send + Sync {
     fn points_hint(&self, name: &str, from: i64, until: i64, now: i64) -> usize {
         let _ = (name, now);
         ((until - from).max(0) / 60 + 1) as usize
+    }
+
+    /// The time spans the leaf `name` holds data for, as graphite-web's `node.intervals`
+    /// that `format=json` finds list: the local store's from its file
+    /// ([`crate::store::Store::intervals`]), a cluster's the union of every server's copy
+    /// seen by this source's finds (graphite-web's `IntervalSet` of a merged leaf). Empty
+    /// when unknown (the default).
+    fn intervals(&self, name: &str) -> Vec<Interval> {
+        let _ = name;
+        Vec::new()
     }
 
     /// The tagged series (`name;tag=value;…`) matching every expression, sorted by name, as

@@ -4,7 +4,7 @@
 //!
 //! Pure functions over answers already in memory: nothing here asks a server.
 
-use crate::store::{FetchedSeries, FoundNode};
+use crate::store::{FetchedSeries, FoundNode, Interval};
 
 /// The union of several finds of one pattern, each node once, sorted by path with a branch
 /// before the leaf of the same path (the order [`crate::store::Store::find`] answers in), at
@@ -20,6 +20,21 @@ pub fn merge_nodes(answers: Vec<Vec<FoundNode>>, limit: usize) -> Vec<FoundNode>
     all.dedup();
     all.truncate(limit);
     all
+}
+
+/// The union of intervals, sorted by start, overlapping (or touching) ones joined: the
+/// intervals of a leaf several servers hold, as graphite-web's `IntervalSet` of the merged
+/// node (`union_overlapping` over the sorted list).
+pub fn union_intervals(mut all: Vec<Interval>) -> Vec<Interval> {
+    all.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.end.total_cmp(&b.end)));
+    let mut out: Vec<Interval> = Vec::with_capacity(all.len());
+    for i in all {
+        match out.last_mut() {
+            Some(last) if last.end >= i.start => last.end = last.end.max(i.end),
+            _ => out.push(i),
+        }
+    }
+    out
 }
 
 /// Merges `candidate`, another server's copy of the series `known` (same name, same
@@ -58,6 +73,14 @@ pub fn merge_series(known: &mut FetchedSeries, candidate: FetchedSeries) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intervals_are_joined_where_they_overlap() {
+        let i = |start, end| Interval { start, end };
+        let got = union_intervals(vec![i(5.0, 9.0), i(0.0, 2.0), i(1.0, 3.0), i(9.0, 9.5)]);
+        assert_eq!(got, vec![i(0.0, 3.0), i(5.0, 9.5)]);
+        assert!(union_intervals(Vec::new()).is_empty());
+    }
     use crate::whisper::AggregationMethod;
 
     fn series(start: i64, step: i64, values: &[Option<f64>]) -> FetchedSeries {

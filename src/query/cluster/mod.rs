@@ -40,7 +40,7 @@ use parking_lot::Mutex;
 use super::source::{BatchVisitor, MetricSource, RegexBuilderFn, SourceError, TagExpr};
 use crate::config::Settings;
 use crate::events::Event;
-use crate::store::{FetchedSeries, FoundNode};
+use crate::store::{FetchedSeries, FoundNode, Interval};
 use peer::{Client, Peer};
 
 /// The servers of `[cluster]` and their health, shared by every request and the alert
@@ -128,6 +128,9 @@ pub struct ClusterSource {
     cluster: Arc<Cluster>,
     /// `None` for a shared source.
     finds: Option<Mutex<FindMemo>>,
+    /// The intervals each server's finds gave each leaf, by path; `None` for a shared
+    /// source.
+    intervals: Option<Mutex<HashMap<String, Vec<Interval>>>>,
     /// Which servers' shares are missing, and why (the first reason of each); `None` for a
     /// shared source. A server in it is not asked again by this source.
     partial: Option<Mutex<BTreeMap<String, String>>>,
@@ -140,6 +143,7 @@ impl ClusterSource {
             local,
             cluster,
             finds: Some(Mutex::new(HashMap::new())),
+            intervals: Some(Mutex::new(HashMap::new())),
             partial: Some(Mutex::new(BTreeMap::new())),
         }
     }
@@ -151,6 +155,7 @@ impl ClusterSource {
             local,
             cluster,
             finds: None,
+            intervals: None,
             partial: None,
         }
     }
@@ -269,12 +274,32 @@ impl MetricSource for ClusterSource {
             || self.local.find(pattern, leaves_only, limit),
         );
         let mut all = vec![mine];
-        all.extend(answers.into_iter().flatten());
+        for answer in answers.into_iter().flatten() {
+            let mut nodes = Vec::with_capacity(answer.len());
+            for (node, intervals) in answer {
+                if let (Some(memo), true) = (&self.intervals, node.is_leaf) {
+                    memo.lock()
+                        .entry(node.path.clone())
+                        .or_default()
+                        .extend(intervals);
+                }
+                nodes.push(node);
+            }
+            all.push(nodes);
+        }
         let merged = merge_nodes(all, limit);
         if let Some(m) = &self.finds {
             m.lock().insert(key, merged.clone());
         }
         merged
+    }
+
+    fn intervals(&self, name: &str) -> Vec<Interval> {
+        let mut all = self.local.intervals(name);
+        if let Some(memo) = &self.intervals {
+            all.extend(memo.lock().get(name).into_iter().flatten().copied());
+        }
+        merge::union_intervals(all)
     }
 
     fn fetch(

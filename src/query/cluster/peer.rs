@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 
 use crate::config::ClusterServer;
-use crate::store::{FetchedSeries, FoundNode};
+use crate::store::{FetchedSeries, FoundNode, Interval};
 use crate::whisper::AggregationMethod;
 
 /// Why a server's answer is missing from a merged one. Messages are short (they go into
@@ -98,8 +98,8 @@ pub struct Client {
 }
 
 /// One node of a msgpack find, in graphite-web 1.x's keys or 0.9's (`metric_path`,
-/// `isLeaf`), as `RemoteFinder.find_nodes` reads both. `intervals` are not needed: every
-/// server's copy is merged.
+/// `isLeaf`), as `RemoteFinder.find_nodes` reads both; a leaf's `intervals` are
+/// `[start, end]` pairs (float epoch seconds), kept for `format=json` finds.
 #[derive(Deserialize)]
 struct WireNode {
     path: Option<String>,
@@ -107,6 +107,8 @@ struct WireNode {
     is_leaf: Option<bool>,
     #[serde(rename = "isLeaf")]
     is_leaf_09: Option<bool>,
+    #[serde(default)]
+    intervals: Option<Vec<(f64, f64)>>,
 }
 
 /// One series of a msgpack render (`TimeSeries.getInfo()`); numbers as floats, so an int a
@@ -148,13 +150,14 @@ impl Peer {
     }
 
     /// The nodes matching `pattern` on this server (`leavesOnly=1` asks for leaves only;
-    /// a graphite-web server ignores it, and the branches it sends are dropped).
+    /// a graphite-web server ignores it, and the branches it sends are dropped), each leaf
+    /// with the intervals the server gave it (those with `start > end` dropped).
     pub fn find(
         &self,
         client: &Client,
         pattern: &str,
         leaves_only: bool,
-    ) -> Result<Vec<FoundNode>, PeerError> {
+    ) -> Result<Vec<(FoundNode, Vec<Interval>)>, PeerError> {
         let mut query = vec![
             ("local", "1".to_string()),
             ("format", "msgpack".to_string()),
@@ -172,7 +175,14 @@ impl Peer {
             };
             let is_leaf = n.is_leaf.or(n.is_leaf_09).unwrap_or(false);
             if is_leaf || !leaves_only {
-                out.push(FoundNode { path, is_leaf });
+                let intervals = n
+                    .intervals
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(start, end)| start <= end)
+                    .map(|(start, end)| Interval { start, end })
+                    .collect();
+                out.push((FoundNode { path, is_leaf }, intervals));
             }
         }
         Ok(out)
