@@ -32,6 +32,33 @@ use server::{free_port, Server};
 #[path = "support/server.rs"]
 mod server;
 
+#[path = "support/ingest_large.rs"]
+mod ingest_large;
+
+/// Bytes this process holds from the allocator (for `--micro index`).
+static ALLOCATED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The system allocator, counting what is held.
+struct Counting;
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        ALLOCATED.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
 /// The ingest benchmark of issue #3.
 #[derive(Parser, Debug, Clone)]
 struct Args {
@@ -86,9 +113,26 @@ struct Args {
     /// In-process micro benchmark instead of the server run, for profilers (`perf record`,
     /// `valgrind --tool=callgrind`): `ingest` parses the phase B lines and inserts them into
     /// a store's cache (no sockets, no persister); `persist` fills the cache with the phase B
-    /// points of already-created files and times the persisters draining it.
+    /// points of already-created files and times the persisters draining it; `index` counts
+    /// the bytes the metric index takes for `--large-metrics` names.
     #[arg(long)]
     micro: Option<String>,
+    /// Workload W-ingest L (issue #13) instead of the burst: `--large-metrics` metrics, one
+    /// point each every 10 s for `--large-minutes` (see examples/support/ingest_large.rs).
+    #[arg(long)]
+    large: bool,
+    /// W-ingest L: metrics `big.hNNNNN.mNN` (a multiple of 20, at most 2,000,000).
+    #[arg(long, default_value_t = 1_000_000)]
+    large_metrics: usize,
+    /// W-ingest L: the retentions of `big.*`.
+    #[arg(long, default_value = "10s:2h,1m:1d")]
+    large_retentions: String,
+    /// W-ingest L: minutes of sustained sending.
+    #[arg(long, default_value_t = 10)]
+    large_minutes: usize,
+    /// W-ingest L: TCP connections.
+    #[arg(long, default_value_t = 8)]
+    large_connections: usize,
 }
 
 /// Figures of one run.
@@ -527,8 +571,12 @@ fn main() {
     match args.micro.as_deref() {
         Some("ingest") => return micro_ingest(&args),
         Some("persist") => return micro_persist(&args),
-        Some(other) => panic!("--micro takes ingest or persist, not {other:?}"),
+        Some("index") => return ingest_large::micro_index(&args),
+        Some(other) => panic!("--micro takes ingest, persist or index, not {other:?}"),
         None => {}
+    }
+    if args.large {
+        return ingest_large::run(&args);
     }
     let (results, dirs): (Vec<RunResult>, Vec<tempfile::TempDir>) =
         (1..=args.runs).map(|i| run_once(&args, i)).unzip();
