@@ -34,50 +34,88 @@ use crate::store::{LifecycleError, Store};
 /// name a file).
 pub const MAX_PATTERN_BYTES: usize = 4096;
 
-/// A JSON error `{"error": message}` with `status`.
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        json!({ "error": message.into() }).to_string(),
-    )
-        .into_response()
+/// A refused request: a status and a message naming the parameter, answered as JSON
+/// `{"error": message}`.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    message: String,
 }
 
-fn bad(message: impl Into<String>) -> Response {
-    error(StatusCode::BAD_REQUEST, message)
-}
-
-fn ok(value: serde_json::Value) -> Response {
-    super::respond("application/json", value.to_string())
-}
-
-/// The parameters, a refused body turned into a 400 that says why.
-fn params(p: Result<Params, Response>) -> Result<Params, Response> {
-    p.map_err(|refused| {
-        if refused.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            bad("query: the request is larger than query.max_body_bytes allows")
-        } else {
-            refused
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            message: message.into(),
         }
-    })
+    }
+
+    fn bad(message: impl Into<String>) -> Refusal {
+        Refusal::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({ "error": self.message }).to_string(),
+        )
+            .into_response()
+    }
+}
+
+impl From<LifecycleError> for Refusal {
+    fn from(e: LifecycleError) -> Refusal {
+        let status = match &e {
+            LifecycleError::BadName { .. } | LifecycleError::Symlink { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            LifecycleError::NotFound { .. } => StatusCode::NOT_FOUND,
+            LifecycleError::Exists { .. } => StatusCode::CONFLICT,
+            LifecycleError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Refusal::new(status, e.to_string())
+    }
+}
+
+/// The answer of a handler: its JSON, or the refusal.
+fn answer(result: Result<serde_json::Value, Refusal>) -> Response {
+    match result {
+        Ok(v) => super::respond("application/json", v.to_string()),
+        Err(r) => r.into_response(),
+    }
+}
+
+/// The parameters' extractor refused the request: a body beyond `query.max_body_bytes`
+/// becomes a 400 that says so (the pattern is what was too long); other refusals stand.
+fn refused_params(refused: Response) -> Response {
+    if refused.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Refusal::bad("query: the request is larger than query.max_body_bytes allows")
+            .into_response()
+    } else {
+        refused
+    }
 }
 
 /// A required, non-empty parameter.
-fn required<'a>(p: &'a Params, key: &str) -> Result<&'a str, Response> {
+fn required<'a>(p: &'a Params, key: &str) -> Result<&'a str, Refusal> {
     match p.get(key) {
-        None => Err(bad(format!("{key}: missing"))),
-        Some(v) if v.trim().is_empty() => Err(bad(format!("{key}: empty"))),
+        None => Err(Refusal::bad(format!("{key}: missing"))),
+        Some(v) if v.trim().is_empty() => Err(Refusal::bad(format!("{key}: empty"))),
         Some(v) => Ok(v),
     }
 }
 
 /// A boolean parameter: absent, `false`, `0` or empty → false; `true` or `1` → true.
-fn flag(p: &Params, key: &str) -> Result<bool, Response> {
+fn flag(p: &Params, key: &str) -> Result<bool, Refusal> {
     match p.get(key).map(str::to_ascii_lowercase).as_deref() {
         None | Some("") | Some("false") | Some("0") => Ok(false),
         Some("true") | Some("1") => Ok(true),
-        Some(other) => Err(bad(format!("{key}: {other:?} is not true or false"))),
+        Some(other) => Err(Refusal::bad(format!(
+            "{key}: {other:?} is not true or false"
+        ))),
     }
 }
 
@@ -110,59 +148,50 @@ pub fn check_pattern(param: &str, pattern: &str) -> Result<String, String> {
 }
 
 /// The cut-off of `olderThan` (graphite's offset syntax: `30d`, `12h`, `90min`), epoch
-/// seconds: now minus the offset.
-fn cutoff(p: &Params) -> Result<(String, i64), Response> {
+/// seconds: now minus the offset; with the text given.
+fn cutoff(p: &Params) -> Result<(String, i64), Refusal> {
     let text = required(p, "olderThan")?.trim().to_string();
-    let secs = parse_time_offset(&text).map_err(|e| bad(format!("olderThan: {e}")))?;
+    let secs = parse_time_offset(&text).map_err(|e| Refusal::bad(format!("olderThan: {e}")))?;
     if secs <= 0 || text.starts_with(['-', '+']) {
-        return Err(bad(format!(
+        return Err(Refusal::bad(format!(
             "olderThan: {text:?} must be a positive duration such as 30d, 12h or 90min"
         )));
     }
     Ok((text, crate::store::unix_now() - secs))
 }
 
-fn lifecycle_error(e: LifecycleError) -> Response {
-    let status = match &e {
-        LifecycleError::BadName { .. } | LifecycleError::Symlink { .. } => {
-            StatusCode::BAD_REQUEST
-        }
-        LifecycleError::NotFound { .. } => StatusCode::NOT_FOUND,
-        LifecycleError::Exists { .. } => StatusCode::CONFLICT,
-        LifecycleError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    error(status, e.to_string())
-}
-
 /// Runs `f` on the blocking pool (file removals, the store's lifecycle lock).
 async fn blocking<T: Send + 'static>(
     store: &std::sync::Arc<Store>,
-    f: impl FnOnce(&Store) -> T + Send + 'static,
-) -> Result<T, Response> {
+    f: impl FnOnce(&Store) -> Result<T, Refusal> + Send + 'static,
+) -> Result<T, Refusal> {
     let store = store.clone();
     tokio::task::spawn_blocking(move || f(&store))
         .await
-        .map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "internal error (logged)"))
+        .map_err(|_| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error (logged on the server)",
+            )
+        })?
 }
 
-/// `POST /metrics/delete`.
+/// `POST /metrics/delete`: `query=PATTERN[&dryRun=true]`.
 pub async fn delete(State(state): State<AppState>, p: Result<Params, Response>) -> Response {
-    let p = match params(p) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let (query, dry_run) = match (required(&p, "query"), flag(&p, "dryRun")) {
-        (Ok(q), Ok(d)) => (q.to_string(), d),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    let pattern = match check_pattern("query", &query) {
-        Ok(pat) => pat,
-        Err(m) => return bad(m),
-    };
-    let answer = blocking(&state.store, move |store| {
+    match p {
+        Ok(p) => answer(delete_answer(&state, &p).await),
+        Err(refused) => refused_params(refused),
+    }
+}
+
+async fn delete_answer(state: &AppState, p: &Params) -> Result<serde_json::Value, Refusal> {
+    let query = required(p, "query")?;
+    let dry_run = flag(p, "dryRun")?;
+    let pattern = check_pattern("query", query).map_err(Refusal::bad)?;
+    blocking(&state.store, move |store| {
         let names = store.matching(&pattern);
         if names.is_empty() {
-            return Err(error(
+            return Err(Refusal::new(
                 StatusCode::NOT_FOUND,
                 format!("query: no metric matches {pattern:?}"),
             ));
@@ -170,89 +199,81 @@ pub async fn delete(State(state): State<AppState>, p: Result<Params, Response>) 
         if dry_run {
             return Ok(json!({"matched": names, "count": names.len(), "dryRun": true}));
         }
-        let deleted = store.delete(&names).map_err(lifecycle_error)?;
+        let deleted = store.delete(&names)?;
         tracing::info!("deleted {} metrics matching {pattern:?}", deleted.len());
         Ok(json!({"deleted": deleted, "count": deleted.len()}))
     })
-    .await;
-    match answer {
-        Ok(Ok(v)) => ok(v),
-        Ok(Err(r)) | Err(r) => r,
+    .await
+}
+
+/// `POST /metrics/rename`: `from=OLD&to=NEW`.
+pub async fn rename(State(state): State<AppState>, p: Result<Params, Response>) -> Response {
+    match p {
+        Ok(p) => answer(rename_answer(&state, &p).await),
+        Err(refused) => refused_params(refused),
     }
 }
 
-/// `POST /metrics/rename`.
-pub async fn rename(State(state): State<AppState>, p: Result<Params, Response>) -> Response {
-    let p = match params(p) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let (from, to) = match (required(&p, "from"), required(&p, "to")) {
-        (Ok(f), Ok(t)) => (f.to_string(), t.to_string()),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+async fn rename_answer(state: &AppState, p: &Params) -> Result<serde_json::Value, Refusal> {
+    let from = required(p, "from")?.to_string();
+    let to = required(p, "to")?.to_string();
     for (key, v) in [("from", &from), ("to", &to)] {
         if v.len() > MAX_PATTERN_BYTES {
-            return bad(format!("{key}: longer than {MAX_PATTERN_BYTES} bytes"));
+            return Err(Refusal::bad(format!(
+                "{key}: longer than {MAX_PATTERN_BYTES} bytes"
+            )));
         }
     }
-    let answer = blocking(&state.store, move |store| store.rename(&from, &to)).await;
-    match answer {
-        Ok(Ok(moved)) => {
-            tracing::info!("renamed {} metrics", moved.len());
-            let list: Vec<serde_json::Value> = moved
-                .iter()
-                .map(|r| json!({"from": r.from, "to": r.to}))
-                .collect();
-            ok(json!({"renamed": list, "count": list.len()}))
-        }
-        Ok(Err(e)) => lifecycle_error(e),
-        Err(r) => r,
-    }
+    let moved = blocking(&state.store, move |store| Ok(store.rename(&from, &to)?)).await?;
+    tracing::info!("renamed {} metrics", moved.len());
+    let list: Vec<serde_json::Value> = moved
+        .iter()
+        .map(|r| json!({"from": r.from, "to": r.to}))
+        .collect();
+    Ok(json!({"renamed": list, "count": list.len()}))
 }
 
-/// `GET /metrics/stale` (lists) and `POST /metrics/stale` (deletes with `delete=true`).
+/// `GET /metrics/stale?olderThan=…`: lists (`delete=true` is refused with 405: a GET
+/// changes nothing).
 pub async fn stale(State(state): State<AppState>, p: Result<Params, Response>) -> Response {
-    stale_answer(state, p, false).await
+    match p {
+        Ok(p) => answer(stale_answer(&state, &p, false).await),
+        Err(refused) => refused_params(refused),
+    }
 }
 
-/// `POST /metrics/stale`.
+/// `POST /metrics/stale?olderThan=…[&delete=true]`: deletes with `delete=true`, else lists.
 pub async fn stale_post(State(state): State<AppState>, p: Result<Params, Response>) -> Response {
-    stale_answer(state, p, true).await
+    match p {
+        Ok(p) => answer(stale_answer(&state, &p, true).await),
+        Err(refused) => refused_params(refused),
+    }
 }
 
-async fn stale_answer(state: AppState, p: Result<Params, Response>, may_delete: bool) -> Response {
-    let p = match params(p) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let ((text, cutoff), delete) = match (cutoff(&p), flag(&p, "delete")) {
-        (Ok(c), Ok(d)) => (c, d),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+async fn stale_answer(
+    state: &AppState,
+    p: &Params,
+    may_delete: bool,
+) -> Result<serde_json::Value, Refusal> {
+    let (text, cutoff) = cutoff(p)?;
+    let delete = flag(p, "delete")?;
     if delete && !may_delete {
-        return error(
+        return Err(Refusal::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "delete: deleting needs POST /metrics/stale",
-        );
+        ));
     }
-    let answer = blocking(&state.store, move |store| {
+    blocking(&state.store, move |store| {
         if delete {
-            store.delete_stale(cutoff).map(|deleted| {
-                tracing::info!("deleted {} metrics not updated for {text}", deleted.len());
-                json!({"deleted": deleted, "count": deleted.len(), "olderThan": text, "cutoff": cutoff})
-            })
+            let deleted = store.delete_stale(cutoff)?;
+            tracing::info!("deleted {} metrics not updated for {text}", deleted.len());
+            Ok(json!({"deleted": deleted, "count": deleted.len(), "olderThan": text, "cutoff": cutoff}))
         } else {
             let names = store.stale(cutoff);
             Ok(json!({"stale": names, "count": names.len(), "olderThan": text, "cutoff": cutoff}))
         }
     })
-    .await;
-    match answer {
-        Ok(Ok(v)) => ok(v),
-        Ok(Err(e)) => lifecycle_error(e),
-        Err(r) => r,
-    }
+    .await
 }
 
 #[cfg(test)]

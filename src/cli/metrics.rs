@@ -97,7 +97,10 @@ pub enum MetricsCliError {
 }
 
 /// The base URL and token: `--url` / `--token`, else from the settings.
-fn target(config: Option<&Path>, server: &Server) -> Result<(String, Option<String>), MetricsCliError> {
+fn target(
+    config: Option<&Path>,
+    server: &Server,
+) -> Result<(String, Option<String>), MetricsCliError> {
     if let (Some(u), Some(t)) = (&server.url, &server.token) {
         return Ok((u.trim_end_matches('/').to_string(), Some(t.clone())));
     }
@@ -166,7 +169,11 @@ fn post(
 fn names(v: &serde_json::Value, key: &str) -> Vec<String> {
     v[key]
         .as_array()
-        .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -206,7 +213,12 @@ pub fn run(
             })
         }
         MetricsCommand::Rename { old, new } => {
-            let v = post(&base, token, "/metrics/rename", &[("from", old), ("to", new)])?;
+            let v = post(
+                &base,
+                token,
+                "/metrics/rename",
+                &[("from", old), ("to", new)],
+            )?;
             let moved: Vec<String> = v["renamed"]
                 .as_array()
                 .map(|a| {
@@ -277,6 +289,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, MetricsCliError::Unreachable { .. }));
-        assert!(e.to_string().contains("cannot reach the server at http://127.0.0.1:9/metrics/delete"));
+        assert!(e
+            .to_string()
+            .contains("cannot reach the server at http://127.0.0.1:9/metrics/delete"));
     }
 }
