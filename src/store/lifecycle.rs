@@ -495,6 +495,27 @@ mod tests {
     }
 
     #[test]
+    fn a_write_in_flight_never_recreates_a_deleted_file() {
+        // The persister runs flat out while the metric is deleted: whatever point it had
+        // taken before the delete, the file is gone afterwards and stays gone.
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(store(dir.path()));
+        let now = unix_now();
+        for round in 0..30 {
+            for i in 0..200 {
+                s.insert("race.m", now - 3000 + i, round as f64);
+            }
+            let p = Persisters::start(s.clone(), 2, Duration::ZERO);
+            std::thread::sleep(Duration::from_micros(200 * (round % 5)));
+            s.delete(&["race.m".to_string()]).unwrap();
+            p.flush_and_stop();
+            assert!(!dir.path().join("race/m.wsp").exists(), "round {round}");
+            assert!(s.cache.get("race.m").is_empty() && !s.index.contains("race.m"));
+            assert_eq!(s.cache.size(), 0, "round {round}");
+        }
+    }
+
+    #[test]
     fn rename_moves_a_subtree_with_its_cached_points() {
         let dir = tempfile::tempdir().unwrap();
         let s = Arc::new(store(dir.path()));
