@@ -74,7 +74,7 @@ impl From<LifecycleError> for Refusal {
             }
             LifecycleError::NotFound { .. } => StatusCode::NOT_FOUND,
             LifecycleError::Exists { .. } => StatusCode::CONFLICT,
-            LifecycleError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            LifecycleError::Io { .. } | LifecycleError::Wal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Refusal::new(status, e.to_string())
     }

@@ -56,6 +56,9 @@ pub enum LifecycleError {
         /// The metric.
         name: String,
     },
+    /// The write-ahead log could not record the operation, so nothing was done (HTTP 500).
+    #[error("the write-ahead log could not record it ({0}); nothing was changed")]
+    Wal(std::io::Error),
     /// The file system refused (HTTP 500).
     #[error("{path}: {source}")]
     Io {
@@ -138,13 +141,6 @@ fn no_symlink_dirs(root: &Path, path: &Path, name: &str) -> Result<(), Lifecycle
     Ok(())
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LifecycleError + '_ {
-    move |source| LifecycleError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 impl Store {
     /// The metrics (leaves, plain or tagged) a `find` pattern matches, sorted: what
     /// `POST /metrics/delete?query=` deletes. A tagged name matches only itself.
@@ -194,7 +190,7 @@ impl Store {
                 .map(|(n, _)| Tombstone::Delete(n.clone()))
                 .collect();
             wal.append_tombstones(&entries)
-                .map_err(io(&self.whisper_dir))?;
+                .map_err(LifecycleError::Wal)?;
         }
         let mut failed = None;
         let mut parents = Vec::new();
@@ -290,7 +286,7 @@ impl Store {
     /// Returns each metric moved, sorted by old name.
     ///
     /// Refused: a name that is not a literal plain metric path (tagged series are refused,
-    /// see [`check_plain`]'s message), `to` inside `from` or equal to it ([`LifecycleError::BadName`]);
+    /// their file is named by the hash of name and tags), `to` inside `from` or equal to it ([`LifecycleError::BadName`]);
     /// `from` naming no metric ([`LifecycleError::NotFound`]); `to`, or any new file, that
     /// exists ([`LifecycleError::Exists`]).
     pub fn rename(&self, from: &str, to: &str) -> Result<Vec<Renamed>, LifecycleError> {
@@ -345,7 +341,7 @@ impl Store {
                 })
                 .collect();
             wal.append_tombstones(&entries)
-                .map_err(io(&self.whisper_dir))?;
+                .map_err(LifecycleError::Wal)?;
         }
         let mut done = Vec::with_capacity(plan.len());
         let mut failed = None;
@@ -384,12 +380,17 @@ impl Store {
     }
 
     /// When `name` was last updated (epoch seconds): the newest of its whisper file's mtime
-    /// and its cached points' timestamps; `None` when it has neither.
+    /// (a `.wsp` that is a link: its target's, only read) and its cached points' timestamps;
+    /// `None` when it has neither.
     pub fn last_update(&self, name: &str) -> Option<i64> {
         let cached = self.cache.get(name).iter().map(|p| p.0).max();
         let file = self
             .path_of(name)
-            .and_then(|p| std::fs::symlink_metadata(p).ok())
+            .and_then(|p| {
+                std::fs::metadata(&p)
+                    .or_else(|_| std::fs::symlink_metadata(&p))
+                    .ok()
+            })
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs() as i64);
