@@ -368,10 +368,8 @@ impl Store {
             done.push(Renamed { from: old, to: new });
         }
         if let Some(from_path) = self.path_of(from) {
+            // `a/b/` (the branch's directory), then `a/` and up while emptied.
             self.prune_tree(&from_path.with_extension(""));
-            if let Some(parent) = from_path.parent() {
-                self.prune_up(parent);
-            }
         }
         match failed {
             Some(e) => Err(e),
