@@ -218,6 +218,15 @@ fn delete_needs_the_token_and_everything_follows_at_once() {
         .0,
         401
     );
+    // A cross-site browser post is refused even with the token.
+    let cross = ureq::post(&format!("http://{}/metrics/delete", server.http))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .set("Origin", "http://evil.example")
+        .send_form(&[("query", "life.a.*")]);
+    assert!(
+        matches!(cross, Err(ureq::Error::Status(403, _))),
+        "{cross:?}"
+    );
     assert!(w.join("life/a/x.wsp").exists());
 
     // A dry run lists, deletes nothing.
