@@ -9,9 +9,10 @@
 //! [`crate::events`].
 //!
 //! The write routes (`POST /events/`, `/tags/tagSeries`, `/tags/tagMultiSeries`,
-//! `/tags/delSeries`, `POST /metrics/delete`, `/metrics/rename`, `/metrics/stale`; and in `silences`, `POST /api/silences`, `DELETE /api/silences/{id}`
-//! and the rule page's silence forms) are declared apart, under `auth::guard_writes`; a
-//! route that changes anything must be added there, never among the reads.
+//! `/tags/delSeries`, `POST /metrics/delete`, `/metrics/rename`, `/metrics/stale`; and in
+//! `silences`, `POST /api/silences`, `DELETE /api/silences/{id}` and the rule page's silence
+//! forms) are declared apart, under `auth::guard_writes`; a route that changes anything must
+//! be added there, never among the reads.
 
 mod ack;
 mod auth;
