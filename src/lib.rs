@@ -41,7 +41,8 @@
 //! - [`api`]: graphite-web's HTTP endpoints on axum, `/health`, and the alert status pages.
 //! - [`alert`]: Hound-style threshold rules, their state (sled), reminders and mail (lettre),
 //!   evaluated in-process through [`query`] and drawn through [`graph`].
-//! - [`cli`]: command-line tools (`carbonhound whisper …`).
+//! - [`cli`]: command-line tools (`carbonhound whisper …`; `carbonhound metrics …`, a client of
+//!   the running server's lifecycle routes).
 //! - [`server`]: wires it all, and takes it down cleanly (listeners, then a full flush).
 //!
 //! Everything flows one way: ingest never calls query; query never writes; alerting is a

@@ -55,6 +55,25 @@ enum Command {
         #[arg(long, global = true)]
         token: Option<String>,
     },
+    /// Metrics of a running server: delete (a pattern), rename (a metric or a subtree),
+    /// stale (not updated for a while; --delete). Talks to its HTTP API, so its index,
+    /// caches and tags follow at once.
+    Metrics {
+        #[command(subcommand)]
+        action: carbonhound::cli::MetricsCommand,
+        /// TOML settings file (for the default --url and --token).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        /// The server, e.g. http://127.0.0.1:8080 (default: [http] listen).
+        #[arg(long, global = true)]
+        url: Option<String>,
+        /// A bearer token (default: the first [http] auth_tokens entry of the settings).
+        #[arg(long, global = true)]
+        token: Option<String>,
+        /// Print a count instead of one line per metric.
+        #[arg(long, short, global = true)]
+        quiet: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -255,6 +274,19 @@ fn main() -> ExitCode {
                 config,
                 carbonhound::alert::cli::silence::Server { url, token },
             ),
+            Command::Metrics {
+                action,
+                config,
+                url,
+                token,
+                quiet,
+            } => carbonhound::cli::run_metrics(
+                &action,
+                config.as_deref(),
+                &carbonhound::cli::MetricsServer { url, token, quiet },
+            )
+            .map(|m| println!("{m}"))
+            .map_err(Into::into),
         };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,13 +4,15 @@
 //! Handlers parse parameters as graphite-web does, run evaluation on the blocking pool
 //! (whisper reads are plain file I/O), and map errors to statuses: 400 for a bad request
 //! (saying what and where), 401/403 from `auth` ([`Access`]), 404, 413 for limits, 503 for
-//! timeouts. Never writes to the store (`POST /events/` writes only the event store,
-//! [`crate::events`]).
+//! timeouts. Writes to the store only through the lifecycle routes (`lifecycle`: delete,
+//! rename, stale), which the store carries out; `POST /events/` writes only the event store,
+//! [`crate::events`].
 //!
 //! The write routes (`POST /events/`, `/tags/tagSeries`, `/tags/tagMultiSeries`,
-//! `/tags/delSeries`; and in `silences`, `POST /api/silences`, `DELETE /api/silences/{id}`
-//! and the rule page's silence forms) are declared apart, under `auth::guard_writes`; a
-//! route that changes anything must be added there, never among the reads.
+//! `/tags/delSeries`, `POST /metrics/delete`, `/metrics/rename`, `/metrics/stale`; and in
+//! `silences`, `POST /api/silences`, `DELETE /api/silences/{id}` and the rule page's silence
+//! forms) are declared apart, under `auth::guard_writes`; a route that changes anything must
+//! be added there, never among the reads.
 
 mod ack;
 mod auth;
@@ -18,6 +20,7 @@ mod events;
 mod formats;
 mod functions;
 mod health;
+mod lifecycle;
 mod metrics;
 mod msgpack;
 mod params;
@@ -360,6 +363,9 @@ fn write_routes(access: Arc<Access>) -> Router<AppState> {
         .route("/tags/tagSeries", post(tags::tag_series))
         .route("/tags/tagMultiSeries", post(tags::tag_multi_series))
         .route("/tags/delSeries", post(tags::del_series))
+        .route("/metrics/delete", post(lifecycle::delete))
+        .route("/metrics/rename", post(lifecycle::rename))
+        .route("/metrics/stale", post(lifecycle::stale_post))
         .route_layer(axum::middleware::from_fn_with_state(
             access,
             auth::guard_writes,
@@ -388,6 +394,7 @@ pub fn router(state: AppState) -> Router {
             "/metrics/index.json",
             get(metrics::index_json).post(metrics::index_json),
         )
+        .route("/metrics/stale", get(lifecycle::stale))
         .route("/functions", get(functions::list))
         .route("/functions/", get(functions::list))
         .route("/functions/{name}", get(functions::one))

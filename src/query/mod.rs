@@ -23,7 +23,7 @@ mod signature;
 mod source;
 
 pub use ast::{Call, Expr, Template};
-pub use attime::{format_local, parse_at_time, AtTimeError};
+pub use attime::{format_local, parse_at_time, parse_time_offset, AtTimeError};
 pub use budget::{BudgetError, MemoryBudget, Reservation, BYTES_PER_POINT};
 pub use cluster::{merge_nodes, merge_series, Cluster, ClusterSource, PeerError};
 pub use eval::{EvalContext, EvalError, QueryLimits, RequestState, Value};

@@ -227,6 +227,57 @@ impl Cache {
             .is_some()
     }
 
+    /// Drops the metric's entry and its points, queued and in flight (a delete: unpersisted
+    /// points are discarded); returns how many points went. The caller makes sure no
+    /// persister holds them in flight (`Store`'s lifecycle lock), so none is written later.
+    pub fn remove(&self, name: &str) -> usize {
+        let n = self
+            .remove_entry(name)
+            .map_or(0, |(points, _)| points.len());
+        if n > 0 {
+            self.release(n);
+        }
+        n
+    }
+
+    /// Moves the metric's cached points (in arrival order, with their write-ahead-log
+    /// segment) to `to`, after any `to` already holds (a rename); returns how many moved.
+    /// The size is unchanged. Same precondition as [`Cache::remove`].
+    pub fn rename(&self, from: &str, to: &str) -> usize {
+        let Some((points, segment)) = self.remove_entry(from) else {
+            return 0;
+        };
+        for &(ts, v) in &points {
+            self.insert_logged(to, ts, v, segment);
+        }
+        points.len()
+    }
+
+    /// Takes the metric's entry out: its points (in flight first, then queued) and the lowest
+    /// segment they were logged in.
+    fn remove_entry(&self, name: &str) -> Option<(Vec<CachedPoint>, u64)> {
+        let hash = self.hash(name);
+        let mut shard = self.shard(hash).lock();
+        let entry = shard
+            .table
+            .find_entry(hash, |e| e.hash == hash && &*e.name == name)
+            .ok()?;
+        let (e, _) = entry.remove();
+        let mut points = e.inflight.map(|f| (*f).clone()).unwrap_or_default();
+        points.extend_from_slice(&e.queue);
+        Some((points, e.queue_segment.min(e.inflight_segment)))
+    }
+
+    /// `n` points left the cache: the size drops and waiting listeners are woken when it
+    /// falls below the limit.
+    fn release(&self, n: usize) {
+        let before = self.size.fetch_sub(n as i64, Ordering::Relaxed);
+        let max = self.max_size as i64;
+        if before >= max && before - (n as i64) < max {
+            self.room.notify_waiters();
+        }
+    }
+
     /// Metrics with queued points in the shards `filter` accepts (shard index → bool), for a
     /// persister to order by size.
     pub fn backlog(&self, filter: impl Fn(usize) -> bool) -> Vec<Backlog> {
@@ -293,11 +344,7 @@ impl Cache {
                 }
             }
         }
-        let before = self.size.fetch_sub(n as i64, Ordering::Relaxed);
-        let max = self.max_size as i64;
-        if before >= max && before - (n as i64) < max {
-            self.room.notify_waiters();
-        }
+        self.release(n);
     }
 
     /// The persister could not write `taken` now (file creation throttled): its points go
@@ -413,6 +460,26 @@ mod tests {
         let t = c.take(&b[0]).unwrap();
         c.finish(t);
         assert_eq!(c.oldest_segment(), 5);
+    }
+
+    #[test]
+    fn remove_and_rename_move_every_point() {
+        let c = Cache::new(10);
+        c.insert_logged("a", 1, 1.0, 4);
+        c.insert_logged("a", 2, 2.0, 5);
+        c.add_size(2);
+        c.insert("b", 1, 9.0);
+        assert_eq!(c.rename("a", "b"), 2);
+        assert!(!c.contains("a"));
+        assert_eq!(c.get("b"), vec![(1, 9.0), (1, 1.0), (2, 2.0)]);
+        assert_eq!(c.oldest_segment(), 4, "moved points keep their segment");
+        assert_eq!(c.size(), 3);
+        assert_eq!(c.rename("nope", "x"), 0);
+        assert_eq!(c.remove("b"), 3);
+        assert_eq!(c.size(), 0);
+        assert!(c.get("b").is_empty());
+        assert_eq!(c.oldest_segment(), NO_SEGMENT);
+        assert_eq!(c.remove("b"), 0);
     }
 
     #[test]

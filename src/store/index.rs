@@ -120,6 +120,67 @@ impl MetricIndex {
         rec(&mut self.root.write(), &parts);
     }
 
+    /// Forgets that a directory lives at `name` (it was removed): the node goes when nothing
+    /// else keeps it (a metric, children, or an ancestor's own directory flag stays).
+    pub fn forget_dir(&self, name: &str) {
+        fn rec(node: &mut Node, parts: &[&str]) -> bool {
+            match parts.split_first() {
+                None => node.dir = false,
+                Some((first, rest)) => {
+                    if let Some(child) = node.children.get_mut(*first) {
+                        if rec(child, rest) {
+                            node.children.remove(*first);
+                        }
+                    }
+                }
+            }
+            !node.leaf && !node.dir && node.children.is_empty()
+        }
+        let parts: Vec<&str> = name.split('.').collect();
+        rec(&mut self.root.write(), &parts);
+    }
+
+    /// Whether anything (a metric or a branch) lives at `name`.
+    pub fn exists(&self, name: &str) -> bool {
+        let root = self.root.read();
+        let mut node = &*root;
+        for part in name.split('.') {
+            match node.children.get(part) {
+                Some(n) => node = n,
+                None => return false,
+            }
+        }
+        node.leaf || node.is_branch()
+    }
+
+    /// The metrics at `name` and below it (a branch's subtree), sorted; empty when none.
+    pub fn subtree(&self, name: &str) -> Vec<String> {
+        fn rec(n: &Node, prefix: &mut String, out: &mut Vec<String>) {
+            if n.leaf {
+                out.push(prefix.clone());
+            }
+            for (name, child) in &n.children {
+                let len = prefix.len();
+                prefix.push('.');
+                prefix.push_str(name);
+                rec(child, prefix, out);
+                prefix.truncate(len);
+            }
+        }
+        let root = self.root.read();
+        let mut node = &*root;
+        for part in name.split('.') {
+            match node.children.get(part) {
+                Some(n) => node = n,
+                None => return Vec::new(),
+            }
+        }
+        let mut out = Vec::new();
+        rec(node, &mut name.to_string(), &mut out);
+        out.sort();
+        out
+    }
+
     /// Number of metrics (leaves).
     pub fn len(&self) -> usize {
         fn count(n: &Node) -> usize {
@@ -397,6 +458,25 @@ mod tests {
         assert_eq!(i.all(), vec!["a.d".to_string()]);
         assert_eq!(i.find("a.*", false, 10).len(), 1);
         assert_eq!(i.len(), 1);
+    }
+
+    #[test]
+    fn subtrees_and_forgotten_directories() {
+        let i = idx(&["a.b", "a.b.c", "a.b.d.e", "a.x"]);
+        assert_eq!(i.subtree("a.b"), vec!["a.b", "a.b.c", "a.b.d.e"]);
+        assert_eq!(i.subtree("a.b.d.e"), vec!["a.b.d.e"]);
+        assert!(i.subtree("nope").is_empty());
+        assert!(i.exists("a.b.d") && !i.exists("a.b.q"));
+        i.insert_dir("q.r");
+        i.forget_dir("q.r");
+        assert!(
+            i.find("q", false, 10).is_empty(),
+            "the emptied branch goes too"
+        );
+        i.remove("a.b.d.e");
+        i.forget_dir("a.b.d");
+        assert!(!i.exists("a.b.d"));
+        assert!(i.exists("a.b"));
     }
 
     #[test]

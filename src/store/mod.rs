@@ -6,13 +6,16 @@
 //! ([`Store::insert_points`]; logged first in the write-ahead log, [`Wal`], when it is on),
 //! the query side asks it for series ([`Store::fetch`]), names ([`Store::find`]) and the
 //! time spans of leaves for the cluster protocol ([`Store::intervals`]); `query` wraps it
-//! as a `MetricSource` (`query::LocalSource`).
+//! as a `MetricSource` (`query::LocalSource`). The API's admin routes delete, rename and list
+//! stale metrics through it ([`Store::delete`], [`Store::rename`], [`Store::stale`]), the
+//! files, cache, indexes, open readers and the write-ahead log following at once.
 
 mod cache;
 mod glob;
 mod index;
 mod interval;
 mod layout;
+mod lifecycle;
 mod persister;
 mod readers;
 mod tags;
@@ -31,9 +34,10 @@ pub use cache::{Backlog, Cache, Taken};
 pub use glob::{expand_braces, PathGlob};
 pub use index::{FoundNode, MetricIndex};
 pub use interval::Interval;
+pub use lifecycle::{LifecycleError, Renamed};
 pub use persister::Persisters;
 pub use tags::{parse_tagged, python_regex, RegexBuilderFn, TagExpr, TagIndex, TagOp};
-pub use wal::{Points, ReplayReport, Wal, WalInfo, NO_SEGMENT};
+pub use wal::{Points, ReplayReport, Tombstone, Wal, WalInfo, NO_SEGMENT};
 
 /// Counters of the store, read by the self metrics (`carbon.agents.<host>.*`) and `/health`.
 /// Each counts since start.
@@ -139,6 +143,10 @@ pub struct Store {
     readers: readers::Readers,
     /// The write-ahead log, when `[cache] wal` is on ([`Store::open_wal`]).
     wal: Option<Wal>,
+    /// Held shared by every insert batch, every persister write (take → write → finish) and
+    /// every rescan; exclusively by a delete or rename, which therefore sees no point in
+    /// flight and no write under way, and orders its tombstone in the log against inserts.
+    lifecycle: parking_lot::RwLock<()>,
 }
 
 /// Seconds since the epoch, now.
@@ -170,6 +178,7 @@ impl Store {
             max_creates_per_second,
             readers: readers::Readers::sized_for_this_process(),
             wal: None,
+            lifecycle: parking_lot::RwLock::new(()),
         };
         store.rescan();
         Ok(store)
@@ -178,11 +187,15 @@ impl Store {
     /// Opens the write-ahead log in `dir` (under `data_dir`) and replays it into the cache,
     /// before anything else inserts; from now on [`Store::insert_points`] logs every batch
     /// before caching it. The replayed points are counted in the cache size, not in
-    /// `metricsReceived`.
+    /// `metricsReceived`. A tombstone drops (delete) or moves (rename) the points of its
+    /// metric replayed before it, so nothing deleted comes back.
     pub fn open_wal(&mut self, dir: &Path, sync: WalSync) -> std::io::Result<ReplayReport> {
-        let (wal, report) = Wal::open(dir, sync, |segment, name, ts, v| {
-            self.insert_one(name, ts, v, segment);
-        })?;
+        let (wal, report) = Wal::open(
+            dir,
+            sync,
+            |segment, name, ts, v| self.insert_one(name, ts, v, segment),
+            |tombstone| self.replay_tombstone(tombstone),
+        )?;
         self.cache.add_size(report.points as usize);
         self.wal = Some(wal);
         Ok(report)
@@ -214,6 +227,8 @@ impl Store {
 
     /// Rescans the whisper directory into the indexes; returns (metrics, tagged series) found.
     pub fn rescan(&self) -> (usize, usize) {
+        // Not while a delete or rename moves files: a half-done one would be re-indexed.
+        let _shared = self.lifecycle.read();
         (
             self.index.scan(&self.whisper_dir),
             self.tags.scan(&self.whisper_dir),
@@ -255,6 +270,9 @@ impl Store {
         if points.is_empty() {
             return;
         }
+        // A delete or rename logs its tombstone and empties the cache either before this batch
+        // or after it, never in between.
+        let _shared = self.lifecycle.read();
         // Held until the points are in the cache, so their segment is not deleted meanwhile.
         let ticket = self.wal.as_ref().map(|w| w.append(points));
         let segment = ticket.as_ref().map_or(NO_SEGMENT, |t| t.segment);

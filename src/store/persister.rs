@@ -190,6 +190,8 @@ fn run(
                 throttled += 1;
                 continue;
             }
+            // A delete or rename waits for this write, and none starts during it.
+            let _shared = store.lifecycle.read();
             let Some(taken) = store.cache.take(item) else {
                 continue;
             };

@@ -15,6 +15,14 @@
 //! value (f64 bits LE). Segments are named `<id>.wal` (20 digits, ids increase) and are
 //! rotated at [`ROTATE_BYTES`] or when older than [`ROTATE_AGE`].
 //!
+//! A delete or rename of metrics ([`super::Store::delete`], [`super::Store::rename`]) writes a
+//! tombstone record: magic `b"CWAT"`, the same length and CRC-32, then one entry per metric —
+//! kind (u8: 1 delete, 2 rename), name length (u32 LE), name, and for a rename the new name's
+//! length and the new name. Replay applies it in log order through its second callback: the
+//! points of that name replayed so far are dropped (delete) or moved to the new name (rename),
+//! so a restart never brings back what was deleted, while a point logged after the tombstone
+//! (the metric recreated) is replayed as any other.
+//!
 //! Replay checks each record's magic, length and checksum. A bad record followed by a good one
 //! (found by scanning for the next valid header) is skipped with a counted WARN; a bad record
 //! with nothing valid after it is a torn tail (a write cut by the crash): the file is truncated
@@ -61,6 +69,10 @@ pub const ROTATE_AGE: Duration = Duration::from_secs(60);
 pub const PILE_UP_BYTES: u64 = 4 << 30;
 
 const MAGIC: &[u8; 4] = b"CWAL";
+/// The magic of a tombstone record (deletes and renames).
+const TOMBSTONE_MAGIC: &[u8; 4] = b"CWAT";
+const KIND_DELETE: u8 = 1;
+const KIND_RENAME: u8 = 2;
 const HEADER: usize = 12;
 
 /// The points of one listener read, encoded as one WAL record: appended with one `write`,
@@ -166,18 +178,112 @@ fn payload_is_valid(mut b: &[u8]) -> bool {
     true
 }
 
-/// The record starting at `off` if it is whole and its checksum matches: (payload, next
-/// offset).
-fn record_at(data: &[u8], off: usize) -> Option<(&[u8], usize)> {
-    let h = data.get(off..off.checked_add(HEADER)?)?;
-    if &h[0..4] != MAGIC {
-        return None;
+/// One entry of a tombstone record: what a delete or rename did to one metric, replayed in
+/// log order (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tombstone {
+    /// The metric was deleted: its points logged before this are gone.
+    Delete(String),
+    /// The metric was renamed: its points logged before this belong to the new name.
+    Rename {
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
+}
+
+fn push_str(buf: &mut Vec<u8>, s: &str) {
+    buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    buf.extend_from_slice(s.as_bytes());
+}
+
+/// A tombstone record (header and payload) of `entries`.
+fn tombstone_record(entries: &[Tombstone]) -> Vec<u8> {
+    let mut buf = vec![0u8; HEADER];
+    for t in entries {
+        match t {
+            Tombstone::Delete(name) => {
+                buf.push(KIND_DELETE);
+                push_str(&mut buf, name);
+            }
+            Tombstone::Rename { from, to } => {
+                buf.push(KIND_RENAME);
+                push_str(&mut buf, from);
+                push_str(&mut buf, to);
+            }
+        }
     }
+    let len = (buf.len() - HEADER) as u32;
+    let crc = crc32fast::hash(&buf[HEADER..]);
+    buf[0..4].copy_from_slice(TOMBSTONE_MAGIC);
+    buf[4..8].copy_from_slice(&len.to_le_bytes());
+    buf[8..12].copy_from_slice(&crc.to_le_bytes());
+    buf
+}
+
+/// Reads a length-prefixed string at the front of `b`: (string, rest).
+fn take_str(b: &[u8]) -> Option<(&str, &[u8])> {
+    let len = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) as usize;
+    let end = 4usize.checked_add(len)?;
+    let s = std::str::from_utf8(b.get(4..end)?).ok()?;
+    Some((s, &b[end..]))
+}
+
+/// The entries of a tombstone payload; `None` when it does not decode completely.
+fn tombstones(mut b: &[u8]) -> Option<Vec<Tombstone>> {
+    let mut out = Vec::new();
+    while let Some((&kind, rest)) = b.split_first() {
+        let (name, rest) = take_str(rest)?;
+        match kind {
+            KIND_DELETE => {
+                out.push(Tombstone::Delete(name.to_string()));
+                b = rest;
+            }
+            KIND_RENAME => {
+                let (to, rest) = take_str(rest)?;
+                out.push(Tombstone::Rename {
+                    from: name.to_string(),
+                    to: to.to_string(),
+                });
+                b = rest;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// What a valid record holds.
+enum Record<'a> {
+    /// A point batch's payload.
+    Points(&'a [u8]),
+    /// A tombstone's entries.
+    Tombstones(Vec<Tombstone>),
+}
+
+/// The record starting at `off` if it is whole and its checksum matches: (record, next
+/// offset).
+fn record_at(data: &[u8], off: usize) -> Option<(Record<'_>, usize)> {
+    let h = data.get(off..off.checked_add(HEADER)?)?;
+    let tombstone = match &h[0..4] {
+        m if m == MAGIC => false,
+        m if m == TOMBSTONE_MAGIC => true,
+        _ => return None,
+    };
     let len = u32::from_le_bytes(h[4..8].try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(h[8..12].try_into().ok()?);
     let start = off + HEADER;
     let payload = data.get(start..start.checked_add(len)?)?;
-    (crc32fast::hash(payload) == crc && payload_is_valid(payload)).then_some((payload, start + len))
+    if crc32fast::hash(payload) != crc {
+        return None;
+    }
+    let record = if tombstone {
+        Record::Tombstones(tombstones(payload)?)
+    } else {
+        payload_is_valid(payload).then_some(Record::Points(payload))?
+    };
+    Some((record, start + len))
 }
 
 /// What [`Wal::open`] found and replayed.
@@ -191,6 +297,8 @@ pub struct ReplayReport {
     pub skipped_records: u64,
     /// Bytes of torn tails cut off (a record half-written at the crash).
     pub truncated_bytes: u64,
+    /// Tombstone entries applied (metrics deleted or renamed while the log was kept).
+    pub tombstones: u64,
 }
 
 /// The log's size, for `/health` and the self metrics.
@@ -281,19 +389,31 @@ fn create_segment(dir: &Path, id: u64) -> std::io::Result<File> {
         .open(segment_path(dir, id))
 }
 
-/// Reads one segment, handing each point to `point`; cuts a torn tail off the file.
+/// Reads one segment, handing each point to `point` and each tombstone entry to
+/// `tombstone`, in log order; cuts a torn tail off the file.
 fn replay_segment(
     path: &Path,
     report: &mut ReplayReport,
     point: &mut impl FnMut(&str, i64, f64),
+    tombstone: &mut impl FnMut(&Tombstone),
 ) -> std::io::Result<()> {
     let data = std::fs::read(path)?;
     let mut off = 0;
     while off < data.len() {
-        if let Some((payload, next)) = record_at(&data, off) {
-            for (name, ts, v) in PointIter(payload) {
-                point(name, ts, v);
-                report.points += 1;
+        if let Some((record, next)) = record_at(&data, off) {
+            match record {
+                Record::Points(payload) => {
+                    for (name, ts, v) in PointIter(payload) {
+                        point(name, ts, v);
+                        report.points += 1;
+                    }
+                }
+                Record::Tombstones(entries) => {
+                    for t in &entries {
+                        tombstone(t);
+                        report.tombstones += 1;
+                    }
+                }
             }
             off = next;
             continue;
@@ -328,12 +448,14 @@ fn replay_segment(
 
 impl Wal {
     /// Opens the log in `dir` (created if missing): replays every segment in order through
-    /// `point(segment id, name, timestamp, value)`, keeps them as closed segments (deleted once
+    /// `point(segment id, name, timestamp, value)` and `tombstone(entry)` (a delete or rename,
+    /// applied to the points replayed before it), keeps them as closed segments (deleted once
     /// their points are persisted), starts a new segment and the sync thread.
     pub fn open(
         dir: &Path,
         sync: WalSync,
         mut point: impl FnMut(u64, &str, i64, f64),
+        mut tombstone: impl FnMut(&Tombstone),
     ) -> std::io::Result<(Wal, ReplayReport)> {
         std::fs::create_dir_all(dir)?;
         let mut report = ReplayReport::default();
@@ -341,7 +463,12 @@ impl Wal {
         let ids = segment_ids(dir)?;
         for &id in &ids {
             let path = segment_path(dir, id);
-            replay_segment(&path, &mut report, &mut |n, t, v| point(id, n, t, v))?;
+            replay_segment(
+                &path,
+                &mut report,
+                &mut |n, t, v| point(id, n, t, v),
+                &mut tombstone,
+            )?;
             report.segments += 1;
             closed.push(Segment {
                 id,
@@ -418,6 +545,37 @@ impl Wal {
             sh.failed("append", &e);
         }
         ticket
+    }
+
+    /// Logs a delete or rename of metrics as one tombstone record, synced before returning
+    /// whatever `wal_sync` says: the caller removes the files next, and a crash after that
+    /// must not replay the old points. A failed write or sync is logged and counted, and
+    /// returned so the caller can refuse the operation.
+    pub fn append_tombstones(&self, entries: &[Tombstone]) -> std::io::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let sh = &*self.shared;
+        let record = tombstone_record(entries);
+        let mut st = sh.state.lock();
+        if st.finished {
+            return Ok(());
+        }
+        let result = (&*st.file)
+            .write_all(&record)
+            .and_then(|()| st.file.sync_data());
+        st.current.bytes += record.len() as u64;
+        match result {
+            Ok(()) => {
+                st.dirty = false;
+                Ok(())
+            }
+            Err(e) => {
+                st.dirty = true;
+                sh.failed("tombstone append", &e);
+                Err(e)
+            }
+        }
     }
 
     /// Deletes the closed segments whose points are all on disk. `oldest_in_cache` answers
@@ -597,14 +755,26 @@ mod tests {
     type Seen = Vec<(u64, String, i64, f64)>;
 
     fn open(dir: &Path) -> (Wal, ReplayReport, Seen) {
-        let mut seen = Vec::new();
+        let seen = std::cell::RefCell::new(Vec::new());
         let (wal, report) = Wal::open(
             dir,
             WalSync::Every(Duration::from_millis(10)),
-            |s, n, t, v| seen.push((s, n.to_string(), t, v)),
+            |s, n, t, v| seen.borrow_mut().push((s, n.to_string(), t, v)),
+            |t| {
+                // A tombstone as the store applies it: earlier points of the name go or move.
+                let mut seen = seen.borrow_mut();
+                match t {
+                    Tombstone::Delete(name) => seen.retain(|p| &p.1 != name),
+                    Tombstone::Rename { from, to } => {
+                        for p in seen.iter_mut().filter(|p| &p.1 == from) {
+                            p.1 = to.clone();
+                        }
+                    }
+                }
+            },
         )
         .unwrap();
-        (wal, report, seen)
+        (wal, report, seen.into_inner())
     }
 
     fn batch(points: &[(&str, i64, f64)]) -> Points {
@@ -733,6 +903,38 @@ mod tests {
         wal.finish(true);
         assert!(segment_files(dir.path()).is_empty());
         assert_eq!(wal.info().bytes, 0);
+    }
+
+    #[test]
+    fn tombstones_drop_or_move_earlier_points_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _, _) = open(dir.path());
+        drop(wal.append(&mut batch(&[
+            ("gone", 1, 1.0),
+            ("old", 1, 2.0),
+            ("kept", 1, 3.0),
+        ])));
+        wal.append_tombstones(&[
+            Tombstone::Delete("gone".into()),
+            Tombstone::Rename {
+                from: "old".into(),
+                to: "new".into(),
+            },
+        ])
+        .unwrap();
+        // Recreated after the delete: replayed.
+        drop(wal.append(&mut batch(&[("gone", 2, 4.0)])));
+        drop(wal);
+        let (_wal, report, seen) = open(dir.path());
+        assert_eq!(report.tombstones, 2);
+        assert_eq!(report.skipped_records, 0);
+        let got: Vec<(&str, i64)> = seen.iter().map(|p| (p.1.as_str(), p.2)).collect();
+        assert_eq!(got, vec![("new", 1), ("kept", 1), ("gone", 2)]);
+        assert_eq!(
+            tombstones(&tombstone_record(&[Tombstone::Delete("x".into())])[HEADER..]),
+            Some(vec![Tombstone::Delete("x".into())])
+        );
+        assert_eq!(tombstones(&[9, 0, 0, 0, 0]), None, "unknown kind refused");
     }
 
     #[test]
