@@ -141,6 +141,9 @@ fn no_symlink_dirs(root: &Path, path: &Path, name: &str) -> Result<(), Lifecycle
     Ok(())
 }
 
+/// Metrics one hold of the lifecycle lock deletes at most (see [`Store::delete`]).
+pub const DELETE_CHUNK: usize = 1000;
+
 impl Store {
     /// The metrics (leaves, plain or tagged) a `find` pattern matches, sorted: what
     /// `POST /metrics/delete?query=` deletes. A tagged name matches only itself.
@@ -163,9 +166,17 @@ impl Store {
     /// `Err` when a name cannot be stored, a directory on its path is a symbolic link, the
     /// tombstone cannot be written (nothing is deleted then), or a removal fails (the others
     /// are done).
+    ///
+    /// Names are deleted [`DELETE_CHUNK`] at a time, each chunk under the lifecycle lock on its
+    /// own, so a delete of a whole tree holds up ingest (which waits for the lock) for one
+    /// chunk's file removals at a time, not for all of them.
     pub fn delete(&self, names: &[String]) -> Result<Vec<String>, LifecycleError> {
-        let _exclusive = self.lifecycle.write();
-        self.delete_locked(names)
+        let mut deleted = Vec::with_capacity(names.len());
+        for chunk in names.chunks(DELETE_CHUNK) {
+            let _exclusive = self.lifecycle.write();
+            deleted.extend(self.delete_locked(chunk)?);
+        }
+        Ok(deleted)
     }
 
     fn delete_locked(&self, names: &[String]) -> Result<Vec<String>, LifecycleError> {
@@ -410,10 +421,25 @@ impl Store {
 
     /// Deletes the metrics [`Store::stale`] lists for `cutoff`, chosen again under the
     /// lifecycle lock so a point arriving meanwhile keeps its metric; returns them.
+    ///
+    /// The candidates are listed without the lock (a `stat` of every file: seconds at a
+    /// million metrics, which ingest must not wait for), then each chunk is checked again
+    /// under it before it is deleted.
     pub fn delete_stale(&self, cutoff: i64) -> Result<Vec<String>, LifecycleError> {
-        let _exclusive = self.lifecycle.write();
-        let names = self.stale(cutoff);
-        self.delete_locked(&names)
+        let candidates = self.stale(cutoff);
+        let mut deleted = Vec::with_capacity(candidates.len());
+        for chunk in candidates.chunks(DELETE_CHUNK) {
+            let _exclusive = self.lifecycle.write();
+            let still: Vec<String> = chunk
+                .iter()
+                .filter(|n| {
+                    self.cache.get(n).is_empty() && self.last_update(n).is_some_and(|t| t < cutoff)
+                })
+                .cloned()
+                .collect();
+            deleted.extend(self.delete_locked(&still)?);
+        }
+        Ok(deleted)
     }
 
     /// Applies a tombstone met while replaying the write-ahead log at start: the points of

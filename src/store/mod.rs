@@ -143,8 +143,8 @@ pub struct Store {
     readers: readers::Readers,
     /// The write-ahead log, when `[cache] wal` is on ([`Store::open_wal`]).
     wal: Option<Wal>,
-    /// Held shared by every insert batch, every persister write (take → write → finish) and
-    /// every rescan; exclusively by a delete or rename, which therefore sees no point in
+    /// Held shared by every insert batch and every persister write (take → write → finish);
+    /// exclusively by a delete or rename, which therefore sees no point in
     /// flight and no write under way, and orders its tombstone in the log against inserts.
     lifecycle: parking_lot::RwLock<()>,
 }
@@ -227,8 +227,10 @@ impl Store {
 
     /// Rescans the whisper directory into the indexes; returns (metrics, tagged series) found.
     pub fn rescan(&self) -> (usize, usize) {
-        // Not while a delete or rename moves files: a half-done one would be re-indexed.
-        let _shared = self.lifecycle.read();
+        // Not under the lifecycle lock: a scan of a million files takes minutes, and a delete
+        // waiting for it would hold up every insert behind it (the lock lets a waiting writer
+        // go first). A delete or rename racing a scan can leave a name of a file it just
+        // removed in the index until the next scan (find lists it; it renders nothing).
         (
             self.index.scan(&self.whisper_dir),
             self.tags.scan(&self.whisper_dir),
