@@ -119,9 +119,13 @@ impl Node {
         )
         .unwrap();
         let (carbon_port, http_port) = (free_port(), free_port());
+        // No alert rules: the repository's alerts.d is not the benchmark's.
+        let rules = dir.join("alerts.d");
+        std::fs::create_dir_all(&rules).unwrap();
         let config = dir.join("carbonhound.toml");
         let toml = format!(
-            "data_dir = {data:?}\n\n[carbon]\nplaintext_tcp = \"127.0.0.1:{carbon_port}\"\nplaintext_udp = \"\"\npickle_tcp = \"\"\nschemas = {schemas:?}\nstats_interval = \"0s\"\n\n[cache]\nwriters = {w}\nmax_size = {max}\npreallocation = {pre:?}\nwrite_interval = {wi:?}\nindex_rescan_interval = \"0s\"\nwal = {wal}\nwal_sync = {ws:?}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n",
+            "data_dir = {data:?}\n\n[carbon]\nplaintext_tcp = \"127.0.0.1:{carbon_port}\"\nplaintext_udp = \"\"\npickle_tcp = \"\"\nschemas = {schemas:?}\nstats_interval = \"0s\"\n\n[cache]\nwriters = {w}\nmax_size = {max}\npreallocation = {pre:?}\nwrite_interval = {wi:?}\nindex_rescan_interval = \"0s\"\nwal = {wal}\nwal_sync = {ws:?}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n[alerting]\nrules_dir = {rules:?}\n",
+            rules = rules.display().to_string(),
             data = dir.join("data").display().to_string(),
             schemas = schemas.display().to_string(),
             w = args.writers,
@@ -325,6 +329,9 @@ fn sustain(
                     }
                     patch(&mut buf, r, clock.ts(r));
                     let first = now_f64();
+                    // The plan until the round is sent (a line is due at its place in the
+                    // spread), then what really happened.
+                    times.lock().unwrap()[c][r] = Some((first, first + SPREAD));
                     for k in 0..chunks {
                         let at = round_start
                             + Duration::from_secs_f64(SPREAD * k as f64 / chunks as f64);
@@ -468,6 +475,14 @@ sys.exit(1 if bad else 0)
     status.success()
 }
 
+/// Sleeps until the wall clock reaches `ts` (epoch seconds).
+fn wait_for_wall_clock(ts: i64) {
+    let ahead = ts as f64 - now_f64();
+    if ahead > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(ahead + 0.01));
+    }
+}
+
 /// Polls `f` every 10 ms until it says yes; the time since `from`, seconds.
 fn until(from: Instant, what: &str, f: impl Fn() -> bool) -> f64 {
     loop {
@@ -535,11 +550,15 @@ pub fn run(args: &Args) {
     );
 
     // 2. sustained
+    // Every round's timestamp is at or before the moment it is sent (whisper takes no point
+    // from the future): round 1 is the current 10 s slot, or the one after round 0's, waited
+    // for.
     let now = now_f64() as i64;
     let clock = Clock {
         ts0,
-        ts1: (now - now.rem_euclid(STEP) + STEP).max(ts0 + STEP),
+        ts1: (now - now.rem_euclid(STEP)).max(ts0 + STEP),
     };
+    wait_for_wall_clock(clock.ts1);
     let rounds = (args.large_minutes * 60 / STEP as usize).max(1);
     let (s, mut conns, mut templates) = sustain(args, &node, conns, templates, clock, rounds);
     let drain_from = Instant::now();
@@ -629,12 +648,13 @@ pub fn run(args: &Args) {
     );
     println!("  find big.* ({hosts} nodes)       {find_all:>9.2} ms p50");
     println!("  find {one}.*                {find_one:>9.2} ms p50");
-    println!("  expand big.h1*.m01 ({h1})      {expand:>9.2} ms p50");
-    println!("  sumSeries(big.h1*.m01) ({h1})  {sum:>9.2} ms p50");
+    println!("  expand big.h{lead}*.m01 ({h1})      {expand:>9.2} ms p50");
+    println!("  sumSeries(big.h{lead}*.m01) ({h1})  {sum:>9.2} ms p50");
 
     // 5. restart
     let r = rounds + 1;
     let ts = clock.ts(r);
+    wait_for_wall_clock(ts);
     for t in &mut templates {
         patch(t, r, ts);
     }
@@ -653,7 +673,15 @@ pub fn run(args: &Args) {
     };
     let started = node.restart(signal);
     let probe = name(metrics / 2 + 3);
-    let listening = until(started, "listening", || TcpStream::connect(&http).is_ok());
+    eprintln!("  restarted at {:.3} (epoch s)", now_f64());
+    // An HTTP answer, not a TCP connect: a connect to a free port of the ephemeral range
+    // can connect to itself (TCP simultaneous open) while nothing listens.
+    let listening = until(started, "listening", || {
+        ureq::get(&format!("http://{http}/version"))
+            .timeout(Duration::from_secs(5))
+            .call()
+            .is_ok()
+    });
     let render = until(started, "a correct render", || {
         ureq::get(&format!(
             "http://{http}/render?target={probe}&from={}&until={}&format=json",

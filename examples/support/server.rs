@@ -29,14 +29,20 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Starts `bin serve --config config` (RUST_LOG=warn, stderr to `log`), whose settings listen
-/// on `http_port` and `carbon_port`; does not wait for it to answer.
+/// Starts `bin serve --config config` (RUST_LOG=warn, or `$BENCH_RUST_LOG`; stderr appended
+/// to `log`, so a restarted server's log follows the first's), whose settings listen on
+/// `http_port` and `carbon_port`; does not wait for it to answer.
 pub fn spawn(bin: &Path, config: &Path, log: &Path, http_port: u16, carbon_port: u16) -> Server {
-    let log = std::fs::File::create(log).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let level = std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into());
     let child = Command::new(bin)
         .args(["serve", "--config"])
         .arg(config)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", level)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
