@@ -13,6 +13,7 @@ mod glob;
 mod index;
 mod interval;
 mod layout;
+mod migrate;
 mod persister;
 mod readers;
 mod tags;
@@ -31,6 +32,10 @@ pub use cache::{Backlog, Cache, Taken};
 pub use glob::{expand_braces, PathGlob};
 pub use index::{FoundNode, MetricIndex};
 pub use interval::Interval;
+pub use migrate::{
+    mismatch_of, remove_temp_files, retentions_string, walk_whisper_files, Mismatch,
+    RetentionScanner, RetentionStatus,
+};
 pub use persister::Persisters;
 pub use tags::{parse_tagged, python_regex, RegexBuilderFn, TagExpr, TagIndex, TagOp};
 pub use wal::{Points, ReplayReport, Wal, WalInfo, NO_SEGMENT};
@@ -139,6 +144,8 @@ pub struct Store {
     readers: readers::Readers,
     /// The write-ahead log, when `[cache] wal` is on ([`Store::open_wal`]).
     wal: Option<Wal>,
+    /// The retention scan's findings and migrations ([`RetentionScanner`]), for `/health`.
+    pub retentions: RetentionStatus,
 }
 
 /// Seconds since the epoch, now.
@@ -170,6 +177,7 @@ impl Store {
             max_creates_per_second,
             readers: readers::Readers::sized_for_this_process(),
             wal: None,
+            retentions: RetentionStatus::new(),
         };
         store.rescan();
         Ok(store)
