@@ -187,6 +187,11 @@ pub struct CacheSettings {
     /// point counts as received).
     #[serde(deserialize_with = "value::wal_sync")]
     pub wal_sync: WalSync,
+    /// Whether whisper files whose archives differ from their storage-schemas rule are
+    /// rewritten to the rule's archives in the background (`store::RetentionScanner`).
+    pub migrate_retentions: bool,
+    /// Most files migrated per second (at least 1).
+    pub migrate_per_second: u32,
 }
 
 /// `[http]`: where the API listens and who may write (see README "Security").
@@ -529,6 +534,9 @@ impl Settings {
         };
         if self.cache.writers == 0 {
             return Err(invalid("cache.writers", "must be at least 1"));
+        }
+        if self.cache.migrate_per_second == 0 {
+            return Err(invalid("cache.migrate_per_second", "must be at least 1"));
         }
         if self.cache.max_size == 0 {
             return Err(invalid("cache.max_size", "must be at least 1"));

@@ -464,11 +464,12 @@ impl Shared {
     }
 }
 
-/// The background scan (and migration) thread. Dropping it without [`RetentionScanner::stop`]
+/// The background scan (and migration) thread. Share it in an `Arc` (SIGHUP asks it for a
+/// rescan, the shutdown sequence stops it). Dropping it without [`RetentionScanner::stop`]
 /// leaves the thread to finish alone.
 pub struct RetentionScanner {
     shared: Arc<Shared>,
-    handle: Option<JoinHandle<()>>,
+    handle: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl RetentionScanner {
@@ -490,7 +491,7 @@ impl RetentionScanner {
             .expect("spawn retention scan thread");
         RetentionScanner {
             shared,
-            handle: Some(handle),
+            handle: Mutex::new(Some(handle)),
         }
     }
 
@@ -503,10 +504,11 @@ impl RetentionScanner {
 
     /// Stops the thread after the file it is on (a migration under way finishes and releases
     /// its metric) and waits for it. Call before the persisters' final flush.
-    pub fn stop(mut self) {
+    pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.shared.wake.notify_all();
-        if let Some(h) = self.handle.take() {
+        let handle = self.handle.lock().take();
+        if let Some(h) = handle {
             let _ = h.join();
         }
     }
