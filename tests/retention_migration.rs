@@ -222,6 +222,10 @@ fn mismatches_are_reported_then_migrated_under_ingest_without_losing_a_point() {
     });
     assert_eq!(r["checked"], METRICS, "{r}");
     assert_eq!(r["migrate"], false);
+    assert_eq!(
+        r["aggregation_mismatched"], 0,
+        "the aggregation rules did not change"
+    );
     assert_eq!(r["migrated"], 0);
     assert_eq!(r["failed"], 0);
     let examples = r["examples"].as_array().unwrap();
@@ -262,6 +266,7 @@ fn mismatches_are_reported_then_migrated_under_ingest_without_losing_a_point() {
     }
     assert!(out.contains("300 of 300 whisper files"), "{out}");
     assert!(out.contains("migrate_retentions = true"), "{out}");
+    assert!(!out.contains("aggregation:"), "{out}");
     std::thread::sleep(Duration::from_secs(2));
     let before = read_all(&whisper_dir, aligned - 3600, now());
     assert_eq!(before.len(), METRICS);

@@ -22,7 +22,9 @@ use crate::store::{retentions_string, RetentionStatus, Store};
 /// read),
 /// "cache": {size, queues, max_size}, "wal": {enabled, segments, bytes, errors} (the
 /// write-ahead log under `data_dir/wal`), "retentions": {checked, mismatched, examples: [up
-/// to 10 of {metric, file_retentions, rule, rule_retentions}], migrate, migrated, failed,
+/// to 10 of {metric, file_retentions, rule, rule_retentions}], aggregation_mismatched (files
+/// whose aggregationMethod or xFilesFactor differs from storage-aggregation.conf's; reported,
+/// never migrated), migrate, migrated, failed,
 /// scan: "running" | "done"} (whisper files whose archives differ from their
 /// storage-schemas.conf rule, found by the scan at start and after SIGHUP, and their online
 /// migration; see [`retentions`]), "listeners": {plaintext_tcp: {points, connections,
@@ -83,6 +85,7 @@ pub fn retentions(status: &RetentionStatus) -> serde_json::Value {
         "checked": status.checked.load(Relaxed),
         "mismatched": status.mismatched.load(Relaxed),
         "examples": examples,
+        "aggregation_mismatched": status.aggregation_mismatched.load(Relaxed),
         "migrate": status.migrate.load(Relaxed),
         "migrated": status.migrated.load(Relaxed),
         "failed": status.failed.load(Relaxed),

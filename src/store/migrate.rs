@@ -40,8 +40,8 @@ use super::{unix_now, Store};
 use crate::config::StorageRules;
 use crate::ratelimit::RateLimitedLog;
 use crate::whisper::{
-    aggregate_into, create, read_archives, CreateOptions, Header, Retention, WhisperError,
-    WhisperFile,
+    aggregate_into, create, read_archives, AggregationMethod, CreateOptions, Header, Retention,
+    WhisperError, WhisperFile,
 };
 
 /// Most whisper headers the background scan reads per second.
@@ -110,6 +110,30 @@ pub fn mismatch_of(
         rule: rules.schema_name(metric).map(str::to_string),
         rule_retentions: want,
     })
+}
+
+/// A file whose aggregationMethod or xFilesFactor differs from what storage-aggregation.conf
+/// gives its metric now. Reported apart from retention mismatches and never migrated here
+/// (`carbonhound whisper set-aggregation`, as whisper-set-aggregation-method.py, changes it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregationMismatch {
+    /// The file's (aggregationMethod, xFilesFactor).
+    pub file: (AggregationMethod, f32),
+    /// What the rules give.
+    pub rule: (AggregationMethod, f32),
+}
+
+/// `Some` when the header's aggregationMethod or xFilesFactor is not what `rules` give
+/// `metric` now.
+pub fn aggregation_mismatch_of(
+    metric: &str,
+    header: &Header,
+    rules: &StorageRules,
+) -> Option<AggregationMismatch> {
+    let plan = rules.plan(metric);
+    let file = (header.aggregation_method, header.x_files_factor);
+    let rule = (plan.aggregation_method, plan.x_files_factor);
+    (file != rule).then_some(AggregationMismatch { file, rule })
 }
 
 /// Retentions as storage-schemas.conf writes them, each part in its largest whole unit:
@@ -275,6 +299,9 @@ pub struct RetentionStatus {
     pub checked: AtomicU64,
     /// Files found whose archives differ from their rule's.
     pub mismatched: AtomicU64,
+    /// Files whose aggregationMethod or xFilesFactor differs from storage-aggregation.conf's
+    /// (reported only; see [`AggregationMismatch`]).
+    pub aggregation_mismatched: AtomicU64,
     /// Mismatched files rewritten to their rule's archives.
     pub migrated: AtomicU64,
     /// Migrations that failed (the old file is kept; logged with the reason).
@@ -559,6 +586,11 @@ fn scan(store: &Store, shared: &Shared, migrate: bool, per_second: u32) {
             return ControlFlow::Continue(());
         };
         status.checked.fetch_add(1, Ordering::Relaxed);
+        if aggregation_mismatch_of(metric, file.header(), &rules).is_some() {
+            status
+                .aggregation_mismatched
+                .fetch_add(1, Ordering::Relaxed);
+        }
         let Some(m) = mismatch_of(metric, path, file.header(), &rules) else {
             return ControlFlow::Continue(());
         };
@@ -693,6 +725,24 @@ mod tests {
             ("(carbon default)", vec![r(60, 10080)])
         );
         assert_eq!(retentions_string(&[r(7, 3)]), "7s:21s");
+    }
+
+    #[test]
+    fn aggregation_mismatches_are_told_apart() {
+        let rules = StorageRules::new(
+            parse_schemas("[all]\npattern = .*\nretentions = 60s:1d\n", "t").unwrap(),
+            crate::config::parse_aggregation(
+                "[sums]\npattern = \\.count$\nxFilesFactor = 0\naggregationMethod = sum\n",
+                "t",
+            )
+            .unwrap(),
+        );
+        let h = Header::for_archives(&[r(60, 1440)], 0.5, AggregationMethod::Average);
+        assert_eq!(aggregation_mismatch_of("a.b", &h, &rules), None);
+        let m = aggregation_mismatch_of("a.count", &h, &rules).unwrap();
+        assert_eq!(m.file, (AggregationMethod::Average, 0.5));
+        assert_eq!(m.rule, (AggregationMethod::Sum, 0.0));
+        assert_eq!(mismatch_of("a.count", Path::new("x"), &h, &rules), None);
     }
 
     #[test]

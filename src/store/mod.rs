@@ -33,8 +33,8 @@ pub use glob::{expand_braces, PathGlob};
 pub use index::{FoundNode, MetricIndex};
 pub use interval::Interval;
 pub use migrate::{
-    mismatch_of, remove_temp_files, retentions_string, walk_whisper_files, Mismatch,
-    RetentionScanner, RetentionStatus,
+    aggregation_mismatch_of, mismatch_of, remove_temp_files, retentions_string, walk_whisper_files,
+    AggregationMismatch, Mismatch, RetentionScanner, RetentionStatus,
 };
 pub use persister::Persisters;
 pub use tags::{parse_tagged, python_regex, RegexBuilderFn, TagExpr, TagIndex, TagOp};
