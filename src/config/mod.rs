@@ -703,6 +703,27 @@ mod tests {
         assert_eq!(s.query.timezone, Tz::UTC);
         assert_eq!(s.carbon.schemas, None, "\"\" is the embedded default");
         assert_eq!(s.smtp.username, None, "\"\" is no login");
+        assert!(
+            !s.cache.migrate_retentions,
+            "migration is asked for, never assumed"
+        );
+        assert_eq!(s.cache.migrate_per_second, 20);
+    }
+
+    #[test]
+    fn migrate_per_second_must_be_at_least_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[cache]\nmigrate_retentions = true\nmigrate_per_second = 0\n",
+        )
+        .unwrap();
+        let e = Settings::load_with_env(Some(&path), false)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("cache.migrate_per_second"), "{e}");
     }
 
     #[test]
