@@ -720,8 +720,7 @@ mod tests {
         )
         .unwrap();
         let e = Settings::load_with_env(Some(&path), false)
-            .err()
-            .expect("refused")
+            .expect_err("refused")
             .to_string();
         assert!(e.contains("cache.migrate_per_second"), "{e}");
     }
