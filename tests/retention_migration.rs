@@ -331,6 +331,26 @@ fn mismatches_are_reported_then_migrated_under_ingest_without_losing_a_point() {
         }
     }
     assert_eq!(checked, sent.len());
+    // The server reads the new files too (its open readers forgot the old ones).
+    let until = now();
+    let rendered = server.get_json(&format!(
+        "/render?target=migrate.*.*&format=json&from={from}&until={until}"
+    ));
+    let rendered = rendered.as_array().unwrap();
+    assert_eq!(rendered.len(), METRICS);
+    for series in rendered {
+        let name = series["target"].as_str().unwrap();
+        let i: usize = name.rsplit_once(".m").unwrap().1.parse().unwrap();
+        let points: std::collections::HashMap<i64, f64> = series["datapoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| Some((p[1].as_i64()?, p[0].as_f64()?)))
+            .collect();
+        for &(_, ts, value) in sent.iter().filter(|p| p.0 == i) {
+            assert_eq!(points.get(&ts), Some(&value), "/render {name} at {ts}");
+        }
+    }
     let live = sent.iter().filter(|p| p.1 >= live_base).count();
     assert!(live > 500, "{live} live points sent");
     let (code, out) = check_data(&config);

@@ -615,7 +615,11 @@ fn scan(store: &Store, shared: &Shared, migrate: bool, per_second: u32) {
                 }
                 let by_bytes =
                     Duration::from_secs_f64(bytes as f64 / MIGRATE_BYTES_PER_SECOND as f64);
-                if !migrate_pace.wait(per_migration.max(by_bytes), &interrupted) {
+                let paced = migrate_pace.wait(per_migration.max(by_bytes), &interrupted);
+                // Once more, a moment later: a reader that opened the old file just before the
+                // rename may have put it back in the open-reader cache after the first evict.
+                store.readers.evict(&m.metric);
+                if !paced {
                     return ControlFlow::Break(());
                 }
             }
