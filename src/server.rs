@@ -550,7 +550,12 @@ pub fn check_data(
     if let Some(e) = failed {
         return Err(ServerError::Io(e));
     }
-    let summary = if check.mismatched == 0 {
+    let summary = if !dir.is_dir() {
+        format!(
+            "retentions: no whisper directory at {} yet: nothing to check",
+            dir.display()
+        )
+    } else if check.mismatched == 0 {
         format!(
             "retentions: all {} whisper files under {} match storage-schemas.conf",
             check.checked,

@@ -6,9 +6,10 @@
 //! The rules change to B (`60s:7d,10m:30d`, which keeps A's resolution, so every point must
 //! survive exactly) and the server gets SIGHUP: with `migrate_retentions = false` `/health`
 //! and `check-config --data` (exit 1) report every file and nothing changes on disk. Restarted
-//! with `migrate_retentions = true`, the server migrates every file while the sender goes on;
-//! then every file has B's archives and every point ever sent, and `check-config --data`
-//! exits 0.
+//! with `migrate_retentions = true` (and A, so nothing to do), then given B and SIGHUP again,
+//! the server migrates every file while the sender goes on; then every file has B's archives
+//! and every point ever sent (read by whisper's module and through `/render`), and
+//! `check-config --data` exits 0.
 
 mod common;
 
@@ -275,13 +276,26 @@ fn mismatches_are_reported_then_migrated_under_ingest_without_losing_a_point() {
     }
     assert!(temp_files(&whisper_dir).is_empty());
 
-    // --- Restarted with migrate_retentions = true: migrated online, under ingest.
+    // --- Restarted with migrate_retentions = true and the old rules (nothing to do), then
+    // B again with SIGHUP: migrated online, under ingest.
     let (phase1, next) = sender.stop();
     sent.extend(phase1);
     assert!(server.terminate().success());
     write_config(dir.path(), true);
+    std::fs::write(&schemas, SCHEMAS_A).unwrap();
     let server = Server::start_with_args(dir.path(), &["--config", &config_arg], &[]);
+    let r = wait_for(60, "the start-up scan", || {
+        let r = retentions(&server);
+        (r["scan"] == "done").then_some(r)
+    });
+    assert_eq!(
+        (r["checked"].as_u64(), r["mismatched"].as_u64()),
+        (Some(METRICS as u64), Some(0))
+    );
     let sender = Sender::start(server.tcp, live_base, next);
+    std::thread::sleep(Duration::from_secs(1));
+    std::fs::write(&schemas, SCHEMAS_B).unwrap();
+    unsafe_kill(server.child.as_ref().unwrap().id(), 1);
     let r = wait_for(120, "every file migrated", || {
         let r = retentions(&server);
         assert_eq!(r["failed"], 0, "{r}");
