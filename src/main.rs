@@ -26,6 +26,10 @@ enum Command {
         /// TOML settings file.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Also read every whisper file's header under data_dir and list the files whose
+        /// retentions differ from their storage-schemas.conf rule; exit status 1 if any does.
+        #[arg(long)]
+        data: bool,
     },
     /// Whisper file tools: info, fetch, dump, create, set-aggregation (as python3-whisper's).
     Whisper {
@@ -172,6 +176,22 @@ fn serve(config: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// `carbonhound check-config [--data]`: `Ok(false)` when `--data` found mismatched files.
+fn check_config(
+    config: Option<&std::path::Path>,
+    data: bool,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    println!("{}", carbonhound::server::check_config(config)?);
+    if !data {
+        return Ok(true);
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let check = carbonhound::server::check_data(config, &mut out)?;
+    std::io::Write::flush(&mut out)?;
+    Ok(check.mismatched == 0)
+}
+
 /// `carbonhound hash-password`: the password from stdin (so it stays out of the shell
 /// history and `ps`), its PHC string on stdout.
 fn hash_password() -> Result<(), Box<dyn std::error::Error>> {
@@ -232,9 +252,11 @@ fn main() -> ExitCode {
             Command::Serve { config } => serve(config),
             Command::HashPassword => hash_password(),
             Command::Whisper { command } => return carbonhound::cli::run_whisper(command),
-            Command::CheckConfig { config } => carbonhound::server::check_config(config.as_deref())
-                .map(|m| println!("{m}"))
-                .map_err(Into::into),
+            Command::CheckConfig { config, data } => match check_config(config.as_deref(), data) {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::FAILURE,
+                Err(e) => Err(e),
+            },
             Command::Alerts {
                 action: AlertsCommand::Check { config },
             } => carbonhound::alert::cli::check(config.as_deref())

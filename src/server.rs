@@ -8,7 +8,9 @@
 //! imports this module but `main.rs` (and the integration tests).
 //!
 //! SIGHUP reloads the storage rules and the alert rules; a bad file is refused (with its
-//! path and line) and the old rules stay.
+//! path and line) and the old rules stay. Good storage rules start a new retention scan
+//! (`store::RetentionScanner`: files whose archives differ from the new rules are counted for
+//! `/health` and, with `[cache] migrate_retentions`, migrated online).
 //!
 //! # Shutdown sequence
 //!
@@ -29,7 +31,9 @@
 //! 4. **Alerting**: a round in progress finishes its checks, sends at most the mail it is
 //!    sending (bounded by 4 × `[smtp].timeout`), records the outcomes, and the state
 //!    database (sled) is flushed and closed.
-//! 5. **Event store** flushed (sled), then the **cache flushed to disk**: the persister
+//! 5. **Event store** flushed (sled), the **retention scan** stopped after its current file
+//!    (a migration under way finishes and releases its metric), then the **cache flushed to
+//!    disk**: the persister
 //!    threads write every cached point (throttled creations forced through) and stop. No
 //!    time bound: this is as long as the disk takes, because dropping points is worse.
 //! 6. **Write-ahead log** removed (`data_dir/wal`): every point it holds is in whisper. It is
@@ -59,6 +63,9 @@ use crate::config::SchemaError;
 use crate::config::{ConfigError, Settings};
 use crate::store::Persisters;
 use crate::store::Store;
+use crate::store::{
+    aggregation_mismatch_of, mismatch_of, retentions_string, walk_whisper_files, RetentionScanner,
+};
 
 mod http;
 
@@ -125,11 +132,21 @@ pub struct Running {
     pub alerts: Arc<crate::alert::Board>,
     /// The listeners' counters, for in-process callers.
     pub carbon_stats: Arc<CarbonStats>,
+    /// The retention scan ([`Running::reload_rules`] starts a new one).
+    pub retention_scan: Arc<RetentionScanner>,
     cancel: CancellationToken,
     done: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
+    /// SIGHUP: reloads the storage rules (see [`reload_rules`]) and, when they were good,
+    /// starts a new retention scan against them.
+    pub fn reload_rules(&self, settings: &Settings) -> Result<(), SchemaError> {
+        reload_rules(settings, &self.store)?;
+        self.retention_scan.rescan();
+        Ok(())
+    }
+
     /// Asks the server to shut down (as SIGTERM does) and waits until every point is on disk.
     pub async fn shutdown(self) {
         self.cancel.cancel();
@@ -324,6 +341,14 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(http::serve(http, app, limits, http_cancel));
 
+    // Background, once everything is up: temporary files of interrupted migrations removed, then every header
+    // compared with the storage rules (and, with migrate_retentions, mismatches rewritten).
+    let retention_scan = Arc::new(RetentionScanner::start(
+        store.clone(),
+        settings.cache.migrate_retentions,
+        settings.cache.migrate_per_second,
+    ));
+
     // Periodic rescan of the whisper directory, for files other tools add.
     let rescan_store = store.clone();
     let rescan_cancel = cancel.clone();
@@ -359,6 +384,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
 
     let done_cancel = cancel.clone();
     let store_for_wal = store.clone();
+    let scan_to_stop = retention_scan.clone();
     let done = tokio::spawn(async move {
         done_cancel.cancelled().await;
         tracing::info!("shutting down: stopping listeners");
@@ -372,6 +398,9 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         let wal_store = store_for_wal;
         let _ = tokio::task::spawn_blocking(move || {
             events.flush();
+            // A migration under way finishes and releases its metric, so the flush writes
+            // every held point.
+            scan_to_stop.stop();
             persisters.flush_and_stop();
             // Every logged point is in whisper now: nothing to replay.
             wal_store.close_wal();
@@ -385,6 +414,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         store,
         alerts: board,
         carbon_stats: stats,
+        retention_scan,
         cancel,
         done,
     })
@@ -414,7 +444,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServerError> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                match reload_rules(&settings, &running.store) {
+                match running.reload_rules(&settings) {
                     Ok(()) => tracing::info!("SIGHUP: storage rules reloaded"),
                     Err(e) => tracing::error!("SIGHUP: storage rules NOT reloaded, old rules kept: {e}"),
                 }
@@ -436,6 +466,125 @@ pub fn check_config(config: Option<&Path>) -> Result<String, ServerError> {
         alerts.rules.len(),
         settings.data_dir.display()
     ))
+}
+
+/// What `carbonhound check-config --data` found under the whisper directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataCheck {
+    /// Whisper headers read.
+    pub checked: u64,
+    /// Files whose archives differ from their storage-schemas rule's.
+    pub mismatched: u64,
+    /// Files whose header could not be read (each named on the output).
+    pub unreadable: u64,
+    /// Files whose aggregationMethod or xFilesFactor differs from storage-aggregation.conf's
+    /// (listed, but not counted as mismatches: the exit status is about retentions).
+    pub aggregation_mismatched: u64,
+}
+
+/// `carbonhound check-config --data`: reads the header of every whisper file under
+/// `data_dir/whisper` (read-only, so the server may be running) and writes to `out` one line
+/// per file whose archives differ from what its storage-schemas.conf rule would create now —
+/// `METRIC (PATH): file RETENTIONS, rule NAME wants RETENTIONS` — one per unreadable file, and
+/// a summary naming `[cache] migrate_retentions`. The caller exits 1 when `mismatched > 0`.
+/// Errors: bad settings or rule files (as `check-config`), or `out` failing.
+pub fn check_data(
+    config: Option<&Path>,
+    out: &mut dyn std::io::Write,
+) -> Result<DataCheck, ServerError> {
+    use std::ops::ControlFlow;
+    let settings = Settings::load(config)?;
+    let rules = settings.storage_rules()?;
+    let dir = settings.whisper_dir();
+    let mut check = DataCheck {
+        checked: 0,
+        mismatched: 0,
+        unreadable: 0,
+        aggregation_mismatched: 0,
+    };
+    let mut failed: Option<std::io::Error> = None;
+    let _ = walk_whisper_files(&dir, &mut |metric, path| {
+        let line = match crate::whisper::WhisperFile::open(path) {
+            Err(e) => {
+                check.unreadable += 1;
+                Some(format!("{metric} ({}): unreadable: {e}", path.display()))
+            }
+            Ok(file) => {
+                check.checked += 1;
+                let retentions = mismatch_of(metric, path, file.header(), &rules).map(|m| {
+                    check.mismatched += 1;
+                    format!(
+                        "{metric} ({}): file {}, rule {} wants {}",
+                        path.display(),
+                        retentions_string(&m.file_retentions),
+                        m.rule_name(),
+                        retentions_string(&m.rule_retentions)
+                    )
+                });
+                let aggregation = aggregation_mismatch_of(metric, file.header(), &rules).map(|a| {
+                    check.aggregation_mismatched += 1;
+                    format!(
+                        "{metric} ({}): aggregation {} xFilesFactor {}, \
+                         storage-aggregation.conf gives {} xFilesFactor {}",
+                        path.display(),
+                        a.file.0.name(),
+                        a.file.1,
+                        a.rule.0.name(),
+                        a.rule.1
+                    )
+                });
+                match (retentions, aggregation) {
+                    (Some(r), Some(a)) => Some(format!("{r}\n{a}")),
+                    (r, a) => r.or(a),
+                }
+            }
+        };
+        match line.map(|l| writeln!(out, "{l}")) {
+            Some(Err(e)) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+            _ => ControlFlow::Continue(()),
+        }
+    });
+    if let Some(e) = failed {
+        return Err(ServerError::Io(e));
+    }
+    let summary = if !dir.is_dir() {
+        format!(
+            "retentions: no whisper directory at {} yet: nothing to check",
+            dir.display()
+        )
+    } else if check.mismatched == 0 {
+        format!(
+            "retentions: all {} whisper files under {} match storage-schemas.conf",
+            check.checked,
+            dir.display()
+        )
+    } else {
+        format!(
+            "retentions: {} of {} whisper files under {} differ from storage-schemas.conf; \
+             set [cache] migrate_retentions = true to migrate them online, or resize them \
+             with `carbonhound whisper resize`",
+            check.mismatched,
+            check.checked,
+            dir.display()
+        )
+    };
+    writeln!(out, "{summary}")?;
+    if check.aggregation_mismatched > 0 {
+        writeln!(
+            out,
+            "aggregation: {} whisper files have an aggregationMethod or xFilesFactor other \
+             than storage-aggregation.conf gives them (`carbonhound whisper set-aggregation` \
+             changes them; not counted in the exit status)",
+            check.aggregation_mismatched
+        )?;
+    }
+    if check.unreadable > 0 {
+        writeln!(out, "{} whisper files could not be read", check.unreadable)?;
+    }
+    Ok(check)
 }
 
 /// Waits `d`, for tests and examples.

@@ -13,7 +13,7 @@ use super::respond;
 use crate::carbon::CarbonStats;
 use crate::carbon::ListenerStats;
 use crate::query::Cluster;
-use crate::store::Store;
+use crate::store::{retentions_string, RetentionStatus, Store};
 
 /// The `/health` route: `{"status": "ok", "uptime_seconds", "store": {metricsReceived,
 /// committedPoints, updateOperations, creates, errors, droppedPoints, droppedOutOfRetention,
@@ -21,7 +21,13 @@ use crate::store::Store;
 /// points wait in the cache), "corrupt_files": [{metric, reason}] (the last 100 files that failed to
 /// read),
 /// "cache": {size, queues, max_size}, "wal": {enabled, segments, bytes, errors} (the
-/// write-ahead log under `data_dir/wal`), "listeners": {plaintext_tcp: {points, connections,
+/// write-ahead log under `data_dir/wal`), "retentions": {checked, mismatched, examples: [up
+/// to 10 of {metric, file_retentions, rule, rule_retentions}], aggregation_mismatched (files
+/// whose aggregationMethod or xFilesFactor differs from storage-aggregation.conf's; reported,
+/// never migrated), migrate, migrated, failed,
+/// scan: "running" | "done"} (whisper files whose archives differ from their
+/// storage-schemas.conf rule, found by the scan at start and after SIGHUP, and their online
+/// migration; see [`retentions`]), "listeners": {plaintext_tcp: {points, connections,
 /// errors, malformed, …}, plaintext_udp: …, pickle_tcp: …}, "cluster": {servers: [{server,
 /// url, state ("up", "down" while not asked after a failure, "unknown" before the first
 /// call), calls, failures, last_error, retry_in_seconds}], partial_answers,
@@ -56,6 +62,35 @@ fn listener(l: &ListenerStats) -> serde_json::Value {
             .map(|(k, v)| (k.to_string(), v.into()))
             .collect(),
     )
+}
+
+/// `/health`'s `retentions` object. Retentions read as storage-schemas.conf writes them
+/// (`1m:1d,10m:30d`); `rule` is the storage-schemas section, `(carbon default)` when none
+/// matches. Counts are the last scan's (a SIGHUP starts a new one from zero).
+pub fn retentions(status: &RetentionStatus) -> serde_json::Value {
+    let examples: Vec<serde_json::Value> = status
+        .examples
+        .lock()
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "metric": m.metric,
+                "file_retentions": retentions_string(&m.file_retentions),
+                "rule": m.rule_name(),
+                "rule_retentions": retentions_string(&m.rule_retentions),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "checked": status.checked.load(Relaxed),
+        "mismatched": status.mismatched.load(Relaxed),
+        "examples": examples,
+        "aggregation_mismatched": status.aggregation_mismatched.load(Relaxed),
+        "migrate": status.migrate.load(Relaxed),
+        "migrated": status.migrated.load(Relaxed),
+        "failed": status.failed.load(Relaxed),
+        "scan": if status.running.load(Relaxed) { "running" } else { "done" },
+    })
 }
 
 fn report(store: &Store, carbon: &CarbonStats, started: Instant) -> serde_json::Value {
@@ -95,6 +130,7 @@ fn report(store: &Store, carbon: &CarbonStats, started: Instant) -> serde_json::
             }),
             None => serde_json::json!({"enabled": false, "segments": 0, "bytes": 0, "errors": 0}),
         },
+        "retentions": retentions(&store.retentions),
         "listeners": {
             "plaintext_tcp": listener(&carbon.plaintext_tcp),
             "plaintext_udp": listener(&carbon.plaintext_udp),

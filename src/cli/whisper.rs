@@ -25,8 +25,8 @@ use clap::{Subcommand, ValueEnum};
 
 use crate::python::{format_g, format_g_prec, repr_f64};
 use crate::whisper::{
-    create, parse_retention_def, validate_archive_list, AggregationMethod, CreateOptions, Header,
-    Preallocation, Retention, WhisperError, WhisperFile,
+    aggregate_into, create, parse_retention_def, read_archives, validate_archive_list,
+    AggregationMethod, CreateOptions, Header, Preallocation, Retention, WhisperError, WhisperFile,
 };
 
 /// The `whisper` tools.
@@ -337,8 +337,10 @@ fn io_failure(path: &Path, e: io::Error) -> Failure {
 /// carry the points over, then swap the files (`PATH.bak` keeps the old one). Prints the lines
 /// the Python tool prints. With `--aggregate`, the points of all archives are merged (finest
 /// first where archives overlap) and each new archive gets one aggregated point per step whose
-/// known fraction reaches the xFilesFactor — what whisper-resize.py's `--aggregate` sets out
-/// to do (under Python 3 that branch of the script fails with a TypeError).
+/// known fraction reaches the xFilesFactor, aligned to the step and written to that archive
+/// alone (`crate::whisper::aggregate_into`, shared with the server's retention migration) —
+/// what whisper-resize.py's `--aggregate` sets out to do (under Python 3 that branch of the
+/// script fails with a TypeError).
 fn resize(out: &mut impl Write, path: &Path, defs: &[String], o: ResizeOptions<'_>) -> Outcome {
     if !path.exists() {
         return Err(Failure::Error(format!(
@@ -362,16 +364,7 @@ fn resize(out: &mut impl Write, path: &Path, defs: &[String], o: ResizeOptions<'
 
     writeln!(out, "Retrieving all data from the archives")?;
     // Lowest precision first, as the script sorts them.
-    let mut old_archives = header.archives.clone();
-    old_archives.sort_by_key(|a| std::cmp::Reverse(a.seconds_per_point));
-    let mut data = Vec::with_capacity(old_archives.len());
-    for a in &old_archives {
-        let from = now - a.retention() + a.seconds_per_point as i64;
-        let fetched = old
-            .fetch(from, Some(now), now, None)
-            .map_err(|e| error(&e))?;
-        data.push(fetched);
-    }
+    let data = read_archives(&old, now).map_err(|e| error(&e))?;
     drop(old);
 
     let tmp = PathBuf::from(format!("{}.tmp", path.display()));
@@ -403,39 +396,7 @@ fn resize(out: &mut impl Write, path: &Path, defs: &[String], o: ResizeOptions<'
     let mut new = WhisperFile::open_rw(&target).map_err(|e| error(&e))?;
     if o.aggregate {
         writeln!(out, "Migrating data with aggregation...")?;
-        // Every old point, finest archive first where archives overlap, oldest first.
-        let mut merged: Vec<(i64, Option<f64>)> = Vec::new();
-        for fetched in data.iter().rev().flatten() {
-            let first_kept = merged.first().map(|p| p.0).unwrap_or(i64::MAX);
-            let older: Vec<(i64, Option<f64>)> = fetched
-                .values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (fetched.from + i as i64 * fetched.step, *v))
-                .filter(|(t, _)| *t < first_kept)
-                .collect();
-            merged.splice(0..0, older);
-        }
-        let times: Vec<i64> = merged.iter().map(|p| p.0).collect();
-        let archives = new.header().archives.clone();
-        for a in &archives {
-            let step = a.seconds_per_point as i64;
-            let from = now - a.retention() + now % step;
-            let until = now + now % step + step;
-            let mut points = Vec::new();
-            let mut t = from;
-            while t + step < until {
-                let lo = times.partition_point(|&x| x < t);
-                let hi = lo + times[lo..].partition_point(|&x| x < t + step);
-                let values: Vec<Option<f64>> = merged[lo..hi].iter().map(|p| p.1).collect();
-                let known = values.iter().flatten().count();
-                if !values.is_empty() && known as f64 / values.len() as f64 >= xff {
-                    points.push((t, method.aggregate(&values)));
-                }
-                t += step;
-            }
-            new.update_many(&points, now).map_err(|e| error(&e))?;
-        }
+        aggregate_into(&data, &mut new, xff, method, now).map_err(|e| error(&e))?;
     } else {
         writeln!(out, "Migrating data without aggregation...")?;
         for fetched in data.iter().flatten() {

@@ -187,6 +187,11 @@ pub struct CacheSettings {
     /// point counts as received).
     #[serde(deserialize_with = "value::wal_sync")]
     pub wal_sync: WalSync,
+    /// Whether whisper files whose archives differ from their storage-schemas rule are
+    /// rewritten to the rule's archives in the background (`store::RetentionScanner`).
+    pub migrate_retentions: bool,
+    /// Most files migrated per second (at least 1).
+    pub migrate_per_second: u32,
 }
 
 /// `[http]`: where the API listens and who may write (see README "Security").
@@ -530,6 +535,9 @@ impl Settings {
         if self.cache.writers == 0 {
             return Err(invalid("cache.writers", "must be at least 1"));
         }
+        if self.cache.migrate_per_second == 0 {
+            return Err(invalid("cache.migrate_per_second", "must be at least 1"));
+        }
         if self.cache.max_size == 0 {
             return Err(invalid("cache.max_size", "must be at least 1"));
         }
@@ -695,6 +703,26 @@ mod tests {
         assert_eq!(s.query.timezone, Tz::UTC);
         assert_eq!(s.carbon.schemas, None, "\"\" is the embedded default");
         assert_eq!(s.smtp.username, None, "\"\" is no login");
+        assert!(
+            !s.cache.migrate_retentions,
+            "migration is asked for, never assumed"
+        );
+        assert_eq!(s.cache.migrate_per_second, 20);
+    }
+
+    #[test]
+    fn migrate_per_second_must_be_at_least_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[cache]\nmigrate_retentions = true\nmigrate_per_second = 0\n",
+        )
+        .unwrap();
+        let e = Settings::load_with_env(Some(&path), false)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("cache.migrate_per_second"), "{e}");
     }
 
     #[test]

@@ -38,6 +38,8 @@ struct Entry {
     queue_segment: u64,
     /// The lowest segment of the in-flight points.
     inflight_segment: u64,
+    /// Held by [`Cache::hold`] (a file being migrated): the persister does not take it.
+    held: bool,
 }
 
 #[derive(Default)]
@@ -187,6 +189,7 @@ impl Cache {
                         inflight: None,
                         queue_segment: segment,
                         inflight_segment: NO_SEGMENT,
+                        held: false,
                     },
                     |e| e.hash,
                 );
@@ -235,7 +238,7 @@ impl Cache {
             .remove_entry(name)
             .map_or(0, |(points, _)| points.len());
         if n > 0 {
-            self.release(n);
+            self.release_size(n);
         }
         n
     }
@@ -270,7 +273,7 @@ impl Cache {
 
     /// `n` points left the cache: the size drops and waiting listeners are woken when it
     /// falls below the limit.
-    fn release(&self, n: usize) {
+    fn release_size(&self, n: usize) {
         let before = self.size.fetch_sub(n as i64, Ordering::Relaxed);
         let max = self.max_size as i64;
         if before >= max && before - (n as i64) < max {
@@ -288,7 +291,7 @@ impl Cache {
             }
             let shard = shard.0.lock();
             for e in shard.table.iter() {
-                if !e.queue.is_empty() && e.inflight.is_none() {
+                if !e.queue.is_empty() && e.inflight.is_none() && !e.held {
                     out.push(Backlog {
                         len: e.queue.len(),
                         name: e.name.clone(),
@@ -312,7 +315,7 @@ impl Cache {
         let e = shard.table.find_mut(item.hash, |e| {
             Arc::ptr_eq(&e.name, &item.name) || e.name == item.name
         })?;
-        if e.queue.is_empty() || e.inflight.is_some() {
+        if e.queue.is_empty() || e.inflight.is_some() || e.held {
             return None;
         }
         // Room for as many points as this pass took, so a busy metric's queue does not grow
@@ -344,7 +347,7 @@ impl Cache {
                 }
             }
         }
-        self.release(n);
+        self.release_size(n);
     }
 
     /// The persister could not write `taken` now (file creation throttled): its points go
@@ -360,6 +363,64 @@ impl Cache {
             let mut points = Arc::try_unwrap(taken.points).unwrap_or_else(|a| (*a).clone());
             points.append(&mut e.queue);
             e.queue = points;
+        }
+    }
+
+    /// Holds metric `name` off the persister (creating its entry if needed): from now on
+    /// [`Cache::take`] refuses it and [`Cache::backlog`] leaves it out, so its points stay
+    /// queued (and readable) until [`Cache::release`]. Returns whether a write taken before
+    /// the hold is still in flight; the holder waits until [`Cache::in_flight`] says no
+    /// before touching the file. For the retention migration (`store::migrate`).
+    pub fn hold(&self, name: &str) -> bool {
+        let hash = self.hash(name);
+        let mut shard = self.shard(hash).lock();
+        match shard
+            .table
+            .find_mut(hash, |e| e.hash == hash && &*e.name == name)
+        {
+            Some(e) => {
+                e.held = true;
+                e.inflight.is_some()
+            }
+            None => {
+                shard.table.insert_unique(
+                    hash,
+                    Entry {
+                        name: name.into(),
+                        hash,
+                        queue: Vec::new(),
+                        inflight: None,
+                        queue_segment: NO_SEGMENT,
+                        inflight_segment: NO_SEGMENT,
+                        held: true,
+                    },
+                    |e| e.hash,
+                );
+                false
+            }
+        }
+    }
+
+    /// Whether a write of `name` taken by the persister is still in flight.
+    pub fn in_flight(&self, name: &str) -> bool {
+        let hash = self.hash(name);
+        self.shard(hash)
+            .lock()
+            .table
+            .find(hash, |e| e.hash == hash && &*e.name == name)
+            .is_some_and(|e| e.inflight.is_some())
+    }
+
+    /// Ends a [`Cache::hold`]: the persister writes the queued points at its next pass.
+    pub fn release(&self, name: &str) {
+        let hash = self.hash(name);
+        if let Some(e) = self
+            .shard(hash)
+            .lock()
+            .table
+            .find_mut(hash, |e| e.hash == hash && &*e.name == name)
+        {
+            e.held = false;
         }
     }
 
@@ -390,7 +451,7 @@ impl Cache {
             let before = shard.table.len();
             shard
                 .table
-                .retain(|e| !e.queue.is_empty() || e.inflight.is_some());
+                .retain(|e| !e.queue.is_empty() || e.inflight.is_some() || e.held);
             dropped += before - shard.table.len();
             if shard.table.capacity() > 4 * shard.table.len().max(16) {
                 shard.table.shrink_to_fit(|e| e.hash);
@@ -480,6 +541,27 @@ mod tests {
         assert!(c.get("b").is_empty());
         assert_eq!(c.oldest_segment(), NO_SEGMENT);
         assert_eq!(c.remove("b"), 0);
+    }
+
+    #[test]
+    fn a_held_metric_is_not_taken_until_released() {
+        let c = Cache::new(10);
+        c.insert("m", 1, 1.0);
+        let b = c.backlog(|_| true);
+        let t = c.take(&b[0]).unwrap();
+        assert!(c.hold("m"), "a write is in flight");
+        c.insert("m", 2, 2.0);
+        c.finish(t);
+        assert!(!c.in_flight("m"));
+        assert!(c.backlog(|_| true).is_empty(), "held: not in the backlog");
+        assert_eq!(c.get("m"), vec![(2, 2.0)], "held points stay readable");
+        c.evict_idle();
+        assert!(!c.hold("new"), "a hold makes the entry");
+        c.insert("new", 1, 1.0);
+        assert_eq!(c.backlog(|_| true).len(), 0);
+        c.release("m");
+        c.release("new");
+        assert_eq!(c.backlog(|_| true).len(), 2);
     }
 
     #[test]

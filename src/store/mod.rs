@@ -16,6 +16,7 @@ mod index;
 mod interval;
 mod layout;
 mod lifecycle;
+mod migrate;
 mod persister;
 mod readers;
 mod tags;
@@ -35,6 +36,10 @@ pub use glob::{expand_braces, PathGlob};
 pub use index::{FoundNode, MetricIndex};
 pub use interval::Interval;
 pub use lifecycle::{LifecycleError, Renamed};
+pub use migrate::{
+    aggregation_mismatch_of, mismatch_of, remove_temp_files, retentions_string, walk_whisper_files,
+    AggregationMismatch, Mismatch, RetentionScanner, RetentionStatus,
+};
 pub use persister::Persisters;
 pub use tags::{parse_tagged, python_regex, RegexBuilderFn, TagExpr, TagIndex, TagOp};
 pub use wal::{Points, ReplayReport, Tombstone, Wal, WalInfo, NO_SEGMENT};
@@ -147,6 +152,8 @@ pub struct Store {
     /// exclusively by a delete or rename, which therefore sees no point in
     /// flight and no write under way, and orders its tombstone in the log against inserts.
     lifecycle: parking_lot::RwLock<()>,
+    /// The retention scan's findings and migrations ([`RetentionScanner`]), for `/health`.
+    pub retentions: RetentionStatus,
 }
 
 /// Seconds since the epoch, now.
@@ -179,6 +186,7 @@ impl Store {
             readers: readers::Readers::sized_for_this_process(),
             wal: None,
             lifecycle: parking_lot::RwLock::new(()),
+            retentions: RetentionStatus::new(),
         };
         store.rescan();
         Ok(store)

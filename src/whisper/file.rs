@@ -906,6 +906,40 @@ impl WhisperFile {
         self.header = header;
         Ok(old)
     }
+
+    /// Writes `points` (oldest first, each timestamp already the start of its interval, no
+    /// two in one interval) into archive `index` as a whole new ring, based at the first
+    /// point, with no propagation: what a resize needs to fill each archive of a new file
+    /// with exactly the points computed for it (`update_many` would send a coarse archive's
+    /// recent points to the finest archive). Only the newest `points` intervals fit; older
+    /// points are left out. Every other slot of the archive is cleared.
+    ///
+    /// Errors: `InvalidConfiguration` for an archive the file does not have,
+    /// `InvalidTimeInterval` for a timestamp outside the u32 range; I/O errors.
+    pub fn fill_archive(&mut self, index: usize, points: &[Point]) -> Result<(), WhisperError> {
+        let Some(archive) = self.header.archives.get(index).copied() else {
+            return Err(WhisperError::InvalidConfiguration(format!(
+                "no archive {index} in {}",
+                self.path.display()
+            )));
+        };
+        let step = archive.seconds_per_point as i64;
+        let newest = points.last().map_or(0, |p| p.0);
+        let oldest_kept = newest.saturating_sub((archive.points as i64 - 1) * step);
+        let kept = &points[points.partition_point(|p| p.0 < oldest_kept)..];
+        let mut ring = vec![0u8; archive.size() as usize];
+        let base = kept.first().map_or(0, |p| p.0);
+        for &(t, v) in kept {
+            check_interval(t)?;
+            let at = Self::slot_index(&archive, base, t) * POINT_SIZE;
+            let mut point = Vec::with_capacity(POINT_SIZE);
+            encode_point(&mut point, t, v);
+            ring[at..at + POINT_SIZE].copy_from_slice(&point);
+        }
+        self.write_at(&ring, archive.offset as u64)?;
+        self.bases[index].store(base as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// `pread` of exactly `buf.len()` bytes; a file that ends early is corrupt (truncated).

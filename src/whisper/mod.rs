@@ -64,12 +64,14 @@ mod corrupt_tests;
 mod error;
 mod file;
 mod header;
+mod resize;
 mod retention;
 
 pub use aggregate::AggregationMethod;
 pub use error::WhisperError;
 pub use file::{create, CreateOptions, FetchResult, Preallocation, WhisperFile};
 pub use header::{ArchiveInfo, Header, ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE};
+pub use resize::{aggregate_into, read_archives};
 pub use retention::{parse_retention_def, parse_retentions, validate_archive_list, Retention};
 
 /// One data point as callers hand it to [`WhisperFile::update_many`]: `(timestamp, value)`,
