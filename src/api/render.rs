@@ -22,7 +22,7 @@ use super::{respond, ApiError, AppState};
 use crate::graph::{render_png, render_svg, GraphParams};
 use crate::query::parse_at_time;
 use crate::query::{
-    evaluate_within, MetricSource, QueryError, Request, Reservation, Series, BYTES_PER_POINT,
+    evaluate_within, series_bytes, MetricSource, QueryError, Request, Reservation, Series,
 };
 use crate::store::unix_now;
 
@@ -303,7 +303,9 @@ fn answer(
         w.start(out);
         for s in series {
             w.series(out, &s)?;
-            reservation.release(s.values.len() * BYTES_PER_POINT);
+            let bytes = series_bytes(s.values.len());
+            drop(s);
+            reservation.release(bytes);
         }
         w.end(out);
         if wrap.is_some() {

@@ -1,7 +1,7 @@
 //! [`MemoryBudget`]: the process-wide bound on the memory render work holds (`[query]
 //! max_memory`). graphite-web has no such bound: one request for 120,000 series can take a
 //! server's memory. Here every `/render` reserves, before it fetches, what its series will
-//! hold (an estimate: series × points × [`BYTES_PER_POINT`]), grows the reservation while it
+//! hold (an estimate: series × ([`BYTES_PER_SERIES`] + points × [`BYTES_PER_POINT`])), grows the reservation while it
 //! fetches if the estimate was short, and gives it back as its answer is written out.
 //!
 //! A request larger than the whole budget is refused at once (HTTP 413); one that fits but
@@ -16,6 +16,19 @@ use parking_lot::{Condvar, Mutex};
 /// Bytes one datapoint of a series holds while a request is evaluated and answered: a value
 /// slot (`Option<f64>`, 16 bytes).
 pub const BYTES_PER_POINT: usize = 16;
+
+/// Bytes a series holds beside its datapoints while a request is evaluated and answered: the
+/// [`crate::query::Series`] itself, its name and pathExpression, and the B-tree node of its
+/// tags. Without it a request for 20,000 short series held a fifth more than it counted.
+pub const BYTES_PER_SERIES: usize = 512;
+
+/// What a series of `points` datapoints is counted as holding: `points` ×
+/// [`BYTES_PER_POINT`] + [`BYTES_PER_SERIES`].
+pub fn series_bytes(points: usize) -> usize {
+    points
+        .saturating_mul(BYTES_PER_POINT)
+        .saturating_add(BYTES_PER_SERIES)
+}
 
 /// The shared budget (see the module doc). Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -119,6 +132,7 @@ impl MemoryBudget {
             budget: self.clone(),
             bytes: 0,
             peak: 0,
+            untrimmed: 0,
         };
         r.grow(bytes, deadline)?;
         Ok(r)
@@ -165,11 +179,17 @@ pub struct Reservation {
     budget: Arc<MemoryBudget>,
     bytes: usize,
     peak: usize,
+    /// Bytes given back by [`Reservation::release`] since the allocator was last trimmed.
+    untrimmed: usize,
 }
 
 /// A reservation that held at least this much hands the allocator's free memory back to the
 /// system when it ends ([`crate::malloc::give_back_free_memory`]).
 const TRIM_AFTER: usize = 32 << 20;
+
+/// A streamed answer hands free memory back every this many bytes it has written out (see
+/// [`Reservation::release`]).
+const TRIM_EVERY: usize = 8 << 20;
 
 impl Reservation {
     /// Bytes held.
@@ -189,10 +209,18 @@ impl Reservation {
         Ok(())
     }
 
-    /// Gives `bytes` back (at most what is held): an answer's series as they are written out.
+    /// Gives `bytes` back (at most what is held): an answer's series as they are written out,
+    /// each already dropped. Every [`TRIM_EVERY`] bytes the allocator's free memory goes back
+    /// to the system first, so a request waiting for this room does not take fresh pages
+    /// while the freed ones stay resident in another thread's arena.
     pub fn release(&mut self, bytes: usize) {
         let n = bytes.min(self.bytes);
         self.bytes -= n;
+        self.untrimmed += n;
+        if self.untrimmed >= TRIM_EVERY {
+            self.untrimmed = 0;
+            crate::malloc::give_back_free_memory();
+        }
         self.budget.give_back(n);
     }
 }

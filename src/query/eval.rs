@@ -18,7 +18,7 @@ use chrono_tz::Tz;
 use parking_lot::Mutex;
 
 use super::ast::{Call, Expr};
-use super::budget::{BudgetError, RequestMemory, BYTES_PER_POINT};
+use super::budget::{series_bytes, BudgetError, RequestMemory};
 use super::series::Series;
 use super::source::{FetchedSeries, MetricSource};
 
@@ -317,8 +317,7 @@ impl<'a> EvalContext<'a> {
     /// Charges a copy of fetched series (the request's fetch cache) to the memory budget.
     fn charge_copy(&self, series: &[Series]) -> Result<(), EvalError> {
         if let Some(m) = &self.state.memory {
-            let points: usize = series.iter().map(|s| s.values.len()).sum();
-            m.charge(points * BYTES_PER_POINT)?;
+            m.charge(series.iter().map(|s| series_bytes(s.values.len())).sum())?;
         }
         Ok(())
     }
@@ -441,7 +440,7 @@ impl<'a> EvalContext<'a> {
             )));
         }
         if let Some(m) = &self.state.memory {
-            m.charge(f.values.len() * BYTES_PER_POINT)?;
+            m.charge(series_bytes(f.values.len()))?;
         }
         self.state.read.fetch_add(1, Ordering::Relaxed);
         Ok(())

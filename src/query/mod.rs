@@ -24,7 +24,7 @@ mod source;
 
 pub use ast::{Call, Expr, Template};
 pub use attime::{format_local, parse_at_time, parse_time_offset, AtTimeError};
-pub use budget::{BudgetError, MemoryBudget, Reservation, BYTES_PER_POINT};
+pub use budget::{series_bytes, BudgetError, MemoryBudget, Reservation, BYTES_PER_POINT};
 pub use cluster::{merge_nodes, merge_series, Cluster, ClusterSource, PeerError};
 pub use eval::{EvalContext, EvalError, QueryLimits, RequestState, Value};
 pub use local::LocalSource;
@@ -109,8 +109,7 @@ pub fn evaluate_reporting(
 
 /// As [`evaluate_reporting`], within the render memory budget `budget`: before anything is
 /// fetched the request reserves what its series are estimated to hold (for each path
-/// expression, the series it matches × [`MetricSource::points_hint`] ×
-/// [`BYTES_PER_POINT`]); each fetch charges what it really read, growing the reservation
+/// expression, the series it matches × [`series_bytes`] of [`MetricSource::points_hint`]); each fetch charges what it really read, growing the reservation
 /// when the estimate fell short; the reservation returned covers the answer's series, to be
 /// held until they are written out. Errors as [`evaluate_reporting`], and
 /// [`EvalError::TooLarge`] (more than the whole budget) or [`EvalError::Busy`] (the budget
@@ -123,7 +122,7 @@ pub fn evaluate_within(
 ) -> Result<(Vec<Series>, Vec<String>, Reservation), QueryError> {
     let exprs = parse_all(req, limits)?;
     let deadline = Instant::now() + req.timeout;
-    let estimate = estimate_points(source, limits, req, &exprs) * BYTES_PER_POINT;
+    let estimate = estimate_bytes(source, limits, req, &exprs);
     let reservation = budget
         .reserve(estimate, deadline)
         .map_err(|e| QueryError::Eval(e.into()))?;
@@ -137,7 +136,7 @@ pub fn evaluate_within(
     };
     // What is held now is the answer (fetched series not in it are gone): the reservation
     // follows it, up or down.
-    let held: usize = series.iter().map(|s| s.values.len()).sum::<usize>() * BYTES_PER_POINT;
+    let held: usize = series.iter().map(|s| series_bytes(s.values.len())).sum();
     if held > reservation.bytes() {
         reservation
             .grow(held - reservation.bytes(), deadline)
@@ -156,12 +155,12 @@ fn parse_all(req: &Request, limits: &QueryLimits) -> Result<Vec<Expr>, QueryErro
         .collect()
 }
 
-/// The datapoints `exprs` will fetch, as far as can be told before fetching: for each path
-/// expression (templated ones aside), the series it matches × the points the first, middle
-/// and last of them would return (the most of the three). Functions that widen the range
+/// The bytes the series `exprs` will fetch hold, as far as can be told before fetching: for
+/// each path expression (templated ones aside), the series it matches × [`series_bytes`] of
+/// the points the first, middle and last of them would return (the most of the three). Functions that widen the range
 /// (`movingAverage`'s preview, `timeStack`) or find series by tags are not foreseen: their
 /// fetches charge as they go.
-fn estimate_points(
+fn estimate_bytes(
     source: &dyn MetricSource,
     limits: &QueryLimits,
     req: &Request,
@@ -195,7 +194,11 @@ fn estimate_points(
             .map(|&i| source.points_hint(leaves[i], req.start, req.end, req.now))
             .max()
             .unwrap_or(0);
-        total = total.saturating_add(per.saturating_mul(leaves.len()).saturating_mul(copies));
+        total = total.saturating_add(
+            series_bytes(per)
+                .saturating_mul(leaves.len())
+                .saturating_mul(copies),
+        );
     }
     total
 }
