@@ -12,7 +12,7 @@
 //! - `a_rule_fails_on_remote_data_and_mails_a_graph_of_it`: a server whose own store is
 //!   empty mails the alert with the value and a graph drawn from graphite-web's series.
 //! - `graphite_web_down_puts_the_rule_in_error_naming_the_url`: the rule goes from ok to
-//!   error, its message naming the render URL, and no mail is sent.
+//!   error, its message naming the render URL, and one `[ERROR]` mail goes to the administrator.
 
 mod common;
 

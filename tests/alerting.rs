@@ -395,6 +395,15 @@ crit = "errors / total > 0.05 && total > 10"
 warn = "errors / total > 0.01 && total > 10"
 
 [[alert]]
+name = "Fleet"
+target = "test.fleet.*"
+direction = "above"
+crit = 100
+window = "3s"
+no_data_after = "3s"
+repeat = ["2s"]
+
+[[alert]]
 name = "Edit me"
 target = "test.edit"
 direction = "above"
@@ -456,10 +465,34 @@ fn levels_pending_no_data_expressions_edits_and_errors() {
     push(
         &running,
         &format!(
-            "test.disk.web1.used 90 {t}\ntest.disk.web2.used 10 {t}\ntest.hb.a 1 {t}\ntest.ng.err 7 {t}\ntest.ng.req 100 {t}\ntest.edit 5 {t}\ntest.broken.x 1 {t}\ntest.broken.y 1 {t}\n"
+            "test.disk.web1.used 90 {t}\ntest.disk.web2.used 10 {t}\ntest.hb.a 1 {t}\ntest.ng.err 7 {t}\ntest.ng.req 100 {t}\ntest.edit 5 {t}\ntest.broken.x 1 {t}\ntest.broken.y 1 {t}\ntest.fleet.a 1 {t}\n"
         ),
     );
 
+    // A glob: a series that appears later joins with its own state (and its incident's
+    // reminders reply to the first mail); one that stops reporting while the others go on
+    // becomes NO DATA on its own.
+    let carbon = running.addrs.carbon.plaintext_tcp.unwrap();
+    let fleet_b = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pusher = {
+        let (fleet_b, stop) = (fleet_b.clone(), stop.clone());
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            use std::sync::atomic::Ordering::SeqCst;
+            while !stop.load(SeqCst) {
+                let t = now();
+                let mut lines = format!("test.fleet.a 1 {t}\n");
+                if fleet_b.load(SeqCst) {
+                    lines.push_str(&format!("test.fleet.b 500 {t}\n"));
+                }
+                if let Ok(mut c) = std::net::TcpStream::connect(carbon) {
+                    let _ = c.write_all(lines.as_bytes());
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
     // for = 2s: PENDING first, then WARN.
     wait_until(Duration::from_secs(20), "Disk to be pending", || {
         rule_state(&running, "disk")["state"] == "pending"
@@ -536,6 +569,99 @@ fn levels_pending_no_data_expressions_edits_and_errors() {
     let hb = wait_mails(&sink, "Heartbeat", 2);
     assert_eq!(hb[1].0, "[RECOVERED] Heartbeat: a OK again: 1");
 
+    let fleet_series = |running: &Running| -> Vec<(String, String)> {
+        let st = rule_state(running, "fleet");
+        st["series"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .map(|s| {
+                        (
+                            s["series"].as_str().unwrap_or("").to_string(),
+                            s["state"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Fleet's series a has been kept fresh since the start (the pusher above).
+    wait_until(Duration::from_secs(20), "Fleet's one series ok", || {
+        rule_state(&running, "fleet")["state"] == "ok"
+    });
+    assert_eq!(
+        fleet_series(&running),
+        [("test.fleet.a".to_string(), "ok".to_string())]
+    );
+    assert!(mails_of(&sink, "Fleet").is_empty());
+    let joined = now();
+    fleet_b.store(true, std::sync::atomic::Ordering::SeqCst);
+    let fleet = wait_mails(&sink, "Fleet", 1);
+    assert_eq!(fleet[0].0, "[CRIT] Fleet: b 500 (crit 100)");
+    let fleet_thread = fleet[0].1.clone();
+    let mut series = fleet_series(&running);
+    series.sort();
+    assert_eq!(
+        series,
+        [
+            ("test.fleet.a".to_string(), "ok".to_string()),
+            ("test.fleet.b".to_string(), "crit".to_string())
+        ],
+        "b joined with its own state"
+    );
+    let st = rule_state(&running, "fleet");
+    let b = st["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["series"] == "test.fleet.b")
+        .unwrap();
+    assert!(b["since"].as_i64().unwrap() >= joined, "{b}");
+    assert_eq!(b["value"].as_f64(), Some(500.0), "{b}");
+    let reminders = wait_mails(&sink, "Fleet", 2);
+    assert_eq!(
+        reminders[1].0, "[REMINDER 1] [CRIT] Fleet: b 500 (crit 100)",
+        "{reminders:#?}"
+    );
+    let raw = sink
+        .messages()
+        .into_iter()
+        .find(|raw| parse(raw).subject() == Some(reminders[1].0.as_str()))
+        .unwrap();
+    let reminder = parse(&raw);
+    assert_eq!(
+        header(&reminder, "In-Reply-To"),
+        format!("<{fleet_thread}>")
+    );
+    assert!(
+        header(&reminder, "References").contains(&fleet_thread),
+        "{}",
+        header(&reminder, "References")
+    );
+    fleet_b.store(false, std::sync::atomic::Ordering::SeqCst);
+    let t0 = Instant::now();
+    let gone = loop {
+        let m = mails_of(&sink, "Fleet");
+        if let Some(x) = m.iter().find(|m| m.0.starts_with("[NO DATA] Fleet: b")) {
+            break x.clone();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{m:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(gone.2, format!("<{fleet_thread}>"), "the same incident");
+    let mut series = fleet_series(&running);
+    series.sort();
+    assert_eq!(
+        series,
+        [
+            ("test.fleet.a".to_string(), "ok".to_string()),
+            ("test.fleet.b".to_string(), "nodata".to_string())
+        ],
+        "only b stopped reporting"
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    pusher.join().unwrap();
+
     // A recovery that comes from editing the rule says so.
     let edit = wait_mails(&sink, "Edit me", 1);
     assert_eq!(edit[0].0, "[CRIT] Edit me: test.edit 5 (crit 0)");
@@ -573,7 +699,7 @@ fn levels_pending_no_data_expressions_edits_and_errors() {
             &running,
             &format!("/render?target={metric}&from=-5min&format=json"),
         );
-        status == 200 && String::from_utf8_lossy(&body).contains("5.0")
+        status == 200 && String::from_utf8_lossy(&body).contains("6.0")
     });
     let (_, _, body) = get(
         &running,
@@ -591,6 +717,26 @@ fn levels_pending_no_data_expressions_edits_and_errors() {
     ] {
         assert!(found.contains(&format!("\"{leaf}\"")), "{leaf} in {found}");
     }
+    // mailsSent counts what the SMTP server accepted (the outbox's deliveries), and the
+    // sink accepted every mail: none failed.
+    let total = |leaf: &str| -> f64 {
+        let (_, _, body) = get(
+            &running,
+            &format!("/render?target=carbon.agents.{host}.alerting.{leaf}&from=-30min&format=json"),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        v[0]["datapoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p[0].as_f64())
+            .sum()
+    };
+    wait_until(Duration::from_secs(20), "mailsSent", || {
+        total("mailsSent") >= 5.0
+    });
+    assert!(total("mailsSent") <= sink.messages().len() as f64);
+    assert_eq!(total("mailsFailed"), 0.0);
     rt.block_on(running.shutdown());
 }
 

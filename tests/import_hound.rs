@@ -14,7 +14,7 @@ const HOUND_CONFIG: &str = r#"{
 "EmailFrom": "hound@example.com",
 "EmailTo": "ops@example.com",
 "CheckInterval": 5,
-"GlobalThrottle": 10,
+"GlobalThrottle": 7,
 "HttpPort": "9998",
 "TemplateFile": "index.html",
 "Alerts": [
@@ -161,7 +161,11 @@ fn a_hound_config_becomes_rules_that_load_and_settings_that_apply() {
         Some("http://graphite.example.com"),
         "GraphiteBase without /render/: remote mode"
     );
-    assert!(settings.contains("# throttle = 10"), "{settings}");
+    assert!(settings.contains("\nthrottle = 7\n"), "{settings}");
+    assert_eq!(
+        s.alerting.throttle, 7,
+        "GlobalThrottle becomes [alerting].throttle"
+    );
 
     // An existing file is not overwritten without --force.
     std::fs::write(&rules_path, "# edited by hand\n").unwrap();

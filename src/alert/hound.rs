@@ -33,8 +33,8 @@ pub struct HoundImport {
     /// order), accepted by the rule parser as it stands.
     pub rules_toml: String,
     /// The lines to add to `carbonhound.toml`: an `[alerting]` table with `email_from`,
-    /// `email_to`, `interval` and `graphite_url` where Hound's file gave them, comments for
-    /// the rest (`GlobalThrottle`, and what Hound 2 keeps in its environment).
+    /// `email_to`, `interval`, `throttle` and `graphite_url` where Hound's file gave them,
+    /// comments for the rest (what Hound 2 keeps in its environment, what has no equivalent).
     pub settings_toml: String,
     /// The rules' names, in order.
     pub names: Vec<String>,
@@ -459,13 +459,14 @@ fn settings_text(origin: &str, top: &Top, rules_without_email: usize) -> String 
         Some(t) => {
             let _ = writeln!(
                 s,
-                "# Hound's GlobalThrottle: at most {t} alert mails per check round. carbonhound\n\
-                 # has no global throttle yet: a reminder, not a setting.\n# throttle = {t}"
+                "# Hound's GlobalThrottle: more than {t} alerts starting in one check are mailed as\n\
+                 # one summary (0: never)."
             );
+            let _ = writeln!(s, "throttle = {t}");
         }
         None => s.push_str(
-            "# GlobalThrottle is not in the file (Hound 2 reads HOUND_GLOBAL_THROTTLE); carbonhound\n\
-             # has no global throttle yet.\n",
+            "# throttle: GlobalThrottle is not in the file (Hound 2 reads HOUND_GLOBAL_THROTTLE);\n\
+             # carbonhound's default applies (see [alerting].throttle in the README).\n",
         ),
     }
     match &top.graphite {
@@ -678,11 +679,10 @@ mod tests {
             a["graphite_url"].as_str(),
             Some("http://graphite.example.com")
         );
-        assert!(!a.contains_key("throttle"), "a comment, not a setting");
-        assert!(
-            out.settings_toml.contains("# throttle = 10"),
-            "{}",
-            out.settings_toml
+        assert_eq!(
+            a["throttle"].as_integer(),
+            Some(10),
+            "GlobalThrottle is [alerting].throttle"
         );
         assert!(out.settings_toml.contains("CarbonBase is not carried over"));
         // The settings load as carbonhound's own.

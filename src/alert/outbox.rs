@@ -15,6 +15,7 @@
 //! - **Bounds**: delivered and given-up entries are kept 7 days for the pages, then dropped;
 //!   at most [`MAX_PENDING`] pending entries (beyond, the oldest pending are given up, loudly).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,6 +150,31 @@ pub struct Outbox {
     tree: sled::Tree,
     bodies: sled::Tree,
     wake: Arc<Notify>,
+    counts: Arc<DeliveryCounts>,
+}
+
+/// Deliveries tried since the counts were last taken ([`Outbox::take_counts`]): what the
+/// receivers answered, not what was queued, so `mailsFailed` rises while the SMTP server is
+/// down. Every failed try counts (a notification retried five times fails five times).
+#[derive(Debug, Default)]
+struct DeliveryCounts {
+    mail_sent: AtomicU64,
+    mail_failed: AtomicU64,
+    sent: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// [`Outbox::take_counts`]: deliveries since the last take.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Mails the SMTP server accepted.
+    pub mail_sent: u64,
+    /// Tries to send a mail that failed (each retry counts).
+    pub mail_failed: u64,
+    /// Notifications of every channel (mail, webhook, Slack, PagerDuty) accepted.
+    pub sent: u64,
+    /// Failed tries of every channel.
+    pub failed: u64,
 }
 
 fn key(id: u64) -> [u8; 8] {
@@ -175,7 +201,19 @@ impl Outbox {
             tree: db.open_tree("outbox")?,
             bodies: db.open_tree("outbox_bodies")?,
             wake: Arc::new(Notify::new()),
+            counts: Arc::default(),
         })
+    }
+
+    /// The deliveries since the last call (the counts start again from zero).
+    pub fn take_counts(&self) -> Delivered {
+        let c = &self.counts;
+        Delivered {
+            mail_sent: c.mail_sent.swap(0, Ordering::Relaxed),
+            mail_failed: c.mail_failed.swap(0, Ordering::Relaxed),
+            sent: c.sent.swap(0, Ordering::Relaxed),
+            failed: c.failed.swap(0, Ordering::Relaxed),
+        }
     }
 
     /// Queues a notification (its `id` is assigned here) and flushes it to disk before
@@ -257,6 +295,10 @@ impl Outbox {
 
     /// Records a delivery.
     pub fn sent(&self, mut n: Notification, now: i64) {
+        self.counts.sent.fetch_add(1, Ordering::Relaxed);
+        if n.channel == Channel::Email {
+            self.counts.mail_sent.fetch_add(1, Ordering::Relaxed);
+        }
         n.attempts += 1;
         n.status = Delivery::Sent;
         n.done_at = Some(now);
@@ -274,6 +316,10 @@ impl Outbox {
         now: i64,
         give_up_after: Duration,
     ) -> bool {
+        self.counts.failed.fetch_add(1, Ordering::Relaxed);
+        if n.channel == Channel::Email {
+            self.counts.mail_failed.fetch_add(1, Ordering::Relaxed);
+        }
         n.attempts += 1;
         n.last_error = Some(error);
         let given_up = now - n.created >= give_up_after.as_secs() as i64;
@@ -713,6 +759,35 @@ mod tests {
         let given = ob.all().into_iter().find(|n| n.id == b1).unwrap();
         assert_eq!(given.status, Delivery::GivenUp);
         assert_eq!(given.last_error.as_deref(), Some("down"));
+        assert_eq!(
+            ob.take_counts(),
+            Delivered {
+                mail_sent: 0,
+                mail_failed: 0,
+                sent: 1,
+                failed: 3
+            },
+            "webhooks: every try counted, none as mail"
+        );
+        let mut mail = note("M", "ops", 300);
+        mail.channel = Channel::Email;
+        let m = ob.enqueue(mail).unwrap();
+        let mut mail = ob.all().into_iter().find(|n| n.id == m).unwrap();
+        ob.failed(mail.clone(), "421".into(), 300, Duration::from_secs(86_400));
+        mail.attempts = 1;
+        ob.sent(mail, 305);
+        assert_eq!(
+            ob.take_counts(),
+            Delivered {
+                mail_sent: 1,
+                mail_failed: 1,
+                sent: 1,
+                failed: 1
+            },
+            "taken: counted again from zero"
+        );
+        assert!(ob.tree.remove(key(m)).unwrap().is_some());
+        let _ = ob.bodies.remove(key(m));
         assert_eq!(ob.of_rule("A", 10).len(), 2);
         assert_eq!(ob.bodies.len(), 1, "bodies kept only while pending");
         let mut pending = ob.due(300).remove(0);

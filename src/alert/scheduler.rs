@@ -155,9 +155,9 @@ pub struct RoundStats {
     pub checked: usize,
     /// Seconds spent evaluating and storing.
     pub evaluation_seconds: f64,
-    /// Mails delivered.
+    /// Mails delivered, or with an outbox queued for it to deliver.
     pub mails_sent: usize,
-    /// Mails that could not be delivered (or composed).
+    /// Mails that could not be delivered (or composed), or queued.
     pub mails_failed: usize,
 }
 
@@ -179,6 +179,8 @@ pub struct Scheduler {
     metrics: Option<(Arc<Store>, Duration)>,
     /// What the rounds since the last self-metrics write did, and when that was.
     since_metrics: (RoundStats, i64),
+    /// The outbox's deliveries since the self metrics were last written.
+    delivered: outbox::Delivered,
     /// When each rule was last checked (by name), for per-rule intervals.
     last_checked: BTreeMap<String, i64>,
     round: RoundStats,
@@ -233,6 +235,7 @@ impl Scheduler {
             acks: None,
             metrics: None,
             since_metrics: (RoundStats::default(), 0),
+            delivered: outbox::Delivered::default(),
             last_checked: BTreeMap::new(),
             round: RoundStats::default(),
         };
@@ -945,6 +948,14 @@ impl Scheduler {
                 tracing::error!("{e}");
             }
         }
+        if let Some(ob) = &self.outbox {
+            let d = ob.take_counts();
+            let acc = &mut self.delivered;
+            acc.mail_sent += d.mail_sent;
+            acc.mail_failed += d.mail_failed;
+            acc.sent += d.sent;
+            acc.failed += d.failed;
+        }
         if let Some((store, interval)) = &self.metrics {
             let (acc, last) = (self.since_metrics.0.clone(), self.since_metrics.1);
             let (checked, seconds, sent, failed) = (
@@ -956,7 +967,7 @@ impl Scheduler {
             if now - last >= interval.as_secs().max(1) as i64 {
                 let p = &self.cfg.metrics_prefix;
                 let count = |s: State| f64::from(count(s));
-                let points = [
+                let mut points = vec![
                     ("rules", rules.len() as f64),
                     ("ok", count(State::Ok)),
                     ("pending", count(State::Pending)),
@@ -966,9 +977,20 @@ impl Scheduler {
                     ("error", count(State::Error)),
                     ("checked", checked as f64),
                     ("evaluationSeconds", seconds),
-                    ("mailsSent", sent as f64),
-                    ("mailsFailed", failed as f64),
                 ];
+                if self.outbox.is_some() {
+                    // What the receivers answered; the rounds only queued.
+                    let d = std::mem::take(&mut self.delivered);
+                    points.extend([
+                        ("mailsSent", d.mail_sent as f64),
+                        ("mailsFailed", d.mail_failed as f64),
+                        ("notificationsSent", d.sent as f64),
+                        ("notificationsFailed", d.failed as f64),
+                        ("notificationsQueued", sent as f64),
+                    ]);
+                } else {
+                    points.extend([("mailsSent", sent as f64), ("mailsFailed", failed as f64)]);
+                }
                 for (k, v) in points {
                     // Not counted as received, as carbon's own self metrics are not.
                     store.insert_uncounted(&format!("{p}{k}"), now, v);
