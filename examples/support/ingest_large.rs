@@ -549,7 +549,11 @@ pub fn run(args: &Args) {
         cpu_seconds(node.pid()) - cpu0
     );
 
-    // 2. sustained
+    // 2. sustained, over new connections: the creation's have been idle since they sent
+    // round 0, and the server closes a connection idle longer than `[carbon] idle_timeout`
+    // (2 min), as carbon's clients expect it to; collectd reconnects the same way.
+    drop(conns);
+    let conns = connect(&node.server, conns_n);
     // Every round's timestamp is at or before the moment it is sent (whisper takes no point
     // from the future): round 1 is the current 10 s slot, or the one after round 0's, waited
     // for.
@@ -560,7 +564,7 @@ pub fn run(args: &Args) {
     };
     wait_for_wall_clock(clock.ts1);
     let rounds = (args.large_minutes * 60 / STEP as usize).max(1);
-    let (s, mut conns, mut templates) = sustain(args, &node, conns, templates, clock, rounds);
+    let (s, conns, mut templates) = sustain(args, &node, conns, templates, clock, rounds);
     let drain_from = Instant::now();
     let total = (metrics * (rounds + 1)) as u64;
     wait_until(&node.server.http, "drain", Duration::from_secs(3600), |h| {
@@ -658,6 +662,9 @@ pub fn run(args: &Args) {
     for t in &mut templates {
         patch(t, r, ts);
     }
+    // New connections again: these sat idle through the drain, the check and the queries.
+    drop(conns);
+    let mut conns = connect(&node.server, conns_n);
     send_all(&mut conns, &templates);
     wait_until(
         &http,

@@ -107,15 +107,7 @@ fn target(
     let settings = Settings::load(config)?;
     let url = match &server.url {
         Some(u) => u.trim_end_matches('/').to_string(),
-        None => {
-            let listen = settings.http.listen.clone();
-            let listen = match listen.rsplit_once(':') {
-                Some(("0.0.0.0", port)) | Some(("", port)) => format!("127.0.0.1:{port}"),
-                Some(("[::]", port)) => format!("[::1]:{port}"),
-                _ => listen,
-            };
-            format!("http://{listen}")
-        }
+        None => settings.http.local_url(),
     };
     let token = server
         .token

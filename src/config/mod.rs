@@ -229,6 +229,17 @@ impl HttpSettings {
     pub fn has_credentials(&self) -> bool {
         !self.auth_tokens.is_empty() || !self.users.is_empty()
     }
+
+    /// The URL a command-line tool on this machine reaches the server at:
+    /// `http://<listen>`, a wildcard host (`0.0.0.0`, `[::]`, none) read as loopback.
+    pub fn local_url(&self) -> String {
+        let listen = match self.listen.rsplit_once(':') {
+            Some(("0.0.0.0", port)) | Some(("", port)) => format!("127.0.0.1:{port}"),
+            Some(("[::]", port)) => format!("[::1]:{port}"),
+            _ => self.listen.clone(),
+        };
+        format!("http://{listen}")
+    }
 }
 
 /// Not derived: the tokens are secrets and settings may be printed; the count is shown.

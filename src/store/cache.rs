@@ -45,6 +45,17 @@ struct Entry {
 #[derive(Default)]
 struct Shard {
     table: HashTable<Entry>,
+    /// Entries with points queued or in flight ([`Entry::busy`]), kept as they change so
+    /// [`Cache::queues`] does not walk every entry (a million of them, under the shard
+    /// locks the listeners need, at every `/health`).
+    busy: usize,
+}
+
+impl Entry {
+    /// Whether the entry has points queued or in flight.
+    fn busy(&self) -> bool {
+        !self.queue.is_empty() || self.inflight.is_some()
+    }
 }
 
 /// A shard's lock on its own cache line pair, so listeners and persisters working on
@@ -138,16 +149,7 @@ impl Cache {
     /// `len(MetricCache)`). Walks every entry: for the self metrics and `/health`, not for
     /// hot paths.
     pub fn queues(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| {
-                s.0.lock()
-                    .table
-                    .iter()
-                    .filter(|e| !e.queue.is_empty() || e.inflight.is_some())
-                    .count()
-            })
-            .sum()
+        self.shards.iter().map(|s| s.0.lock().busy).sum()
     }
 
     /// Queues one point; returns `true` when the metric had no entry yet (a new metric for
@@ -169,17 +171,22 @@ impl Cache {
     /// entry remembers the lowest segment its points come from ([`Cache::oldest_segment`]).
     pub fn insert_logged(&self, name: &str, timestamp: i64, value: f64, segment: u64) -> bool {
         let hash = self.hash(name);
-        let mut shard = self.shard(hash).lock();
+        let mut guard = self.shard(hash).lock();
+        let shard = &mut *guard;
         match shard
             .table
             .find_mut(hash, |e| e.hash == hash && &*e.name == name)
         {
             Some(e) => {
+                if !e.busy() {
+                    shard.busy += 1;
+                }
                 e.queue.push((timestamp, value));
                 e.queue_segment = e.queue_segment.min(segment);
                 false
             }
             None => {
+                shard.busy += 1;
                 shard.table.insert_unique(
                     hash,
                     Entry {
@@ -266,6 +273,9 @@ impl Cache {
             .find_entry(hash, |e| e.hash == hash && &*e.name == name)
             .ok()?;
         let (e, _) = entry.remove();
+        if e.busy() {
+            shard.busy -= 1;
+        }
         let mut points = e.inflight.map(|f| (*f).clone()).unwrap_or_default();
         points.extend_from_slice(&e.queue);
         Some((points, e.queue_segment.min(e.inflight_segment)))
@@ -336,7 +346,8 @@ impl Cache {
     pub fn finish(&self, taken: Taken) {
         let n = taken.points.len();
         {
-            let mut shard = self.shard(taken.hash).lock();
+            let mut guard = self.shard(taken.hash).lock();
+            let shard = &mut *guard;
             if let Some(e) = shard.table.find_mut(taken.hash, |e| e.name == taken.name) {
                 if e.inflight
                     .as_ref()
@@ -344,6 +355,9 @@ impl Cache {
                 {
                     e.inflight = None;
                     e.inflight_segment = NO_SEGMENT;
+                    if !e.busy() {
+                        shard.busy -= 1;
+                    }
                 }
             }
         }
@@ -353,8 +367,10 @@ impl Cache {
     /// The persister could not write `taken` now (file creation throttled): its points go
     /// back in front of the queue, to be taken again later.
     pub fn requeue(&self, taken: Taken) {
-        let mut shard = self.shard(taken.hash).lock();
+        let mut guard = self.shard(taken.hash).lock();
+        let shard = &mut *guard;
         if let Some(e) = shard.table.find_mut(taken.hash, |e| e.name == taken.name) {
+            let was = e.busy();
             // Drop the entry's in-flight reference first, so the points move back uncopied.
             e.inflight = None;
             e.queue_segment = e
@@ -363,6 +379,9 @@ impl Cache {
             let mut points = Arc::try_unwrap(taken.points).unwrap_or_else(|a| (*a).clone());
             points.append(&mut e.queue);
             e.queue = points;
+            if was && !e.busy() {
+                shard.busy -= 1;
+            }
         }
     }
 
@@ -464,6 +483,64 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `queues` counts, walked the slow way.
+    fn walked(c: &Cache) -> usize {
+        c.shards
+            .iter()
+            .map(|s| s.0.lock().table.iter().filter(|e| e.busy()).count())
+            .sum()
+    }
+
+    #[test]
+    fn queues_follow_every_change() {
+        let c = Cache::new(1000);
+        let check = |c: &Cache, want: usize| {
+            assert_eq!(c.queues(), want);
+            assert_eq!(walked(c), want);
+        };
+        check(&c, 0);
+        for m in 0..50 {
+            c.insert(&format!("m{m}"), 1, 1.0);
+            c.insert(&format!("m{m}"), 2, 2.0);
+        }
+        check(&c, 50);
+        assert!(!c.hold("m0"), "nothing in flight");
+        assert!(!c.hold("held.new"));
+        check(&c, 50);
+        let mut taken: Vec<Taken> = c
+            .backlog(|_| true)
+            .iter()
+            .filter_map(|b| c.take(b))
+            .collect();
+        assert_eq!(taken.len(), 49, "m0 is held");
+        check(&c, 50);
+        c.insert("m1", 3, 3.0);
+        let t = taken.remove(0);
+        let name = t.name.clone();
+        c.finish(t);
+        check(&c, if &*name == "m1" { 50 } else { 49 });
+        let t = taken.remove(0);
+        c.requeue(t);
+        let busy_now = c.queues();
+        check(&c, busy_now);
+        for t in taken.drain(..) {
+            c.finish(t);
+        }
+        let left = walked(&c);
+        check(&c, left);
+        c.remove("m0");
+        c.rename("m1", "renamed.m1");
+        check(&c, walked(&c));
+        assert!(c.queues() >= 1);
+        c.evict_idle();
+        check(&c, walked(&c));
+        while let Some(b) = c.backlog(|_| true).first() {
+            let t = c.take(b).unwrap();
+            c.finish(t);
+        }
+        check(&c, 0);
+    }
 
     #[test]
     fn points_stay_visible_until_finished() {

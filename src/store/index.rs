@@ -12,6 +12,7 @@
 //! answers in path order, and each endpoint sorts as its graphite-web view does.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use parking_lot::RwLock;
@@ -260,8 +261,40 @@ impl MetricIndex {
 }
 
 fn scan_dir(dir: &Path, prefix: &mut String, out: &mut Vec<String>, dirs: &mut Vec<String>) {
+    let _ = walk_tree(dir, prefix, &mut |entry| {
+        match entry {
+            Walked::Dir(name) => dirs.push(name.to_string()),
+            Walked::File { name, .. } => out.push(name.to_string()),
+        }
+        ControlFlow::Continue(())
+    });
+}
+
+/// One entry [`walk_tree`] visits.
+pub(super) enum Walked<'a> {
+    /// A directory (not a link to one), by its metric prefix (`a.b` for `a/b/`).
+    Dir(&'a str),
+    /// A whisper file: its metric name (`a.b.c` for `a/b/c.wsp`) and path; `regular` is false
+    /// for a symbolic link (the index lists links to files, a migration leaves them alone).
+    File {
+        name: &'a str,
+        path: &'a Path,
+        regular: bool,
+    },
+}
+
+/// Walks the plain (untagged) tree of the whisper directory `dir` depth first, `prefix`
+/// being the metric prefix of `dir` (empty at the top), as the index scan and the retention
+/// migration read it: hidden entries (`.x`, a migration's temporary files) and the top
+/// `_tagged` folder are skipped, as are names with a `.` in their stem (no metric has that
+/// path). Stops when `visit` breaks, and says so.
+pub(super) fn walk_tree(
+    dir: &Path,
+    prefix: &mut String,
+    visit: &mut dyn FnMut(Walked<'_>) -> ControlFlow<()>,
+) -> ControlFlow<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+        return ControlFlow::Continue(());
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -276,21 +309,30 @@ fn scan_dir(dir: &Path, prefix: &mut String, out: &mut Vec<String>, dirs: &mut V
                 prefix.push('.');
             }
             prefix.push_str(name);
-            dirs.push(prefix.clone());
-            scan_dir(&entry.path(), prefix, out, dirs);
+            let mut flow = visit(Walked::Dir(prefix));
+            if flow.is_continue() {
+                flow = walk_tree(&entry.path(), prefix, visit);
+            }
             prefix.truncate(len);
+            flow?;
         } else if let Some(stem) = name.strip_suffix(".wsp") {
             if stem.is_empty() || stem.contains('.') {
                 continue;
             }
-            let mut full = prefix.clone();
-            if !full.is_empty() {
-                full.push('.');
+            if !prefix.is_empty() {
+                prefix.push('.');
             }
-            full.push_str(stem);
-            out.push(full);
+            prefix.push_str(stem);
+            let flow = visit(Walked::File {
+                name: prefix,
+                path: &entry.path(),
+                regular: ft.is_file(),
+            });
+            prefix.truncate(len);
+            flow?;
         }
     }
+    ControlFlow::Continue(())
 }
 
 fn join(prefix: &str, name: &str) -> String {

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::index::{walk_tree, Walked};
 use super::{unix_now, Store};
 use crate::config::StorageRules;
 use crate::ratelimit::RateLimitedLog;
@@ -174,7 +175,14 @@ pub fn walk_whisper_files(
     whisper_dir: &Path,
     visit: &mut dyn FnMut(&str, &Path) -> ControlFlow<()>,
 ) -> ControlFlow<()> {
-    walk_dir(whisper_dir, &mut String::new(), visit)?;
+    walk_tree(whisper_dir, &mut String::new(), &mut |entry| match entry {
+        Walked::File {
+            name,
+            path,
+            regular: true,
+        } => visit(name, path),
+        _ => ControlFlow::Continue(()),
+    })?;
     let tagged = whisper_dir.join("_tagged");
     for level1 in read_dirs(&tagged) {
         for level2 in read_dirs(&level1) {
@@ -209,49 +217,6 @@ fn read_dirs(dir: &Path) -> Vec<PathBuf> {
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
         .collect()
-}
-
-fn walk_dir(
-    dir: &Path,
-    prefix: &mut String,
-    visit: &mut dyn FnMut(&str, &Path) -> ControlFlow<()>,
-) -> ControlFlow<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return ControlFlow::Continue(());
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.starts_with('.') || (prefix.is_empty() && name == "_tagged") {
-            continue;
-        }
-        let Ok(ft) = entry.file_type() else { continue };
-        let len = prefix.len();
-        if ft.is_dir() {
-            if !prefix.is_empty() {
-                prefix.push('.');
-            }
-            prefix.push_str(name);
-            let flow = walk_dir(&entry.path(), prefix, visit);
-            prefix.truncate(len);
-            flow?;
-        } else if ft.is_file() {
-            let Some(stem) = name.strip_suffix(".wsp") else {
-                continue;
-            };
-            if stem.is_empty() || stem.contains('.') {
-                continue;
-            }
-            if !prefix.is_empty() {
-                prefix.push('.');
-            }
-            prefix.push_str(stem);
-            let flow = visit(prefix, &entry.path());
-            prefix.truncate(len);
-            flow?;
-        }
-    }
-    ControlFlow::Continue(())
 }
 
 /// Where the migration of the file at `path` writes its new file: beside it, hidden,

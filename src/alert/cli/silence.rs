@@ -80,14 +80,7 @@ fn base_url(config: Option<&Path>, server: &Server) -> Result<String, SilenceCli
     if let Some(u) = &server.url {
         return Ok(u.trim_end_matches('/').to_string());
     }
-    let settings = Settings::load(config)?;
-    let listen = settings.http.listen;
-    let listen = match listen.rsplit_once(':') {
-        Some(("0.0.0.0", port)) | Some(("", port)) => format!("127.0.0.1:{port}"),
-        Some(("[::]", port)) => format!("[::1]:{port}"),
-        _ => listen,
-    };
-    Ok(format!("http://{listen}"))
+    Ok(Settings::load(config)?.http.local_url())
 }
 
 fn call(
