@@ -171,10 +171,6 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
         None
     };
     let req = build_request(params, state)?;
-    let graph = graph.map(|mut g| {
-        g.x_range = Some((req.start, req.end));
-        g
-    });
     let local = state.source();
     let cluster = state.cluster_source(params);
     let source: &dyn MetricSource = match &cluster {

@@ -1,6 +1,6 @@
 //! Why a graph could not be drawn: the one error type of the graph module.
 
-/// Why a graph could not be drawn (a plotters backend failure or the PNG encoder's).
+/// Why a graph could not be drawn (an image too large to allocate, an axis graphite-web rejects, or the PNG encoder failing).
 #[derive(Debug)]
 pub struct GraphError(pub String);
 
@@ -12,7 +12,7 @@ impl std::fmt::Display for GraphError {
 
 impl std::error::Error for GraphError {}
 
-/// Wraps a plotters or png error.
+/// Wraps a PNG encoder error.
 pub(crate) fn err<E: std::fmt::Debug>(e: E) -> GraphError {
     GraphError(format!("drawing failed: {e:?}"))
 }
