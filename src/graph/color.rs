@@ -44,6 +44,7 @@ pub fn parse_color(s: &str) -> Option<Rgba> {
         return Some(Rgba(*r, *g, *b, 1.0));
     }
     let hex = s.strip_prefix('#').unwrap_or(s);
+    let hex = hex.strip_prefix("%23").unwrap_or(hex);
     if !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
