@@ -17,7 +17,7 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use carbonhound::graph::{render_svg, GraphParams};
+use carbonhound::graph::{render_png, render_svg, GraphParams};
 use carbonhound::query::Series;
 use chrono_tz::Tz;
 use serde_json::{json, Value};
@@ -876,4 +876,160 @@ fn svg_matches_graphite_web() {
         cases.len(),
         failures.join("\n  ")
     );
+}
+
+/// The RGB pixels of a PNG.
+fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
+    let mut reader = png::Decoder::new(png_bytes).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let ch = info.color_type.samples();
+    let px = buf[..info.buffer_size()]
+        .chunks(ch)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    (info.width, info.height, px)
+}
+
+fn near(a: [u8; 3], b: [u8; 3], tolerance: u8) -> bool {
+    a.iter().zip(&b).all(|(x, y)| x.abs_diff(*y) <= tolerance)
+}
+
+/// The series paths graphite-web drew for `c` (its `lines` step).
+fn reference_lines(c: &Case) -> Vec<Path> {
+    let e = reference(std::slice::from_ref(c)).remove(0);
+    assert!(e.get("error").is_none(), "{}: {e}", c.label);
+    reference_drawing(&e)
+        .2
+        .into_iter()
+        .filter(|p| p.group == "lines")
+        .collect()
+}
+
+#[test]
+fn png_threshold_line_is_on_graphite_webs_row() {
+    let mut threshold = series("threshold", 60, 60, |_| Some(70.0));
+    threshold.hints.color = Some("red".into());
+    let c = case(
+        "threshold",
+        &[("lineWidth", "2"), ("hideGrid", "true")],
+        vec![base("load"), threshold],
+    );
+    let line = reference_lines(&c)
+        .into_iter()
+        .find(|p| (p.rgba[0] - 200.0 / 255.0).abs() < 0.01 && p.rgba[2] < 0.3)
+        .expect("graphite-web's red threshold line");
+    let pts = &line.subpaths[0];
+    let y_ref = pts[0].1;
+    assert!(pts.iter().all(|p| (p.1 - y_ref).abs() < 1e-9), "flat");
+    let png = render_png(&c.series, &params_of(&c), tz_of(&c)).unwrap();
+    let (w, _, px) = decode(&png);
+    let x = ((pts[0].0 + pts[pts.len() - 1].0) / 2.0) as usize;
+    let red = [200, 0, 50];
+    let row = (0..px.len() / w as usize)
+        .filter(|y| near(px[y * w as usize + x], red, 40))
+        .collect::<Vec<_>>();
+    assert!(!row.is_empty(), "a red line in column {x}");
+    for y in &row {
+        assert!(
+            (*y as f64 + 0.5 - y_ref).abs() <= 1.5,
+            "red at row {y}, graphite-web's line at y={y_ref}"
+        );
+    }
+}
+
+#[test]
+fn png_area_is_filled_below_the_line_only() {
+    let c = case(
+        "area",
+        &[
+            ("areaMode", "all"),
+            ("hideGrid", "true"),
+            ("yMin", "0"),
+            ("yMax", "100"),
+        ],
+        vec![series("level", 60, 60, |_| Some(50.0))],
+    );
+    let fill = reference_lines(&c)
+        .into_iter()
+        .find(|p| p.fill)
+        .expect("graphite-web fills the area");
+    let ys: Vec<f64> = fill.subpaths[0].iter().map(|p| p.1).collect();
+    let (top, bottom) = (
+        ys.iter().copied().fold(f64::MAX, f64::min),
+        ys.iter().copied().fold(f64::MIN, f64::max),
+    );
+    let xs: Vec<f64> = fill.subpaths[0].iter().map(|p| p.0).collect();
+    let x = ((xs.iter().copied().fold(f64::MAX, f64::min)
+        + xs.iter().copied().fold(f64::MIN, f64::max))
+        / 2.0) as usize;
+    let png = render_png(&c.series, &params_of(&c), tz_of(&c)).unwrap();
+    let (w, _, px) = decode(&png);
+    let at = |y: f64| px[y as usize * w as usize + x];
+    let blue = [100, 100, 255];
+    for y in [top + 3.0, (top + bottom) / 2.0, bottom - 3.0] {
+        assert!(near(at(y), blue, 2), "filled at y={y}: {:?}", at(y));
+    }
+    for y in [top - 3.0, top - 15.0] {
+        assert!(
+            near(at(y), [255, 255, 255], 2),
+            "empty at y={y}: {:?}",
+            at(y)
+        );
+    }
+}
+
+#[test]
+fn png_pie_wedges_are_proportional() {
+    let c = case(
+        "pie",
+        &[
+            ("graphType", "pie"),
+            ("valueLabels", "none"),
+            ("hideLegend", "true"),
+            ("colorList", "blue,green,red"),
+        ],
+        vec![
+            series("one", 60, 10, |_| Some(1.0)),
+            series("three", 60, 10, |_| Some(3.0)),
+            series("two", 60, 10, |_| Some(2.0)),
+        ],
+    );
+    // graphite-web's wedges: their arcs' angles are the share of each value.
+    let e = reference(std::slice::from_ref(&c)).remove(0);
+    let wedges: Vec<Path> = reference_drawing(&e)
+        .2
+        .into_iter()
+        .filter(|p| p.fill && p.subpaths[0].len() > 4)
+        .collect();
+    assert_eq!(wedges.len(), 3, "three wedges in graphite-web's pie");
+    let png = render_png(&c.series, &params_of(&c), tz_of(&c)).unwrap();
+    let (_, _, px) = decode(&png);
+    let count = |rgb: [u8; 3]| px.iter().filter(|p| near(**p, rgb, 3)).count() as f64;
+    let (one, three, two) = (
+        count([100, 100, 255]),
+        count([0, 200, 0]),
+        count([200, 0, 50]),
+    );
+    let total = one + two + three;
+    for (got, want) in [(one, 1.0 / 6.0), (two, 2.0 / 6.0), (three, 3.0 / 6.0)] {
+        assert!(
+            (got / total - want).abs() < 0.01,
+            "share {} of the pie, want {want} ({one}, {two}, {three})",
+            got / total
+        );
+    }
+    // And each wedge's colour is where graphite-web's wedge is: halfway out its middle.
+    let (w, _, _) = decode(&png);
+    for (wedge, rgb) in wedges
+        .iter()
+        .zip([[100, 100, 255], [0, 200, 0], [200, 0, 50]])
+    {
+        let pts = &wedge.subpaths[0];
+        let centre = pts[0];
+        let mid = pts[pts.len() / 2];
+        let (x, y) = ((centre.0 + mid.0) / 2.0, (centre.1 + mid.1) / 2.0);
+        let p = px[y as usize * w as usize + x as usize];
+        assert!(near(p, rgb, 2), "wedge colour at ({x}, {y}): {p:?}");
+    }
 }

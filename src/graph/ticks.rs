@@ -4,6 +4,7 @@
 
 use super::error::GraphError;
 use super::params::{AxisMax, UnitSystem};
+use crate::python::{format_f, format_g};
 
 /// glyph.py's `EPSILON`: tolerance for values fractionally outside a bound.
 const EPSILON: f64 = 0.0001;
@@ -313,18 +314,18 @@ impl AxisTicks {
             format!("{prefix} ")
         };
         if v < 0.1 {
-            format!("{} {prefix}", py_g(v))
+            format!("{} {prefix}", format_g(v))
         } else if v < 1.0 {
-            format!("{:.2} {prefix}", v)
+            format!("{} {prefix}", format_f(v, 2))
         } else if span > 10.0 || span_prefix != prefix.as_str() {
             // glyph.py compares the span's bare prefix with the value's spaced one.
-            format!("{} {prefix}", py_f(v, 1))
+            format!("{} {prefix}", format_f(v, 1))
         } else if span > 3.0 {
-            format!("{} {prefix}", py_f(v, 1))
+            format!("{} {prefix}", format_f(v, 1))
         } else if span > 0.1 {
-            format!("{} {prefix}", py_f(v, 2))
+            format!("{} {prefix}", format_f(v, 2))
         } else {
-            format!("{} {prefix}", py_g(v))
+            format!("{} {prefix}", format_g(v))
         }
     }
 }
@@ -378,46 +379,6 @@ pub fn format_units(v: f64, step: Option<f64>, system: UnitSystem) -> (f64, &'st
     (v, "")
 }
 
-/// Python's `"%.Nf" % v`.
-fn py_f(v: f64, n: usize) -> String {
-    format!("{v:.n$}")
-}
-
-/// Python's `"%g" % v`: 6 significant digits, trailing zeros dropped, exponent form below
-/// 1e-4 or from 1e6.
-pub fn py_g(v: f64) -> String {
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    if !v.is_finite() {
-        return if v.is_nan() {
-            "nan".into()
-        } else if v > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        };
-    }
-    let sci = format!("{:.5e}", v);
-    let (mantissa, exp) = sci.split_once('e').expect("exponent form");
-    let exp: i32 = exp.parse().expect("an exponent");
-    if !(-4..6).contains(&exp) {
-        let m = strip_zeros(mantissa);
-        format!("{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
-    } else {
-        let decimals = (5 - exp).max(0) as usize;
-        strip_zeros(&format!("{v:.decimals$}"))
-    }
-}
-
-fn strip_zeros(s: &str) -> String {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,9 +406,9 @@ mod tests {
             axis(3.0, 3.2).1,
             ["3.00 ", "3.05 ", "3.10 ", "3.15 ", "3.20 "]
         );
-        assert_eq!(py_g(0.0001), "0.0001");
-        assert_eq!(py_g(0.00001), "1e-05");
-        assert_eq!(py_g(1234567.0), "1.23457e+06");
-        assert_eq!(py_g(0.05), "0.05");
+        assert_eq!(format_g(0.0001), "0.0001");
+        assert_eq!(format_g(0.00001), "1e-05");
+        assert_eq!(format_g(1234567.0), "1.23457e+06");
+        assert_eq!(format_g(0.05), "0.05");
     }
 }
