@@ -418,6 +418,144 @@ fn corpus() -> Vec<Case> {
     lower.hints.invisible = true;
     upper.hints.stacked = Some("__DEFAULT__".into());
     c.push(case("areaBetween", &[], vec![lower, upper]));
+    // Harder corners.
+    let mut right_stacked = series("right.area", 60, 60, |i| Some(wave(i, 3.0)));
+    right_stacked.hints.second_y_axis = true;
+    c.push(case(
+        "secondYAxis stacked",
+        &[("areaMode", "stacked")],
+        vec![base("left.a"), base("left.b"), right_stacked.clone()],
+    ));
+    c.push(case(
+        "secondYAxis alpha hideLegend",
+        &[
+            ("areaMode", "all"),
+            ("areaAlpha", "0.4"),
+            ("hideLegend", "true"),
+        ],
+        vec![base("left.a"), right_stacked],
+    ));
+    c.push(case(
+        "single point",
+        &[],
+        vec![
+            Series::new("one", NOW - 60, NOW, 60, vec![Some(3.0)], 0.0),
+            base("more"),
+        ],
+    ));
+    c.push(case(
+        "stacked drawNullAsZero",
+        &[("areaMode", "stacked"), ("drawNullAsZero", "true")],
+        vec![with_nulls("a"), with_nulls("b")],
+    ));
+    c.push(case(
+        "negative area",
+        &[("areaMode", "all")],
+        vec![series("neg", 60, 60, |i| Some(wave(i, 1.0) - 80.0))],
+    ));
+    c.push(case(
+        "yMax below data",
+        &[("yMax", "60"), ("yMin", "20")],
+        three(),
+    ));
+    c.push(case("yLimit above data", &[("yLimit", "1000")], three()));
+    c.push(case(
+        "logBase yMin",
+        &[("logBase", "10"), ("yMin", "1"), ("minorY", "2")],
+        vec![series("l", 60, 60, |i| Some(1.0 + (i * i) as f64))],
+    ));
+    c.push(case(
+        "yAxisSide right vtitle",
+        &[
+            ("yAxisSide", "right"),
+            ("vtitle", "v"),
+            ("title", "right side"),
+        ],
+        three(),
+    ));
+    c.push(case(
+        "long names wrap",
+        &[("width", "500")],
+        (0..7)
+            .map(|k| {
+                series(
+                    &format!("collectd.host{k}.interface-eth0.if_octets.rx"),
+                    60,
+                    60,
+                    move |i| Some(wave(i, 1.0 + k as f64 / 3.0)),
+                )
+            })
+            .collect(),
+    ));
+    c.push(case(
+        "mixed steps",
+        &[],
+        vec![
+            base("minutely"),
+            series("five", 300, 12, |i| Some(wave(i, 2.0))),
+        ],
+    ));
+    c.push(case(
+        "consolidated nulls",
+        &[("width", "200")],
+        vec![series("sparse", 10, 720, |i| {
+            if i % 3 == 0 {
+                None
+            } else {
+                Some(wave(i, 1.0))
+            }
+        })],
+    ));
+    let mut pre = series("pre", 60, 600, |i| Some(wave(i, 1.0)));
+    pre.consolidate(5);
+    c.push(case("already consolidated", &[], vec![pre]));
+    c.push(case(
+        "fontSize 8",
+        &[("fontSize", "8"), ("title", "small")],
+        three(),
+    ));
+    c.push(case(
+        "fontSize fractional",
+        &[("fontSize", "12.7")],
+        three(),
+    ));
+    let mut inf = series("events", 60, 60, |i| {
+        Some(if i % 15 == 0 { 1.0 } else { 0.0 })
+    });
+    inf.hints.draw_as_infinite = true;
+    c.push(case(
+        "stacked drawAsInfinite",
+        &[("areaMode", "stacked")],
+        vec![base("a"), inf, base("b")],
+    ));
+    c.push(case(
+        "connected leading nulls",
+        &[("lineMode", "connected")],
+        vec![series("late", 60, 60, |i| {
+            if i < 6 || i == 20 {
+                None
+            } else {
+                Some(wave(i, 1.0))
+            }
+        })],
+    ));
+    c.push(case(
+        "staircase first",
+        &[("lineMode", "staircase"), ("areaMode", "first")],
+        vec![with_nulls("a"), base("b")],
+    ));
+    c.push(case(
+        "xFormat and tz",
+        &[("xFormat", "%a %d %b %I%p"), ("tz", "Asia/Kolkata")],
+        vec![series("week", 3600, 168, |i| Some(wave(i, 1.0)))],
+    ));
+    c.last_mut().unwrap().tz = "Asia/Kolkata";
+    c.push(case(
+        "title pie",
+        &[("graphType", "pie"), ("title", "t"), ("fontSize", "12")],
+        vec![series("only", 60, 10, |_| Some(5.0))],
+    ));
+    c.push(case("pie no series", &[("graphType", "pie")], vec![]));
     // Pies.
     let pie = || {
         vec![
@@ -722,6 +860,14 @@ fn our_drawing(svg: &str) -> (Vec<String>, Vec<Text>, Vec<Path>) {
 
 const PIXEL: f64 = 1.0;
 
+/// Cases where graphite-web 1.1.8 fails on a bug of its own and carbonhound draws the graph.
+const DIVERGENT: &[(&str, &str)] = &[(
+    "yAxisSide right vtitle",
+    "with yAxisSide=right glyph.py sets margin = width, so drawVTitle moves xmin past xmax; \
+     consolidateDataPoints then sets valuesPerPoint to 0 and drawLines divides by it \
+     (ZeroDivisionError)",
+)];
+
 fn compare(reference: &Value, ours: &str) -> Vec<String> {
     let (rh, rt, rp) = reference_drawing(reference);
     let (oh, ot, op) = our_drawing(ours);
@@ -830,11 +976,16 @@ fn svg_matches_graphite_web() {
     let expected = reference(&cases);
     let mut failures = Vec::new();
     let mut matching = 0;
+    let mut divergent = 0;
     // (texts, series paths) compared: the comparison is never vacuous.
     let mut compared = (0, 0);
     for (c, e) in cases.iter().zip(&expected) {
         if let Some(err) = e.get("error") {
-            failures.push(format!("{}: graphite-web failed: {err}", c.label));
+            match DIVERGENT.iter().find(|(label, _)| *label == c.label) {
+                // graphite-web fails where it has a bug; carbonhound draws the graph.
+                Some(_) if render_svg(&c.series, &params_of(c), tz_of(c)).is_ok() => divergent += 1,
+                _ => failures.push(format!("{}: graphite-web failed: {err}", c.label)),
+            }
             continue;
         }
         let svg = match render_svg(&c.series, &params_of(c), tz_of(c)) {
@@ -864,7 +1015,7 @@ fn svg_matches_graphite_web() {
         }
     }
     println!(
-        "{matching} of {} cases match graphite-web ({} texts, {} series paths compared)",
+        "{matching} of {} cases match graphite-web, {divergent} documented divergences ({} texts, {} series paths compared)",
         cases.len(),
         compared.0,
         compared.1
