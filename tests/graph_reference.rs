@@ -556,6 +556,13 @@ fn corpus() -> Vec<Case> {
         vec![series("only", 60, 10, |_| Some(5.0))],
     ));
     c.push(case("pie no series", &[("graphType", "pie")], vec![]));
+    c.push(case(
+        "logBase with zeros",
+        &[("logBase", "10"), ("yMin", "1")],
+        vec![series("z", 60, 60, |i| {
+            Some(if i % 10 == 0 { 0.0 } else { 1.0 + i as f64 })
+        })],
+    ));
     // Pies.
     let pie = || {
         vec![
@@ -861,12 +868,19 @@ fn our_drawing(svg: &str) -> (Vec<String>, Vec<Text>, Vec<Path>) {
 const PIXEL: f64 = 1.0;
 
 /// Cases where graphite-web 1.1.8 fails on a bug of its own and carbonhound draws the graph.
-const DIVERGENT: &[(&str, &str)] = &[(
-    "yAxisSide right vtitle",
-    "with yAxisSide=right glyph.py sets margin = width, so drawVTitle moves xmin past xmax; \
+const DIVERGENT: &[(&str, &str)] = &[
+    (
+        "yAxisSide right vtitle",
+        "with yAxisSide=right glyph.py sets margin = width, so drawVTitle moves xmin past xmax; \
      consolidateDataPoints then sets valuesPerPoint to 0 and drawLines divides by it \
      (ZeroDivisionError)",
-)];
+    ),
+    (
+        "logBase with zeros",
+        "a value of 0 on a log axis has no row: glyph.py hands Cairo None (TypeError), \
+         carbonhound leaves a gap",
+    ),
+];
 
 fn compare(reference: &Value, ours: &str) -> Vec<String> {
     let (rh, rt, rp) = reference_drawing(reference);

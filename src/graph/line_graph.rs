@@ -533,7 +533,13 @@ impl LineGraph<'_> {
                 if value.is_none() && self.p.draw_null_as_zero {
                     value = Some(0.0);
                 }
-                let Some(v) = value else {
+                // A value a log axis cannot place (≤ 0) is drawn as a gap: glyph.py fails
+                // there (it hands Cairo a row of None), carbonhound leaves the point out.
+                let coord = value.and_then(|v| {
+                    self.y_coord(v, self.c.second_y_axis && l.second_y)
+                        .map(|y| (v, y))
+                });
+                let Some((v, mut yy)) = coord else {
                     if nones == 0 {
                         self.c.ctx.line_to(x, y);
                         if l.stacked {
@@ -543,18 +549,6 @@ impl LineGraph<'_> {
                     }
                     x += l.x_step;
                     nones += 1;
-                    continue;
-                };
-                let coord = self.y_coord(v, self.c.second_y_axis && l.second_y);
-                let Some(mut yy) = coord else {
-                    // glyph.py turns the value into None here and carries on drawing it at
-                    // the previous row (Python 3 then fails on drawAsInfinite).
-                    if l.draw_as_infinite {
-                        x += l.x_step;
-                        continue;
-                    }
-                    self.point(l, &mut x, y, &mut start_x, nones, index);
-                    nones = 0;
                     continue;
                 };
                 if yy < 0.0 {
@@ -847,7 +841,8 @@ pub fn draw(
     };
     g.time_range = g.end - g.start;
     if g.time_range <= 0 {
-        // One point each and slope: glyph.py divides by zero here (a 500); draw no data.
+        // Series ending before their second step (end - step ≤ start): glyph.py divides by
+        // zero further on; draw no data.
         let mut c = g.c;
         c.draw_no_data();
         return Ok((c, "{}".into()));

@@ -20,11 +20,13 @@
 //! of requests with glyph.py (through `tests/support/graph_reference.py`) and compares text,
 //! positions and series paths.
 //!
-//! Known gaps: `template` knows only `default` (graphite-web without graphTemplates.conf);
-//! `fontName` is recorded but every name draws DejaVu Sans; pie `target=name:value` literals
-//! are not parsed by the render API; text in SVG is `<text>` (graphite-web's Cairo writes glyph
+//! Known gaps and deliberate differences: `template` names are all drawn with glyph.py's
+//! `defaultGraphOptions` (as graphite-web without a graphTemplates.conf); `fontName` is recorded
+//! but every name draws DejaVu Sans; text in SVG is `<text>` (graphite-web's Cairo writes glyph
 //! outlines); PNG text uses unhinted metrics, so it may sit up to a pixel from Cairo's hinted
-//! PNG text.
+//! PNG text. Where graphite-web fails on a bug of its own, carbonhound draws: a value ≤ 0 on a
+//! log axis is a gap (glyph.py hands Cairo a row of None), `yAxisSide=right` with a `vtitle`
+//! gets a plot (glyph.py divides by zero).
 //!
 //! Knows only [`crate::query::Series`] and its graph hints; it never reads the store.
 
