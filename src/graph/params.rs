@@ -152,7 +152,7 @@ pub struct GraphParams {
     pub y_unit_system: UnitSystem,
     /// `logBase` (`e` or a number > 1): a logarithmic value axis.
     pub log_base: Option<f64>,
-    /// `minorY`: minor grid lines between two major ones (1).
+    /// `minorY`: minor grid lines between two major ones (1, at most [`MAX_MINOR_Y`]).
     pub minor_y: i64,
     /// `lineWidth` (also `thickness`) in pixels (1.2).
     pub line_width: f64,
@@ -256,6 +256,9 @@ impl Default for GraphParams {
         }
     }
 }
+
+/// Most minor grid lines between two major ones (`minorY`), bounding the work of one graph.
+pub const MAX_MINOR_Y: i64 = 100;
 
 /// Largest image side accepted, in pixels.
 pub const MAX_SIDE: u32 = 8192;
@@ -417,7 +420,8 @@ impl GraphParams {
                         (b > 1.0).then_some(b)
                     }
                 }
-                "minorY" => p.minor_y = num()? as i64,
+                // Bounded (glyph.py is not): each minor line is drawn per major gap.
+                "minorY" => p.minor_y = (num()? as i64).min(MAX_MINOR_Y),
                 "lineWidth" => {
                     p.line_width = num()?.clamp(0.0, 100.0);
                     explicit_width = true;

@@ -123,7 +123,29 @@ mod tests {
                 "red second-axis line in mode {mode}"
             );
         }
-        // A tiny image still renders.
+        // Infinite, NaN and huge values, odd bounds and a tiny image still render.
+        let odd = ramp("odd", |i| match i {
+            0 => Some(f64::INFINITY),
+            1 => Some(f64::NEG_INFINITY),
+            2 => Some(f64::NAN),
+            3 => Some(1e300),
+            _ => Some(-(i as f64)),
+        });
+        for q in [
+            &[("areaMode", "stacked")][..],
+            &[("logBase", "10"), ("yMin", "0.1")],
+            &[("yMin", "5"), ("yMax", "5")],
+            &[("minorY", "100000"), ("margin", "400")],
+            &[("graphType", "pie")],
+        ] {
+            let pairs: Vec<(String, String)> = q
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            let p = GraphParams::from_query(&pairs).unwrap();
+            let _ = render_png(&[odd.clone(), a.clone()], &p, Tz::UTC);
+            let _ = render_svg(&[odd.clone(), a.clone()], &p, Tz::UTC);
+        }
         let p = GraphParams {
             width: 20,
             height: 10,
