@@ -80,12 +80,13 @@ impl Canvas {
         ctx.set_color(p.bgcolor, p.bgcolor.3);
         ctx.rectangle(0.0, 0.0, w, h);
         ctx.fill();
-        let default_font = FontSpec {
+        ctx.set_font(FontSpec {
             size: p.font_size,
             bold: p.font_bold,
             italic: p.font_italic,
-        };
-        ctx.set_font(default_font);
+            hinted: false,
+        });
+        let default_font = ctx.font();
         Canvas {
             ctx,
             width: w,

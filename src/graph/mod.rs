@@ -23,8 +23,8 @@
 //! Known gaps and deliberate differences: `template` names are all drawn with glyph.py's
 //! `defaultGraphOptions` (as graphite-web without a graphTemplates.conf); `fontName` is recorded
 //! but every name draws DejaVu Sans; text in SVG is `<text>` (graphite-web's Cairo writes glyph
-//! outlines); PNG text uses unhinted metrics, so it may sit up to a pixel from Cairo's hinted
-//! PNG text. Where graphite-web fails on a bug of its own, carbonhound draws: a value ≤ 0 on a
+//! outlines); PNG text is laid out with Cairo's hinted font extents and rounded glyph advances,
+//! but DejaVu's bytecode hinting can widen or narrow a string by a few pixels in Cairo's PNG. Where graphite-web fails on a bug of its own, carbonhound draws: a value ≤ 0 on a
 //! log axis is a gap (glyph.py hands Cairo a row of None), `yAxisSide=right` with a `vtitle`
 //! gets a plot (glyph.py divides by zero).
 //!
@@ -48,4 +48,4 @@ pub use params::{
     AreaMode, AxisMax, AxisSettings, GraphParams, GraphType, LineMode, PieMode, UnitSystem,
 };
 pub use pie_graph::pie_value;
-pub use render::{render_png, render_svg};
+pub use render::{render_png, render_png_as_svg, render_svg};

@@ -35,7 +35,20 @@ pub fn render_png(series: &[Series], params: &GraphParams, tz: Tz) -> Result<Vec
 /// one `<g class="…">` per drawing step (title, legend, axes, grid, lines), text as `<text>`
 /// elements at their baseline start, and the trailing `metadata` script.
 pub fn render_svg(series: &[Series], params: &GraphParams, tz: Tz) -> Result<String, GraphError> {
-    let ctx = Surface::svg(params.width, params.height);
+    let ctx = Surface::svg(params.width, params.height, false);
+    let (c, meta) = draw(ctx, series, params, tz)?;
+    Ok(c.ctx.finish_svg(&meta))
+}
+
+/// The PNG's drawing written as SVG: [`render_svg`] with the PNG's hinted font metrics (Cairo's
+/// image surface rounds them, so graphite-web's PNG and SVG layouts differ by a pixel or two).
+/// For checking the PNG's layout against graphite-web's; `render_png` draws the same shapes.
+pub fn render_png_as_svg(
+    series: &[Series],
+    params: &GraphParams,
+    tz: Tz,
+) -> Result<String, GraphError> {
+    let ctx = Surface::svg(params.width, params.height, true);
     let (c, meta) = draw(ctx, series, params, tz)?;
     Ok(c.ctx.finish_svg(&meta))
 }

@@ -52,6 +52,8 @@ enum Output {
 
 /// The drawing context of one image.
 pub struct Surface {
+    /// Text measured with hinted metrics (Cairo's image surface), see [`FontSpec::hinted`].
+    hinted: bool,
     width: u32,
     height: u32,
     out: Output,
@@ -83,11 +85,11 @@ impl Surface {
     pub fn raster(width: u32, height: u32) -> Result<Surface, GraphError> {
         let pixmap = Pixmap::new(width.max(1), height.max(1))
             .ok_or_else(|| GraphError(format!("cannot draw a {width}×{height} image")))?;
-        Ok(Surface::with(width, height, Output::Raster(pixmap)))
+        Ok(Surface::with(width, height, Output::Raster(pixmap), true))
     }
 
-    /// An SVG document of `width × height` pixels.
-    pub fn svg(width: u32, height: u32) -> Surface {
+    /// An SVG document of `width × height` pixels; `hinted` measures text as the PNG does.
+    pub fn svg(width: u32, height: u32, hinted: bool) -> Surface {
         Surface::with(
             width,
             height,
@@ -96,11 +98,13 @@ impl Surface {
                 next_clip: 0,
                 in_header: false,
             },
+            hinted,
         )
     }
 
-    fn with(width: u32, height: u32, out: Output) -> Surface {
+    fn with(width: u32, height: u32, out: Output, hinted: bool) -> Surface {
         Surface {
+            hinted,
             width,
             height,
             out,
@@ -114,6 +118,7 @@ impl Surface {
                     size: 10.0,
                     bold: false,
                     italic: false,
+                    hinted,
                 },
             },
             saved: Vec::new(),
@@ -144,9 +149,12 @@ impl Surface {
         self.state.dash = dash.filter(|(on, _)| *on > 0.0);
     }
 
-    /// Selects the font later text is measured and drawn in.
+    /// Selects the font later text is measured and drawn in (hinted as the surface is).
     pub fn set_font(&mut self, font: FontSpec) {
-        self.state.font = font;
+        self.state.font = FontSpec {
+            hinted: self.hinted,
+            ..font
+        };
     }
 
     /// The current font.

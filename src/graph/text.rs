@@ -28,6 +28,10 @@ pub struct FontSpec {
     pub bold: bool,
     /// Oblique face.
     pub italic: bool,
+    /// Metrics as Cairo's image surface reports them (hinted, for PNG): ascent and descent
+    /// rounded up and the height rounded to whole pixels, as FreeType's hinted size metrics,
+    /// and each glyph's advance rounded. Unhinted (SVG) otherwise.
+    pub hinted: bool,
 }
 
 fn face(bold: bool, italic: bool) -> &'static FontRef<'static> {
@@ -65,10 +69,29 @@ impl FontSpec {
         let k = self.scale();
         let ascent = f64::from(f.ascent_unscaled()) * k;
         let descent = -f64::from(f.descent_unscaled()) * k;
-        FontExtents {
-            ascent,
-            descent,
-            height: ascent + descent + f64::from(f.line_gap_unscaled()) * k,
+        let height = ascent + descent + f64::from(f.line_gap_unscaled()) * k;
+        if self.hinted {
+            FontExtents {
+                ascent: (ascent - 1e-9).ceil(),
+                descent: (descent - 1e-9).ceil(),
+                height: height.round(),
+            }
+        } else {
+            FontExtents {
+                ascent,
+                descent,
+                height,
+            }
+        }
+    }
+
+    /// The advance of one glyph in pixels (rounded when hinted).
+    fn advance(&self, id: ab_glyph::GlyphId) -> f64 {
+        let a = f64::from(self.font().h_advance_unscaled(id)) * self.scale();
+        if self.hinted {
+            a.round()
+        } else {
+            a
         }
     }
 
@@ -76,10 +99,7 @@ impl FontSpec {
     /// glyphs' advances, no kerning, as the toy text API lays text out).
     pub fn width(&self, text: &str) -> f64 {
         let f = self.font();
-        let k = self.scale();
-        text.chars()
-            .map(|c| f64::from(f.h_advance_unscaled(f.glyph_id(c))) * k)
-            .sum()
+        text.chars().map(|c| self.advance(f.glyph_id(c))).sum()
     }
 
     /// The outline of `text` with its baseline starting at the origin, then moved by
@@ -125,7 +145,7 @@ impl FontSpec {
                     pb.close();
                 }
             }
-            pen += f.h_advance_unscaled(id) * k;
+            pen += self.advance(id) as f32;
         }
         pb.finish()?.transform(transform)
     }
@@ -139,10 +159,11 @@ mod tests {
     fn measures_as_cairo_does() {
         // pycairo on an SVG surface, "Sans" 10 (DejaVu Sans): font_extents
         // (9.2822265625, 2.3583984375, 11.640625), text_extents("12:00").x_advance 28.818359375.
-        let f = FontSpec {
+        let mut f = FontSpec {
             size: 10.0,
             bold: false,
             italic: false,
+            hinted: false,
         };
         let e = f.extents();
         assert!((e.ascent - 9.2822265625).abs() < 1e-6, "{e:?}");
@@ -152,5 +173,10 @@ mod tests {
         assert!((f.width("Hello World AVAV") - 88.310546875).abs() < 1e-6);
         assert!(f.outline("a", Transform::identity()).is_some());
         assert!(f.outline(" ", Transform::identity()).is_none());
+        // pycairo on an image surface (hinted): (10, 3, 12), "12:00" 27.
+        f.hinted = true;
+        let e = f.extents();
+        assert_eq!((e.ascent, e.descent, e.height), (10.0, 3.0, 12.0));
+        assert_eq!(f.width("12:00"), 27.0);
     }
 }

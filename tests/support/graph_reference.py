@@ -8,7 +8,8 @@ Reads a JSON list of cases on stdin, each
                  "consolidate": "average", "xFilesFactor": 0,
                  "color": null or "name/hex", "options": {"stacked": true, ...}}]}
 
-and for each builds graphite-web's LineGraph or PieGraph (graphite.render.glyph, the Debian
+(and optionally "format": "png" to draw graphite-web's PNG, whose text Cairo measures with
+hinted metrics), and for each builds graphite-web's LineGraph or PieGraph (graphite.render.glyph, the Debian
 package in /usr/lib/python3/dist-packages) exactly as its render view does: the parameters go
 through views.py's parseOptions conversion (ints, floats, true/false, empty and `default`
 dropped), the series are graphite.render.datalib.TimeSeries with the given options, pie values
@@ -24,7 +25,7 @@ JSON object per case on stdout:
     {"texts": [{"text", "x", "y", "angle", "group"}], "paths": [{"group", "op", "rgba",
      "width", "subpaths": [[[x, y], ...], ...], "closed": [bool, ...]}],
      "headers": [the encodeHeader steps, in order: title, legend, axes, grid, lines],
-     "svg_bytes": size of graphite-web's SVG}
+     "bytes": size of graphite-web's image}
 
 (graphite-web's SVG would turn each encodeHeader into a <g class=…>, but Cairo leaves out the
 marker paths drawn off the image, so its SVG has none; the steps are recorded instead.)
@@ -221,7 +222,7 @@ def render(case):
     else:
         data = series_list
     options['data'] = data
-    options['outputFormat'] = 'svg'
+    options['outputFormat'] = case.get('format', 'svg')
     options['tz'] = case.get('tz', 'UTC')
 
     class Recording(graph_class):
@@ -231,16 +232,15 @@ def render(case):
 
         def encodeHeader(self, text):
             log['headers'].append(text)
-            if self.outputFormat == 'svg':
-                self.ctx.recording = False
-                graph_class.encodeHeader(self, text)
-                self.ctx.recording = True
-                self.ctx.group = text
+            self.ctx.recording = False
+            graph_class.encodeHeader(self, text)
+            self.ctx.recording = True
+            self.ctx.group = text
 
     graph = Recording(**options)
     out = glyph.BytesIO()
     graph.output(out)
-    log['svg_bytes'] = len(out.getvalue())
+    log['bytes'] = len(out.getvalue())
     return log
 
 
