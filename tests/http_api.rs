@@ -158,6 +158,11 @@ fn render_formats_and_parameters() {
         "/render?target=db:lots&{range}&format=png&graphType=pie"
     ));
     assert_eq!(status, 400, "graphite-web's Invalid target");
+    let (status, _, body) = server.get(&format!(
+        "/render?target=servers.web1.cpu.user&{range}&format=png&yMin=10&yMax=5"
+    ));
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("must be less than"));
 
     // `now` moves relative times: from=-5min&until=now relative to now=t0+300.
     let v = server.get_json(&format!(

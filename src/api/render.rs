@@ -19,7 +19,7 @@ use super::formats::{self, Format, Writer};
 use super::params::Params;
 use super::stream;
 use super::{respond, ApiError, AppState};
-use crate::graph::{render_png, render_svg, GraphParams, GraphType};
+use crate::graph::{render_png, render_svg, GraphError, GraphParams, GraphType};
 use crate::query::parse_at_time;
 use crate::query::{
     evaluate_within, series_bytes, MetricSource, QueryError, Request, Reservation, Series,
@@ -201,6 +201,14 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
     Ok(response)
 }
 
+/// A graph that cannot be drawn: the request's fault (400) for its axes, ours otherwise.
+fn graph_error(e: GraphError) -> ApiError {
+    match e {
+        GraphError::Axis(m) => ApiError::bad_request(m),
+        GraphError::Drawing(m) => ApiError::internal(m),
+    }
+}
+
 /// A pie's literal slices: graphite-web's views read a target holding `:` as `name:value`
 /// (a slice of that value) rather than evaluating it. They are taken out of `req` and drawn
 /// as one-value series; graphite-web keeps them in target order among the evaluated ones,
@@ -301,7 +309,7 @@ fn answer(
         }
         "svg" => {
             let svg = render_svg(&series, graph.as_ref().expect("graph params"), req.tz)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+                .map_err(graph_error)?;
             return Ok(match jsonp {
                 Some(cb) => respond(
                     "text/javascript",
@@ -312,7 +320,7 @@ fn answer(
         }
         _ => {
             let png = render_png(&series, graph.as_ref().expect("graph params"), req.tz)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+                .map_err(graph_error)?;
             return Ok(respond("image/png", png));
         }
     };

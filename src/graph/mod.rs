@@ -24,9 +24,11 @@
 //! `defaultGraphOptions` (as graphite-web without a graphTemplates.conf); `fontName` is recorded
 //! but every name draws DejaVu Sans; text in SVG is `<text>` (graphite-web's Cairo writes glyph
 //! outlines); PNG text is laid out with Cairo's hinted font extents and rounded glyph advances,
-//! but DejaVu's bytecode hinting can widen or narrow a string by a few pixels in Cairo's PNG. Where graphite-web fails on a bug of its own, carbonhound draws: a value ≤ 0 on a
-//! log axis is a gap (glyph.py hands Cairo a row of None), `yAxisSide=right` with a `vtitle`
-//! gets a plot (glyph.py divides by zero).
+//! but DejaVu's bytecode hinting can widen or narrow a string by a few pixels in Cairo's PNG
+//! ([`render_png_as_svg`] shows the PNG's layout). Where graphite-web fails on a bug of its
+//! own, carbonhound draws: a value ≤ 0 on a log axis is a gap (glyph.py hands Cairo a row of
+//! None), `yAxisSide=right` with a `vtitle` gets a plot (glyph.py divides by zero). Axis
+//! settings glyph.py rejects are a [`GraphError::Axis`], which the render API answers with 400.
 //!
 //! Knows only [`crate::query::Series`] and its graph hints; it never reads the store.
 

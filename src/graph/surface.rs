@@ -84,7 +84,7 @@ impl Surface {
     /// A transparent bitmap of `width × height` pixels.
     pub fn raster(width: u32, height: u32) -> Result<Surface, GraphError> {
         let pixmap = Pixmap::new(width.max(1), height.max(1))
-            .ok_or_else(|| GraphError(format!("cannot draw a {width}×{height} image")))?;
+            .ok_or_else(|| GraphError::Drawing(format!("cannot draw a {width}×{height} image")))?;
         Ok(Surface::with(width, height, Output::Raster(pixmap), true))
     }
 
@@ -487,7 +487,7 @@ impl Surface {
     /// The finished bitmap as PNG bytes.
     pub fn finish_png(self) -> Result<Vec<u8>, GraphError> {
         let Output::Raster(pixmap) = self.out else {
-            return Err(GraphError("not a bitmap surface".into()));
+            return Err(GraphError::Drawing("not a bitmap surface".into()));
         };
         // Opaque RGB, as the background always covers the image.
         let (w, h) = (pixmap.width(), pixmap.height());

@@ -45,9 +45,9 @@ pub struct AxisTicks {
 
 fn finite(v: f64, what: &str) -> Result<f64, GraphError> {
     if v.is_nan() {
-        Err(GraphError(format!("Encountered NaN {what}")))
+        Err(GraphError::Axis(format!("Encountered NaN {what}")))
     } else if v.is_infinite() {
-        Err(GraphError(format!("Encountered infinite {what}")))
+        Err(GraphError::Axis(format!("Encountered infinite {what}")))
     } else {
         Ok(v)
     }
@@ -93,7 +93,7 @@ impl AxisTicks {
         let min_fixed = self.min_source == Source::Min;
         let max_fixed = matches!(self.max_source, Source::Max | Source::Limit);
         if min_fixed && max_fixed {
-            return Err(GraphError(format!(
+            return Err(GraphError::Axis(format!(
                 "The {} must be less than the {}",
                 "min",
                 if self.max_source == Source::Max {
@@ -232,7 +232,7 @@ impl AxisTicks {
     pub fn choose_limits(&mut self) -> Result<(), GraphError> {
         if let Some(base) = self.log_base {
             if self.min <= 0.0 {
-                return Err(GraphError(
+                return Err(GraphError::Axis(
                     "Logarithmic scale specified with a dataset with a minimum value less than or equal to zero".into(),
                 ));
             }
@@ -247,7 +247,7 @@ impl AxisTicks {
         }
         let step = self
             .step
-            .ok_or_else(|| GraphError("no axis step could be chosen".into()))?;
+            .ok_or_else(|| GraphError::Axis("no axis step could be chosen".into()))?;
         self.bottom = if self.min_source == Source::Data {
             step * (self.min / step + EPSILON).floor()
         } else {
@@ -284,7 +284,7 @@ impl AxisTicks {
         }
         let mut step = self.step.unwrap_or(0.0);
         if step <= 0.0 {
-            return Err(GraphError("The step size must be positive".into()));
+            return Err(GraphError::Axis("The step size must be positive".into()));
         }
         if self.span > 1000.0 * step {
             self.choose_step(&[4, 5, 6], false);
