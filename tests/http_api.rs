@@ -139,6 +139,31 @@ fn render_formats_and_parameters() {
     assert_eq!((status, ct.as_str()), (200, "image/svg+xml"));
     assert!(String::from_utf8_lossy(&body).contains("<svg"));
 
+    // A pie of literal slices (`name:value` targets) beside an evaluated one, as glyph.py's
+    // PieGraph draws them: a legend entry each and percent labels.
+    let (status, ct, body) = server.get(&format!(
+        "/render?target=db:30&target=web:10&target=servers.web1.cpu.user&{range}&format=svg&graphType=pie"
+    ));
+    assert_eq!((status, ct.as_str()), (200, "image/svg+xml"));
+    let svg = String::from_utf8_lossy(&body);
+    for text in [
+        ">db</text>",
+        ">web</text>",
+        ">servers.web1.cpu.user</text>",
+        ">%",
+    ] {
+        assert!(svg.contains(text), "{text} in {svg}");
+    }
+    let (status, _, _) = server.get(&format!(
+        "/render?target=db:lots&{range}&format=png&graphType=pie"
+    ));
+    assert_eq!(status, 400, "graphite-web's Invalid target");
+    let (status, _, body) = server.get(&format!(
+        "/render?target=servers.web1.cpu.user&{range}&format=png&yMin=10&yMax=5"
+    ));
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("must be less than"));
+
     // `now` moves relative times: from=-5min&until=now relative to now=t0+300.
     let v = server.get_json(&format!(
         "/render?target=servers.web1.cpu.user&from=-5min&until=now&now={}&format=json",

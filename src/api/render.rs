@@ -19,7 +19,7 @@ use super::formats::{self, Format, Writer};
 use super::params::Params;
 use super::stream;
 use super::{respond, ApiError, AppState};
-use crate::graph::{render_png, render_svg, GraphParams};
+use crate::graph::{render_png, render_svg, GraphError, GraphParams, GraphType};
 use crate::query::parse_at_time;
 use crate::query::{
     evaluate_within, series_bytes, MetricSource, QueryError, Request, Reservation, Series,
@@ -170,11 +170,11 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
     } else {
         None
     };
-    let req = build_request(params, state)?;
-    let graph = graph.map(|mut g| {
-        g.x_range = Some((req.start, req.end));
-        g
-    });
+    let mut req = build_request(params, state)?;
+    let slices = match &graph {
+        Some(g) if g.graph_type == GraphType::Pie => pie_literals(&mut req)?,
+        _ => Vec::new(),
+    };
     let local = state.source();
     let cluster = state.cluster_source(params);
     let source: &dyn MetricSource = match &cluster {
@@ -188,6 +188,9 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
                 QueryError::Eval(e) => ApiError::from(e),
             },
         )?;
+    if !slices.is_empty() {
+        series.splice(0..0, slices);
+    }
     let mut response = answer(params, &req, graph, &format, &mut series, reservation)?;
     super::mark_partial(&mut response, cluster.as_ref());
     if !failures.is_empty() {
@@ -196,6 +199,45 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
         }
     }
     Ok(response)
+}
+
+/// A graph that cannot be drawn: the request's fault (400) for its axes, ours otherwise.
+fn graph_error(e: GraphError) -> ApiError {
+    match e {
+        GraphError::Axis(m) => ApiError::bad_request(m),
+        GraphError::Drawing(m) => ApiError::internal(m),
+    }
+}
+
+/// A pie's literal slices: graphite-web's views read a target holding `:` as `name:value`
+/// (a slice of that value) rather than evaluating it. They are taken out of `req` and drawn
+/// as one-value series; graphite-web keeps them in target order among the evaluated ones,
+/// carbonhound puts them first.
+fn pie_literals(req: &mut Request) -> Result<Vec<Series>, ApiError> {
+    let mut slices = Vec::new();
+    let mut rest = Vec::new();
+    for t in std::mem::take(&mut req.targets) {
+        match t.split_once(':') {
+            Some((name, value)) => {
+                let v: f64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| ApiError::bad_request(format!("Invalid target '{t}'")))?;
+                let step = (req.end - req.start).max(1);
+                slices.push(Series::new(
+                    name,
+                    req.start,
+                    req.start + step,
+                    step,
+                    vec![Some(v)],
+                    0.0,
+                ));
+            }
+            None => rest.push(t),
+        }
+    }
+    req.targets = rest;
+    Ok(slices)
 }
 
 /// The header a render answer carries when some series were left out because their files
@@ -267,7 +309,7 @@ fn answer(
         }
         "svg" => {
             let svg = render_svg(&series, graph.as_ref().expect("graph params"), req.tz)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+                .map_err(graph_error)?;
             return Ok(match jsonp {
                 Some(cb) => respond(
                     "text/javascript",
@@ -278,7 +320,7 @@ fn answer(
         }
         _ => {
             let png = render_png(&series, graph.as_ref().expect("graph params"), req.tz)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+                .map_err(graph_error)?;
             return Ok(respond("image/png", png));
         }
     };

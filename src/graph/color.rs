@@ -11,7 +11,7 @@ const ALIASES: &[(&str, (u8, u8, u8))] = &[
     ("white", (255, 255, 255)),
     ("blue", (100, 100, 255)),
     ("green", (0, 200, 0)),
-    ("red", (255, 0, 0)),
+    ("red", (200, 0, 50)),
     ("yellow", (255, 255, 0)),
     ("orange", (255, 165, 0)),
     ("purple", (200, 100, 255)),
@@ -26,7 +26,7 @@ const ALIASES: &[(&str, (u8, u8, u8))] = &[
     ("rose", (200, 150, 200)),
     ("darkblue", (0, 0, 255)),
     ("darkgreen", (0, 255, 0)),
-    ("darkred", (200, 00, 50)),
+    ("darkred", (255, 0, 0)),
     ("darkgray", (111, 111, 111)),
     ("darkgrey", (111, 111, 111)),
 ];
@@ -44,6 +44,7 @@ pub fn parse_color(s: &str) -> Option<Rgba> {
         return Some(Rgba(*r, *g, *b, 1.0));
     }
     let hex = s.strip_prefix('#').unwrap_or(s);
+    let hex = hex.strip_prefix("%23").unwrap_or(hex);
     if !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
@@ -65,7 +66,7 @@ mod tests {
 
     #[test]
     fn names_and_hex() {
-        assert_eq!(parse_color("red"), Some(Rgba(255, 0, 0, 1.0)));
+        assert_eq!(parse_color("red"), Some(Rgba(200, 0, 50, 1.0)));
         assert_eq!(parse_color("FFFFFF"), Some(Rgba(255, 255, 255, 1.0)));
         assert_eq!(parse_color("#00ff0080").unwrap().3, 128.0 / 255.0);
         assert_eq!(parse_color("fff"), Some(Rgba(255, 255, 255, 1.0)));

@@ -1,170 +1,56 @@
-//! Drawing a series list as graphite-web's render API does (`render/glyph.py`'s
-//! `LineGraph.drawGraph`): a sequence of steps, each drawing its part and taking its room off
-//! the [`Area`] still free, so what is left at the end is the plot — title, legend, vtitle,
-//! the axes' label room, then grid, axes and series on the plot. A "No Data" picture when
-//! there is nothing to draw.
-//!
-//! plotters maps coordinates and draws the shapes; the layout and every piece of text are
-//! ours (see [`super::text`]), so PNG and SVG show the same picture. This file owns the order
-//! of the steps and the two output formats; the steps live in their own files.
+//! The two entry points: a series list drawn as PNG or SVG with the same steps (glyph.py's
+//! `LineGraph` or `PieGraph` by `graphType`) on a bitmap or an SVG [`Surface`].
 
 use chrono_tz::Tz;
-use plotters::coord::Shift;
-use plotters::prelude::*;
 
-use super::area::Area;
-use super::axes::draw_axes;
-use super::canvas::{rgba, Canvas};
-use super::error::err;
+use super::canvas::Canvas;
 pub use super::error::GraphError;
-use super::grid::draw_grid;
-use super::legend::{self, draw_legend};
-use super::line;
-use super::lines::draw_lines;
-use super::params::GraphParams;
-use super::plot::Plot;
-use super::text::{rasterize, HAlign, VAlign};
-use super::time_axis::{self, TimeAxis};
-use super::title::{draw_no_data, draw_title, draw_vtitle};
-use super::value_axis::ValueAxes;
+use super::params::{GraphParams, GraphType};
+use super::surface::Surface;
+use super::{line_graph, pie_graph};
 use crate::query::Series;
 
-/// Space around everything but a `graphOnly` plot, in pixels.
-const MARGIN: i32 = 6;
-
-/// Draws `series` onto `canvas`, step by step as graphite-web's `drawGraph`.
-fn draw<DB: DrawingBackend>(
-    canvas: &mut Canvas<'_, DB>,
+fn draw(
+    ctx: Surface,
     series: &[Series],
     p: &GraphParams,
     tz: Tz,
-) -> Result<(), GraphError>
-where
-    DB::ErrorType: 'static,
-{
-    canvas.fill(p.bgcolor)?;
-    let (w, h) = canvas.size();
-    let mut area = Area::inset(w, h, if p.graph_only { 0 } else { MARGIN });
-    let axes = !(p.hide_axes || p.graph_only);
-
-    if let Some(title) = p.title.as_ref().filter(|_| !p.graph_only) {
-        draw_title(canvas, &mut area, title);
+) -> Result<(Canvas, String), GraphError> {
+    let c = Canvas::new(ctx, p);
+    match p.graph_type {
+        GraphType::Line => line_graph::draw(c, series, p, tz),
+        GraphType::Pie => Ok((pie_graph::draw(c, series, p), "{}".into())),
     }
-    if !series.iter().any(|s| s.values.iter().any(|v| v.is_some())) {
-        draw_no_data(canvas, &area, &p.no_data_message);
-        return Ok(());
-    }
-    let lines = line::prepare(series, p, w.max(1) as u32);
-    if legend::shown(p, series.len()) {
-        draw_legend(canvas, &mut area, &lines)?;
-    }
-    // The value ranges (their tick count follows the height left) decide how much room
-    // the value labels need.
-    let values = ValueAxes::setup(&lines, p.y_min, p.y_max, area.height(), canvas.line_h);
-    if axes {
-        if let Some(vtitle) = &p.vtitle {
-            draw_vtitle(canvas, &mut area, vtitle);
-        }
-        values.take_label_room(&mut area, canvas.font_px, canvas.line_h);
-        time_axis::take_label_room(&mut area, canvas.line_h);
-    }
-    let span = time_axis::span(&lines, p.x_range);
-    let Some(plot) = Plot::new(area, span, &values) else {
-        return Ok(()); // Too small for a plot: the legend and title are all there is room for.
-    };
-    let times = TimeAxis::setup(span.0, span.1, plot.area.width() as u32, &tz);
-
-    if !p.hide_grid && !p.graph_only {
-        draw_grid(
-            canvas,
-            &plot,
-            &values.left.ticks,
-            &times.ticks,
-            (p.minor_grid_color, p.major_grid_color),
-        )?;
-    }
-    if axes {
-        draw_axes(canvas, &plot, &values, &times, &tz)?;
-    }
-    draw_lines(canvas, &plot, &lines)
 }
 
-/// The font size in pixels for `params.font_size` points.
-fn font_px(params: &GraphParams) -> f32 {
-    (params.font_size * 1.25) as f32
-}
-
-/// Draws `series` as a PNG of `params.width × params.height`, times in `tz`.
+/// Draws `series` as a PNG of `params.width × params.height` (anti-aliased lines, fills and
+/// text), times in `tz` (graphite-web's `tz`, else its TIME_ZONE).
 pub fn render_png(series: &[Series], params: &GraphParams, tz: Tz) -> Result<Vec<u8>, GraphError> {
-    let (w, h) = (params.width, params.height);
-    let mut buf = vec![0u8; (w as usize) * (h as usize) * 3];
-    let texts = {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        let mut canvas = Canvas::new(&root, font_px(params), params.fgcolor);
-        draw(&mut canvas, series, params, tz)?;
-        root.present().map_err(err)?;
-        canvas.texts
-    };
-    rasterize(&mut buf, w, h, &texts);
-    let mut png_bytes = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut png_bytes, w, h);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        enc.set_compression(png::Compression::Fast);
-        let mut writer = enc.write_header().map_err(err)?;
-        writer.write_image_data(&buf).map_err(err)?;
-    }
-    Ok(png_bytes)
+    let ctx = Surface::raster(params.width, params.height)?;
+    let (c, _) = draw(ctx, series, params, tz)?;
+    c.ctx.finish_png()
 }
 
-/// Draws `series` as an SVG document of `params.width × params.height`.
+/// Draws `series` as an SVG document laid out as graphite-web's: `<g class="graphite">` holding
+/// one `<g class="…">` per drawing step (title, legend, axes, grid, lines), text as `<text>`
+/// elements at their baseline start, and the trailing `metadata` script.
 pub fn render_svg(series: &[Series], params: &GraphParams, tz: Tz) -> Result<String, GraphError> {
-    let mut svg = String::new();
-    {
-        let root =
-            SVGBackend::with_string(&mut svg, (params.width, params.height)).into_drawing_area();
-        let mut canvas = Canvas::new(&root, font_px(params), params.fgcolor);
-        draw(&mut canvas, series, params, tz)?;
-        draw_svg_texts(&root, &canvas.texts)?;
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
+    let ctx = Surface::svg(params.width, params.height, false);
+    let (c, meta) = draw(ctx, series, params, tz)?;
+    Ok(c.ctx.finish_svg(&meta))
 }
 
-/// Writes the queued text as SVG `<text>` elements (the viewer's font draws them).
-fn draw_svg_texts<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    texts: &[super::text::TextItem],
-) -> Result<(), GraphError>
-where
-    DB::ErrorType: 'static,
-{
-    use plotters::style::text_anchor::{HPos, Pos, VPos};
-    for t in texts {
-        let anchor = Pos::new(
-            match t.h {
-                HAlign::Left => HPos::Left,
-                HAlign::Center => HPos::Center,
-                HAlign::Right => HPos::Right,
-            },
-            match t.v {
-                VAlign::Top => VPos::Top,
-                VAlign::Middle => VPos::Center,
-            },
-        );
-        let color = rgba(t.color);
-        // plotters' SVG backend writes font sizes divided by 1.24; undo that.
-        let mut style =
-            TextStyle::from(("DejaVu Sans, sans-serif", t.size as f64 * 1.24).into_font())
-                .color(&color)
-                .pos(anchor);
-        if t.vertical {
-            style = style.transform(FontTransform::Rotate270);
-        }
-        root.draw_text(&t.text, &style, (t.x, t.y)).map_err(err)?;
-    }
-    Ok(())
+/// The PNG's drawing written as SVG: [`render_svg`] with the PNG's hinted font metrics (Cairo's
+/// image surface rounds them, so graphite-web's PNG and SVG layouts differ by a pixel or two).
+/// For checking the PNG's layout against graphite-web's; `render_png` draws the same shapes.
+pub fn render_png_as_svg(
+    series: &[Series],
+    params: &GraphParams,
+    tz: Tz,
+) -> Result<String, GraphError> {
+    let ctx = Surface::svg(params.width, params.height, true);
+    let (c, meta) = draw(ctx, series, params, tz)?;
+    Ok(c.ctx.finish_svg(&meta))
 }
 
 #[cfg(test)]
@@ -179,22 +65,18 @@ mod tests {
         (info.width, info.height, buf)
     }
 
+    fn ramp(name: &str, f: impl Fn(usize) -> Option<f64>) -> Series {
+        Series::new(name, 0, 600, 60, (0..10).map(f).collect(), 0.0)
+    }
+
     #[test]
     fn draws_lines_of_the_requested_size() {
-        let s = Series::new(
-            "a.b",
-            0,
-            600,
-            60,
-            (0..10)
-                .map(|i| if i == 5 { None } else { Some(i as f64) })
-                .collect(),
-            0.0,
-        );
+        let s = ramp("a.b", |i| if i == 5 { None } else { Some(i as f64) });
         let p = GraphParams {
             width: 400,
             height: 200,
             title: Some("t".into()),
+            line_width: 3.0,
             ..GraphParams::default()
         };
         let png = render_png(std::slice::from_ref(&s), &p, Tz::UTC).unwrap();
@@ -203,10 +85,9 @@ mod tests {
         // Some pixel carries the first colour of graphite's colorList (blue 100,100,255).
         assert!(pixels.chunks(3).any(|px| px == [100, 100, 255]));
         let svg = render_svg(&[s], &p, Tz::UTC).unwrap();
-        assert!(
-            svg.starts_with("<svg") && svg.contains("a.b\n</text>"),
-            "{svg}"
-        );
+        assert!(svg.contains("<g class=\"graphite\">"), "{svg}");
+        assert!(svg.contains(">a.b</text>"), "{svg}");
+        assert!(svg.contains("<g class=\"lines\">"), "{svg}");
     }
 
     #[test]
@@ -220,59 +101,33 @@ mod tests {
         let (w, h, pixels) = decode(&png);
         assert_eq!((w, h), (200, 100));
         assert!(
-            pixels.chunks(3).any(|px| px[0] > 200),
-            "white text on black"
+            pixels.chunks(3).any(|px| px[0] > 150 && px[1] < 100),
+            "red text on white"
         );
     }
 
     #[test]
     fn hints_and_modes_draw() {
-        let mut a = Series::new(
-            "a",
-            0,
-            600,
-            60,
-            (0..10).map(|i| Some(i as f64)).collect(),
-            0.0,
-        );
-        let mut b = Series::new(
-            "b",
-            0,
-            600,
-            60,
-            (0..10).map(|i| Some(20.0 - i as f64)).collect(),
-            0.0,
-        );
-        a.hints.area_between = true;
-        b.hints.area_between = true;
-        let mut c = Series::new(
-            "c",
-            0,
-            600,
-            60,
-            (0..10).map(|i| Some(i as f64 * 1000.0)).collect(),
-            0.0,
-        );
+        let mut a = ramp("a", |i| Some(i as f64));
+        let mut b = ramp("b", |i| Some(20.0 - i as f64));
+        a.hints.stacked = Some("__DEFAULT__".into());
+        b.hints.stacked = Some("__DEFAULT__".into());
+        b.hints.invisible = true;
+        let mut c = ramp("c", |i| Some(i as f64 * 1000.0));
         c.hints.second_y_axis = true;
-        c.hints.color = Some("red".into());
-        let mut d = Series::new(
-            "d",
-            0,
-            600,
-            60,
-            (0..10).map(|i| Some((i % 3) as f64)).collect(),
-            0.0,
-        );
+        c.hints.color = Some("darkred".into());
+        c.hints.line_width = Some(3.0);
+        let mut d = ramp("d", |i| Some((i % 3) as f64));
         d.hints.draw_as_infinite = true;
         d.hints.dashed = Some(3.0);
         for mode in ["none", "first", "all", "stacked"] {
-            let p = GraphParams {
-                width: 300,
-                height: 200,
-                area_mode: mode.into(),
-                vtitle: Some("v".into()),
-                ..GraphParams::default()
-            };
+            let p = GraphParams::from_query(&[
+                ("width".to_string(), "300".to_string()),
+                ("height".to_string(), "200".to_string()),
+                ("areaMode".to_string(), mode.to_string()),
+                ("vtitle".to_string(), "v".to_string()),
+            ])
+            .unwrap();
             let png =
                 render_png(&[a.clone(), b.clone(), c.clone(), d.clone()], &p, Tz::UTC).unwrap();
             let (_, _, px) = decode(&png);
@@ -281,7 +136,29 @@ mod tests {
                 "red second-axis line in mode {mode}"
             );
         }
-        // A tiny image still renders.
+        // Infinite, NaN and huge values, odd bounds and a tiny image still render.
+        let odd = ramp("odd", |i| match i {
+            0 => Some(f64::INFINITY),
+            1 => Some(f64::NEG_INFINITY),
+            2 => Some(f64::NAN),
+            3 => Some(1e300),
+            _ => Some(-(i as f64)),
+        });
+        for q in [
+            &[("areaMode", "stacked")][..],
+            &[("logBase", "10"), ("yMin", "0.1")],
+            &[("yMin", "5"), ("yMax", "5")],
+            &[("minorY", "100000"), ("margin", "400")],
+            &[("graphType", "pie")],
+        ] {
+            let pairs: Vec<(String, String)> = q
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            let p = GraphParams::from_query(&pairs).unwrap();
+            let _ = render_png(&[odd.clone(), a.clone()], &p, Tz::UTC);
+            let _ = render_svg(&[odd.clone(), a.clone()], &p, Tz::UTC);
+        }
         let p = GraphParams {
             width: 20,
             height: 10,

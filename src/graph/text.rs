@@ -1,139 +1,153 @@
-//! Text for the graphs: measured and, for PNG, rasterized with ab_glyph from the embedded
-//! DejaVu Sans, every glyph on one common baseline (plotters' own bitmap text places glyphs
-//! by their individual bounds, which lifts dots and flat-bottomed letters).
+//! Text for the graphs: the embedded DejaVu Sans faces (regular, bold, oblique, bold oblique:
+//! what fontconfig gives Cairo's toy font "Sans" on a Debian graphite-web host), measured as
+//! Cairo's toy text API measures them (unhinted advances, no kerning) and turned into outlines
+//! that [`super::surface`] fills.
+//!
+//! Never decides where text goes; `line_graph` and `pie_graph` do, as glyph.py's `drawText`.
 
-use ab_glyph::{point, Font, FontRef, PxScale, ScaleFont};
+use std::sync::OnceLock;
 
-use super::color::Rgba;
+use ab_glyph::{Font, FontRef, OutlineCurve};
+use tiny_skia::{Path, PathBuilder, Transform};
 
-/// The embedded font (DejaVu Sans, see assets/DejaVuSans-LICENSE.txt).
-pub static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+/// DejaVu Sans (see assets/DejaVuSans-LICENSE.txt, which covers all four faces).
+static REGULAR: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+/// DejaVu Sans Bold, for `fontBold=true`.
+static BOLD: &[u8] = include_bytes!("../../assets/DejaVuSans-Bold.ttf");
+/// DejaVu Sans Oblique, for `fontItalic=true`.
+static OBLIQUE: &[u8] = include_bytes!("../../assets/DejaVuSans-Oblique.ttf");
+/// DejaVu Sans Bold Oblique, for both.
+static BOLD_OBLIQUE: &[u8] = include_bytes!("../../assets/DejaVuSans-BoldOblique.ttf");
 
-fn font() -> FontRef<'static> {
-    FontRef::try_from_slice(FONT_BYTES).expect("the embedded font parses")
-}
-
-/// Horizontal anchor of a text item.
+/// A font as glyph.py's `setFont` selects it: a face and a size in pixels (Cairo user units).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum HAlign {
-    /// `x` is the left edge.
-    Left,
-    /// `x` is the centre.
-    Center,
-    /// `x` is the right edge.
-    Right,
+pub struct FontSpec {
+    /// Em size in pixels.
+    pub size: f64,
+    /// Bold face.
+    pub bold: bool,
+    /// Oblique face.
+    pub italic: bool,
+    /// Metrics as Cairo's image surface reports them (hinted, for PNG): ascent and descent
+    /// rounded up and the height rounded to whole pixels, as FreeType's hinted size metrics,
+    /// and each glyph's advance rounded. Unhinted (SVG) otherwise.
+    pub hinted: bool,
 }
 
-/// Vertical anchor of a text item.
+fn face(bold: bool, italic: bool) -> &'static FontRef<'static> {
+    static FACES: OnceLock<[FontRef<'static>; 4]> = OnceLock::new();
+    let faces = FACES.get_or_init(|| {
+        [REGULAR, BOLD, OBLIQUE, BOLD_OBLIQUE]
+            .map(|bytes| FontRef::try_from_slice(bytes).expect("the embedded fonts parse"))
+    });
+    &faces[usize::from(bold) + 2 * usize::from(italic)]
+}
+
+/// Cairo's `font_extents()` of a font: ascent, descent and line height in pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum VAlign {
-    /// `y` is the top of the line box.
-    Top,
-    /// `y` is the middle of the line box.
-    Middle,
+pub struct FontExtents {
+    /// `maxAscent`.
+    pub ascent: f64,
+    /// `maxDescent` (positive).
+    pub descent: f64,
+    /// `maxHeight`: ascent + descent + line gap.
+    pub height: f64,
 }
 
-/// One piece of text to draw, in pixels of the whole image.
-#[derive(Debug, Clone)]
-pub struct TextItem {
-    /// The text (one line).
-    pub text: String,
-    /// Anchor x.
-    pub x: i32,
-    /// Anchor y.
-    pub y: i32,
-    /// Size in pixels (the em height).
-    pub size: f32,
-    /// Colour.
-    pub color: Rgba,
-    /// Horizontal anchor.
-    pub h: HAlign,
-    /// Vertical anchor.
-    pub v: VAlign,
-    /// Drawn rotated a quarter turn counter-clockwise (reading upwards), for `vtitle`.
-    pub vertical: bool,
-}
-
-/// Width in pixels of `text` at `size` pixels.
-pub fn text_width(text: &str, size: f32) -> f32 {
-    let f = font();
-    let scaled = f.as_scaled(PxScale::from(size));
-    let mut w = 0.0;
-    let mut prev = None;
-    for c in text.chars() {
-        let id = scaled.glyph_id(c);
-        if let Some(p) = prev {
-            w += scaled.kern(p, id);
-        }
-        w += scaled.h_advance(id);
-        prev = Some(id);
+impl FontSpec {
+    fn font(&self) -> &'static FontRef<'static> {
+        face(self.bold, self.italic)
     }
-    w
-}
 
-/// Height in pixels of a line of text at `size` pixels (ascent + descent).
-pub fn line_height(size: f32) -> f32 {
-    let f = font();
-    let scaled = f.as_scaled(PxScale::from(size));
-    scaled.ascent() - scaled.descent()
-}
-
-/// Blends `color` with coverage `cov` (0..1) into the RGB pixel at (x, y).
-fn blend(buf: &mut [u8], w: u32, h: u32, x: i32, y: i32, color: Rgba, cov: f32) {
-    if x < 0 || y < 0 || x as u32 >= w || y as u32 >= h {
-        return;
+    fn scale(&self) -> f64 {
+        self.size / f64::from(self.font().units_per_em().unwrap_or(2048.0))
     }
-    let a = (cov.clamp(0.0, 1.0) as f64) * color.3;
-    let i = (y as usize * w as usize + x as usize) * 3;
-    for (k, c) in [color.0, color.1, color.2].into_iter().enumerate() {
-        let old = buf[i + k] as f64;
-        buf[i + k] = (old + (c as f64 - old) * a).round().clamp(0.0, 255.0) as u8;
-    }
-}
 
-/// Draws every item onto an RGB8 buffer of `w × h` pixels.
-pub fn rasterize(buf: &mut [u8], w: u32, h: u32, items: &[TextItem]) {
-    let f = font();
-    for item in items {
-        let scaled = f.as_scaled(PxScale::from(item.size));
-        let width = text_width(&item.text, item.size);
-        let height = scaled.ascent() - scaled.descent();
-        // Offsets of the text's top-left corner from the anchor, along the text.
-        let along = match item.h {
-            HAlign::Left => 0.0,
-            HAlign::Center => -width / 2.0,
-            HAlign::Right => -width,
-        };
-        let across = match item.v {
-            VAlign::Top => 0.0,
-            VAlign::Middle => -height / 2.0,
-        };
-        let baseline = across + scaled.ascent();
-        let mut pen = along;
-        let mut prev = None;
-        for c in item.text.chars() {
-            let id = scaled.glyph_id(c);
-            if let Some(p) = prev {
-                pen += scaled.kern(p, id);
+    /// The font's extents, as Cairo's `font_extents()` without hinting.
+    pub fn extents(&self) -> FontExtents {
+        let f = self.font();
+        let k = self.scale();
+        let ascent = f64::from(f.ascent_unscaled()) * k;
+        let descent = -f64::from(f.descent_unscaled()) * k;
+        let height = ascent + descent + f64::from(f.line_gap_unscaled()) * k;
+        if self.hinted {
+            FontExtents {
+                ascent: (ascent - 1e-9).ceil(),
+                descent: (descent - 1e-9).ceil(),
+                height: height.round(),
             }
-            let glyph = id.with_scale_and_position(item.size, point(pen, baseline));
-            if let Some(outline) = f.outline_glyph(glyph) {
-                let b = outline.px_bounds();
-                outline.draw(|gx, gy, cov| {
-                    // (u, v): pixel in text space, u along the text, v down across it.
-                    let u = b.min.x as i32 + gx as i32;
-                    let v = b.min.y as i32 + gy as i32;
-                    let (px, py) = if item.vertical {
-                        (item.x + v, item.y - u)
-                    } else {
-                        (item.x + u, item.y + v)
+        } else {
+            FontExtents {
+                ascent,
+                descent,
+                height,
+            }
+        }
+    }
+
+    /// The advance of one glyph in pixels (rounded when hinted).
+    fn advance(&self, id: ab_glyph::GlyphId) -> f64 {
+        let a = f64::from(self.font().h_advance_unscaled(id)) * self.scale();
+        if self.hinted {
+            a.round()
+        } else {
+            a
+        }
+    }
+
+    /// The advance of `text` in pixels (Cairo's `text_extents(text).x_advance`: the sum of the
+    /// glyphs' advances, no kerning, as the toy text API lays text out).
+    pub fn width(&self, text: &str) -> f64 {
+        let f = self.font();
+        text.chars().map(|c| self.advance(f.glyph_id(c))).sum()
+    }
+
+    /// The outline of `text` with its baseline starting at the origin, then moved by
+    /// `transform` (Cairo's `text_path` at the current point under the current rotation).
+    /// `None` for text with no visible glyphs.
+    pub fn outline(&self, text: &str, transform: Transform) -> Option<Path> {
+        let f = self.font();
+        let k = self.scale() as f32;
+        let mut pb = PathBuilder::new();
+        let mut pen = 0f32;
+        for c in text.chars() {
+            let id = f.glyph_id(c);
+            if let Some(outline) = f.outline(id) {
+                // Font units are y-up; the image is y-down.
+                let p = |pt: ab_glyph::Point| (pen + pt.x * k, -pt.y * k);
+                let mut last: Option<(f32, f32)> = None;
+                for curve in &outline.curves {
+                    let (start, end) = match curve {
+                        OutlineCurve::Line(a, b) => (p(*a), p(*b)),
+                        OutlineCurve::Quad(a, _, b) => (p(*a), p(*b)),
+                        OutlineCurve::Cubic(a, _, _, b) => (p(*a), p(*b)),
                     };
-                    blend(buf, w, h, px, py, item.color, cov);
-                });
+                    if last != Some(start) {
+                        if last.is_some() {
+                            pb.close();
+                        }
+                        pb.move_to(start.0, start.1);
+                    }
+                    match curve {
+                        OutlineCurve::Line(_, _) => pb.line_to(end.0, end.1),
+                        OutlineCurve::Quad(_, c1, _) => {
+                            let c1 = p(*c1);
+                            pb.quad_to(c1.0, c1.1, end.0, end.1)
+                        }
+                        OutlineCurve::Cubic(_, c1, c2, _) => {
+                            let (c1, c2) = (p(*c1), p(*c2));
+                            pb.cubic_to(c1.0, c1.1, c2.0, c2.1, end.0, end.1)
+                        }
+                    }
+                    last = Some(end);
+                }
+                if last.is_some() {
+                    pb.close();
+                }
             }
-            pen += scaled.h_advance(id);
-            prev = Some(id);
+            pen += self.advance(id) as f32;
         }
+        pb.finish()?.transform(transform)
     }
 }
 
@@ -142,33 +156,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn glyphs_share_a_baseline() {
-        // A period and an "l" drawn side by side end on the same pixel row.
-        let (w, h) = (60u32, 40u32);
-        let bottom = |t: &str| {
-            let mut buf = vec![255u8; (w * h * 3) as usize];
-            rasterize(
-                &mut buf,
-                w,
-                h,
-                &[TextItem {
-                    text: t.into(),
-                    x: 5,
-                    y: 5,
-                    size: 24.0,
-                    color: Rgba(0, 0, 0, 1.0),
-                    h: HAlign::Left,
-                    v: VAlign::Top,
-                    vertical: false,
-                }],
-            );
-            (0..h)
-                .rev()
-                .find(|&y| (0..w).any(|x| buf[((y * w + x) * 3) as usize] < 100))
-                .unwrap()
+    fn measures_as_cairo_does() {
+        // pycairo on an SVG surface, "Sans" 10 (DejaVu Sans): font_extents
+        // (9.2822265625, 2.3583984375, 11.640625), text_extents("12:00").x_advance 28.818359375.
+        let mut f = FontSpec {
+            size: 10.0,
+            bold: false,
+            italic: false,
+            hinted: false,
         };
-        assert_eq!(bottom("."), bottom("l"));
-        assert_eq!(bottom("w"), bottom("l"));
-        assert!(text_width("abc", 20.0) > text_width("a", 20.0));
+        let e = f.extents();
+        assert!((e.ascent - 9.2822265625).abs() < 1e-6, "{e:?}");
+        assert!((e.descent - 2.3583984375).abs() < 1e-6, "{e:?}");
+        assert!((e.height - 11.640625).abs() < 1e-6, "{e:?}");
+        assert!((f.width("12:00") - 28.818359375).abs() < 1e-6);
+        assert!((f.width("Hello World AVAV") - 88.310546875).abs() < 1e-6);
+        assert!(f.outline("a", Transform::identity()).is_some());
+        assert!(f.outline(" ", Transform::identity()).is_none());
+        // pycairo on an image surface (hinted): (10, 3, 12), "12:00" 27.
+        f.hinted = true;
+        let e = f.extents();
+        assert_eq!((e.ascent, e.descent, e.height), (10.0, 3.0, 12.0));
+        assert_eq!(f.width("12:00"), 27.0);
     }
 }

@@ -1,209 +1,312 @@
-//! The time (x) axis, as graphite-web's `setupXAxis` and the x half of `drawLabels`: the span
-//! drawn (the request's `from`/`until`, else the data's), ticks at a step that keeps labels
-//! apart and on the wall clock of the request's `tz`, and their labels under the plot, whose
-//! line is taken off the bottom of the [`Area`].
+//! The time axis as glyph.py's `setupXAxis` chooses it: the `xAxisConfigs` table (rrdtool's,
+//! by seconds per pixel and the time range), `find_x_times` for the first label or grid line,
+//! and labels in strftime formats.
 //!
-//! Knows times and ticks; the pixel mapping is [`super::plot`]'s.
+//! Times are handled as Python's pytz datetimes behave in glyph.py: in the fixed UTC offset the
+//! time zone has at the graph's start (pytz's `replace` and `+ timedelta` never re-normalise).
 
-use chrono::TimeZone;
+use chrono::{DateTime, FixedOffset, Offset, TimeZone};
 use chrono_tz::Tz;
-use plotters::prelude::DrawingBackend;
 
-use super::area::Area;
-use super::canvas::Canvas;
-use super::error::GraphError;
-use super::line::Line;
-use super::plot::Plot;
-use super::text::{HAlign, VAlign};
+const SEC: i64 = 1;
+const MIN: i64 = 60;
+const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
 
-/// Least pixels between two time labels.
-const MIN_LABEL_PX: u32 = 80;
+/// One row of glyph.py's `xAxisConfigs`.
+#[derive(Debug, Clone, Copy)]
+pub struct XAxisConfig {
+    /// Smallest seconds per pixel this row is for.
+    pub seconds: f64,
+    /// Unit of the minor grid lines, in seconds.
+    pub minor_unit: i64,
+    /// Minor grid lines every this many units.
+    pub minor_step: f64,
+    /// Unit of the major grid lines.
+    pub major_unit: i64,
+    /// Major grid lines every this many units.
+    pub major_step: f64,
+    /// Unit of the labels.
+    pub label_unit: i64,
+    /// Labels every this many units.
+    pub label_step: f64,
+    /// strftime format of the labels (`%m/%d` is graphite-web's DATE_FORMAT).
+    pub format: &'static str,
+    /// Longest time range this row is for, in seconds (`None`: any).
+    pub max_interval: Option<i64>,
+}
 
-/// Most ticks on the axis.
-const MAX_TICKS: usize = 1000;
+macro_rules! conf {
+    ($s:expr, $mu:expr, $ms:expr, $ju:expr, $js:expr, $lu:expr, $ls:expr, $f:expr, $mi:expr) => {
+        XAxisConfig {
+            seconds: $s,
+            minor_unit: $mu,
+            minor_step: $ms,
+            major_unit: $ju,
+            major_step: $js,
+            label_unit: $lu,
+            label_step: $ls,
+            format: $f,
+            max_interval: $mi,
+        }
+    };
+}
 
-/// Steps the time axis may use, in seconds, finest first.
-const TIME_STEPS: &[i64] = &[
-    1,
-    5,
-    10,
-    30,
-    60,
-    120,
-    300,
-    600,
-    900,
-    1800,
-    3600,
-    7200,
-    3 * 3600,
-    4 * 3600,
-    6 * 3600,
-    12 * 3600,
-    86400,
-    2 * 86400,
-    7 * 86400,
-    14 * 86400,
-    28 * 86400,
-    91 * 86400,
-    182 * 86400,
-    364 * 86400,
+/// glyph.py's `xAxisConfigs`, in its order.
+pub const X_AXIS_CONFIGS: &[XAxisConfig] = &[
+    conf!(
+        0.00,
+        SEC,
+        5.0,
+        MIN,
+        1.0,
+        SEC,
+        5.0,
+        "%H:%M:%S",
+        Some(10 * MIN)
+    ),
+    conf!(
+        0.07,
+        SEC,
+        10.0,
+        MIN,
+        1.0,
+        SEC,
+        10.0,
+        "%H:%M:%S",
+        Some(20 * MIN)
+    ),
+    conf!(
+        0.14,
+        SEC,
+        15.0,
+        MIN,
+        1.0,
+        SEC,
+        15.0,
+        "%H:%M:%S",
+        Some(30 * MIN)
+    ),
+    conf!(0.27, SEC, 30.0, MIN, 2.0, MIN, 1.0, "%H:%M", Some(2 * HOUR)),
+    conf!(0.5, MIN, 1.0, MIN, 2.0, MIN, 1.0, "%H:%M", Some(2 * HOUR)),
+    conf!(1.2, MIN, 1.0, MIN, 4.0, MIN, 2.0, "%H:%M", Some(3 * HOUR)),
+    conf!(2.0, MIN, 1.0, MIN, 10.0, MIN, 5.0, "%H:%M", Some(6 * HOUR)),
+    conf!(
+        5.0,
+        MIN,
+        2.0,
+        MIN,
+        10.0,
+        MIN,
+        10.0,
+        "%H:%M",
+        Some(12 * HOUR)
+    ),
+    conf!(10.0, MIN, 5.0, MIN, 20.0, MIN, 20.0, "%H:%M", Some(DAY)),
+    conf!(
+        30.0,
+        MIN,
+        10.0,
+        HOUR,
+        1.0,
+        HOUR,
+        1.0,
+        "%H:%M",
+        Some(2 * DAY)
+    ),
+    conf!(
+        60.0,
+        MIN,
+        30.0,
+        HOUR,
+        2.0,
+        HOUR,
+        2.0,
+        "%H:%M",
+        Some(2 * DAY)
+    ),
+    conf!(
+        100.0,
+        HOUR,
+        2.0,
+        HOUR,
+        4.0,
+        HOUR,
+        4.0,
+        "%a %H:%M",
+        Some(6 * DAY)
+    ),
+    conf!(
+        255.0,
+        HOUR,
+        6.0,
+        HOUR,
+        12.0,
+        HOUR,
+        12.0,
+        "%m/%d %H:%M",
+        Some(10 * DAY)
+    ),
+    conf!(
+        600.0,
+        HOUR,
+        6.0,
+        DAY,
+        1.0,
+        DAY,
+        1.0,
+        "%m/%d",
+        Some(14 * DAY)
+    ),
+    conf!(
+        1000.0,
+        HOUR,
+        12.0,
+        DAY,
+        1.0,
+        DAY,
+        1.0,
+        "%m/%d",
+        Some(365 * DAY)
+    ),
+    conf!(
+        2000.0,
+        DAY,
+        1.0,
+        DAY,
+        2.0,
+        DAY,
+        2.0,
+        "%m/%d",
+        Some(365 * DAY)
+    ),
+    conf!(
+        4000.0,
+        DAY,
+        2.0,
+        DAY,
+        4.0,
+        DAY,
+        4.0,
+        "%m/%d",
+        Some(365 * DAY)
+    ),
+    conf!(
+        8000.0,
+        DAY,
+        3.5,
+        DAY,
+        7.0,
+        DAY,
+        7.0,
+        "%m/%d",
+        Some(365 * DAY)
+    ),
+    conf!(
+        16000.0,
+        DAY,
+        7.0,
+        DAY,
+        14.0,
+        DAY,
+        14.0,
+        "%m/%d",
+        Some(365 * DAY)
+    ),
+    conf!(
+        32000.0,
+        DAY,
+        15.0,
+        DAY,
+        30.0,
+        DAY,
+        30.0,
+        "%m/%d",
+        Some(365 * DAY)
+    ),
+    conf!(64000.0, DAY, 30.0, DAY, 60.0, DAY, 60.0, "%m/%d %Y", None),
+    conf!(100000.0, DAY, 60.0, DAY, 120.0, DAY, 120.0, "%m/%d %Y", None),
+    conf!(120000.0, DAY, 120.0, DAY, 240.0, DAY, 240.0, "%m/%d %Y", None),
 ];
 
-/// Takes the label line (and the tick marks' room) off the bottom of `area`.
-pub fn take_label_room(area: &mut Area, line_h: i32) {
-    area.take_bottom(line_h + 4);
-}
-
-/// The span drawn, `(start, end)` epoch seconds: `x_range` (the request's) when it is not
-/// empty, else from the first point of any line to the last (at least one second).
-pub fn span(lines: &[Line], x_range: Option<(i64, i64)>) -> (i64, i64) {
-    let start = lines
+/// The row for `seconds_per_pixel` over `time_range` seconds (the last that fits).
+pub fn choose(seconds_per_pixel: f64, time_range: i64) -> &'static XAxisConfig {
+    X_AXIS_CONFIGS
         .iter()
-        .filter_map(|l| l.points.first().map(|p| p.0))
-        .min()
-        .unwrap_or(0);
-    let end = lines
-        .iter()
-        .filter_map(|l| l.points.last().map(|p| p.0))
-        .max()
-        .unwrap_or(start + 1)
-        .max(start + 1);
-    x_range.filter(|(a, b)| b > a).unwrap_or((start, end))
-}
-
-/// The ticks of a time axis and how their labels are written.
-pub struct TimeAxis {
-    /// Tick timestamps, epoch seconds.
-    pub ticks: Vec<i64>,
-    /// strftime format of the labels.
-    pub format: &'static str,
-}
-
-impl TimeAxis {
-    /// Ticks from `start` to `end` on a plot `width_px` wide, labels at least
-    /// [`MIN_LABEL_PX`] apart, in `tz`.
-    pub fn setup(start: i64, end: i64, width_px: u32, tz: &Tz) -> TimeAxis {
-        let (ticks, format) = time_ticks(start, end, width_px, MIN_LABEL_PX, tz);
-        TimeAxis { ticks, format }
-    }
-
-    /// Draws a tick mark and a label under `plot` at each tick, times in `tz`.
-    pub fn draw_labels<DB: DrawingBackend>(
-        &self,
-        canvas: &mut Canvas<'_, DB>,
-        plot: &Plot,
-        tz: &Tz,
-    ) -> Result<(), GraphError>
-    where
-        DB::ErrorType: 'static,
-    {
-        let bottom = plot.area.bottom;
-        for t in &self.ticks {
-            let x = plot.x(*t);
-            canvas.path(vec![(x, bottom), (x, bottom + 3)], canvas.fg_color())?;
-            let label = tz
-                .timestamp_opt(*t, 0)
-                .single()
-                .map(|d| d.format(self.format).to_string())
-                .unwrap_or_default();
-            canvas.text(
-                label,
-                (x, bottom + 4),
-                canvas.font_px,
-                (HAlign::Center, VAlign::Top),
-            );
-        }
-        Ok(())
-    }
-}
-
-/// Time-axis ticks as graphite draws them: a step chosen so labels are about `min_px` pixels
-/// apart or more, aligned to local-time boundaries in `tz` (whole minutes, hours, midnights).
-/// Returns the tick timestamps and the label format.
-pub fn time_ticks(
-    start: i64,
-    end: i64,
-    width_px: u32,
-    min_px: u32,
-    tz: &Tz,
-) -> (Vec<i64>, &'static str) {
-    let span = (end - start).max(1);
-    let max_labels = (width_px / min_px.max(1)).max(1) as i64;
-    let step = TIME_STEPS
-        .iter()
-        .copied()
-        .find(|s| span / s <= max_labels)
-        .unwrap_or(span);
-    let fmt = if step >= 86400 {
-        if span > 60 * 86400 {
-            "%m/%d"
-        } else {
-            "%a %d"
-        }
-    } else if span > 2 * 86400 {
-        "%a %H:%M"
-    } else if step < 60 {
-        "%H:%M:%S"
-    } else {
-        "%H:%M"
-    };
-    // Align to the zone's wall clock: offset of `start` from UTC.
-    let offset = tz
-        .timestamp_opt(start, 0)
-        .single()
-        .map(|d| {
-            use chrono::Offset;
-            d.offset().fix().local_minus_utc() as i64
+        .rev()
+        .find(|c| {
+            c.seconds <= seconds_per_pixel && c.max_interval.unwrap_or(time_range + 1) >= time_range
         })
-        .unwrap_or(0);
-    let align = if step >= 86400 { 86400 } else { step };
-    let mut t = (start + offset).div_euclid(align) * align - offset;
-    while t < start {
-        t += align;
+        .unwrap_or(&X_AXIS_CONFIGS[X_AXIS_CONFIGS.len() - 1])
+}
+
+/// The graph's clock: `tz`'s offset at the graph's start, held for the whole graph.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    offset: FixedOffset,
+}
+
+impl Clock {
+    /// The clock of a graph starting at `start` (epoch seconds) in `tz`.
+    pub fn new(tz: Tz, start: i64) -> Clock {
+        let offset = tz
+            .timestamp_opt(start, 0)
+            .single()
+            .map(|d| d.offset().fix())
+            .unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC"));
+        Clock { offset }
     }
-    let mut ticks = Vec::new();
-    while t <= end && ticks.len() < MAX_TICKS {
-        ticks.push(t);
-        t += step;
+
+    fn at(&self, t: i64) -> DateTime<FixedOffset> {
+        self.offset
+            .timestamp_opt(t, 0)
+            .single()
+            .unwrap_or_else(|| self.offset.timestamp_opt(0, 0).unwrap())
     }
-    (ticks, fmt)
+
+    /// glyph.py's `find_x_times`: the first multiple of `step` `unit`s (in wall-clock terms)
+    /// at or after `start`, and the distance between them, both epoch seconds.
+    pub fn first(&self, start: i64, unit: i64, step: f64) -> (i64, i64) {
+        let local = start + i64::from(self.offset.local_minus_utc());
+        let day_start = local.div_euclid(DAY) * DAY;
+        let in_day = local - day_start;
+        let (h, m, s) = (in_day / HOUR, (in_day % HOUR) / MIN, in_day % MIN);
+        let istep = step as i64;
+        let floored_local = match unit {
+            SEC => day_start + h * HOUR + m * MIN + (s - s % istep.max(1)),
+            MIN => day_start + h * HOUR + (m - m % istep.max(1)) * MIN,
+            HOUR => day_start + (h - h % istep.max(1)) * HOUR,
+            _ => day_start,
+        };
+        let delta = (step * unit as f64) as i64;
+        let mut t = floored_local - i64::from(self.offset.local_minus_utc());
+        while t < start {
+            t += delta.max(1);
+        }
+        (t, delta.max(1))
+    }
+
+    /// `t` in strftime `format` (Python's codes; `%l` is the space-padded 12-hour hour).
+    pub fn format(&self, t: i64, format: &str) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        if write!(out, "{}", self.at(t).format(format)).is_err() {
+            return format.to_string();
+        }
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::params::GraphParams;
-    use crate::query::Series;
 
     #[test]
-    fn span_is_the_request_s_else_the_data_s() {
-        let s = Series::new("a", 600, 1200, 60, vec![Some(1.0); 10], 0.0);
-        let lines = super::super::line::prepare(&[s], &GraphParams::default(), 300);
-        assert_eq!(span(&lines, None), (600, 1140));
-        assert_eq!(span(&lines, Some((0, 3600))), (0, 3600));
-        assert_eq!(
-            span(&lines, Some((5, 5))),
-            (600, 1140),
-            "an empty range is ignored"
-        );
-        assert_eq!(span(&[], None), (0, 1));
-    }
-
-    #[test]
-    fn time_ticks_align_to_the_clock() {
-        // 24 h on 800 px: 3-hourly ticks on whole hours.
-        let (ticks, fmt) = time_ticks(1_700_000_123, 1_700_086_523, 800, 80, &Tz::UTC);
-        assert_eq!(fmt, "%H:%M");
-        assert!(ticks.iter().all(|t| t % 3600 == 0), "{ticks:?}");
-        assert!(ticks.windows(2).all(|w| w[1] - w[0] == 3 * 3600));
-        // 7 days: daily ticks at local midnight.
-        let ny: Tz = "America/New_York".parse().unwrap();
-        let (ticks, fmt) = time_ticks(1_700_000_000, 1_700_000_000 + 7 * 86400, 800, 80, &ny);
-        assert_eq!(fmt, "%a %d");
-        assert!(
-            ticks.iter().all(|t| (t - 5 * 3600) % 86400 == 0),
-            "{ticks:?}"
-        );
+    fn first_label_is_on_the_unit() {
+        let c = Clock::new(Tz::UTC, 0);
+        assert_eq!(c.first(61, MIN, 5.0), (300, 300));
+        assert_eq!(c.first(3600 * 5 + 1, HOUR, 4.0), (3600 * 8, 3600 * 4));
+        assert_eq!(c.format(0, "%H:%M"), "00:00");
+        assert_eq!(choose(2.5, 3600).format, "%H:%M");
     }
 }
