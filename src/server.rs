@@ -99,6 +99,10 @@ pub enum ServerError {
     /// A carbon listener could not bind (its message names the setting).
     #[error("{0}")]
     Listeners(String),
+    /// `[query] graph_templates` names a file that cannot be read or is not a valid
+    /// graphTemplates.conf (the message names its path and line).
+    #[error("query.graph_templates: {0}")]
+    GraphTemplates(crate::graph::TemplateError),
     /// `[http].listen` could not be bound.
     #[error("cannot listen on {addr} (http.listen): {source}")]
     HttpListen {
@@ -157,6 +161,13 @@ impl Running {
 /// Starts everything; returns once all listeners are bound.
 pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let rules = settings.storage_rules()?;
+    // Read before anything starts, so a bad file leaves nothing to stop.
+    let graph_templates = match &settings.query.graph_templates {
+        Some(path) => Some(Arc::new(
+            crate::graph::GraphTemplates::load(path).map_err(ServerError::GraphTemplates)?,
+        )),
+        None => None,
+    };
     let whisper_dir = settings.whisper_dir();
     let mut store = Store::open(
         &whisper_dir,
@@ -263,7 +274,9 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         }
     };
 
-    let state = AppState::new(store.clone(), ApiConfig::from_settings(&settings))
+    let mut api_config = ApiConfig::from_settings(&settings);
+    api_config.graph_templates = graph_templates;
+    let state = AppState::new(store.clone(), api_config)
         .with_events(events.clone())
         .with_cluster(cluster.clone());
     let access = state.config.access.clone();

@@ -18,7 +18,7 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use carbonhound::graph::{render_png, render_png_as_svg, render_svg, GraphParams};
+use carbonhound::graph::{render_png, render_png_as_svg, render_svg, GraphParams, GraphTemplates};
 use carbonhound::query::Series;
 use chrono_tz::Tz;
 use serde_json::{json, Value};
@@ -235,6 +235,31 @@ fn corpus() -> Vec<Case> {
         case("fontName", &[("fontName", "Sans")], three()),
         case("margin", &[("margin", "25")], three()),
         case("template", &[("template", "default")], three()),
+        case(
+            "template noc",
+            &[("template", "noc"), ("title", "Dark")],
+            three(),
+        ),
+        case(
+            "template noc, bgcolor wins",
+            &[
+                ("template", "noc"),
+                ("bgcolor", "darkblue"),
+                ("majorGridLineColor", "red"),
+            ],
+            three(),
+        ),
+        case(
+            "template big (keys from [default])",
+            &[("template", "big"), ("title", "Big"), ("vtitle", "v")],
+            three(),
+        ),
+        case(
+            "template big, fontSize wins",
+            &[("template", "big"), ("fontSize", "8"), ("colorList", "red")],
+            three(),
+        ),
+        case("unknown template", &[("template", "nosuch")], three()),
         case(
             "minXStep",
             &[("minXStep", "5")],
@@ -982,8 +1007,22 @@ fn compare(reference: &Value, ours: &str, steps: bool) -> Vec<String> {
     diffs
 }
 
+/// The graphTemplates.conf both sides read (graph_reference.py sets graphite-web's
+/// GRAPHTEMPLATES_CONF to it).
+fn templates() -> &'static GraphTemplates {
+    static T: std::sync::OnceLock<GraphTemplates> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        GraphTemplates::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/graphTemplates.conf"
+        )))
+        .unwrap()
+    })
+}
+
 fn params_of(c: &Case) -> GraphParams {
-    GraphParams::from_query(&c.params).unwrap_or_else(|e| panic!("{}: {e}", c.label))
+    GraphParams::from_query_with(&c.params, Some(templates()))
+        .unwrap_or_else(|e| panic!("{}: {e}", c.label))
 }
 
 fn tz_of(c: &Case) -> Tz {

@@ -475,3 +475,72 @@ fn corrupt_files_are_named_not_silently_dropped() {
         "{h}"
     );
 }
+
+/// The first pixel (top left, the background) of a PNG.
+fn corner_pixel(png_bytes: &[u8]) -> [u8; 3] {
+    let mut reader = png::Decoder::new(png_bytes).read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    reader.next_frame(&mut buf).expect("PNG data");
+    [buf[0], buf[1], buf[2]]
+}
+
+#[test]
+fn graph_templates_conf_is_read_and_a_bad_one_refused() {
+    let conf = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/graphTemplates.conf"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &[("CARBONHOUND_QUERY__GRAPH_TEMPLATES", conf)]);
+    let png_of = |q: &str| {
+        let (status, ct, body) = server.get(&format!(
+            "/render?target=constantLine(1)&from=-1h&width=100&height=80{q}"
+        ));
+        assert_eq!((status, ct.as_str()), (200, "image/png"), "{q}");
+        body
+    };
+    assert_eq!(
+        corner_pixel(&png_of("")),
+        [255, 255, 255],
+        "[default]: white"
+    );
+    assert_eq!(
+        corner_pixel(&png_of("&template=noc")),
+        [0, 0, 0],
+        "[noc]: black"
+    );
+    assert_eq!(
+        corner_pixel(&png_of("&template=noc&bgcolor=red")),
+        [200, 0, 50],
+        "a parameter wins over the template (glyph.py's red)"
+    );
+    assert_eq!(corner_pixel(&png_of("&template=nosuch")), [255, 255, 255]);
+    drop(server);
+
+    // A file graphite-web would fail every graph with is refused at start, by path and line.
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(
+        &bad,
+        "[default]\nbackground = white\nforeground = nocolor\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carbonhound"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("CARBONHOUND_HTTP__LISTEN", "127.0.0.1:0")
+        .env("CARBONHOUND_CARBON__PLAINTEXT_TCP", "127.0.0.1:0")
+        .env("CARBONHOUND_CARBON__PLAINTEXT_UDP", "127.0.0.1:0")
+        .env("CARBONHOUND_CARBON__PICKLE_TCP", "127.0.0.1:0")
+        .env("CARBONHOUND_QUERY__GRAPH_TEMPLATES", &bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3: foreground: unknown color 'nocolor'",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+}

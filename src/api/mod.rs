@@ -72,6 +72,9 @@ pub struct ApiConfig {
     pub max_memory: usize,
     /// Who may write, and read (`[http]` credentials, loopback rule).
     pub access: Arc<Access>,
+    /// `[query] graph_templates`, read (the server loads it at start; `None`: glyph.py's
+    /// built-in defaults for every `template`).
+    pub graph_templates: Option<Arc<crate::graph::GraphTemplates>>,
 }
 
 impl ApiConfig {
@@ -86,6 +89,7 @@ impl ApiConfig {
             max_body_bytes: q.max_body_bytes,
             max_memory: q.memory_budget(),
             access: Arc::new(Access::from_settings(&settings.http)),
+            graph_templates: None,
         }
     }
 }
@@ -100,6 +104,7 @@ impl Default for ApiConfig {
             max_body_bytes: 1 << 20,
             max_memory: 512 << 20,
             access: Arc::new(Access::open()),
+            graph_templates: None,
         }
     }
 }

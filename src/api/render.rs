@@ -166,7 +166,10 @@ fn render_blocking(state: &AppState, params: &Params) -> Result<Response, ApiErr
         )));
     }
     let graph = if matches!(format.as_str(), "" | "png" | "svg") {
-        Some(GraphParams::from_query(params.pairs()).map_err(ApiError::bad_request)?)
+        Some(
+            GraphParams::from_query_with(params.pairs(), state.config.graph_templates.as_deref())
+                .map_err(ApiError::bad_request)?,
+        )
     } else {
         None
     };

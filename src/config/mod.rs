@@ -304,6 +304,10 @@ pub struct QuerySettings {
     /// machine's RAM, at most 512 MiB ([`QuerySettings::memory_budget`]).
     #[serde(deserialize_with = "value::byte_size")]
     pub max_memory: Option<usize>,
+    /// Path of a graphite-web `graphTemplates.conf` (its GRAPHTEMPLATES_CONF), read at start,
+    /// for the render parameter `template`; `None` (`""`) for glyph.py's built-in defaults.
+    #[serde(default, deserialize_with = "value::optional_path")]
+    pub graph_templates: Option<PathBuf>,
 }
 
 impl QuerySettings {

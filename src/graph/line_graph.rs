@@ -234,8 +234,10 @@ impl LineGraph<'_> {
             let points = range / l.s.step as f64;
             let best = pixels / points;
             if best < self.p.min_x_step {
-                let drawable = (pixels / self.p.min_x_step).trunc();
-                let per_pixel = (points / drawable).ceil().max(1.0);
+                // At least one drawable point (glyph.py divides by zero when minXStep is
+                // wider than the graph), and never more values per point than there are.
+                let drawable = (pixels / self.p.min_x_step).trunc().max(1.0);
+                let per_pixel = (points / drawable).ceil().clamp(1.0, points.max(1.0));
                 l.s.consolidate(per_pixel as usize);
                 l.x_step = pixels * per_pixel / points;
             } else {

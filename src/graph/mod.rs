@@ -20,8 +20,9 @@
 //! of requests with glyph.py (through `tests/support/graph_reference.py`) and compares text,
 //! positions and series paths.
 //!
-//! Known gaps and deliberate differences: `template` names are all drawn with glyph.py's
-//! `defaultGraphOptions` (as graphite-web without a graphTemplates.conf); `fontName` is recorded
+//! `template` picks a section of the `graphTemplates.conf` that `[query] graph_templates` names
+//! ([`GraphTemplates`]), as graphite-web's GRAPHTEMPLATES_CONF; without one every name draws
+//! glyph.py's `defaultGraphOptions`. Known gaps and deliberate differences: `fontName` is recorded
 //! but every name draws DejaVu Sans; text in SVG is `<text>` (graphite-web's Cairo writes glyph
 //! outlines); PNG text is laid out with Cairo's hinted font extents and rounded glyph advances,
 //! but DejaVu's bytecode hinting can widen or narrow a string by a few pixels in Cairo's PNG
@@ -40,6 +41,7 @@ mod params;
 mod pie_graph;
 mod render;
 mod surface;
+mod template;
 mod text;
 mod ticks;
 mod time_axis;
@@ -51,3 +53,4 @@ pub use params::{
 };
 pub use pie_graph::pie_value;
 pub use render::{render_png, render_png_as_svg, render_svg};
+pub use template::{GraphTemplates, Template, TemplateError};

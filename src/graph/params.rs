@@ -4,6 +4,7 @@
 //! minor grid lines, its colorList, Sans 10; 330×250 from `parseOptions`).
 
 use super::color::{parse_color, Rgba, DEFAULT_COLOR_LIST};
+use super::template::GraphTemplates;
 
 /// `graphType`: which of glyph.py's graph classes draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,8 +193,8 @@ pub struct GraphParams {
     pub value_labels_min: f64,
     /// `valueLabelsColor` (black).
     pub value_labels_color: Rgba,
-    /// `template`: the graphTemplates.conf section; only `default` exists (glyph.py's
-    /// `defaultGraphOptions`), as on a graphite-web without graphTemplates.conf.
+    /// `template`: the graphTemplates.conf section ([`GraphParams::from_query_with`] applies
+    /// it; `default`).
     pub template: String,
 }
 
@@ -278,7 +279,36 @@ impl GraphParams {
     /// values and `default` are ignored, as in graphite-web; a value graphite-web would fail
     /// on is an error naming the parameter.
     pub fn from_query(pairs: &[(String, String)]) -> Result<GraphParams, String> {
+        GraphParams::from_query_with(pairs, None)
+    }
+
+    /// As [`GraphParams::from_query`], starting from the template the `template` parameter
+    /// names in `templates` (a `graphTemplates.conf`, see [`GraphTemplates`]) instead of
+    /// glyph.py's built-in defaults: background, foreground, grid colours, colour list and
+    /// font, each of which a request parameter still overrides (glyph.py's `loadTemplate`).
+    pub fn from_query_with(
+        pairs: &[(String, String)],
+        templates: Option<&GraphTemplates>,
+    ) -> Result<GraphParams, String> {
         let mut p = GraphParams::default();
+        if let Some(templates) = templates {
+            let name = pairs
+                .iter()
+                .rev()
+                .map(|(k, v)| (k, v.trim()))
+                .find(|(k, v)| *k == "template" && !v.is_empty())
+                .map_or("default", |(_, v)| v);
+            let t = templates.get(name);
+            p.bgcolor = t.background;
+            p.fgcolor = t.foreground;
+            p.major_grid_color = t.major_line;
+            p.minor_grid_color = t.minor_line;
+            p.color_list = t.line_colors.clone();
+            p.font_name = t.font_name.clone();
+            p.font_size = t.font_size;
+            p.font_bold = t.font_bold;
+            p.font_italic = t.font_italic;
+        }
         let mut explicit_y_max = false;
         let mut explicit_y_min = false;
         let mut explicit_width = false;

@@ -150,6 +150,8 @@ mod tests {
             &[("yMin", "5"), ("yMax", "5")],
             &[("minorY", "100000"), ("margin", "400")],
             &[("graphType", "pie")],
+            // Wider than the graph: one point for everything (glyph.py divides by zero).
+            &[("minXStep", "1e15")],
         ] {
             let pairs: Vec<(String, String)> = q
                 .iter()
@@ -159,6 +161,15 @@ mod tests {
             let _ = render_png(&[odd.clone(), a.clone()], &p, Tz::UTC);
             let _ = render_svg(&[odd.clone(), a.clone()], &p, Tz::UTC);
         }
+        // A base barely above 1 would label every 1e-7 step: the labels stop at MAX_LABELS.
+        let pairs = vec![("logBase".to_string(), "1.0000001".to_string())];
+        let p = GraphParams::from_query(&pairs).unwrap();
+        let svg = render_svg(&[ramp("log", |i| Some(1.0 + i as f64))], &p, Tz::UTC).unwrap();
+        let labels = svg.matches("<text").count();
+        assert!(
+            labels <= super::super::ticks::MAX_LABELS + 20,
+            "{labels} texts"
+        );
         let p = GraphParams {
             width: 20,
             height: 10,

@@ -6,6 +6,10 @@ use super::error::GraphError;
 use super::params::{AxisMax, UnitSystem};
 use crate::python::{format_f, format_g};
 
+/// Most labelled values one axis gets (glyph.py has no bound: `logBase=1.0000001` would ask
+/// for millions). No image is tall enough to show more than a few hundred.
+pub const MAX_LABELS: usize = 500;
+
 /// glyph.py's `EPSILON`: tolerance for values fractionally outside a bound.
 const EPSILON: f64 = 0.0001;
 
@@ -276,7 +280,7 @@ impl AxisTicks {
         let mut values = Vec::new();
         if let Some(base) = self.log_base {
             let mut v = base.powf((self.bottom.log(base) - EPSILON).ceil());
-            while v < self.top * (1.0 + EPSILON) && values.len() < 10_000 {
+            while v < self.top * (1.0 + EPSILON) && values.len() < MAX_LABELS {
                 values.push(v);
                 v *= base;
             }
@@ -294,7 +298,7 @@ impl AxisTicks {
         let mut i = 0.0;
         loop {
             let v = start + i * step;
-            if v > self.top + EPSILON * step || values.len() > 10_000 {
+            if v > self.top + EPSILON * step || values.len() >= MAX_LABELS {
                 break;
             }
             values.push(v);

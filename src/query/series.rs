@@ -213,7 +213,7 @@ impl Series {
             return Cow::Borrowed(&self.values);
         }
         let mut out = Vec::with_capacity(self.values.len().div_ceil(n));
-        let mut buf: Vec<f64> = Vec::with_capacity(n);
+        let mut buf: Vec<f64> = Vec::with_capacity(n.min(self.values.len()));
         for chunk in self.values.chunks(n) {
             buf.clear();
             let mut non_null = 0usize;

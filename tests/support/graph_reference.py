@@ -41,6 +41,11 @@ import sys
 import tempfile
 
 
+# The graphTemplates.conf carbonhound's side reads too ([default] is glyph.py's own defaults).
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures',
+                         'graphTemplates.conf')
+
+
 def setup_django():
     storage = tempfile.mkdtemp(prefix='carbonhound-graph-ref-')
     settings_dir = os.path.join(storage, 'settings')
@@ -49,7 +54,7 @@ def setup_django():
         f.write('SECRET_KEY = "carbonhound-graph-reference"\n'
                 'STORAGE_DIR = %r\nLOG_DIR = %r\nTIME_ZONE = "UTC"\n'
                 'GRAPHTEMPLATES_CONF = %r\n'
-                % (storage, storage, os.path.join(storage, 'no-graphTemplates.conf')))
+                % (storage, storage, TEMPLATES))
     sys.path.insert(0, settings_dir)
     os.environ['GRAPHITE_SETTINGS_MODULE'] = 'carbonhound_graph_settings'
     os.environ['DJANGO_SETTINGS_MODULE'] = 'graphite.settings'
