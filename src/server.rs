@@ -473,9 +473,17 @@ pub async fn serve(settings: Settings) -> Result<(), ServerError> {
 pub fn check_config(config: Option<&Path>) -> Result<String, ServerError> {
     let settings = Settings::load(config)?;
     settings.storage_rules()?;
+    if let Some(path) = &settings.query.graph_templates {
+        crate::graph::GraphTemplates::load(path).map_err(ServerError::GraphTemplates)?;
+    }
     let alerts = crate::alert::AlertConfig::from_settings(&settings).load_rules()?;
     Ok(format!(
-        "settings, storage rules and {} alert rules OK (data in {})",
+        "settings, storage rules{} and {} alert rules OK (data in {})",
+        if settings.query.graph_templates.is_some() {
+            ", graph templates"
+        } else {
+            ""
+        },
         alerts.rules.len(),
         settings.data_dir.display()
     ))

@@ -543,4 +543,14 @@ fn graph_templates_conf_is_read_and_a_bad_one_refused() {
         )),
         "{stderr}"
     );
+    // check-config says the same without starting anything.
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_carbonhound"))
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env("CARBONHOUND_QUERY__GRAPH_TEMPLATES", &bad)
+        .output()
+        .unwrap();
+    assert!(!check.status.success());
+    let said = String::from_utf8_lossy(&check.stderr);
+    assert!(said.contains(":3: foreground: unknown color"), "{said}");
 }
