@@ -211,6 +211,26 @@ impl Canvas {
         };
     }
 
+    /// One legend entry as glyph.py's `drawLegend` draws it: a box of the series' colour
+    /// (`colors.0`) with a dark grey border at `(at.0, at.2)`, its name in the foreground
+    /// colour (`colors.1`) at `(at.1, at.2)`, aligned `align`.
+    fn legend_entry(
+        &mut self,
+        name: &str,
+        colors: (Rgba, Rgba),
+        at: (f64, f64, f64),
+        box_size: f64,
+        align: Align,
+    ) {
+        let (box_x, text_x, y) = at;
+        self.set_color(colors.0, 1.0, false);
+        self.draw_rectangle(box_x, y, box_size, box_size, true);
+        self.set_color(DARKGREY, 1.0, false);
+        self.draw_rectangle(box_x, y, box_size, box_size, false);
+        self.set_color(colors.1, 1.0, false);
+        self.draw_text(name, text_x, y, align, VAlign::Top, 0.0);
+    }
+
     /// glyph.py's `drawLegend`: coloured boxes and names below the plot, in as many columns
     /// as the widest name allows (left and right axes' series apart with a second y axis).
     pub fn draw_legend(&mut self, elements: &[LegendItem], unique: bool) {
@@ -271,20 +291,14 @@ impl Canvas {
             let mut y_right = y;
             let mut n_right = 0.0;
             for (name, color, right) in elements {
-                self.set_color(*color, 1.0, false);
                 if *right {
                     n_right += 1.0;
-                    self.draw_rectangle(x_right - padding, y_right, box_size, box_size, true);
-                    self.set_color(DARKGREY, 1.0, false);
-                    self.draw_rectangle(x_right - padding, y_right, box_size, box_size, false);
-                    self.set_color(fg, 1.0, false);
-                    self.draw_text(
+                    self.legend_entry(
                         name,
-                        x_right - box_size,
-                        y_right,
+                        (*color, fg),
+                        (x_right - padding, x_right - box_size, y_right),
+                        box_size,
                         Align::Right,
-                        VAlign::Top,
-                        0.0,
                     );
                     x_right -= label_width;
                     if n_right % columns == 0.0 {
@@ -293,17 +307,12 @@ impl Canvas {
                     }
                 } else {
                     n += 1.0;
-                    self.draw_rectangle(x, y, box_size, box_size, true);
-                    self.set_color(DARKGREY, 1.0, false);
-                    self.draw_rectangle(x, y, box_size, box_size, false);
-                    self.set_color(fg, 1.0, false);
-                    self.draw_text(
+                    self.legend_entry(
                         name,
-                        x + box_size + padding,
-                        y,
+                        (*color, fg),
+                        (x, x + box_size + padding, y),
+                        box_size,
                         Align::Left,
-                        VAlign::Top,
-                        0.0,
                     );
                     x += label_width;
                     if n % columns == 0.0 {
@@ -321,26 +330,21 @@ impl Canvas {
             let mut x = self.area.xmin;
             let mut y = self.area.ymax + 2.0 * padding;
             for (i, (name, color, right)) in elements.into_iter().enumerate() {
-                self.set_color(*color, 1.0, false);
                 if *right {
-                    let bx = x + label_width + padding;
-                    self.draw_rectangle(bx, y, box_size, box_size, true);
-                    self.set_color(DARKGREY, 1.0, false);
-                    self.draw_rectangle(bx, y, box_size, box_size, false);
-                    self.set_color(fg, 1.0, false);
-                    self.draw_text(name, x + label_width, y, Align::Right, VAlign::Top, 0.0);
-                } else {
-                    self.draw_rectangle(x, y, box_size, box_size, true);
-                    self.set_color(DARKGREY, 1.0, false);
-                    self.draw_rectangle(x, y, box_size, box_size, false);
-                    self.set_color(fg, 1.0, false);
-                    self.draw_text(
+                    self.legend_entry(
                         name,
-                        x + box_size + padding,
-                        y,
+                        (*color, fg),
+                        (x + label_width + padding, x + label_width, y),
+                        box_size,
+                        Align::Right,
+                    );
+                } else {
+                    self.legend_entry(
+                        name,
+                        (*color, fg),
+                        (x, x + box_size + padding, y),
+                        box_size,
                         Align::Left,
-                        VAlign::Top,
-                        0.0,
                     );
                 }
                 x += label_width;
