@@ -131,7 +131,9 @@ info = whisper.info(sys.argv[1])
 (start, end, step), values = whisper.fetch(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
 print(json.dumps({"step": step, "start": start, "values": values, "archives": len(info["archives"]), "agg": info["aggregationMethod"]}))
 "#;
-    let (py, from, until): (serde_json::Value, i64, i64) = wait_for(20, "points on disk", || {
+    // Three 10 s intervals of collectd's points must be written: up to a minute on a loaded
+    // machine (the wait ends as soon as they are).
+    let (py, from, until): (serde_json::Value, i64, i64) = wait_for(60, "points on disk", || {
         let (from, until) = (now() - 300, now());
         let out: serde_json::Value = serde_json::from_str(&python(
             script,
