@@ -169,7 +169,9 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         None => None,
     };
     let whisper_dir = settings.whisper_dir();
-    let mut store = Store::open(
+    // The metric index is filled in the background (below): at a million files the scan
+    // takes seconds, and find reads the directory meanwhile.
+    let mut store = Store::open_serving(
         &whisper_dir,
         rules,
         settings.cache.max_size,
@@ -201,11 +203,28 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     }
     let store = Arc::new(store);
     tracing::info!(
-        "data directory {}: {} metrics, {} tagged series",
+        "data directory {}: {} tagged series; scanning for metrics in the background",
         whisper_dir.display(),
-        store.index.len(),
         store.tags.len()
     );
+    {
+        let store = store.clone();
+        std::thread::Builder::new()
+            .name("index-scan".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let n = store.load_index();
+                tracing::info!(
+                    "metric index complete: {n} metrics on disk, {} known, in {:.1} s",
+                    store.index.len(),
+                    started.elapsed().as_secs_f64()
+                );
+            })
+            .map_err(|source| ServerError::DataDir {
+                path: whisper_dir.clone(),
+                source,
+            })?;
+    }
     // Opened before anything that may read it (the alert scheduler, /render, /events).
     let events = Arc::new(
         crate::events::EventStore::open(&crate::events::dir(&settings.data_dir))

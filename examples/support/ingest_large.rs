@@ -21,8 +21,9 @@
 //! 5. restart with the files in place: one more round is sent, then the server is killed
 //!    (SIGKILL with the write-ahead log on; SIGTERM with it off, as its points would be lost
 //!    otherwise) and started again: times to listening, to the first correct render of that
-//!    round, to a complete index (`find big.*` lists every host) and to the log drained (the
-//!    replayed points on disk: cache empty, one segment left).
+//!    round, to a complete `find big.*` (every host listed: read from the directory while
+//!    the index scan runs), to the index scan's end (`/health` `index.scan`) and to the log
+//!    drained (the replayed points on disk: cache empty, one segment left).
 //!
 //! ```text
 //! cargo build --release --bin carbonhound --example loadgen
@@ -707,7 +708,7 @@ pub fn run(args: &Args) {
             })
         })
     });
-    let index = until(started, "a complete index", || {
+    let find = until(started, "a complete find", || {
         ureq::get(&format!("http://{http}/metrics/find?query=big.*"))
             .timeout(Duration::from_secs(30))
             .call()
@@ -715,12 +716,15 @@ pub fn run(args: &Args) {
             .and_then(|b| b.into_string().ok())
             .is_some_and(|b| json_len(&b, None) == Ok(hosts))
     });
+    let index = until(started, "the index scan", || {
+        health(&http).is_some_and(|h| h["index"]["scan"] == "done")
+    });
     let drained = until(started, "the log drained", || {
         health(&http).is_some_and(|h| {
             counter(&h, "cache", "size") == 0 && h["wal"]["segments"].as_u64().unwrap_or(0) <= 1
         })
     });
-    println!("  restart ({}): listening {listening:.2} s, first correct render {render:.2} s, complete index {index:.2} s, log drained {drained:.2} s",
+    println!("  restart ({}): listening {listening:.2} s, first correct render {render:.2} s, complete find big.* {find:.2} s, index scan done {index:.2} s, log drained {drained:.2} s",
         if args.wal { "SIGKILL, WAL replayed" } else { "SIGTERM" });
     drop(node);
     if args.keep || !verified {

@@ -27,7 +27,8 @@ use crate::store::{retentions_string, RetentionStatus, Store};
 /// never migrated), migrate, migrated, failed,
 /// scan: "running" | "done"} (whisper files whose archives differ from their
 /// storage-schemas.conf rule, found by the scan at start and after SIGHUP, and their online
-/// migration; see [`retentions`]), "listeners": {plaintext_tcp: {points, connections,
+/// migration; see [`retentions`]), "index": {scan: "running" | "done"} (the metric index's
+/// start scan: while it runs, find reads the whisper directory too), "listeners": {plaintext_tcp: {points, connections,
 /// errors, malformed, …}, plaintext_udp: …, pickle_tcp: …}, "cluster": {servers: [{server,
 /// url, state ("up", "down" while not asked after a failure, "unknown" before the first
 /// call), calls, failures, last_error, retry_in_seconds}], partial_answers,
@@ -131,6 +132,9 @@ fn report(store: &Store, carbon: &CarbonStats, started: Instant) -> serde_json::
             None => serde_json::json!({"enabled": false, "segments": 0, "bytes": 0, "errors": 0}),
         },
         "retentions": retentions(&store.retentions),
+        "index": {
+            "scan": if store.index_loading() { "running" } else { "done" },
+        },
         "listeners": {
             "plaintext_tcp": listener(&carbon.plaintext_tcp),
             "plaintext_udp": listener(&carbon.plaintext_udp),

@@ -56,7 +56,7 @@ fn find_nodes(
 #[derive(Debug, Serialize)]
 struct TreeNode<'a> {
     text: Cow<'a, str>,
-    id: String,
+    id: Joined<'a>,
     #[serde(rename = "allowChildren")]
     allow_children: u8,
     expandable: u8,
@@ -64,10 +64,10 @@ struct TreeNode<'a> {
 }
 
 impl<'a> TreeNode<'a> {
-    fn new(name: &'a str, base_path: &str, leaf: bool) -> TreeNode<'a> {
+    fn new(name: &'a str, base_path: &'a str, leaf: bool) -> TreeNode<'a> {
         TreeNode {
             text: unquote_plus(name),
-            id: format!("{base_path}{name}"),
+            id: Joined(base_path, name),
             allow_children: u8::from(!leaf),
             expandable: u8::from(!leaf),
             leaf: u8::from(leaf),
@@ -75,11 +75,28 @@ impl<'a> TreeNode<'a> {
     }
 }
 
+/// Two strings serialized as one (a treejson `id`: base path and name) without building it.
+#[derive(Debug)]
+struct Joined<'a>(&'a str, &'a str);
+
+impl std::fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)?;
+        f.write_str(self.1)
+    }
+}
+
+impl Serialize for Joined<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// graphite-web's `tree_json` over nodes sorted by name: branches then leaves, each name once
 /// (the first node of the name: `servers.web[1-2].cpu.*` lists `idle` once), and a `*` node
 /// first when `wildcards` is asked and more than one node matched (a branch if any node is);
 /// `text` is the name `unquote_plus`'d, `id` the base path and the raw name.
-fn tree_json<'a>(nodes: &'a [FoundNode], base_path: &str, wildcards: bool) -> Vec<TreeNode<'a>> {
+fn tree_json<'a>(nodes: &'a [FoundNode], base_path: &'a str, wildcards: bool) -> Vec<TreeNode<'a>> {
     let mut out = Vec::with_capacity(nodes.len() + 1);
     if nodes.len() > 1 && wildcards {
         let any_branch = nodes.iter().any(|n| !n.is_leaf);
@@ -374,8 +391,11 @@ pub async fn find(State(state): State<AppState>, params: Params) -> Result<Respo
             None => &*store,
         };
         let mut nodes = find_nodes(source, &q, leaves_only)?;
-        // Stable: `find` answers in path order, so ties stay by path, branch first.
-        nodes.sort_by(|a, b| a.name().cmp(b.name()));
+        // Stable: `find` answers in path order, so ties stay by path, branch first. Nodes
+        // under one parent (`a.b.*`, the usual query) are in name order already.
+        if !nodes.is_sorted_by(|a, b| a.name() <= b.name()) {
+            nodes.sort_by(|a, b| a.name().cmp(b.name()));
+        }
         // Their intervals read headers and file times: here, on the blocking pool.
         let body = cluster.map(|f| f.write(&node_infos(&store, &nodes)));
         // `format=json` gives each leaf its intervals too (a federating node's: the union of
@@ -544,6 +564,7 @@ pub async fn index_json(
     let store = state.store.clone();
     let federated = state.cluster_source(&params);
     let (all, federated) = tokio::task::spawn_blocking(move || {
+        store.wait_for_index(None);
         let all = store.index.all();
         let all = match &federated {
             Some(c) => c.index(all),

@@ -11,21 +11,29 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::ser::{Formatter, PrettyFormatter};
 
-/// Writes a string's unescaped run with Python's `ensure_ascii` escapes.
+/// Writes a string's unescaped run with Python's `ensure_ascii` escapes. Bytes, not chars,
+/// are scanned: metric names are ASCII, and a run of printable ASCII is written in one go.
 fn write_ascii<W: ?Sized + Write>(writer: &mut W, fragment: &str) -> io::Result<()> {
-    let mut start = 0;
-    for (i, c) in fragment.char_indices() {
+    let bytes = fragment.as_bytes();
+    let printable = |b: u8| (b' '..=b'~').contains(&b);
+    let Some(first) = bytes.iter().position(|&b| !printable(b)) else {
+        return writer.write_all(bytes);
+    };
+    writer.write_all(&bytes[..first])?;
+    let mut start = first;
+    for (i, c) in fragment[first..].char_indices() {
+        let i = first + i;
         if (' '..='~').contains(&c) {
             continue;
         }
-        writer.write_all(&fragment.as_bytes()[start..i])?;
+        writer.write_all(&bytes[start..i])?;
         let mut units = [0u16; 2];
         for unit in c.encode_utf16(&mut units) {
             write!(writer, "\\u{unit:04x}")?;
         }
         start = i + c.len_utf8();
     }
-    writer.write_all(&fragment.as_bytes()[start..])
+    writer.write_all(&bytes[start..])
 }
 
 /// `json.dumps` without `indent`: `", "` and `": "`.
@@ -108,8 +116,9 @@ pub fn dumps<T: Serialize + ?Sized>(value: &T, pretty: bool) -> serde_json::Resu
             &mut out, Spaced,
         ))?;
     }
-    // Only ASCII was written: every other character is escaped.
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    // Only ASCII was written (every other character is escaped), so this never copies.
+    Ok(String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// Appends `s` as a JSON string the way Python's `json.dumps` writes it (`ensure_ascii`):

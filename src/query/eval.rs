@@ -125,6 +125,9 @@ pub struct RequestState {
     /// The request's share of the render memory budget, charged by every fetch; `None` for
     /// evaluations outside it (alert rules, tests).
     pub memory: Option<RequestMemory>,
+    /// The leaves of path expressions the memory estimate already looked up, taken by their
+    /// first fetch instead of a second find (ten thousand names are 15 ms of index walk).
+    found: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl RequestState {
@@ -139,6 +142,12 @@ impl RequestState {
                 .entry((p.to_string(), start, end, now))
                 .or_insert(None);
         }
+    }
+
+    /// Keeps `leaves`, the leaf names path expression `pattern` matched just now (within
+    /// `query.max_series_per_target`), for its first fetch.
+    pub fn note_found(&self, pattern: &str, leaves: Vec<String>) {
+        self.found.lock().insert(pattern.to_string(), leaves);
     }
 
     /// The state of a request evaluated within its share of the render memory budget.
@@ -333,6 +342,9 @@ impl<'a> EvalContext<'a> {
     /// matches are read with one [`MetricSource::fetch_batch`] for the expression.
     pub fn fetch(&self, pattern: &str) -> Result<Vec<Series>, EvalError> {
         self.fetch_expression(pattern, || {
+            if let Some(leaves) = self.state.found.lock().remove(pattern) {
+                return Ok(leaves);
+            }
             let limit = self.limits.max_series_per_target;
             let nodes = self.source.find(pattern, true, limit + 1);
             if nodes.len() > limit {

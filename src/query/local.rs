@@ -8,7 +8,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use super::source::{points_in_layout, MetricSource, SourceError};
+use super::source::{points_in_layout, BatchVisitor, MetricSource, SourceError};
 use crate::events::{Event, EventStore, SetOperation};
 use crate::store::{FetchedSeries, FoundNode, Interval, Store};
 use crate::store::{RegexBuilderFn, TagExpr};
@@ -17,6 +17,21 @@ use crate::store::{RegexBuilderFn, TagExpr};
 impl MetricSource for Store {
     fn find(&self, pattern: &str, leaves_only: bool, limit: usize) -> Vec<FoundNode> {
         Store::find(self, pattern, leaves_only, limit)
+    }
+
+    /// Read in parallel for a large batch ([`Store::fetch_each`]), in order.
+    fn fetch_batch(
+        &self,
+        _expression: &str,
+        names: &[&str],
+        from: i64,
+        until: i64,
+        now: i64,
+        visit: &mut BatchVisitor<'_>,
+    ) {
+        self.fetch_each(names, from, until, now, &mut |name, result| {
+            visit(name, result.map_err(SourceError::from))
+        });
     }
 
     fn fetch(
@@ -59,6 +74,18 @@ pub struct LocalSource {
 impl MetricSource for LocalSource {
     fn find(&self, pattern: &str, leaves_only: bool, limit: usize) -> Vec<FoundNode> {
         self.metrics.find(pattern, leaves_only, limit)
+    }
+
+    fn fetch_batch(
+        &self,
+        expression: &str,
+        names: &[&str],
+        from: i64,
+        until: i64,
+        now: i64,
+        visit: &mut BatchVisitor<'_>,
+    ) {
+        MetricSource::fetch_batch(&*self.metrics, expression, names, from, until, now, visit);
     }
 
     fn fetch(

@@ -122,11 +122,15 @@ pub fn evaluate_within(
 ) -> Result<(Vec<Series>, Vec<String>, Reservation), QueryError> {
     let exprs = parse_all(req, limits)?;
     let deadline = Instant::now() + req.timeout;
-    let estimate = estimate_bytes(source, limits, req, &exprs);
+    let mut found = Vec::new();
+    let estimate = estimate_bytes(source, limits, req, &exprs, &mut found);
     let reservation = budget
         .reserve(estimate, deadline)
         .map_err(|e| QueryError::Eval(e.into()))?;
     let state = RequestState::with_memory(budget::RequestMemory::new(reservation, deadline));
+    for (pattern, leaves) in found {
+        state.note_found(&pattern, leaves);
+    }
     let (series, failures, memory) = evaluate_parsed(source, limits, req, &exprs, state)?;
     let mut reservation = match memory {
         Some(m) => m.into_reservation(),
@@ -159,12 +163,14 @@ fn parse_all(req: &Request, limits: &QueryLimits) -> Result<Vec<Expr>, QueryErro
 /// each path expression (templated ones aside), the series it matches × [`series_bytes`] of
 /// the points the first, middle and last of them would return (the most of the three). Functions that widen the range
 /// (`movingAverage`'s preview, `timeStack`) or find series by tags are not foreseen: their
-/// fetches charge as they go.
+/// fetches charge as they go. The leaves each path expression matched (within the
+/// series limit) go to `found`, for the fetches to use rather than find them again.
 fn estimate_bytes(
     source: &dyn MetricSource,
     limits: &QueryLimits,
     req: &Request,
     exprs: &[Expr],
+    found: &mut Vec<(String, Vec<String>)>,
 ) -> usize {
     let mut paths = Vec::new();
     for e in exprs {
@@ -186,7 +192,14 @@ fn estimate_bytes(
             .filter(|n| n.is_leaf)
             .map(|n| n.path.as_str())
             .collect();
-        if leaves.is_empty() || leaves.len() > limits.max_series_per_target {
+        if nodes.len() > limits.max_series_per_target {
+            continue;
+        }
+        found.push((
+            p.to_string(),
+            leaves.iter().map(|l| l.to_string()).collect(),
+        ));
+        if leaves.is_empty() {
             continue;
         }
         let per = [0, leaves.len() / 2, leaves.len() - 1]

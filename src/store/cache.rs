@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 
 use super::wal::NO_SEGMENT;
 
@@ -29,17 +30,45 @@ const SHARDS: usize = 256;
 /// Most points a queue keeps room for after the persister took it (see [`Cache::take`]).
 const MAX_KEPT_CAPACITY: usize = 1024;
 
+/// One metric's entry, kept small (64 bytes, no allocation for the one point a metric
+/// reporting every 10 s has queued): at a million metrics each byte here is a megabyte. The
+/// hash is not kept (the table recomputes it when it grows).
 struct Entry {
     name: Arc<str>,
-    hash: u64,
-    queue: Vec<CachedPoint>,
+    queue: Queue,
     inflight: Option<Arc<Vec<CachedPoint>>>,
-    /// The lowest write-ahead-log segment of the queued points ([`NO_SEGMENT`]: none).
-    queue_segment: u64,
+    /// The lowest write-ahead-log segment of the queued points ([`NO_SEGMENT32`]: none).
+    queue_segment: u32,
     /// The lowest segment of the in-flight points.
-    inflight_segment: u64,
+    inflight_segment: u32,
     /// Held by [`Cache::hold`] (a file being migrated): the persister does not take it.
     held: bool,
+}
+
+/// A metric's queued points: one inline, more on the heap.
+type Queue = SmallVec<[CachedPoint; 1]>;
+
+/// [`NO_SEGMENT`] in an entry's 32-bit segment fields.
+const NO_SEGMENT32: u32 = u32::MAX;
+
+/// A write-ahead-log segment number as an entry keeps it. A real segment past `u32::MAX - 1`
+/// (four billion segments: never, in practice) is kept as `u32::MAX - 1`, lower than it is,
+/// which only keeps log segments longer, never deletes one too early.
+fn segment32(segment: u64) -> u32 {
+    if segment == NO_SEGMENT {
+        NO_SEGMENT32
+    } else {
+        segment.min(u64::from(NO_SEGMENT32 - 1)) as u32
+    }
+}
+
+/// The inverse of [`segment32`].
+fn segment64(segment: u32) -> u64 {
+    if segment == NO_SEGMENT32 {
+        NO_SEGMENT
+    } else {
+        u64::from(segment)
+    }
 }
 
 #[derive(Default)]
@@ -171,12 +200,10 @@ impl Cache {
     /// entry remembers the lowest segment its points come from ([`Cache::oldest_segment`]).
     pub fn insert_logged(&self, name: &str, timestamp: i64, value: f64, segment: u64) -> bool {
         let hash = self.hash(name);
+        let segment = segment32(segment);
         let mut guard = self.shard(hash).lock();
         let shard = &mut *guard;
-        match shard
-            .table
-            .find_mut(hash, |e| e.hash == hash && &*e.name == name)
-        {
+        match shard.table.find_mut(hash, |e| &*e.name == name) {
             Some(e) => {
                 if !e.busy() {
                     shard.busy += 1;
@@ -187,18 +214,19 @@ impl Cache {
             }
             None => {
                 shard.busy += 1;
+                let mut queue = Queue::new();
+                queue.push((timestamp, value));
                 shard.table.insert_unique(
                     hash,
                     Entry {
                         name: name.into(),
-                        hash,
-                        queue: vec![(timestamp, value)],
+                        queue,
                         inflight: None,
                         queue_segment: segment,
-                        inflight_segment: NO_SEGMENT,
+                        inflight_segment: NO_SEGMENT32,
                         held: false,
                     },
-                    |e| e.hash,
+                    |e| self.hash(&e.name),
                 );
                 true
             }
@@ -210,10 +238,7 @@ impl Cache {
     pub fn get(&self, name: &str) -> Vec<CachedPoint> {
         let hash = self.hash(name);
         let shard = self.shard(hash).lock();
-        match shard
-            .table
-            .find(hash, |e| e.hash == hash && &*e.name == name)
-        {
+        match shard.table.find(hash, |e| &*e.name == name) {
             Some(e) => {
                 let mut out =
                     Vec::with_capacity(e.queue.len() + e.inflight.as_ref().map_or(0, |v| v.len()));
@@ -268,17 +293,14 @@ impl Cache {
     fn remove_entry(&self, name: &str) -> Option<(Vec<CachedPoint>, u64)> {
         let hash = self.hash(name);
         let mut shard = self.shard(hash).lock();
-        let entry = shard
-            .table
-            .find_entry(hash, |e| e.hash == hash && &*e.name == name)
-            .ok()?;
+        let entry = shard.table.find_entry(hash, |e| &*e.name == name).ok()?;
         let (e, _) = entry.remove();
         if e.busy() {
             shard.busy -= 1;
         }
         let mut points = e.inflight.map(|f| (*f).clone()).unwrap_or_default();
         points.extend_from_slice(&e.queue);
-        Some((points, e.queue_segment.min(e.inflight_segment)))
+        Some((points, segment64(e.queue_segment.min(e.inflight_segment))))
     }
 
     /// `n` points left the cache: the size drops and waiting listeners are woken when it
@@ -305,7 +327,7 @@ impl Cache {
                     out.push(Backlog {
                         len: e.queue.len(),
                         name: e.name.clone(),
-                        hash: e.hash,
+                        hash: self.hash(&e.name),
                     });
                 }
             }
@@ -331,12 +353,13 @@ impl Cache {
         // Room for as many points as this pass took, so a busy metric's queue does not grow
         // from nothing (several reallocations) after every write.
         let room = e.queue.len().min(MAX_KEPT_CAPACITY);
-        let points = Arc::new(std::mem::replace(&mut e.queue, Vec::with_capacity(room)));
+        let points =
+            Arc::new(std::mem::replace(&mut e.queue, Queue::with_capacity(room)).into_vec());
         e.inflight = Some(points.clone());
-        e.inflight_segment = std::mem::replace(&mut e.queue_segment, NO_SEGMENT);
+        e.inflight_segment = std::mem::replace(&mut e.queue_segment, NO_SEGMENT32);
         Some(Taken {
             name: e.name.clone(),
-            hash: e.hash,
+            hash: item.hash,
             points,
         })
     }
@@ -354,7 +377,7 @@ impl Cache {
                     .is_some_and(|f| Arc::ptr_eq(f, &taken.points))
                 {
                     e.inflight = None;
-                    e.inflight_segment = NO_SEGMENT;
+                    e.inflight_segment = NO_SEGMENT32;
                     if !e.busy() {
                         shard.busy -= 1;
                     }
@@ -375,10 +398,10 @@ impl Cache {
             e.inflight = None;
             e.queue_segment = e
                 .queue_segment
-                .min(std::mem::replace(&mut e.inflight_segment, NO_SEGMENT));
+                .min(std::mem::replace(&mut e.inflight_segment, NO_SEGMENT32));
             let mut points = Arc::try_unwrap(taken.points).unwrap_or_else(|a| (*a).clone());
-            points.append(&mut e.queue);
-            e.queue = points;
+            points.extend_from_slice(&e.queue);
+            e.queue = Queue::from_vec(points);
             if was && !e.busy() {
                 shard.busy -= 1;
             }
@@ -393,10 +416,7 @@ impl Cache {
     pub fn hold(&self, name: &str) -> bool {
         let hash = self.hash(name);
         let mut shard = self.shard(hash).lock();
-        match shard
-            .table
-            .find_mut(hash, |e| e.hash == hash && &*e.name == name)
-        {
+        match shard.table.find_mut(hash, |e| &*e.name == name) {
             Some(e) => {
                 e.held = true;
                 e.inflight.is_some()
@@ -406,14 +426,13 @@ impl Cache {
                     hash,
                     Entry {
                         name: name.into(),
-                        hash,
-                        queue: Vec::new(),
+                        queue: Queue::new(),
                         inflight: None,
-                        queue_segment: NO_SEGMENT,
-                        inflight_segment: NO_SEGMENT,
+                        queue_segment: NO_SEGMENT32,
+                        inflight_segment: NO_SEGMENT32,
                         held: true,
                     },
-                    |e| e.hash,
+                    |e| self.hash(&e.name),
                 );
                 false
             }
@@ -426,7 +445,7 @@ impl Cache {
         self.shard(hash)
             .lock()
             .table
-            .find(hash, |e| e.hash == hash && &*e.name == name)
+            .find(hash, |e| &*e.name == name)
             .is_some_and(|e| e.inflight.is_some())
     }
 
@@ -437,7 +456,7 @@ impl Cache {
             .shard(hash)
             .lock()
             .table
-            .find_mut(hash, |e| e.hash == hash && &*e.name == name)
+            .find_mut(hash, |e| &*e.name == name)
         {
             e.held = false;
         }
@@ -455,7 +474,7 @@ impl Cache {
                     .iter()
                     .map(|e| e.queue_segment.min(e.inflight_segment))
                     .min()
-                    .unwrap_or(NO_SEGMENT)
+                    .map_or(NO_SEGMENT, segment64)
             })
             .min()
             .unwrap_or(NO_SEGMENT)
@@ -473,7 +492,7 @@ impl Cache {
                 .retain(|e| !e.queue.is_empty() || e.inflight.is_some() || e.held);
             dropped += before - shard.table.len();
             if shard.table.capacity() > 4 * shard.table.len().max(16) {
-                shard.table.shrink_to_fit(|e| e.hash);
+                shard.table.shrink_to_fit(|e| self.hash(&e.name));
             }
         }
         dropped
@@ -490,6 +509,19 @@ mod tests {
             .iter()
             .map(|s| s.0.lock().table.iter().filter(|e| e.busy()).count())
             .sum()
+    }
+
+    /// The entry's size is what a million metrics cost in the cache: keep it in view.
+    #[test]
+    fn an_entry_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 64);
+        assert_eq!(segment64(segment32(NO_SEGMENT)), NO_SEGMENT);
+        assert_eq!(segment64(segment32(7)), 7);
+        assert_eq!(
+            segment32(u64::MAX - 1),
+            u32::MAX - 1,
+            "kept lower, never dropped"
+        );
     }
 
     #[test]

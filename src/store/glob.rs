@@ -291,6 +291,41 @@ impl NodePattern {
         }
     }
 
+    /// The characters every name this matches starts with (the literal start common to all
+    /// alternatives: `h1` for `h1*`, `web` for `{web1,web2}*`), so the index can skip to
+    /// them; empty when there is none or for a regular expression.
+    pub fn literal_prefix(&self) -> String {
+        match self {
+            NodePattern::Literal(l) => l.clone(),
+            NodePattern::GlobStar | NodePattern::Regex(_) => String::new(),
+            NodePattern::Glob(alts) => {
+                let lead = |t: &Vec<Token>| -> Vec<char> {
+                    t.iter()
+                        .map_while(|tok| match tok {
+                            Token::Char(c) => Some(*c),
+                            _ => None,
+                        })
+                        .collect()
+                };
+                let mut iter = alts.iter();
+                let Some(first) = iter.next() else {
+                    return String::new();
+                };
+                let mut common = lead(first);
+                for alt in iter {
+                    let other = lead(alt);
+                    let same = common
+                        .iter()
+                        .zip(&other)
+                        .take_while(|(a, b)| a == b)
+                        .count();
+                    common.truncate(same);
+                }
+                common.into_iter().collect()
+            }
+        }
+    }
+
     /// The literal alternatives when every alternative is wildcard-free (`{a,b}`), so the
     /// index can look them up directly instead of scanning.
     pub fn literal_alternatives(&self) -> Option<Vec<String>> {
@@ -366,6 +401,31 @@ mod tests {
 
     fn m(p: &str, s: &str) -> bool {
         NodePattern::compile(p).matches(s)
+    }
+
+    #[test]
+    fn literal_prefixes() {
+        let p = |s: &str| NodePattern::compile(s).literal_prefix();
+        assert_eq!(p("h1*"), "h1");
+        assert_eq!(p("{web1,web2}*"), "web");
+        assert_eq!(p("{a,b}*"), "");
+        assert_eq!(p("*x"), "");
+        assert_eq!(p("ab[cd]e"), "ab");
+        assert_eq!(p("x?"), "x");
+        assert_eq!(p("**"), "");
+        // Every name a pattern matches starts with its prefix.
+        for (pat, names) in [
+            ("h1*", ["h1", "h10", "h2"]),
+            ("{ab,ac}?", ["abx", "acy", "bcz"]),
+        ] {
+            let c = NodePattern::compile(pat);
+            for n in names {
+                assert!(
+                    !c.matches(n) || n.starts_with(&c.literal_prefix()),
+                    "{pat} {n}"
+                );
+            }
+        }
     }
 
     #[test]

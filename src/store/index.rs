@@ -19,9 +19,153 @@ use parking_lot::RwLock;
 
 use super::glob::{split_nodes, NodePattern};
 
+/// A node's name, inline up to 24 bytes (every host and metric name in practice): a leaf
+/// costs no allocation of its own.
+type Name = compact_str::CompactString;
+
+/// Most children a node keeps in a sorted vector ([`Children::Few`]).
+const FEW: usize = 32;
+
+/// A node's children in name order. Few (a host's twenty metrics): a sorted vector grown by
+/// a quarter at a time, with no tree nodes around it — a B-tree of twenty entries costs
+/// about a hundred bytes each. Many (the fifty thousand hosts under `servers`): a B-tree,
+/// where inserting into a vector would move half of it each time.
+#[derive(Debug)]
+enum Children {
+    Few(Vec<(Name, Node)>),
+    // Boxed, so the enum is a vector's 24 bytes (the box sits in the vector's niche).
+    #[allow(clippy::box_collection)]
+    Many(Box<BTreeMap<Name, Node>>),
+}
+
+impl Default for Children {
+    fn default() -> Self {
+        Children::Few(Vec::new())
+    }
+}
+
+impl Children {
+    fn get(&self, name: &str) -> Option<&Node> {
+        match self {
+            Children::Few(v) => v
+                .binary_search_by(|(n, _)| n.as_str().cmp(name))
+                .ok()
+                .map(|i| &v[i].1),
+            Children::Many(m) => m.get(name),
+        }
+    }
+
+    fn get_mut(&mut self, name: &str) -> Option<&mut Node> {
+        match self {
+            Children::Few(v) => match v.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+                Ok(i) => Some(&mut v[i].1),
+                Err(_) => None,
+            },
+            Children::Many(m) => m.get_mut(name),
+        }
+    }
+
+    /// The child called `name`, added (empty) if missing.
+    fn get_or_insert(&mut self, name: &str) -> &mut Node {
+        if let Children::Few(v) = self {
+            if v.len() >= FEW && v.binary_search_by(|(n, _)| n.as_str().cmp(name)).is_err() {
+                let many: BTreeMap<Name, Node> = std::mem::take(v).into_iter().collect();
+                *self = Children::Many(Box::new(many));
+            }
+        }
+        match self {
+            Children::Few(v) => {
+                let i = match v.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+                    Ok(i) => return &mut v[i].1,
+                    Err(i) => i,
+                };
+                if v.len() == v.capacity() {
+                    v.reserve_exact((v.len() / 4).max(2));
+                }
+                v.insert(i, (Name::from(name), Node::default()));
+                &mut v[i].1
+            }
+            Children::Many(m) => m.entry(Name::from(name)).or_default(),
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        match self {
+            Children::Few(v) => {
+                if let Ok(i) = v.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+                    v.remove(i);
+                }
+            }
+            Children::Many(m) => {
+                m.remove(name);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Children::Few(v) => v.is_empty(),
+            Children::Many(m) => m.is_empty(),
+        }
+    }
+
+    /// Every child in name order.
+    fn iter(&self) -> ChildIter<'_> {
+        match self {
+            Children::Few(v) => ChildIter::Few(v.iter()),
+            Children::Many(m) => ChildIter::Many(m.range::<str, _>(..)),
+        }
+    }
+
+    /// The children whose names start with `prefix`, in name order.
+    fn starting_with<'a, 'p>(
+        &'a self,
+        prefix: &'p str,
+    ) -> impl Iterator<Item = (&'a str, &'a Node)> + use<'a, 'p> {
+        let from = match self {
+            Children::Few(v) => {
+                ChildIter::Few(v[v.partition_point(|(n, _)| n.as_str() < prefix)..].iter())
+            }
+            Children::Many(m) => ChildIter::Many(m.range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))),
+        };
+        from.take_while(move |(name, _)| name.starts_with(prefix))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Node> {
+        self.iter().map(|(_, n)| n)
+    }
+}
+
+/// [`Children::iter`].
+enum ChildIter<'a> {
+    Few(std::slice::Iter<'a, (Name, Node)>),
+    Many(std::collections::btree_map::Range<'a, Name, Node>),
+}
+
+impl<'a> Iterator for ChildIter<'a> {
+    type Item = (&'a str, &'a Node);
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            ChildIter::Few(it) => it.next().map(|(n, c)| (n.as_str(), c)),
+            ChildIter::Many(it) => it.next().map(|(n, c)| (n.as_str(), c)),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Children {
+    type Item = (&'a str, &'a Node);
+    type IntoIter = ChildIter<'a>;
+    fn into_iter(self) -> ChildIter<'a> {
+        self.iter()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Node {
-    children: BTreeMap<Box<str>, Node>,
+    children: Children,
     /// A metric lives here (a `.wsp` file, or a name the cache accepted).
     leaf: bool,
     /// A directory of the whisper tree lives here: a branch even with no children.
@@ -72,7 +216,7 @@ impl MetricIndex {
         let mut root = self.root.write();
         let mut node = &mut *root;
         for part in name.split('.') {
-            node = node.children.entry(part.into()).or_default();
+            node = node.children.get_or_insert(part);
         }
         let new = !node.leaf;
         node.leaf = true;
@@ -97,7 +241,7 @@ impl MetricIndex {
         let mut root = self.root.write();
         let mut node = &mut *root;
         for part in name.split('.') {
-            node = node.children.entry(part.into()).or_default();
+            node = node.children.get_or_insert(part);
         }
         node.dir = true;
     }
@@ -108,9 +252,9 @@ impl MetricIndex {
             match parts.split_first() {
                 None => node.leaf = false,
                 Some((first, rest)) => {
-                    if let Some(child) = node.children.get_mut(*first) {
+                    if let Some(child) = node.children.get_mut(first) {
                         if rec(child, rest) {
-                            node.children.remove(*first);
+                            node.children.remove(first);
                         }
                     }
                 }
@@ -128,9 +272,9 @@ impl MetricIndex {
             match parts.split_first() {
                 None => node.dir = false,
                 Some((first, rest)) => {
-                    if let Some(child) = node.children.get_mut(*first) {
+                    if let Some(child) = node.children.get_mut(first) {
                         if rec(child, rest) {
-                            node.children.remove(*first);
+                            node.children.remove(first);
                         }
                     }
                 }
@@ -207,17 +351,7 @@ impl MetricIndex {
     /// (starting with `.`) are skipped unless the pattern names them. `limit` caps the answer
     /// (the caller reports the overflow).
     pub fn find(&self, pattern: &str, leaves_only: bool, limit: usize) -> Vec<FoundNode> {
-        let patterns: Vec<NodePattern> = split_nodes(pattern)
-            .into_iter()
-            .map(NodePattern::compile)
-            .collect();
-        let root = self.root.read();
-        let mut out = Vec::new();
-        let mut prefix = String::new();
-        walk(&root, &patterns, &mut prefix, leaves_only, limit, &mut out);
-        out.sort();
-        out.dedup();
-        out
+        find_over(&&*self.root.read(), pattern, leaves_only, limit)
     }
 
     /// Every metric, sorted (graphite-web's `/metrics/index.json`).
@@ -246,28 +380,58 @@ impl MetricIndex {
     /// branch (not `_tagged/`, which the tag index reads, nor hidden entries); returns how
     /// many metrics were found. Unreadable directories are skipped.
     pub fn scan(&self, whisper_dir: &Path) -> usize {
-        let mut names = Vec::new();
-        let mut dirs = Vec::new();
-        scan_dir(whisper_dir, &mut String::new(), &mut names, &mut dirs);
-        for dir in dirs {
-            self.insert_dir(&dir);
-        }
-        let n = names.len();
-        for name in names {
-            self.insert(&name);
-        }
+        // Inserted as the walk meets them (a million names never sit in a list), each under
+        // its own short write lock, so `find` answers between them.
+        let mut n = 0;
+        let _ = walk_tree(whisper_dir, &mut String::new(), &mut |entry| {
+            match entry {
+                Walked::Dir(name) => self.insert_dir(name),
+                Walked::File { name, .. } => {
+                    self.insert(name);
+                    n += 1;
+                }
+            }
+            ControlFlow::Continue(())
+        });
         n
     }
 }
 
-fn scan_dir(dir: &Path, prefix: &mut String, out: &mut Vec<String>, dirs: &mut Vec<String>) {
-    let _ = walk_tree(dir, prefix, &mut |entry| {
-        match entry {
-            Walked::Dir(name) => dirs.push(name.to_string()),
-            Walked::File { name, .. } => out.push(name.to_string()),
-        }
-        ControlFlow::Continue(())
-    });
+/// [`MetricIndex::find`] answered from the whisper directory itself, as graphite-web's
+/// standard finder answers it (one `read_dir` per listed directory), with the same answer the
+/// index gives once a scan of the same tree has filled it: what [`super::Store::find`] uses
+/// while the start scan is still under way.
+pub(super) fn fs_find(
+    whisper_dir: &Path,
+    pattern: &str,
+    leaves_only: bool,
+    limit: usize,
+) -> Vec<FoundNode> {
+    find_over(&FsNode::root(whisper_dir), pattern, leaves_only, limit)
+}
+
+fn find_over<T: FindTree>(
+    root: &T,
+    pattern: &str,
+    leaves_only: bool,
+    limit: usize,
+) -> Vec<FoundNode> {
+    let patterns: Vec<Step> = split_nodes(pattern)
+        .into_iter()
+        .map(Step::compile)
+        .collect();
+    let mut out = Vec::new();
+    let _ = walk(
+        root,
+        &patterns,
+        &mut String::new(),
+        leaves_only,
+        limit,
+        &mut out,
+    );
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// One entry [`walk_tree`] visits.
@@ -343,95 +507,268 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-fn walk(
-    node: &Node,
-    patterns: &[NodePattern],
+/// A tree [`walk`] answers `find` over: the index's nodes, or the whisper directory itself
+/// ([`FsNode`]) while the index is still being filled at start.
+trait FindTree: Sized {
+    /// A metric lives here.
+    fn leaf(&self) -> bool;
+    /// graphite-web's finder gives a branch here.
+    fn branch(&self) -> bool;
+    /// The child called `name`, if any.
+    fn child(&self, name: &str) -> Option<Self>;
+    /// Every child in name order, until `visit` breaks.
+    fn each_child(&self, visit: &mut dyn FnMut(&str, Self) -> ControlFlow<()>) -> ControlFlow<()>;
+    /// Every child whose name starts with `prefix`, in name order, until `visit` breaks.
+    fn each_child_from(
+        &self,
+        prefix: &str,
+        visit: &mut dyn FnMut(&str, Self) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        self.each_child(&mut |name, child| {
+            if name.starts_with(prefix) {
+                visit(name, child)
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+    }
+}
+
+impl FindTree for &Node {
+    fn leaf(&self) -> bool {
+        self.leaf
+    }
+    fn branch(&self) -> bool {
+        self.is_branch()
+    }
+    fn child(&self, name: &str) -> Option<Self> {
+        self.children.get(name)
+    }
+    fn each_child(&self, visit: &mut dyn FnMut(&str, Self) -> ControlFlow<()>) -> ControlFlow<()> {
+        for (name, child) in &self.children {
+            visit(name, child)?;
+        }
+        ControlFlow::Continue(())
+    }
+    fn each_child_from(
+        &self,
+        prefix: &str,
+        visit: &mut dyn FnMut(&str, Self) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        for (name, child) in self.children.starting_with(prefix) {
+            visit(name, child)?;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// A node of the whisper directory read directly, as graphite-web's standard finder reads
+/// it, with the index scan's rules ([`walk_tree`]): `x.wsp` (a file or a link) is a leaf, a
+/// directory (not a link to one) a branch; hidden names, the top `_tagged` folder and stems
+/// with a dot are not there. Each listing is one `read_dir`, each literal name two `lstat`s.
+pub(super) struct FsNode {
+    path: std::path::PathBuf,
+    leaf: bool,
+    dir: bool,
+    top: bool,
+}
+
+impl FsNode {
+    /// The whisper directory's top, a branch.
+    pub(super) fn root(whisper_dir: &Path) -> FsNode {
+        FsNode {
+            path: whisper_dir.to_path_buf(),
+            leaf: false,
+            dir: true,
+            top: true,
+        }
+    }
+
+    /// Whether `name` may name an entry of the tree: not hidden (no `.`, `..`), no path
+    /// separator or NUL, not the tag folder at the top.
+    fn nameable(&self, name: &str) -> bool {
+        let refused = name.is_empty()
+            || name.starts_with('.')
+            || name.contains(['/', '\0'])
+            || (self.top && name == "_tagged");
+        !refused
+    }
+}
+
+impl FindTree for FsNode {
+    fn leaf(&self) -> bool {
+        self.leaf
+    }
+    fn branch(&self) -> bool {
+        self.dir
+    }
+    fn child(&self, name: &str) -> Option<Self> {
+        if !self.dir || !self.nameable(name) {
+            return None;
+        }
+        let path = self.path.join(name);
+        let dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        let leaf = std::fs::symlink_metadata(self.path.join(format!("{name}.wsp")))
+            .is_ok_and(|m| !m.is_dir());
+        (leaf || dir).then_some(FsNode {
+            path,
+            leaf,
+            dir,
+            top: false,
+        })
+    }
+    fn each_child(&self, visit: &mut dyn FnMut(&str, Self) -> ControlFlow<()>) -> ControlFlow<()> {
+        if !self.dir {
+            return ControlFlow::Continue(());
+        }
+        let Ok(entries) = std::fs::read_dir(&self.path) else {
+            return ControlFlow::Continue(());
+        };
+        // name → (leaf, dir)
+        let mut found: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                if self.nameable(name) {
+                    found.entry(name.to_string()).or_default().1 = true;
+                }
+            } else if let Some(stem) = name.strip_suffix(".wsp") {
+                if self.nameable(stem) && !stem.contains('.') {
+                    found.entry(stem.to_string()).or_default().0 = true;
+                }
+            }
+        }
+        for (name, (leaf, dir)) in found {
+            let path = self.path.join(&name);
+            visit(
+                &name,
+                FsNode {
+                    path,
+                    leaf,
+                    dir,
+                    top: false,
+                },
+            )?;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The matches of `patterns` (one per node) below `node`, whose path is `prefix`, pushed to
+/// `out` (unsorted) until it holds `limit`.
+/// One node of a path expression as [`walk`] uses it: its literal alternatives (`{a,b}`, a
+/// plain name) worked out once, not at every node the walk visits.
+struct Step {
+    pat: NodePattern,
+    literals: Option<Vec<String>>,
+    /// What every match starts with ([`NodePattern::literal_prefix`]): `big.h1*` visits the
+    /// ten thousand `h1…` hosts, not all fifty thousand.
+    prefix: String,
+}
+
+impl Step {
+    fn compile(node: &str) -> Step {
+        let pat = NodePattern::compile(node);
+        let literals = pat.literal_alternatives();
+        let prefix = pat.literal_prefix();
+        Step {
+            pat,
+            literals,
+            prefix,
+        }
+    }
+}
+
+fn walk<T: FindTree>(
+    node: &T,
+    patterns: &[Step],
     prefix: &mut String,
     leaves_only: bool,
     limit: usize,
     out: &mut Vec<FoundNode>,
-) {
+) -> ControlFlow<()> {
     if out.len() >= limit {
-        return;
+        return ControlFlow::Break(());
     }
-    let Some((pat, rest)) = patterns.split_first() else {
-        return;
+    let Some((step, rest)) = patterns.split_first() else {
+        return ControlFlow::Continue(());
     };
+    let pat = &step.pat;
     if *pat == NodePattern::GlobStar {
         // `**` matches zero or more nodes; a terminal `**` means "everything below".
-        let rest_or_all: Vec<NodePattern> = if rest.is_empty() {
-            vec![NodePattern::compile("*")]
+        if rest.is_empty() {
+            walk(node, &[Step::compile("*")], prefix, leaves_only, limit, out)?;
         } else {
-            rest.to_vec()
-        };
-        walk(node, &rest_or_all, prefix, leaves_only, limit, out);
-        for (name, child) in &node.children {
+            walk(node, rest, prefix, leaves_only, limit, out)?;
+        }
+        return node.each_child(&mut |name, child| {
             if name.starts_with('.') {
-                continue;
+                return ControlFlow::Continue(());
             }
             let len = prefix.len();
             if !prefix.is_empty() {
                 prefix.push('.');
             }
             prefix.push_str(name);
-            walk(child, patterns, prefix, leaves_only, limit, out);
+            let flow = walk(&child, patterns, prefix, leaves_only, limit, out);
             prefix.truncate(len);
-        }
-        return;
+            flow
+        });
     }
-    let visit = |name: &str, child: &Node, out: &mut Vec<FoundNode>| {
+    let visit = |name: &str, child: T, prefix: &str, out: &mut Vec<FoundNode>| {
         let path = join(prefix, name);
         if rest.is_empty() {
-            if child.leaf {
+            if child.leaf() {
                 out.push(FoundNode {
                     path: path.clone(),
                     is_leaf: true,
                 });
             }
-            if child.is_branch() && !leaves_only {
+            if child.branch() && !leaves_only {
                 out.push(FoundNode {
                     path,
                     is_leaf: false,
                 });
             }
+            ControlFlow::Continue(())
         } else {
             let mut p = path;
-            walk(child, rest, &mut p, leaves_only, limit, out);
+            walk(&child, rest, &mut p, leaves_only, limit, out)
         }
     };
     // An empty node (`a..b`, `a.b.`, `{,x}`) names the directory it is in, as
     // `os.path.join(dir, '')` does for graphite-web's finder: `a..b` is `a.b`, and a trailing
     // empty node is the branch itself, listed as `a.b.` (name ``).
-    let stay = match pat.literal_alternatives() {
+    let stay = match &step.literals {
         Some(names) => {
             let mut stay = false;
             for name in names {
                 if name.is_empty() {
                     stay = true;
-                } else if let Some(child) = node.children.get(name.as_str()) {
-                    visit(&name, child, out);
+                } else if let Some(child) = node.child(name) {
+                    visit(name, child, prefix, out)?;
                 }
             }
             stay
         }
         None => {
-            for (name, child) in &node.children {
+            node.each_child_from(&step.prefix, &mut |name, child| {
                 if out.len() >= limit {
-                    return;
+                    return ControlFlow::Break(());
                 }
-                if name.starts_with('.') {
-                    continue;
+                if name.starts_with('.') || !pat.matches(name) {
+                    return ControlFlow::Continue(());
                 }
-                if pat.matches(name) {
-                    visit(name, child, out);
-                }
-            }
+                visit(name, child, prefix, out)
+            })?;
             false
         }
     };
-    if stay && (prefix.is_empty() || node.is_branch()) {
+    if stay && (prefix.is_empty() || node.branch()) {
         if !rest.is_empty() {
-            walk(node, rest, prefix, leaves_only, limit, out);
+            walk(node, rest, prefix, leaves_only, limit, out)?;
         } else if !leaves_only {
             let path = if prefix.is_empty() {
                 String::new()
@@ -444,6 +781,7 @@ fn walk(
             });
         }
     }
+    ControlFlow::Continue(())
 }
 
 #[cfg(test)]
@@ -456,6 +794,13 @@ mod tests {
             i.insert(n);
         }
         i
+    }
+
+    /// A million leaves cost a node and a name each: keep them small.
+    #[test]
+    fn nodes_are_small() {
+        assert_eq!(std::mem::size_of::<Children>(), 24);
+        assert_eq!(std::mem::size_of::<(Name, Node)>(), 56);
     }
 
     #[test]
@@ -519,6 +864,110 @@ mod tests {
         i.forget_dir("a.b.d");
         assert!(!i.exists("a.b.d"));
         assert!(i.exists("a.b"));
+    }
+
+    /// The directory read while the start scan runs must answer as the index does once the
+    /// scan has filled it: hidden entries, the top `_tagged`, dotted stems, links to
+    /// directories, empty directories, metric-and-branch names, `..`, `**`, braces, limits.
+    #[test]
+    fn the_directory_answers_as_the_scanned_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let touch = |rel: &str| {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"").unwrap();
+        };
+        for f in [
+            "a/b/c.wsp",
+            "a/b/d.wsp",
+            "a/b.wsp",
+            "a/x.wsp",
+            "a/.hidden.wsp",
+            "a/.h/y.wsp",
+            "a/dot.ted.wsp",
+            "a/notes.txt",
+            "_tagged/abc/def/x;y=z.wsp",
+            "z/_tagged/q.wsp",
+            "z/y/w.wsp",
+            "m/n/o/p.wsp",
+        ] {
+            touch(f);
+        }
+        std::fs::create_dir_all(root.join("e/empty")).unwrap();
+        // More children than a node keeps in a vector: the B-tree and its prefix ranges.
+        for h in (0..FEW + 10).rev() {
+            touch(&format!("w/h{h:02}.wsp"));
+            touch(&format!("w/h{h:02}/x.wsp"));
+        }
+        std::os::unix::fs::symlink(root.join("a/b"), root.join("linkdir")).unwrap();
+        std::os::unix::fs::symlink(root.join("a/x.wsp"), root.join("a/linked.wsp")).unwrap();
+        let index = MetricIndex::new();
+        index.scan(root);
+        for pattern in [
+            "*",
+            "a.*",
+            "a.b",
+            "a.b.*",
+            "a.{b,x}",
+            "a.{b,x,}",
+            "a..b",
+            "a.b.",
+            "a.[bx]",
+            "a.dot",
+            "a.dot.ted",
+            "a.hidden",
+            "a..hidden",
+            "a.h.*",
+            "_tagged",
+            "_tagged.*",
+            "z.*",
+            "z.*.*",
+            "e.*",
+            "linkdir",
+            "linkdir.*",
+            "a.linked",
+            "**",
+            "a.**",
+            "m.**.p",
+            "*.*.*",
+            "nope.*",
+            "a.b/c",
+            "",
+            "w.*",
+            "w.h1*",
+            "w.h1*.x",
+            "w.{h1,h2}*",
+            "w.h3?",
+            "w.h[23]*",
+            "w.*1",
+            "w.h4*",
+            "w.h99*",
+            "w.**.x",
+        ] {
+            for leaves_only in [false, true] {
+                for limit in [100, 2] {
+                    assert_eq!(
+                        fs_find(root, pattern, leaves_only, limit),
+                        index.find(pattern, leaves_only, limit),
+                        "{pattern:?} leaves_only={leaves_only} limit={limit}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            fs_find(root, "a.*", false, 100).len(),
+            4,
+            "b twice, x, linked"
+        );
+        assert_eq!(index.find("w.h1*", true, 100).len(), 10);
+        assert_eq!(index.find("w.h3*.x", true, 100).len(), 10);
+        // Removing brings the B-tree's children down; the rest is still found.
+        for h in 0..FEW {
+            index.remove(&format!("w.h{h:02}"));
+        }
+        assert_eq!(index.find("w.h4*", true, 100).len(), 2);
+        assert_eq!(index.find("w.*.x", true, 100).len(), FEW + 10);
     }
 
     #[test]

@@ -309,6 +309,9 @@ impl Store {
                 reason: format!("{to:?} is {from:?} or inside it"),
             });
         }
+        // Every file below `from` must be known (the start scan may still be filling the
+        // index); waited for before the lock, which would hold up inserts.
+        self.wait_for_index(None);
         let _exclusive = self.lifecycle.write();
         let olds = self.index.subtree(from);
         if olds.is_empty() {
@@ -410,6 +413,7 @@ impl Store {
     /// seconds): their file's mtime is older and no point of theirs waits in the cache (a
     /// metric with unpersisted points is never stale). Metrics with neither are left out.
     pub fn stale(&self, cutoff: i64) -> Vec<String> {
+        self.wait_for_index(None);
         let mut names = self.index.all();
         names.extend(self.tags.all_series());
         names.sort();

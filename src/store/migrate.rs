@@ -507,6 +507,14 @@ impl RetentionScanner {
 }
 
 fn run(store: &Store, shared: &Shared, migrate: bool, per_second: u32) {
+    // After the start scan of the metric index, which it would only slow down (both read
+    // every directory); checking for a stop every second meanwhile.
+    while !store.wait_for_index(Some(std::time::Duration::from_secs(1))) {
+        if shared.stop.load(Ordering::Relaxed) {
+            store.retentions.running.store(false, Ordering::Relaxed);
+            return;
+        }
+    }
     let removed = remove_temp_files(store.whisper_dir());
     if removed > 0 {
         tracing::info!(

@@ -22,6 +22,7 @@ mod readers;
 mod tags;
 mod wal;
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -154,6 +155,17 @@ pub struct Store {
     lifecycle: parking_lot::RwLock<()>,
     /// The retention scan's findings and migrations ([`RetentionScanner`]), for `/health`.
     pub retentions: RetentionStatus,
+    /// Whether the start scan is still filling [`Store::index`] ([`Store::open_serving`]).
+    index_loading: IndexLoading,
+}
+
+/// The start scan's state: `loading` until [`Store::load_index`] ends, waited on with the
+/// condition variable.
+#[derive(Default)]
+struct IndexLoading {
+    loading: AtomicBool,
+    lock: parking_lot::Mutex<()>,
+    done: parking_lot::Condvar,
 }
 
 /// Seconds since the epoch, now.
@@ -167,6 +179,30 @@ pub fn unix_now() -> i64 {
 impl Store {
     /// A store over `whisper_dir` (created if missing), its indexes filled by a scan.
     pub fn open(
+        whisper_dir: &Path,
+        rules: StorageRules,
+        max_cache_points: usize,
+        preallocation: Preallocation,
+        max_creates_per_second: u32,
+    ) -> std::io::Result<Store> {
+        let store = Store::open_serving(
+            whisper_dir,
+            rules,
+            max_cache_points,
+            preallocation,
+            max_creates_per_second,
+        )?;
+        store.load_index();
+        Ok(store)
+    }
+
+    /// As [`Store::open`], but only the tag index is filled now: the metric index waits for
+    /// [`Store::load_index`] (the server runs it in the background, so it answers within
+    /// seconds of a restart over a million files, as the issue asks). Until it ends,
+    /// [`Store::find`] reads the directory itself beside the partial index, so answers are
+    /// the same; what needs every name ([`Store::rename`], [`Store::stale`], `index.json`)
+    /// waits for it ([`Store::wait_for_index`]).
+    pub fn open_serving(
         whisper_dir: &Path,
         rules: StorageRules,
         max_cache_points: usize,
@@ -187,9 +223,51 @@ impl Store {
             wal: None,
             lifecycle: parking_lot::RwLock::new(()),
             retentions: RetentionStatus::new(),
+            index_loading: IndexLoading::default(),
         };
-        store.rescan();
+        store.index_loading.loading.store(true, Ordering::SeqCst);
+        store.tags.scan(whisper_dir);
         Ok(store)
+    }
+
+    /// Fills the metric index from the whisper directory (the start scan of
+    /// [`Store::open_serving`]), then wakes whoever waits for it; returns the metrics found.
+    /// Names the cache or a delete changed meanwhile stay right: the scan only adds what it
+    /// finds on disk, as any rescan does.
+    pub fn load_index(&self) -> usize {
+        let n = self.index.scan(&self.whisper_dir);
+        let _guard = self.index_loading.lock.lock();
+        self.index_loading.loading.store(false, Ordering::SeqCst);
+        self.index_loading.done.notify_all();
+        n
+    }
+
+    /// Whether the start scan is still filling the metric index.
+    pub fn index_loading(&self) -> bool {
+        self.index_loading.loading.load(Ordering::SeqCst)
+    }
+
+    /// Blocks until the start scan has filled the metric index, at most `timeout` (`None`:
+    /// no limit); returns whether it has.
+    pub fn wait_for_index(&self, timeout: Option<std::time::Duration>) -> bool {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let mut guard = self.index_loading.lock.lock();
+        while self.index_loading() {
+            match deadline {
+                Some(d) => {
+                    if self
+                        .index_loading
+                        .done
+                        .wait_until(&mut guard, d)
+                        .timed_out()
+                    {
+                        return !self.index_loading();
+                    }
+                }
+                None => self.index_loading.done.wait(&mut guard),
+            }
+        }
+        true
     }
 
     /// Opens the write-ahead log in `dir` (under `data_dir`) and replays it into the cache,
@@ -235,6 +313,7 @@ impl Store {
 
     /// Rescans the whisper directory into the indexes; returns (metrics, tagged series) found.
     pub fn rescan(&self) -> (usize, usize) {
+        self.wait_for_index(None);
         // Not under the lifecycle lock: a scan of a million files takes minutes, and a delete
         // waiting for it would hold up every insert behind it (the lock lets a waiting writer
         // go first). A delete or rename racing a scan can leave a name of a file it just
@@ -326,6 +405,16 @@ impl Store {
     /// Metric names matching a path expression (see [`MetricIndex::find`]); a tagged name
     /// (with `;`) is found when the series is known.
     pub fn find(&self, pattern: &str, leaves_only: bool, limit: usize) -> Vec<FoundNode> {
+        if self.index_loading() && !pattern.contains(';') {
+            // The start scan has not met every file yet: the directory answers for them, the
+            // partial index for names only the cache knows so far.
+            let mut out = index::fs_find(&self.whisper_dir, pattern, leaves_only, limit);
+            out.extend(self.index.find(pattern, leaves_only, limit));
+            out.sort();
+            out.dedup();
+            out.truncate(limit);
+            return out;
+        }
         find_in(&self.index, &self.tags, pattern, leaves_only, limit)
     }
 
@@ -377,6 +466,77 @@ impl Store {
             }
         }
     }
+
+    /// [`Store::fetch`] of every name, each result handed to `visit` in `names`' order until
+    /// it breaks. A batch of [`PARALLEL_FETCH_FROM`] names or more (a `sumSeries` of ten
+    /// thousand hosts) is read by every core in rounds of [`FETCH_ROUND`]: the reads are
+    /// independent system calls and header parses, so two cores read it in about half the
+    /// time; results still come in order, as the sequential read gives them.
+    pub fn fetch_each(
+        &self,
+        names: &[&str],
+        from: i64,
+        until: i64,
+        now: i64,
+        visit: &mut FetchVisitor<'_>,
+    ) {
+        let threads = fetch_threads();
+        if threads == 1 || names.len() < PARALLEL_FETCH_FROM {
+            for name in names {
+                if visit(name, self.fetch(name, from, until, now)).is_break() {
+                    return;
+                }
+            }
+            return;
+        }
+        for round in names.chunks(FETCH_ROUND) {
+            let part = round.len().div_ceil(threads);
+            let read = |names: &[&str]| -> Vec<_> {
+                names
+                    .iter()
+                    .map(|n| self.fetch(n, from, until, now))
+                    .collect()
+            };
+            let results: Vec<_> = std::thread::scope(|scope| {
+                let mut parts = round.chunks(part);
+                let mine = parts.next().unwrap_or_default();
+                let others: Vec<_> = parts.map(|p| scope.spawn(move || read(p))).collect();
+                let mut all = read(mine);
+                for handle in others {
+                    match handle.join() {
+                        Ok(r) => all.extend(r),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }
+                all
+            });
+            for (name, result) in round.iter().zip(results) {
+                if visit(name, result).is_break() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// What [`Store::fetch_each`] hands each result to; it breaks to stop the batch.
+pub type FetchVisitor<'a> =
+    dyn FnMut(&str, Result<Option<FetchedSeries>, StoreError>) -> ControlFlow<()> + 'a;
+
+/// Batches at least this long are read by several threads ([`Store::fetch_each`]).
+const PARALLEL_FETCH_FROM: usize = 256;
+/// Names read per round of [`Store::fetch_each`]: the results of one round wait for
+/// `visit` together, so a visitor that stops early (a limit) leaves at most this many read.
+const FETCH_ROUND: usize = 1024;
+
+/// Threads [`Store::fetch_each`] reads with: the cores, at most 4.
+fn fetch_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4)
+    })
 }
 
 /// [`Store::find`] over any pair of indexes (the in-memory test source has its own).
@@ -525,6 +685,109 @@ pub(crate) mod tests {
             vec![],
         );
         Store::open(dir, rules, 1000, Preallocation::Sparse, 0).unwrap()
+    }
+
+    /// A batch large enough to be read by several threads comes back in order, missing
+    /// names as `None`, and a visitor that stops is not called again.
+    #[test]
+    fn fetch_each_reads_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(store(dir.path()));
+        let now = unix_now();
+        let ts = now - now % 10 - 20;
+        let names: Vec<String> = (0..PARALLEL_FETCH_FROM * 3 + 7)
+            .map(|i| format!("f.m{i:04}"))
+            .collect();
+        for (i, n) in names.iter().enumerate() {
+            if i % 5 != 3 {
+                s.insert(n, ts, i as f64);
+            }
+        }
+        Persisters::start(s.clone(), 2, std::time::Duration::ZERO).flush_and_stop();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut seen = Vec::new();
+        s.fetch_each(&refs, ts - 60, ts + 10, now, &mut |name, r| {
+            let r = r.unwrap();
+            let value = r.and_then(|f| f.values.iter().flatten().next().copied());
+            seen.push((name.to_string(), value));
+            ControlFlow::Continue(())
+        });
+        assert_eq!(seen.len(), names.len());
+        for (i, (name, value)) in seen.iter().enumerate() {
+            assert_eq!(name, &names[i]);
+            assert_eq!(*value, (i % 5 != 3).then_some(i as f64), "{name}");
+        }
+        let mut calls = 0;
+        s.fetch_each(&refs, ts - 60, ts + 10, now, &mut |_, _| {
+            calls += 1;
+            if calls == 10 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        assert_eq!(calls, 10);
+    }
+
+    /// A store opened to serve before its scan: find answers from the directory (and the
+    /// cache's new names) exactly as after the scan; rename waits for the scan.
+    #[test]
+    fn serves_find_before_the_start_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = store(dir.path());
+            for name in ["a.b.c", "a.b.d", "a.x", "q.r"] {
+                s.insert(name, 1_000_000_000, 1.0);
+            }
+            Persisters::start(Arc::new(s), 1, std::time::Duration::ZERO).flush_and_stop();
+        }
+        let rules = StorageRules::new(
+            parse_schemas("[all]\npattern = .*\nretentions = 10s:1h\n", "t").unwrap(),
+            vec![],
+        );
+        let s = Arc::new(
+            Store::open_serving(dir.path(), rules, 1000, Preallocation::Sparse, 0).unwrap(),
+        );
+        assert!(s.index_loading() && s.index.is_empty());
+        assert!(!s.wait_for_index(Some(std::time::Duration::from_millis(10))));
+        s.insert("a.new", 1_000_000_000, 2.0);
+        let paths =
+            |found: Vec<FoundNode>| -> Vec<String> { found.into_iter().map(|f| f.path).collect() };
+        // What a store that scanned first answers, the cache's new name included.
+        let reference = store(dir.path());
+        reference.insert("a.new", 1_000_000_000, 2.0);
+        for pattern in ["a.*", "*", "a.b.*", "**", "a.{new,x}", "a..b", "nope"] {
+            for leaves_only in [false, true] {
+                assert_eq!(
+                    s.find(pattern, leaves_only, 100),
+                    reference.find(pattern, leaves_only, 100),
+                    "{pattern}"
+                );
+            }
+        }
+        assert_eq!(paths(s.find("a.*", true, 100)), ["a.new", "a.x"]);
+        assert_eq!(
+            paths(s.find("a.*", false, 2)),
+            ["a.b", "a.new"],
+            "limit holds"
+        );
+        // A rename started now waits for the scan, then sees every file below `from`.
+        let renamer = {
+            let s = s.clone();
+            std::thread::spawn(move || s.rename("a.b", "moved.b").map(|r| r.len()))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!renamer.is_finished(), "rename waits for the index");
+        let s2 = s.clone();
+        let loaded = std::thread::spawn(move || s2.load_index());
+        assert_eq!(loaded.join().unwrap(), 4);
+        assert!(s.wait_for_index(None) && !s.index_loading());
+        assert_eq!(renamer.join().unwrap().unwrap(), 2);
+        assert_eq!(paths(s.find("a.*", false, 100)), ["a.new", "a.x"]);
+        assert_eq!(
+            paths(s.find("moved.b.*", true, 100)),
+            ["moved.b.c", "moved.b.d"]
+        );
     }
 
     #[test]
