@@ -30,8 +30,10 @@ use parking_lot::Mutex;
 use super::cache::Taken;
 use super::{stat_add, unix_now, Store};
 use crate::ratelimit::RateLimitedLog;
-use crate::whisper::{create, CreateOptions, WhisperError, WhisperFile};
+use crate::whisper::{create_open, CreateOptions, WhisperError, WhisperFile};
 
+/// The groups a writer's shards are gone over in, one backlog list at a time.
+const BACKLOG_GROUPS: usize = 16;
 /// How long an idle persister sleeps before looking at the cache again.
 const IDLE_SLEEP: Duration = Duration::from_millis(20);
 /// How often the first writer deletes the write-ahead-log segments already persisted.
@@ -165,8 +167,62 @@ fn run(
                 continue;
             }
         }
-        let mut backlog = store.cache.backlog(|shard| shard % writers == id);
-        if backlog.is_empty() {
+        // A pass goes over this writer's shards a group at a time, so the list of metrics to
+        // write holds a group's (a million metrics: 1 MB, not 32 MB); within a group the
+        // fullest queues go first.
+        let mut found = 0usize;
+        let mut throttled = 0usize;
+        // Once the create limiter has said no in this pass, metrics already known to wait
+        // for their file are skipped without being taken (no lock, open or requeue).
+        let mut out_of_tokens = false;
+        let mut out_of_space = 0usize;
+        for group in 0..BACKLOG_GROUPS {
+            let mut backlog = store.cache.backlog(|shard| {
+                shard % writers == id && (shard / writers) % BACKLOG_GROUPS == group
+            });
+            if backlog.is_empty() {
+                continue;
+            }
+            if found == 0 {
+                last_pass = Some(Instant::now());
+            }
+            found += backlog.len();
+            backlog.sort_unstable_by_key(|b| std::cmp::Reverse(b.len));
+            for item in &backlog {
+                if out_of_tokens && !stopping && waiting_for_file.contains(&item.name) {
+                    throttled += 1;
+                    continue;
+                }
+                // A delete or rename waits for this write, and none starts during it.
+                let _shared = store.lifecycle.read();
+                let Some(taken) = store.cache.take(item) else {
+                    continue;
+                };
+                match write(store, &taken, &mut scratch, limiter, stopping, log) {
+                    Outcome::Done => {
+                        if !waiting_for_file.is_empty() {
+                            waiting_for_file.remove(&taken.name);
+                        }
+                        store.cache.finish(taken)
+                    }
+                    Outcome::Throttled => {
+                        throttled += 1;
+                        out_of_tokens = true;
+                        waiting_for_file.insert(taken.name.clone());
+                        store.cache.requeue(taken);
+                    }
+                    Outcome::OutOfSpace => {
+                        out_of_space += 1;
+                        store.cache.requeue(taken);
+                    }
+                }
+            }
+            if out_of_space > 0 {
+                // The other groups would fail the same way: retry the pass later.
+                break;
+            }
+        }
+        if found == 0 {
             if stopping {
                 // Other writers' in-flight points are theirs to finish.
                 return;
@@ -177,42 +233,6 @@ fn run(
             }
             std::thread::sleep(IDLE_SLEEP);
             continue;
-        }
-        backlog.sort_unstable_by_key(|b| std::cmp::Reverse(b.len));
-        last_pass = Some(Instant::now());
-        let mut throttled = 0usize;
-        // Once the create limiter has said no in this pass, metrics already known to wait
-        // for their file are skipped without being taken (no lock, open or requeue).
-        let mut out_of_tokens = false;
-        let mut out_of_space = 0usize;
-        for item in &backlog {
-            if out_of_tokens && !stopping && waiting_for_file.contains(&item.name) {
-                throttled += 1;
-                continue;
-            }
-            // A delete or rename waits for this write, and none starts during it.
-            let _shared = store.lifecycle.read();
-            let Some(taken) = store.cache.take(item) else {
-                continue;
-            };
-            match write(store, &taken, &mut scratch, limiter, stopping, log) {
-                Outcome::Done => {
-                    if !waiting_for_file.is_empty() {
-                        waiting_for_file.remove(&taken.name);
-                    }
-                    store.cache.finish(taken)
-                }
-                Outcome::Throttled => {
-                    throttled += 1;
-                    out_of_tokens = true;
-                    waiting_for_file.insert(taken.name.clone());
-                    store.cache.requeue(taken);
-                }
-                Outcome::OutOfSpace => {
-                    out_of_space += 1;
-                    store.cache.requeue(taken);
-                }
-            }
         }
         if out_of_space > 0 {
             store.stats.disk_full.store(true, Ordering::Relaxed);
@@ -239,7 +259,7 @@ fn run(
         if store.stats.disk_full.swap(false, Ordering::Relaxed) {
             tracing::info!("disk space is back: the cached points are being written");
         }
-        if throttled == backlog.len() {
+        if throttled == found {
             // Everything left waits for creation tokens: don't spin.
             std::thread::sleep(IDLE_SLEEP);
         }
@@ -316,7 +336,7 @@ fn write(
                 aggregation_method: plan.aggregation_method,
                 preallocation: store.preallocation,
             };
-            let created = match create(&path, &plan.retentions, opts) {
+            let created = match create_open(&path, &plan.retentions, opts) {
                 Err(WhisperError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound =>
                 {
@@ -326,7 +346,7 @@ fn write(
                             path: path.clone(),
                             source: e,
                         }),
-                        _ => create(&path, &plan.retentions, opts),
+                        _ => create_open(&path, &plan.retentions, opts),
                     }
                 }
                 other => other,
@@ -336,9 +356,9 @@ fn write(
                     stat_add(&store.stats.disk_full_refusals, 1);
                     return Outcome::OutOfSpace;
                 }
-                Ok(()) => {
+                Ok(file) => {
                     stat_add(&store.stats.creates, 1);
-                    WhisperFile::open_rw(&path)
+                    Ok(file)
                 }
                 // Another writer (or tool) created it in between: use it.
                 Err(WhisperError::InvalidConfiguration(_)) if path.exists() => {

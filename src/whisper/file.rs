@@ -65,6 +65,33 @@ pub fn create(
     archives: &[Retention],
     opts: CreateOptions,
 ) -> Result<(), WhisperError> {
+    create_file(path, archives, opts, true).map(|_| ())
+}
+
+/// [`create`], then the new file open for reading and writing, its header the one just
+/// written (not read back): what the persister writes a new metric's first points with,
+/// saving an open, a stat, a read and a close per file. The name is not looked up first (the
+/// caller has just found it missing): linking the finished file fails if it exists, with the
+/// same `InvalidConfiguration` error.
+pub fn create_open(
+    path: &Path,
+    archives: &[Retention],
+    opts: CreateOptions,
+) -> Result<WhisperFile, WhisperError> {
+    match create_file(path, archives, opts, false)? {
+        Some((file, header)) => Ok(WhisperFile::from_parts(file, path, header)),
+        None => WhisperFile::open_rw(path),
+    }
+}
+
+/// [`create`]'s work; the open file and its header when it was made as an `O_TMPFILE`
+/// (`None` after the temporary-name fallback, whose descriptor is write-only).
+fn create_file(
+    path: &Path,
+    archives: &[Retention],
+    opts: CreateOptions,
+    look_first: bool,
+) -> Result<Option<(File, Header)>, WhisperError> {
     let mut archives = archives.to_vec();
     validate_archive_list(&mut archives)?;
     if !(0.0..=1.0).contains(&opts.x_files_factor) {
@@ -76,7 +103,7 @@ pub fn create(
     let header = Header::for_archives(&archives, opts.x_files_factor, opts.aggregation_method);
     let exists =
         || WhisperError::InvalidConfiguration(format!("File {} already exists!", path.display()));
-    if std::fs::symlink_metadata(path).is_ok() {
+    if look_first && std::fs::symlink_metadata(path).is_ok() {
         return Err(exists());
     }
     // The file appears under its name only once complete (header written, space reserved),
@@ -97,10 +124,13 @@ pub fn create(
                 } else {
                     WhisperError::io(path, e)
                 }
-            })
+            })?;
+            Ok(Some((file, header)))
         }
         Err(e) if e.kind() == ErrorKind::NotFound => Err(WhisperError::io(path, e)),
-        Err(_) => create_via_temp_name(path, dir, &header, opts.preallocation, exists),
+        Err(_) => {
+            create_via_temp_name(path, dir, &header, opts.preallocation, exists).map(|()| None)
+        }
     }
 }
 
@@ -313,6 +343,21 @@ impl WhisperFile {
         Self::from_file(file, path)
     }
 
+    /// A file whose header is known (just written by [`create_open`]).
+    fn from_parts(file: File, path: &Path, header: Header) -> WhisperFile {
+        let bases = header
+            .archives
+            .iter()
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect();
+        WhisperFile {
+            file,
+            path: path.to_path_buf(),
+            header,
+            bases,
+        }
+    }
+
     fn from_file(file: File, path: &Path) -> Result<WhisperFile, WhisperError> {
         let len = file
             .metadata()
@@ -333,17 +378,7 @@ impl WhisperFile {
                     .ok_or_else(|| WhisperError::corrupt(path, "Unable to read header"))?
             }
         };
-        let bases = header
-            .archives
-            .iter()
-            .map(|_| std::sync::atomic::AtomicU64::new(0))
-            .collect();
-        Ok(WhisperFile {
-            file,
-            path: path.to_path_buf(),
-            header,
-            bases,
-        })
+        Ok(WhisperFile::from_parts(file, path, header))
     }
 
     /// Whether the file's 16-byte metadata block still says what it said at open (an
@@ -1017,6 +1052,34 @@ mod tests {
         assert_eq!(names.len(), 300, "no temporary files left: {names:?}");
         let e = create(&paths[0], &[r(60, 10)], CreateOptions::default()).unwrap_err();
         assert!(e.to_string().contains("already exists"), "{e}");
+    }
+
+    /// The file `create_open` hands back writes as a reopened one does, the bytes on disk
+    /// are `create`'s, and an existing name is refused without being touched.
+    #[test]
+    fn create_open_gives_the_new_file_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.wsp"), dir.path().join("b.wsp"));
+        let opts = CreateOptions {
+            preallocation: Preallocation::Zero,
+            ..CreateOptions::default()
+        };
+        let archives = [r(60, 10), r(300, 12)];
+        let mut opened = create_open(&a, &archives, opts).unwrap();
+        create(&b, &archives, opts).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        let points = [(NOW - 120, 1.5), (NOW - 60, 2.5)];
+        opened.update_many(&points, NOW).unwrap();
+        WhisperFile::open_rw(&b)
+            .unwrap()
+            .update_many(&points, NOW)
+            .unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        let before = std::fs::read(&a).unwrap();
+        let e = create_open(&a, &archives, opts).unwrap_err();
+        assert!(e.to_string().contains("already exists"), "{e}");
+        assert_eq!(std::fs::read(&a).unwrap(), before);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]
