@@ -150,7 +150,7 @@ fn run(
     // Start of the last pass that wrote something.
     let mut last_pass: Option<Instant> = None;
     // Metrics whose file creation was throttled (no file yet).
-    let mut waiting_for_file: std::collections::HashSet<Arc<str>> =
+    let mut waiting_for_file: std::collections::HashSet<super::cache::Name> =
         std::collections::HashSet::new();
     loop {
         let stopping = stop.load(Ordering::SeqCst);
