@@ -447,6 +447,28 @@ pub(super) enum Walked<'a> {
     },
 }
 
+/// What a directory entry named `name` is in the plain metric tree — a branch (`Dir`) or a
+/// metric (`Metric`, by its stem) — by the rules both the index scan ([`walk_tree`]) and the
+/// directory read of a start ([`FsNode`]) follow, so the two answer alike: hidden entries
+/// (`.x`, a migration's temporary files) and the top `_tagged` folder are not there, nor are
+/// files other than `x.wsp` or stems with a `.` (no metric has that path). `top`: `name` is in
+/// the whisper directory itself.
+enum TreeEntry<'a> {
+    Dir,
+    Metric(&'a str),
+}
+
+fn tree_entry(name: &str, is_dir: bool, top: bool) -> Option<TreeEntry<'_>> {
+    if name.starts_with('.') || (top && name == "_tagged") {
+        return None;
+    }
+    if is_dir {
+        return Some(TreeEntry::Dir);
+    }
+    let stem = name.strip_suffix(".wsp")?;
+    (!stem.is_empty() && !stem.contains('.')).then_some(TreeEntry::Metric(stem))
+}
+
 /// Walks the plain (untagged) tree of the whisper directory `dir` depth first, `prefix`
 /// being the metric prefix of `dir` (empty at the top), as the index scan and the retention
 /// migration read it: hidden entries (`.x`, a migration's temporary files) and the top
@@ -463,37 +485,35 @@ pub(super) fn walk_tree(
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.starts_with('.') || (prefix.is_empty() && name == "_tagged") {
-            continue;
-        }
         let Ok(ft) = entry.file_type() else { continue };
         let len = prefix.len();
-        if ft.is_dir() {
-            if !prefix.is_empty() {
-                prefix.push('.');
+        match tree_entry(name, ft.is_dir(), prefix.is_empty()) {
+            None => {}
+            Some(TreeEntry::Dir) => {
+                if !prefix.is_empty() {
+                    prefix.push('.');
+                }
+                prefix.push_str(name);
+                let mut flow = visit(Walked::Dir(prefix));
+                if flow.is_continue() {
+                    flow = walk_tree(&entry.path(), prefix, visit);
+                }
+                prefix.truncate(len);
+                flow?;
             }
-            prefix.push_str(name);
-            let mut flow = visit(Walked::Dir(prefix));
-            if flow.is_continue() {
-                flow = walk_tree(&entry.path(), prefix, visit);
+            Some(TreeEntry::Metric(stem)) => {
+                if !prefix.is_empty() {
+                    prefix.push('.');
+                }
+                prefix.push_str(stem);
+                let flow = visit(Walked::File {
+                    name: prefix,
+                    path: &entry.path(),
+                    regular: ft.is_file(),
+                });
+                prefix.truncate(len);
+                flow?;
             }
-            prefix.truncate(len);
-            flow?;
-        } else if let Some(stem) = name.strip_suffix(".wsp") {
-            if stem.is_empty() || stem.contains('.') {
-                continue;
-            }
-            if !prefix.is_empty() {
-                prefix.push('.');
-            }
-            prefix.push_str(stem);
-            let flow = visit(Walked::File {
-                name: prefix,
-                path: &entry.path(),
-                regular: ft.is_file(),
-            });
-            prefix.truncate(len);
-            flow?;
         }
     }
     ControlFlow::Continue(())
@@ -584,14 +604,11 @@ impl FsNode {
         }
     }
 
-    /// Whether `name` may name an entry of the tree: not hidden (no `.`, `..`), no path
-    /// separator or NUL, not the tag folder at the top.
-    fn nameable(&self, name: &str) -> bool {
-        let refused = name.is_empty()
-            || name.starts_with('.')
-            || name.contains(['/', '\0'])
-            || (self.top && name == "_tagged");
-        !refused
+    /// Whether `name`, a node of a pattern, can name an entry here at all: not empty, no path
+    /// separator or NUL (which would reach outside the tree). The tree's own rules follow
+    /// ([`tree_entry`]).
+    fn nameable(name: &str) -> bool {
+        !name.is_empty() && !name.contains(['/', '\0'])
     }
 }
 
@@ -603,13 +620,15 @@ impl FindTree for FsNode {
         self.dir
     }
     fn child(&self, name: &str) -> Option<Self> {
-        if !self.dir || !self.nameable(name) {
+        if !self.dir || !FsNode::nameable(name) {
             return None;
         }
         let path = self.path.join(name);
-        let dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
-        let leaf = std::fs::symlink_metadata(self.path.join(format!("{name}.wsp")))
-            .is_ok_and(|m| !m.is_dir());
+        let file = format!("{name}.wsp");
+        let dir = tree_entry(name, true, self.top).is_some()
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        let leaf = tree_entry(&file, false, self.top).is_some()
+            && std::fs::symlink_metadata(self.path.join(&file)).is_ok_and(|m| !m.is_dir());
         (leaf || dir).then_some(FsNode {
             path,
             leaf,
@@ -630,13 +649,11 @@ impl FindTree for FsNode {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             let Ok(ft) = entry.file_type() else { continue };
-            if ft.is_dir() {
-                if self.nameable(name) {
-                    found.entry(name.to_string()).or_default().1 = true;
-                }
-            } else if let Some(stem) = name.strip_suffix(".wsp") {
-                if self.nameable(stem) && !stem.contains('.') {
-                    found.entry(stem.to_string()).or_default().0 = true;
+            match tree_entry(name, ft.is_dir(), self.top) {
+                None => {}
+                Some(TreeEntry::Dir) => found.entry(name.to_string()).or_default().1 = true,
+                Some(TreeEntry::Metric(stem)) => {
+                    found.entry(stem.to_string()).or_default().0 = true
                 }
             }
         }
@@ -888,6 +905,7 @@ mod tests {
             "a/dot.ted.wsp",
             "a/notes.txt",
             "_tagged/abc/def/x;y=z.wsp",
+            "_tagged.wsp",
             "z/_tagged/q.wsp",
             "z/y/w.wsp",
             "m/n/o/p.wsp",
