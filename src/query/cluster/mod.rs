@@ -338,10 +338,15 @@ impl MetricSource for ClusterSource {
         let (mine, answers) = self.ask(
             |p, c| p.render(c, expression, from, until, now),
             || {
-                names
-                    .iter()
-                    .map(|n| self.local.fetch(n, from, until, now))
-                    .collect::<Vec<_>>()
+                // Through the local source's batch read (the store reads a large batch on
+                // every core), one result per name, in order.
+                let mut own = Vec::with_capacity(names.len());
+                self.local
+                    .fetch_batch(expression, names, from, until, now, &mut |_, r| {
+                        own.push(r);
+                        ControlFlow::Continue(())
+                    });
+                own
             },
         );
         let mut theirs: HashMap<String, Vec<FetchedSeries>> = HashMap::new();
