@@ -32,7 +32,7 @@ use arc_swap::ArcSwap;
 use crate::config::{StorageRules, WalSync};
 use crate::whisper::{AggregationMethod, FetchResult, Header, Preallocation, WhisperError};
 
-pub use cache::{Backlog, Cache, Taken};
+pub use cache::{Backlog, Cache, Memo, Taken};
 pub use glob::{expand_braces, PathGlob};
 pub use index::{FoundNode, MetricIndex};
 pub use interval::Interval;

@@ -18,6 +18,14 @@
 //! At shutdown a full disk is retried for [`SHUTDOWN_DISK_FULL_GRACE`], then the points still
 //! unwritten are counted as dropped and logged.
 //!
+//! Each write opens the file afresh (so a file an operator replaces or removes is never written
+//! through a stale descriptor), but need not read its header again: the cache entry keeps a
+//! 16-byte memo of the file ([`Memo`]: which header, the file's identity, the first two
+//! archive bases), trusted while the path names the same file and for [`TRUST_HEADER_FOR`]
+//! after the header was read (an in-place `whisper-set-aggregation.py` is seen within that).
+//! An update is then open, stat, the writes and the propagation read, close: seven system
+//! calls, where it was ten.
+//!
 //! Plain threads with blocking file I/O; they never touch the network.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,10 +35,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::cache::Taken;
+use super::cache::{Memo, Taken};
 use super::{stat_add, unix_now, Store};
 use crate::ratelimit::RateLimitedLog;
-use crate::whisper::{create_open, CreateOptions, WhisperError, WhisperFile};
+use crate::whisper::{create_open, CreateOptions, Header, Known, WhisperError, WhisperFile};
 
 /// The groups a writer's shards are gone over in, one backlog list at a time.
 const BACKLOG_GROUPS: usize = 16;
@@ -147,6 +155,7 @@ fn run(
     let mut last_evict = Instant::now();
     let mut last_collect = Instant::now();
     let mut scratch: Vec<(i64, f64)> = Vec::new();
+    let mut headers = Headers::default();
     // Start of the last pass that wrote something.
     let mut last_pass: Option<Instant> = None;
     // Metrics whose file creation was throttled (no file yet).
@@ -195,10 +204,19 @@ fn run(
                 }
                 // A delete or rename waits for this write, and none starts during it.
                 let _shared = store.lifecycle.read();
-                let Some(taken) = store.cache.take(item) else {
+                let Some(mut taken) = store.cache.take(item) else {
                     continue;
                 };
-                match write(store, &taken, &mut scratch, limiter, stopping, log) {
+                let outcome = write(
+                    store,
+                    &mut taken,
+                    &mut scratch,
+                    &mut headers,
+                    limiter,
+                    stopping,
+                    log,
+                );
+                match outcome {
                     Outcome::Done => {
                         if !waiting_for_file.is_empty() {
                             waiting_for_file.remove(&taken.name);
@@ -290,10 +308,77 @@ fn give_up_at_shutdown(store: &Store, id: usize, writers: usize) {
     );
 }
 
+/// How long a writer trusts a file's header after reading it, if the path still names the same
+/// file. What it cannot see is a header rewritten in place (`whisper-set-aggregation.py`): that
+/// takes effect in the writes at most this much later. Five minutes: a metric sent every 10 s
+/// reads its header on one write in 30, one sent every 60 s on one in 5.
+pub const TRUST_HEADER_FOR: Duration = Duration::from_secs(300);
+
+/// How many distinct headers a writer remembers (a [`Memo`]'s `layout` is one byte); files of
+/// further layouts are written without a memo (their header read every time).
+const MAX_HEADERS: usize = 255;
+
+/// A writer's table of the headers its files have (an installation has a handful: one per
+/// storage schema, xFilesFactor and aggregation method), which the cache entries' [`Memo`]s
+/// index. A writer alone writes the metrics of its shards, so the table is its own.
+#[derive(Default)]
+struct Headers {
+    seen: Vec<Header>,
+}
+
+impl Headers {
+    /// What `memo` lets a write at `now` (epoch seconds) skip: the header and the first two
+    /// bases, when the header was read less than [`TRUST_HEADER_FOR`] ago.
+    fn known<'a>(&'a self, memo: &'a Memo, now: i64) -> Option<Known<'a>> {
+        let age = (now as u16).wrapping_sub(memo.read_at);
+        if memo.layout == 0 || u64::from(age) >= TRUST_HEADER_FOR.as_secs() {
+            return None;
+        }
+        Some(Known {
+            id: memo.file,
+            header: self.seen.get(usize::from(memo.layout) - 1)?,
+            bases: &memo.bases,
+        })
+    }
+
+    /// The memo of `f` after a write at `now`: its header's index (added if new), identity,
+    /// first two bases, and when the header was read (kept from `previous` when it came from
+    /// there); nothing once [`MAX_HEADERS`] layouts are known.
+    fn remember(&mut self, f: &WhisperFile, previous: &Memo, now: i64) -> Memo {
+        let header = f.header();
+        let layout = match previous.layout {
+            l if l != 0 && self.seen.get(usize::from(l) - 1) == Some(header) => usize::from(l),
+            _ => match self.seen.iter().position(|h| h == header) {
+                Some(i) => i + 1,
+                None if self.seen.len() < MAX_HEADERS => {
+                    self.seen.push(header.clone());
+                    self.seen.len()
+                }
+                None => return Memo::default(),
+            },
+        };
+        let mut bases = [0u32; 2];
+        for (b, known) in bases.iter_mut().zip(f.known_bases()) {
+            *b = known;
+        }
+        Memo {
+            layout: layout as u8,
+            file: f.file_id(),
+            bases,
+            read_at: if f.header_was_known() {
+                previous.read_at
+            } else {
+                now as u16
+            },
+        }
+    }
+}
+
 fn write(
     store: &Store,
-    taken: &Taken,
+    taken: &mut Taken,
     scratch: &mut Vec<(i64, f64)>,
+    headers: &mut Headers,
     limiter: &CreateLimiter,
     force: bool,
     log: &RateLimitedLog,
@@ -324,7 +409,8 @@ fn write(
         return Outcome::Done;
     };
     let now = unix_now();
-    let file = match WhisperFile::open_rw(&path) {
+    let memo = std::mem::take(&mut taken.memo);
+    let file = match WhisperFile::open_rw_known(&path, headers.known(&memo, now)) {
         Ok(f) => Ok(f),
         Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             if !force && !limiter.try_acquire() {
@@ -376,8 +462,9 @@ fn write(
             .iter()
             .filter(|p| now - p.0 <= max_retention)
             .count();
-        f.update_many(scratch, now)
-            .map(|()| (kept, scratch.len() - kept))
+        f.update_many(scratch, now)?;
+        taken.memo = headers.remember(&f, &memo, now);
+        Ok((kept, scratch.len() - kept))
     });
     stat_add(
         &store.stats.update_nanos,
@@ -463,6 +550,80 @@ mod tests {
         assert_eq!(
             std::fs::read(dir.path().join("bad/file.wsp")).unwrap(),
             b"not a whisper file"
+        );
+    }
+
+    /// A header is taken from the memo for [`TRUST_HEADER_FOR`] after it was read (a write
+    /// that used the memo keeps the read time); files of one layout share one table entry.
+    #[test]
+    fn a_remembered_header_is_trusted_for_five_minutes_after_its_read() {
+        use crate::whisper::{create, Retention};
+        let dir = tempfile::tempdir().unwrap();
+        let r = |s, p| Retention {
+            seconds_per_point: s,
+            points: p,
+        };
+        let paths: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|n| dir.path().join(format!("{n}.wsp")))
+            .collect();
+        create(
+            &paths[0],
+            &[r(10, 360), r(60, 720)],
+            CreateOptions::default(),
+        )
+        .unwrap();
+        create(
+            &paths[1],
+            &[r(10, 360), r(60, 720)],
+            CreateOptions::default(),
+        )
+        .unwrap();
+        create(&paths[2], &[r(60, 60)], CreateOptions::default()).unwrap();
+        let files: Vec<_> = paths
+            .iter()
+            .map(|p| WhisperFile::open_rw(p).unwrap())
+            .collect();
+        let mut headers = Headers::default();
+        let memos: Vec<Memo> = files
+            .iter()
+            .map(|f| headers.remember(f, &Memo::default(), 500))
+            .collect();
+        assert_eq!(
+            memos.iter().map(|m| m.layout).collect::<Vec<_>>(),
+            [1, 1, 2]
+        );
+        assert_eq!(memos[0].file, files[0].file_id());
+        assert_ne!(memos[0].file, memos[1].file);
+        let known = headers.known(&memos[2], 500).unwrap();
+        assert_eq!(known.header, files[2].header());
+        assert_eq!(known.id, files[2].file_id());
+        assert!(headers.known(&memos[2], 799).is_some());
+        assert!(
+            headers.known(&memos[2], 800).is_none(),
+            "300 s on it is read again"
+        );
+        assert!(headers.known(&memos[2], 499).is_none(), "a clock set back");
+        assert!(headers.known(&Memo::default(), 500).is_none());
+        // Seconds are kept mod 2^16: the window carries over the wrap.
+        let late = headers.remember(&files[2], &Memo::default(), 65_500);
+        assert!(headers.known(&late, 65_536 + 100).is_some());
+        assert!(headers.known(&late, 65_536 + 264).is_none());
+        // A write through the memo keeps the time of the read; one that read it, its own.
+        let path = &paths[2];
+        let used = WhisperFile::open_rw_known(path, headers.known(&memos[2], 700)).unwrap();
+        assert!(used.header_was_known());
+        assert_eq!(headers.remember(&used, &memos[2], 700).read_at, 500);
+        let read = WhisperFile::open_rw_known(path, None).unwrap();
+        assert!(!read.header_was_known());
+        assert_eq!(headers.remember(&read, &memos[2], 700).read_at, 700);
+        // Once MAX_HEADERS layouts are known, a new one gets no memo.
+        headers.seen = (0..MAX_HEADERS)
+            .map(|_| files[0].header().clone())
+            .collect();
+        assert_eq!(
+            headers.remember(&files[2], &Memo::default(), 500),
+            Memo::default()
         );
     }
 

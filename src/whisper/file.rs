@@ -7,7 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::header::{ArchiveInfo, Header, ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE};
@@ -81,7 +81,8 @@ pub fn create_open(
     match create_file(path, archives, opts, false)? {
         Some((file, header)) => {
             no_readahead(&file);
-            Ok(WhisperFile::from_parts(file, path, header))
+            let meta = file.metadata().map_err(|e| WhisperError::io(path, e))?;
+            Ok(WhisperFile::from_parts(file, path, header, file_id(&meta)))
         }
         None => WhisperFile::open_rw(path),
     }
@@ -290,6 +291,49 @@ pub struct WhisperFile {
     /// which map every timestamp to the same slot, so a remembered base stays valid for the
     /// life of the file and saves a read per fetch and per propagation.
     bases: Vec<std::sync::atomic::AtomicU64>,
+    /// [`file_id`] of the descriptor at open: what [`Known`] is checked against.
+    file_id: u32,
+    /// Whether the header came from a [`Known`] (not read from the file).
+    from_known: bool,
+}
+
+/// A 32-bit fingerprint of a file's identity: device, inode and birth time (`statx`'s
+/// btime, where the file system keeps one; 0 otherwise). The birth time tells a file deleted
+/// and made again apart even when it gets the freed inode back, as ext4 readily gives it.
+pub fn file_id(meta: &std::fs::Metadata) -> u32 {
+    use std::hash::BuildHasher;
+    let born = meta
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or((0, 0), |d| (d.as_secs(), d.subsec_nanos()));
+    let h = foldhash::fast::FixedState::with_seed(0x7768_6973_7065_7221).hash_one((
+        meta.dev(),
+        meta.ino(),
+        born,
+    ));
+    (h ^ (h >> 32)) as u32
+}
+
+/// What a writer may remember of a file from one update to the next, so the next update
+/// reads neither the header nor the archive bases ([`WhisperFile::open_rw_known`]). At two
+/// million metrics those are three of an update's ten system calls, and the header page is
+/// otherwise read every round.
+///
+/// Trusted only while the path names the same file ([`file_id`]: `whisper-resize.py` and
+/// friends rename a new file over the old; a file removed and made again is born anew) of the
+/// length the header gives. A base once non-zero stays valid for the file's life (see
+/// `WhisperFile::bases`); a zero base is read again. What this cannot see is a header
+/// rewritten in place (`whisper-set-aggregation.py`): the caller bounds how long it trusts a
+/// header read (the persister: until the next minute).
+#[derive(Debug, Clone, Copy)]
+pub struct Known<'a> {
+    /// [`file_id`] of the file when `header` was read.
+    pub id: u32,
+    /// The header read then.
+    pub header: &'a Header,
+    /// The first archives' base intervals (epoch seconds; 0 = unknown, read when needed).
+    pub bases: &'a [u32],
 }
 
 fn decode_point(b: &[u8]) -> (u32, f64) {
@@ -343,6 +387,34 @@ impl WhisperFile {
     /// write would otherwise dirty the inode again — 15 % of a persister's time at a million
     /// metrics. Reads for queries ([`WhisperFile::open`]) keep the access time.
     pub fn open_rw(path: &Path) -> Result<WhisperFile, WhisperError> {
+        let file = Self::open_rw_file(path)?;
+        Self::from_file(file, path)
+    }
+
+    /// [`WhisperFile::open_rw`], taking the header and bases from `known` instead of the file
+    /// when the opened file is the one `known` describes (same [`file_id`] and length);
+    /// otherwise (or with `None`) read as `open_rw` does. Errors as `open_rw`.
+    pub fn open_rw_known(path: &Path, known: Option<Known>) -> Result<WhisperFile, WhisperError> {
+        let file = Self::open_rw_file(path)?;
+        let Some(known) = known else {
+            return Self::from_file(file, path);
+        };
+        let meta = file.metadata().map_err(|e| WhisperError::io(path, e))?;
+        let id = file_id(&meta);
+        if id != known.id || meta.len() != known.header.file_size() {
+            return Self::from_file_meta(file, path, &meta);
+        }
+        let mut f = WhisperFile::from_parts(file, path, known.header.clone(), id);
+        f.from_known = true;
+        for (cell, &base) in f.bases.iter().zip(known.bases) {
+            cell.store(u64::from(base), std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(f)
+    }
+
+    /// The file opened for writing, header unread: `O_NOATIME` where the process may (see
+    /// [`WhisperFile::open_rw`]), no readahead (`no_readahead`).
+    fn open_rw_file(path: &Path) -> Result<File, WhisperError> {
         use std::os::unix::fs::OpenOptionsExt;
         let open = |flags: i32| {
             OpenOptions::new()
@@ -358,11 +430,30 @@ impl WhisperFile {
         }
         .map_err(|e| WhisperError::io(path, e))?;
         no_readahead(&file);
-        Self::from_file(file, path)
+        Ok(file)
     }
 
-    /// A file whose header is known (just written by [`create_open`]).
-    fn from_parts(file: File, path: &Path, header: Header) -> WhisperFile {
+    /// [`file_id`] of the descriptor at open (for [`Known`]).
+    pub fn file_id(&self) -> u32 {
+        self.file_id
+    }
+
+    /// Whether [`WhisperFile::open_rw_known`] took the header from its [`Known`] (`false`:
+    /// the header was read from the file).
+    pub fn header_was_known(&self) -> bool {
+        self.from_known
+    }
+
+    /// The archives' base intervals this handle knows (epoch seconds, 0 = not known): read at
+    /// open, during updates, or given by [`Known`]. One per archive, in header order.
+    pub fn known_bases(&self) -> impl Iterator<Item = u32> + '_ {
+        self.bases
+            .iter()
+            .map(|b| b.load(std::sync::atomic::Ordering::Relaxed) as u32)
+    }
+
+    /// A file whose header is known (just written by [`create_open`], or [`Known`]).
+    fn from_parts(file: File, path: &Path, header: Header, file_id: u32) -> WhisperFile {
         let bases = header
             .archives
             .iter()
@@ -373,17 +464,27 @@ impl WhisperFile {
             path: path.to_path_buf(),
             header,
             bases,
+            file_id,
+            from_known: false,
         }
     }
 
     fn from_file(file: File, path: &Path) -> Result<WhisperFile, WhisperError> {
-        let len = file
-            .metadata()
-            .map_err(|e| WhisperError::io(path, e))?
-            .len();
-        // 64 bytes hold the metadata and four archive-info blocks: one read for almost every
-        // file; a header announcing more archives is read whole below.
-        let mut buf = vec![0u8; (len.min(64)) as usize];
+        let meta = file.metadata().map_err(|e| WhisperError::io(path, e))?;
+        Self::from_file_meta(file, path, &meta)
+    }
+
+    fn from_file_meta(
+        file: File,
+        path: &Path,
+        meta: &std::fs::Metadata,
+    ) -> Result<WhisperFile, WhisperError> {
+        let len = meta.len();
+        // One read holds the metadata, up to four archive-info blocks and the first archive's
+        // base point after them: one read for almost every file; a header announcing more
+        // archives is read whole below.
+        const FIRST_READ: usize = METADATA_SIZE + 4 * ARCHIVE_INFO_SIZE + POINT_SIZE;
+        let mut buf = vec![0u8; (len.min(FIRST_READ as u64)) as usize];
         read_exact_at(&file, &mut buf, 0, path)?;
         let header = match Header::parse(&buf, len, path)? {
             Some(h) => h,
@@ -396,7 +497,20 @@ impl WhisperFile {
                     .ok_or_else(|| WhisperError::corrupt(path, "Unable to read header"))?
             }
         };
-        Ok(WhisperFile::from_parts(file, path, header))
+        let f = WhisperFile::from_parts(file, path, header, file_id(meta));
+        // The first archive starts right after the header: its base came with the read.
+        let first = f
+            .header
+            .archives
+            .first()
+            .map_or(usize::MAX, |a| a.offset as usize);
+        if let Some(point) = buf.get(first..first.saturating_add(POINT_SIZE)) {
+            let base = decode_point(point).0;
+            if base != 0 {
+                f.bases[0].store(u64::from(base), std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Ok(f)
     }
 
     /// Whether the file's 16-byte metadata block still says what it said at open (an
@@ -1219,6 +1333,145 @@ mod tests {
             2,
             "a new file's first update, likewise"
         );
+    }
+
+    /// With a [`Known`] that matches, an update reads neither the header nor the bases: on a
+    /// cold file whose current slots lie past page 0, page 0 stays out of the page cache,
+    /// and the bytes written are those a plain open writes.
+    #[test]
+    fn a_known_file_is_written_without_reading_its_header() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let (a, b) = (dir.path().join("a.wsp"), dir.path().join("b.wsp"));
+        let opts = CreateOptions {
+            preallocation: Preallocation::Zero,
+            x_files_factor: 0.0,
+            ..CreateOptions::default()
+        };
+        let archives = [r(10, 360), r(60, 720)];
+        // Slot 0 of both archives at NOW - 3000. NOW + 425 then goes to slot 342 of the first
+        // archive (byte 4144, page 1), its minute reads slots 342..=347 (page 1) and goes to
+        // slot 57 of the second (byte 5044, page 1): only the header and the first base are
+        // on page 0.
+        let first = [(NOW - 3000, 1.0)];
+        for p in [&a, &b] {
+            create(p, &archives, opts).unwrap();
+            WhisperFile::open_rw(p)
+                .unwrap()
+                .update_many(&first, NOW)
+                .unwrap();
+        }
+        let f = WhisperFile::open_rw(&a).unwrap();
+        let mut f2 = WhisperFile::open_rw(&a).unwrap();
+        f2.update_many(&[(NOW - 2990, 2.0)], NOW).unwrap();
+        let bases: Vec<u32> = f2.known_bases().collect();
+        assert!(bases.iter().all(|b| *b != 0), "{bases:?}");
+        let (header, id) = (f.header().clone(), f.file_id());
+        drop((f, f2));
+        WhisperFile::open_rw(&b)
+            .unwrap()
+            .update_many(&[(NOW - 2990, 2.0)], NOW)
+            .unwrap();
+        let cold = |p: &Path| {
+            let f = File::open(p).unwrap();
+            f.sync_all().unwrap();
+            rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+            assert_eq!(resident_pages(p), 0);
+        };
+        let later = [(NOW + 425, 3.0)];
+        cold(&a);
+        let known = Known {
+            id,
+            header: &header,
+            bases: &bases,
+        };
+        let mut k = WhisperFile::open_rw_known(&a, Some(known)).unwrap();
+        k.update_many(&later, NOW + 430).unwrap();
+        let page0 = {
+            let f = File::open(&a).unwrap();
+            let mut v = [0u8; 1];
+            // SAFETY: as in `resident_pages`, one page mapped and queried.
+            unsafe {
+                use std::os::fd::AsRawFd;
+                let addr = libc::mmap(
+                    std::ptr::null_mut(),
+                    4096,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED,
+                    f.as_raw_fd(),
+                    0,
+                );
+                assert_ne!(addr, libc::MAP_FAILED);
+                assert_eq!(libc::mincore(addr, 4096, v.as_mut_ptr()), 0);
+                libc::munmap(addr, 4096);
+            }
+            v[0] & 1 == 1
+        };
+        assert!(!page0, "page 0 (header, first base) was read");
+        WhisperFile::open_rw(&b)
+            .unwrap()
+            .update_many(&later, NOW + 430)
+            .unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    }
+
+    /// A [`Known`] for a file that has since been replaced — renamed over (as
+    /// `whisper-resize.py` does) or removed and made again, both with a header of the same
+    /// size — is not trusted: the new file's header is read.
+    #[test]
+    fn a_replaced_file_is_not_taken_for_the_known_one() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let path = dir.path().join("m.wsp");
+        let old_layout = [r(10, 360), r(60, 720)];
+        // Same number of points, so the same file size, but another step.
+        let new_layout = [r(20, 360), r(60, 720)];
+        let opts = CreateOptions::default();
+        create(&path, &old_layout, opts).unwrap();
+        let f = WhisperFile::open_rw(&path).unwrap();
+        let (header, id) = (f.header().clone(), f.file_id());
+        drop(f);
+        let known = || Known {
+            id,
+            header: &header,
+            bases: &[0, 0],
+        };
+        assert_eq!(
+            WhisperFile::open_rw_known(&path, Some(known()))
+                .unwrap()
+                .file_id(),
+            id
+        );
+        let tmp = dir.path().join("m.wsp.tmp");
+        create(&tmp, &new_layout, opts).unwrap();
+        assert_eq!(
+            std::fs::metadata(&tmp).unwrap().len(),
+            header.file_size(),
+            "same size"
+        );
+        std::fs::rename(&tmp, &path).unwrap();
+        let f = WhisperFile::open_rw_known(&path, Some(known())).unwrap();
+        assert_eq!(f.header().archives[0].seconds_per_point, 20, "renamed over");
+        let renamed_id = f.file_id();
+        drop(f);
+        std::fs::remove_file(&path).unwrap();
+        create(&path, &old_layout, opts).unwrap();
+        let f = WhisperFile::open_rw(&path).unwrap();
+        let recreated = f.file_id();
+        drop(f);
+        std::fs::remove_file(&path).unwrap();
+        create(&path, &new_layout, opts).unwrap();
+        let known = Known {
+            id: recreated,
+            header: &header,
+            bases: &[0, 0],
+        };
+        let f = WhisperFile::open_rw_known(&path, Some(known)).unwrap();
+        assert_eq!(
+            f.header().archives[0].seconds_per_point,
+            20,
+            "removed and made again"
+        );
+        assert_ne!(f.file_id(), recreated);
+        assert_ne!(renamed_id, id);
     }
 
     #[test]

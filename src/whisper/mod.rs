@@ -69,7 +69,9 @@ mod retention;
 
 pub use aggregate::AggregationMethod;
 pub use error::WhisperError;
-pub use file::{create, create_open, CreateOptions, FetchResult, Preallocation, WhisperFile};
+pub use file::{
+    create, create_open, file_id, CreateOptions, FetchResult, Known, Preallocation, WhisperFile,
+};
 pub use header::{ArchiveInfo, Header, ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE};
 pub use resize::{aggregate_into, read_archives};
 pub use retention::{parse_retention_def, parse_retentions, validate_archive_list, Retention};
