@@ -24,7 +24,8 @@
 //! archive bases), trusted while the path names the same file and for [`TRUST_HEADER_FOR`]
 //! after the header was read (an in-place `whisper-set-aggregation.py` is seen within that).
 //! An update is then open, stat, the writes and the propagation read, close: seven system
-//! calls, where it was ten.
+//! calls, where it was ten. The open is relative to the whisper directory, which each writer
+//! holds open ([`Root`]), so only the metric's own path components are looked up.
 //!
 //! Plain threads with blocking file I/O; they never touch the network.
 
@@ -156,6 +157,7 @@ fn run(
     let mut last_collect = Instant::now();
     let mut scratch: Vec<(i64, f64)> = Vec::new();
     let mut headers = Headers::default();
+    let mut root = Root::new(store.whisper_dir());
     // Start of the last pass that wrote something.
     let mut last_pass: Option<Instant> = None;
     // Metrics whose file creation was throttled (no file yet).
@@ -212,6 +214,7 @@ fn run(
                     &mut taken,
                     &mut scratch,
                     &mut headers,
+                    &mut root,
                     limiter,
                     stopping,
                     log,
@@ -314,6 +317,56 @@ fn give_up_at_shutdown(store: &Store, id: usize, writers: usize) {
 /// reads its header on one write in 30, one sent every 60 s on one in 5.
 pub const TRUST_HEADER_FOR: Duration = Duration::from_secs(300);
 
+/// How often a writer checks that the whisper directory it holds open ([`Root`]) is still the
+/// one the configured path names.
+const ROOT_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// The whisper directory, held open by one writer so an update opens its file relative to it
+/// (`big/h01234/m01.wsp`) and the kernel does not walk the data directory's components for
+/// each of two hundred thousand updates a second. Once a [`ROOT_CHECK_EVERY`] the path is
+/// looked up again: a data directory moved, replaced or removed under a running server is
+/// followed within a second (meanwhile a file missing under the held directory is opened by
+/// its full path before it is created anew). `None` (the directory cannot be opened): full
+/// paths, as before.
+struct Root {
+    dir: std::path::PathBuf,
+    held: Option<(std::os::fd::OwnedFd, (u64, u64))>,
+    checked: Option<Instant>,
+}
+
+impl Root {
+    fn new(dir: &std::path::Path) -> Root {
+        Root {
+            dir: dir.to_path_buf(),
+            held: None,
+            checked: None,
+        }
+    }
+
+    /// The held directory, reopened when the path has come to name another (or none).
+    fn get(&mut self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        if self.checked.is_none_or(|t| t.elapsed() >= ROOT_CHECK_EVERY) {
+            self.checked = Some(Instant::now());
+            let named = std::fs::metadata(&self.dir)
+                .ok()
+                .map(|m| (m.dev(), m.ino()));
+            if named.is_none() || self.held.as_ref().map(|h| h.1) != named {
+                self.held = None;
+                use rustix::fs::{Mode, OFlags};
+                let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+                if let Ok(fd) = rustix::fs::open(&self.dir, flags, Mode::empty()) {
+                    if let Ok(st) = rustix::fs::fstat(&fd) {
+                        self.held = Some((fd, (st.st_dev, st.st_ino)));
+                    }
+                }
+            }
+        }
+        self.held.as_ref().map(|h| h.0.as_fd())
+    }
+}
+
 /// How many distinct headers a writer remembers (a [`Memo`]'s `layout` is one byte); files of
 /// further layouts are written without a memo (their header read every time).
 const MAX_HEADERS: usize = 255;
@@ -379,6 +432,7 @@ fn write(
     taken: &mut Taken,
     scratch: &mut Vec<(i64, f64)>,
     headers: &mut Headers,
+    root: &mut Root,
     limiter: &CreateLimiter,
     force: bool,
     log: &RateLimitedLog,
@@ -399,7 +453,7 @@ fn write(
     scratch.truncate(w);
 
     let name = &*taken.name;
-    let Some(path) = store.path_of(name) else {
+    let Some(rel) = super::layout::relative_path(name) else {
         stat_add(&store.stats.errors, 1);
         stat_add(&store.stats.dropped_points, taken.points.len() as u64);
         log.warn(format_args!(
@@ -408,9 +462,23 @@ fn write(
         ));
         return Outcome::Done;
     };
+    let path = store.whisper_dir().join(&rel);
     let now = unix_now();
     let memo = std::mem::take(&mut taken.memo);
-    let file = match WhisperFile::open_rw_known(&path, headers.known(&memo, now)) {
+    let known = headers.known(&memo, now);
+    let opened = match root.get() {
+        Some(dir) => match WhisperFile::open_rw_known_in(Some(dir), &rel, &path, known) {
+            // Perhaps only the held directory is gone: the path decides.
+            Err(WhisperError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                WhisperFile::open_rw_known(&path, known)
+            }
+            other => other,
+        },
+        None => WhisperFile::open_rw_known(&path, known),
+    };
+    let file = match opened {
         Ok(f) => Ok(f),
         Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             if !force && !limiter.try_acquire() {
@@ -524,6 +592,53 @@ mod tests {
         assert_eq!(known[99], 99.0);
         assert_eq!(store.stats.creates.load(Ordering::Relaxed), 2);
         assert_eq!(store.stats.committed_points.load(Ordering::Relaxed), 200);
+    }
+
+    /// Writers open files relative to the whisper directory they hold ([`Root`]); a data
+    /// directory removed or replaced under them is followed: no point lands in the old one
+    /// once the new one is a second old, and a removed one is made again at once.
+    #[test]
+    fn a_whisper_directory_replaced_or_removed_under_the_writers_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path().join("w");
+        let rules = StorageRules::new(
+            parse_schemas("[all]\npattern = .*\nretentions = 1s:1h\n", "t").unwrap(),
+            vec![],
+        );
+        let store = Arc::new(Store::open(&w, rules, 100_000, Preallocation::Sparse, 0).unwrap());
+        let p = Persisters::start(store.clone(), 1, Duration::ZERO);
+        let now = unix_now();
+        let wait_written = |n: u64| {
+            let t = Instant::now();
+            while store.stats.committed_points.load(Ordering::Relaxed) < n {
+                assert!(t.elapsed() < Duration::from_secs(20), "points not written");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        let values = |path: &std::path::Path| -> Vec<f64> {
+            let f = WhisperFile::open(path).unwrap();
+            let r = f.fetch(now - 100, Some(now), now, None).unwrap().unwrap();
+            r.values.iter().flatten().copied().collect()
+        };
+        store.insert("a.b", now - 30, 1.0);
+        wait_written(1);
+
+        // Replaced: the old directory moved aside, an empty one in its place.
+        std::fs::rename(&w, dir.path().join("old")).unwrap();
+        std::fs::create_dir(&w).unwrap();
+        std::thread::sleep(ROOT_CHECK_EVERY + Duration::from_millis(100));
+        store.insert("a.b", now - 20, 2.0);
+        wait_written(2);
+        assert_eq!(values(&w.join("a/b.wsp")), [2.0]);
+        assert_eq!(values(&dir.path().join("old/a/b.wsp")), [1.0]);
+
+        // Removed: made again, the point not lost.
+        std::fs::remove_dir_all(&w).unwrap();
+        store.insert("a.b", now - 10, 3.0);
+        wait_written(3);
+        p.flush_and_stop();
+        assert_eq!(values(&w.join("a/b.wsp")), [3.0]);
+        assert_eq!(store.stats.errors.load(Ordering::Relaxed), 0);
     }
 
     #[test]
