@@ -155,9 +155,11 @@ fn run(
     let mut stopping_full_since: Option<Instant> = None;
     let mut last_evict = Instant::now();
     let mut last_collect = Instant::now();
-    let mut scratch: Vec<(i64, f64)> = Vec::new();
-    let mut headers = Headers::default();
-    let mut root = Root::new(store.whisper_dir());
+    let mut kept = Kept {
+        scratch: Vec::new(),
+        headers: Headers::default(),
+        root: Root::new(store.whisper_dir()),
+    };
     // Start of the last pass that wrote something.
     let mut last_pass: Option<Instant> = None;
     // Metrics whose file creation was throttled (no file yet).
@@ -209,16 +211,7 @@ fn run(
                 let Some(mut taken) = store.cache.take(item) else {
                     continue;
                 };
-                let outcome = write(
-                    store,
-                    &mut taken,
-                    &mut scratch,
-                    &mut headers,
-                    &mut root,
-                    limiter,
-                    stopping,
-                    log,
-                );
+                let outcome = write(store, &mut taken, &mut kept, limiter, stopping, log);
                 match outcome {
                     Outcome::Done => {
                         if !waiting_for_file.is_empty() {
@@ -427,16 +420,27 @@ impl Headers {
     }
 }
 
+/// What a writer keeps from one update to the next.
+struct Kept {
+    /// The points of the update being written, sorted (reused: no allocation per update).
+    scratch: Vec<(i64, f64)>,
+    headers: Headers,
+    root: Root,
+}
+
 fn write(
     store: &Store,
     taken: &mut Taken,
-    scratch: &mut Vec<(i64, f64)>,
-    headers: &mut Headers,
-    root: &mut Root,
+    kept: &mut Kept,
     limiter: &CreateLimiter,
     force: bool,
     log: &RateLimitedLog,
 ) -> Outcome {
+    let Kept {
+        scratch,
+        headers,
+        root,
+    } = kept;
     // Sort by time (stable) and keep the last arrival of each timestamp, as carbon's cache.
     scratch.clear();
     scratch.extend_from_slice(&taken.points);
