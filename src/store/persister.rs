@@ -338,6 +338,7 @@ impl Root {
 
     /// The held directory, reopened when the path has come to name another (or none).
     fn get(&mut self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use rustix::fs::{Mode, OFlags};
         use std::os::fd::AsFd;
         use std::os::unix::fs::MetadataExt;
         if self.checked.is_none_or(|t| t.elapsed() >= ROOT_CHECK_EVERY) {
@@ -347,7 +348,6 @@ impl Root {
                 .map(|m| (m.dev(), m.ino()));
             if named.is_none() || self.held.as_ref().map(|h| h.1) != named {
                 self.held = None;
-                use rustix::fs::{Mode, OFlags};
                 let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
                 if let Ok(fd) = rustix::fs::open(&self.dir, flags, Mode::empty()) {
                     if let Ok(st) = rustix::fs::fstat(&fd) {

@@ -405,8 +405,9 @@ impl WhisperFile {
     /// The persister holds the whisper directory open: at two million metrics the walk of
     /// the data directory's own components (`/var/lib/carbonhound/whisper`) on every update
     /// was most of the 9 % of its time the kernel spent looking up names. Errors as `open_rw`;
-    /// a `dir` that no longer names the directory gives `NotFound`, which the caller answers
-    /// by opening `path`.
+    /// a `dir` since removed gives `NotFound`, which the caller answers by opening `path`. A
+    /// `dir` moved elsewhere still opens its own files: noticing that is the caller's (the
+    /// persister looks the path up again every second).
     pub fn open_rw_known_in(
         dir: Option<std::os::fd::BorrowedFd<'_>>,
         rel: &Path,
