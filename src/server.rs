@@ -262,6 +262,9 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         cancel.clone(),
     )
     .await?;
+    let kept_open =
+        store.size_open_files(settings.cache.open_files, settings.carbon.max_connections);
+    tracing::info!("writers keep up to {kept_open} whisper files open between writes");
     let persisters = Persisters::start(
         store.clone(),
         settings.cache.writers,

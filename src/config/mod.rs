@@ -192,6 +192,12 @@ pub struct CacheSettings {
     pub migrate_retentions: bool,
     /// Most files migrated per second (at least 1).
     pub migrate_per_second: u32,
+    /// Whisper files the writers keep open between writes, all writers together, so a
+    /// metric's next update need not open its file again; `None` (`"auto"`, the default):
+    /// three quarters of what the open-file limit leaves after the readers and
+    /// `carbon.max_connections` (`store::Store::size_open_files`); 0 keeps none.
+    #[serde(deserialize_with = "value::count_or_auto")]
+    pub open_files: Option<usize>,
 }
 
 /// `[http]`: where the API listens and who may write (see README "Security").
@@ -1001,6 +1007,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cache.wal_sync") && e.contains("always"), "{e}");
+    }
+
+    /// `[cache] open_files`: "auto" (the default) or a whole number, given as a TOML integer
+    /// or string; anything else is refused with the key.
+    #[test]
+    fn open_files_is_auto_or_a_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        assert_eq!(Settings::defaults().cache.open_files, None);
+        for (text, want) in [
+            ("\"auto\"", None),
+            ("0", Some(0)),
+            ("5000", Some(5000)),
+            ("\"12\"", Some(12)),
+        ] {
+            std::fs::write(&path, format!("[cache]\nopen_files = {text}\n")).unwrap();
+            let s = Settings::load_with_env(Some(&path), false).unwrap();
+            assert_eq!(s.cache.open_files, want, "{text}");
+        }
+        for bad in ["\"lots\"", "-1"] {
+            std::fs::write(&path, format!("[cache]\nopen_files = {bad}\n")).unwrap();
+            let e = Settings::load_with_env(Some(&path), false)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("cache.open_files"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -419,6 +419,29 @@ pub(crate) fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>
     parse_byte_size(&text).map_err(serde::de::Error::custom)
 }
 
+/// A count given as a TOML integer, or the string `"auto"` (`None`: the setting's own
+/// default, e.g. one sized from a limit of the process).
+pub(crate) fn count_or_auto<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Int(n) => usize::try_from(n)
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{n} is too large"))),
+        Raw::Text(s) if s.trim().eq_ignore_ascii_case("auto") => Ok(None),
+        Raw::Text(s) => match s.trim().parse::<usize>() {
+            Ok(n) => Ok(Some(n)),
+            Err(_) => Err(serde::de::Error::custom(format!(
+                "invalid value '{s}' (expected \"auto\" or a whole number)"
+            ))),
+        },
+    }
+}
+
 /// A path where `""` (or blanks) means "none": the embedded default is used instead.
 pub(crate) fn optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
     let s = String::deserialize(d)?;

@@ -55,6 +55,9 @@ pub struct StoreStats {
     pub committed_points: AtomicU64,
     /// `update_many` calls (`updateOperations`).
     pub update_operations: AtomicU64,
+    /// Of those, the ones written through a descriptor a writer kept open from the file's
+    /// previous write (no open of the path; `[cache] open_files`).
+    pub kept_open_writes: AtomicU64,
     /// Nanoseconds spent in `update_many` calls, all together (for `avgUpdateTime`).
     pub update_nanos: AtomicU64,
     /// Whisper files created (`creates`).
@@ -147,6 +150,9 @@ pub struct Store {
     max_creates_per_second: u32,
     /// Whisper files kept open for reading.
     readers: readers::Readers,
+    /// Whisper files the writers may keep open between writes, all writers together
+    /// ([`Store::size_open_files`]).
+    open_files_for_writes: std::sync::atomic::AtomicUsize,
     /// The write-ahead log, when `[cache] wal` is on ([`Store::open_wal`]).
     wal: Option<Wal>,
     /// Held shared by every insert batch and every persister write (take → write → finish);
@@ -167,6 +173,10 @@ struct IndexLoading {
     lock: parking_lot::Mutex<()>,
     done: parking_lot::Condvar,
 }
+
+/// `[carbon] max_connections`'s default: the connections a store opened without the server's
+/// settings leaves descriptors for ([`Store::size_open_files`]).
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// Seconds since the epoch, now.
 pub fn unix_now() -> i64 {
@@ -220,14 +230,46 @@ impl Store {
             preallocation,
             max_creates_per_second,
             readers: readers::Readers::sized_for_this_process(),
+            open_files_for_writes: std::sync::atomic::AtomicUsize::new(0),
             wal: None,
             lifecycle: parking_lot::RwLock::new(()),
             retentions: RetentionStatus::new(),
             index_loading: IndexLoading::default(),
         };
         store.index_loading.loading.store(true, Ordering::SeqCst);
+        store.size_open_files(None, DEFAULT_MAX_CONNECTIONS);
         store.tags.scan(whisper_dir);
         Ok(store)
+    }
+
+    /// Sets how many whisper files the writers may keep open between writes (read when
+    /// [`Persisters::start`] starts them): `configured` (`[cache] open_files`; 0 keeps none),
+    /// or with `None` (`"auto"`) [`persister::open_files_budget`] of the open-file limit
+    /// after the readers' cache and `max_connections`. A configured number above that budget
+    /// is lowered to it (logged), so kept files never starve the listeners of descriptors.
+    /// Returns the number set.
+    pub fn size_open_files(&self, configured: Option<usize>, max_connections: usize) -> usize {
+        let limit = readers::raise_nofile_limit();
+        let reserved = (self.readers.capacity() as u64).saturating_add(max_connections as u64);
+        let budget = persister::open_files_budget(limit, reserved);
+        let n = match configured {
+            Some(n) if n > budget => {
+                tracing::warn!(
+                    "cache.open_files = {n} is more than the open-file limit ({limit}) leaves \
+                     beside the readers and {max_connections} connections: {budget} used"
+                );
+                budget
+            }
+            Some(n) => n,
+            None => budget,
+        };
+        self.open_files_for_writes.store(n, Ordering::Relaxed);
+        n
+    }
+
+    /// Whisper files the writers may keep open between writes, all together.
+    pub fn open_files_for_writes(&self) -> usize {
+        self.open_files_for_writes.load(Ordering::Relaxed)
     }
 
     /// Fills the metric index from the whisper directory (the start scan of

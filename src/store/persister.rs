@@ -18,14 +18,19 @@
 //! At shutdown a full disk is retried for [`SHUTDOWN_DISK_FULL_GRACE`], then the points still
 //! unwritten are counted as dropped and logged.
 //!
-//! Each write opens the file afresh (so a file an operator replaces or removes is never written
-//! through a stale descriptor), but need not read its header again: the cache entry keeps a
-//! 16-byte memo of the file ([`Memo`]: which header, the file's identity, the first two
-//! archive bases), trusted while the path names the same file and for [`TRUST_HEADER_FOR`]
-//! after the header was read (an in-place `whisper-set-aggregation.py` is seen within that).
-//! An update is then open, stat, the writes and the propagation read, close: seven system
-//! calls, where it was ten. The open is relative to the whisper directory, which each writer
-//! holds open ([`Root`]), so only the metric's own path components are looked up.
+//! A write need not read its file's header again: the cache entry keeps a 16-byte memo of the
+//! file ([`Memo`]: which header, the file's identity, the first two archive bases), trusted
+//! while the path names the same file and for [`TRUST_HEADER_FOR`] after the header was read
+//! (an in-place `whisper-set-aggregation.py` is seen within that). Nor need it open the file:
+//! each writer keeps the files it wrote open for their next write ([`OpenFiles`], up to its
+//! share of `[cache] open_files`), and writes through a kept descriptor only while it is the
+//! memo's file and still linked, so a file an operator removes, or replaces by renaming another
+//! over it, is never written through the old one; the path is opened again at least every
+//! [`KEEP_OPEN_FOR`] (a file renamed away while still linked is followed within that). An
+//! update is then a stat, the writes and the propagation read: four system calls. Without a
+//! kept file it is open, stat, advise, the same three, close; the open is relative to the
+//! whisper directory, which each writer holds open ([`Root`]), so only the metric's own path
+//! components are looked up.
 //!
 //! Plain threads with blocking file I/O; they never touch the network.
 
@@ -159,6 +164,7 @@ fn run(
         scratch: Vec::new(),
         headers: Headers::default(),
         root: Root::new(store.whisper_dir()),
+        open: OpenFiles::new(store.open_files_for_writes() / writers.max(1)),
     };
     // Start of the last pass that wrote something.
     let mut last_pass: Option<Instant> = None;
@@ -241,6 +247,8 @@ fn run(
                 // Other writers' in-flight points are theirs to finish.
                 return;
             }
+            // Files of metrics that stopped are closed even when nothing else is written.
+            kept.open.sweep(kept.root.generation, unix_now());
             if id == 0 && last_evict.elapsed() > EVICT_EVERY {
                 store.cache.evict_idle();
                 last_evict = Instant::now();
@@ -325,6 +333,9 @@ struct Root {
     dir: std::path::PathBuf,
     held: Option<(std::os::fd::OwnedFd, (u64, u64))>,
     checked: Option<Instant>,
+    /// Counts the times the held directory changed (or went): the files a writer keeps open
+    /// ([`OpenFiles`]) belong to one generation.
+    generation: u64,
 }
 
 impl Root {
@@ -333,13 +344,20 @@ impl Root {
             dir: dir.to_path_buf(),
             held: None,
             checked: None,
+            generation: 0,
         }
     }
 
-    /// The held directory, reopened when the path has come to name another (or none).
-    fn get(&mut self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        use rustix::fs::{Mode, OFlags};
+    /// The held directory as last looked up.
+    fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         use std::os::fd::AsFd;
+        self.held.as_ref().map(|h| h.0.as_fd())
+    }
+
+    /// Looks the path up again when [`ROOT_CHECK_EVERY`] has passed, reopening the directory
+    /// (and counting a new generation) when it names another or none.
+    fn refresh(&mut self) {
+        use rustix::fs::{Mode, OFlags};
         use std::os::unix::fs::MetadataExt;
         if self.checked.is_none_or(|t| t.elapsed() >= ROOT_CHECK_EVERY) {
             self.checked = Some(Instant::now());
@@ -347,6 +365,9 @@ impl Root {
                 .ok()
                 .map(|m| (m.dev(), m.ino()));
             if named.is_none() || self.held.as_ref().map(|h| h.1) != named {
+                if self.held.is_some() {
+                    self.generation += 1;
+                }
                 self.held = None;
                 let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
                 if let Ok(fd) = rustix::fs::open(&self.dir, flags, Mode::empty()) {
@@ -356,7 +377,90 @@ impl Root {
                 }
             }
         }
-        self.held.as_ref().map(|h| h.0.as_fd())
+    }
+}
+
+/// How long a writer writes through a descriptor it kept open ([`OpenFiles`]) before it opens
+/// the path again. A kept descriptor sees a file removed or replaced (it has no link left,
+/// [`WhisperFile::reuse_known`]) at the next write, but not the file or a directory above it
+/// renamed while still linked (`mv whisper/web1 whisper/web1-old`): for at most this long its
+/// points land in the renamed file, where before they went to a new file at the old path.
+/// A metric sent every 10 s opens its path on one write in six.
+const KEEP_OPEN_FOR: Duration = Duration::from_secs(60);
+
+/// The open-file budget of the writers when `[cache] open_files` is `"auto"`: three quarters
+/// of the open-file `limit` that `reserved` descriptors (the readers' cache, the listeners'
+/// connections) and 1,024 more (log segments, sled, HTTP clients, creations, migrations) leave.
+/// At 20,000 (this machine's hard limit) that is 10,392 files; at 1,048,576 (the systemd
+/// unit's `LimitNOFILE`) 781,824.
+pub fn open_files_budget(limit: u64, reserved: u64) -> usize {
+    let spare = limit.saturating_sub(reserved.saturating_add(1024));
+    usize::try_from(spare / 4 * 3).unwrap_or(usize::MAX)
+}
+
+/// A descriptor kept open after a write, for the metric's next one.
+struct KeptOpen {
+    file: std::fs::File,
+    /// When the path was last opened for it (epoch seconds).
+    opened_at: i64,
+}
+
+/// The whisper files one writer keeps open between writes, so an update need not open, advise
+/// and close its file (half of a one-point update's time on this machine, BENCHMARKS.md). At
+/// most `capacity` (the writer's share of `[cache] open_files`), first come; keyed by a 64-bit
+/// hash of the metric name, and a kept descriptor is used only for the file the metric's memo
+/// describes ([`WhisperFile::reuse_known`] checks identity, length and that it is still
+/// linked), so a hash collision costs an open, never a write to another metric's file.
+/// Descriptors not used for [`KEEP_OPEN_FOR`] are closed by [`OpenFiles::sweep`]; all of
+/// them when the held whisper directory changes ([`Root`]).
+struct OpenFiles {
+    files: std::collections::HashMap<u64, KeptOpen, foldhash::fast::FixedState>,
+    capacity: usize,
+    generation: u64,
+    swept: i64,
+}
+
+impl OpenFiles {
+    fn new(capacity: usize) -> OpenFiles {
+        OpenFiles {
+            files: Default::default(),
+            capacity,
+            generation: 0,
+            swept: 0,
+        }
+    }
+
+    fn key(name: &str) -> u64 {
+        use std::hash::BuildHasher;
+        foldhash::fast::FixedState::with_seed(0x6f70_656e_6669_6c65).hash_one(name)
+    }
+
+    /// The descriptor kept for `key`, if it may still be written through at `now` without
+    /// opening the path; an older one is closed.
+    fn take(&mut self, key: u64, now: i64) -> Option<KeptOpen> {
+        let kept = self.files.remove(&key)?;
+        (now - kept.opened_at < KEEP_OPEN_FOR.as_secs() as i64).then_some(kept)
+    }
+
+    /// Keeps `file` (opened at `opened_at`) for `key`'s next write, if there is room.
+    fn keep(&mut self, key: u64, file: std::fs::File, opened_at: i64) {
+        if self.files.len() < self.capacity || self.files.contains_key(&key) {
+            self.files.insert(key, KeptOpen { file, opened_at });
+        }
+    }
+
+    /// Closes what the writer holds of directory generation other than `generation`, and, once
+    /// a [`KEEP_OPEN_FOR`], what is too old to be written through (metrics that stopped).
+    fn sweep(&mut self, generation: u64, now: i64) {
+        if generation != self.generation {
+            self.files.clear();
+            self.generation = generation;
+        }
+        if now - self.swept >= KEEP_OPEN_FOR.as_secs() as i64 {
+            let limit = KEEP_OPEN_FOR.as_secs() as i64;
+            self.files.retain(|_, k| now - k.opened_at < limit);
+            self.swept = now;
+        }
     }
 }
 
@@ -426,6 +530,7 @@ struct Kept {
     scratch: Vec<(i64, f64)>,
     headers: Headers,
     root: Root,
+    open: OpenFiles,
 }
 
 fn write(
@@ -440,6 +545,7 @@ fn write(
         scratch,
         headers,
         root,
+        open,
     } = kept;
     // Sort by time (stable) and keep the last arrival of each timestamp, as carbon's cache.
     scratch.clear();
@@ -470,7 +576,20 @@ fn write(
     let now = unix_now();
     let memo = std::mem::take(&mut taken.memo);
     let known = headers.known(&memo, now);
-    let opened = match root.get() {
+    root.refresh();
+    open.sweep(root.generation, now);
+    let dir = root.fd();
+    let key = OpenFiles::key(name);
+    // A descriptor kept from the last write, if it is still this metric's file; without a
+    // memo to check it against (a new entry, a header to read again) the path is opened.
+    let kept_open = open.take(key, now);
+    let reused = match (kept_open, known) {
+        (Some(k), Some(known)) => WhisperFile::reuse_known(k.file, &path, known)
+            .ok()
+            .map(|f| (f, k.opened_at)),
+        _ => None,
+    };
+    let open_path = |dir: Option<std::os::fd::BorrowedFd<'_>>| match dir {
         Some(dir) => match WhisperFile::open_rw_known_in(Some(dir), &rel, &path, known) {
             // Perhaps only the held directory is gone: the path decides.
             Err(WhisperError::Io { source, .. })
@@ -481,6 +600,30 @@ fn write(
             other => other,
         },
         None => WhisperFile::open_rw_known(&path, known),
+    };
+    let (opened, opened_at) = match reused {
+        Some((f, at)) => {
+            stat_add(&store.stats.kept_open_writes, 1);
+            (Ok(f), at)
+        }
+        None => {
+            let mut opened = open_path(dir);
+            if matches!(&opened, Err(WhisperError::Io { source, .. })
+                if matches!(source.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)))
+                && !open.files.is_empty()
+            {
+                // Out of descriptors: the kept ones go first, then the open is tried again.
+                log.warn(format_args!(
+                    "out of file descriptors with {} whisper files kept open by a writer: \
+                     closing them; raise the open-file limit or lower cache.open_files",
+                    open.files.len()
+                ));
+                open.files.clear();
+                open.capacity /= 2;
+                opened = open_path(dir);
+            }
+            (opened, now)
+        }
     };
     let file = match opened {
         Ok(f) => Ok(f),
@@ -536,6 +679,7 @@ fn write(
             .count();
         f.update_many(scratch, now)?;
         taken.memo = headers.remember(&f, &memo, now);
+        open.keep(key, f.into_file(), opened_at);
         Ok((kept, scratch.len() - kept))
     });
     stat_add(
@@ -643,6 +787,134 @@ mod tests {
         p.flush_and_stop();
         assert_eq!(values(&w.join("a/b.wsp")), [3.0]);
         assert_eq!(store.stats.errors.load(Ordering::Relaxed), 0);
+    }
+
+    /// A writer keeps each file open after its write and writes the next update through it;
+    /// a file removed, or replaced by renaming another over it (as `whisper-resize.py` does),
+    /// is never written through the old descriptor: its next point is in the file the path
+    /// names, and none is lost. With `open_files = 0` nothing is kept.
+    #[test]
+    fn kept_files_are_written_through_until_removed_or_replaced() {
+        use crate::whisper::{create, Retention};
+        for budget in [16, 0] {
+            let dir = tempfile::tempdir().unwrap();
+            let rules = StorageRules::new(
+                parse_schemas("[all]\npattern = .*\nretentions = 1s:1h\n", "t").unwrap(),
+                vec![],
+            );
+            let store = Arc::new(
+                Store::open(dir.path(), rules, 100_000, Preallocation::Sparse, 0).unwrap(),
+            );
+            assert_eq!(
+                store.size_open_files(Some(budget), 0),
+                budget,
+                "the open-file limit leaves room for {budget} kept files"
+            );
+            let p = Persisters::start(store.clone(), 1, Duration::ZERO);
+            let now = unix_now();
+            let wait_written = |n: u64| {
+                let t = Instant::now();
+                while store.stats.committed_points.load(Ordering::Relaxed) < n {
+                    assert!(t.elapsed() < Duration::from_secs(20), "points not written");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            };
+            let path = dir.path().join("a/b.wsp");
+            let values = |from: i64| -> Vec<(i64, f64)> {
+                let f = WhisperFile::open(&path).unwrap();
+                let r = f.fetch(from, Some(now), now, None).unwrap().unwrap();
+                r.values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| v.map(|v| (r.from + i as i64 * r.step, v)))
+                    .collect()
+            };
+            let kept = || store.stats.kept_open_writes.load(Ordering::Relaxed);
+            store.insert("a.b", now - 50, 1.0);
+            wait_written(1);
+            store.insert("a.b", now - 40, 2.0);
+            wait_written(2);
+            assert_eq!(kept(), u64::from(budget > 0));
+            assert_eq!(values(now - 100), [(now - 50, 1.0), (now - 40, 2.0)]);
+
+            // Removed: made again, the point in the new file.
+            std::fs::remove_file(&path).unwrap();
+            store.insert("a.b", now - 30, 3.0);
+            wait_written(3);
+            assert_eq!(values(now - 100), [(now - 30, 3.0)]);
+
+            // Replaced by a rename: the new file (another retention) takes the point.
+            let new = dir.path().join("new.wsp");
+            let r = Retention {
+                seconds_per_point: 10,
+                points: 720,
+            };
+            create(&new, &[r], CreateOptions::default()).unwrap();
+            std::fs::rename(&new, &path).unwrap();
+            store.insert("a.b", now - 20, 4.0);
+            wait_written(4);
+            let f = WhisperFile::open(&path).unwrap();
+            assert_eq!(f.header().archives[0].seconds_per_point, 10);
+            let r = f.fetch(now - 100, Some(now), now, None).unwrap().unwrap();
+            assert_eq!(
+                r.values.iter().flatten().copied().collect::<Vec<_>>(),
+                [4.0]
+            );
+            // And the one after is written through the file kept from that write.
+            store.insert("a.b", now - 10, 5.0);
+            wait_written(5);
+            p.flush_and_stop();
+            let r = f.fetch(now - 100, Some(now), now, None).unwrap().unwrap();
+            assert_eq!(
+                r.values.iter().flatten().copied().collect::<Vec<_>>(),
+                [4.0, 5.0]
+            );
+            assert_eq!(kept(), if budget > 0 { 2 } else { 0 });
+            assert_eq!(store.stats.errors.load(Ordering::Relaxed), 0);
+        }
+    }
+
+    /// [`OpenFiles`] keeps at most its capacity, hands a descriptor back for
+    /// [`KEEP_OPEN_FOR`] after its path was opened and not after, closes those a sweep finds
+    /// older, and all of them when the whisper directory changed.
+    #[test]
+    fn open_files_are_bounded_in_number_and_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |i: u64| std::fs::File::create(dir.path().join(i.to_string())).unwrap();
+        let limit = KEEP_OPEN_FOR.as_secs() as i64;
+        let mut open = OpenFiles::new(2);
+        for i in 0..3 {
+            open.keep(i, file(i), 1000);
+        }
+        assert_eq!(open.files.len(), 2, "first come, up to the capacity");
+        assert!(open.take(2, 1000).is_none());
+        let k = open.take(0, 1000 + limit - 1).expect("still fresh");
+        assert!(open.take(0, 1000).is_none(), "taken out");
+        open.keep(0, k.file, k.opened_at);
+        assert!(open.take(1, 1000 + limit).is_none(), "too old: closed");
+        assert_eq!(open.files.len(), 1);
+        open.keep(5, file(5), 1000 + limit);
+        open.sweep(0, 1000 + limit);
+        assert_eq!(open.files.len(), 1, "the sweep closed the old one");
+        assert!(open.files.contains_key(&5));
+        open.sweep(0, 1000 + limit + 1);
+        assert_eq!(open.files.len(), 1, "one sweep a KEEP_OPEN_FOR");
+        open.sweep(1, 1000 + limit + 1);
+        assert!(open.files.is_empty(), "a new directory: nothing kept");
+        assert_eq!(OpenFiles::new(0).capacity, 0);
+        let mut none = OpenFiles::new(0);
+        none.keep(1, file(1), 0);
+        assert!(none.files.is_empty());
+    }
+
+    /// The automatic budget leaves the readers, the connections and 1,024 descriptors
+    /// alone, and takes three quarters of the rest.
+    #[test]
+    fn the_open_file_budget_leaves_room_for_the_rest_of_the_server() {
+        assert_eq!(open_files_budget(20_000, 4096 + 1024), 10_392);
+        assert_eq!(open_files_budget(1_048_576, 4096 + 1024), 781_824);
+        assert_eq!(open_files_budget(1024, 256 + 1024), 0);
+        assert!(open_files_budget(u64::MAX, 0) > 0);
     }
 
     #[test]

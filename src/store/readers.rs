@@ -6,7 +6,8 @@
 //! same file (device and inode — `whisper-resize.py` and friends replace files by renaming
 //! a new one over the old) and that its metadata block is unchanged (an in-place
 //! `set-aggregation`), and reopens it otherwise. A deleted file is forgotten. Reads only:
-//! the persister opens files afresh for every write, so no write can go to a stale file.
+//! the persister keeps its own descriptors for writing, checked before every write
+//! (`persister::OpenFiles`).
 //!
 //! The number of files kept is bounded by a quarter of the process's open-file limit (at
 //! most 4096), so cached readers can never starve the listeners of descriptors.
@@ -73,6 +74,11 @@ impl Readers {
     pub fn sized_for_this_process() -> Readers {
         let limit = raise_nofile_limit();
         Readers::new(((limit / 4) as usize).min(4096))
+    }
+
+    /// Most files this cache keeps open.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Number of files open in the cache.

@@ -431,6 +431,40 @@ impl WhisperFile {
         Ok(f)
     }
 
+    /// A descriptor this process kept open since an earlier write of the file (the
+    /// persister's open files), taken as the file `known` describes if it still is that file:
+    /// still linked (a file removed, or replaced by renaming another over it as
+    /// `whisper-resize.py` does, has no link left, so its descriptor would write where no
+    /// reader looks), of the same [`file_id`], and of the length `known`'s header gives.
+    /// One `statx`, where opening the path again is an `openat`, a `statx`, an `fadvise` and
+    /// a `close`: half of a one-point update's time on this machine (BENCHMARKS.md).
+    ///
+    /// `Err` hands the descriptor back when it is not the known file (or cannot be
+    /// examined): the caller closes it and opens the path. What a held descriptor cannot see
+    /// is the path renamed (the file, or a directory above it, moved elsewhere while still
+    /// linked); the caller bounds how long it trusts one without opening the path.
+    pub fn reuse_known(file: File, path: &Path, known: Known) -> Result<WhisperFile, File> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = file.metadata() else {
+            return Err(file);
+        };
+        let id = file_id(&meta);
+        if meta.nlink() == 0 || id != known.id || meta.len() != known.header.file_size() {
+            return Err(file);
+        }
+        let mut f = WhisperFile::from_parts(file, path, known.header.clone(), id);
+        f.from_known = true;
+        for (cell, &base) in f.bases.iter().zip(known.bases) {
+            cell.store(u64::from(base), std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(f)
+    }
+
+    /// The descriptor, for keeping open after this write ([`WhisperFile::reuse_known`]).
+    pub fn into_file(self) -> File {
+        self.file
+    }
+
     /// The file opened for writing, header unread: `O_NOATIME` where the process may (see
     /// [`WhisperFile::open_rw`]), no readahead (`no_readahead`).
     fn open_rw_file(path: &Path) -> Result<File, WhisperError> {
