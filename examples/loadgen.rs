@@ -125,7 +125,8 @@ struct Args {
     /// point each every 10 s for `--large-minutes` (see examples/support/ingest_large.rs).
     #[arg(long)]
     large: bool,
-    /// W-ingest L: metrics `big.hNNNNN.mNN` (a multiple of 20, at most 2,000,000).
+    /// W-ingest L: metrics `big.hNNNNN.mNN` (a multiple of 20 up to 2,000,000, 20 a host;
+    /// above, 100,000 hosts of more each: 2,200,000 is 22 a host).
     #[arg(long, default_value_t = 1_000_000)]
     large_metrics: usize,
     /// W-ingest L: the retentions of `big.*`.
