@@ -92,8 +92,9 @@ struct Args {
     /// The server's cache.preallocation: fallocate | zero | sparse.
     #[arg(long, default_value = "fallocate")]
     preallocation: String,
-    /// `--micro persist`: whisper files the writers may keep open between writes
-    /// (`[cache] open_files`); "auto" sizes it from the open-file limit.
+    /// Whisper files the writers may keep open between writes (`[cache] open_files`, for
+    /// `--micro persist` and the server of `--large`); "auto" sizes it from the open-file
+    /// limit.
     #[arg(long, default_value = "auto")]
     open_files: String,
     /// The server's cache.wal: log every read before the cache (true | false).

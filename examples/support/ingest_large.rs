@@ -135,7 +135,7 @@ impl Node {
         std::fs::create_dir_all(&rules).unwrap();
         let config = dir.join("carbonhound.toml");
         let toml = format!(
-            "data_dir = {data:?}\n\n[carbon]\nplaintext_tcp = \"127.0.0.1:{carbon_port}\"\nplaintext_udp = \"\"\npickle_tcp = \"\"\nschemas = {schemas:?}\nstats_interval = \"0s\"\n\n[cache]\nwriters = {w}\nmax_size = {max}\npreallocation = {pre:?}\nwrite_interval = {wi:?}\nindex_rescan_interval = \"0s\"\nwal = {wal}\nwal_sync = {ws:?}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n[alerting]\nrules_dir = {rules:?}\n",
+            "data_dir = {data:?}\n\n[carbon]\nplaintext_tcp = \"127.0.0.1:{carbon_port}\"\nplaintext_udp = \"\"\npickle_tcp = \"\"\nschemas = {schemas:?}\nstats_interval = \"0s\"\n\n[cache]\nwriters = {w}\nmax_size = {max}\npreallocation = {pre:?}\nwrite_interval = {wi:?}\nindex_rescan_interval = \"0s\"\nwal = {wal}\nwal_sync = {ws:?}\nopen_files = {of}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n[alerting]\nrules_dir = {rules:?}\n",
             rules = rules.display().to_string(),
             data = dir.join("data").display().to_string(),
             schemas = schemas.display().to_string(),
@@ -145,6 +145,10 @@ impl Node {
             wi = args.write_interval,
             wal = args.wal,
             ws = args.wal_sync,
+            of = match args.open_files.as_str() {
+                "auto" => "\"auto\"".to_string(),
+                n => n.to_string(),
+            },
         );
         std::fs::write(&config, toml).unwrap();
         let log = dir.join("server.log");
