@@ -439,7 +439,13 @@ impl OpenFiles {
     /// opening the path; an older one is closed.
     fn take(&mut self, key: u64, now: i64) -> Option<KeptOpen> {
         let kept = self.files.remove(&key)?;
-        (now - kept.opened_at < KEEP_OPEN_FOR.as_secs() as i64).then_some(kept)
+        Self::fresh(&kept, now).then_some(kept)
+    }
+
+    /// Whether `kept` was opened less than [`KEEP_OPEN_FOR`] before `now`; a clock set back
+    /// past its opening makes it old, not fresh for the hours it went back.
+    fn fresh(kept: &KeptOpen, now: i64) -> bool {
+        (0..KEEP_OPEN_FOR.as_secs() as i64).contains(&(now - kept.opened_at))
     }
 
     /// Keeps `file` (opened at `opened_at`) for `key`'s next write, if there is room.
@@ -456,9 +462,8 @@ impl OpenFiles {
             self.files.clear();
             self.generation = generation;
         }
-        if now - self.swept >= KEEP_OPEN_FOR.as_secs() as i64 {
-            let limit = KEEP_OPEN_FOR.as_secs() as i64;
-            self.files.retain(|_, k| now - k.opened_at < limit);
+        if !(0..KEEP_OPEN_FOR.as_secs() as i64).contains(&(now - self.swept)) {
+            self.files.retain(|_, k| Self::fresh(k, now));
             self.swept = now;
         }
     }
@@ -892,6 +897,8 @@ mod tests {
         assert!(open.take(0, 1000).is_none(), "taken out");
         open.keep(0, k.file, k.opened_at);
         assert!(open.take(1, 1000 + limit).is_none(), "too old: closed");
+        open.keep(1, file(1), 1000);
+        assert!(open.take(1, 999).is_none(), "a clock set back: old");
         assert_eq!(open.files.len(), 1);
         open.keep(5, file(5), 1000 + limit);
         open.sweep(0, 1000 + limit);
