@@ -721,6 +721,15 @@ mod tests {
     use crate::config::{parse_schemas, StorageRules};
     use crate::whisper::Preallocation;
 
+    /// Waits (20 s at most) until `n` points are on disk.
+    fn wait_committed(store: &Store, n: u64) {
+        let t = Instant::now();
+        while store.stats.committed_points.load(Ordering::Relaxed) < n {
+            assert!(t.elapsed() < Duration::from_secs(20), "points not written");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     #[test]
     fn persists_cached_points_and_flushes_on_stop() {
         let dir = tempfile::tempdir().unwrap();
@@ -761,13 +770,7 @@ mod tests {
         let store = Arc::new(Store::open(&w, rules, 100_000, Preallocation::Sparse, 0).unwrap());
         let p = Persisters::start(store.clone(), 1, Duration::ZERO);
         let now = unix_now();
-        let wait_written = |n: u64| {
-            let t = Instant::now();
-            while store.stats.committed_points.load(Ordering::Relaxed) < n {
-                assert!(t.elapsed() < Duration::from_secs(20), "points not written");
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        };
+        let wait_written = |n: u64| wait_committed(&store, n);
         let values = |path: &std::path::Path| -> Vec<f64> {
             let f = WhisperFile::open(path).unwrap();
             let r = f.fetch(now - 100, Some(now), now, None).unwrap().unwrap();
@@ -817,13 +820,7 @@ mod tests {
             );
             let p = Persisters::start(store.clone(), 1, Duration::ZERO);
             let now = unix_now();
-            let wait_written = |n: u64| {
-                let t = Instant::now();
-                while store.stats.committed_points.load(Ordering::Relaxed) < n {
-                    assert!(t.elapsed() < Duration::from_secs(20), "points not written");
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            };
+            let wait_written = |n: u64| wait_committed(&store, n);
             let path = dir.path().join("a/b.wsp");
             let values = |from: i64| -> Vec<(i64, f64)> {
                 let f = WhisperFile::open(&path).unwrap();
