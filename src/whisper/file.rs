@@ -419,9 +419,23 @@ impl WhisperFile {
             return Self::from_file(file, path);
         };
         let meta = file.metadata().map_err(|e| WhisperError::io(path, e))?;
-        let id = file_id(&meta);
+        match Self::as_known(file, path, &meta, known) {
+            Ok(f) => Ok(f),
+            Err(file) => Self::from_file_meta(file, path, &meta),
+        }
+    }
+
+    /// `file` with the header and bases of `known`, when its metadata `meta` shows it is the
+    /// file `known` describes (same [`file_id`], the header's length); `Err` gives it back.
+    fn as_known(
+        file: File,
+        path: &Path,
+        meta: &std::fs::Metadata,
+        known: Known,
+    ) -> Result<WhisperFile, File> {
+        let id = file_id(meta);
         if id != known.id || meta.len() != known.header.file_size() {
-            return Self::from_file_meta(file, path, &meta);
+            return Err(file);
         }
         let mut f = WhisperFile::from_parts(file, path, known.header.clone(), id);
         f.from_known = true;
@@ -448,16 +462,10 @@ impl WhisperFile {
         let Ok(meta) = file.metadata() else {
             return Err(file);
         };
-        let id = file_id(&meta);
-        if meta.nlink() == 0 || id != known.id || meta.len() != known.header.file_size() {
+        if meta.nlink() == 0 {
             return Err(file);
         }
-        let mut f = WhisperFile::from_parts(file, path, known.header.clone(), id);
-        f.from_known = true;
-        for (cell, &base) in f.bases.iter().zip(known.bases) {
-            cell.store(u64::from(base), std::sync::atomic::Ordering::Relaxed);
-        }
-        Ok(f)
+        Self::as_known(file, path, &meta, known)
     }
 
     /// The descriptor, for keeping open after this write ([`WhisperFile::reuse_known`]).
