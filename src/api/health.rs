@@ -17,7 +17,8 @@ use crate::store::{retentions_string, RetentionStatus, Store};
 
 /// The `/health` route: `{"status": "ok", "uptime_seconds", "store": {metricsReceived,
 /// committedPoints, updateOperations, creates, errors, droppedPoints, droppedOutOfRetention,
-/// corruptReads, diskFullRefusals}, "disk_full": bool (the last write found no space; the
+/// corruptReads, diskFullRefusals,
+/// descriptorRefusals}, "disk_full": bool (the last write found no space; the
 /// points wait in the cache), "corrupt_files": [{metric, reason}] (the last 100 files that failed to
 /// read),
 /// "cache": {size, queues, max_size}, "wal": {enabled, segments, bytes, errors} (the
@@ -109,6 +110,7 @@ fn report(store: &Store, carbon: &CarbonStats, started: Instant) -> serde_json::
             "droppedOutOfRetention": s.dropped_out_of_retention.load(Relaxed),
             "corruptReads": s.corrupt_reads.load(Relaxed),
             "diskFullRefusals": s.disk_full_refusals.load(Relaxed),
+            "descriptorRefusals": s.descriptor_refusals.load(Relaxed),
         },
         "disk_full": s.disk_full.load(Relaxed),
         "corrupt_files": s

@@ -74,6 +74,10 @@ pub struct StoreStats {
     pub disk_full: AtomicBool,
     /// Write attempts (creates or updates) refused for lack of space, their points kept.
     pub disk_full_refusals: AtomicU64,
+    /// Opens or creates refused because the process or the system was out of file
+    /// descriptors (`EMFILE`/`ENFILE`): their points were kept in the cache and retried, and
+    /// every writer closed the files it kept open (`descriptorRefusals`).
+    pub descriptor_refusals: AtomicU64,
     /// Reads that failed on a file that is there but unreadable (truncated, garbled header,
     /// I/O error): `corruptReads`.
     pub corrupt_reads: AtomicU64,

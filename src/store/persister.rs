@@ -18,6 +18,13 @@
 //! At shutdown a full disk is retried for [`SHUTDOWN_DISK_FULL_GRACE`], then the points still
 //! unwritten are counted as dropped and logged.
 //!
+//! Running out of file descriptors (`EMFILE`, `ENFILE`: the open-file limit set too low for the
+//! metrics, or something else in the process holding many) loses nothing either: the writer
+//! that meets it closes the files it keeps open and halves its share, tells the other writers
+//! to do the same (the `descriptorRefusals` count they watch), and opens again; if that still
+//! fails the points go back to the cache and the pass is retried every [`DISK_FULL_RETRY`],
+//! with an ERROR once a minute, as for a full disk.
+//!
 //! A write need not read its file's header again: the cache entry keeps a 16-byte memo of the
 //! file ([`Memo`]: which header, the file's identity, the first two archive bases), trusted
 //! while the path names the same file and for [`TRUST_HEADER_FOR`] after the header was read
@@ -112,6 +119,7 @@ impl Persisters {
         let log = Arc::new(Logs {
             errors: RateLimitedLog::new(Duration::from_secs(10), 5),
             disk_full: RateLimitedLog::new(Duration::from_secs(60), 1),
+            descriptors: RateLimitedLog::new(Duration::from_secs(60), 1),
         });
         let handles = (0..writers)
             .map(|id| {
@@ -144,6 +152,7 @@ impl Persisters {
 struct Logs {
     errors: RateLimitedLog,
     disk_full: RateLimitedLog,
+    descriptors: RateLimitedLog,
 }
 
 fn run(
@@ -165,6 +174,7 @@ fn run(
         headers: Headers::default(),
         root: Root::new(store.whisper_dir()),
         open: OpenFiles::new(store.open_files_for_writes() / writers.max(1)),
+        shed_seen: store.stats.descriptor_refusals.load(Ordering::Relaxed),
     };
     // Start of the last pass that wrote something.
     let mut last_pass: Option<Instant> = None;
@@ -195,6 +205,7 @@ fn run(
         // for their file are skipped without being taken (no lock, open or requeue).
         let mut out_of_tokens = false;
         let mut out_of_space = 0usize;
+        let mut out_of_descriptors = 0usize;
         for group in 0..BACKLOG_GROUPS {
             let mut backlog = store.cache.backlog(|shard| {
                 shard % writers == id && (shard / writers) % BACKLOG_GROUPS == group
@@ -235,9 +246,13 @@ fn run(
                         out_of_space += 1;
                         store.cache.requeue(taken);
                     }
+                    Outcome::OutOfDescriptors => {
+                        out_of_descriptors += 1;
+                        store.cache.requeue(taken);
+                    }
                 }
             }
-            if out_of_space > 0 {
+            if out_of_space > 0 || out_of_descriptors > 0 {
                 // The other groups would fail the same way: retry the pass later.
                 break;
             }
@@ -256,12 +271,25 @@ fn run(
             std::thread::sleep(IDLE_SLEEP);
             continue;
         }
-        if out_of_space > 0 {
-            store.stats.disk_full.store(true, Ordering::Relaxed);
-            logs.disk_full.error(format_args!(
-                "disk full under {}: {} points of {} metrics wait in the cache and are retried \
+        if out_of_space > 0 || out_of_descriptors > 0 {
+            let (log, what, remedy) = if out_of_space > 0 {
+                store.stats.disk_full.store(true, Ordering::Relaxed);
+                (
+                    &logs.disk_full,
+                    "disk full",
+                    "Free space on that file system.",
+                )
+            } else {
+                (
+                    &logs.descriptors,
+                    "out of file descriptors",
+                    "Raise the open-file limit (LimitNOFILE) or lower cache.open_files.",
+                )
+            };
+            log.error(format_args!(
+                "{what} under {}: {} points of {} metrics wait in the cache and are retried \
                  every {:?}; nothing is dropped, but at cache.max_size ({}) the listeners stop \
-                 reading. Free space on that file system.",
+                 reading. {remedy}",
                 store.whisper_dir().display(),
                 store.cache.size(),
                 store.cache.queues(),
@@ -293,6 +321,9 @@ enum Outcome {
     Throttled,
     /// The file system had no room: the points go back to the cache.
     OutOfSpace,
+    /// No file descriptor to open the file with, even after closing the kept ones: the
+    /// points go back to the cache.
+    OutOfDescriptors,
 }
 
 /// Shutdown with a full disk past the grace time: this writer's remaining points are counted as
@@ -307,7 +338,7 @@ fn give_up_at_shutdown(store: &Store, id: usize, writers: usize) {
     }
     stat_add(&store.stats.dropped_points, lost);
     tracing::error!(
-        "shutting down with a full disk: {lost} cached points could not be written within \
+        "shutting down with a full disk (or no file descriptors): {lost} cached points could not be written within \
          {SHUTDOWN_DISK_FULL_GRACE:?} and are lost"
     );
 }
@@ -455,6 +486,12 @@ impl OpenFiles {
         }
     }
 
+    /// Closes every kept file and halves the capacity: the process ran out of descriptors.
+    fn shed(&mut self) {
+        self.files.clear();
+        self.capacity /= 2;
+    }
+
     /// Closes what the writer holds of directory generation other than `generation`, and, once
     /// a [`KEEP_OPEN_FOR`], what is too old to be written through (metrics that stopped).
     fn sweep(&mut self, generation: u64, now: i64) {
@@ -536,6 +573,18 @@ struct Kept {
     headers: Headers,
     root: Root,
     open: OpenFiles,
+    /// `descriptorRefusals` when this writer last closed its kept files: a writer that runs
+    /// out of descriptors counts one, and every writer that sees the count move sheds its own.
+    shed_seen: u64,
+}
+
+/// Counts a refusal for lack of descriptors; returns the new count (the writers' signal).
+fn refused(store: &Store) -> u64 {
+    store
+        .stats
+        .descriptor_refusals
+        .fetch_add(1, Ordering::Relaxed)
+        + 1
 }
 
 fn write(
@@ -551,6 +600,7 @@ fn write(
         headers,
         root,
         open,
+        shed_seen,
     } = kept;
     // Sort by time (stable) and keep the last arrival of each timestamp, as carbon's cache.
     scratch.clear();
@@ -583,6 +633,12 @@ fn write(
     let known = headers.known(&memo, now);
     root.refresh();
     open.sweep(root.generation, now);
+    let refusals = store.stats.descriptor_refusals.load(Ordering::Relaxed);
+    if refusals != *shed_seen {
+        // A writer (perhaps this one) ran out of descriptors: each closes what it keeps.
+        open.shed();
+        *shed_seen = refusals;
+    }
     let dir = root.fd();
     let key = OpenFiles::key(name);
     // A descriptor kept from the last write, if it is still this metric's file; without a
@@ -613,18 +669,17 @@ fn write(
         }
         None => {
             let mut opened = open_path(dir);
-            if matches!(&opened, Err(WhisperError::Io { source, .. })
-                if matches!(source.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)))
-                && !open.files.is_empty()
-            {
-                // Out of descriptors: the kept ones go first, then the open is tried again.
+            if matches!(&opened, Err(e) if e.is_out_of_descriptors()) {
+                // Out of descriptors: every writer's kept ones go first (the others see the
+                // count), then this open is tried again.
                 log.warn(format_args!(
-                    "out of file descriptors with {} whisper files kept open by a writer: \
-                     closing them; raise the open-file limit or lower cache.open_files",
+                    "out of file descriptors with {} whisper files kept open by this writer: \
+                     all writers close theirs; raise the open-file limit or lower \
+                     cache.open_files",
                     open.files.len()
                 ));
-                open.files.clear();
-                open.capacity /= 2;
+                *shed_seen = refused(store);
+                open.shed();
                 opened = open_path(dir);
             }
             (opened, now)
@@ -662,6 +717,11 @@ fn write(
                     stat_add(&store.stats.disk_full_refusals, 1);
                     return Outcome::OutOfSpace;
                 }
+                Err(e) if e.is_out_of_descriptors() => {
+                    *shed_seen = refused(store);
+                    open.shed();
+                    return Outcome::OutOfDescriptors;
+                }
                 Ok(file) => {
                     stat_add(&store.stats.creates, 1);
                     Ok(file)
@@ -672,6 +732,10 @@ fn write(
                 }
                 Err(e) => Err(e),
             }
+        }
+        Err(e) if e.is_out_of_descriptors() => {
+            *shed_seen = refused(store);
+            return Outcome::OutOfDescriptors;
         }
         Err(e) => Err(e),
     };

@@ -1,6 +1,9 @@
 //! The write-ahead log: every point a listener accepts is appended to a segment file under
-//! `data_dir/wal` before it enters the cache, so a crash (SIGKILL, power loss) loses at most
-//! the points of the last `[cache] wal_sync` interval instead of the whole cache. At start
+//! `data_dir/wal` before it enters the cache, so a crash of the process (SIGKILL, a panic, the
+//! OOM killer) loses at most the points of the last `[cache] wal_sync` interval instead of the
+//! whole cache. A segment goes once its points are in whisper's page cache, not once they are
+//! on the disk (whisper files are never fsynced, as in carbon), so a power loss can also lose
+//! what the kernel had not yet written back (README, "Durability"). At start
 //! [`Wal::open`] replays every segment into the cache; a clean shutdown flushes the cache to
 //! whisper and removes the log ([`Wal::finish`]).
 //!

@@ -53,6 +53,20 @@ impl WhisperError {
         }
     }
 
+    /// Whether the process (`EMFILE`) or the system (`ENFILE`) had no file descriptor left to
+    /// open the file: another open may succeed once descriptors are closed, so the caller
+    /// keeps the points and retries, as for [`WhisperError::is_out_of_space`].
+    pub fn is_out_of_descriptors(&self) -> bool {
+        match self {
+            WhisperError::Io { source, .. } => matches!(
+                source.raw_os_error(),
+                Some(code) if code == rustix::io::Errno::MFILE.raw_os_error()
+                    || code == rustix::io::Errno::NFILE.raw_os_error()
+            ),
+            _ => false,
+        }
+    }
+
     pub(crate) fn corrupt(path: &std::path::Path, error: impl Into<String>) -> Self {
         WhisperError::Corrupt {
             path: path.to_path_buf(),

@@ -46,6 +46,29 @@ impl Server {
         Self::start_command(cmd, dir, env)
     }
 
+    /// As [`Server::start_in`], with the open-file limit (`RLIMIT_NOFILE`, soft and hard) set
+    /// to `nofile` before the binary runs, as `LimitNOFILE=` or `ulimit -n` would.
+    pub fn start_with_nofile(dir: &Path, env: &[(&str, &str)], nofile: u64) -> Server {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_carbonhound"));
+        cmd.arg("serve");
+        // SAFETY: setrlimit is async-signal-safe and touches nothing of the parent's.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: nofile,
+                    rlim_max: nofile,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        Self::start_command(cmd, dir, env)
+    }
+
     /// As [`Server::start_in`], the binary started by `sh -c SCRIPT` in its own mount
     /// namespace, so SCRIPT may mount a tmpfs: `unshare -m` as root, `unshare -Urm` (a user
     /// namespace too) otherwise — root skips the user namespace, which a chroot forbids.
