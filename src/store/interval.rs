@@ -78,7 +78,9 @@ impl Store {
                 }]
             }
             Err(e) => {
-                self.stats.corrupt(name, &e.to_string());
+                if !e.is_out_of_descriptors() {
+                    self.stats.corrupt(name, &e.to_string());
+                }
                 Vec::new()
             }
         }

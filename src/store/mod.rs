@@ -488,7 +488,10 @@ impl Store {
                 return fetch_unwritten(name, cached, &self.rules(), from, until, now);
             }
             Err(e) => {
-                self.stats.corrupt(name, &e.to_string());
+                // Out of descriptors is the process's state, not the file's: not counted as corrupt.
+                if !e.is_out_of_descriptors() {
+                    self.stats.corrupt(name, &e.to_string());
+                }
                 return Err(StoreError::Whisper(e));
             }
         };
