@@ -11,7 +11,9 @@
 //!    daemons with different phases do. Every second `/health` gives the cache's size; every
 //!    2 s a fixed sample of metrics is read from disk (this process opens the whisper files):
 //!    a sampled metric's *oldest unpersisted point* is the first round it was sent but is not
-//!    on disk yet, its age the time since it was sent. Reported: p50/p99/max of those ages,
+//!    on disk yet, its age the time since it was sent. Reported: p50/p99/max of those ages
+//!    (also over the second half alone, after the backlog a creation leaves is worked off,
+//!    and the largest age in each minute),
 //!    the cache's peak and its size in the last minute against the first (a growing backlog
 //!    shows there), server CPU (cores used), peak RSS;
 //! 3. drain and check: 1,000 metrics read back with python3-whisper (`/usr/bin/python3`) hold
@@ -247,6 +249,11 @@ fn newest_on_disk(whisper: &Path, m: usize, clock: Clock, last_sent: usize) -> O
 #[derive(Default)]
 struct Sustained {
     ages: Vec<f64>,
+    /// The ages sampled in the second half of the sustained phase (sorted): the backlog a
+    /// creation leaves is worked off by then, so this is the steady state.
+    late_ages: Vec<f64>,
+    /// The largest age sampled in each minute of the sustained phase.
+    max_age_by_minute: Vec<f64>,
     cache_peak: u64,
     cache_first_minute: u64,
     cache_last_minute: u64,
@@ -317,8 +324,10 @@ fn sustain(
                         .map(|(a, b)| a + (b - a) * place);
                     drop(t);
                     match sent_at {
-                        Some(at) if at <= now => ages.push(now - at),
-                        _ => ages.push(0.0),
+                        Some(at) if at <= now => {
+                            ages.push((started.elapsed().as_secs_f64(), now - at))
+                        }
+                        _ => ages.push((started.elapsed().as_secs_f64(), 0.0)),
                     }
                 }
             }
@@ -376,7 +385,20 @@ fn sustain(
     let cpu = cpu_seconds(node.pid()) - cpu0;
     let wall = wall0.elapsed().as_secs_f64();
     done.store(true, Relaxed);
-    let (mut ages, cache) = sampler.join().unwrap();
+    let (timed_ages, cache) = sampler.join().unwrap();
+    let half = wall / 2.0;
+    let mut max_age_by_minute = vec![0.0f64; (wall / 60.0).ceil().max(1.0) as usize];
+    for &(t, a) in &timed_ages {
+        let m = ((t / 60.0) as usize).min(max_age_by_minute.len() - 1);
+        max_age_by_minute[m] = max_age_by_minute[m].max(a);
+    }
+    let mut late_ages: Vec<f64> = timed_ages
+        .iter()
+        .filter(|(t, _)| *t >= half)
+        .map(|(_, a)| *a)
+        .collect();
+    late_ages.sort_by(f64::total_cmp);
+    let mut ages: Vec<f64> = timed_ages.iter().map(|(_, a)| *a).collect();
     ages.sort_by(f64::total_cmp);
     let minute = |from: f64, to: f64| {
         cache
@@ -392,6 +414,8 @@ fn sustain(
         cache_first_minute: minute(60.0, 120.0),
         cache_last_minute: minute(end - 60.0, end + 1.0),
         ages,
+        late_ages,
+        max_age_by_minute,
         cpu_cores: cpu / wall,
         rounds,
         behind: behind.load(Relaxed) as usize,
@@ -602,6 +626,9 @@ pub fn run(args: &Args) {
     );
     println!("  oldest unpersisted point (sampled {SAMPLE} metrics every 2 s, {} samples): p50 {:.1} s, p99 {:.1} s, max {:.1} s",
         s.ages.len(), pct(&s.ages, 50.0), pct(&s.ages, 99.0), pct(&s.ages, 100.0));
+    println!("    second half only ({} samples): p50 {:.1} s, p99 {:.1} s, max {:.1} s; max by minute: {}",
+        s.late_ages.len(), pct(&s.late_ages, 50.0), pct(&s.late_ages, 99.0), pct(&s.late_ages, 100.0),
+        s.max_age_by_minute.iter().map(|a| format!("{a:.0}")).collect::<Vec<_>>().join(" "));
     println!(
         "  cache peak {} points; peak in minute 2 {}, in the last minute {}",
         s.cache_peak, s.cache_first_minute, s.cache_last_minute
