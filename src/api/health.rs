@@ -18,7 +18,9 @@ use crate::store::{retentions_string, RetentionStatus, Store};
 /// The `/health` route: `{"status": "ok", "uptime_seconds", "store": {metricsReceived,
 /// committedPoints, updateOperations, creates, errors, droppedPoints, droppedOutOfRetention,
 /// corruptReads, diskFullRefusals,
-/// descriptorRefusals}, "disk_full": bool (the last write found no space; the
+/// descriptorRefusals, keptOpenWrites (updates through a descriptor kept from the file's
+/// previous write), prefetchedWrites (updates put off while their pages were read)},
+/// "disk_full": bool (the last write found no space; the
 /// points wait in the cache), "corrupt_files": [{metric, reason}] (the last 100 files that failed to
 /// read),
 /// "cache": {size, queues, max_size}, "wal": {enabled, segments, bytes, errors} (the
@@ -111,6 +113,8 @@ fn report(store: &Store, carbon: &CarbonStats, started: Instant) -> serde_json::
             "corruptReads": s.corrupt_reads.load(Relaxed),
             "diskFullRefusals": s.disk_full_refusals.load(Relaxed),
             "descriptorRefusals": s.descriptor_refusals.load(Relaxed),
+            "keptOpenWrites": s.kept_open_writes.load(Relaxed),
+            "prefetchedWrites": s.prefetched_writes.load(Relaxed),
         },
         "disk_full": s.disk_full.load(Relaxed),
         "corrupt_files": s

@@ -58,6 +58,9 @@ pub struct StoreStats {
     /// Of those, the ones written through a descriptor a writer kept open from the file's
     /// previous write (no open of the path; `[cache] open_files`).
     pub kept_open_writes: AtomicU64,
+    /// Updates put off because pages they needed were not in the page cache: the reads were
+    /// started and the update done later in the pass (`prefetchedWrites`).
+    pub prefetched_writes: AtomicU64,
     /// Nanoseconds spent in `update_many` calls, all together (for `avgUpdateTime`).
     pub update_nanos: AtomicU64,
     /// Whisper files created (`creates`).

@@ -51,7 +51,9 @@ use parking_lot::Mutex;
 use super::cache::{Memo, Taken};
 use super::{stat_add, unix_now, Store};
 use crate::ratelimit::RateLimitedLog;
-use crate::whisper::{create_open, CreateOptions, Header, Known, WhisperError, WhisperFile};
+use crate::whisper::{
+    create_open, CreateOptions, Header, Known, Residency, WhisperError, WhisperFile,
+};
 
 /// The groups a writer's shards are gone over in, one backlog list at a time.
 const BACKLOG_GROUPS: usize = 16;
@@ -175,6 +177,7 @@ fn run(
         root: Root::new(store.whisper_dir()),
         open: OpenFiles::new(store.open_files_for_writes() / writers.max(1)),
         shed_seen: store.stats.descriptor_refusals.load(Ordering::Relaxed),
+        probing: Probing::default(),
     };
     // Start of the last pass that wrote something.
     let mut last_pass: Option<Instant> = None;
@@ -218,7 +221,23 @@ fn run(
             }
             found += backlog.len();
             backlog.sort_unstable_by_key(|b| std::cmp::Reverse(b.len));
-            for item in &backlog {
+            // The group's metrics in order; one put off while its pages are read
+            // (`Outcome::Fetching`) is written, without asking again, once MAX_DEFERRED
+            // others have been put off after it, or at the end of the group.
+            let mut deferred: std::collections::VecDeque<usize> = Default::default();
+            let mut next = 0usize;
+            loop {
+                let (index, probe) = if deferred.len() >= MAX_DEFERRED
+                    || (next == backlog.len() && !deferred.is_empty())
+                {
+                    (deferred.pop_front().unwrap_or_default(), false)
+                } else if next < backlog.len() {
+                    next += 1;
+                    (next - 1, kept.probing.wanted())
+                } else {
+                    break;
+                };
+                let item = &backlog[index];
                 if out_of_tokens && !stopping && waiting_for_file.contains(&item.name) {
                     throttled += 1;
                     continue;
@@ -228,8 +247,13 @@ fn run(
                 let Some(mut taken) = store.cache.take(item) else {
                     continue;
                 };
-                let outcome = write(store, &mut taken, &mut kept, limiter, stopping, log);
+                let outcome = write(store, &mut taken, &mut kept, limiter, stopping, probe, log);
                 match outcome {
+                    Outcome::Fetching => {
+                        stat_add(&store.stats.prefetched_writes, 1);
+                        store.cache.requeue(taken);
+                        deferred.push_back(index);
+                    }
                     Outcome::Done => {
                         if !waiting_for_file.is_empty() {
                             waiting_for_file.remove(&taken.name);
@@ -318,6 +342,9 @@ fn run(
 
 enum Outcome {
     Done,
+    /// Pages the update needs were not in memory: their reads are started, the points go
+    /// back to the cache and the metric is written again after the rest of its group.
+    Fetching,
     Throttled,
     /// The file system had no room: the points go back to the cache.
     OutOfSpace,
@@ -486,6 +513,12 @@ impl OpenFiles {
         }
     }
 
+    /// Keeps `file` for a write retried within the pass ([`Outcome::Fetching`]), even past
+    /// the capacity: the retry takes it back.
+    fn keep_for_retry(&mut self, key: u64, file: std::fs::File, opened_at: i64) {
+        self.files.insert(key, KeptOpen { file, opened_at });
+    }
+
     /// Closes every kept file and halves the capacity: the process ran out of descriptors.
     fn shed(&mut self) {
         self.files.clear();
@@ -576,6 +609,47 @@ struct Kept {
     /// `descriptorRefusals` when this writer last closed its kept files: a writer that runs
     /// out of descriptors counts one, and every writer that sees the count move sheds its own.
     shed_seen: u64,
+    probing: Probing,
+}
+
+/// How many metrics a writer has put off at most while their pages are read
+/// ([`Outcome::Fetching`]): the oldest is written when one more would pass this, so each read
+/// has the time of a few thousand other updates to finish. Each keeps its descriptor open
+/// meanwhile, beyond the writer's share of `[cache] open_files` (the budget leaves a quarter
+/// of the limit spare).
+const MAX_DEFERRED: usize = 256;
+/// How long a writer keeps asking before every update whether its pages are in memory after
+/// it last found some that were not.
+const PROBE_FOR: i64 = 30;
+/// While no page was missing for [`PROBE_FOR`], one update in this many asks.
+const PROBE_SAMPLE: u32 = 64;
+
+/// When a writer asks whether an update's pages are in memory
+/// ([`WhisperFile::prefetch_update`]: a `preadv2` a page, about two an update). While the
+/// files fit in the page cache the answer is always yes and asking is waste, so it asks one
+/// update in [`PROBE_SAMPLE`]; from a miss on, every update for [`PROBE_FOR`] seconds. Never
+/// again once the file system refuses `RWF_NOWAIT`.
+#[derive(Default)]
+struct Probing {
+    /// Until when (epoch seconds) every update asks.
+    every_until: i64,
+    /// Updates since the last sampled one.
+    count: u32,
+    unsupported: bool,
+}
+
+impl Probing {
+    fn wanted(&mut self) -> bool {
+        if self.unsupported {
+            return false;
+        }
+        self.count = self.count.wrapping_add(1);
+        self.count % PROBE_SAMPLE == 0 || unix_now() < self.every_until
+    }
+
+    fn missed(&mut self, now: i64) {
+        self.every_until = now + PROBE_FOR;
+    }
 }
 
 /// Counts a refusal for lack of descriptors; returns the new count (the writers' signal).
@@ -593,6 +667,7 @@ fn write(
     kept: &mut Kept,
     limiter: &CreateLimiter,
     force: bool,
+    probe: bool,
     log: &RateLimitedLog,
 ) -> Outcome {
     let Kept {
@@ -601,6 +676,7 @@ fn write(
         root,
         open,
         shed_seen,
+        probing,
     } = kept;
     // Sort by time (stable) and keep the last arrival of each timestamp, as carbon's cache.
     scratch.clear();
@@ -738,6 +814,23 @@ fn write(
             return Outcome::OutOfDescriptors;
         }
         Err(e) => Err(e),
+    };
+    let file = match file {
+        Ok(f) if probe => match f.prefetch_update(scratch, now) {
+            Residency::Fetching => {
+                probing.missed(now);
+                // Kept past the budget for the retry (at most MAX_DEFERRED of them).
+                open.keep_for_retry(key, f.into_file(), opened_at);
+                taken.memo = memo;
+                return Outcome::Fetching;
+            }
+            Residency::Unknown => {
+                probing.unsupported = true;
+                Ok(f)
+            }
+            Residency::Resident => Ok(f),
+        },
+        other => other,
     };
     let started = Instant::now();
     let result = file.and_then(|mut f| {
@@ -938,6 +1031,54 @@ mod tests {
             assert_eq!(kept(), if budget > 0 { 2 } else { 0 });
             assert_eq!(store.stats.errors.load(Ordering::Relaxed), 0);
         }
+    }
+
+    /// Files whose pages left the page cache are written all the same when the writer finds
+    /// them missing: the updates are put off while the pages are read
+    /// ([`Outcome::Fetching`], counted in `prefetched_writes`), the deferral queue overflows
+    /// and is drained, and every point is in its file after. On the disk under the crate:
+    /// tmpfs never drops a page, so nothing would be missing there.
+    #[test]
+    fn updates_whose_pages_are_not_in_memory_are_put_off_and_written() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let rules = StorageRules::new(
+            parse_schemas("[all]\npattern = .*\nretentions = 10s:1h,1m:12h\n", "t").unwrap(),
+            vec![],
+        );
+        let store =
+            Arc::new(Store::open(dir.path(), rules, 1_000_000, Preallocation::Zero, 0).unwrap());
+        let p = Persisters::start(store.clone(), 1, Duration::ZERO);
+        let now = unix_now();
+        let metrics = MAX_DEFERRED * 2;
+        let name = |i: usize| format!("m.n{i:04}");
+        for i in 0..metrics {
+            store.insert(&name(i), now - 3000, 1.0);
+        }
+        wait_committed(&store, metrics as u64);
+        // Every file's pages out of memory.
+        for i in 0..metrics {
+            let f = std::fs::File::open(dir.path().join(format!("m/n{i:04}.wsp"))).unwrap();
+            f.sync_all().unwrap();
+            rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        }
+        for i in 0..metrics {
+            store.insert(&name(i), now - 5, i as f64);
+        }
+        wait_committed(&store, 2 * metrics as u64);
+        p.flush_and_stop();
+        let deferred = store.stats.prefetched_writes.load(Ordering::Relaxed);
+        // One update in PROBE_SAMPLE asks first; from its miss on, every one.
+        assert!(
+            deferred as usize > metrics - 2 * PROBE_SAMPLE as usize,
+            "{deferred} of {metrics} updates put off (tmpfs under the crate?)"
+        );
+        for i in 0..metrics {
+            let f = WhisperFile::open(&dir.path().join(format!("m/n{i:04}.wsp"))).unwrap();
+            let r = f.fetch(now - 3600, Some(now), now, None).unwrap().unwrap();
+            let known: Vec<f64> = r.values.iter().flatten().copied().collect();
+            assert_eq!(known, [1.0, i as f64], "{}", name(i));
+        }
+        assert_eq!(store.stats.errors.load(Ordering::Relaxed), 0);
     }
 
     /// [`OpenFiles`] keeps at most its capacity, hands a descriptor back for

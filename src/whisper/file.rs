@@ -690,6 +690,63 @@ impl WhisperFile {
         Ok(buf)
     }
 
+    /// Whether the page-cache pages that `update_many(points, now)` would write or read are
+    /// in memory, without waiting for any: for each point, the slot of the archive that takes
+    /// it and, down the lower-precision archives, the slot it propagates to and the higher
+    /// archive's window read for that (an archive whose base is not known yet stands for its
+    /// first slot, where the base read and an empty archive's first write go). At most
+    /// [`PROBED_PAGES`] distinct pages are looked at, each with a one-byte
+    /// `preadv2(RWF_NOWAIT)`, which fails with `EAGAIN` rather than read the disk.
+    ///
+    /// A page that is not in memory is asked for (`POSIX_FADV_WILLNEED`: the kernel starts
+    /// the read and returns) and the answer is [`Residency::Fetching`]: a writer that does
+    /// other files' updates meanwhile and comes back finds the pages read, where a blocking
+    /// write would have waited the whole read (at two million metrics the writers otherwise
+    /// spent most of their time waiting on such reads, one at a time; BENCHMARKS.md, "W-ingest
+    /// L"). Only the pages are looked at, never the bytes; nothing is written.
+    /// [`Residency::Unknown`]: the file system refuses `RWF_NOWAIT` (or this is not Linux), so
+    /// the caller should stop asking.
+    pub fn prefetch_update(&self, points: &[Point], now: i64) -> Residency {
+        let page = rustix::param::page_size() as u64;
+        let mut pages = [0u64; PROBED_PAGES];
+        let mut n = 0usize;
+        let mut add = |offset: u64| {
+            let p = offset / page;
+            if n < PROBED_PAGES && !pages[..n].contains(&p) {
+                pages[n] = p;
+                n += 1;
+            }
+        };
+        let archives = &self.header.archives;
+        let base = |i: usize| match self.bases[i].load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            b => Some(b as i64),
+        };
+        for &(t, _) in points {
+            let age = now.saturating_sub(t);
+            let Some(first) = archives.iter().position(|a| a.retention() >= age) else {
+                continue;
+            };
+            let mut higher: Option<(usize, i64)> = None;
+            for (i, a) in archives.iter().enumerate().skip(first) {
+                let interval = t - t.rem_euclid(a.seconds_per_point as i64);
+                let slot = |i: usize, interval: i64| match base(i) {
+                    Some(b) => Self::slot_offset(&archives[i], b, interval),
+                    None => archives[i].offset as u64,
+                };
+                add(slot(i, interval));
+                if let Some((h, _)) = higher {
+                    let from = slot(h, interval);
+                    let per = (a.seconds_per_point / archives[h].seconds_per_point) as u64;
+                    add(from);
+                    add((from + per * POINT_SIZE as u64 - 1).min(archives[h].end() - 1));
+                }
+                higher = Some((i, interval));
+            }
+        }
+        probe_pages(&self.file, &pages[..n], page)
+    }
+
     /// Writes many points at once, as whisper.py's `update_many(path, points, now)`.
     ///
     /// `points` are `(timestamp, value)` in any order, timestamps in epoch seconds (whisper.py
@@ -1180,6 +1237,55 @@ impl WhisperFile {
     }
 }
 
+/// How many distinct pages [`WhisperFile::prefetch_update`] looks at: an update of a
+/// three-archive file touches about six (a slot and a window in each); a longer batch
+/// (after a restart, or a slow disk) probes only its first pages.
+pub const PROBED_PAGES: usize = 8;
+
+/// What [`WhisperFile::prefetch_update`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Residency {
+    /// Every page looked at is in the page cache: the update will not wait for the disk.
+    Resident,
+    /// Some page is not; its read has been started.
+    Fetching,
+    /// The file system cannot say (`RWF_NOWAIT` unsupported, or not Linux).
+    Unknown,
+}
+
+/// One `preadv2(RWF_NOWAIT)` byte from each page (`pages` are page numbers of `page` bytes);
+/// `POSIX_FADV_WILLNEED` for each that is not in memory.
+#[cfg(target_os = "linux")]
+fn probe_pages(file: &File, pages: &[u64], page: u64) -> Residency {
+    use rustix::io::{Errno, ReadWriteFlags};
+    let mut answer = Residency::Resident;
+    for &p in pages {
+        let mut byte = [0u8; 1];
+        let mut bufs = [std::io::IoSliceMut::new(&mut byte)];
+        match rustix::io::preadv2(file, &mut bufs, p * page, ReadWriteFlags::NOWAIT) {
+            // 0: past the end; the update itself will say the file is short.
+            Ok(_) => {}
+            Err(Errno::AGAIN) => {
+                let _ = rustix::fs::fadvise(
+                    file,
+                    p * page,
+                    std::num::NonZeroU64::new(page),
+                    rustix::fs::Advice::WillNeed,
+                );
+                answer = Residency::Fetching;
+            }
+            Err(Errno::INTR) => {}
+            Err(_) => return Residency::Unknown,
+        }
+    }
+    answer
+}
+
+#[cfg(not(target_os = "linux"))]
+fn probe_pages(_file: &File, _pages: &[u64], _page: u64) -> Residency {
+    Residency::Unknown
+}
+
 /// Tells the kernel the writer's accesses to `file` are random (`POSIX_FADV_RANDOM`), so a
 /// read that misses the page cache brings in the pages asked for and no readahead.
 ///
@@ -1403,6 +1509,51 @@ mod tests {
             resident_pages(&new),
             2,
             "a new file's first update, likewise"
+        );
+    }
+
+    /// [`WhisperFile::prefetch_update`] finds the pages an update needs missing after they
+    /// were dropped, starts their reads without waiting for them, and brings in only those:
+    /// here page 1, where both archives' current slots lie, and not page 0, whose bases the
+    /// handle knows. Once read, the answer is `Resident`, and the update needs no other page.
+    #[test]
+    fn an_update_s_pages_are_prefetched_and_no_others() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let path = dir.path().join("probe.wsp");
+        let opts = CreateOptions {
+            preallocation: Preallocation::Zero,
+            ..CreateOptions::default()
+        };
+        let mut f = create_open(&path, &[r(10, 360), r(60, 720)], opts).unwrap();
+        // Bases an hour back, in slot 0 of both archives (page 0, page 1).
+        let old: Vec<Point> = (0..6).map(|i| (NOW - 3590 + i * 10, 1.0)).collect();
+        f.update_many(&old, NOW).unwrap();
+        let drop_cache = || {
+            let g = File::open(&path).unwrap();
+            g.sync_all().unwrap();
+            rustix::fs::fadvise(&g, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        };
+        drop_cache();
+        assert_eq!(resident_pages(&path), 0, "needs a disk, not tmpfs");
+        // Now: archive 0 slot 358 (byte 4336) and archive 1 slot 59 (byte 5068), both page 1.
+        let new = [(NOW - 5, 2.0)];
+        assert_eq!(f.prefetch_update(&new, NOW), Residency::Fetching);
+        let started = std::time::Instant::now();
+        while f.prefetch_update(&new, NOW) != Residency::Resident {
+            assert!(started.elapsed().as_secs() < 10, "the read never finished");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(resident_pages(&path), 1, "page 1 only");
+        f.update_many(&new, NOW).unwrap();
+        assert_eq!(
+            resident_pages(&path),
+            1,
+            "the update needed no page but page 1"
+        );
+        let r = f.fetch(NOW - 60, Some(NOW), NOW, None).unwrap().unwrap();
+        assert_eq!(
+            r.values.iter().flatten().copied().collect::<Vec<_>>(),
+            [2.0]
         );
     }
 

@@ -70,7 +70,8 @@ mod retention;
 pub use aggregate::AggregationMethod;
 pub use error::WhisperError;
 pub use file::{
-    create, create_open, file_id, CreateOptions, FetchResult, Known, Preallocation, WhisperFile,
+    create, create_open, file_id, CreateOptions, FetchResult, Known, Preallocation, Residency,
+    WhisperFile, PROBED_PAGES,
 };
 pub use header::{ArchiveInfo, Header, ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE};
 pub use resize::{aggregate_into, read_archives};
