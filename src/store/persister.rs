@@ -39,6 +39,13 @@
 //! whisper directory, which each writer holds open ([`Root`]), so only the metric's own path
 //! components are looked up.
 //!
+//! Nor need a write wait for the disk while other files' writes could go on: when pages an
+//! update needs are not in the page cache ([`WhisperFile::prefetch_update`], asked before every
+//! update while misses are being seen, one in [`PROBE_SAMPLE`] otherwise: [`Probing`]), their
+//! reads are started, the points go back to the cache and the metric is written again after
+//! [`MAX_DEFERRED`] more were put off or at the end of its group, so the reads overlap each
+//! other and the writes instead of being waited for one at a time.
+//!
 //! Plain threads with blocking file I/O; they never touch the network.
 
 use std::sync::atomic::{AtomicBool, Ordering};
