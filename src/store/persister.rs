@@ -632,10 +632,10 @@ const PROBE_FOR: i64 = 30;
 const PROBE_SAMPLE: u32 = 64;
 
 /// When a writer asks whether an update's pages are in memory
-/// ([`WhisperFile::prefetch_update`]: a `preadv2` a page, about two an update). While the
+/// ([`WhisperFile::prefetch_update`]: a `cachestat` a page, about two an update). While the
 /// files fit in the page cache the answer is always yes and asking is waste, so it asks one
 /// update in [`PROBE_SAMPLE`]; from a miss on, every update for [`PROBE_FOR`] seconds. Never
-/// again once the file system refuses `RWF_NOWAIT`.
+/// again once neither `cachestat` nor `RWF_NOWAIT` works.
 #[derive(Default)]
 struct Probing {
     /// Until when (epoch seconds) every update asks.

@@ -695,8 +695,9 @@ impl WhisperFile {
     /// it and, down the lower-precision archives, the slot it propagates to and the higher
     /// archive's window read for that (an archive whose base is not known yet stands for its
     /// first slot, where the base read and an empty archive's first write go). At most
-    /// [`PROBED_PAGES`] distinct pages are looked at, each with a one-byte
-    /// `preadv2(RWF_NOWAIT)`, which fails with `EAGAIN` rather than read the disk.
+    /// [`PROBED_PAGES`] distinct pages are looked at, each with `cachestat(2)` (or, before
+    /// Linux 6.5, a one-byte `preadv2(RWF_NOWAIT)`, which fails with `EAGAIN` rather than read
+    /// the disk).
     ///
     /// A page that is not in memory is asked for (`POSIX_FADV_WILLNEED`: the kernel starts
     /// the read and returns) and the answer is [`Residency::Fetching`]: a writer that does
@@ -704,8 +705,9 @@ impl WhisperFile {
     /// write would have waited the whole read (at two million metrics the writers otherwise
     /// spent most of their time waiting on such reads, one at a time; BENCHMARKS.md, "W-ingest
     /// L"). Only the pages are looked at, never the bytes; nothing is written.
-    /// [`Residency::Unknown`]: the file system refuses `RWF_NOWAIT` (or this is not Linux), so
-    /// the caller should stop asking.
+    /// [`Residency::Unknown`]: neither way works here (a file system that refuses
+    /// `RWF_NOWAIT` on a kernel without `cachestat`, or not Linux), so the caller should stop
+    /// asking.
     pub fn prefetch_update(&self, points: &[Point], now: i64) -> Residency {
         let page = rustix::param::page_size() as u64;
         let mut pages = [0u64; PROBED_PAGES];
@@ -1253,32 +1255,94 @@ pub enum Residency {
     Unknown,
 }
 
-/// One `preadv2(RWF_NOWAIT)` byte from each page (`pages` are page numbers of `page` bytes);
-/// `POSIX_FADV_WILLNEED` for each that is not in memory.
+/// Whether each of `pages` (page numbers of `page` bytes) is in the page cache, by
+/// `cachestat(2)` (Linux 6.5; 0.35 µs a page here) or, where the kernel lacks it, a one-byte
+/// `preadv2(RWF_NOWAIT)` (0.6 µs); `POSIX_FADV_WILLNEED` for each that is not.
 #[cfg(target_os = "linux")]
 fn probe_pages(file: &File, pages: &[u64], page: u64) -> Residency {
     use rustix::io::{Errno, ReadWriteFlags};
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    static NO_CACHESTAT: AtomicBool = AtomicBool::new(false);
     let mut answer = Residency::Resident;
     for &p in pages {
-        let mut byte = [0u8; 1];
-        let mut bufs = [std::io::IoSliceMut::new(&mut byte)];
-        match rustix::io::preadv2(file, &mut bufs, p * page, ReadWriteFlags::NOWAIT) {
-            // 0: past the end; the update itself will say the file is short.
-            Ok(_) => {}
-            Err(Errno::AGAIN) => {
-                let _ = rustix::fs::fadvise(
-                    file,
-                    p * page,
-                    std::num::NonZeroU64::new(page),
-                    rustix::fs::Advice::WillNeed,
-                );
-                answer = Residency::Fetching;
+        let cached = match NO_CACHESTAT.load(Relaxed) {
+            false => match cachestat_pages(file, p * page, page) {
+                Some(n) => Some(n > 0),
+                None => {
+                    NO_CACHESTAT.store(true, Relaxed);
+                    None
+                }
+            },
+            true => None,
+        };
+        let cached = match cached {
+            Some(c) => c,
+            None => {
+                let mut byte = [0u8; 1];
+                let mut bufs = [std::io::IoSliceMut::new(&mut byte)];
+                match rustix::io::preadv2(file, &mut bufs, p * page, ReadWriteFlags::NOWAIT) {
+                    // 0: past the end; the update itself will say the file is short.
+                    Ok(_) | Err(Errno::INTR) => true,
+                    Err(Errno::AGAIN) => false,
+                    Err(_) => return Residency::Unknown,
+                }
             }
-            Err(Errno::INTR) => {}
-            Err(_) => return Residency::Unknown,
+        };
+        if !cached {
+            let _ = rustix::fs::fadvise(
+                file,
+                p * page,
+                std::num::NonZeroU64::new(page),
+                rustix::fs::Advice::WillNeed,
+            );
+            answer = Residency::Fetching;
         }
     }
     answer
+}
+
+/// `cachestat(fd, {offset, len}, &stat, 0)`: how many pages of the range are in the page
+/// cache (a page still being read counts). `None` where the kernel refuses the call (before
+/// 6.5: `ENOSYS`). Neither rustix nor libc wraps it yet; its number is 451 on every
+/// architecture (the generic system-call table).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn cachestat_pages(file: &File, offset: u64, len: u64) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Stat {
+        nr_cache: u64,
+        nr_dirty: u64,
+        nr_writeback: u64,
+        nr_evicted: u64,
+        nr_recently_evicted: u64,
+    }
+    const SYS_CACHESTAT: libc::c_long = 451;
+    let range = Range { off: offset, len };
+    let mut stat = Stat::default();
+    // SAFETY: cachestat reads one `struct cachestat_range` and writes one `struct cachestat`,
+    // both `#[repr(C)]` with the kernel's layout (u64 fields) and alive across the call; the
+    // descriptor is open for the call's duration (borrowed from `file`); flags must be 0.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file.as_raw_fd(),
+            &range as *const Range,
+            &mut stat as *mut Stat,
+            0u32,
+        )
+    };
+    (rc == 0).then_some(stat.nr_cache)
+}
+
+#[cfg(all(target_os = "linux", not(target_env = "gnu")))]
+fn cachestat_pages(_file: &File, _offset: u64, _len: u64) -> Option<u64> {
+    None
 }
 
 #[cfg(not(target_os = "linux"))]
