@@ -2,12 +2,17 @@
 //! an update makes, on files of a `10s:1h,1m:12h` size (13,000 bytes), in rounds over all of
 //! them, with the file opened and closed each time (`open`) or held open (`held`). What the
 //! writers' kept files (`[cache] open_files`) can save is the difference (BENCHMARKS.md,
-//! "W-ingest L"). The held run needs an open-file limit above the file count.
+//! "W-ingest L"). The held run needs an open-file limit above the file count. `held-cachestat`
+//! and `held-preadv2` add the writers' page probe (`WhisperFile::prefetch_update`: is each of
+//! the update's two pages in the page cache?) done either way, so the probe's cost an update
+//! is the difference to `held`.
 //!
 //! ```text
 //! cargo run --release --example update_syscalls -- /var/tmp/sc 19000 create
 //! cargo run --release --example update_syscalls -- /var/tmp/sc 19000 open 4
 //! cargo run --release --example update_syscalls -- /var/tmp/sc 19000 held 4
+//! cargo run --release --example update_syscalls -- /var/tmp/sc 19000 held-cachestat 4
+//! cargo run --release --example update_syscalls -- /var/tmp/sc 19000 held-preadv2 4
 //! ```
 
 use std::ffi::CString;
@@ -16,7 +21,9 @@ use std::time::Instant;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
-        eprintln!("usage: update_syscalls DIR FILES create|open|held [ROUNDS]");
+        eprintln!(
+            "usage: update_syscalls DIR FILES create|open|held|held-cachestat|held-preadv2 [ROUNDS]"
+        );
         std::process::exit(2);
     }
     let dir = &args[1];
@@ -59,9 +66,29 @@ fn main() {
         fd
     };
     let held: Vec<i32> = match mode {
-        "held" => names.iter().map(open).collect(),
+        "held" | "held-cachestat" | "held-preadv2" => names.iter().map(open).collect(),
         "open" => Vec::new(),
-        other => panic!("mode: create, open or held, not {other:?}"),
+        other => panic!("mode: create, open, held, held-cachestat or held-preadv2, not {other:?}"),
+    };
+    // The page probe: whether the page at `offset` is in the page cache.
+    let probe = |fd: i32, offset: i64| unsafe {
+        match mode {
+            "held-cachestat" => {
+                let range = [(offset & !4095) as u64, 4096];
+                let mut stat = [0u64; 5];
+                // cachestat(2): number 451 on every architecture.
+                libc::syscall(451, fd, range.as_ptr(), stat.as_mut_ptr(), 0u32);
+            }
+            "held-preadv2" => {
+                let mut byte = 0u8;
+                let iov = libc::iovec {
+                    iov_base: (&mut byte as *mut u8).cast(),
+                    iov_len: 1,
+                };
+                libc::preadv2(fd, &iov, 1, offset & !4095, libc::RWF_NOWAIT);
+            }
+            _ => {}
+        }
     };
     let mut buf = [0u8; 72];
     for r in 0..rounds {
@@ -77,6 +104,8 @@ fn main() {
                 if held.is_empty() {
                     libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_RANDOM);
                 }
+                probe(fd, slot0);
+                probe(fd, slot1);
                 libc::pwrite(fd, buf.as_ptr().cast(), 12, slot0);
                 libc::pread(fd, buf.as_mut_ptr().cast(), 72, slot0 - 60);
                 libc::pwrite(fd, buf.as_ptr().cast(), 12, slot1);
