@@ -638,7 +638,7 @@ const PROBE_SAMPLE: u32 = 64;
 /// again once neither `cachestat` nor `RWF_NOWAIT` works.
 #[derive(Default)]
 struct Probing {
-    /// Until when (epoch seconds) every update asks.
+    /// Until when (epoch seconds) every update asks; 0 once that passed.
     every_until: i64,
     /// Updates since the last sampled one.
     count: u32,
@@ -651,7 +651,14 @@ impl Probing {
             return false;
         }
         self.count = self.count.wrapping_add(1);
-        self.count % PROBE_SAMPLE == 0 || unix_now() < self.every_until
+        if self.count % PROBE_SAMPLE == 0 {
+            return true;
+        }
+        // The clock is read only while misses are recent (0: none since the last expiry).
+        if self.every_until != 0 && unix_now() >= self.every_until {
+            self.every_until = 0;
+        }
+        self.every_until != 0
     }
 
     fn missed(&mut self, now: i64) {
@@ -1064,9 +1071,7 @@ mod tests {
         wait_committed(&store, metrics as u64);
         // Every file's pages out of memory.
         for i in 0..metrics {
-            let f = std::fs::File::open(dir.path().join(format!("m/n{i:04}.wsp"))).unwrap();
-            f.sync_all().unwrap();
-            rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+            crate::whisper::drop_cached_pages(&dir.path().join(format!("m/n{i:04}.wsp")));
         }
         for i in 0..metrics {
             store.insert(&name(i), now - 5, i as f64);

@@ -720,30 +720,30 @@ impl WhisperFile {
             }
         };
         let archives = &self.header.archives;
-        let base = |i: usize| match self.bases[i].load(std::sync::atomic::Ordering::Relaxed) {
-            0 => None,
-            b => Some(b as i64),
+        // Where the update's I/O in archive `i` for `interval` lands.
+        let slot = |i: usize, interval: i64| match self.bases[i]
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => archives[i].offset as u64,
+            b => Self::slot_offset(&archives[i], b as i64, interval),
         };
         for &(t, _) in points {
             let age = now.saturating_sub(t);
             let Some(first) = archives.iter().position(|a| a.retention() >= age) else {
                 continue;
             };
-            let mut higher: Option<(usize, i64)> = None;
+            // The archive the propagation into archive `i` reads from.
+            let mut higher: Option<usize> = None;
             for (i, a) in archives.iter().enumerate().skip(first) {
                 let interval = t - t.rem_euclid(a.seconds_per_point as i64);
-                let slot = |i: usize, interval: i64| match base(i) {
-                    Some(b) => Self::slot_offset(&archives[i], b, interval),
-                    None => archives[i].offset as u64,
-                };
                 add(slot(i, interval));
-                if let Some((h, _)) = higher {
+                if let Some(h) = higher {
                     let from = slot(h, interval);
                     let per = (a.seconds_per_point / archives[h].seconds_per_point) as u64;
                     add(from);
                     add((from + per * POINT_SIZE as u64 - 1).min(archives[h].end() - 1));
                 }
-                higher = Some((i, interval));
+                higher = Some(i);
             }
         }
         probe_pages(&self.file, &pages[..n], page)
@@ -1251,7 +1251,7 @@ pub enum Residency {
     Resident,
     /// Some page is not; its read has been started.
     Fetching,
-    /// The file system cannot say (`RWF_NOWAIT` unsupported, or not Linux).
+    /// Nothing here can say (no `cachestat` and `RWF_NOWAIT` refused, or not Linux).
     Unknown,
 }
 
@@ -1265,19 +1265,14 @@ fn probe_pages(file: &File, pages: &[u64], page: u64) -> Residency {
     static NO_CACHESTAT: AtomicBool = AtomicBool::new(false);
     let mut answer = Residency::Resident;
     for &p in pages {
-        let cached = match NO_CACHESTAT.load(Relaxed) {
-            false => match cachestat_pages(file, p * page, page) {
-                Some(n) => Some(n > 0),
-                None => {
-                    NO_CACHESTAT.store(true, Relaxed);
-                    None
-                }
-            },
+        let counted = match NO_CACHESTAT.load(Relaxed) {
             true => None,
+            false => cachestat_pages(file, p * page, page),
         };
-        let cached = match cached {
-            Some(c) => c,
+        let cached = match counted {
+            Some(n) => n > 0,
             None => {
+                NO_CACHESTAT.store(true, Relaxed);
                 let mut byte = [0u8; 1];
                 let mut bufs = [std::io::IoSliceMut::new(&mut byte)];
                 match rustix::io::preadv2(file, &mut bufs, p * page, ReadWriteFlags::NOWAIT) {
@@ -1348,6 +1343,16 @@ fn cachestat_pages(_file: &File, _offset: u64, _len: u64) -> Option<u64> {
 #[cfg(not(target_os = "linux"))]
 fn probe_pages(_file: &File, _pages: &[u64], _page: u64) -> Residency {
     Residency::Unknown
+}
+
+/// Test support: writes `path`'s dirty pages and drops all its pages from the page cache
+/// (`POSIX_FADV_DONTNEED`), so the next access reads the disk (on tmpfs nothing is dropped;
+/// callers check with `mincore`).
+#[cfg(test)]
+pub(crate) fn drop_cached_pages(path: &Path) {
+    let f = File::open(path).unwrap();
+    f.sync_all().unwrap();
+    rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
 }
 
 /// Tells the kernel the writer's accesses to `file` are random (`POSIX_FADV_RANDOM`), so a
@@ -1541,11 +1546,7 @@ mod tests {
             ..CreateOptions::default()
         };
         create(&path, &[r(10, 360), r(60, 720)], opts).unwrap();
-        let drop_cache = || {
-            let f = File::open(&path).unwrap();
-            f.sync_all().unwrap();
-            rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
-        };
+        let drop_cache = || drop_cached_pages(&path);
         drop_cache();
         assert_eq!(
             resident_pages(&path),
@@ -1565,9 +1566,7 @@ mod tests {
         let mut f =
             create_open(&dir.path().join("new.wsp"), &[r(10, 360), r(60, 720)], opts).unwrap();
         let new = dir.path().join("new.wsp");
-        File::open(&new).unwrap().sync_all().unwrap();
-        let g = File::open(&new).unwrap();
-        rustix::fs::fadvise(&g, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        drop_cached_pages(&new);
         f.update_many(&[(NOW - 5, 1.0)], NOW).unwrap();
         assert_eq!(
             resident_pages(&new),
@@ -1592,12 +1591,7 @@ mod tests {
         // Bases an hour back, in slot 0 of both archives (page 0, page 1).
         let old: Vec<Point> = (0..6).map(|i| (NOW - 3590 + i * 10, 1.0)).collect();
         f.update_many(&old, NOW).unwrap();
-        let drop_cache = || {
-            let g = File::open(&path).unwrap();
-            g.sync_all().unwrap();
-            rustix::fs::fadvise(&g, 0, None, rustix::fs::Advice::DontNeed).unwrap();
-        };
-        drop_cache();
+        drop_cached_pages(&path);
         assert_eq!(resident_pages(&path), 0, "needs a disk, not tmpfs");
         // Now: archive 0 slot 358 (byte 4336) and archive 1 slot 59 (byte 5068), both page 1.
         let new = [(NOW - 5, 2.0)];
@@ -1659,9 +1653,7 @@ mod tests {
             .update_many(&[(NOW - 2990, 2.0)], NOW)
             .unwrap();
         let cold = |p: &Path| {
-            let f = File::open(p).unwrap();
-            f.sync_all().unwrap();
-            rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+            drop_cached_pages(p);
             assert_eq!(resident_pages(p), 0);
         };
         let later = [(NOW + 425, 3.0)];

@@ -69,9 +69,11 @@ mod retention;
 
 pub use aggregate::AggregationMethod;
 pub use error::WhisperError;
+#[cfg(test)]
+pub(crate) use file::drop_cached_pages;
 pub use file::{
     create, create_open, file_id, CreateOptions, FetchResult, Known, Preallocation, Residency,
-    WhisperFile, PROBED_PAGES,
+    WhisperFile,
 };
 pub use header::{ArchiveInfo, Header, ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE};
 pub use resize::{aggregate_into, read_archives};
